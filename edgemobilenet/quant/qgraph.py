@@ -1,0 +1,232 @@
+"""QGraph: the int8 interchange between frontends and backends, and its `.qgraph` file format.
+
+Plain data: dataclasses and numpy arrays. Op semantics are specified in `OPS.md` beside
+this file. The file is a zip (numpy `.npz`, no pickle) holding `graph.json` (structure,
+quantization, a sha256 per array) and one `.npy` member per parameter array.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgemobilenet.errors import EdgembError
+
+FORMAT = "edgemb-qgraph"
+VERSION = 1
+
+OPS: dict[str, tuple[int, tuple[str, ...]]] = {
+    # op: (number of inputs or -1 for variadic, required params)
+    "conv2d": (1, ("weight", "bias", "multiplier", "shift")),
+    "fully_connected": (1, ("weight", "bias", "multiplier", "shift")),
+    "add": (2, ("multiplier", "shift")),
+    "mul": (2, ("multiplier", "shift")),
+    "lut": (1, ("table",)),
+    "avg_pool": (1, ()),
+    "reshape": (1, ()),
+    "concat": (-1, ("multiplier", "shift")),
+    "resize_bilinear": (1, ()),
+    "softmax": (1, ("exp_table",)),
+}
+
+PARAM_DTYPES = {"weight": "int8", "bias": "int32", "multiplier": "int32", "shift": "int32",
+                "table": "int8", "exp_table": "int32", "w_scale": "float32"}
+
+
+@dataclass
+class QTensor:
+    """An int8 (or int32) tensor: real = scale * (q - zero_point)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str = "int8"
+    scale: float = 1.0
+    zero_point: int = 0
+
+
+@dataclass
+class QNode:
+    """One op; `name` is the layer path in the source model (for error messages)."""
+
+    name: str
+    op: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class QGraph:
+    """Nodes in execution (topological) order over named tensors."""
+
+    tensors: dict[str, QTensor]
+    nodes: list[QNode]
+    inputs: list[str]
+    outputs: list[str]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def tensor(self, name: str) -> QTensor:
+        return self.tensors[name]
+
+    def producer(self, tensor: str) -> QNode | None:
+        return next((n for n in self.nodes if tensor in n.outputs), None)
+
+    def digest(self) -> str:
+        """sha256 of the canonical serialisation: the model hash devices report."""
+        h = hashlib.sha256(json.dumps(_structure(self), sort_keys=True).encode())
+        for node in self.nodes:
+            for key in sorted(node.params):
+                h.update(np.ascontiguousarray(node.params[key]).tobytes())
+        return h.hexdigest()
+
+    def validate(self, where: str = "qgraph") -> None:
+        """Check structure and parameter shapes; raise EdgembError naming the node."""
+        known = set(self.inputs)
+        for t in self.inputs:
+            if t not in self.tensors:
+                raise EdgembError(f"{where}: graph input '{t}' has no tensor entry")
+        for node in self.nodes:
+            _validate_node(self, node, known, where)
+            known.update(node.outputs)
+        for t in self.outputs:
+            if t not in known:
+                raise EdgembError(f"{where}: graph output '{t}' is never produced")
+
+
+def _validate_node(g: QGraph, node: QNode, known: set[str], where: str) -> None:
+    at = f"{where}: node '{node.name}' ({node.op})"
+    if node.op not in OPS:
+        raise EdgembError(f"{at}: unknown op")
+    n_in, required = OPS[node.op]
+    if n_in >= 0 and len(node.inputs) != n_in:
+        raise EdgembError(f"{at}: expects {n_in} inputs, has {len(node.inputs)}")
+    for t in node.inputs + node.outputs:
+        if t not in g.tensors:
+            raise EdgembError(f"{at}: tensor '{t}' is not declared")
+    for t in node.inputs:
+        if t not in known:
+            raise EdgembError(f"{at}: input '{t}' is used before it is produced")
+    for p in required:
+        if p not in node.params:
+            raise EdgembError(f"{at}: missing parameter '{p}'")
+    for p, arr in node.params.items():
+        want = PARAM_DTYPES.get(p)
+        if want and str(arr.dtype) != want:
+            raise EdgembError(f"{at}: parameter '{p}' is {arr.dtype}, expected {want}")
+    if node.op in ("conv2d", "fully_connected"):
+        oc = node.params["weight"].shape[0]
+        for p in ("bias", "multiplier", "shift"):
+            if node.params[p].shape != (oc,):
+                raise EdgembError(f"{at}: '{p}' has shape {node.params[p].shape}, expected ({oc},)")
+        out = g.tensors[node.outputs[0]]
+        if out.shape[-1] != oc:
+            raise EdgembError(f"{at}: output has {out.shape[-1]} channels, weight has {oc}")
+    if node.op == "lut" and node.params["table"].shape != (256,):
+        raise EdgembError(f"{at}: table must have 256 entries")
+
+
+def _structure(g: QGraph) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "meta": g.meta,
+        "inputs": g.inputs,
+        "outputs": g.outputs,
+        "tensors": [
+            {"name": t.name, "shape": list(t.shape), "dtype": t.dtype,
+             "scale": float(t.scale), "zero_point": int(t.zero_point)}
+            for t in g.tensors.values()
+        ],
+        "nodes": [
+            {"name": n.name, "op": n.op, "inputs": n.inputs, "outputs": n.outputs,
+             "attrs": n.attrs,
+             "params": {k: {"shape": list(v.shape), "dtype": str(v.dtype)}
+                        for k, v in sorted(n.params.items())}}
+            for n in g.nodes
+        ],
+    }
+
+
+def save(g: QGraph, path: str | os.PathLike) -> None:
+    """Write atomically (temp file, then rename)."""
+    g.validate(str(path))
+    path = Path(path)
+    doc = _structure(g)
+    arrays: dict[str, np.ndarray] = {}
+    for i, n in enumerate(g.nodes):
+        for k, v in n.params.items():
+            arr = np.ascontiguousarray(v)
+            member = f"n{i}.{k}"
+            arrays[member] = arr
+            doc["nodes"][i]["params"][k]["sha256"] = hashlib.sha256(arr.tobytes()).hexdigest()
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("graph.json", json.dumps(doc, indent=1, sort_keys=True))
+            for member, arr in arrays.items():
+                buf = io.BytesIO()
+                np.save(buf, arr, allow_pickle=False)
+                z.writestr(member + ".npy", buf.getvalue())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: str | os.PathLike) -> QGraph:
+    """Read and validate a `.qgraph`; any damage is an EdgembError naming the file."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+            if bad:
+                raise EdgembError(f"{path}: member '{bad}' is corrupt (CRC mismatch)")
+            doc = json.loads(z.read("graph.json"))
+            if doc.get("format") != FORMAT:
+                raise EdgembError(f"{path}: not a QGraph file (format {doc.get('format')!r})")
+            if doc.get("version") != VERSION:
+                raise EdgembError(f"{path}: QGraph version {doc.get('version')} is not "
+                                  f"supported (this edgemb reads version {VERSION})")
+            g = _from_doc(doc, z, path)
+    except FileNotFoundError:
+        raise EdgembError(f"{path}: no such file") from None
+    except (zipfile.BadZipFile, EOFError) as e:
+        raise EdgembError(f"{path}: truncated or not a QGraph file ({e})") from None
+    except (KeyError, TypeError, ValueError, json.JSONDecodeError) as e:
+        raise EdgembError(f"{path}: malformed QGraph ({type(e).__name__}: {e})") from None
+    g.validate(str(path))
+    return g
+
+
+def _from_doc(doc: dict[str, Any], z: zipfile.ZipFile, path: Path) -> QGraph:
+    tensors = {
+        t["name"]: QTensor(str(t["name"]), tuple(int(s) for s in t["shape"]), str(t["dtype"]),
+                           float(t["scale"]), int(t["zero_point"]))
+        for t in doc["tensors"]
+    }
+    nodes = []
+    for i, n in enumerate(doc["nodes"]):
+        params = {}
+        for k, spec in n["params"].items():
+            arr = np.load(io.BytesIO(z.read(f"n{i}.{k}.npy")), allow_pickle=False)
+            if list(arr.shape) != spec["shape"] or str(arr.dtype) != spec["dtype"]:
+                raise EdgembError(f"{path}: node '{n['name']}' parameter '{k}' has shape "
+                                  f"{arr.shape} {arr.dtype}, header says {spec['shape']} "
+                                  f"{spec['dtype']}")
+            if hashlib.sha256(arr.tobytes()).hexdigest() != spec["sha256"]:
+                raise EdgembError(f"{path}: node '{n['name']}' parameter '{k}' fails its "
+                                  f"checksum (file was modified)")
+            params[k] = arr
+        nodes.append(QNode(str(n["name"]), str(n["op"]), list(n["inputs"]),
+                           list(n["outputs"]), dict(n["attrs"]), params))
+    return QGraph(tensors, nodes, list(doc["inputs"]), list(doc["outputs"]),
+                  dict(doc.get("meta", {})))
