@@ -48,13 +48,14 @@ def srdhm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """SaturatingRoundingDoublingHighMul of int32 values; returns int64 holding int32."""
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
-    ab = a * b
-    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    num = ab + nudge
-    # C-style truncating division by 2^31
-    q = np.where(num >= 0, num >> 31, -((-num) >> 31))
-    overflow = (a == INT32_MIN) & (b == INT32_MIN)
-    return np.where(overflow, INT32_MAX, q)
+    num = a * b
+    neg = num >> 63                       # -1 where a*b < 0, else 0 (branch-free)
+    num += (1 << 30) + (neg & (1 - (1 << 31)))   # nudge: 2^30, or 1 - 2^30 when negative
+    neg = num >> 63
+    num += neg & ((1 << 31) - 1)          # C-style truncating division by 2^31
+    num >>= 31
+    # only INT32_MIN * INT32_MIN reaches 2^31: saturate it
+    return np.minimum(num, INT32_MAX)
 
 
 def rounding_divide_by_pot(x: np.ndarray, exponent: np.ndarray | int) -> np.ndarray:

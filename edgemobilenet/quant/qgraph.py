@@ -12,6 +12,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,8 +200,10 @@ def load(path: str | os.PathLike) -> QGraph:
             g = _from_doc(doc, z, path)
     except FileNotFoundError:
         raise EdgembError(f"{path}: no such file") from None
-    except (zipfile.BadZipFile, EOFError) as e:
-        raise EdgembError(f"{path}: truncated or not a QGraph file ({e})") from None
+    except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError) as e:
+        raise EdgembError(f"{path}: truncated, corrupt or not a QGraph file ({e})") from None
+    except OSError as e:  # damaged zip directory (bad offsets) or unreadable file
+        raise EdgembError(f"{path}: cannot read QGraph file ({e})") from None
     except (KeyError, TypeError, ValueError, json.JSONDecodeError) as e:
         raise EdgembError(f"{path}: malformed QGraph ({type(e).__name__}: {e})") from None
     g.validate(str(path))

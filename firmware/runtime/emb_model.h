@@ -25,6 +25,8 @@ const int8_t *emb_model_output(void);        /* valid after a full run */
 /* Run layers 0..last_layer (-1 = all). If layer_ticks is not NULL, layer_ticks[i] gets the
  * elapsed count of layer i measured with clock. Returns 0, or a negative error. */
 int emb_model_run(int32_t last_layer, uint32_t *layer_ticks, emb_clock_fn clock);
+/* Runtime note (firmware/runtime/README.md): a run may overwrite the input buffer (the
+ * runtime wants a new input after each run); layer_ticks has num_layers entries. */
 /* Output tensor of `layer`; valid right after emb_model_run(layer, ...). */
 const int8_t *emb_model_layer_output(int32_t layer, uint32_t *size);
 #endif

@@ -1,0 +1,1 @@
+"""Cortex-M backend: memory plan, C code generation, firmware build, manifest."""

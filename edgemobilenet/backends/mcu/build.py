@@ -1,0 +1,159 @@
+"""Compile a QGraph for an MCU target: plan, fit check, generate, make, measure, manifest.
+
+The build directory appears atomically: everything is produced in a temporary sibling
+directory that is renamed into place only when the firmware linked, so a failed compile
+leaves nothing half-written. Flash and SRAM figures are read from the linked ELF.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+from edgemobilenet.backends.mcu import codegen, manifest, packing, planner, project
+from edgemobilenet.errors import EdgembError
+from edgemobilenet.quant import qgraph
+from edgemobilenet.quant.qgraph import QGraph
+from edgemobilenet.targets import Target
+
+# flash the code, runtime and kernels take beyond the weights (measured -O2 M4 ELFs: 15-25 KB)
+CODE_ALLOWANCE = 32 * 1024
+_SECTION = re.compile(r"^\s*\[\s*\d+\]\s+(\S+)\s+(\S+)\s+[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)"
+                      r"\s+[0-9a-f]+\s+(\S*)\s+\d+\s+\d+\s+\d+\s*$")
+
+
+def _kb(n: int) -> str:
+    return f"{n / 1024:.0f} KB" if n >= 10 * 1024 else f"{n / 1024:.1f} KB"
+
+
+def arena_alignment(target: Target) -> int:
+    return 16 if target.features.get("mve") else 4
+
+
+def const_bytes(g: QGraph, variant: str) -> int:
+    """Bytes of constant data (weights, biases, requantization, tables) the model emits."""
+    total = 0
+    for n in g.nodes:
+        for k, v in n.params.items():
+            if k == "w_scale" or (n.op == "mul" and k in ("multiplier", "shift")):
+                continue
+            if k == "weight":
+                v = packing.pack_weights(n.op, n.attrs, v, variant)
+            total += int(v.nbytes)
+    return total
+
+
+def check_fit(g: QGraph, plan: planner.MemoryPlan, target: Target) -> None:
+    """Fail before building when the arena or the weights cannot fit the target."""
+    assert target.sram_bytes is not None and target.flash_bytes is not None
+    reserved = target.reserved_sram_bytes or 0
+    if plan.arena_bytes + reserved > target.sram_bytes:
+        i = plan.peak_layer
+        node = g.nodes[i]
+        live = sorted(((b.size, b.tensors[0]) for b in plan.buffers if b.start <= i <= b.end),
+                      reverse=True)[:3]
+        detail = ", ".join(f"{t} {_kb(s)}" for s, t in live)
+        raise EdgembError(
+            f"model needs {_kb(plan.arena_bytes)} SRAM for activations, {target.name} has "
+            f"{_kb(target.sram_bytes)}, {_kb(reserved)} reserved for stack and I/O; peak at "
+            f"layer '{node.name}' ({node.op}: {detail})")
+    weights = const_bytes(g, target.kernels or "portable")
+    if weights + CODE_ALLOWANCE > target.flash_bytes:
+        big = max(g.nodes, key=lambda n: sum(v.nbytes for v in n.params.values()))
+        raise EdgembError(
+            f"model needs {_kb(weights)} flash for weights (+ about {_kb(CODE_ALLOWANCE)} "
+            f"code), {target.name} has {_kb(target.flash_bytes)}; largest layer "
+            f"'{big.name}' ({big.op}, {_kb(sum(v.nbytes for v in big.params.values()))})")
+
+
+def elf_sections(elf: Path, readelf: str) -> list[tuple[str, str, int, str]]:
+    """(name, type, size, flags) of every section, from `readelf -S -W`."""
+    r = subprocess.run([readelf, "-S", "-W", str(elf)], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise EdgembError(f"{elf}: readelf failed: {r.stderr.strip()}")
+    out = []
+    for line in r.stdout.splitlines():
+        m = _SECTION.match(line)
+        if m:
+            out.append((m.group(1), m.group(2), int(m.group(3), 16), m.group(4)))
+    return out
+
+
+def measure(elf: Path, target: Target) -> tuple[int, int, dict[str, int]]:
+    """(flash_bytes, sram_bytes, allocated sections) of a linked ELF.
+
+    Flash: allocated sections with contents (text, rodata, exidx, the .data load image).
+    SRAM: writable allocated sections (data, bss) plus the target's stack reservation.
+    """
+    readelf = (target.compiler or "gcc").removesuffix("gcc") + "readelf"
+    if shutil.which(readelf) is None:
+        readelf = "readelf"
+    secs = [s for s in elf_sections(elf, readelf) if "A" in s[3] and s[2] > 0]
+    flash = sum(size for _, typ, size, _ in secs if typ != "NOBITS")
+    stack = target.memory.stack_bytes if target.memory else 0
+    sram = sum(size for _, _, size, flags in secs if "W" in flags) + stack
+    return flash, sram, {name: size for name, _, size, _ in secs}
+
+
+def _make(build: Path, target: Target, jobs: int) -> Path:
+    if shutil.which(target.compiler or "") is None:
+        raise EdgembError(f"{target.path.name}: compiler '{target.compiler}' not found "
+                          f"(tools/setup.sh installs it)")
+    r = subprocess.run(["make", "-s", "-C", str(build), f"-j{jobs}"], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        lines = (r.stderr or r.stdout).strip().splitlines()
+        first = next((ln for ln in lines if "error" in ln.lower()), lines[0] if lines else "")
+        raise EdgembError(f"firmware for {target.name}: build failed: {first}")
+    return build / "firmware.elf"
+
+
+def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
+                  step: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Build `out_dir` (firmware.elf, model.c/h, model.qgraph, manifest.json); return the
+    manifest. `step` is told the name of each stage (for a progress display)."""
+    if target.kind != "mcu":
+        raise EdgembError(f"{target.path.name}: target '{target.name}' is {target.kind}, "
+                          f"the MCU backend needs kind 'mcu'")
+    say = step or (lambda _: None)
+    g.validate("compile")
+    say("plan")
+    plan = planner.plan(g, alignment=arena_alignment(target))
+    check_fit(g, plan, target)
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        say("generate")
+        layers = codegen.generate_model(g, plan, target.kernels or "portable", tmp,
+                                        align=arena_alignment(target))
+        project.write_project(target, tmp)
+        qgraph.save(g, tmp / "model.qgraph")
+        say("build")
+        elf = _make(tmp, target, jobs)
+        flash, sram, sections = measure(elf, target)
+        doc = manifest.make_manifest(g, target, plan, layers, flash, sram, sections)
+        manifest.write(tmp / "manifest.json", doc)
+        _replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return doc
+
+
+def _replace_dir(new: Path, dst: Path) -> None:
+    """Rename `new` to `dst`, replacing an existing directory (kept until the rename)."""
+    if dst.exists():
+        if not (dst / "manifest.json").is_file() and any(dst.iterdir()):
+            raise EdgembError(f"{dst}: exists and is not an edgemb build directory; "
+                              f"refusing to replace it")
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        dst.rename(old)
+        new.rename(dst)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        new.rename(dst)

@@ -1,0 +1,251 @@
+"""QGraph -> `model.c` / `model.h`: weights as const arrays, one direct kernel call per layer.
+
+The generated code implements `firmware/runtime/emb_model.h` over one static arena whose
+offsets come from the memory planner. No interpreter, no malloc: each layer is a function
+holding its constants as literals, run in order by `emb_model_run`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgemobilenet.backends.mcu import packing
+from edgemobilenet.backends.mcu.planner import MemoryPlan
+from edgemobilenet.errors import EdgembError
+from edgemobilenet.quant.qgraph import QGraph, QNode
+
+
+@dataclass
+class Layer:
+    """What the generated code does for one node (also the manifest's per-layer row)."""
+
+    index: int
+    name: str
+    op: str
+    macs: int
+    in_shapes: list[list[int]]
+    out_shape: list[int]
+    out_offset: int
+    out_bytes: int
+
+
+def _carray(ctype: str, name: str, arr: np.ndarray, align: int) -> str:
+    flat = np.ascontiguousarray(arr).ravel()
+    rows = [",".join(map(str, flat[i:i + 24].tolist())) for i in range(0, flat.size, 24)]
+    body = ",\n    ".join(rows) if rows else "0"
+    return (f"static const {ctype} {name}[{max(flat.size, 1)}] __attribute__((aligned({align}))) "
+            f"= {{\n    {body}\n}};\n")
+
+
+def _comment(text: str) -> str:
+    return text.replace("*/", "* /")
+
+
+def _numel(shape) -> int:
+    return int(np.prod(shape, dtype=np.int64))
+
+
+def _hw_c(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(H, W, C) of an NHWC or (1, C) activation."""
+    if len(shape) == 4:
+        return shape[1], shape[2], shape[3]
+    if len(shape) == 2:
+        return 1, 1, shape[1]
+    raise ValueError(f"unsupported activation rank {len(shape)}")
+
+
+def _macs(g: QGraph, node: QNode) -> int:
+    out = g.tensor(node.outputs[0]).shape
+    if node.op in ("conv2d", "fully_connected"):
+        w = node.params["weight"]
+        return _numel(out) * _numel(w.shape[1:])
+    return 0
+
+
+class _Emitter:
+    def __init__(self, g: QGraph, plan: MemoryPlan, variant: str, align: int):
+        self.g, self.plan, self.variant, self.align = g, plan, variant, align
+        self.consts: list[str] = []
+
+    def ptr(self, tensor: str) -> str:
+        return f"(arena + {self.plan.offsets[tensor]})"
+
+    def const(self, ctype: str, name: str, arr: np.ndarray) -> str:
+        self.consts.append(_carray(ctype, name, arr, self.align))
+        return name
+
+    def zp(self, tensor: str) -> int:
+        return int(self.g.tensor(tensor).zero_point)
+
+    def body(self, i: int, node: QNode) -> str:
+        """C statements for node i (calls into emb_kernels.h)."""
+        at = f"layer '{node.name}' ({node.op})"
+        g, p = self.g, f"l{i}"
+        ins, out = node.inputs, node.outputs[0]
+        a = node.attrs
+        act = f"{int(a.get('act_min', -128))}, {int(a.get('act_max', 127))}"
+        y = self.ptr(out)
+        if node.op == "conv2d":
+            (ih, iw, ic), (oh, ow, oc) = _hw_c(g.tensor(ins[0]).shape), _hw_c(g.tensor(out).shape)
+            w = node.params["weight"]
+            kh, kw = int(w.shape[1]), int(w.shape[2])
+            st, pad, dil = a.get("stride", [1, 1]), a.get("padding", [0, 0, 0, 0]), a.get("dilation", [1, 1])
+            packed = packing.pack_weights(node.op, a, w, self.variant)
+            self.const("int8_t", f"{p}_w", packed)
+            self.const("int32_t", f"{p}_b", node.params["bias"])
+            self.const("int32_t", f"{p}_m", node.params["multiplier"])
+            self.const("int32_t", f"{p}_s", node.params["shift"])
+            fields = [ih, iw, ic, oh, ow, oc, kh, kw, st[0], st[1], pad[0], pad[1], dil[0], dil[1],
+                      int(a.get("groups", 1)), self.zp(ins[0]), self.zp(out),
+                      int(a.get("act_min", -128)), int(a.get("act_max", 127))]
+            return (f"    static const emb_conv_params prm = {{{', '.join(map(str, fields))}}};\n"
+                    f"    emb_conv2d_s8(&prm, {self.ptr(ins[0])}, {p}_w, {p}_b, {p}_m, {p}_s, {y});\n")
+        if node.op == "fully_connected":
+            w = node.params["weight"]
+            packed = packing.pack_weights(node.op, a, w, self.variant)
+            self.const("int8_t", f"{p}_w", packed)
+            self.const("int32_t", f"{p}_b", node.params["bias"])
+            self.const("int32_t", f"{p}_m", node.params["multiplier"])
+            self.const("int32_t", f"{p}_s", node.params["shift"])
+            return (f"    emb_fully_connected_s8({w.shape[1]}, {w.shape[0]}, {self.ptr(ins[0])}, "
+                    f"{p}_w, {p}_b, {p}_m, {p}_s, {self.zp(ins[0])}, {self.zp(out)}, {act}, {y});\n")
+        if node.op == "add":
+            self.const("int32_t", f"{p}_m", node.params["multiplier"])
+            self.const("int32_t", f"{p}_s", node.params["shift"])
+            return (f"    emb_add_s8({_numel(g.tensor(out).shape)}, {self.ptr(ins[0])}, "
+                    f"{self.ptr(ins[1])}, {self.zp(ins[0])}, {self.zp(ins[1])}, {self.zp(out)}, "
+                    f"{int(a.get('left_shift', 20))}, {p}_m, {p}_s, {act}, {y});\n")
+        if node.op == "mul":
+            sa, sb = g.tensor(ins[0]).shape, g.tensor(ins[1]).shape
+            c = sa[-1]
+            if _numel(sb) == _numel(sa):
+                bcast = 0
+            elif _numel(sb) == c and sb[-1] == c:
+                bcast = 1
+            else:
+                raise EdgembError(f"{at}: broadcast of {sb} onto {sa} is not supported on MCU")
+            return (f"    emb_mul_s8({_numel(sa) // c}, {c}, {bcast}, {self.ptr(ins[0])}, "
+                    f"{self.ptr(ins[1])}, {self.zp(ins[0])}, {self.zp(ins[1])}, {self.zp(out)}, "
+                    f"{int(node.params['multiplier'][0])}, {int(node.params['shift'][0])}, "
+                    f"{act}, {y});\n")
+        if node.op == "lut":
+            self.const("int8_t", f"{p}_t", node.params["table"])
+            return (f"    emb_lut_s8({_numel(g.tensor(out).shape)}, {self.ptr(ins[0])}, "
+                    f"{p}_t, {y});\n")
+        if node.op == "avg_pool":
+            (ih, iw, c), (oh, ow, _) = _hw_c(g.tensor(ins[0]).shape), _hw_c(g.tensor(out).shape)
+            k, st, pad = a["kernel"], a.get("stride", [1, 1]), a.get("padding", [0, 0, 0, 0])
+            return (f"    emb_avg_pool_s8({ih}, {iw}, {c}, {oh}, {ow}, {k[0]}, {k[1]}, {st[0]}, "
+                    f"{st[1]}, {pad[0]}, {pad[1]}, {act}, {self.ptr(ins[0])}, {y});\n")
+        if node.op == "reshape":
+            if self.plan.offsets[ins[0]] != self.plan.offsets[out]:
+                raise EdgembError(f"{at}: memory plan did not alias the reshape")
+            return "    /* reshape: same bytes, new shape */\n"
+        if node.op == "concat":
+            shape = g.tensor(out).shape
+            axis = int(a.get("axis", len(shape) - 1)) % len(shape)
+            if axis != len(shape) - 1:
+                raise EdgembError(f"{at}: concat along axis {axis} is not supported on MCU "
+                                  f"(channels only)")
+            hw, oc = _numel(shape[:-1]), shape[-1]
+            requant = a.get("requant", [1] * len(ins))
+            lines, off = [], 0
+            for j, t in enumerate(ins):
+                c = g.tensor(t).shape[-1]
+                lines.append(f"    emb_concat_s8({hw}, {c}, {oc}, {off}, {self.ptr(t)}, "
+                             f"{int(requant[j])}, {self.zp(t)}, {self.zp(out)}, "
+                             f"{int(node.params['multiplier'][j])}, "
+                             f"{int(node.params['shift'][j])}, {y});\n")
+                off += c
+            return "".join(lines)
+        if node.op == "resize_bilinear":
+            (ih, iw, c), (oh, ow, _) = _hw_c(g.tensor(ins[0]).shape), _hw_c(g.tensor(out).shape)
+            return (f"    emb_resize_bilinear_s8({ih}, {iw}, {c}, {oh}, {ow}, {self.zp(out)}, "
+                    f"{self.ptr(ins[0])}, {y});\n")
+        if node.op == "softmax":
+            self.const("int32_t", f"{p}_e", node.params["exp_table"])
+            return (f"    emb_softmax_s8({_numel(g.tensor(out).shape)}, {self.ptr(ins[0])}, "
+                    f"{p}_e, {y});\n")
+        raise EdgembError(f"{at}: op is not supported by the MCU backend")
+
+
+def layers(g: QGraph, plan: MemoryPlan) -> list[Layer]:
+    """The per-layer table (shapes, MACs, where each output lives in the arena)."""
+    return [Layer(i, n.name, n.op, _macs(g, n), [list(g.tensor(t).shape) for t in n.inputs],
+                  list(g.tensor(n.outputs[0]).shape), plan.offsets[n.outputs[0]],
+                  plan.sizes[n.outputs[0]]) for i, n in enumerate(g.nodes)]
+
+
+def _shape4(shape: tuple[int, ...]) -> str:
+    dims = list(shape)[:4] + [0] * (4 - min(len(shape), 4))
+    return "{" + ", ".join(map(str, dims)) + "}"
+
+
+def generate_model(g: QGraph, plan: MemoryPlan, variant: str, out_dir: Path,
+                   align: int = 4) -> list[Layer]:
+    """Write `model.h` and `model.c` for `g` into `out_dir`; return the per-layer table."""
+    if len(g.inputs) != 1 or len(g.outputs) != 1:
+        raise EdgembError(f"MCU backend: graph must have one input and one output, "
+                          f"has {len(g.inputs)} and {len(g.outputs)}")
+    em = _Emitter(g, plan, variant, align)
+    funcs = []
+    for i, node in enumerate(g.nodes):
+        body = em.body(i, node)
+        funcs.append(f"/* {i}: {_comment(node.name)} ({node.op}) */\n"
+                     f"static void layer_{i}(void)\n{{\n{body}}}\n")
+    table = layers(g, plan)
+    t_in, t_out = g.tensor(g.inputs[0]), g.tensor(g.outputs[0])
+    n = len(g.nodes)
+    guard = "EMB_GENERATED_MODEL_H"
+    (out_dir / "model.h").write_text(
+        f"/* Generated by edgemobilenet (backends/mcu/codegen.py). Do not edit. */\n"
+        f"#ifndef {guard}\n#define {guard}\n#include \"emb_model.h\"\n\n"
+        f"#define EMB_MODEL_HASH \"{g.digest()}\"\n"
+        f"#define EMB_MODEL_NUM_LAYERS {n}\n"
+        f"#define EMB_MODEL_ARENA_SIZE {plan.arena_bytes}\n"
+        f"#define EMB_MODEL_INPUT_SIZE {plan.sizes[t_in.name]}\n"
+        f"#define EMB_MODEL_OUTPUT_SIZE {plan.sizes[t_out.name]}\n"
+        f"/* The input bytes live in the arena and are overwritten by a run: write the\n"
+        f" * input again before every emb_model_run. */\n#endif\n")
+    offs = ", ".join(str(r.out_offset) for r in table) or "0"
+    sizes = ", ".join(str(r.out_bytes) for r in table) or "0"
+    calls = ", ".join(f"layer_{i}" for i in range(n))
+    body = (
+        "/* Generated by edgemobilenet (backends/mcu/codegen.py). Do not edit. */\n"
+        "#include <stddef.h>\n#include <stdint.h>\n"
+        "#include \"emb_kernels.h\"\n#include \"emb_model.h\"\n#include \"model.h\"\n\n"
+        f"static int8_t arena[{max(plan.arena_bytes, 1)}] __attribute__((aligned(16)));\n\n"
+        + "".join(em.consts) + "\n" + "\n".join(funcs))
+    body += (
+        f"\nstatic void (*const layer_fns[{n}])(void) = {{{calls}}};\n"
+        f"static const uint32_t layer_offset[{n}] = {{{offs}}};\n"
+        f"static const uint32_t layer_size[{n}] = {{{sizes}}};\n\n"
+        f"static const emb_model_info_t info = {{\n"
+        f"    EMB_MODEL_HASH, {plan.sizes[t_in.name]}u, {plan.sizes[t_out.name]}u,\n"
+        f"    {_shape4(t_in.shape)}, {_shape4(t_out.shape)},\n"
+        f"    {float(t_in.scale)!r}f, {int(t_in.zero_point)}, "
+        f"{float(t_out.scale)!r}f, {int(t_out.zero_point)},\n"
+        f"    {plan.arena_bytes}u, {n}u\n}};\n\n"
+        "const emb_model_info_t *emb_model_info(void) { return &info; }\n"
+        f"int8_t *emb_model_input(void) {{ return {em.ptr(t_in.name)}; }}\n"
+        f"const int8_t *emb_model_output(void) {{ return {em.ptr(t_out.name)}; }}\n\n"
+        "int emb_model_run(int32_t last_layer, uint32_t *layer_ticks, emb_clock_fn clock)\n{\n"
+        f"    if (last_layer == -1) last_layer = {n - 1};\n"
+        f"    if (last_layer < 0 || last_layer >= {n}) return -1;\n"
+        "    uint32_t t = (layer_ticks && clock) ? clock() : 0;\n"
+        "    for (int32_t i = 0; i <= last_layer; i++) {\n"
+        "        layer_fns[i]();\n"
+        "        if (layer_ticks && clock) {\n"
+        "            uint32_t now = clock();\n"
+        "            layer_ticks[i] = now - t;\n"
+        "            t = now;\n"
+        "        }\n    }\n    return 0;\n}\n\n"
+        "const int8_t *emb_model_layer_output(int32_t layer, uint32_t *size)\n{\n"
+        f"    if (layer < 0 || layer >= {n}) return NULL;\n"
+        "    if (size) *size = layer_size[layer];\n"
+        "    return arena + layer_offset[layer];\n}\n")
+    (out_dir / "model.c").write_text(body)
+    return table
+

@@ -1,0 +1,50 @@
+"""`manifest.json`: what one MCU compile produced (model hash, memory figures, layers)."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from edgemobilenet.backends.mcu.codegen import Layer
+from edgemobilenet.backends.mcu.planner import MemoryPlan
+from edgemobilenet.quant.qgraph import QGraph
+from edgemobilenet.targets import Target
+
+FORMAT = "edgemb-mcu-build"
+VERSION = 1
+
+
+def _io(g: QGraph, name: str) -> dict[str, Any]:
+    t = g.tensor(name)
+    return {"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "scale": float(t.scale),
+            "zero_point": int(t.zero_point)}
+
+
+def make_manifest(g: QGraph, target: Target, plan: MemoryPlan, layers: list[Layer],
+                  flash_bytes: int, sram_bytes: int, sections: dict[str, int]) -> dict[str, Any]:
+    """The manifest document (plain JSON types)."""
+    return {
+        "format": FORMAT, "version": VERSION,
+        "target": target.name, "cpu": target.cpu, "kernels": target.kernels,
+        "model_hash": g.digest(), "model_meta": g.meta,
+        "input": _io(g, g.inputs[0]), "output": _io(g, g.outputs[0]),
+        "flash_bytes": flash_bytes, "sram_bytes": sram_bytes,
+        "flash_budget": target.flash_bytes, "sram_budget": target.sram_bytes,
+        "reserved_sram_bytes": target.reserved_sram_bytes,
+        "stack_bytes": target.memory.stack_bytes if target.memory else None,
+        "arena_bytes": plan.arena_bytes, "arena_lower_bound": plan.lower_bound,
+        "arena_alignment": plan.alignment, "plan_strategy": plan.strategy,
+        "peak_layer": g.nodes[plan.peak_layer].name if g.nodes else None,
+        "sections": sections,
+        "macs": sum(r.macs for r in layers),
+        "layers": [{**asdict(r), "live_bytes": plan.live_bytes[r.index]} for r in layers],
+    }
+
+
+def write(path: Path, doc: dict[str, Any]) -> None:
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+
+
+def read(path: Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())

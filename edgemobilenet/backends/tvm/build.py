@@ -1,0 +1,79 @@
+"""Compile a QGraph with TVM for one CPU target, run it in-process, or export a `.so`."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from edgemobilenet.backends.tvm.relax_builder import build_module
+from edgemobilenet.errors import EdgembError
+from edgemobilenet.quant.qgraph import QGraph
+
+
+def tvm_target(spec: dict[str, Any]) -> tvm.target.Target:
+    """A TVM target from its dict form (`{"kind": "llvm", "mtriple": ..., "mcpu": ...}`)."""
+    try:
+        return tvm.target.Target(dict(spec))
+    except Exception as e:  # TVM raises its own error types for bad keys/values
+        raise EdgembError(f"tvm target {spec}: {e}") from None
+
+
+def host_target() -> dict[str, Any]:
+    """The machine we run on: llvm with the host CPU's name (from LLVM)."""
+    return {"kind": "llvm", "mcpu": tvm.target.codegen.llvm_get_system_cpu(),
+            "num-cores": os.cpu_count() or 1}
+
+
+def lower(g: QGraph, tune_db: str | os.PathLike | None = None,
+          target: tvm.target.Target | None = None) -> tvm.IRModule:
+    """QGraph -> Relax module after the zero pipeline (legalize, fold, fuse).
+
+    With `tune_db` (a MetaSchedule database directory) the tuned schedules are applied.
+    """
+    mod = build_module(g)
+    mod = relax.get_pipeline("zero")(mod)
+    if tune_db is not None:
+        from edgemobilenet.backends.tvm.tune import apply_database
+        mod = apply_database(mod, target, tune_db)
+    return mod
+
+
+def compile_qgraph(g: QGraph, target: dict[str, Any], tune_db: str | os.PathLike | None = None):
+    """Compile for `target` (a TVM target dict); returns a `tvm.runtime.Executable`."""
+    tgt = tvm_target(target)
+    mod = lower(g, tune_db, tgt)
+    with tgt:
+        return tvm.compile(mod, tgt)
+
+
+def run_vm(vm: relax.VirtualMachine, dev, x: np.ndarray, n_outputs: int) -> list[np.ndarray]:
+    """Run `main` on one input through the stateful interface (works locally and over RPC)."""
+    vm.set_input("main", tvm.runtime.tensor(x, dev))
+    vm.invoke_stateful("main")
+    out = vm.get_outputs("main")
+    outs = [out] if n_outputs == 1 else [out[i] for i in range(n_outputs)]
+    return [o.numpy() for o in outs]
+
+
+def run_local(ex, g: QGraph, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Run a host-compiled executable in this process: {output tensor name: int8 array}."""
+    dev = tvm.cpu()
+    vm = relax.VirtualMachine(ex, dev)
+    return dict(zip(g.outputs, run_vm(vm, dev, x, len(g.outputs))))
+
+
+def export(ex, path: str | os.PathLike, cross_compiler: str | None = None) -> Path:
+    """Write the executable as a shared library (cross-compiled when a compiler is named)."""
+    from tvm.support import cc
+
+    path = Path(path)
+    fcompile = cc.cross_compiler(cross_compiler) if cross_compiler else None
+    try:
+        ex.export_library(str(path), fcompile=fcompile)
+    except Exception as e:
+        raise EdgembError(f"{path}: exporting the TVM library failed: {e}") from None
+    return path

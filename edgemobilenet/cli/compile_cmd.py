@@ -1,0 +1,98 @@
+"""`edgemb compile`: a model -> firmware build directory for a Cortex-M target."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from edgemobilenet.backends.mcu.build import compile_model
+from edgemobilenet.model_source import ModelOptions, load_qgraph
+from edgemobilenet.targets import load_target
+
+
+def _kb(n: int | None) -> str:
+    return "-" if n is None else f"{n / 1024:,.1f} KB"
+
+
+def _pct(n: int, of: int | None) -> str:
+    return f"{100 * n / of:.1f}%" if of else "-"
+
+
+def _print(doc: dict, out_dir: Path, show_layers: bool) -> None:
+    con = Console()
+    if show_layers:
+        t = Table(title="layers", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        for col in ("#", "layer", "op", "output", "MACs", "offset", "bytes", "live"):
+            t.add_column(col, no_wrap=True, justify="left" if col in ("layer", "op", "output")
+                         else "right")
+        for r in doc["layers"]:
+            t.add_row(str(r["index"]), r["name"], r["op"], "x".join(map(str, r["out_shape"])),
+                      f"{r['macs']:,}", str(r["out_offset"]), f"{r['out_bytes']:,}",
+                      f"{r['live_bytes']:,}")
+        con.print(t)
+    m = Table(title=f"{doc['target']} ({doc['kernels']} kernels): {len(doc['layers'])} layers, "
+              f"{doc['macs'] / 1e6:,.2f} M MACs", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("memory", "bytes", "KB", "budget", "use"):
+        m.add_column(col, justify="left" if col == "memory" else "right")
+    m.add_row("flash (ELF)", f"{doc['flash_bytes']:,}", _kb(doc["flash_bytes"]),
+              _kb(doc["flash_budget"]), _pct(doc["flash_bytes"], doc["flash_budget"]))
+    m.add_row("SRAM (ELF + stack)", f"{doc['sram_bytes']:,}", _kb(doc["sram_bytes"]),
+              _kb(doc["sram_budget"]), _pct(doc["sram_bytes"], doc["sram_budget"]))
+    m.add_row("arena", f"{doc['arena_bytes']:,}", _kb(doc["arena_bytes"]), "", "")
+    m.add_row("arena lower bound", f"{doc['arena_lower_bound']:,}",
+              _kb(doc["arena_lower_bound"]), "",
+              _pct(doc["arena_bytes"], doc["arena_lower_bound"]))
+    con.print(m)
+    con.print(f"peak activation memory at layer '{doc['peak_layer']}'; model "
+              f"{doc['model_hash'][:12]}; wrote {out_dir}/ (firmware.elf, manifest.json)")
+
+
+@click.command("compile")
+@click.argument("model", required=False, default="default")
+@click.option("--target", "-t", "target_name", required=True,
+              help="Target name (targets/*.toml) or path to a target TOML file.")
+@click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path),
+              help="Build directory (default: build/<target>).")
+@click.option("--arch", help="Architecture of a plain state dict.")
+@click.option("--width", type=float, help="Width multiplier (zoo models).")
+@click.option("--resolution", type=int, help="Input resolution.")
+@click.option("--num-classes", type=int, help="Number of classes (zoo models).")
+@click.option("--in-channels", type=int, help="Input channels (zoo models).")
+@click.option("--method", default="minmax", show_default=True,
+              type=click.Choice(["minmax", "moving-average", "percentile", "mse"]),
+              help="Calibration method.")
+@click.option("--calib", default="photos", show_default=True,
+              help="Calibration data: photos, random, fashion-mnist, a folder or a CSV.")
+@click.option("--calib-count", default=32, show_default=True, help="Calibration images.")
+@click.option("--per-tensor-weights", is_flag=True, help="Per-tensor weight scales.")
+@click.option("--layers", "show_layers", is_flag=True, help="Print the per-layer table.")
+@click.option("-j", "--jobs", default=2, show_default=True, help="Parallel make jobs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON only.")
+def command(model: str, target_name: str, out_dir: Path | None, arch: str | None,
+            width: float | None, resolution: int | None, num_classes: int | None,
+            in_channels: int | None, method: str, calib: str, calib_count: int,
+            per_tensor_weights: bool, show_layers: bool, jobs: int, as_json: bool) -> None:
+    """Compile MODEL (default: the shipped default model) into firmware for a Cortex-M
+    target: memory plan, model.c, firmware.elf and manifest.json in the build directory.
+
+    MODEL is a .qgraph, a float .onnx, a zoo architecture, `default`, an `edgemb train`
+    checkpoint, or a torchvision-format state dict (with --arch)."""
+    target = load_target(target_name)
+    out_dir = out_dir or Path("build") / target.name
+    opts = ModelOptions(arch=arch, width=width, resolution=resolution, num_classes=num_classes,
+                        in_channels=in_channels, method=method, calib=calib,
+                        calib_count=calib_count, per_tensor_weights=per_tensor_weights)
+    if as_json:
+        doc = compile_model(load_qgraph(model, opts), target, out_dir, jobs=jobs)
+        click.echo(json.dumps(doc, indent=2))
+        return
+    con = Console(stderr=True)
+    with con.status(f"quantizing {model}") as status:
+        g = load_qgraph(model, opts)
+        doc = compile_model(g, target, out_dir, jobs=jobs,
+                            step=lambda s: status.update(f"{s}: {model} for {target.name}"))
+    _print(doc, out_dir, show_layers)

@@ -1,0 +1,94 @@
+"""What the quantize/eval commands start from: a float model as a FloatGraph, and images.
+
+A MODEL is anything `models.loader.load_model` reads (zoo name, `default`, checkpoint,
+torchvision state dict) or a float `.onnx` file. Calibration data is a dataset spec as
+`data.open_dataset` takes, `photos` (crops of the bundled unlabeled photos), or nothing
+(random inputs: only the graph's structure is meaningful then).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn as nn
+from torch.utils.data import Dataset
+
+from edgemobilenet.data import calibration_images, default_preprocess, open_dataset
+from edgemobilenet.data.tensors import ImageTensors
+from edgemobilenet.errors import EdgembError
+from edgemobilenet.models.loader import load_model
+from edgemobilenet.quant.capture import capture
+from edgemobilenet.quant.capture_onnx import capture_onnx
+from edgemobilenet.quant.floatgraph import FloatGraph
+
+PHOTOS = "photos"
+
+
+@dataclass
+class FloatModel:
+    graph: FloatGraph
+    module: nn.Module | None
+    arch: str
+    options: dict[str, Any]
+    preprocess: dict[str, Any]
+    source: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def load_float_model(spec: str, *, arch: str | None = None, width: float | None = None,
+                     resolution: int | None = None, num_classes: int | None = None,
+                     in_channels: int | None = None, data_hint: str | None = None) -> FloatModel:
+    """Load MODEL and capture it (BN folded). `data_hint` picks an ONNX model's preprocessing."""
+    if spec.lower().endswith(".onnx"):
+        g = capture_onnx(spec)
+        c, h, _ = g.input_shape
+        if resolution is not None and resolution != h or in_channels is not None and \
+                in_channels != c:
+            raise EdgembError(f"{spec}: the ONNX model's input is {c}x{h}x{h}; --resolution / "
+                              f"--in-channels cannot change it")
+        pre = default_preprocess(data_hint or "", h)
+        opts = {"resolution": h, "in_channels": c, "num_classes": g.shapes[g.output][-1]}
+        fm = FloatModel(g, None, arch or "onnx", opts, pre, spec)
+    else:
+        lm = load_model(spec, arch=arch, width=width, resolution=resolution,
+                        num_classes=num_classes, in_channels=in_channels)
+        o = lm.options
+        g = capture(lm.module, (o["in_channels"], o["resolution"], o["resolution"]),
+                    where=lm.source)
+        fm = FloatModel(g, lm.module, lm.arch, dict(o), dict(lm.preprocess), lm.source)
+    fm.meta = {"arch": fm.arch, "options": fm.options, "preprocess": fm.preprocess,
+               "source": fm.source}
+    return fm
+
+
+def subset_images(ds: Dataset, n: int | None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """`n` random images and labels of `ds` (all when n is None) as stacked tensors."""
+    total = len(ds)
+    if total == 0:
+        raise EdgembError("the dataset is empty")
+    idx = torch.arange(total) if n is None or n >= total else \
+        torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n]
+    if isinstance(ds, ImageTensors):
+        return ds.images[idx], ds.labels[idx]
+    items = [ds[int(i)] for i in idx]
+    return torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items])
+
+
+def calibration_data(spec: str | None, fm: FloatModel, n: int, seed: int = 0
+                     ) -> tuple[torch.Tensor, str]:
+    """(N, C, H, W) calibration images and a description of where they came from."""
+    c, h, w = fm.graph.input_shape
+    if spec is None:
+        gen = torch.Generator().manual_seed(seed)
+        return torch.randn(n, c, h, w, generator=gen), f"{n} random inputs"
+    if spec == PHOTOS:
+        if h != w:
+            raise EdgembError(f"photos: the model input is {h}x{w}; photo crops are square")
+        return calibration_images(fm.preprocess, c, n, seed), f"{n} crops of the sample photos"
+    ds = open_dataset(spec, train=True, preprocess=fm.preprocess, in_channels=c)
+    x, _ = subset_images(ds, n, seed)
+    if tuple(x.shape[1:]) != (c, h, w):
+        raise EdgembError(f"{spec}: images are {tuple(x.shape[1:])} after preprocessing, the "
+                          f"model expects {(c, h, w)}")
+    return x, f"{len(x)} images of {spec}"

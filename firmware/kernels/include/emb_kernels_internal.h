@@ -1,0 +1,23 @@
+/* Shared between kernel variants only (not for generated code): the portable paths an
+ * optimised variant falls back to. */
+#ifndef EMB_KERNELS_INTERNAL_H
+#define EMB_KERNELS_INTERNAL_H
+#include "emb_kernels.h"
+
+/* Any conv2d (groups, dilation, padding); plain loops, OHWI weights. */
+void emb_conv2d_generic_s8(const emb_conv_params *p, const int8_t *in, const int8_t *weight,
+                           const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                           int8_t *out);
+
+/* Output pixel (oy, ox): first valid kernel tap and one-past-last along one axis. */
+static inline void emb_window(int32_t o, int32_t stride, int32_t pad, int32_t dil, int32_t k,
+                              int32_t in, int32_t *k0, int32_t *k1)
+{
+    int32_t i0 = o * stride - pad;
+    int32_t a = 0, b = k;
+    while (a < k && i0 + a * dil < 0) a++;
+    while (b > a && i0 + (b - 1) * dil >= in) b--;
+    *k0 = a;
+    *k1 = b;
+}
+#endif

@@ -1,0 +1,17 @@
+/* fully_connected (portable C99): y[oc] = requant(bias + sum (x - zp) * w[oc]). */
+#include "emb_kernels.h"
+#include "emb_fixedpoint.h"
+
+void emb_fully_connected_s8(int32_t in_c, int32_t out_c, const int8_t *in,
+                            const int8_t *weight, const int32_t *bias, const int32_t *mult,
+                            const int32_t *shift, int32_t in_zp, int32_t out_zp,
+                            int32_t act_min, int32_t act_max, int8_t *out)
+{
+    for (int32_t oc = 0; oc < out_c; oc++) {
+        const int8_t *w = weight + oc * in_c;
+        int32_t acc = bias[oc];
+        for (int32_t ic = 0; ic < in_c; ic++)
+            acc += ((int32_t)in[ic] - in_zp) * (int32_t)w[ic];
+        out[oc] = emb_requant(acc, mult[oc], shift[oc], out_zp, act_min, act_max);
+    }
+}

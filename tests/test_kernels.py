@@ -1,0 +1,182 @@
+"""C kernels (firmware/kernels) against the numpy reference, bit for bit, on the host.
+
+Each variant is built with gcc under ASan + UBSan (dsp/mve through the ACLE emulation
+headers in firmware/tests/acle_emul/) and runs every op on random inputs and parameters:
+hand-built calibrated graphs (tests/qgraph_builders.py) plus a sweep of conv / FC shapes with
+random zero points, clamps, multipliers and shifts.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from qgraph_builders import SINGLE_OP_BUILDERS, sample_input
+
+from edgemobilenet.backends.mcu import kernel_check as kc
+from edgemobilenet.quant.fixedpoint import INT32_MAX, INT32_MIN, mbqm
+from edgemobilenet.quant.qgraph import QNode, QTensor
+from edgemobilenet.quant.reference import OP_IMPLS, run
+
+VARIANTS = ["portable", "dsp", "mve"]
+HOST_VARIANTS = ["portable", "dsp"]   # mve: QEMU only (tests/test_kernels_qemu.py)
+
+# (h, w, c_in, c_out, kernel, stride, padding [t, l, b, r], dilation, groups)
+CONV_SHAPES = [
+    (7, 5, 13, 11, 1, 1, [0, 0, 0, 0], 1, 1),      # pointwise, odd channels
+    (6, 6, 64, 24, 1, 1, [0, 0, 0, 0], 1, 1),      # pointwise, blocked channels
+    (5, 7, 19, 6, 1, 2, [1, 1, 1, 0], 1, 1),       # 1x1 stride 2 with padding
+    (9, 9, 3, 8, 3, 2, [0, 0, 1, 1], 1, 1),        # first conv, TF "same" stride 2
+    (8, 7, 6, 10, 3, 1, [1, 1, 1, 1], 1, 1),
+    (9, 8, 5, 7, 5, 2, [1, 2, 2, 1], 1, 1),        # 5x5, asymmetric padding
+    (8, 8, 8, 6, 3, 1, [2, 2, 2, 2], 2, 1),        # dilated
+    (7, 7, 8, 12, 3, 1, [1, 1, 1, 1], 1, 2),       # grouped
+    (2, 2, 4, 5, 3, 1, [1, 1, 1, 1], 1, 1),        # input smaller than the kernel
+    (8, 8, 16, 16, 3, 1, [1, 1, 1, 1], 1, 16),     # depthwise 3x3
+    (9, 9, 17, 17, 3, 2, [1, 1, 1, 1], 1, 17),     # depthwise 3x3 stride 2, odd channels
+    (10, 10, 5, 5, 3, 2, [0, 0, 1, 1], 1, 5),
+    (9, 7, 20, 20, 5, 1, [2, 2, 2, 2], 1, 20),     # depthwise 5x5
+    (11, 11, 7, 7, 5, 2, [2, 2, 2, 2], 1, 7),
+    (7, 7, 6, 6, 7, 1, [3, 3, 3, 3], 1, 6),        # depthwise 7x7 (generic K)
+    (8, 8, 4, 4, 3, 1, [2, 2, 2, 2], 2, 4),        # depthwise dilated
+    (3, 3, 33, 33, 3, 1, [1, 1, 1, 1], 1, 33),
+]
+FC_SHAPES = [(64, 10), (13, 7), (256, 10), (3, 1), (100, 33)]
+
+
+def _shift_for(terms: int, rng: np.random.Generator, n: int) -> np.ndarray:
+    """Shifts that map a typical accumulator of `terms` products to roughly +-60."""
+    base = -round(math.log2(math.sqrt(terms) * 5000 / 60))
+    return (base + rng.integers(-1, 2, n)).astype(np.int32)
+
+
+def _random_requant(rng: np.random.Generator, node: QNode, oc: int, terms: int) -> None:
+    node.params["bias"] = rng.integers(-20000, 20000, oc, dtype=np.int32)
+    node.params["multiplier"] = rng.integers(1 << 30, INT32_MAX, oc, dtype=np.int32, endpoint=True)
+    node.params["shift"] = _shift_for(terms, rng, oc)
+    lo, hi = sorted(rng.integers(-128, 128, 2))
+    if rng.random() < 0.5:
+        lo, hi = -128, 127
+    node.attrs.update(act_min=int(lo), act_max=int(max(hi, lo + 1)))
+
+
+def _conv_case(rng: np.random.Generator, shape: tuple) -> tuple:
+    h, w, c, oc, k, s, pad, d, g = shape
+    node = QNode(f"conv_{h}x{w}x{c}_{oc}_k{k}s{s}d{d}g{g}", "conv2d", ["x"], ["y"],
+                 {"stride": [s, s], "padding": pad, "dilation": [d, d], "groups": g})
+    node.params["weight"] = rng.integers(-128, 128, (oc, k, k, c // g), dtype=np.int8)
+    _random_requant(rng, node, oc, k * k * c // g)
+    oh = (h + pad[0] + pad[2] - d * (k - 1) - 1) // s + 1
+    ow = (w + pad[1] + pad[3] - d * (k - 1) - 1) // s + 1
+    xt = QTensor("x", (1, h, w, c), zero_point=int(rng.integers(-128, 128)))
+    yt = QTensor("y", (1, oh, ow, oc), zero_point=int(rng.integers(-128, 128)))
+    return node, [xt], yt, [rng.integers(-128, 128, xt.shape, dtype=np.int8)]
+
+
+def _fc_case(rng: np.random.Generator, c: int, oc: int) -> tuple:
+    node = QNode(f"fc_{c}_{oc}", "fully_connected", ["x"], ["y"], {})
+    node.params["weight"] = rng.integers(-128, 128, (oc, c), dtype=np.int8)
+    _random_requant(rng, node, oc, c)
+    xt = QTensor("x", (1, c), zero_point=int(rng.integers(-128, 128)))
+    yt = QTensor("y", (1, oc), zero_point=int(rng.integers(-128, 128)))
+    return node, [xt], yt, [rng.integers(-128, 128, xt.shape, dtype=np.int8)]
+
+
+def _builder_cases(rng: np.random.Generator) -> list[tuple]:
+    """Every node (not reshape) of every single-op builder graph, on its sample activations."""
+    out = []
+    for name, build in sorted(SINGLE_OP_BUILDERS.items()):
+        g = build(rng)
+        acts = run(g, sample_input(g, rng), keep_all=True)
+        for node in g.nodes:
+            if node.op == "reshape":
+                continue
+            node.name = f"{name}/{node.name}"
+            out.append((node, [g.tensors[t] for t in node.inputs], g.tensors[node.outputs[0]],
+                        [acts[t] for t in node.inputs]))
+    return out
+
+
+def _edge_requant(case: tuple, rng: np.random.Generator) -> tuple:
+    """Shifts over the whole range (left shifts that wrap, right shifts to 31), zero
+    multipliers: the vector requantization paths must still equal emb_mbqm."""
+    node = case[0]
+    oc = node.params["bias"].shape[0]
+    node.params["shift"] = rng.integers(-31, 4, oc).astype(np.int32)
+    node.params["multiplier"][rng.random(oc) < 0.2] = 0
+    node.name += "_edge_requant"
+    return case
+
+
+def node_cases(seed: int = 0) -> list[tuple]:
+    rng = np.random.default_rng(seed)
+    cases = [_conv_case(rng, s) for s in CONV_SHAPES]
+    cases += [_fc_case(rng, c, oc) for c, oc in FC_SHAPES]
+    cases += [_edge_requant(_conv_case(rng, s), rng) for s in (CONV_SHAPES[1], CONV_SHAPES[9])]
+    cases.append(_edge_requant(_fc_case(rng, 40, 9), rng))
+    return cases + _builder_cases(rng)
+
+
+def kernel_cases(variant: str, seed: int = 0) -> tuple[list[kc.KernelCase], list[np.ndarray]]:
+    """Kernel calls and the reference output each must produce."""
+    rng = np.random.default_rng(seed + 1000)
+    calls, want = [], []
+    for node, in_t, out_t, xs in node_cases(seed):
+        y = OP_IMPLS[node.op](node, xs, in_t, out_t)
+        if node.op != "concat":
+            calls.append(kc.case_from_node(node, in_t, out_t, xs, variant))
+            want.append(y)
+            if node.op == "lut":   # in place as well
+                c = kc.case_from_node(node, in_t, out_t, xs, variant)
+                c.ints[1], c.label = 1, node.name + "/inplace"
+                calls.append(c)
+                want.append(y)
+            continue
+        off = 0
+        for i, t in enumerate(in_t):   # other slices hold y already, this one garbage
+            init = y.copy()
+            init[..., off:off + t.shape[-1]] = rng.integers(-128, 128, init[..., off:off + t.shape[-1]].shape)
+            off += t.shape[-1]
+            c = kc.case_from_node(node, in_t, out_t, xs, variant, i, init)
+            c.label = f"{node.name}/in{i}"
+            calls.append(c)
+            want.append(y)
+    return calls, want
+
+
+@pytest.fixture(scope="module", params=HOST_VARIANTS)
+def host_driver(request, tmp_path_factory) -> kc.Driver:
+    return kc.build_host(request.param, tmp_path_factory.mktemp(f"kdrv_{request.param}"))
+
+
+def test_kernels_match_reference_on_host(host_driver):
+    calls, want = kernel_cases(host_driver.variant)
+    got = kc.run(host_driver, calls)
+    bad = [c.label for c, r, y in zip(calls, got, want) if not np.array_equal(r.output, y)]
+    assert len(calls) > 50
+    assert not bad, f"{host_driver.variant}: {len(bad)}/{len(calls)} cases differ: {bad}"
+
+
+def test_mbqm_matches_fixedpoint(host_driver):
+    rng = np.random.default_rng(7)
+    n = 4000
+    x = rng.integers(INT32_MIN, INT32_MAX, n, dtype=np.int64, endpoint=True)
+    x[:200] = rng.integers(-300, 300, 200)
+    m = rng.integers(0, INT32_MAX, n, dtype=np.int64, endpoint=True)
+    m[200:400] = rng.integers(1 << 30, INT32_MAX, 200)
+    s = rng.integers(-31, 31, n)
+    x[-1], m[-1], s[-1] = INT32_MIN, INT32_MIN, 0           # the saturating SRDHM case
+    x[-2], m[-2], s[-2] = INT32_MAX, INT32_MAX, 30          # left shift wraps
+    x[-3], m[-3], s[-3] = -1, INT32_MAX, -31
+    got = kc.run(host_driver, [kc.mbqm_case(x, m, s)])[0].output
+    np.testing.assert_array_equal(got, mbqm(x, m, s).astype(np.int32))
+
+
+def test_kernels_mk_replaces_portable_files():
+    for variant in VARIANTS:
+        srcs = kc.kernel_sources(variant)
+        names = [p.name for p in srcs]
+        assert len(names) == len(set(names)), names       # one file per op
+        assert {p.parent.name for p in srcs} <= {"portable", variant}
+        if variant != "portable":
+            assert any(p.parent.name == variant for p in srcs)
