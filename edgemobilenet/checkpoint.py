@@ -58,6 +58,7 @@ def save_checkpoint(ckpt: dict[str, Any], path: str | Path, *, half: bool = Fals
     os.close(fd)
     try:
         torch.save(ckpt, tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -23,7 +23,8 @@ _MCU = {
     "flash_bytes": int, "sram_bytes": int, "reserved_sram_bytes": int,
     "compiler": str, "cflags": list, "kernels": str, "board": str,
     "memory": {"flash_origin": int, "flash_length": int, "ram_origin": int,
-               "ram_length": int, "stack_bytes": int},
+               "ram_length": int, "stack_bytes": int, "bulk_origin?": int,
+               "bulk_length?": int},
     "timer": {"source": str, "tick_hz": int, "unit": str},
     "uart": {"base": int, "baud": int, "clock_hz": int, "bauddiv?": int},
     "flash": {"method": str, "args": list},
@@ -49,6 +50,8 @@ class Memory:
     ram_origin: int
     ram_length: int
     stack_bytes: int
+    bulk_origin: int | None = None   # optional big region (e.g. DDR) for .emb_bulk sections
+    bulk_length: int | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,8 @@ class Target:
             "RAM_ORIGIN": hex(self.memory.ram_origin),
             "RAM_LENGTH": hex(self.memory.ram_length),
             "STACK_SIZE": str(self.memory.stack_bytes),
+            "BULK_ORIGIN": hex(self.memory.bulk_origin) if self.memory.bulk_length else "",
+            "BULK_LENGTH": hex(self.memory.bulk_length) if self.memory.bulk_length else "",
         }
 
 
@@ -172,6 +177,8 @@ def _validate_mcu(d: dict, where: str) -> None:
     mem = d["memory"]
     if mem["flash_length"] > d["flash_bytes"] or mem["ram_length"] > d["sram_bytes"]:
         raise EdgembError(f"{where}: memory regions exceed flash_bytes/sram_bytes")
+    if ("bulk_origin" in mem) != ("bulk_length" in mem):
+        raise EdgembError(f"{where}: memory.bulk_origin and memory.bulk_length go together")
     if mem["stack_bytes"] > d["reserved_sram_bytes"]:
         raise EdgembError(f"{where}: memory.stack_bytes exceeds reserved_sram_bytes")
     if d["features"]["mve"] and d["kernels"] == "dsp" or \

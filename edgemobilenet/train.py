@@ -103,8 +103,12 @@ def _lr_at(step: int, total: int, base: float) -> float:
 
 
 def train(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
-          progress: Progress | None = None) -> dict:
-    """Train and write `out` after every epoch; returns the last checkpoint's summary."""
+          progress: Progress | None = None, stop_after: int | None = None) -> dict:
+    """Train and write `out` after every epoch; returns the last checkpoint's summary.
+
+    Each epoch's shuffling and augmentation are seeded from (seed, epoch), so a run resumed
+    from an epoch's checkpoint continues exactly as the uninterrupted run. `stop_after`
+    ends early after that epoch (as an interruption would)."""
     if cfg.epochs < 1 or cfg.batch_size < 1 or not cfg.lr > 0:
         raise EdgembError("train: --epochs and --batch-size must be >= 1 and --lr > 0")
     torch.manual_seed(cfg.seed)
@@ -134,10 +138,10 @@ def train(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
         if "optimizer" in ckpt:
             opt.load_state_dict(ckpt["optimizer"])
         start = ckpt["epoch"] + 1
-    g = torch.Generator().manual_seed(cfg.seed + start)
     steps = math.ceil(len(train_ds) / cfg.batch_size)
     summary: dict = {}
-    for epoch in range(start, cfg.epochs + 1):
+    for epoch in range(start, min(cfg.epochs, stop_after or cfg.epochs) + 1):
+        g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
         if progress:
             progress.start_epoch(epoch, cfg.epochs, steps)
         model.train()

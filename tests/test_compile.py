@@ -111,3 +111,15 @@ def test_cli_compile_zoo_model_prints_summary(tmp_path) -> None:
     doc = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert "arena lower bound" in r.output and f"{doc['flash_bytes']:,}" in r.output
     assert doc["model_meta"]["arch"] == "mobilenet_v1"
+
+
+def test_arena_beyond_sram_goes_to_bulk_region(graph, tmp_path) -> None:
+    text = load_target("mps3-an547").path.read_text()
+    text = text.replace("sram_bytes = 524_288", "sram_bytes = 40_960")
+    text = text.replace("ram_length = 0x00080000", "ram_length = 0xa000")
+    path = tmp_path / "mps3-an547.toml"
+    path.write_text(text)
+    target = load_target(path)
+    plan = build.planner.plan(graph, alignment=16)
+    assert build.place(graph, plan, target) == build.Placement(None, ".emb_bulk_bss")
+    assert build.place(graph, plan, load_target("mps3-an547")) == build.Placement(None, None)

@@ -94,7 +94,8 @@ def test_device_errors_and_recovery(name, dummy_elf):  # noqa: F811
         reader, errors = P.FrameReader(), []
         while len(errors) < 2:
             errors += [f for f in reader.feed(link.read(1.0)) if f.cmd == P.ERROR]
-        assert sorted((f.payload[0], f.seq) for f in errors) == [(P.ERR_CRC, 9), (P.ERR_TOO_LONG, 10)]
+        got = sorted((f.payload[0], f.seq) for f in errors)
+        assert got == [(P.ERR_CRC, 9), (P.ERR_TOO_LONG, 10)]
         assert dev.ping(b"still here") == b"still here"
 
         # a header that promises a long frame swallows the next request: the host times
@@ -143,3 +144,20 @@ def test_build_error_is_one_line(tmp_path):
     src.write_text("this is not C\n")
     with pytest.raises(EdgembError, match="firmware for mps2-an386: build failed: .*error"):
         build_firmware(load_target("mps2-an386"), [src], tmp_path / "b", kernel_sources=[])
+
+
+@pytest.mark.parametrize("name", MACHINES)
+def test_bulk_sections_follow_the_target(name, dummy_elf):  # noqa: F811
+    """.emb_bulk / .emb_bulk_bss go to the target's bulk region (an547: DDR), else to
+    FLASH / RAM; the end-to-end test above proves the firmware reads them correctly."""
+    target = load_target(name)
+    syms = subprocess.run(["arm-none-eabi-nm", str(dummy_elf(name))], capture_output=True,
+                          text=True, check=True).stdout
+    addr = {ln.split()[-1]: int(ln.split()[0], 16) for ln in syms.splitlines()
+            if len(ln.split()) == 3}
+    m = target.memory
+    const_base, buf_base = (m.bulk_origin, m.bulk_origin) if m.bulk_length else \
+        (m.flash_origin, m.ram_origin)
+    assert const_base <= addr["one"] < const_base + (m.bulk_length or m.flash_length)
+    assert buf_base <= addr["arena"] < buf_base + (m.bulk_length or m.ram_length)
+    assert (m.bulk_length is not None) == (name == "mps3-an547")

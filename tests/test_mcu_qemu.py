@@ -3,6 +3,7 @@ reference bit for bit; on a mismatch the failure names the first differing layer
 from __future__ import annotations
 
 import shutil
+from functools import lru_cache
 
 import numpy as np
 import pytest
@@ -44,11 +45,15 @@ def run_on_qemu(g, target_name: str, out_dir, n_inputs: int = 2) -> None:
                 pytest.fail(f"{target_name}: output differs from the reference; first at {bad}")
 
 
+@lru_cache(maxsize=None)
+def _zoo_graph(arch: str):
+    return load_qgraph(arch, ModelOptions(width=0.35, resolution=32, num_classes=10,
+                                          calib="random", calib_count=4))
+
+
 @pytest.mark.parametrize("target_name,arch", MATRIX)
 def test_zoo_model_on_qemu_matches_reference(target_name: str, arch: str, tmp_path) -> None:
-    g = load_qgraph(arch, ModelOptions(width=0.35, resolution=32, num_classes=10,
-                                       calib="random", calib_count=4))
-    run_on_qemu(g, target_name, tmp_path / "build")
+    run_on_qemu(_zoo_graph(arch), target_name, tmp_path / "build")
 
 
 @pytest.mark.slow
@@ -56,3 +61,14 @@ def test_zoo_model_on_qemu_matches_reference(target_name: str, arch: str, tmp_pa
 def test_default_model_on_qemu_matches_reference(tmp_path) -> None:
     g = load_qgraph("default", ModelOptions(calib_count=8))
     run_on_qemu(g, "mps2-an386", tmp_path / "build", n_inputs=1)
+
+
+def test_weights_beyond_flash_go_to_bulk_memory(tmp_path) -> None:
+    """mps3-an547: 1000-class weights exceed the 512 KB ITCM and are placed in DDR."""
+    from qgraph_builders import mobilenet_v2
+
+    g = mobilenet_v2(np.random.default_rng(0), width=0.35, resolution=32, num_classes=1000)
+    run_on_qemu(g, "mps3-an547", tmp_path / "build", n_inputs=1)
+    doc = build.manifest.read(tmp_path / "build" / "manifest.json")
+    assert doc["placement"] == {"constants": ".emb_bulk", "arena": "sram"}
+    assert doc["bulk_bytes"] >= build.const_bytes(g, "mve") > load_target("mps3-an547").flash_bytes

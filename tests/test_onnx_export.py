@@ -162,3 +162,12 @@ def test_zoo_models_match_onnxruntime(arch):
         print(f"{arch} image {i}: per-node exact {exact:.4f}, end-to-end max diff {d.max()}, "
               f"exact {np.mean(d == 0):.2f}")
         assert d.max() <= 24, f"{arch}: end-to-end output differs by {d.max()}"
+
+
+def test_weight_scales_recovered_without_w_scale():
+    """`w_scale` is informational: export rebuilds it from multiplier, shift and the scales."""
+    g = qb.SINGLE_OP_BUILDERS["depthwise3x3_s2"](np.random.default_rng(4))
+    del g.nodes[0].params["w_scale"]
+    x = qb.sample_input(g, np.random.default_rng(5))
+    worst, exact, node = per_node_diffs(g, x)
+    assert worst <= 1 and exact > 0.9, (worst, exact, node)

@@ -40,7 +40,8 @@ def _write(tmp_path: Path, text: str, name: str = "board-x") -> Path:
 
 
 def _edited(pattern: str, repl: str) -> str:
-    text = (TARGETS_DIR / "mps2-an386.toml").read_text().replace('"mps2-an386"\nkind', '"board-x"\nkind', 1)
+    text = (TARGETS_DIR / "mps2-an386.toml").read_text()
+    text = text.replace('name = "mps2-an386"', 'name = "board-x"', 1)
     new, n = re.subn(pattern, repl, text, count=1, flags=re.M)
     assert n == 1
     return new
@@ -75,7 +76,8 @@ def test_linux_kind_needs_only_its_fields(tmp_path):
             'clock_hz = 1_500_000_000\nsram_bytes = 4_294_967_296\n'
             '[features]\nneon = true\n[tvm]\nmtriple = "aarch64-linux-gnu"\n')
     t = load_target(_write(tmp_path, text, "pi-x"))
-    assert t.kind == "linux" and t.memory is None and t.extra["tvm"]["mtriple"] == "aarch64-linux-gnu"
+    assert t.kind == "linux" and t.memory is None
+    assert t.extra["tvm"]["mtriple"] == "aarch64-linux-gnu"
     with pytest.raises(EdgembError, match="has no firmware build"):
         t.make_vars()
     with pytest.raises(EdgembError, match="missing field 'sram_bytes'"):

@@ -3,7 +3,9 @@
 
 Layers: pointwise 24x24x64->64, depthwise 3x3 on 24x24x64 (stride 1 and 2), first conv
 3x3 s2 96x96x3->8, FC 256->10; portable and DSP on mps2-an386 (Cortex-M4), portable and
-MVE on mps3-an547 (Cortex-M55). Every output is also checked bit-exact against the numpy
+MVE on mps3-an547 (Cortex-M55). Then every conv / FC layer of MobileNetV1 0.25-96 (random
+weights, 1000 classes) for DSP and MVE: whole-model instructions / MAC, weighted by MACs
+(pooling and softmax not included). Every output is also checked bit-exact against the numpy
 reference. Prints JSON and writes it (atomically) to --out. Instructions, not cycles.
 
     .venv/bin/python tools/bench_kernels.py --out build/bench_kernels.json
@@ -35,6 +37,24 @@ LAYERS = {
     "fc_256_10": ("fc", 256, 10),
 }
 CMSIS_NN_M4 = {"pointwise": 2.35, "depthwise": 8.1, "first_conv": 6.1}   # measured (DESIGN)
+MODEL_RUNS = [("dsp", "mps2-an386"), ("mve", "mps3-an547")]
+
+
+def mobilenet_v1_layers(alpha: float = 0.25, res: int = 96, classes: int = 1000) -> dict:
+    """MobileNetV1 conv / FC layers as LAYERS-style specs (TF "same" padding)."""
+    ch = lambda c: int(c * alpha)
+    out, h, c = {}, res // 2, ch(32)
+    out["conv1"] = (res, res, 3, c, 3, 2, [0, 0, 1, 1], 1)
+    plan = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + \
+        [(1024, 2), (1024, 1)]
+    for i, (oc, s) in enumerate(plan, 1):
+        pad = [1, 1, 1, 1] if s == 1 else [0, 0, 1, 1]
+        out[f"dw{i}"] = (h, h, c, c, 3, s, pad, c)
+        h //= s
+        out[f"pw{i}"] = (h, h, c, ch(oc), 1, 1, [0, 0, 0, 0], 1)
+        c = ch(oc)
+    out["fc"] = ("fc", c, classes)
+    return out
 
 
 def _requant_params(rng: np.random.Generator, node: QNode, oc: int, terms: int) -> None:
@@ -66,11 +86,9 @@ def layer(name: str, spec: tuple, rng: np.random.Generator) -> tuple:
     return node, [xt], yt, [x], oh * ow * oc * k * k * (c // g)
 
 
-def bench(build_dir: Path) -> dict:
-    rng = np.random.default_rng(0)
-    layers = {n: layer(n, spec, rng) for n, spec in LAYERS.items()}
+def _run_layers(layers: dict, runs: list, build_dir: Path) -> list[dict]:
     results = []
-    for variant, machine in RUNS:
+    for variant, machine in runs:
         driver = kc.build_qemu(variant, machine, build_dir)
         calls = [kc.case_from_node(n, it, ot, xs, variant) for n, it, ot, xs, _ in layers.values()]
         got = kc.run(driver, calls, timeout=300)
@@ -81,8 +99,32 @@ def bench(build_dir: Path) -> dict:
                             "instructions": r.instructions,
                             "instructions_per_mac": round(r.instructions / macs, 3),
                             "bit_exact": exact})
+    return results
+
+
+def bench(build_dir: Path) -> dict:
+    rng = np.random.default_rng(0)
+    layers = {n: layer(n, spec, rng) for n, spec in LAYERS.items()}
+    results = _run_layers(layers, RUNS, build_dir)
+    model = {n: layer(n, spec, rng) for n, spec in mobilenet_v1_layers().items()}
+    model_results = _run_layers(model, MODEL_RUNS, build_dir)
+    whole = {}
+    for variant, machine in MODEL_RUNS:
+        rows = [r for r in model_results if r["variant"] == variant]
+        by_kind: dict[str, list[int]] = {}
+        for r in rows:
+            kind = r["layer"].rstrip("0123456789")
+            by_kind.setdefault(kind, [0, 0])
+            by_kind[kind][0] += r["instructions"]
+            by_kind[kind][1] += r["macs"]
+        instr, macs = sum(r["instructions"] for r in rows), sum(r["macs"] for r in rows)
+        whole[f"{variant}/{machine}"] = {
+            "instructions": instr, "macs": macs, "instructions_per_mac": round(instr / macs, 3),
+            "by_layer_kind": {k: round(i / m, 3) for k, (i, m) in by_kind.items()},
+            "bit_exact": all(r["bit_exact"] for r in rows)}
     return {"tool": "bench_kernels", "unit": "guest instructions (qemu -icount shift=0)",
-            "cmsis_nn_m4_dsp_instr_per_mac": CMSIS_NN_M4, "results": results}
+            "cmsis_nn_m4_dsp_instr_per_mac": CMSIS_NN_M4, "results": results,
+            "mobilenet_v1_0.25_96": {"whole_model": whole, "layers": model_results}}
 
 
 def main() -> int:
@@ -98,7 +140,8 @@ def main() -> int:
     os.replace(tmp_path, args.out)
     json.dump(doc, sys.stdout, indent=1)
     print()
-    return 0 if all(r["bit_exact"] for r in doc["results"]) else 1
+    rows = doc["results"] + doc["mobilenet_v1_0.25_96"]["layers"]
+    return 0 if all(r["bit_exact"] for r in rows) else 1
 
 
 if __name__ == "__main__":

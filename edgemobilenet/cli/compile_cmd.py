@@ -42,7 +42,10 @@ def _print(doc: dict, out_dir: Path, show_layers: bool) -> None:
               _kb(doc["flash_budget"]), _pct(doc["flash_bytes"], doc["flash_budget"]))
     m.add_row("SRAM (ELF + stack)", f"{doc['sram_bytes']:,}", _kb(doc["sram_bytes"]),
               _kb(doc["sram_budget"]), _pct(doc["sram_bytes"], doc["sram_budget"]))
-    m.add_row("arena", f"{doc['arena_bytes']:,}", _kb(doc["arena_bytes"]), "", "")
+    if doc["bulk_bytes"]:
+        m.add_row("bulk region (ELF)", f"{doc['bulk_bytes']:,}", _kb(doc["bulk_bytes"]), "", "")
+    m.add_row(f"arena (in {doc['placement']['arena']})", f"{doc['arena_bytes']:,}",
+              _kb(doc["arena_bytes"]), "", "")
     m.add_row("arena lower bound", f"{doc['arena_lower_bound']:,}",
               _kb(doc["arena_lower_bound"]), "",
               _pct(doc["arena_bytes"], doc["arena_lower_bound"]))

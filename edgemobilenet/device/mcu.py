@@ -74,7 +74,10 @@ class Device:
         return self.session.request(P.CMD_PING, payload)
 
     def set_input(self, data: bytes | np.ndarray) -> None:
-        raw = np.asarray(data, dtype=np.int8).tobytes() if isinstance(data, np.ndarray) else bytes(data)
+        if isinstance(data, np.ndarray):
+            raw = np.ascontiguousarray(data, dtype=np.int8).tobytes()
+        else:
+            raw = bytes(data)
         if len(raw) != self._info.input_size:
             raise EdgembError(f"{self.session.link.name}: input has {len(raw)} bytes, the model "
                               f"takes {self._info.input_size}")
@@ -147,7 +150,8 @@ class Device:
         """Deepest stack use since boot, in bytes."""
         return struct.unpack("<I", self.session.request(P.CMD_GET_STACK)[:4])[0]
 
-    def batch(self, inputs: np.ndarray, workdir: str | Path | None = None) -> tuple[np.ndarray, int]:
+    def batch(self, inputs: np.ndarray,
+              workdir: str | Path | None = None) -> tuple[np.ndarray, int]:
         """Bulk run over semihosting files (emulation only): inputs (N, ...) int8 ->
         (outputs (N, *output_shape), total ticks). Same results as run() per input."""
         if not self._info.semihosting:
@@ -159,11 +163,13 @@ class Device:
         with tempfile.TemporaryDirectory(prefix="edgemb-batch-", dir=workdir) as tmp:
             fin, fout = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
             fin.write_bytes(x.tobytes())
-            payload = struct.pack("<I", len(x)) + os.fsencode(fin) + b"\0" + os.fsencode(fout) + b"\0"
+            payload = (struct.pack("<I", len(x)) + os.fsencode(fin) + b"\0"
+                       + os.fsencode(fout) + b"\0")
             if len(payload) > P.MAX_PAYLOAD:
                 raise EdgembError(f"{tmp}: path too long for a batch command")
             self._input_on_device = False
-            reply = self.session.request(P.CMD_BATCH, payload, timeout=self.run_timeout * max(1, len(x)))
+            reply = self.session.request(P.CMD_BATCH, payload,
+                                         timeout=self.run_timeout * max(1, len(x)))
             done, lo, hi = struct.unpack("<III", reply[:12])
             out = np.frombuffer(fout.read_bytes(), dtype=np.int8)
         if done != len(x) or out.size != done * self._info.output_size:

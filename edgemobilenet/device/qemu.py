@@ -64,7 +64,8 @@ def _describe_exit(target: Target, code: int, log: Path) -> str:
     what = ("the guest faulted" if code == GUEST_FAULT else
             f"killed by signal {-code}" if code < 0 else f"it exited with code {code}")
     lines = log.read_text(errors="replace").splitlines() if log.exists() else []
-    tail = [ln for ln in lines if ln.strip() and "warning:" not in ln and " info: " not in ln][-1:]
+    tail = [ln for ln in lines
+            if ln.strip() and "warning:" not in ln and " info: " not in ln][-1:]
     return f"qemu {target.qemu.machine} stopped: {what}" + (f": {tail[0]}" if tail else "")
 
 

@@ -6,6 +6,10 @@ ONNX graph; graph inputs and outputs keep the QGraph's NHWC layout and names, wi
 Transposes at the boundary. Weights are per-channel (DequantizeLinear axis=0), biases int32
 at scale s_in * w_scale. Results match the reference executor within rounding (1 LSB per
 node): ONNX requantizes in float, the QGraph in fixed point.
+
+onnxruntime on x86 fuses int8-activation QDQ into QLinearConv / QLinearAdd / QGemm ... only
+with the session option `session.qdqisint8allowed=1` (on ARM that is the default); without
+it the model still runs, as float ops between Q/DQ pairs.
 """
 from __future__ import annotations
 
@@ -98,7 +102,8 @@ class _Exporter:
     # -- ops ------------------------------------------------------------------------------
     def conv2d(self, node: QNode) -> None:
         a = node.attrs
-        wq, bq = self.weight_dq(node, np.ascontiguousarray(node.params["weight"].transpose(0, 3, 1, 2)))
+        w_oihw = np.ascontiguousarray(node.params["weight"].transpose(0, 3, 1, 2))
+        wq, bq = self.weight_dq(node, w_oihw)
         kh, kw = node.params["weight"].shape[1:3]
         y = self.add("Conv", [self.dq(node.inputs[0]), wq, bq], f"{node.name}::conv", node.name,
                      kernel_shape=[kh, kw], strides=list(a.get("stride", [1, 1])),

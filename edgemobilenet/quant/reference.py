@@ -16,7 +16,9 @@ from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.fixedpoint import mbqm, round_div_away, saturate_int8
 from edgemobilenet.quant.qgraph import QGraph, QNode, QTensor
 
-OpImpl = Callable[[QNode, list[np.ndarray], list[QTensor], QTensor], np.ndarray]
+Arrays = list[np.ndarray]
+Tensors = list[QTensor]
+OpImpl = Callable[[QNode, Arrays, Tensors, QTensor], np.ndarray]
 
 # |x - zp| <= 255 and |w| <= 128: int32 accumulation is exact up to this many terms
 _MAX_INT32_TERMS = ((1 << 31) - 1) // (255 * 128)
@@ -71,7 +73,7 @@ def _depthwise(xc: np.ndarray, w: np.ndarray, stride: list[int], dilation: list[
     return acc
 
 
-def conv2d(node: QNode, inputs: list[np.ndarray], in_t: list[QTensor], out_t: QTensor) -> np.ndarray:
+def conv2d(node: QNode, inputs: Arrays, in_t: Tensors, out_t: QTensor) -> np.ndarray:
     x = inputs[0][0]
     w = node.params["weight"]
     oc, kh, kw, cg = w.shape
@@ -88,27 +90,30 @@ def conv2d(node: QNode, inputs: list[np.ndarray], in_t: list[QTensor], out_t: QT
     if groups == c == oc and cg == 1:
         acc = _depthwise(xc, w, stride, dilation, oh, ow)
     else:
-        acc = np.empty((oh, ow, oc), dtype=np.int64)
+        acc_dtype = np.int32 if kh * kw * cg <= _MAX_INT32_TERMS else np.int64
+        acc = np.empty((oh, ow, oc), dtype=acc_dtype)
         og = oc // groups
+        sh, sw = stride
         for g in range(groups):
             xg = xc[:, :, g * cg:(g + 1) * cg]
             wg = w[g * og:(g + 1) * og].reshape(og, -1)
             if kh == kw == 1 and padding == [0, 0, 0, 0]:
-                cols = xg[: (oh - 1) * stride[0] + 1: stride[0], : (ow - 1) * stride[1] + 1: stride[1]]
+                cols = xg[: (oh - 1) * sh + 1: sh, : (ow - 1) * sw + 1: sw]
             else:
                 cols = _windows(xg, kh, kw, stride, dilation, oh, ow)
-            acc[:, :, g * og:(g + 1) * og] = _matmul(cols.reshape(oh * ow, -1), wg.T).reshape(oh, ow, og)
-    acc = acc + node.params["bias"]
+            y = _matmul(cols.reshape(oh * ow, -1), wg.T)
+            acc[:, :, g * og:(g + 1) * og] = y.reshape(oh, ow, og)
+    acc = acc + node.params["bias"].astype(np.int64)
     return _requant(acc, node, out_t.zero_point)[None]
 
 
-def fully_connected(node: QNode, inputs: list[np.ndarray], in_t: list[QTensor], out_t: QTensor) -> np.ndarray:
+def fully_connected(node: QNode, inputs: Arrays, in_t: Tensors, out_t: QTensor) -> np.ndarray:
     x = inputs[0].astype(np.int32) - int(in_t[0].zero_point)
-    acc = _matmul(x, node.params["weight"].T) + node.params["bias"]
+    acc = _matmul(x, node.params["weight"].T) + node.params["bias"].astype(np.int64)
     return _requant(acc, node, out_t.zero_point)
 
 
-def add(node: QNode, inputs: list[np.ndarray], in_t: list[QTensor], out_t: QTensor) -> np.ndarray:
+def add(node: QNode, inputs: Arrays, in_t: Tensors, out_t: QTensor) -> np.ndarray:
     m, sh = node.params["multiplier"], node.params["shift"]
     ls = int(node.attrs.get("left_shift", 20))
     a1 = mbqm((inputs[0].astype(np.int64) - in_t[0].zero_point) << ls, m[0], sh[0])
@@ -117,18 +122,18 @@ def add(node: QNode, inputs: list[np.ndarray], in_t: list[QTensor], out_t: QTens
     return saturate_int8(y, node.attrs.get("act_min", -128), node.attrs.get("act_max", 127))
 
 
-def mul(node: QNode, inputs: list[np.ndarray], in_t: list[QTensor], out_t: QTensor) -> np.ndarray:
+def mul(node: QNode, inputs: Arrays, in_t: Tensors, out_t: QTensor) -> np.ndarray:
     a = inputs[0].astype(np.int64) - in_t[0].zero_point
     b = inputs[1].astype(np.int64) - in_t[1].zero_point
     y = mbqm(a * b, node.params["multiplier"][0], node.params["shift"][0]) + out_t.zero_point
     return saturate_int8(y, node.attrs.get("act_min", -128), node.attrs.get("act_max", 127))
 
 
-def lut(node: QNode, inputs: list[np.ndarray], in_t: list[QTensor], out_t: QTensor) -> np.ndarray:
+def lut(node: QNode, inputs: Arrays, in_t: Tensors, out_t: QTensor) -> np.ndarray:
     return node.params["table"][inputs[0].astype(np.int32) + 128]
 
 
-def avg_pool(node: QNode, inputs: list[np.ndarray], in_t: list[QTensor], out_t: QTensor) -> np.ndarray:
+def avg_pool(node: QNode, inputs: Arrays, in_t: Tensors, out_t: QTensor) -> np.ndarray:
     x = inputs[0][0]
     h, w, c = x.shape
     kh, kw = node.attrs["kernel"]
@@ -149,17 +154,18 @@ def avg_pool(node: QNode, inputs: list[np.ndarray], in_t: list[QTensor], out_t: 
     return saturate_int8(y, node.attrs.get("act_min", -128), node.attrs.get("act_max", 127))[None]
 
 
-def reshape(node: QNode, inputs: list[np.ndarray], in_t: list[QTensor], out_t: QTensor) -> np.ndarray:
+def reshape(node: QNode, inputs: Arrays, in_t: Tensors, out_t: QTensor) -> np.ndarray:
     return inputs[0].reshape(out_t.shape)
 
 
-def concat(node: QNode, inputs: list[np.ndarray], in_t: list[QTensor], out_t: QTensor) -> np.ndarray:
+def concat(node: QNode, inputs: Arrays, in_t: Tensors, out_t: QTensor) -> np.ndarray:
     m, sh = node.params["multiplier"], node.params["shift"]
     requant = node.attrs.get("requant", [1] * len(inputs))
     parts = []
     for i, (x, t) in enumerate(zip(inputs, in_t)):
         if requant[i]:
-            x = saturate_int8(mbqm(x.astype(np.int64) - t.zero_point, m[i], sh[i]) + out_t.zero_point)
+            y = mbqm(x.astype(np.int64) - t.zero_point, m[i], sh[i]) + out_t.zero_point
+            x = saturate_int8(y)
         parts.append(x)
     return np.concatenate(parts, axis=int(node.attrs.get("axis", 3)))
 
@@ -172,7 +178,7 @@ def _src_coords(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return i0, np.minimum(i0 + 1, n_in - 1), src & 1023
 
 
-def resize_bilinear(node: QNode, inputs: list[np.ndarray], in_t: list[QTensor], out_t: QTensor) -> np.ndarray:
+def resize_bilinear(node: QNode, inputs: Arrays, in_t: Tensors, out_t: QTensor) -> np.ndarray:
     x = inputs[0][0].astype(np.int32) - in_t[0].zero_point
     h, w, _ = x.shape
     oh, ow = node.attrs["size"]
@@ -185,7 +191,7 @@ def resize_bilinear(node: QNode, inputs: list[np.ndarray], in_t: list[QTensor], 
     return saturate_int8(((v + (1 << 19)) >> 20) + out_t.zero_point)[None]
 
 
-def softmax(node: QNode, inputs: list[np.ndarray], in_t: list[QTensor], out_t: QTensor) -> np.ndarray:
+def softmax(node: QNode, inputs: Arrays, in_t: Tensors, out_t: QTensor) -> np.ndarray:
     x = inputs[0].astype(np.int32)
     e = node.params["exp_table"].astype(np.int64)[x.max(axis=-1, keepdims=True) - x]
     s = e.sum(axis=-1, keepdims=True)

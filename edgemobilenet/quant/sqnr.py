@@ -47,3 +47,15 @@ def layer_sqnr(g: FloatGraph, q: QGraph, x: torch.Tensor) -> dict[str, float]:
         deq = dequantize(q.tensors[name], np.concatenate(parts))
         out[name] = sqnr_db(_as_qlayout(g, fvals, name), deq)
     return out
+
+
+def layer_report(g: FloatGraph, q: QGraph, x: torch.Tensor | None) -> list[dict]:
+    """One row per QGraph node: layer, op, output scale and zero point, SQNR (dB or None)."""
+    db = layer_sqnr(g, q, x) if x is not None and len(x) else {}
+    rows = []
+    for n in q.nodes:
+        t = q.tensors[n.outputs[0]]
+        v = db.get(n.outputs[0])
+        rows.append({"layer": n.name, "op": n.op, "scale": t.scale, "zero_point": t.zero_point,
+                     "sqnr_db": None if v is None or math.isinf(v) else round(v, 2)})
+    return rows

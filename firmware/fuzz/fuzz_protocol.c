@@ -17,8 +17,14 @@ uint32_t board_stack_size(void) { return 4096; }
 uint32_t board_stack_high_water(void) { return 128; }
 int board_semihosting(void) { return 0; }
 int32_t board_host_open(const char *path, int write) { (void)path; (void)write; return -1; }
-int32_t board_host_read(int32_t fd, void *buf, uint32_t len) { (void)fd; (void)buf; (void)len; return -1; }
-int32_t board_host_write(int32_t fd, const void *buf, uint32_t len) { (void)fd; (void)buf; (void)len; return -1; }
+int32_t board_host_read(int32_t fd, void *buf, uint32_t len) {
+    (void)fd; (void)buf; (void)len;
+    return -1;
+}
+int32_t board_host_write(int32_t fd, const void *buf, uint32_t len) {
+    (void)fd; (void)buf; (void)len;
+    return -1;
+}
 void board_host_close(int32_t fd) { (void)fd; }
 
 static emb_rx check;   /* parses what the server writes */

@@ -99,7 +99,12 @@ static void fail(uint8_t seq, uint8_t cmd, uint8_t code, const char *msg) {
     send(EMB_CMD_ERROR, seq, S.out, n + 2);
 }
 
-static void reply(const emb_rx *f, uint32_t len) { send((uint8_t)(f->cmd | EMB_CMD_REPLY), f->seq, S.out, len); }
+/* answer the request `f` with an error and leave the command handler */
+#define FAIL(code, msg) do { fail(f->seq, f->cmd, (uint8_t)(code), (msg)); return; } while (0)
+
+static void reply(const emb_rx *f, uint32_t len) {
+    send((uint8_t)(f->cmd | EMB_CMD_REPLY), f->seq, S.out, len);
+}
 
 static void cmd_info(const emb_rx *f) {
     const emb_model_info_t *m = emb_model_info();
@@ -125,14 +130,11 @@ static void cmd_info(const emb_rx *f) {
 
 static void cmd_set_input(const emb_rx *f) {
     const emb_model_info_t *m = emb_model_info();
-    if (f->len < 4) { fail(f->seq, f->cmd, EMB_ERR_BAD_PAYLOAD, "set_input: need offset"); return; }
+    if (f->len < 4) FAIL(EMB_ERR_BAD_PAYLOAD, "set_input: need offset");
     uint32_t off = get_u32(f->payload), n = f->len - 4u;
-    if (off > m->input_size || n > m->input_size - off) {
-        fail(f->seq, f->cmd, EMB_ERR_RANGE, "set_input: chunk beyond the input"); return;
-    }
-    if (off > S.input_filled) {
-        fail(f->seq, f->cmd, EMB_ERR_ORDER, "set_input: chunk out of order"); return;
-    }
+    if (off > m->input_size || n > m->input_size - off)
+        FAIL(EMB_ERR_RANGE, "set_input: chunk beyond the input");
+    if (off > S.input_filled) FAIL(EMB_ERR_ORDER, "set_input: chunk out of order");
     memcpy(emb_model_input() + off, f->payload + 4, n);
     /* offset 0 starts a new input; a repeated chunk (a retry) keeps the filled count */
     if (off == 0 || off + n > S.input_filled) S.input_filled = off + n;
@@ -151,14 +153,17 @@ static int input_ready(const emb_rx *f) {
 
 static void cmd_invoke(const emb_rx *f) {
     const emb_model_info_t *m = emb_model_info();
-    if (f->len != 0) { fail(f->seq, f->cmd, EMB_ERR_BAD_PAYLOAD, "invoke: no payload expected"); return; }
+    if (f->len != 0) FAIL(EMB_ERR_BAD_PAYLOAD, "invoke: no payload expected");
     if (!input_ready(f)) return;
     uint32_t *ticks = m->num_layers <= EMB_MAX_LAYERS ? S.layer_ticks : 0;
     S.input_filled = 0;   /* a run may reuse the input buffer */
     uint32_t t0 = S.clock();
     int rc = emb_model_run(-1, ticks, S.clock);
     uint32_t t1 = S.clock();
-    if (rc != 0) { S.tensor_layer = -1; fail(f->seq, f->cmd, EMB_ERR_MODEL, "model run failed"); return; }
+    if (rc != 0) {
+        S.tensor_layer = -1;
+        FAIL(EMB_ERR_MODEL, "model run failed");
+    }
     S.output_valid = 1;
     S.profile_valid = ticks != 0;
     S.tensor_layer = (int32_t)m->num_layers - 1;
@@ -168,7 +173,10 @@ static void cmd_invoke(const emb_rx *f) {
 
 /* request: u32 offset, u16 max_len; reply: bytes */
 static int chunk_args(const emb_rx *f, uint32_t skip, uint32_t *off, uint32_t *max) {
-    if (f->len != skip + 6) { fail(f->seq, f->cmd, EMB_ERR_BAD_PAYLOAD, "expected offset and length"); return 0; }
+    if (f->len != skip + 6) {
+        fail(f->seq, f->cmd, EMB_ERR_BAD_PAYLOAD, "expected offset and length");
+        return 0;
+    }
     *off = get_u32(f->payload + skip);
     *max = (uint32_t)f->payload[skip + 4] | (uint32_t)f->payload[skip + 5] << 8;
     return 1;
@@ -176,7 +184,7 @@ static int chunk_args(const emb_rx *f, uint32_t skip, uint32_t *off, uint32_t *m
 
 static void send_chunk(const emb_rx *f, const int8_t *data, uint32_t size, uint32_t off,
                        uint32_t max, uint32_t head) {
-    if (off > size) { fail(f->seq, f->cmd, EMB_ERR_RANGE, "offset beyond the tensor"); return; }
+    if (off > size) FAIL(EMB_ERR_RANGE, "offset beyond the tensor");
     uint32_t n = size - off;
     if (n > max) n = max;
     if (n > EMB_PROTO_MAX_PAYLOAD - head) n = EMB_PROTO_MAX_PAYLOAD - head;
@@ -187,7 +195,7 @@ static void send_chunk(const emb_rx *f, const int8_t *data, uint32_t size, uint3
 static void cmd_get_output(const emb_rx *f) {
     uint32_t off, max;
     if (!chunk_args(f, 0, &off, &max)) return;
-    if (!S.output_valid) { fail(f->seq, f->cmd, EMB_ERR_ORDER, "get_output: no run since the last input"); return; }
+    if (!S.output_valid) FAIL(EMB_ERR_ORDER, "get_output: no run since the last input");
     send_chunk(f, emb_model_output(), emb_model_info()->output_size, off, max, 0);
 }
 
@@ -195,30 +203,29 @@ static void cmd_get_tensor(const emb_rx *f) {
     uint32_t off, max, size = 0;
     if (!chunk_args(f, 4, &off, &max)) return;
     int32_t layer = (int32_t)get_u32(f->payload);
-    if (layer < 0 || (uint32_t)layer >= emb_model_info()->num_layers) {
-        fail(f->seq, f->cmd, EMB_ERR_RANGE, "get_tensor: no such layer"); return;
-    }
+    if (layer < 0 || (uint32_t)layer >= emb_model_info()->num_layers)
+        FAIL(EMB_ERR_RANGE, "get_tensor: no such layer");
     if (layer != S.tensor_layer) {
         if (!input_ready(f)) return;
         S.input_filled = 0;
         S.output_valid = 0;
         S.tensor_layer = -1;
-        if (emb_model_run(layer, 0, S.clock) != 0) { fail(f->seq, f->cmd, EMB_ERR_MODEL, "model run failed"); return; }
+        if (emb_model_run(layer, 0, S.clock) != 0) FAIL(EMB_ERR_MODEL, "model run failed");
         S.tensor_layer = layer;
         S.output_valid = (uint32_t)layer + 1 == emb_model_info()->num_layers;
     }
     const int8_t *data = emb_model_layer_output(layer, &size);
-    if (!data) { fail(f->seq, f->cmd, EMB_ERR_MODEL, "get_tensor: layer has no output"); return; }
+    if (!data) FAIL(EMB_ERR_MODEL, "get_tensor: layer has no output");
     put_u32(S.out, size);
     send_chunk(f, data, size, off, max, 4);
 }
 
 static void cmd_layer_profile(const emb_rx *f) {
     uint32_t layers = emb_model_info()->num_layers;
-    if (f->len != 4) { fail(f->seq, f->cmd, EMB_ERR_BAD_PAYLOAD, "get_layer_profile: need first layer"); return; }
-    if (!S.profile_valid) { fail(f->seq, f->cmd, EMB_ERR_ORDER, "get_layer_profile: no profiled run"); return; }
+    if (f->len != 4) FAIL(EMB_ERR_BAD_PAYLOAD, "get_layer_profile: need first layer");
+    if (!S.profile_valid) FAIL(EMB_ERR_ORDER, "get_layer_profile: no profiled run");
     uint32_t first = get_u32(f->payload);
-    if (first > layers) { fail(f->seq, f->cmd, EMB_ERR_RANGE, "get_layer_profile: no such layer"); return; }
+    if (first > layers) FAIL(EMB_ERR_RANGE, "get_layer_profile: no such layer");
     uint32_t n = layers - first, cap = (EMB_PROTO_MAX_PAYLOAD - 4) / 4;
     if (n > cap) n = cap;
     put_u32(S.out, n);
@@ -236,32 +243,45 @@ static void cmd_get_stack(const emb_rx *f) {
  * each, appends outputs to the output file (semihosting). Reply: u32 done, u64 ticks. */
 static void cmd_batch(const emb_rx *f) {
     const emb_model_info_t *m = emb_model_info();
-    if (!board_semihosting()) { fail(f->seq, f->cmd, EMB_ERR_UNSUPPORTED, "batch: no semihosting on this target"); return; }
-    if (f->len < 8 || f->payload[f->len - 1] != 0) { fail(f->seq, f->cmd, EMB_ERR_BAD_PAYLOAD, "batch: need count and two paths"); return; }
+    if (!board_semihosting()) FAIL(EMB_ERR_UNSUPPORTED, "batch: no semihosting on this target");
+    if (f->len < 8 || f->payload[f->len - 1] != 0)
+        FAIL(EMB_ERR_BAD_PAYLOAD, "batch: need count and two paths");
     uint32_t count = get_u32(f->payload);
     const char *in_path = (const char *)f->payload + 4;
     uint32_t in_len = (uint32_t)strlen(in_path);
-    if (4 + in_len + 1 >= f->len) { fail(f->seq, f->cmd, EMB_ERR_BAD_PAYLOAD, "batch: need two paths"); return; }
+    if (4 + in_len + 1 >= f->len) FAIL(EMB_ERR_BAD_PAYLOAD, "batch: need two paths");
     const char *out_path = in_path + in_len + 1;
     int32_t fin = board_host_open(in_path, 0);
-    if (fin < 0) { fail(f->seq, f->cmd, EMB_ERR_HOST_IO, "batch: cannot open the input file"); return; }
+    if (fin < 0) FAIL(EMB_ERR_HOST_IO, "batch: cannot open the input file");
     int32_t fout = board_host_open(out_path, 1);
-    if (fout < 0) { board_host_close(fin); fail(f->seq, f->cmd, EMB_ERR_HOST_IO, "batch: cannot open the output file"); return; }
+    if (fout < 0) {
+        board_host_close(fin);
+        FAIL(EMB_ERR_HOST_IO, "batch: cannot open the output file");
+    }
     uint64_t total = 0;
     uint32_t done = 0;
     int err = 0;
     S.input_filled = 0; S.output_valid = 0; S.profile_valid = 0; S.tensor_layer = -1;
     for (; done < count; done++) {
-        if (board_host_read(fin, emb_model_input(), m->input_size) != (int32_t)m->input_size) { err = EMB_ERR_HOST_IO; break; }
+        if (board_host_read(fin, emb_model_input(), m->input_size) != (int32_t)m->input_size) {
+            err = EMB_ERR_HOST_IO;
+            break;
+        }
         uint32_t t0 = S.clock();
         if (emb_model_run(-1, 0, S.clock) != 0) { err = EMB_ERR_MODEL; break; }
         total += S.clock() - t0;
-        if (board_host_write(fout, emb_model_output(), m->output_size) != (int32_t)m->output_size) { err = EMB_ERR_HOST_IO; break; }
+        if (board_host_write(fout, emb_model_output(), m->output_size) !=
+            (int32_t)m->output_size) {
+            err = EMB_ERR_HOST_IO;
+            break;
+        }
     }
     board_host_close(fin);
     board_host_close(fout);
-    if (err) { fail(f->seq, f->cmd, (uint8_t)err, "batch: stopped early (short input file or run failure)"); return; }
-    put_u32(S.out, done); put_u32(S.out + 4, (uint32_t)total); put_u32(S.out + 8, (uint32_t)(total >> 32));
+    if (err) FAIL((uint8_t)err, "batch: stopped early (short input file or run failure)");
+    put_u32(S.out, done);
+    put_u32(S.out + 4, (uint32_t)total);
+    put_u32(S.out + 8, (uint32_t)(total >> 32));
     reply(f, 12);
 }
 
@@ -300,7 +320,10 @@ void emb_server_feed(uint8_t byte) {
     switch (emb_rx_feed(&S.rx, byte)) {
     case EMB_RX_FRAME: dispatch(&S.rx); break;
     case EMB_RX_BAD_CRC: S.replay_ok = 0; fail(S.rx.seq, S.rx.cmd, EMB_ERR_CRC, "bad CRC"); break;
-    case EMB_RX_TOO_LONG: S.replay_ok = 0; fail(S.rx.seq, S.rx.cmd, EMB_ERR_TOO_LONG, "frame longer than the maximum payload"); break;
+    case EMB_RX_TOO_LONG:
+        S.replay_ok = 0;
+        fail(S.rx.seq, S.rx.cmd, EMB_ERR_TOO_LONG, "frame longer than the maximum payload");
+        break;
     default: break;
     }
 }

@@ -5,7 +5,7 @@
 #
 #   target: CC TARGET_CFLAGS EMB_BOARD EMB_TIMER EMB_KERNELS EMB_CLOCK_HZ EMB_TICK_HZ
 #           EMB_TICK_UNIT EMB_UART_BASE EMB_UART_BAUDDIV FLASH_ORIGIN FLASH_LENGTH
-#           RAM_ORIGIN RAM_LENGTH STACK_SIZE
+#           RAM_ORIGIN RAM_LENGTH STACK_SIZE [BULK_ORIGIN BULK_LENGTH]
 #   model:  MODEL_SRCS (model.c ...), MODEL_CFLAGS, optional KERNEL_SRCS override
 #   output: BUILD (directory, default build), ELF (default $(BUILD)/firmware.elf)
 ifndef EMB_FIRMWARE
@@ -47,13 +47,29 @@ OBJS := $(foreach s,$(SRCS),$(BUILD)/obj/$(subst /,_,$(basename $(abspath $(s)))
 .PHONY: firmware
 firmware: $(ELF)
 
-$(BUILD)/memory.ld: $(MAKEFILE_LIST)
+# BULK: an optional big region (BULK_ORIGIN/BULK_LENGTH, e.g. DDR) for the sections
+# .emb_bulk (constants) and .emb_bulk_bss (zeroed); without one they go to FLASH and RAM.
+ifneq ($(strip $(BULK_LENGTH)),)
+BULK_LD := '  BULK (rwx) : ORIGIN = $(BULK_ORIGIN), LENGTH = $(BULK_LENGTH)\n}\nREGION_ALIAS("BULK_RAM", BULK);\n'
+else
+BULK_LD := '}\nREGION_ALIAS("BULK", FLASH);\nREGION_ALIAS("BULK_RAM", RAM);\n'
+endif
+
+# config.txt changes whenever the flags or the memory map do: objects and memory.ld follow
+CONFIG := $(CC) $(CFLAGS) | $(LDFLAGS) | $(FLASH_ORIGIN) $(FLASH_LENGTH) $(RAM_ORIGIN) \
+    $(RAM_LENGTH) $(BULK_ORIGIN) $(BULK_LENGTH) $(STACK_SIZE)
+$(shell mkdir -p $(BUILD) && echo '$(CONFIG)' | cmp -s - $(BUILD)/config.txt || \
+    echo '$(CONFIG)' > $(BUILD)/config.txt)
+
+$(BUILD)/memory.ld: $(MAKEFILE_LIST) $(BUILD)/config.txt
 	@mkdir -p $(BUILD)
-	printf 'MEMORY\n{\n  FLASH (rx) : ORIGIN = %s, LENGTH = %s\n  RAM (rwx) : ORIGIN = %s, LENGTH = %s\n}\n__stack_size = %s;\n' \
-	  $(FLASH_ORIGIN) $(FLASH_LENGTH) $(RAM_ORIGIN) $(RAM_LENGTH) $(STACK_SIZE) > $@.tmp && mv $@.tmp $@
+	printf 'MEMORY\n{\n  FLASH (rx) : ORIGIN = %s, LENGTH = %s\n  RAM (rwx) : ORIGIN = %s, LENGTH = %s\n' \
+	  $(FLASH_ORIGIN) $(FLASH_LENGTH) $(RAM_ORIGIN) $(RAM_LENGTH) > $@.tmp
+	printf $(BULK_LD) >> $@.tmp
+	printf '__stack_size = %s;\n' $(STACK_SIZE) >> $@.tmp && mv $@.tmp $@
 
 define compile_rule
-$(BUILD)/obj/$(subst /,_,$(basename $(abspath $(1)))).o: $(1) $(MAKEFILE_LIST)
+$(BUILD)/obj/$(subst /,_,$(basename $(abspath $(1)))).o: $(1) $(MAKEFILE_LIST) $(BUILD)/config.txt
 	@mkdir -p $(BUILD)/obj
 	$(CC) $(CFLAGS) -c $(1) -o $$@
 endef

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,6 +21,7 @@ from edgemobilenet.quant import qgraph
 from edgemobilenet.quant.qgraph import QGraph
 from edgemobilenet.targets import Target
 
+BULK_CONST, BULK_ARENA = ".emb_bulk", ".emb_bulk_bss"   # firmware/boards/common/sections.ld
 # flash the code, runtime and kernels take beyond the weights (measured -O2 M4 ELFs: 15-25 KB)
 CODE_ALLOWANCE = 32 * 1024
 _SECTION = re.compile(r"^\s*\[\s*\d+\]\s+(\S+)\s+(\S+)\s+[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)"
@@ -47,27 +49,48 @@ def const_bytes(g: QGraph, variant: str) -> int:
     return total
 
 
-def check_fit(g: QGraph, plan: planner.MemoryPlan, target: Target) -> None:
-    """Fail before building when the arena or the weights cannot fit the target."""
+@dataclass
+class Placement:
+    """Where the constants and the arena go: None is the default (flash / RAM); a name is
+    a section of the target's bulk memory region."""
+
+    const_section: str | None = None
+    arena_section: str | None = None
+
+
+def _sram_error(g: QGraph, plan: planner.MemoryPlan, target: Target, extra: str) -> EdgembError:
+    i = plan.peak_layer
+    node = g.nodes[i]
+    live = sorted(((b.size, b.tensors[0]) for b in plan.buffers if b.start <= i <= b.end),
+                  reverse=True)[:3]
+    detail = ", ".join(f"{t} {_kb(s)}" for s, t in live)
+    return EdgembError(
+        f"model needs {_kb(plan.arena_bytes)} SRAM for activations, {target.name} has "
+        f"{_kb(target.sram_bytes or 0)}, {_kb(target.reserved_sram_bytes or 0)} reserved for "
+        f"stack and I/O{extra}; peak at layer '{node.name}' ({node.op}: {detail})")
+
+
+def place(g: QGraph, plan: planner.MemoryPlan, target: Target) -> Placement:
+    """Check that the model fits (before anything is built) and choose where the weights
+    and the arena live: flash and SRAM, else the target's bulk region if it has one."""
     assert target.sram_bytes is not None and target.flash_bytes is not None
-    reserved = target.reserved_sram_bytes or 0
-    if plan.arena_bytes + reserved > target.sram_bytes:
-        i = plan.peak_layer
-        node = g.nodes[i]
-        live = sorted(((b.size, b.tensors[0]) for b in plan.buffers if b.start <= i <= b.end),
-                      reverse=True)[:3]
-        detail = ", ".join(f"{t} {_kb(s)}" for s, t in live)
-        raise EdgembError(
-            f"model needs {_kb(plan.arena_bytes)} SRAM for activations, {target.name} has "
-            f"{_kb(target.sram_bytes)}, {_kb(reserved)} reserved for stack and I/O; peak at "
-            f"layer '{node.name}' ({node.op}: {detail})")
+    bulk = target.memory.bulk_length if target.memory else None
     weights = const_bytes(g, target.kernels or "portable")
-    if weights + CODE_ALLOWANCE > target.flash_bytes:
+    arena_out = plan.arena_bytes + (target.reserved_sram_bytes or 0) > target.sram_bytes
+    const_out = weights + CODE_ALLOWANCE > target.flash_bytes
+    if arena_out and not bulk:
+        raise _sram_error(g, plan, target, "")
+    if const_out and not bulk:
         big = max(g.nodes, key=lambda n: sum(v.nbytes for v in n.params.values()))
         raise EdgembError(
             f"model needs {_kb(weights)} flash for weights (+ about {_kb(CODE_ALLOWANCE)} "
             f"code), {target.name} has {_kb(target.flash_bytes)}; largest layer "
             f"'{big.name}' ({big.op}, {_kb(sum(v.nbytes for v in big.params.values()))})")
+    in_bulk = weights * const_out + plan.arena_bytes * arena_out
+    if bulk and in_bulk > bulk:
+        raise _sram_error(g, plan, target, f" and its bulk region {_kb(bulk)} cannot hold "
+                                           f"{_kb(in_bulk)} of weights and activations")
+    return Placement(BULK_CONST if const_out else None, BULK_ARENA if arena_out else None)
 
 
 def elf_sections(elf: Path, readelf: str) -> list[tuple[str, str, int, str]]:
@@ -83,20 +106,25 @@ def elf_sections(elf: Path, readelf: str) -> list[tuple[str, str, int, str]]:
     return out
 
 
-def measure(elf: Path, target: Target) -> tuple[int, int, dict[str, int]]:
-    """(flash_bytes, sram_bytes, allocated sections) of a linked ELF.
+def measure(elf: Path, target: Target) -> tuple[int, int, int, dict[str, int]]:
+    """(flash_bytes, sram_bytes, bulk_bytes, allocated sections) of a linked ELF.
 
     Flash: allocated sections with contents (text, rodata, exidx, the .data load image).
     SRAM: writable allocated sections (data, bss) plus the target's stack reservation.
+    Bulk: the .emb_bulk* sections when the target has a bulk region (else they are in
+    flash and SRAM).
     """
     readelf = (target.compiler or "gcc").removesuffix("gcc") + "readelf"
     if shutil.which(readelf) is None:
         readelf = "readelf"
     secs = [s for s in elf_sections(elf, readelf) if "A" in s[3] and s[2] > 0]
-    flash = sum(size for _, typ, size, _ in secs if typ != "NOBITS")
+    has_bulk = bool(target.memory and target.memory.bulk_length)
+    bulk = sum(s[2] for s in secs if has_bulk and s[0].startswith(BULK_CONST))
+    rest = [s for s in secs if not (has_bulk and s[0].startswith(BULK_CONST))]
+    flash = sum(size for _, typ, size, _ in rest if typ != "NOBITS")
     stack = target.memory.stack_bytes if target.memory else 0
-    sram = sum(size for _, _, size, flags in secs if "W" in flags) + stack
-    return flash, sram, {name: size for name, _, size, _ in secs}
+    sram = sum(size for _, _, size, flags in rest if "W" in flags) + stack
+    return flash, sram, bulk, {name: size for name, _, size, _ in secs}
 
 
 def _make(build: Path, target: Target, jobs: int) -> Path:
@@ -123,20 +151,23 @@ def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
     g.validate("compile")
     say("plan")
     plan = planner.plan(g, alignment=arena_alignment(target))
-    check_fit(g, plan, target)
+    where = place(g, plan, target)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         say("generate")
         layers = codegen.generate_model(g, plan, target.kernels or "portable", tmp,
-                                        align=arena_alignment(target))
+                                        arena_alignment(target), where.const_section,
+                                        where.arena_section)
         project.write_project(target, tmp)
         qgraph.save(g, tmp / "model.qgraph")
         say("build")
         elf = _make(tmp, target, jobs)
-        flash, sram, sections = measure(elf, target)
-        doc = manifest.make_manifest(g, target, plan, layers, flash, sram, sections)
+        flash, sram, bulk, sections = measure(elf, target)
+        doc = manifest.make_manifest(g, target, plan, layers, flash, sram, bulk, sections,
+                                     {"constants": where.const_section or "flash",
+                                      "arena": where.arena_section or "sram"})
         manifest.write(tmp / "manifest.json", doc)
         _replace_dir(tmp, out_dir)
     except BaseException:

@@ -22,21 +22,22 @@ def _io(g: QGraph, name: str) -> dict[str, Any]:
 
 
 def make_manifest(g: QGraph, target: Target, plan: MemoryPlan, layers: list[Layer],
-                  flash_bytes: int, sram_bytes: int, sections: dict[str, int]) -> dict[str, Any]:
+                  flash_bytes: int, sram_bytes: int, bulk_bytes: int, sections: dict[str, int],
+                  placement: dict[str, str]) -> dict[str, Any]:
     """The manifest document (plain JSON types)."""
     return {
         "format": FORMAT, "version": VERSION,
         "target": target.name, "cpu": target.cpu, "kernels": target.kernels,
         "model_hash": g.digest(), "model_meta": g.meta,
         "input": _io(g, g.inputs[0]), "output": _io(g, g.outputs[0]),
-        "flash_bytes": flash_bytes, "sram_bytes": sram_bytes,
+        "flash_bytes": flash_bytes, "sram_bytes": sram_bytes, "bulk_bytes": bulk_bytes,
         "flash_budget": target.flash_bytes, "sram_budget": target.sram_bytes,
         "reserved_sram_bytes": target.reserved_sram_bytes,
         "stack_bytes": target.memory.stack_bytes if target.memory else None,
         "arena_bytes": plan.arena_bytes, "arena_lower_bound": plan.lower_bound,
         "arena_alignment": plan.alignment, "plan_strategy": plan.strategy,
         "peak_layer": g.nodes[plan.peak_layer].name if g.nodes else None,
-        "sections": sections,
+        "sections": sections, "placement": placement,
         "macs": sum(r.macs for r in layers),
         "layers": [{**asdict(r), "live_bytes": plan.live_bytes[r.index]} for r in layers],
     }

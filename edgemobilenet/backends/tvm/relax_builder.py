@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-from tvm import relax
+from tvm import relax, te, tirx
 
+from edgemobilenet.backends.tvm import te_fixedpoint as tfp
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.qgraph import QGraph, QNode
 
@@ -39,40 +40,8 @@ class _Builder:
     def i32(self, x: Expr) -> Expr:
         return self.emit(op.astype(x, "int32"))
 
-    def clamp_i8(self, v: Expr, lo: int, hi: int) -> Expr:
-        """Saturate an int32 tensor to [lo, hi] and cast to int8."""
-        v = self.emit(op.clip(v, relax.prim_value(int(lo)), relax.prim_value(int(hi))))
-        return self.emit(op.astype(v, "int8"))
-
-    def mbqm(self, x: Expr, m: np.ndarray, shift: np.ndarray) -> Expr:
-        """MultiplyByQuantizedMultiplier on an int32 tensor; m/shift broadcast (last axis)."""
-        m = np.asarray(m, dtype=np.int64)
-        shift = np.asarray(shift, dtype=np.int64)
-        if (m < 0).any():
-            raise EdgembError("tvm backend: negative requantization multiplier")
-        left = np.maximum(shift, 0)
-        right = np.maximum(-shift, 0)
-        x64 = self.emit(op.astype(x, "int64"))
-        if left.any():  # x * 2^left wraps as int32 (OPS.md): int64 product, truncating cast
-            x64 = self.emit(op.multiply(x64, self.c(np.left_shift(1, left), "int64")))
-            x64 = self.emit(op.astype(op.astype(x64, "int32"), "int64"))
-        # SRDHM: m is never INT32_MIN, so the saturating case cannot occur
-        ab = self.emit(op.multiply(x64, self.c(m, "int64")))
-        neg = self.emit(op.less(ab, self.c(0, "int64")))
-        nudge = self.emit(op.where(neg, self.c(1 - (1 << 30), "int64"), self.c(1 << 30, "int64")))
-        num = self.emit(op.add(ab, nudge))
-        pos_q = op.right_shift(num, self.c(31, "int64"))
-        neg_q = op.negative(op.right_shift(op.negative(num), self.c(31, "int64")))
-        q = self.emit(op.astype(op.where(op.less(num, self.c(0, "int64")), neg_q, pos_q), "int32"))
-        if not right.any():
-            return q
-        # RDIVPOT in int32
-        mask = (np.left_shift(1, right) - 1).astype(np.int32)
-        rem = op.bitwise_and(q, self.c(mask, "int32"))
-        threshold = op.add(self.c(mask >> 1, "int32"),
-                           op.astype(op.less(q, self.c(0, "int32")), "int32"))
-        up = op.astype(op.greater(rem, threshold), "int32")
-        return self.emit(op.add(op.right_shift(q, self.c(right, "int32")), up))
+    def te(self, fn, *args, name: str) -> Expr:
+        return self.bb.emit_te(fn, *args, primfunc_name_hint=name)
 
     def zp(self, name: str) -> int:
         return int(self.g.tensors[name].zero_point)
@@ -99,39 +68,54 @@ class _Builder:
         return self._requant_acc(n, acc, w, self.zp(n.inputs[0]))
 
     def _requant_acc(self, n: QNode, acc: Expr, w: np.ndarray, zp_x: int) -> Expr:
-        """acc = sum(x*w) -> + bias - zp_x*sum(w) -> MBQM -> + zp_y -> clamp."""
+        """acc = sum(x*w) -> + bias - zp_x*sum(w) -> MBQM -> + zp_y -> clamp, one kernel."""
         w_sum = w.reshape(w.shape[0], -1).astype(np.int64).sum(axis=1)
         bias = n.params["bias"].astype(np.int64) - zp_x * w_sum
         if (np.abs(bias) >= 1 << 31).any():
             raise EdgembError(f"tvm backend: node '{n.name}': folded bias overflows int32")
-        acc = self.emit(op.add(acc, self.c(bias, "int32")))
-        y = self.mbqm(acc, n.params["multiplier"], n.params["shift"])
-        y = self.emit(op.add(y, self.c(self.zp(n.outputs[0]), "int32")))
-        return self.clamp_i8(y, n.attrs["act_min"], n.attrs["act_max"])
+        shift = n.params["shift"]
+        qp = tfp.qparams(bias, n.params["multiplier"], shift)
+        return self.te(tfp.requant_channels, acc, self.c(qp, "int32"), self.zp(n.outputs[0]),
+                       int(n.attrs["act_min"]), int(n.attrs["act_max"]),
+                       bool((shift > 0).any()), name="requant")
 
     def add(self, n: QNode) -> Expr:
         ls = int(n.attrs.get("left_shift", 20))
-        m, sh = n.params["multiplier"], n.params["shift"]
-        parts = []
-        for i, t in enumerate(n.inputs):
-            v = op.subtract(self.i32(self.env[t]), self.c(self.zp(t), "int32"))
-            v = self.emit(op.left_shift(v, self.c(ls, "int32")))
-            parts.append(self.mbqm(v, m[i], sh[i]))
-        y = self.mbqm(self.emit(op.add(parts[0], parts[1])), m[2], sh[2])
-        y = self.emit(op.add(y, self.c(self.zp(n.outputs[0]), "int32")))
-        return self.clamp_i8(y, n.attrs["act_min"], n.attrs["act_max"])
+        m = [int(v) for v in n.params["multiplier"]]
+        sh = [int(v) for v in n.params["shift"]]
+        za, zb = self.zp(n.inputs[0]), self.zp(n.inputs[1])
+        zy = self.zp(n.outputs[0])
+        lo, hi = int(n.attrs["act_min"]), int(n.attrs["act_max"])
+
+        def body(a: te.Tensor, b: te.Tensor) -> te.Tensor:
+            def f(*i):
+                ai = (tirx.Cast("int32", a(*i)) - za) << ls
+                bi = (tirx.Cast("int32", b(*i)) - zb) << ls
+                s = tfp.mbqm_scalar(ai, m[0], sh[0]) + tfp.mbqm_scalar(bi, m[1], sh[1])
+                return tfp.clamp_i8(tfp.mbqm_scalar(s, m[2], sh[2]) + zy, lo, hi)
+            return te.compute(a.shape, f, name="add")
+        return self.te(body, self.env[n.inputs[0]], self.env[n.inputs[1]], name="qadd")
 
     def mul(self, n: QNode) -> Expr:
-        a, b = (self.emit(op.subtract(self.i32(self.env[t]), self.c(self.zp(t), "int32")))
-                for t in n.inputs)
-        y = self.mbqm(self.emit(op.multiply(a, b)), n.params["multiplier"][0],
-                      n.params["shift"][0])
-        y = self.emit(op.add(y, self.c(self.zp(n.outputs[0]), "int32")))
-        return self.clamp_i8(y, n.attrs["act_min"], n.attrs["act_max"])
+        za, zb = self.zp(n.inputs[0]), self.zp(n.inputs[1])
+        zy = self.zp(n.outputs[0])
+        m, sh = int(n.params["multiplier"][0]), int(n.params["shift"][0])
+        lo, hi = int(n.attrs["act_min"]), int(n.attrs["act_max"])
+        b_shape = self.g.tensors[n.inputs[1]].shape
+
+        def body(a: te.Tensor, b: te.Tensor) -> te.Tensor:
+            def f(*i):
+                bi = [0 if d == 1 else i[k + len(i) - len(b_shape)] for k, d in enumerate(b_shape)]
+                p = (tirx.Cast("int32", a(*i)) - za) * (tirx.Cast("int32", b(*bi)) - zb)
+                return tfp.clamp_i8(tfp.mbqm_scalar(p, m, sh) + zy, lo, hi)
+            return te.compute(a.shape, f, name="mul")
+        return self.te(body, self.env[n.inputs[0]], self.env[n.inputs[1]], name="qmul")
 
     def lut(self, n: QNode) -> Expr:
-        idx = self.emit(op.add(self.i32(self.env[n.inputs[0]]), self.c(128, "int32")))
-        return self.emit(op.take(self.c(n.params["table"], "int8"), idx, axis=0))
+        def body(x: te.Tensor, table: te.Tensor) -> te.Tensor:
+            return te.compute(x.shape, lambda *i: table[tirx.Cast("int32", x(*i)) + 128],
+                              name="lut")
+        return self.te(body, self.env[n.inputs[0]], self.c(n.params["table"], "int8"), name="lut")
 
     def avg_pool(self, n: QNode) -> Expr:
         x = self.env[n.inputs[0]]
@@ -141,69 +125,77 @@ class _Builder:
         sh, sw = (int(v) for v in n.attrs.get("stride", [1, 1]))
         t, l, b, r = (int(v) for v in n.attrs.get("padding", [0, 0, 0, 0]))
         if (kh, kw) == (h, w) and (oh, ow) == (1, 1) and not (t or l or b or r):
-            s = self.emit(op.sum(self.i32(x), axis=[1, 2], keepdims=True))
-            count = np.full((1, 1, 1, 1), h * w, dtype=np.int64)
+            s = self.emit(op.sum(op.astype(x, "int32"), axis=[1, 2], keepdims=True))
+            count = np.full((1, 1), h * w, dtype=np.int32)
         else:  # window sums as a depthwise conv with ones (zero padding: not counted)
             ones = np.ones((ch, kh, kw, 1), dtype=np.int8)
             s = self.emit(op.nn.conv2d(x, self.c(ones, "int8"), strides=(sh, sw),
                                        padding=(t, l, b, r), groups=ch, data_layout="NHWC",
                                        kernel_layout="OHWI", out_dtype="int32"))
-            count = _window_counts(h, w, oh, ow, kh, kw, sh, sw, t, l).reshape(1, oh, ow, 1)
-        half = self.c(count // 2, "int32")
-        cnt = self.c(count, "int32")
-        num = self.emit(op.where(op.greater_equal(s, self.c(0, "int32")),
-                                 op.add(s, half), op.subtract(s, half)))
-        pos = op.floor_divide(num, cnt)
-        neg = op.negative(op.floor_divide(op.negative(num), cnt))
-        y = self.emit(op.where(op.greater_equal(num, self.c(0, "int32")), pos, neg))
-        return self.clamp_i8(y, n.attrs.get("act_min", -128), n.attrs.get("act_max", 127))
+            count = _window_counts(h, w, oh, ow, kh, kw, sh, sw, t, l).astype(np.int32)
+        lo, hi = int(n.attrs.get("act_min", -128)), int(n.attrs.get("act_max", 127))
+
+        def body(s: te.Tensor, cnt: te.Tensor) -> te.Tensor:
+            def f(b_, y, x_, c):
+                v, k = s[b_, y, x_, c], cnt[y, x_]
+                num = tirx.Select(v >= 0, v + k // 2, v - k // 2)
+                q = tirx.Select(num >= 0, tirx.truncdiv(num, k), -tirx.truncdiv(-num, k))
+                return tfp.clamp_i8(q, lo, hi)
+            return te.compute(s.shape, f, name="avg")
+        return self.te(body, s, self.c(count, "int32"), name="avg_div")
 
     def reshape(self, n: QNode) -> Expr:
         return self.emit(op.reshape(self.env[n.inputs[0]], tuple(self.g.tensors[n.outputs[0]].shape)))
 
     def concat(self, n: QNode) -> Expr:
         requant = n.attrs.get("requant", [1] * len(n.inputs))
-        zp_y = self.zp(n.outputs[0])
+        zy = self.zp(n.outputs[0])
         parts = []
         for i, t in enumerate(n.inputs):
             if not requant[i]:
                 parts.append(self.env[t])
                 continue
-            v = self.emit(op.subtract(self.i32(self.env[t]), self.c(self.zp(t), "int32")))
-            v = self.mbqm(v, n.params["multiplier"][i], n.params["shift"][i])
-            parts.append(self.clamp_i8(self.emit(op.add(v, self.c(zp_y, "int32"))), -128, 127))
+            zx, m, sh = self.zp(t), int(n.params["multiplier"][i]), int(n.params["shift"][i])
+
+            def body(x: te.Tensor, zx=zx, m=m, sh=sh) -> te.Tensor:
+                return te.compute(x.shape, lambda *j: tfp.clamp_i8(
+                    tfp.mbqm_scalar(tirx.Cast("int32", x(*j)) - zx, m, sh) + zy, -128, 127),
+                    name="rescale")
+            parts.append(self.te(body, self.env[t], name="rescale"))
         return self.emit(op.concat(parts, axis=int(n.attrs.get("axis", 3))))
 
     def resize_bilinear(self, n: QNode) -> Expr:
         _, h, w, _ = self.g.tensors[n.inputs[0]].shape
         oh, ow = (int(v) for v in n.attrs["size"])
         zp = self.zp(n.inputs[0])
-        x = self.emit(op.subtract(self.i32(self.env[n.inputs[0]]), self.c(zp, "int32")))
-        y0, y1, fy = _q10_coords(oh, h)
-        x0, x1, fx = _q10_coords(ow, w)
-        rows = [self.emit(op.take(x, self.c(i, "int32"), axis=1)) for i in (y0, y1)]
-        quad = [[self.emit(op.take(r, self.c(j, "int32"), axis=2)) for j in (x0, x1)]
-                for r in rows]
-        wy = [(1024 - fy).reshape(1, oh, 1, 1), fy.reshape(1, oh, 1, 1)]
-        wx = [(1024 - fx).reshape(1, 1, ow, 1), fx.reshape(1, 1, ow, 1)]
-        v = None
-        for a in range(2):
-            for b in range(2):
-                term = op.multiply(quad[a][b], self.c(wy[a] * wx[b], "int32"))
-                v = term if v is None else op.add(v, term)
-        v = self.emit(op.right_shift(op.add(v, self.c(1 << 19, "int32")), self.c(20, "int32")))
-        return self.clamp_i8(self.emit(op.add(v, self.c(zp, "int32"))), -128, 127)
+        # per output row / column: [i0, i1, 1024 - f, f]
+        rows = np.stack(_q10_coords(oh, h), axis=1).astype(np.int32)
+        cols = np.stack(_q10_coords(ow, w), axis=1).astype(np.int32)
+
+        def body(x: te.Tensor, ry: te.Tensor, cx: te.Tensor) -> te.Tensor:
+            def f(b, y, x_, c):
+                v = 0
+                for a in range(2):
+                    for k in range(2):
+                        q = tirx.Cast("int32", x[b, ry[y, a], cx[x_, k], c]) - zp
+                        v = v + q * ry[y, 2 + a] * cx[x_, 2 + k]
+                return tfp.clamp_i8(((v + (1 << 19)) >> 20) + zp, -128, 127)
+            return te.compute((1, oh, ow, x.shape[3]), f, name="resize")
+        return self.te(body, self.env[n.inputs[0]], self.c(rows, "int32"),
+                       self.c(cols, "int32"), name="resize")
 
     def softmax(self, n: QNode) -> Expr:
-        x = self.i32(self.env[n.inputs[0]])
+        x = self.emit(op.astype(self.env[n.inputs[0]], "int32"))
         mx = self.emit(op.max(x, axis=-1, keepdims=True))
         e = self.emit(op.take(self.c(n.params["exp_table"], "int32"),
                               op.subtract(mx, x), axis=0))
         s = self.emit(op.sum(e, axis=-1, keepdims=True))
-        num = op.add(op.multiply(e, self.c(256, "int32")),
-                     op.floor_divide(s, self.c(2, "int32")))
-        y = self.emit(op.subtract(op.floor_divide(num, s), self.c(128, "int32")))
-        return self.clamp_i8(y, -128, 127)
+
+        def body(e: te.Tensor, s: te.Tensor) -> te.Tensor:
+            return te.compute(e.shape, lambda i, c: tfp.clamp_i8(
+                tirx.truncdiv(e[i, c] * 256 + tirx.truncdiv(s[i, 0], 2), s[i, 0]) - 128,
+                -128, 127), name="softmax")
+        return self.te(body, e, s, name="softmax_div")
 
 
 def _window_counts(h, w, oh, ow, kh, kw, sh, sw, t, l) -> np.ndarray:
@@ -213,12 +205,12 @@ def _window_counts(h, w, oh, ow, kh, kw, sh, sw, t, l) -> np.ndarray:
     return np.outer(rows, cols).astype(np.int64)
 
 
-def _q10_coords(out: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Half-pixel source indices and Q10 fractions (OPS.md resize_bilinear)."""
+def _q10_coords(out: int, size: int) -> tuple[np.ndarray, ...]:
+    """Half-pixel source indices i0, i1 and Q10 weights 1024 - f, f (OPS.md resize)."""
     o = np.arange(out, dtype=np.int64)
     src = np.maximum(0, ((2 * o + 1) * size * 1024) // (2 * out) - 512)
-    i0 = src >> 10
-    return i0, np.minimum(i0 + 1, size - 1), src & 1023
+    i0, f = src >> 10, src & 1023
+    return i0, np.minimum(i0 + 1, size - 1), 1024 - f, f
 
 
 _OPS: dict[str, Callable[[_Builder, QNode], Expr]] = {

@@ -49,7 +49,13 @@ void board_host_close(int32_t fd) {
 int board_semihosting(void) { return 0; }
 void board_exit(int code) { (void)code; for (;;) { __asm volatile("wfi"); } }
 int32_t board_host_open(const char *path, int write) { (void)path; (void)write; return -1; }
-int32_t board_host_read(int32_t fd, void *buf, uint32_t len) { (void)fd; (void)buf; (void)len; return -1; }
-int32_t board_host_write(int32_t fd, const void *buf, uint32_t len) { (void)fd; (void)buf; (void)len; return -1; }
+int32_t board_host_read(int32_t fd, void *buf, uint32_t len) {
+    (void)fd; (void)buf; (void)len;
+    return -1;
+}
+int32_t board_host_write(int32_t fd, const void *buf, uint32_t len) {
+    (void)fd; (void)buf; (void)len;
+    return -1;
+}
 void board_host_close(int32_t fd) { (void)fd; }
 #endif

@@ -1,11 +1,12 @@
 /* Reset handler and the 16-entry Cortex-M vector table (plus SysTick). Enables the FPU and
- * MVE (CPACR CP10/CP11), copies nothing (QEMU and flashing tools load .data in place via
- * the linker script's LMA), zeroes .bss, paints the stack and calls main. */
+ * MVE (CPACR CP10/CP11), copies .data from its load address in FLASH, zeroes .bss and
+ * .emb_bulk_bss, paints the stack and calls main. */
 #include <stdint.h>
 #include <string.h>
 #include "emb_board.h"
 
-extern uint32_t __data_load, __data_start, __data_end, __bss_start, __bss_end, __stack_end;
+extern uint32_t __data_load, __data_start, __data_end, __bss_start, __bss_end, __stack_end,
+    __emb_bulk_bss_start, __emb_bulk_bss_end;
 int main(void);
 void SysTick_Handler(void);
 
@@ -19,6 +20,8 @@ void Reset_Handler(void) {
         memcpy(&__data_start, &__data_load,
                (uint32_t)((char *)&__data_end - (char *)&__data_start));
     memset(&__bss_start, 0, (uint32_t)((char *)&__bss_end - (char *)&__bss_start));
+    memset(&__emb_bulk_bss_start, 0,
+           (uint32_t)((char *)&__emb_bulk_bss_end - (char *)&__emb_bulk_bss_start));
     board_stack_paint();
     board_exit(main());
 }
@@ -27,8 +30,8 @@ __attribute__((weak)) void SysTick_Handler(void) {}
 
 __attribute__((section(".vectors"), used)) void (*const emb_vectors[16])(void) = {
     (void (*)(void))&__stack_end, Reset_Handler,
-    fault_handler, fault_handler, fault_handler, fault_handler, fault_handler,  /* NMI..Usage */
-    fault_handler, 0, 0, 0,                                                     /* SecureFault */
-    fault_handler, fault_handler, 0, fault_handler,                             /* SVC, Debug, PendSV */
+    fault_handler, fault_handler, fault_handler, fault_handler,  /* NMI, Hard, MemManage, Bus */
+    fault_handler, fault_handler, 0, 0, 0,                      /* Usage, Secure, reserved */
+    fault_handler, fault_handler, 0, fault_handler,             /* SVC, DebugMon, -, PendSV */
     SysTick_Handler,
 };

@@ -1,0 +1,78 @@
+"""`edgemb eval`: accuracy of a float model and/or its int8 QGraph on a labelled dataset."""
+from __future__ import annotations
+
+import functools
+import json
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from edgemobilenet.cli.quantize_cmd import model_options, progress_bar, ptq_options, quantize_float
+from edgemobilenet.data import default_preprocess, open_dataset
+from edgemobilenet.errors import EdgembError
+from edgemobilenet.evaluate import evaluate, limit_dataset
+from edgemobilenet.quant import qgraph
+from edgemobilenet.quant.sources import load_float_model
+
+
+def _qgraph_preprocess(q: qgraph.QGraph, data: str) -> tuple[dict, int]:
+    shape = q.tensors[q.inputs[0]].shape
+    if len(shape) != 4:
+        raise EdgembError(f"the QGraph input is {shape}, not an image (1, H, W, C)")
+    pre = q.meta.get("preprocess") or default_preprocess(data, shape[1])
+    return dict(pre), shape[3]
+
+
+@click.command("eval")
+@click.argument("model")
+@click.option("--data", required=True, help="labelled test data: fashion-mnist (its test "
+              "split), an ImageFolder directory (val/ or test/ if present) or a CSV")
+@click.option("--int8", "int8", is_flag=True, help="also quantize MODEL and evaluate the int8 "
+              "QGraph with the reference executor")
+@click.option("--qgraph", "qgraph_file", type=click.Path(dir_okay=False),
+              help="evaluate this .qgraph as MODEL's int8 version (implies --int8)")
+@click.option("--limit", "eval_limit", type=int, help="evaluate on this many random images")
+@functools.partial(ptq_options, limit_flag="--calib-limit")
+@model_options
+@click.option("--json", "as_json", is_flag=True, help="print JSON only")
+def command(model, data, int8, qgraph_file, eval_limit, calib, method, per_tensor, limit, arch,
+            width, resolution, num_classes, in_channels, as_json) -> None:
+    """Top-1/top-5 of MODEL (float), of its int8 QGraph with --int8, and their agreement.
+    A .qgraph MODEL is evaluated in int8 only."""
+    console = Console(stderr=as_json)
+    graph = q = None
+    if model.endswith(".qgraph"):
+        q = qgraph.load(model)
+        preprocess, channels = _qgraph_preprocess(q, data)
+        title = f"{model} (int8)"
+    else:
+        fm = load_float_model(model, arch=arch, width=width, resolution=resolution,
+                              num_classes=num_classes, in_channels=in_channels, data_hint=data)
+        graph, preprocess, channels = fm.graph, fm.preprocess, fm.graph.input_shape[0]
+        title = fm.source
+        if qgraph_file:
+            q = qgraph.load(qgraph_file)
+        elif int8:
+            q, _, where, _ = quantize_float(fm, calib or data, method, per_tensor, limit, console,
+                                            not as_json)
+            title += f" (int8: {method}, {where})"
+    ds = limit_dataset(open_dataset(data, train=False, preprocess=preprocess,
+                                    in_channels=channels), eval_limit)
+    with progress_bar(console, not as_json) as p:
+        task = p.add_task("evaluating", total=len(ds), info="") if p else None
+        res = evaluate(ds, graph, q, progress=(lambda n: p.update(task, completed=n)) if p
+                       else None)
+    if as_json:
+        click.echo(json.dumps(res))
+        return
+    console.print(f"{title} on {res['images']} images of {data}", highlight=False)
+    table = Table()
+    for col in ("model", "top-1 %", "top-5 %"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for key in ("float", "int8"):
+        if key in res:
+            table.add_row(key, f"{100 * res[key]['top1']:.2f}", f"{100 * res[key]['top5']:.2f}")
+    console.print(table)
+    if "agreement" in res:
+        console.print(f"float/int8 top-1 agreement: {100 * res['agreement']:.2f}%")
