@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from edgemobilenet.data.fashion_mnist import MEAN, STD, load_raw
+from edgemobilenet.checkpoint import make_checkpoint, save_checkpoint
+from edgemobilenet.data.fashion_mnist import MEAN, STD, load_raw, preprocess
+from edgemobilenet.models import build
 
 
 def randomize_bn(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -67,3 +70,12 @@ def trained_tiny() -> TinyNet:
             F.cross_entropy(model(x[i]), y[i]).backward()
             opt.step()
     return model.eval()
+
+
+def write_checkpoint(path: Path) -> Path:
+    """An `edgemb train`-format checkpoint: MobileNetV2 0.35, 32x32x1, 10 classes."""
+    opts = {"width": 0.35, "resolution": 32, "num_classes": 10, "in_channels": 1}
+    model = randomize_bn(build("mobilenet_v2", **opts))
+    save_checkpoint(make_checkpoint("mobilenet_v2", opts, preprocess(32), model.state_dict(),
+                                    epoch=1, val_top1=0.0, dataset="fashion-mnist"), path)
+    return path

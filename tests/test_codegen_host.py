@@ -84,7 +84,7 @@ def test_quantized_zoo_model_matches_reference(arch: str, tmp_path, kernel_objs)
     from edgemobilenet.model_source import ModelOptions, load_qgraph
 
     g = load_qgraph(arch, ModelOptions(width=0.35, resolution=32, num_classes=10,
-                                       calib="random", calib_count=4))
+                                       calib=None, calib_count=4))
     assert {"lut", "mul", "add"} <= {n.op for n in g.nodes}
     exe = host.build_host(g, tmp_path, objects=kernel_objs)
     x = sample_input(g, np.random.default_rng(2))

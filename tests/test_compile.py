@@ -104,8 +104,7 @@ def test_cli_compile_qgraph_json(graph, tmp_path) -> None:
 
 def test_cli_compile_zoo_model_prints_summary(tmp_path) -> None:
     r = CliRunner().invoke(main, ["compile", "mobilenet_v1", "--width", "0.25", "--resolution",
-                                  "32", "--num-classes", "10", "--calib", "random",
-                                  "--calib-count", "2", "-t", "mps2-an386", "-o",
+                                  "32", "--num-classes", "10", "--limit", "2", "-t", "mps2-an386", "-o",
                                   str(tmp_path / "b"), "--layers"])
     assert r.exit_code == 0, r.output
     doc = json.loads((tmp_path / "b" / "manifest.json").read_text())

@@ -48,7 +48,7 @@ def run_on_qemu(g, target_name: str, out_dir, n_inputs: int = 2) -> None:
 @lru_cache(maxsize=None)
 def _zoo_graph(arch: str):
     return load_qgraph(arch, ModelOptions(width=0.35, resolution=32, num_classes=10,
-                                          calib="random", calib_count=4))
+                                          calib=None, calib_count=4))
 
 
 @pytest.mark.parametrize("target_name,arch", MATRIX)

@@ -1,8 +1,14 @@
 """Quantization-aware training: fake quantization simulates the int8 graph; one short epoch."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
+from click.testing import CliRunner
+
+from edgemobilenet.cli import main
+from edgemobilenet.quant import qgraph
 
 from edgemobilenet.evaluate import int8_logits
 from edgemobilenet.quant.calibrate import batched, calibrate
@@ -10,7 +16,7 @@ from edgemobilenet.quant.capture import capture
 from edgemobilenet.quant.convert import convert
 from edgemobilenet.quant.qat import FakeQuantGraph, train_qat
 from edgemobilenet.quant.sqnr import sqnr_db
-from quant_helpers import fashion, trained_tiny
+from quant_helpers import fashion, trained_tiny, write_checkpoint
 
 
 def _setup():
@@ -55,3 +61,17 @@ def test_qat_one_short_epoch_produces_valid_qgraph():
         acc_float = float((trained_tiny()(tx).argmax(1) == labels).float().mean())
     acc_int8 = float((torch.from_numpy(int8_logits(q, tx)).argmax(1) == labels).float().mean())
     assert acc_int8 > acc_float - 0.1, (acc_int8, acc_float)
+
+
+def test_quantize_cli_qat(tmp_path):
+    ckpt = write_checkpoint(tmp_path / "m.pt")
+    out = tmp_path / "qat.qgraph"
+    res = CliRunner().invoke(main, [
+        "quantize", str(ckpt), "--calib", "photos", "--limit", "8", "--qat", "--epochs", "1",
+        "--data", "fashion-mnist", "--train-limit", "64", "--batch-size", "32",
+        "--sqnr-images", "1", "-o", str(out), "--json"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    q = qgraph.load(out)
+    assert q.meta["method"] == "qat (minmax init)" == doc["method"] and q.meta["qat_epochs"] == 1
+    assert any(r["sqnr_db"] is not None for r in doc["layers"])

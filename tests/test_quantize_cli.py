@@ -11,12 +11,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from edgemobilenet.checkpoint import make_checkpoint, save_checkpoint
 from edgemobilenet.cli import main
-from edgemobilenet.data.fashion_mnist import preprocess as fashion_preprocess
+from edgemobilenet.errors import EdgembError
 from edgemobilenet.models import build
 from edgemobilenet.quant import qgraph
-from quant_helpers import randomize_bn
+from quant_helpers import randomize_bn, write_checkpoint
 
 EDGEMB = str(Path(sys.executable).parent / "edgemb")
 ZOO = ["--width", "0.35", "--resolution", "32", "--num-classes", "10"]
@@ -24,14 +23,7 @@ ZOO = ["--width", "0.35", "--resolution", "32", "--num-classes", "10"]
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    model = randomize_bn(build("mobilenet_v2", width=0.35, resolution=32, num_classes=10,
-                               in_channels=1))
-    ckpt = make_checkpoint("mobilenet_v2", {"width": 0.35, "resolution": 32, "num_classes": 10,
-                                            "in_channels": 1}, fashion_preprocess(32),
-                           model.state_dict(), epoch=1, val_top1=0.0, dataset="fashion-mnist")
-    path = tmp_path_factory.mktemp("ckpt") / "m.pt"
-    save_checkpoint(ckpt, path)
-    return path
+    return write_checkpoint(tmp_path_factory.mktemp("ckpt") / "m.pt")
 
 
 def _invoke(*args: str) -> dict:
@@ -61,11 +53,11 @@ def test_quantize_onnx_with_photos_table(tmp_path):
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (torch.zeros(1, 3, 32, 32),), str(onnx_path), dynamo=False)
     out = tmp_path / "m.qgraph"
-    res = CliRunner().invoke(main, ["quantize", str(onnx_path), "--calib", "photos", "--limit",
-                                    "8", "--sqnr-images", "1", "-o", str(out)],
-                             catch_exceptions=False)
+    res = CliRunner(env={"COLUMNS": "200"}).invoke(
+        main, ["quantize", str(onnx_path), "--calib", "photos", "--limit", "8",
+               "--sqnr-images", "1", "-o", str(out)], catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    assert "SQNR dB" in res.output and "hardswish" in res.output and "wrote" in res.output
+    assert "SQNR dB" in res.output and "lut hardswish" in res.output and "wrote" in res.output
     q = qgraph.load(out)
     assert q.meta["source"] == str(onnx_path) and q.meta["calibration"].startswith("8 crops")
     assert {"lut", "mul", "add"} <= {n.op for n in q.nodes}
@@ -80,15 +72,21 @@ def test_quantize_without_calib_warns(tmp_path):
     assert qgraph.load(out).meta["calibration"] == "2 random inputs"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["missing.pt"], "missing.pt"),
-    (["mobilenet_v2", *ZOO, "--calib", "/nonexistent/dir"], "/nonexistent/dir"),
-    (["mobilenet_v2", *ZOO, "--qat"], "--qat needs --data"),
-])
-def test_quantize_errors_are_one_line(tmp_path, args, message):
-    res = subprocess.run([EDGEMB, "quantize", *args, "-o", str(tmp_path / "x.qgraph")],
+def test_quantize_error_is_one_line(tmp_path):
+    res = subprocess.run([EDGEMB, "quantize", "missing.pt", "-o", str(tmp_path / "x.qgraph")],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2, res.stderr
     lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], res.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: missing.pt"), res.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["mobilenet_v2", *ZOO, "--calib", "/nonexistent/dir"], "/nonexistent/dir"),
+    (["mobilenet_v2", *ZOO, "--qat"], "--qat needs --data"),
+    (["mobilenet_v2", *ZOO, "--limit", "0"], "--limit must be >= 1"),
+])
+def test_quantize_bad_inputs_raise_edgemb_error(tmp_path, args, message):
+    res = CliRunner().invoke(main, ["quantize", *args, "-o", str(tmp_path / "x.qgraph")])
+    assert isinstance(res.exception, EdgembError) and message in str(res.exception)
+    assert "\n" not in str(res.exception)
     assert not (tmp_path / "x.qgraph").exists()

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgemobilenet.backends.mcu.build import compile_model
+from edgemobilenet.cli.quantize_cmd import model_options, ptq_options
 from edgemobilenet.model_source import ModelOptions, load_qgraph
 from edgemobilenet.targets import load_target
 
@@ -60,40 +61,33 @@ def _print(doc: dict, out_dir: Path, show_layers: bool) -> None:
               help="Target name (targets/*.toml) or path to a target TOML file.")
 @click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path),
               help="Build directory (default: build/<target>).")
-@click.option("--arch", help="Architecture of a plain state dict.")
-@click.option("--width", type=float, help="Width multiplier (zoo models).")
-@click.option("--resolution", type=int, help="Input resolution.")
-@click.option("--num-classes", type=int, help="Number of classes (zoo models).")
-@click.option("--in-channels", type=int, help="Input channels (zoo models).")
-@click.option("--method", default="minmax", show_default=True,
-              type=click.Choice(["minmax", "moving-average", "percentile", "mse"]),
-              help="Calibration method.")
-@click.option("--calib", default="photos", show_default=True,
-              help="Calibration data: photos, random, fashion-mnist, a folder or a CSV.")
-@click.option("--calib-count", default=32, show_default=True, help="Calibration images.")
-@click.option("--per-tensor-weights", is_flag=True, help="Per-tensor weight scales.")
+@ptq_options
+@model_options
 @click.option("--layers", "show_layers", is_flag=True, help="Print the per-layer table.")
 @click.option("-j", "--jobs", default=2, show_default=True, help="Parallel make jobs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON only.")
-def command(model: str, target_name: str, out_dir: Path | None, arch: str | None,
+def command(model: str, target_name: str, out_dir: Path | None, calib: str | None,
+            method: str, per_tensor: bool, limit: int, arch: str | None,
             width: float | None, resolution: int | None, num_classes: int | None,
-            in_channels: int | None, method: str, calib: str, calib_count: int,
-            per_tensor_weights: bool, show_layers: bool, jobs: int, as_json: bool) -> None:
+            in_channels: int | None, show_layers: bool, jobs: int, as_json: bool) -> None:
     """Compile MODEL (default: the shipped default model) into firmware for a Cortex-M
     target: memory plan, model.c, firmware.elf and manifest.json in the build directory.
 
-    MODEL is a .qgraph, a float .onnx, a zoo architecture, `default`, an `edgemb train`
-    checkpoint, or a torchvision-format state dict (with --arch)."""
+    MODEL is a .qgraph, or anything `edgemb quantize` takes (zoo architecture, `default`,
+    checkpoint, state dict with --arch, float .onnx), quantized with the same options."""
     target = load_target(target_name)
     out_dir = out_dir or Path("build") / target.name
     opts = ModelOptions(arch=arch, width=width, resolution=resolution, num_classes=num_classes,
                         in_channels=in_channels, method=method, calib=calib,
-                        calib_count=calib_count, per_tensor_weights=per_tensor_weights)
+                        calib_count=limit, per_tensor_weights=per_tensor)
+    con = Console(stderr=True)
+    if calib is None and not model.lower().endswith(".qgraph") and not as_json:
+        con.print("[yellow]warning:[/] no --calib data: calibrating on random inputs, the "
+                  "int8 model's accuracy is meaningless", highlight=False)
     if as_json:
         doc = compile_model(load_qgraph(model, opts), target, out_dir, jobs=jobs)
         click.echo(json.dumps(doc, indent=2))
         return
-    con = Console(stderr=True)
     with con.status(f"quantizing {model}") as status:
         g = load_qgraph(model, opts)
         doc = compile_model(g, target, out_dir, jobs=jobs,

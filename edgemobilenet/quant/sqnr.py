@@ -56,6 +56,7 @@ def layer_report(g: FloatGraph, q: QGraph, x: torch.Tensor | None) -> list[dict]
     for n in q.nodes:
         t = q.tensors[n.outputs[0]]
         v = db.get(n.outputs[0])
-        rows.append({"layer": n.name, "op": n.op, "scale": t.scale, "zero_point": t.zero_point,
+        op = f"{n.op} {n.attrs['fn']}" if n.op == "lut" else n.op
+        rows.append({"layer": n.name, "op": op, "scale": t.scale, "zero_point": t.zero_point,
                      "sqnr_db": None if v is None or math.isinf(v) else round(v, 2)})
     return rows

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edgemobilenet.backends.mcu import codegen, planner
-from edgemobilenet.backends.mcu.paths import FIRMWARE
+from edgemobilenet.targets import FIRMWARE_DIR as FIRMWARE
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.qgraph import QGraph
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from edgemobilenet.backends.mcu.paths import FIRMWARE
+from edgemobilenet.targets import FIRMWARE_DIR as FIRMWARE
 from edgemobilenet.targets import Target
 
 MAKEFILE = """\

@@ -56,6 +56,245 @@ static const int8_t *pw_src(const emb_conv_params *p, const int8_t *in, int32_t 
     return in + (iy * p->in_w + ix) * p->in_c;
 }
 
+/* a[2*i + j] += x_i . w_j over n values (zero point already folded into the bias). */
+static inline __attribute__((always_inline)) void dot_2x2_raw(
+    const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1, int32_t n,
+    int32_t a[4])
+{
+    int32_t a00 = a[0], a01 = a[1], a10 = a[2], a11 = a[3], i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const int32_t u = emb_rd4(x0 + i), v = emb_rd4(x1 + i);
+        const int32_t ua = __sxtb16(u), ub = emb_sxtb16_odd(u);
+        const int32_t va = __sxtb16(v), vb = emb_sxtb16_odd(v);
+        const int32_t pw = emb_rd4(w0 + i);
+        const int32_t pa = __sxtb16(pw), pb = emb_sxtb16_odd(pw);
+        a00 = __smlad(ua, pa, a00);
+        a00 = __smlad(ub, pb, a00);
+        a10 = __smlad(va, pa, a10);
+        a10 = __smlad(vb, pb, a10);
+        const int32_t q = emb_rd4(w1 + i);
+        const int32_t qa = __sxtb16(q), qb = emb_sxtb16_odd(q);
+        a01 = __smlad(ua, qa, a01);
+        a01 = __smlad(ub, qb, a01);
+        a11 = __smlad(va, qa, a11);
+        a11 = __smlad(vb, qb, a11);
+    }
+    for (; i < n; i++) {
+        a00 += x0[i] * w0[i];
+        a01 += x0[i] * w1[i];
+        a10 += x1[i] * w0[i];
+        a11 += x1[i] * w1[i];
+    }
+    a[0] = a00; a[1] = a01; a[2] = a10; a[3] = a11;
+}
+
+#if defined(EMB_ACLE_EMULATED)
+/* Host: the C loop (same arithmetic as the Thumb-2 routine below). */
+static void dot_2x2_rows(const int8_t *x0, const int8_t *w0, int32_t c, int32_t a[4])
+{
+    dot_2x2_raw(x0, x0 + c, w0, w0 + c, c, a);
+}
+#else
+/* dot_2x2_raw for x1 = x0 + c, w1 = w0 + c (pointwise: neighbouring pixels and channels),
+ * hand-scheduled: the loop needs 14 registers, which gcc spills. 22 instructions per 4
+ * input channels (16 MACs), 2 iterations per pass when c / 4 is even. */
+void emb_dsp_dot_2x2_rows(const int8_t *x0, const int8_t *w0, int32_t c, int32_t a[4]);
+__asm__(
+    "    .text\n"
+    "    .syntax unified\n"
+    "    .thumb\n"
+    "    .align 2\n"
+    "    .global emb_dsp_dot_2x2_rows\n"
+    "    .thumb_func\n"
+    "    .type emb_dsp_dot_2x2_rows, %function\n"
+    "emb_dsp_dot_2x2_rows:\n"
+    "    push {r3-r11, lr}\n"
+    "    ldm r3, {r4-r7}\n"               /* a00 a01 a10 a11 */
+    "    bic ip, r2, #3\n"
+    "    add ip, r0, ip\n"                /* end of the x0 run */
+    "    subs r2, r2, #4\n"               /* row offset, applied after the post-increment */
+    "    cmp r0, ip\n"
+    "    beq 3f\n"
+    "    tst r2, #4\n"                    /* bit 2 of c - 4 set: c / 4 even, pairs only */
+    "    bne 2f\n"
+    "1:  ldr r9, [r0], #4\n"
+    "    ldr r8, [r0, r2]\n"
+    "    sxtb16 r10, r9\n"
+    "    sxtb16 r9, r9, ror #8\n"
+    "    sxtb16 r11, r8\n"
+    "    sxtb16 r8, r8, ror #8\n"
+    "    ldr r3, [r1], #4\n"
+    "    sxtb16 lr, r3\n"
+    "    smlad r4, r10, lr, r4\n"
+    "    smlad r6, r11, lr, r6\n"
+    "    sxtb16 r3, r3, ror #8\n"
+    "    smlad r4, r9, r3, r4\n"
+    "    smlad r6, r8, r3, r6\n"
+    "    ldr r3, [r1, r2]\n"
+    "    sxtb16 lr, r3\n"
+    "    smlad r5, r10, lr, r5\n"
+    "    smlad r7, r11, lr, r7\n"
+    "    sxtb16 r3, r3, ror #8\n"
+    "    smlad r5, r9, r3, r5\n"
+    "    smlad r7, r8, r3, r7\n"
+    "    cmp r0, ip\n"
+    "    beq 3f\n"
+    "2:  ldr r9, [r0], #4\n"
+    "    ldr r8, [r0, r2]\n"
+    "    sxtb16 r10, r9\n"
+    "    sxtb16 r9, r9, ror #8\n"
+    "    sxtb16 r11, r8\n"
+    "    sxtb16 r8, r8, ror #8\n"
+    "    ldr r3, [r1], #4\n"
+    "    sxtb16 lr, r3\n"
+    "    smlad r4, r10, lr, r4\n"
+    "    smlad r6, r11, lr, r6\n"
+    "    sxtb16 r3, r3, ror #8\n"
+    "    smlad r4, r9, r3, r4\n"
+    "    smlad r6, r8, r3, r6\n"
+    "    ldr r3, [r1, r2]\n"
+    "    sxtb16 lr, r3\n"
+    "    smlad r5, r10, lr, r5\n"
+    "    smlad r7, r11, lr, r7\n"
+    "    sxtb16 r3, r3, ror #8\n"
+    "    smlad r5, r9, r3, r5\n"
+    "    smlad r7, r8, r3, r7\n"
+    "    ldr r9, [r0], #4\n"
+    "    ldr r8, [r0, r2]\n"
+    "    sxtb16 r10, r9\n"
+    "    sxtb16 r9, r9, ror #8\n"
+    "    sxtb16 r11, r8\n"
+    "    sxtb16 r8, r8, ror #8\n"
+    "    ldr r3, [r1], #4\n"
+    "    sxtb16 lr, r3\n"
+    "    smlad r4, r10, lr, r4\n"
+    "    smlad r6, r11, lr, r6\n"
+    "    sxtb16 r3, r3, ror #8\n"
+    "    smlad r4, r9, r3, r4\n"
+    "    smlad r6, r8, r3, r6\n"
+    "    ldr r3, [r1, r2]\n"
+    "    sxtb16 lr, r3\n"
+    "    smlad r5, r10, lr, r5\n"
+    "    smlad r7, r11, lr, r7\n"
+    "    sxtb16 r3, r3, ror #8\n"
+    "    smlad r5, r9, r3, r5\n"
+    "    smlad r7, r8, r3, r7\n"
+    "    cmp r0, ip\n"
+    "    bne 2b\n"
+    "3:  pop {r3}\n"
+    "    stm r3, {r4-r7}\n"
+    "    pop {r4-r11, pc}\n"
+    "    .size emb_dsp_dot_2x2_rows, .-emb_dsp_dot_2x2_rows\n");
+
+static void dot_2x2_rows(const int8_t *x0, const int8_t *w0, int32_t c, int32_t a[4])
+{
+    emb_dsp_dot_2x2_rows(x0, w0, c, a);
+    for (int32_t i = c & ~3; i < c; i++) {
+        a[0] += x0[i] * w0[i];
+        a[1] += x0[i] * w0[c + i];
+        a[2] += x0[c + i] * w0[i];
+        a[3] += x0[c + i] * w0[c + i];
+    }
+}
+#endif
+
+/* bias - zp * sum(w) over n weights (wrapping, as the accumulation). */
+static int32_t fold_zp(int32_t bias, const int8_t *w, int32_t n, int32_t zp)
+{
+    int32_t s = 0, i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const int32_t v = emb_rd4(w + i);
+        s = __smlad(__sxtb16(v), 0x00010001, s);
+        s = __smlad(emb_sxtb16_odd(v), 0x00010001, s);
+    }
+    for (; i < n; i++) s += w[i];
+    return (int32_t)((uint32_t)bias - (uint32_t)zp * (uint32_t)s);
+}
+
+/* Requantize a 2 pixels x 2 channels block a[] and store it (o0[0..1], o1[0..1]). */
+static inline __attribute__((always_inline)) void store_2x2(
+    const emb_conv_params *p, const int32_t a[4], int fast, const emb_rq r[4],
+    const emb_out4 *ob, const int32_t *mult, const int32_t *shift, int8_t *o0, int8_t *o1)
+{
+    if (fast) {
+        const uint32_t v = emb_rq4(a[0], a[1], a[2], a[3], r, ob);
+        emb_wr2(o0, v);
+        emb_wr2(o1, v >> 16);
+    } else {
+        o0[0] = REQ(a[0], 0);
+        o0[1] = REQ(a[1], 1);
+        o1[0] = REQ(a[2], 0);
+        o1[1] = REQ(a[3], 1);
+    }
+}
+
+/* Pointwise: output channel pairs outer (zero point folded into their bias, requant
+ * constants hoisted), 2 pixels x 2 channels per SMLAD block. */
+static void conv_pointwise(const emb_conv_params *p, const int8_t *in, const int8_t *w,
+                           const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                           int8_t *out)
+{
+    const int32_t n_pix = p->out_h * p->out_w, c = p->in_c, oc_n = p->out_c;
+    const int dense = p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
+                      p->pad_left == 0 && p->in_w == p->out_w && p->in_h == p->out_h;
+    const emb_out4 ob = emb_out4_make(p->out_zp, p->act_min, p->act_max);
+    int32_t oc = 0;
+    for (; oc + 2 <= oc_n; oc += 2) {
+        const int8_t *w0 = w + oc * c, *w1 = w0 + c;
+        const int32_t *m2 = mult + oc, *s2 = shift + oc;
+        const int fast = emb_rq_fast(m2[0], s2[0]) && emb_rq_fast(m2[1], s2[1]);
+        emb_rq r[4];   /* lanes: (pixel 0, pixel 1) x (oc, oc + 1) */
+        r[0] = r[2] = emb_rq_make(m2[0], fast ? s2[0] : -1);
+        r[1] = r[3] = emb_rq_make(m2[1], fast ? s2[1] : -1);
+        const int32_t b0 = fold_zp(bias[oc], w0, c, p->in_zp);
+        const int32_t b1 = fold_zp(bias[oc + 1], w1, c, p->in_zp);
+        int32_t pix = 0;
+        for (; pix + 2 <= n_pix; pix += 2) {
+            const int8_t *x0, *x1;
+            if (dense) {
+                x0 = in + pix * c;
+                x1 = x0 + c;
+            } else {
+                x0 = pw_src(p, in, pix);
+                x1 = pw_src(p, in, pix + 1);
+            }
+            int32_t a[4] = {b0, b1, b0, b1};
+            if (dense) {
+                dot_2x2_rows(x0, w0, c, a);
+            } else if (x0 && x1) {
+                dot_2x2_raw(x0, x1, w0, w1, c, a);
+            } else {   /* padding: a padded pixel is the bias alone */
+                int32_t t[4] = {b0, b1, b0, b1}, u[4] = {b0, b1, b0, b1};
+                if (x0) dot_2x2_raw(x0, x0, w0, w1, c, t);
+                if (x1) dot_2x2_raw(x1, x1, w0, w1, c, u);
+                a[0] = x0 ? t[0] : bias[oc];
+                a[1] = x0 ? t[1] : bias[oc + 1];
+                a[2] = x1 ? u[0] : bias[oc];
+                a[3] = x1 ? u[1] : bias[oc + 1];
+            }
+            int8_t *o0 = out + pix * oc_n + oc;
+            store_2x2(p, a, fast, r, &ob, m2, s2, o0, o0 + oc_n);
+        }
+        if (pix < n_pix) {
+            const int8_t *x = dense ? in + pix * c : pw_src(p, in, pix);
+            int32_t a[4] = {b0, b1, b0, b1};
+            if (x) dot_2x2_raw(x, x, w0, w1, c, a);
+            else a[0] = bias[oc], a[1] = bias[oc + 1];
+            int8_t *o = out + pix * oc_n + oc;
+            int8_t tmp[2];
+            store_2x2(p, a, fast, r, &ob, m2, s2, o, tmp);
+        }
+    }
+    if (oc < oc_n) {   /* last odd channel */
+        const int8_t *w0 = w + oc * c;
+        for (int32_t pix = 0; pix < n_pix; pix++) {
+            const int8_t *x = dense ? in + pix * c : pw_src(p, in, pix);
+            const int32_t a = x ? emb_dot_1x1(x, w0, c, p->in_zp, bias[oc]) : bias[oc];
+            out[pix * oc_n + oc] = REQ(a, oc);
+        }
+    }
+}
+
 /* One output pixel, all channels: sum over `rows` runs of n values (x rows x_step apart,
  * weight rows w_step apart); x == NULL gives the bias alone. */
 static void pixel_1(const emb_conv_params *p, const int8_t *x, int32_t x_step,
@@ -106,27 +345,6 @@ static void pixel_2(const emb_conv_params *p, const int8_t *x0, const int8_t *x1
         o0[oc] = REQ(a0, oc);
         o1[oc] = REQ(a1, oc);
     }
-}
-
-static void conv_pointwise(const emb_conv_params *p, const int8_t *in, const int8_t *w,
-                           const int32_t *bias, const int32_t *mult, const int32_t *shift,
-                           int8_t *out)
-{
-    const int32_t n_pix = p->out_h * p->out_w, c = p->in_c;
-    int32_t pix = 0;
-    for (; pix + 2 <= n_pix; pix += 2) {
-        const int8_t *x0 = pw_src(p, in, pix), *x1 = pw_src(p, in, pix + 1);
-        int8_t *o0 = out + pix * p->out_c, *o1 = o0 + p->out_c;
-        if (x0 && x1) {
-            pixel_2(p, x0, x1, 0, w, 0, c, 1, c, bias, mult, shift, o0, o1);
-        } else {
-            pixel_1(p, x0, 0, w, 0, c, 1, c, bias, mult, shift, o0);
-            pixel_1(p, x1, 0, w, 0, c, 1, c, bias, mult, shift, o1);
-        }
-    }
-    if (pix < n_pix)
-        pixel_1(p, pw_src(p, in, pix), 0, w, 0, c, 1, c, bias, mult, shift,
-                out + pix * p->out_c);
 }
 
 /* groups == 1, dil_w == 1: kernel rows are contiguous runs of (kw1 - kw0) * C bytes. */
@@ -189,18 +407,18 @@ static inline __attribute__((always_inline)) void dw4_taps(
     a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
 }
 
-/* dw4_taps over a complete 3x3 window, written out so that gcc unrolls it. */
+/* dw4_taps over a complete 3x3 window, weights pre-split by SXTB16: wx[2t], wx[2t + 1]
+ * are tap t's (ch0, ch2) and (ch1, ch3) int16 pairs. Written out so that gcc unrolls it. */
 static inline __attribute__((always_inline)) void dw4_3x3(
-    const int8_t *x, const int8_t *w, int32_t x_row, int32_t x_col, int32_t c, int32_t zp2,
+    const int8_t *x, const int32_t *wx, int32_t x_row, int32_t x_col, int32_t zp2,
     int32_t a[4])
 {
     int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
 #define EMB_DW_TAP(kh, kw)                                                                  \
     do {                                                                                    \
         const int32_t xv = emb_rd4(x + (kh) * x_row + (kw) * x_col);                        \
-        const int32_t wv = emb_rd4(w + ((kh) * 3 + (kw)) * c);                              \
         const int32_t xa = __sxtab16(zp2, xv), xb = emb_sxtab16_odd(zp2, xv);               \
-        const int32_t wa = __sxtb16(wv), wb = emb_sxtb16_odd(wv);                           \
+        const int32_t wa = wx[2 * ((kh) * 3 + (kw))], wb = wx[2 * ((kh) * 3 + (kw)) + 1];   \
         a0 = __smlabb(xa, wa, a0);                                                          \
         a2 = __smlatt(xa, wa, a2);                                                          \
         a1 = __smlabb(xb, wb, a1);                                                          \
@@ -213,7 +431,20 @@ static inline __attribute__((always_inline)) void dw4_3x3(
     a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
 }
 
-/* Depthwise, weights (KH, KW, C): 4 channels per word load, SMLABB / SMLATT per lane. */
+/* First output index whose window starts inside the input, and one past the last whose
+ * window ends inside it (the interior, where every tap is valid). */
+static void interior(int32_t out_n, int32_t stride, int32_t pad, int32_t dil, int32_t k,
+                     int32_t in_n, int32_t *lo, int32_t *hi)
+{
+    int32_t a = (pad + stride - 1) / stride, b = out_n;
+    while (b > a && (b - 1) * stride - pad + (k - 1) * dil >= in_n) b--;
+    *lo = a < out_n ? a : out_n;
+    *hi = b > *lo ? b : *lo;
+}
+
+/* Depthwise, weights (KH, KW, C): blocks of 4 channels outer (requant constants and, for
+ * 3x3, SXTB16-split weights hoisted), pixels inner; 4 channels per word load, SMLABB /
+ * SMLATT per lane, 4 outputs requantized into one word. */
 static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int8_t *w,
                            const int32_t *bias, const int32_t *mult, const int32_t *shift,
                            int8_t *out)
@@ -221,38 +452,70 @@ static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int
     const int32_t c = p->in_c, zp = p->in_zp, zp2 = emb_neg_zp2(zp);
     const int32_t x_row = p->dil_h * p->in_w * c, x_col = p->dil_w * c;
     const int32_t w_row = p->k_w * c;
-    for (int32_t oy = 0; oy < p->out_h; oy++) {
-        int32_t kh0, kh1;
-        emb_window(oy, p->stride_h, p->pad_top, p->dil_h, p->k_h, p->in_h, &kh0, &kh1);
-        const int32_t iy = oy * p->stride_h - p->pad_top + kh0 * p->dil_h;
-        for (int32_t ox = 0; ox < p->out_w; ox++) {
-            int32_t kw0, kw1;
-            emb_window(ox, p->stride_w, p->pad_left, p->dil_w, p->k_w, p->in_w, &kw0, &kw1);
-            const int32_t ix = ox * p->stride_w - p->pad_left + kw0 * p->dil_w;
-            const int32_t nh = kh1 - kh0, nw = kw1 - kw0;
-            const int8_t *xw = nh > 0 && nw > 0 ? in + (iy * p->in_w + ix) * c : in;  /* first tap */
-            const int8_t *ww = w + (kh0 * p->k_w + kw0) * c;
-            int8_t *o = out + (oy * p->out_w + ox) * c;
-            const int full3 = nh == 3 && nw == 3 && p->k_h == 3 && p->k_w == 3;
-            int32_t ch = 0;
-            for (; ch + 4 <= c; ch += 4) {
+    const int k3 = p->k_h == 3 && p->k_w == 3;
+    const emb_out4 ob = emb_out4_make(p->out_zp, p->act_min, p->act_max);
+    int32_t ix_lo, ix_hi, iy_lo, iy_hi;
+    interior(p->out_w, p->stride_w, p->pad_left, p->dil_w, p->k_w, p->in_w, &ix_lo, &ix_hi);
+    interior(p->out_h, p->stride_h, p->pad_top, p->dil_h, p->k_h, p->in_h, &iy_lo, &iy_hi);
+    int32_t ch = 0;
+    for (; ch + 4 <= c; ch += 4) {
+        const int32_t *m4 = mult + ch, *s4 = shift + ch;
+        const int fast = emb_rq_fast(m4[0], s4[0]) && emb_rq_fast(m4[1], s4[1]) &&
+                         emb_rq_fast(m4[2], s4[2]) && emb_rq_fast(m4[3], s4[3]);
+        emb_rq r[4];
+        for (int j = 0; j < 4; j++) r[j] = emb_rq_make(m4[j], fast ? s4[j] : -1);
+        int32_t wx[18];
+        for (int32_t t = 0; k3 && t < 9; t++) {
+            const int32_t wv = emb_rd4(w + t * c + ch);
+            wx[2 * t] = __sxtb16(wv);
+            wx[2 * t + 1] = emb_sxtb16_odd(wv);
+        }
+        for (int32_t oy = 0; oy < p->out_h; oy++) {
+            int32_t kh0, kh1;
+            emb_window(oy, p->stride_h, p->pad_top, p->dil_h, p->k_h, p->in_h, &kh0, &kh1);
+            const int32_t iy = oy * p->stride_h - p->pad_top + kh0 * p->dil_h;
+            const int row_in = k3 && oy >= iy_lo && oy < iy_hi;
+            int8_t *o = out + oy * p->out_w * c + ch;
+            for (int32_t ox = 0; ox < p->out_w; ox++, o += c) {
                 int32_t a[4] = {bias[ch], bias[ch + 1], bias[ch + 2], bias[ch + 3]};
-                if (full3)   /* interior 3x3: constant trip counts, fully unrolled */
-                    dw4_3x3(xw + ch, ww + ch, x_row, x_col, c, zp2, a);
-                else
-                    dw4_taps(xw + ch, ww + ch, nh, nw, x_row, x_col, w_row, c, zp2, a);
-                o[ch] = REQ(a[0], ch);
-                o[ch + 1] = REQ(a[1], ch + 1);
-                o[ch + 2] = REQ(a[2], ch + 2);
-                o[ch + 3] = REQ(a[3], ch + 3);
+                if (row_in && ox >= ix_lo && ox < ix_hi) {   /* interior 3x3 */
+                    const int8_t *x = in + (iy * p->in_w + ox * p->stride_w - p->pad_left) * c;
+                    dw4_3x3(x + ch, wx, x_row, x_col, zp2, a);
+                } else {
+                    int32_t kw0, kw1;
+                    emb_window(ox, p->stride_w, p->pad_left, p->dil_w, p->k_w, p->in_w, &kw0,
+                               &kw1);
+                    const int32_t ix = ox * p->stride_w - p->pad_left + kw0 * p->dil_w;
+                    const int32_t nh = kh1 - kh0, nw = kw1 - kw0;
+                    if (nh > 0 && nw > 0)
+                        dw4_taps(in + (iy * p->in_w + ix) * c + ch,
+                                 w + (kh0 * p->k_w + kw0) * c + ch, nh, nw, x_row, x_col,
+                                 w_row, c, zp2, a);
+                }
+                if (fast) {
+                    emb_wr4(o, emb_rq4(a[0], a[1], a[2], a[3], r, &ob));
+                } else {
+                    for (int j = 0; j < 4; j++) o[j] = REQ(a[j], ch + j);
+                }
             }
-            for (; ch < c; ch++) {
+        }
+    }
+    for (; ch < c; ch++) {   /* channels left over by the blocks of 4 */
+        for (int32_t oy = 0; oy < p->out_h; oy++) {
+            int32_t kh0, kh1;
+            emb_window(oy, p->stride_h, p->pad_top, p->dil_h, p->k_h, p->in_h, &kh0, &kh1);
+            const int32_t iy = oy * p->stride_h - p->pad_top + kh0 * p->dil_h;
+            for (int32_t ox = 0; ox < p->out_w; ox++) {
+                int32_t kw0, kw1;
+                emb_window(ox, p->stride_w, p->pad_left, p->dil_w, p->k_w, p->in_w, &kw0, &kw1);
+                const int32_t ix = ox * p->stride_w - p->pad_left + kw0 * p->dil_w;
+                const int8_t *xw = in + (iy * p->in_w + ix) * c + ch;
+                const int8_t *ww = w + (kh0 * p->k_w + kw0) * c + ch;
                 int32_t a = bias[ch];
-                for (int32_t kh = 0; kh < nh; kh++)
-                    for (int32_t kw = 0; kw < nw; kw++)
-                        a += ((int32_t)xw[kh * x_row + kw * x_col + ch] - zp) *
-                             ww[kh * w_row + kw * c + ch];
-                o[ch] = REQ(a, ch);
+                for (int32_t kh = 0; kh < kh1 - kh0; kh++)
+                    for (int32_t kw = 0; kw < kw1 - kw0; kw++)
+                        a += ((int32_t)xw[kh * x_row + kw * x_col] - zp) * ww[kh * w_row + kw * c];
+                out[(oy * p->out_w + ox) * c + ch] = REQ(a, ch);
             }
         }
     }

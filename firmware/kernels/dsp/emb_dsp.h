@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <arm_acle.h>
+#include "emb_fixedpoint.h"
 
 #if !defined(__ARM_FEATURE_DSP) && !defined(EMB_ACLE_EMULATED)
 #error "dsp kernels need __ARM_FEATURE_DSP (-mcpu=cortex-m4 / cortex-m7)"
@@ -52,6 +53,73 @@ static inline int32_t emb_sxtab16_odd(int32_t a, int32_t v)
 static inline int32_t emb_neg_zp2(int32_t zp)
 {
     return (int32_t)(((uint32_t)(-zp) << 16) | ((uint32_t)(-zp) & 0xFFFFu));
+}
+
+static inline void emb_wr4(int8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline void emb_wr2(int8_t *p, uint32_t v) { memcpy(p, &v, 2); }
+
+/* Output stage shared by a layer: out_zp + 128 and the act clamp as 4 uint8 lanes. */
+typedef struct {
+    int32_t zp128;
+    uint32_t lo4, hi4;
+} emb_out4;
+
+static inline emb_out4 emb_out4_make(int32_t out_zp, int32_t act_min, int32_t act_max)
+{
+    emb_out4 o = {out_zp + 128, (uint32_t)(act_min + 128) * 0x01010101u,
+                  (uint32_t)(act_max + 128) * 0x01010101u};
+    return o;
+}
+
+/* One output of emb_rq_apply as uint8 (value + 128), clamped to the int8 range. */
+static inline uint32_t emb_rq_u8(int32_t acc, const emb_rq *r, int32_t zp128)
+{
+    return __usat(emb_rq_apply(acc, r->m, r->klo, r->khi, r->e1) + zp128, 8);
+}
+
+/* 4 uint8 lanes -> act clamp per lane (UQSUB8 / UADD8 / USUB8) -> 4 int8 lanes. */
+static inline uint32_t emb_clamp4(uint32_t u, const emb_out4 *o)
+{
+    u = __uadd8(__uqsub8(u, o->lo4), o->lo4);
+    u = __usub8(o->hi4, __uqsub8(o->hi4, u));
+    return u ^ 0x80808080u;
+}
+
+/* 4 accumulators -> 4 int8 outputs in one word (byte j from a_j with constants r[j]). */
+static inline uint32_t emb_rq4(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
+                               const emb_rq r[4], const emb_out4 *o)
+{
+#if defined(EMB_ACLE_EMULATED)
+    const uint32_t u = emb_rq_u8(a0, &r[0], o->zp128) | emb_rq_u8(a1, &r[1], o->zp128) << 8 |
+                       emb_rq_u8(a2, &r[2], o->zp128) << 16 |
+                       emb_rq_u8(a3, &r[3], o->zp128) << 24;
+#else
+    /* emb_rq_apply + zp + USAT per lane, constants fetched with one LDM per lane. */
+    uint32_t u;
+    const emb_rq *rp = r;
+    int32_t m, lo, hi, e1, sg;
+#define EMB_RQ_LANE(a, first)                                                               \
+    "ldm %[rp]!, {%[m], %[lo], %[hi], %[e1]}\n\t"                                          \
+    "asr %[sg], " a ", #31\n\t"                                                             \
+    "adds %[lo], %[lo], %[sg], lsl #31\n\t"                                                 \
+    "adc %[hi], %[hi], %[sg]\n\t"                                                           \
+    "smlal %[lo], %[hi], " a ", %[m]\n\t"                                                   \
+    "asr %[hi], %[hi], %[e1]\n\t"                                                           \
+    "add %[hi], %[hi], %[zp]\n\t"                                                           \
+    "usat %[hi], #8, %[hi]\n\t"                                                             \
+    first
+    __asm__(EMB_RQ_LANE("%[a0]", "mov %[u], %[hi]\n\t")
+            EMB_RQ_LANE("%[a1]", "orr %[u], %[u], %[hi], lsl #8\n\t")
+            EMB_RQ_LANE("%[a2]", "orr %[u], %[u], %[hi], lsl #16\n\t")
+            EMB_RQ_LANE("%[a3]", "orr %[u], %[u], %[hi], lsl #24")
+            : [u] "=&r"(u), [rp] "+r"(rp), [m] "=&r"(m), [lo] "=&r"(lo), [hi] "=&r"(hi),
+              [e1] "=&r"(e1), [sg] "=&r"(sg)
+            : [a0] "r"(a0), [a1] "r"(a1), [a2] "r"(a2), [a3] "r"(a3), [zp] "r"(o->zp128),
+              "m"(*(const emb_rq(*)[4])r)
+            : "cc");
+#undef EMB_RQ_LANE
+#endif
+    return emb_clamp4(u, o);
 }
 
 /* acc0 += (x - zp) . w0, acc1 += (x - zp) . w1 over n values. */

@@ -36,6 +36,49 @@ static inline int32_t emb_clamp(int32_t v, int32_t lo, int32_t hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
+/* Fast MBQM for right shifts (shift < 0, multiplier != INT32_MIN: every conv / FC layer in
+ * practice). SRDHM then RoundingDivideByPOT(e) fold into one floor division:
+ *   MBQM(a, m, -e) == floor((a*m + 2^30 + 2^(30+e) - [a < 0] * 2^31) / 2^(31+e))
+ *                  == hi32(a*m + K + (a >> 31) * 2^31) >> (e - 1),   K = 2^30 + 2^(30+e)
+ * (SRDHM < 0 exactly when a < 0 or the result is 0 anyway, and floor(floor(y/p)/q) ==
+ * floor(y/(pq))). On the target: ASR, ADDS, ADC, SMLAL, ASR. */
+typedef struct {
+    int32_t m, klo, khi, e1;       /* multiplier, K low / high word, e - 1 */
+} emb_rq;
+
+static inline int emb_rq_fast(int32_t m, int32_t shift)
+{
+    return shift < 0 && m != INT32_MIN;
+}
+
+static inline emb_rq emb_rq_make(int32_t m, int32_t shift)
+{
+    const int32_t e = -shift;      /* 1..31 */
+    emb_rq r = {m, e == 1 ? (int32_t)0xC0000000u : 0x40000000, e == 1 ? 0 : 1 << (e - 2),
+                e - 1};
+    return r;
+}
+
+static inline int32_t emb_rq_apply(int32_t a, int32_t m, int32_t klo, int32_t khi, int32_t e1)
+{
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && !defined(EMB_ACLE_EMULATED)
+    int32_t lo, hi, s;
+    __asm__("asr %[s], %[a], #31\n\t"
+            "adds %[lo], %[klo], %[s], lsl #31\n\t"
+            "adc %[hi], %[khi], %[s]\n\t"
+            "smlal %[lo], %[hi], %[a], %[m]\n\t"
+            "asr %[hi], %[hi], %[e1]"
+            : [lo] "=&r"(lo), [hi] "=&r"(hi), [s] "=&r"(s)
+            : [a] "r"(a), [m] "r"(m), [klo] "r"(klo), [khi] "r"(khi), [e1] "r"(e1)
+            : "cc");
+    return hi;
+#else
+    const int64_t k = (int64_t)khi * 4294967296LL + (int64_t)(uint32_t)klo;
+    const int64_t p = k + (int64_t)(a >> 31) * 2147483648LL + (int64_t)a * m;
+    return (int32_t)(p >> 32) >> e1;
+#endif
+}
+
 /* acc -> int8 output of a conv / FC (OPS.md conv2d). */
 static inline int8_t emb_requant(int32_t acc, int32_t m, int32_t shift, int32_t out_zp,
                                  int32_t act_min, int32_t act_max)

@@ -1,0 +1,378 @@
+"""Measure a build on a device: latency (median/p90 over R runs, per layer), accuracy
+(device top-1/top-5 against the float model and the int8 reference executor, and the share of
+outputs bit-identical to the reference, with the first differing layer on a mismatch) and
+memory (manifest figures plus the device's stack high-water).
+
+The device is reached through a `Runner` (MCU over serial or QEMU here; Linux boards over
+TVM RPC in `device/rpc.py`, which provides `open_runner(build, rpc=..., tracker=..., key=...)`
+yielding the same interface). This module never prints: it returns one JSON-able dict.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from edgemobilenet.backends.mcu.debug import first_mismatch
+from edgemobilenet.errors import EdgembError
+from edgemobilenet.quant import qgraph, reference
+from edgemobilenet.quant.qgraph import QGraph
+from edgemobilenet.targets import Target, load_target
+
+INSTRUCTIONS_LABEL = "instructions (QEMU -icount), not cycles"
+# stage name, done, total
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class Build:
+    """A build directory: its manifest, QGraph and (MCU) firmware."""
+
+    path: Path
+    manifest: dict[str, Any]
+    graph: QGraph
+    elf: Path | None
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.graph.tensors[self.graph.inputs[0]].shape)
+
+
+def load_build(build_dir: str | Path) -> Build:
+    """Read BUILD_DIR/manifest.json and model.qgraph; the QGraph must be the manifest's model."""
+    d = Path(build_dir)
+    man = d / "manifest.json"
+    if not man.is_file():
+        raise EdgembError(f"{d}: no manifest.json (not an edgemb build directory: run "
+                          "`edgemb compile` first)")
+    try:
+        doc = json.loads(man.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise EdgembError(f"{man}: not valid JSON ({e})") from None
+    for key in ("target", "model_hash", "layers"):
+        if key not in doc:
+            raise EdgembError(f"{man}: no '{key}' field (not an edgemb build manifest)")
+    qg = d / "model.qgraph"
+    if not qg.is_file():
+        raise EdgembError(f"{d}: no model.qgraph (incomplete build: run `edgemb compile` again)")
+    g = qgraph.load(qg)
+    if g.digest() != doc["model_hash"]:
+        raise EdgembError(f"{qg}: model hash {g.digest()[:12]} differs from the manifest's "
+                          f"{doc['model_hash'][:12]} (rebuild the directory)")
+    elf = d / "firmware.elf"
+    return Build(d, doc, g, elf if elf.is_file() else None)
+
+
+class Runner(Protocol):
+    """One device running one build, as the bench sees it."""
+
+    transport: str               # e.g. "qemu mps2-an386", "serial /dev/ttyACM0"
+    unit: str                    # what run() ticks count: "instructions" | "cycles" | "ns"
+    ms_per_tick: float | None    # None when ticks are not time (emulated instructions)
+
+    def run(self, x: np.ndarray) -> tuple[np.ndarray, int]: ...
+    def layer_profile(self) -> list[int] | None: ...
+    def outputs(self, xs: np.ndarray, progress: Callable[[int], None] | None) -> np.ndarray: ...
+    def layer_output(self, x: np.ndarray, layer: int) -> np.ndarray: ...
+    def stack_high_water(self) -> int | None: ...
+
+
+class McuRunner:
+    """A Cortex-M device (real board over serial, or QEMU) speaking our protocol."""
+
+    def __init__(self, device, target: Target, transport: str) -> None:
+        self.device = device
+        info = device.info()
+        self.transport = transport
+        self.unit = info.clock_unit
+        hz = info.clock_hz or target.clock_hz
+        self.ms_per_tick = 1e3 / hz if self.unit == "cycles" and hz else None
+
+    def run(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        return self.device.run(x)
+
+    def layer_profile(self) -> list[int]:
+        return self.device.layer_profile()
+
+    def outputs(self, xs: np.ndarray, progress: Callable[[int], None] | None = None,
+                chunk: int = 256) -> np.ndarray:
+        """All outputs: semihosting batches in emulation, else one run per input."""
+        out = []
+        bulk = self.device.info().semihosting
+        step = chunk if bulk else 1
+        for i in range(0, len(xs), step):
+            if bulk:
+                out.append(self.device.batch(xs[i:i + step])[0])
+            else:
+                out.append(self.device.run(xs[i])[0][None])
+            if progress:
+                progress(min(i + step, len(xs)))
+        return np.concatenate(out) if out else np.zeros((0,), np.int8)
+
+    def layer_output(self, x: np.ndarray, layer: int) -> np.ndarray:
+        self.device.set_input(x)
+        return self.device.get_tensor(layer)
+
+    def stack_high_water(self) -> int:
+        return self.device.stack_high_water()
+
+
+@contextlib.contextmanager
+def open_mcu_runner(build: Build, port: str | None = None, baud: int | None = None,
+                    target: Target | None = None) -> Iterator[McuRunner]:
+    """A serial port when given, else the build's ELF in QEMU (killed when the block ends)."""
+    from edgemobilenet.device.transport import open_device
+
+    target = target or load_target(build.manifest["target"])
+    if port is None and build.elf is None:
+        raise EdgembError(f"{build.path}: no firmware.elf to emulate")
+    if port is None and target.qemu is None:
+        raise EdgembError(f"{target.name}: not an emulated target; give --port of the board")
+    transport = f"serial {port}" if port else f"qemu {target.qemu.machine}"
+    with open_device(target, elf=build.elf, port=port, baud=baud,
+                     expected_hash=build.manifest["model_hash"]) as dev:
+        yield McuRunner(dev, target, transport)
+
+
+# ---- data --------------------------------------------------------------------------------
+
+@dataclass
+class Images:
+    """Quantized inputs (N, H, W, C) int8, labels (N,), and the float dataset they came from."""
+
+    x: np.ndarray
+    labels: np.ndarray
+    dataset: Any
+
+
+def load_images(build: Build, data: str, limit: int | None, seed: int = 0) -> Images:
+    """DATA as `edgemb eval` takes it, preprocessed as the model was trained, quantized."""
+    import torch
+
+    from edgemobilenet.data import default_preprocess, open_dataset
+    from edgemobilenet.evaluate import limit_dataset
+    from edgemobilenet.quant.convert import quantize_input
+
+    shape = build.input_shape
+    if len(shape) != 4:
+        raise EdgembError(f"{build.path}: model input {shape} is not an image (1, H, W, C)")
+    _, h, w, c = shape
+    pre = build.graph.meta.get("preprocess") or default_preprocess(data, h)
+    ds = limit_dataset(open_dataset(data, train=False, preprocess=dict(pre), in_channels=c),
+                       limit, seed)
+    if len(ds) == 0:
+        raise EdgembError(f"{data}: the dataset is empty")
+    first = ds[0][0]
+    if tuple(first.shape) != (c, h, w):
+        raise EdgembError(f"{data}: images are {'x'.join(map(str, first.shape))} (CxHxW) after "
+                          f"preprocessing, the model takes {c}x{h}x{w}")
+    from edgemobilenet.train import batches
+    xs, ys = [], []
+    for x, y in batches(ds, 256, shuffle=False):
+        if tuple(x.shape[1:]) != (c, h, w):
+            raise EdgembError(f"{data}: an image is {'x'.join(map(str, x.shape[1:]))} after "
+                              f"preprocessing, the model takes {c}x{h}x{w}")
+        xs.append(quantize_input(build.graph, x))
+        ys.append(torch.as_tensor(y).numpy())
+    return Images(np.concatenate(xs), np.concatenate(ys).astype(np.int64), ds)
+
+
+def random_inputs(build: Build, n: int, seed: int = 0) -> np.ndarray:
+    """n random int8 inputs (N, H, W, C), the same for the same seed."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(-128, 128, (n, *build.input_shape[1:]), dtype=np.int8)
+
+
+def reference_outputs(g: QGraph, xs: np.ndarray,
+                      progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """The numpy reference executor's int8 output for each input."""
+    out = []
+    for i in range(len(xs)):
+        out.append(reference.run(g, xs[i:i + 1])[g.outputs[0]].reshape(-1))
+        if progress:
+            progress(i + 1)
+    return np.stack(out) if out else np.zeros((0, 0), np.int8)
+
+
+def float_accuracy(build: Build, images: Images) -> tuple[dict[str, float] | None, str | None]:
+    """Top-1/top-5 of the float model the build was quantized from, if it can be loaded:
+    ({"top1", "top5"}, None), else (None, why not)."""
+    meta = build.graph.meta
+    source = meta.get("source")
+    if not source:
+        return None, "float accuracy omitted: the QGraph does not name its float model"
+    if str(source).endswith("(random init)"):
+        return None, f"float accuracy omitted: the float model was '{source}'"
+    from edgemobilenet.evaluate import evaluate
+    from edgemobilenet.quant.sources import load_float_model
+
+    opts = meta.get("options") or {}
+    try:
+        fm = load_float_model(str(source), arch=None if str(source).endswith(".onnx") else
+                              meta.get("arch"), **{k: opts.get(k) for k in
+                                                   ("width", "num_classes", "in_channels")},
+                              resolution=opts.get("resolution"))
+    except EdgembError as e:
+        return None, f"float accuracy omitted: cannot load the float model ({e})"
+    res = evaluate(images.dataset, graph=fm.graph)
+    return res["float"], None
+
+
+def _topk(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
+    from edgemobilenet.evaluate import _topk_hits
+
+    return _topk_hits(scores.astype(np.float64), labels, k) / max(len(labels), 1)
+
+
+# ---- the measurement ---------------------------------------------------------------------
+
+def _stat(v: list[int]) -> dict[str, int]:
+    a = np.asarray(v, dtype=np.float64)
+    return {"median": int(round(float(np.median(a)))),
+            "p90": int(round(float(np.percentile(a, 90)))),
+            "min": int(a.min()), "max": int(a.max())}
+
+
+def arena_timeline(g: QGraph, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Each layer output's arena offset, size and lifetime (producing layer to last use)."""
+    last = {}
+    for i, node in enumerate(g.nodes):
+        for t in node.inputs:
+            last[t] = i
+    for t in g.outputs:
+        last[t] = len(g.nodes) - 1
+    buffers = []
+    for row in manifest["layers"]:
+        i = row["index"]
+        out = g.nodes[i].outputs[0] if i < len(g.nodes) else None
+        buffers.append({"index": i, "name": row["name"], "offset": row["out_offset"],
+                        "bytes": row["out_bytes"], "start": i, "end": max(i, last.get(out, i))})
+    return {"buffers": buffers, "live_bytes": [r.get("live_bytes", 0) for r in
+                                               manifest["layers"]]}
+
+
+def run_bench(build: Build, runner: Runner, *, images: Images | None = None, repeat: int = 10,
+              seed: int = 0, float_acc: tuple[dict | None, str | None] | None = None,
+              progress: Progress | None = None) -> dict[str, Any]:
+    """Latency over `repeat` runs (the first images, or random inputs without data), accuracy
+    on `images`, memory. `float_acc` is float_accuracy()'s result (computed here if None and
+    images are given). Returns the bench document (see the module doc)."""
+    if repeat < 1:
+        raise EdgembError(f"--repeat must be >= 1, got {repeat}")
+    g, man = build.graph, build.manifest
+    say = progress or (lambda *_: None)
+    lat_x = (images.x[np.arange(repeat) % len(images.x)] if images is not None
+             else random_inputs(build, repeat, seed))
+    # host-side work first, so a bad model or dataset fails before the device is busy
+    lat_ref = reference_outputs(g, lat_x)
+    acc: dict[str, Any] = {"images": 0, "notes": []}
+    ref = None
+    if images is not None:
+        n = len(images.x)
+        ref = reference_outputs(g, images.x, lambda k: say("reference", k, n))
+        acc.update(images=n, int8_top1=_topk(ref, images.labels, 1),
+                   int8_top5=_topk(ref, images.labels, 5))
+        fa, note = float_acc if float_acc is not None else float_accuracy(build, images)
+        if fa:
+            acc.update(float_top1=fa["top1"], float_top5=fa["top5"])
+        else:
+            acc.update(float_top1=None, float_top5=None)
+            acc["notes"].append(note)
+
+    ticks, layer_ticks, lat_out = [], [], []
+    for i in range(repeat):
+        y, t = runner.run(lat_x[i])
+        ticks.append(t)
+        lat_out.append(np.asarray(y).reshape(-1))
+        if (prof := runner.layer_profile()) is not None:
+            layer_ticks.append(prof)
+        say("latency", i + 1, repeat)
+    compared = [(lat_x[i], lat_out[i], lat_ref[i]) for i in range(repeat)]
+    if images is not None:
+        n = len(images.x)
+        dev = runner.outputs(images.x, lambda k: say("accuracy", k, n)).reshape(n, -1)
+        acc.update(device_top1=_topk(dev, images.labels, 1),
+                   device_top5=_topk(dev, images.labels, 5))
+        compared += [(images.x[i], dev[i], ref[i]) for i in range(n)]
+    matches = [bool(np.array_equal(d, r)) for _, d, r in compared]
+    acc.update(reference_match=sum(matches) / len(matches), compared=len(matches),
+               first_mismatch=None)
+    if not all(matches):
+        k = matches.index(False)
+        bad = first_mismatch(g, compared[k][0][None], lambda i: runner.layer_output(
+            compared[k][0], i))
+        acc["first_mismatch"] = {"input": k, "text": str(bad) if bad else
+                                 "only the final output differs", **(bad.__dict__ if bad
+                                                                     else {})}
+
+    lat: dict[str, Any] = {"unit": runner.unit, "runs": repeat,
+                           "unit_label": INSTRUCTIONS_LABEL if runner.unit == "instructions"
+                           else runner.unit, **_stat(ticks), "ms_median": None}
+    if runner.ms_per_tick:
+        s = _stat(ticks)
+        lat.update({f"ms_{k}": v * runner.ms_per_tick for k, v in s.items()},
+                   clock_hz=round(1e3 / runner.ms_per_tick))
+    if layer_ticks:
+        med = np.median(np.asarray(layer_ticks, dtype=np.float64), axis=0)
+        total = float(med.sum()) or 1.0
+        rows = {r["index"]: r for r in man["layers"]}
+        lat["layers"] = [{"index": i, "name": rows.get(i, {}).get("name", str(i)),
+                          "op": rows.get(i, {}).get("op", "?"),
+                          "macs": rows.get(i, {}).get("macs", 0),
+                          "median": int(round(float(m))), "share": float(m) / total}
+                         for i, m in enumerate(med)]
+        lat["layers_total"] = int(round(total))
+    memory = {k: man.get(k) for k in ("flash_bytes", "sram_bytes", "bulk_bytes", "arena_bytes",
+                                      "arena_lower_bound", "stack_bytes", "flash_budget",
+                                      "sram_budget")}
+    memory["stack_high_water"] = runner.stack_high_water()
+    return {"target": man["target"], "build": str(build.path), "model_hash": man["model_hash"],
+            "transport": runner.transport, "macs": man.get("macs"), "latency": lat,
+            "accuracy": acc, "memory": memory, "arena": arena_timeline(g, man)}
+
+
+@contextlib.contextmanager
+def open_runner(build: Build, port: str | None = None, baud: int | None = None,
+                emulate: bool = False, rpc: str | None = None, tracker: str | None = None,
+                key: str | None = None) -> Iterator[Runner]:
+    """The one transport chosen (serial port, QEMU, TVM RPC server or tracker) as a Runner."""
+    chosen = [n for n, v in (("--port", port), ("--emulate", emulate), ("--rpc", rpc),
+                             ("--tracker", tracker)) if v]
+    if len(chosen) != 1:
+        raise EdgembError("bench: give exactly one of --port, --emulate, --rpc, --tracker"
+                          + (f" (got {' and '.join(chosen)})" if chosen else ""))
+    if tracker and not key:
+        raise EdgembError("bench: --tracker needs --key (the device key registered with it)")
+    if rpc or tracker:
+        if importlib.util.find_spec("edgemobilenet.device.rpc") is None:
+            raise EdgembError("bench: TVM RPC devices are not supported by this version")
+        from edgemobilenet.device import rpc as rpc_mod
+        with rpc_mod.open_runner(build, rpc=rpc, tracker=tracker, key=key) as r:
+            yield r
+        return
+    with open_mcu_runner(build, port=port, baud=baud) as r:
+        yield r
+
+
+def measure(build_dir: str | Path, *, port: str | None = None, baud: int | None = None,
+            emulate: bool = False, rpc: str | None = None, tracker: str | None = None,
+            key: str | None = None, data: str | None = None, limit: int | None = None,
+            repeat: int = 10, seed: int = 0, progress: Progress | None = None) -> dict[str, Any]:
+    """Everything `edgemb bench` measures: load the build and data (errors before any device
+    is touched), then run on the chosen transport."""
+    if limit is not None and limit < 1:
+        raise EdgembError(f"--limit must be >= 1, got {limit}")
+    if repeat < 1:
+        raise EdgembError(f"--repeat must be >= 1, got {repeat}")
+    build = load_build(build_dir)
+    images = load_images(build, data, limit, seed) if data else None
+    float_acc = float_accuracy(build, images) if images is not None else None
+    with open_runner(build, port, baud, emulate, rpc, tracker, key) as runner:
+        return run_bench(build, runner, images=images, repeat=repeat, seed=seed,
+                         float_acc=float_acc, progress=progress)

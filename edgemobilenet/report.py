@@ -1,0 +1,203 @@
+"""The bench report as one self-contained HTML file: matplotlib plots embedded as base64 PNG
+(viewable offline), per-layer latency, arena occupancy over the layer sequence, accuracy and
+memory tables. Input is the document `bench.run_bench` returns."""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}
+table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;
+padding:0.25em 0.7em;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child
+{text-align:left}img{max-width:100%}.note{color:#666;font-size:0.9em}"""
+
+
+def _png(fig: Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _img(fig: Figure, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{_png(fig)}">'
+
+
+def latency_plot(layers: list[dict[str, Any]], unit: str) -> Figure:
+    """Median ticks per layer as bars, coloured by op."""
+    fig, ax = plt.subplots(figsize=(11, 3.6))
+    ops = sorted({r["op"] for r in layers})
+    cmap = plt.get_cmap("tab10")
+    for k, op in enumerate(ops):
+        rows = [r for r in layers if r["op"] == op]
+        ax.bar([r["index"] for r in rows], [r["median"] for r in rows], color=cmap(k % 10),
+               label=op, width=0.8)
+    ax.set_xlabel("layer")
+    ax.set_ylabel(unit)
+    ax.set_title(f"per-layer latency ({unit}, median over runs)")
+    ax.legend(fontsize=8, ncol=min(len(ops), 6))
+    ax.margins(x=0.01)
+    return fig
+
+
+def arena_plot(buffers: list[dict[str, Any]], live: list[int], arena_bytes: int,
+               lower_bound: int) -> Figure:
+    """Each layer output as a rectangle (arena offset x lifetime) and the live bytes."""
+    fig, ax = plt.subplots(figsize=(11, 3.8))
+    cmap = plt.get_cmap("tab20")
+    for k, b in enumerate(buffers):
+        ax.add_patch(Rectangle(
+            (b["start"] - 0.45, b["offset"] / 1024), b["end"] - b["start"] + 0.9,
+            b["bytes"] / 1024, facecolor=cmap(k % 20), edgecolor="black", linewidth=0.3,
+            alpha=0.8))
+    ax.step(range(len(live)), [v / 1024 for v in live], where="mid", color="black",
+            linewidth=1.2, label="live bytes")
+    ax.axhline(arena_bytes / 1024, color="red", linestyle="--", label="arena size")
+    if lower_bound and lower_bound != arena_bytes:
+        ax.axhline(lower_bound / 1024, color="grey", linestyle=":", label="lower bound")
+    ax.set_xlim(-1, max(len(live), 1))
+    ax.set_ylim(0, max(arena_bytes, max(live, default=0), 1) / 1024 * 1.08)
+    ax.set_xlabel("layer")
+    ax.set_ylabel("KB")
+    ax.set_title("arena occupancy over the layer sequence (buffers by offset and lifetime)")
+    ax.legend(fontsize=8, loc="upper right")
+    return fig
+
+
+def accuracy_plot(acc: dict[str, Any]) -> Figure | None:
+    bars = [(name, acc.get(key)) for name, key in
+            (("float", "float_top1"), ("int8 reference", "int8_top1"),
+             ("device", "device_top1"))]
+    bars = [(n, v) for n, v in bars if v is not None]
+    if not bars:
+        return None
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.bar([n for n, _ in bars], [100 * v for _, v in bars], color=["#888", "#48c", "#e83"][
+        :len(bars)])
+    for i, (_, v) in enumerate(bars):
+        ax.text(i, 100 * v, f"{100 * v:.1f}", ha="center", va="bottom", fontsize=9)
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("top-1 %")
+    ax.set_title(f"accuracy on {acc.get('images', 0)} images")
+    return fig
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    th = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>"
+                   for r in rows)
+    return f"<table><tr>{th}</tr>{body}</table>"
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.2f}"
+
+
+def _bytes(n: int | None, budget: int | None = None) -> list[str]:
+    if n is None:
+        return ["-", "-", "-"]
+    use = f"{100 * n / budget:.1f}%" if budget else "-"
+    return [f"{n:,}", f"{n / 1024:,.1f}", use]
+
+
+def _accuracy_section(acc: dict[str, Any]) -> str:
+    out = []
+    if acc.get("images"):
+        rows = [[name, _pct(acc.get(f"{key}_top1")), _pct(acc.get(f"{key}_top5"))]
+                for name, key in (("float", "float"), ("int8 (reference executor)", "int8"),
+                                  ("device", "device"))]
+        out.append(_table(["model", "top-1 %", "top-5 %"], rows))
+        if fig := accuracy_plot(acc):
+            out.append(_img(fig, "accuracy"))
+    match = acc.get("reference_match")
+    out.append(f"<p>outputs bit-identical to the reference executor: "
+               f"<b>{_pct(match)}%</b> of {acc.get('compared', 0)}</p>")
+    if acc.get("first_mismatch"):
+        m = acc["first_mismatch"]
+        out.append(f"<p><b>first differing layer</b> (input {m.get('input')}): "
+                   f"{html.escape(m.get('text', ''))}</p>")
+    for note in acc.get("notes", []):
+        out.append(f'<p class="note">{html.escape(note)}</p>')
+    return "".join(out)
+
+
+def _memory_section(mem: dict[str, Any]) -> str:
+    rows = [["flash (ELF)", *_bytes(mem.get("flash_bytes"), mem.get("flash_budget"))],
+            ["SRAM (ELF + stack)", *_bytes(mem.get("sram_bytes"), mem.get("sram_budget"))]]
+    if mem.get("bulk_bytes"):
+        rows.append(["bulk region", *_bytes(mem["bulk_bytes"])])
+    rows += [["arena", *_bytes(mem.get("arena_bytes"))],
+             ["arena lower bound", *_bytes(mem.get("arena_lower_bound"))],
+             ["stack reserved", *_bytes(mem.get("stack_bytes"))],
+             ["stack high-water (device)", *_bytes(mem.get("stack_high_water"),
+                                                  mem.get("stack_bytes"))]]
+    return _table(["memory", "bytes", "KB", "of budget"], rows)
+
+
+def _latency_section(lat: dict[str, Any]) -> str:
+    unit = lat["unit_label"]
+    rows = [["median", f"{lat['median']:,}"], ["p90", f"{lat['p90']:,}"],
+            ["min", f"{lat['min']:,}"], ["max", f"{lat['max']:,}"]]
+    head = ["per inference", unit]
+    if lat.get("ms_median") is not None:
+        head.append(f"ms at {lat['clock_hz'] / 1e6:g} MHz")
+        rows = [r + [f"{ms:.3f}"] for r, ms in
+                zip(rows, (lat["ms_median"], lat["ms_p90"], lat["ms_min"], lat["ms_max"]))]
+    out = [_table(head, rows), f'<p class="note">{lat["runs"]} runs</p>']
+    if lat.get("layers"):
+        out.append(_img(latency_plot(lat["layers"], lat["unit"]), "per-layer latency"))
+        top = sorted(lat["layers"], key=lambda r: -r["median"])[:10]
+        out.append("<h3>slowest layers</h3>" + _table(
+            ["layer", "op", "MACs", lat["unit"], "share"],
+            [[f"{r['index']} {r['name']}", r["op"], f"{r['macs']:,}", f"{r['median']:,}",
+              f"{100 * r['share']:.1f}%"] for r in top]))
+    return "".join(out)
+
+
+def render(doc: dict[str, Any]) -> str:
+    """The report page for one bench result."""
+    title = f"edgemb bench: {doc['target']}"
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+             f"</title><style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
+             f"<p>build <code>{html.escape(str(doc.get('build', '')))}</code>, model "
+             f"<code>{html.escape(str(doc.get('model_hash', ''))[:12])}</code>, "
+             f"{html.escape(str(doc.get('transport', '')))}</p>",
+             "<h2>latency</h2>", _latency_section(doc["latency"]),
+             "<h2>accuracy</h2>", _accuracy_section(doc["accuracy"]),
+             "<h2>memory</h2>", _memory_section(doc["memory"])]
+    arena = doc.get("arena")
+    if arena and arena.get("buffers"):
+        parts.append(_img(arena_plot(arena["buffers"], arena["live_bytes"],
+                                     doc["memory"]["arena_bytes"],
+                                     doc["memory"].get("arena_lower_bound") or 0),
+                          "arena occupancy"))
+    parts.append("</body></html>\n")
+    return "".join(parts)
+
+
+def write_report(path: str | Path, doc: dict[str, Any]) -> Path:
+    """Write the HTML atomically (temp file + rename); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(render(doc))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
