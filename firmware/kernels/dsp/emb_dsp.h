@@ -94,12 +94,13 @@ static inline uint32_t emb_rq4(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
                        emb_rq_u8(a2, &r[2], o->zp128) << 16 |
                        emb_rq_u8(a3, &r[3], o->zp128) << 24;
 #else
-    /* emb_rq_apply + zp + USAT per lane, constants fetched with one LDM per lane. */
+    /* emb_rq_apply + zp + USAT per lane, constants fetched with two LDRD per lane. */
     uint32_t u;
     const emb_rq *rp = r;
     int32_t m, lo, hi, e1, sg;
 #define EMB_RQ_LANE(a, first)                                                               \
-    "ldm %[rp]!, {%[m], %[lo], %[hi], %[e1]}\n\t"                                          \
+    "ldrd %[m], %[lo], [%[rp]], #8\n\t"                                                    \
+    "ldrd %[hi], %[e1], [%[rp]], #8\n\t"                                                   \
     "asr %[sg], " a ", #31\n\t"                                                             \
     "adds %[lo], %[lo], %[sg], lsl #31\n\t"                                                 \
     "adc %[hi], %[hi], %[sg]\n\t"                                                           \
