@@ -125,18 +125,19 @@ class McuRunner:
 
 @contextlib.contextmanager
 def open_mcu_runner(build: Build, port: str | None = None, baud: int | None = None,
-                    target: Target | None = None) -> Iterator[McuRunner]:
-    """A serial port when given, else the build's ELF in QEMU (killed when the block ends)."""
+                    timeout: float = 5.0) -> Iterator[McuRunner]:
+    """A serial port when given, else the build's ELF in QEMU (killed when the block ends).
+    `timeout`: seconds to wait for each reply (before retrying)."""
     from edgemobilenet.device.transport import open_device
 
-    target = target or load_target(build.manifest["target"])
+    target = load_target(build.manifest["target"])
     if port is None and build.elf is None:
         raise EdgembError(f"{build.path}: no firmware.elf to emulate")
     if port is None and target.qemu is None:
         raise EdgembError(f"{target.name}: not an emulated target; give --port of the board")
     transport = f"serial {port}" if port else f"qemu {target.qemu.machine}"
     with open_device(target, elf=build.elf, port=port, baud=baud,
-                     expected_hash=build.manifest["model_hash"]) as dev:
+                     expected_hash=build.manifest["model_hash"], timeout=timeout) as dev:
         yield McuRunner(dev, target, transport)
 
 
@@ -340,7 +341,7 @@ def run_bench(build: Build, runner: Runner, *, images: Images | None = None, rep
 @contextlib.contextmanager
 def open_runner(build: Build, port: str | None = None, baud: int | None = None,
                 emulate: bool = False, rpc: str | None = None, tracker: str | None = None,
-                key: str | None = None) -> Iterator[Runner]:
+                key: str | None = None, timeout: float = 5.0) -> Iterator[Runner]:
     """The one transport chosen (serial port, QEMU, TVM RPC server or tracker) as a Runner."""
     chosen = [n for n, v in (("--port", port), ("--emulate", emulate), ("--rpc", rpc),
                              ("--tracker", tracker)) if v]
@@ -356,14 +357,15 @@ def open_runner(build: Build, port: str | None = None, baud: int | None = None,
         with rpc_mod.open_runner(build, rpc=rpc, tracker=tracker, key=key) as r:
             yield r
         return
-    with open_mcu_runner(build, port=port, baud=baud) as r:
+    with open_mcu_runner(build, port=port, baud=baud, timeout=timeout) as r:
         yield r
 
 
 def measure(build_dir: str | Path, *, port: str | None = None, baud: int | None = None,
             emulate: bool = False, rpc: str | None = None, tracker: str | None = None,
             key: str | None = None, data: str | None = None, limit: int | None = None,
-            repeat: int = 10, seed: int = 0, progress: Progress | None = None) -> dict[str, Any]:
+            repeat: int = 10, seed: int = 0, timeout: float = 5.0,
+            progress: Progress | None = None) -> dict[str, Any]:
     """Everything `edgemb bench` measures: load the build and data (errors before any device
     is touched), then run on the chosen transport."""
     if limit is not None and limit < 1:
@@ -373,6 +375,6 @@ def measure(build_dir: str | Path, *, port: str | None = None, baud: int | None 
     build = load_build(build_dir)
     images = load_images(build, data, limit, seed) if data else None
     float_acc = float_accuracy(build, images) if images is not None else None
-    with open_runner(build, port, baud, emulate, rpc, tracker, key) as runner:
+    with open_runner(build, port, baud, emulate, rpc, tracker, key, timeout) as runner:
         return run_bench(build, runner, images=images, repeat=repeat, seed=seed,
                          float_acc=float_acc, progress=progress)

@@ -57,8 +57,8 @@ def _limit(ds: Dataset, n: int | None, seed: int) -> Dataset:
     return Subset(ds, idx.tolist())
 
 
-def batches(ds: Dataset, batch_size: int, shuffle: bool,
-            generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def batches(ds: Dataset, batch_size: int, shuffle: bool, generator: torch.Generator | None = None
+            ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Mini-batches; in-memory tensors are sliced directly, files go through a DataLoader."""
     if isinstance(ds, ImageTensors):
         order = (torch.randperm(len(ds), generator=generator) if shuffle
@@ -112,6 +112,9 @@ def train(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
     if cfg.epochs < 1 or cfg.batch_size < 1 or not cfg.lr > 0:
         raise EdgembError("train: --epochs and --batch-size must be >= 1 and --lr > 0")
     torch.manual_seed(cfg.seed)
+    ckpt = load_checkpoint(resume) if resume is not None else None
+    if ckpt is not None and ckpt["arch"] != cfg.arch:
+        raise EdgembError(f"{resume}: checkpoint is {ckpt['arch']}, cannot resume {cfg.arch}")
     is_fm = cfg.data == "fashion-mnist"
     resolution = cfg.resolution or (32 if is_fm else 224)
     in_channels = cfg.in_channels or (1 if is_fm else 3)
@@ -129,11 +132,10 @@ def train(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
                            {"params": no_decay, "weight_decay": 0.0}],
                           lr=cfg.lr, momentum=0.9, nesterov=True)
     start = 1
-    if resume is not None:
-        ckpt = load_checkpoint(resume)
-        if ckpt["arch"] != cfg.arch or ckpt["options"] != {**options, "width": float(cfg.width)}:
-            raise EdgembError(f"{resume}: checkpoint is {ckpt['arch']} {ckpt['options']}, "
-                              f"cannot resume {cfg.arch} {options}")
+    if ckpt is not None:
+        if ckpt["options"] != {**options, "width": float(cfg.width)}:
+            raise EdgembError(f"{resume}: checkpoint has options {ckpt['options']}, "
+                              f"cannot resume with {options}")
         model.load_state_dict(ckpt["state_dict"])
         if "optimizer" in ckpt:
             opt.load_state_dict(ckpt["optimizer"])
@@ -142,6 +144,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
     summary: dict = {}
     for epoch in range(start, min(cfg.epochs, stop_after or cfg.epochs) + 1):
         g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout
         if progress:
             progress.start_epoch(epoch, cfg.epochs, steps)
         model.train()

@@ -1,33 +1,35 @@
 """`edgemb train`: a tiny real run learns, and an interrupted run resumes exactly."""
 from __future__ import annotations
 
+import pytest
 import torch
 from click.testing import CliRunner
 
 from edgemobilenet.checkpoint import load_checkpoint
 from edgemobilenet.cli import main
 from edgemobilenet.errors import EdgembError
+from edgemobilenet.data import open_dataset
 from edgemobilenet.models.loader import load_model
 from edgemobilenet.train import TrainConfig, evaluate, train
-from edgemobilenet.data import open_dataset
 
-ARGS = ["mobilenet_v2", "--data", "fashion-mnist", "--width", "0.35", "--limit", "512",
-        "--batch-size", "32", "--lr", "0.05", "--threads", "1"]
+ARGS = ["mobilenet_v2", "--data", "fashion-mnist", "--width", "0.35", "--limit", "1024",
+        "--batch-size", "32", "--lr", "0.02", "--threads", "1"]
 
 
+@pytest.mark.slow  # about 25 s idle, 55 s on a loaded 2-core machine
 def test_train_learns_and_resume_is_exact(tmp_path):
     straight, part = tmp_path / "straight.pt", tmp_path / "part.pt"
     r = CliRunner().invoke(main, ["train", *ARGS, "--epochs", "2", "-o", str(straight)])
     assert r.exit_code == 0, r.output
     assert "val top-1" in r.output
     ckpt = load_checkpoint(straight)
-    assert ckpt["epoch"] == 2 and ckpt["val_top1"] > 25.0  # chance is 10%
+    assert ckpt["epoch"] == 2 and ckpt["val_top1"] > 20.0  # chance is 10%
     assert ckpt["options"] == {"width": 0.35, "resolution": 32, "num_classes": 10,
                                "in_channels": 1}
     assert ckpt["dataset"] == "fashion-mnist" and "optimizer" in ckpt
 
     cfg = TrainConfig(arch="mobilenet_v2", data="fashion-mnist", width=0.35, epochs=2,
-                      batch_size=32, lr=0.05, limit=512)
+                      batch_size=32, lr=0.02, limit=1024)
     torch.set_num_threads(1)
     assert train(cfg, part, stop_after=1)["epoch"] == 1
     r = CliRunner().invoke(main, ["train", *ARGS, "--epochs", "2", "--resume", str(part),
@@ -42,14 +44,13 @@ def test_train_learns_and_resume_is_exact(tmp_path):
     assert loaded.arch == "mobilenet_v2" and not loaded.module.training
     ds = open_dataset("fashion-mnist", train=False, preprocess=loaded.preprocess,
                       in_channels=1)
-    sub = type(ds)(ds.images[:512], ds.labels[:512], ds.classes)
-    assert evaluate(loaded.module, sub) > 25.0
+    assert evaluate(loaded.module, ds) > 20.0  # the whole 10k test set
 
 
 def test_resume_with_other_arch_is_refused(tmp_path):
     out = tmp_path / "m.pt"
-    cfg = TrainConfig(arch="mobilenet_v2", data="fashion-mnist", width=0.35, epochs=1,
-                      batch_size=64, limit=64)
+    cfg = TrainConfig(arch="mobilenet_v2", data="fashion-mnist", width=0.25, resolution=32,
+                      epochs=1, batch_size=32, limit=32)
     train(cfg, out)
     r = CliRunner().invoke(main, ["train", "mobilenet_v1", "--data", "fashion-mnist",
                                   "--limit", "64", "--resume", str(out), "-o", str(out)])

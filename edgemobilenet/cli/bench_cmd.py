@@ -14,7 +14,6 @@ from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from edgemobilenet import bench
-from edgemobilenet.report import write_report
 
 
 @contextlib.contextmanager
@@ -104,17 +103,20 @@ def print_result(doc: dict[str, Any], con: Console) -> None:
 @click.option("--repeat", default=10, show_default=True, help="Latency runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @click.option("--report", type=click.Path(path_type=Path), help="Write an HTML report here.")
+@click.option("--timeout", default=5.0, show_default=True,
+              help="Seconds to wait for each device reply before retrying.")
 def command(build_dir: Path, port: str | None, baud: int | None, emulate: bool, rpc: str | None,
             tracker: str | None, key: str | None, data: str | None, limit: int | None,
-            repeat: int, as_json: bool, report: Path | None) -> None:
+            repeat: int, as_json: bool, report: Path | None, timeout: float) -> None:
     """Measure BUILD_DIR on a device: latency (median/p90, per layer), accuracy on DATA
     (device vs float vs the int8 reference, bit-exactness) and memory."""
     con = Console(stderr=True)
     with stage_progress(None if as_json else con) as progress:
         doc = bench.measure(build_dir, port=port, baud=baud, emulate=emulate, rpc=rpc,
                             tracker=tracker, key=key, data=data, limit=limit, repeat=repeat,
-                            progress=progress)
+                            timeout=timeout, progress=progress)
     if report:
+        from edgemobilenet.report import write_report
         write_report(report, doc)
     if as_json:
         click.echo(json.dumps({k: v for k, v in doc.items() if k != "arena"}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import click
@@ -106,6 +107,10 @@ def command(model, output, calib, method, per_tensor, limit, qat, epochs, data, 
     console = Console(stderr=as_json)
     if qat and not data:
         raise EdgembError("--qat needs --data (labelled training images)")
+    if qat and calib is None:
+        calib = data  # QAT starts from ranges calibrated on its own training data
+    if not Path(output).resolve().parent.is_dir():
+        raise EdgembError(f"{output}: the output directory does not exist")
     t0 = time.monotonic()
     fm = load_float_model(model, arch=arch, width=width, resolution=resolution,
                           num_classes=num_classes, in_channels=in_channels,
@@ -114,8 +119,8 @@ def command(model, output, calib, method, per_tensor, limit, qat, epochs, data, 
                                          not as_json)
     g = fm.graph
     if qat:
-        g, ranges = _run_qat(fm, ranges, data, epochs, lr, batch_size, train_limit, console,
-                             as_json)
+        g, ranges = _run_qat(fm, ranges, data, epochs, lr, batch_size, train_limit, per_tensor,
+                             console, as_json)
         q = convert(g, ranges, per_tensor, {**q.meta, "method": f"qat ({method} init)",
                                             "qat_epochs": epochs, "qat_data": data})
     qgraph.save(q, output)
@@ -138,7 +143,7 @@ def command(model, output, calib, method, per_tensor, limit, qat, epochs, data, 
 
 
 def _run_qat(fm: FloatModel, ranges: Ranges, data: str, epochs: int, lr: float,
-             batch_size: int, train_limit: int | None, console: Console,
+             batch_size: int, train_limit: int | None, per_tensor: bool, console: Console,
              as_json: bool) -> tuple[FloatGraph, Ranges]:
     if epochs < 1:
         raise EdgembError(f"--epochs must be >= 1, got {epochs}")
@@ -150,4 +155,4 @@ def _run_qat(fm: FloatModel, ranges: Ranges, data: str, epochs: int, lr: float,
             if p:
                 p.update(task, advance=1, info=f"epoch {epoch + 1}/{epochs} loss {loss:.3f}")
 
-        return train_qat(fm.graph, ranges, epoch_batches, epochs, steps, lr, report)
+        return train_qat(fm.graph, ranges, epoch_batches, epochs, steps, lr, report, per_tensor)

@@ -66,8 +66,8 @@ def mnasnet_b1(width: float = 1.0, num_classes: int = 1000, in_channels: int = 3
     ch = c16
     for t, k, c, n, s in _B1:
         out = make_divisible(c * width)
-        layers.append(nn.Sequential(*[_b1_block(ch if i == 0 else out, out, k, s if i == 0 else 1, t)
-                                      for i in range(n)]))
+        layers.append(nn.Sequential(*[
+            _b1_block(ch if i == 0 else out, out, k, s if i == 0 else 1, t) for i in range(n)]))
         ch = out
     layers += [nn.Conv2d(ch, 1280, 1, bias=False), nn.BatchNorm2d(1280, momentum=m), nn.ReLU()]
     classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(1280, num_classes))

@@ -26,9 +26,11 @@ _OWN_SCALE = ("conv2d", "linear", "add", "mul", "concat", "relu", "relu6", "hard
 Progress = Callable[[int, int, int, float], None]  # epoch, step, steps, loss
 
 
-def fake_quant_weight(w: torch.Tensor) -> torch.Tensor:
+def fake_quant_weight(w: torch.Tensor, per_tensor: bool = False) -> torch.Tensor:
     """Symmetric int8 per output channel (axis 0), values in [-127, 127]; STE gradient."""
     amax = w.detach().reshape(w.shape[0], -1).abs().amax(1)
+    if per_tensor:
+        amax = amax.max().expand_as(amax)
     scale = torch.where(amax > 0, amax / 127.0, torch.ones_like(amax)).float()
     zp = torch.zeros(w.shape[0], dtype=torch.int32)
     return torch.fake_quantize_per_channel_affine(w, scale, zp, 0, -127, 127)
@@ -37,9 +39,11 @@ def fake_quant_weight(w: torch.Tensor) -> torch.Tensor:
 class FakeQuantGraph(nn.Module):
     """A trainable copy of a float graph that simulates int8 inference in its forward."""
 
-    def __init__(self, g: FloatGraph, ranges: Ranges, momentum: float = 0.05):
+    def __init__(self, g: FloatGraph, ranges: Ranges, momentum: float = 0.05,
+                 per_tensor_weights: bool = False):
         super().__init__()
         self.g = copy.deepcopy(g)
+        self.per_tensor = per_tensor_weights
         self.momentum = momentum
         self.index = {n.name: i for i, n in enumerate(self.g.nodes)}
         self.weights = nn.ParameterDict()
@@ -59,7 +63,8 @@ class FakeQuantGraph(nn.Module):
         key = f"n{self.index[n.name]}"
         if key not in self.weights:
             return n.params
-        return {"weight": fake_quant_weight(self.weights[key]), "bias": self.biases[key]}
+        return {"weight": fake_quant_weight(self.weights[key], self.per_tensor),
+                "bias": self.biases[key]}
 
     def _act(self, name: str, y: torch.Tensor) -> torch.Tensor:
         i = self.slot.get(name)
@@ -96,9 +101,10 @@ def _loss(g: FloatGraph, out: torch.Tensor, labels: torch.Tensor) -> torch.Tenso
 def train_qat(g: FloatGraph, ranges: Ranges,
               epoch_batches: Callable[[int], Iterable[tuple[torch.Tensor, torch.Tensor]]],
               epochs: int, steps_per_epoch: int, lr: float = 1e-3,
-              progress: Progress | None = None) -> tuple[FloatGraph, Ranges]:
+              progress: Progress | None = None, per_tensor_weights: bool = False
+              ) -> tuple[FloatGraph, Ranges]:
     """Fine-tune `g` with fake quantization; `epoch_batches(epoch)` yields (images, labels)."""
-    model = FakeQuantGraph(g, ranges)
+    model = FakeQuantGraph(g, ranges, per_tensor_weights=per_tensor_weights)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     total = max(1, epochs * steps_per_epoch)
     step = 0

@@ -6,8 +6,15 @@ the result as the layer's `const int8_t` array. Layouts:
 - portable: OHWI as in the QGraph (identity).
 - dsp, mve: identical, except depthwise conv2d (groups == C == OC > 1), whose weight
   (C, KH, KW, 1) becomes (KH, KW, C) so that one word / vector load gives the taps of
-  4 / 16 neighbouring channels. Pointwise and FC need no reordering: the SMLAD kernels apply
-  the same SXTB16 byte split to activations and weights, so the pairs line up.
+  4 / 16 neighbouring channels. DSP pointwise and FC need no reordering: the SMLAD kernels
+  apply the same SXTB16 byte split to activations and weights, so the pairs line up.
+- mve pointwise conv2d (1x1, groups 1), and groups-1 conv2d with a small window (K = KH * KW *
+  C <= MVE_SMALL_K_MAX and OC <= MVE_SMALL_OC_MAX, e.g. the first conv): the weight, seen as
+  (OC, K), in blocks of 4 output channels; inside a block, K is zero-padded to K16 (a
+  multiple of 16) and the 4 channels' rows are interleaved in 16-byte chunks: flat index
+  ((oc // 4) * K16 + 16 * j) * 4 + (oc % 4) * 16 + i for k = 16 * j + i. OC is padded to a
+  multiple of 4 with zero rows. One pointer then walks all 4 rows
+  (firmware/kernels/mve/emb_conv2d.c, SMALL_K16_MAX / SMALL_OC_MAX there).
 """
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ import numpy as np
 from edgemobilenet.errors import EdgembError
 
 VARIANTS = ("portable", "dsp", "mve")
+MVE_SMALL_K_MAX, MVE_SMALL_OC_MAX = 256, 64   # mirror SMALL_K16_MAX / SMALL_OC_MAX in C
 
 
 def is_depthwise(node_op: str, attrs: dict, weight: np.ndarray) -> bool:
@@ -23,6 +31,29 @@ def is_depthwise(node_op: str, attrs: dict, weight: np.ndarray) -> bool:
     groups = int(attrs.get("groups", 1))
     return (node_op == "conv2d" and weight.ndim == 4 and groups > 1
             and weight.shape[0] == groups and weight.shape[3] == 1)
+
+
+def is_pointwise(node_op: str, attrs: dict, weight: np.ndarray) -> bool:
+    """1x1 conv2d with groups 1 (dilation and stride do not change the weight use)."""
+    return (node_op == "conv2d" and weight.ndim == 4 and int(attrs.get("groups", 1)) == 1
+            and weight.shape[1] == 1 and weight.shape[2] == 1)
+
+
+def _mve_small(node_op: str, attrs: dict, weight: np.ndarray) -> bool:
+    """groups-1 conv2d whose window fits the MVE small-window path (conv_small)."""
+    return (node_op == "conv2d" and weight.ndim == 4 and int(attrs.get("groups", 1)) == 1
+            and weight.shape[0] <= MVE_SMALL_OC_MAX
+            and int(np.prod(weight.shape[1:])) <= MVE_SMALL_K_MAX)
+
+
+def _interleave4(w2: np.ndarray) -> np.ndarray:
+    """(OC, C) -> blocks of 4 rows, zero-padded to C16, interleaved in 16-byte chunks."""
+    oc, c = w2.shape
+    oc4, c16 = -(-oc // 4) * 4, -(-c // 16) * 16
+    pad = np.zeros((oc4, c16), np.int8)
+    pad[:oc, :c] = w2
+    return np.ascontiguousarray(
+        pad.reshape(oc4 // 4, 4, c16 // 16, 16).transpose(0, 2, 1, 3).reshape(-1))
 
 
 def pack_weights(node_op: str, attrs: dict, weight: np.ndarray, variant: str) -> np.ndarray:
@@ -33,4 +64,6 @@ def pack_weights(node_op: str, attrs: dict, weight: np.ndarray, variant: str) ->
     w = np.ascontiguousarray(weight, dtype=np.int8)
     if variant != "portable" and is_depthwise(node_op, attrs, w):
         return np.ascontiguousarray(w[..., 0].transpose(1, 2, 0))
+    if variant == "mve" and (is_pointwise(node_op, attrs, w) or _mve_small(node_op, attrs, w)):
+        return _interleave4(w.reshape(w.shape[0], -1))
     return w

@@ -1,6 +1,8 @@
 /* conv2d for Cortex-M4/M7 with the DSP extension (SXTB16 + SMLAD).
  * - pointwise (1x1, groups 1): 2 output channels x 2 pixels register-blocked;
- * - groups 1, any kernel: each kernel row is one contiguous run of k_w * C bytes in both
+ * - groups 1, small window (K = KH * KW * C <= 256, OC <= 32: the first conv): windows of 2
+ *   pixels copied to the stack (512 bytes), then the pointwise loop;
+ * - groups 1, any other kernel: each kernel row is one contiguous run of k_w * C bytes in both
  *   the NHWC input and the OHWI weight, so it is a dot product (2 channels x 2 pixels inside
  *   the image, 2 channels x 1 pixel at the borders);
  * - depthwise: 4 channels per word, weights packed (KH, KW, C) by packing.py;
@@ -213,11 +215,11 @@ static int32_t fold_zp(int32_t bias, const int8_t *w, int32_t n, int32_t zp)
 
 /* Requantize a 2 pixels x 2 channels block a[] and store it (o0[0..1], o1[0..1]). */
 static inline __attribute__((always_inline)) void store_2x2(
-    const emb_conv_params *p, const int32_t a[4], int fast, const emb_rq r[4],
+    const emb_conv_params *p, const int32_t a[4], int fast, const emb_rq r[2],
     const emb_out4 *ob, const int32_t *mult, const int32_t *shift, int8_t *o0, int8_t *o1)
 {
     if (fast) {
-        const uint32_t v = emb_rq4(a[0], a[1], a[2], a[3], r, ob);
+        const uint32_t v = emb_rq4(a[0], a[1], a[2], a[3], r, r, ob);
         emb_wr2(o0, v);
         emb_wr2(o1, v >> 16);
     } else {
@@ -243,9 +245,8 @@ static void conv_pointwise(const emb_conv_params *p, const int8_t *in, const int
         const int8_t *w0 = w + oc * c, *w1 = w0 + c;
         const int32_t *m2 = mult + oc, *s2 = shift + oc;
         const int fast = emb_rq_fast(m2[0], s2[0]) && emb_rq_fast(m2[1], s2[1]);
-        emb_rq r[4];   /* lanes: (pixel 0, pixel 1) x (oc, oc + 1) */
-        r[0] = r[2] = emb_rq_make(m2[0], fast ? s2[0] : -1);
-        r[1] = r[3] = emb_rq_make(m2[1], fast ? s2[1] : -1);
+        const emb_rq r[2] = {emb_rq_make(m2[0], fast ? s2[0] : -1),
+                             emb_rq_make(m2[1], fast ? s2[1] : -1)};
         const int32_t b0 = fold_zp(bias[oc], w0, c, p->in_zp);
         const int32_t b1 = fold_zp(bias[oc + 1], w1, c, p->in_zp);
         int32_t pix = 0;
@@ -291,6 +292,83 @@ static void conv_pointwise(const emb_conv_params *p, const int8_t *in, const int
             const int8_t *x = dense ? in + pix * c : pw_src(p, in, pix);
             const int32_t a = x ? emb_dot_1x1(x, w0, c, p->in_zp, bias[oc]) : bias[oc];
             out[pix * oc_n + oc] = REQ(a, oc);
+        }
+    }
+}
+
+enum { SMALL_K_MAX = 256, SMALL_OC_MAX = 32 };
+
+/* dst[0..n) = src[0..n) / = v, a word at a time. */
+static inline void copy_run(int8_t *dst, const int8_t *src, int32_t n)
+{
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) emb_wr4(dst + i, (uint32_t)emb_rd4(src + i));
+    for (; i < n; i++) dst[i] = src[i];
+}
+
+static inline void fill_run(int8_t *dst, int8_t v, int32_t n)
+{
+    for (int32_t i = 0; i < n; i++) dst[i] = v;
+}
+
+/* The (KH, KW, C) window of output pixel pix as K bytes; padded taps hold the zero point
+ * (they then add zp * w, which the folded bias takes away again). */
+static void im2col(const emb_conv_params *p, const int8_t *in, int32_t pix, int8_t *dst)
+{
+    const int32_t c = p->in_c, run = p->k_w * c;
+    const int32_t oy = pix / p->out_w, ox = pix % p->out_w;
+    const int32_t ix0 = ox * p->stride_w - p->pad_left;
+    const int row_ok = p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
+    for (int32_t kh = 0; kh < p->k_h; kh++, dst += run) {
+        const int32_t iy = oy * p->stride_h - p->pad_top + kh * p->dil_h;
+        if (iy < 0 || iy >= p->in_h) {
+            fill_run(dst, (int8_t)p->in_zp, run);
+        } else if (row_ok) {
+            copy_run(dst, in + (iy * p->in_w + ix0) * c, run);
+        } else {
+            for (int32_t kw = 0; kw < p->k_w; kw++) {
+                const int32_t ix = ix0 + kw * p->dil_w;
+                if (ix < 0 || ix >= p->in_w) fill_run(dst + kw * c, (int8_t)p->in_zp, c);
+                else copy_run(dst + kw * c, in + (iy * p->in_w + ix) * c, c);
+            }
+        }
+    }
+}
+
+/* groups 1 with a small window (K = KH * KW * C <= SMALL_K_MAX, OC <= SMALL_OC_MAX: the
+ * first conv): the windows of 2 pixels copied next to each other on the stack (K bytes
+ * apart, like 2 pointwise pixels), then the pointwise 2 x 2 SMLAD loop over K. */
+static void conv_small(const emb_conv_params *p, const int8_t *in, const int8_t *w,
+                       const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                       int8_t *out)
+{
+    const int32_t k = p->k_h * p->k_w * p->in_c, n_pix = p->out_h * p->out_w, oc_n = p->out_c;
+    const emb_out4 ob = emb_out4_make(p->out_zp, p->act_min, p->act_max);
+    int8_t buf[2 * SMALL_K_MAX] __attribute__((aligned(4)));
+    int32_t fb[SMALL_OC_MAX];
+    emb_rq rr[SMALL_OC_MAX];
+    int fast = 1;
+    for (int32_t oc = 0; oc < oc_n; oc++) fast &= emb_rq_fast(mult[oc], shift[oc]);
+    for (int32_t oc = 0; oc < oc_n; oc++) {
+        fb[oc] = fold_zp(bias[oc], w + oc * k, k, p->in_zp);
+        rr[oc] = emb_rq_make(mult[oc], fast ? shift[oc] : -1);
+    }
+    for (int32_t pix = 0; pix < n_pix; pix += 2) {
+        const int two = pix + 1 < n_pix;
+        int8_t *o0 = out + pix * oc_n, *o1 = two ? o0 + oc_n : 0;
+        int8_t spare[2];
+        im2col(p, in, pix, buf);
+        im2col(p, in, two ? pix + 1 : pix, buf + k);
+        int32_t oc = 0;
+        for (; oc + 2 <= oc_n; oc += 2) {
+            int32_t a[4] = {fb[oc], fb[oc + 1], fb[oc], fb[oc + 1]};
+            dot_2x2_rows(buf, w + oc * k, k, a);
+            store_2x2(p, a, fast, rr + oc, &ob, mult + oc, shift + oc, o0 + oc,
+                      two ? o1 + oc : spare);
+        }
+        if (oc < oc_n) {
+            o0[oc] = REQ(emb_dot_1x1(buf, w + oc * k, k, 0, fb[oc]), oc);
+            if (two) o1[oc] = REQ(emb_dot_1x1(buf + k, w + oc * k, k, 0, fb[oc]), oc);
         }
     }
 }
@@ -493,7 +571,7 @@ static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int
                                  w_row, c, zp2, a);
                 }
                 if (fast) {
-                    emb_wr4(o, emb_rq4(a[0], a[1], a[2], a[3], r, &ob));
+                    emb_wr4(o, emb_rq4(a[0], a[1], a[2], a[3], r, r + 2, &ob));
                 } else {
                     for (int j = 0; j < 4; j++) o[j] = REQ(a[j], ch + j);
                 }
@@ -528,6 +606,9 @@ void emb_conv2d_s8(const emb_conv_params *p, const int8_t *in, const int8_t *wei
         conv_depthwise(p, in, weight, bias, mult, shift, out);   /* (KH, KW, C) weights */
     else if (p->groups == 1 && p->k_h == 1 && p->k_w == 1)
         conv_pointwise(p, in, weight, bias, mult, shift, out);
+    else if (p->groups == 1 && p->out_c <= SMALL_OC_MAX &&
+             p->k_h * p->k_w * p->in_c <= SMALL_K_MAX)
+        conv_small(p, in, weight, bias, mult, shift, out);
     else if (p->groups == 1 && p->dil_w == 1)
         conv_rows(p, in, weight, bias, mult, shift, out);
     else

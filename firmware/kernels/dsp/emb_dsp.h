@@ -85,22 +85,23 @@ static inline uint32_t emb_clamp4(uint32_t u, const emb_out4 *o)
     return u ^ 0x80808080u;
 }
 
-/* 4 accumulators -> 4 int8 outputs in one word (byte j from a_j with constants r[j]). */
+/* 4 accumulators -> 4 int8 outputs in one word: bytes 0, 1 from a0, a1 with constants
+ * r[0], r[1]; bytes 2, 3 from a2, a3 with s[0], s[1]. */
 static inline uint32_t emb_rq4(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
-                               const emb_rq r[4], const emb_out4 *o)
+                               const emb_rq r[2], const emb_rq s[2], const emb_out4 *o)
 {
 #if defined(EMB_ACLE_EMULATED)
     const uint32_t u = emb_rq_u8(a0, &r[0], o->zp128) | emb_rq_u8(a1, &r[1], o->zp128) << 8 |
-                       emb_rq_u8(a2, &r[2], o->zp128) << 16 |
-                       emb_rq_u8(a3, &r[3], o->zp128) << 24;
+                       emb_rq_u8(a2, &s[0], o->zp128) << 16 |
+                       emb_rq_u8(a3, &s[1], o->zp128) << 24;
 #else
     /* emb_rq_apply + zp + USAT per lane, constants fetched with two LDRD per lane. */
     uint32_t u;
-    const emb_rq *rp = r;
+    const emb_rq *rp = r, *sp = s;
     int32_t m, lo, hi, e1, sg;
-#define EMB_RQ_LANE(a, first)                                                               \
-    "ldrd %[m], %[lo], [%[rp]], #8\n\t"                                                    \
-    "ldrd %[hi], %[e1], [%[rp]], #8\n\t"                                                   \
+#define EMB_RQ_LANE(a, ptr, first)                                                          \
+    "ldrd %[m], %[lo], [" ptr "], #8\n\t"                                                  \
+    "ldrd %[hi], %[e1], [" ptr "], #8\n\t"                                                 \
     "asr %[sg], " a ", #31\n\t"                                                             \
     "adds %[lo], %[lo], %[sg], lsl #31\n\t"                                                 \
     "adc %[hi], %[hi], %[sg]\n\t"                                                           \
@@ -109,14 +110,14 @@ static inline uint32_t emb_rq4(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
     "add %[hi], %[hi], %[zp]\n\t"                                                           \
     "usat %[hi], #8, %[hi]\n\t"                                                             \
     first
-    __asm__(EMB_RQ_LANE("%[a0]", "mov %[u], %[hi]\n\t")
-            EMB_RQ_LANE("%[a1]", "orr %[u], %[u], %[hi], lsl #8\n\t")
-            EMB_RQ_LANE("%[a2]", "orr %[u], %[u], %[hi], lsl #16\n\t")
-            EMB_RQ_LANE("%[a3]", "orr %[u], %[u], %[hi], lsl #24")
-            : [u] "=&r"(u), [rp] "+r"(rp), [m] "=&r"(m), [lo] "=&r"(lo), [hi] "=&r"(hi),
-              [e1] "=&r"(e1), [sg] "=&r"(sg)
+    __asm__(EMB_RQ_LANE("%[a0]", "%[rp]", "mov %[u], %[hi]\n\t")
+            EMB_RQ_LANE("%[a1]", "%[rp]", "orr %[u], %[u], %[hi], lsl #8\n\t")
+            EMB_RQ_LANE("%[a2]", "%[sp]", "orr %[u], %[u], %[hi], lsl #16\n\t")
+            EMB_RQ_LANE("%[a3]", "%[sp]", "orr %[u], %[u], %[hi], lsl #24")
+            : [u] "=&r"(u), [rp] "+r"(rp), [sp] "+r"(sp), [m] "=&r"(m), [lo] "=&r"(lo),
+              [hi] "=&r"(hi), [e1] "=&r"(e1), [sg] "=&r"(sg)
             : [a0] "r"(a0), [a1] "r"(a1), [a2] "r"(a2), [a3] "r"(a3), [zp] "r"(o->zp128),
-              "m"(*(const emb_rq(*)[4])r)
+              "m"(*(const emb_rq(*)[2])r), "m"(*(const emb_rq(*)[2])s)
             : "cc");
 #undef EMB_RQ_LANE
 #endif

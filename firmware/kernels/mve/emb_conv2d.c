@@ -1,41 +1,210 @@
 /* conv2d for Cortex-M55 (Helium).
- * - pointwise (1x1, groups 1): per block of 4 output channels, zp * sum(w) once, then
- *   VMLADAVA over the input channels of each pixel;
- * - groups 1, any kernel (dil_w 1): kernel rows are contiguous k_w * C runs (NHWC / OHWI),
- *   dot products with the weight sums of the valid taps accumulated alongside;
- * - depthwise: 4 channels per vector, weights packed (KH, KW, C) by packing.py;
+ * - pointwise (1x1, groups 1): weights in blocks of 4 output channels (packing.py), zp *
+ *   sum(w) once per block, then 2 pixels x 4 channels per VMLADAVA pass (hand-written loop);
+ * - groups 1, small window (K = KH * KW * C <= 256, OC <= 64: the first conv): windows of 2
+ *   pixels copied to the stack (512 bytes), then the pointwise loop, pointwise weight layout;
+ * - groups 1, any other kernel (dil_w 1): kernel rows are contiguous k_w * C runs (NHWC /
+ *   OHWI), dot products with the weight sums of the valid taps accumulated alongside;
+ * - depthwise: weights packed (KH, KW, C) by packing.py; 8 channels per block in int16
+ *   lanes (VMULLB / VMULLT), the remaining channels 4 per vector;
  * - anything else: the portable generic loop.
  * All paths requantize 4 channels at a time (emb_mve_requant, bit-exact with OPS.md). */
+#include <string.h>
 #include "emb_kernels_internal.h"
 #include "emb_mve.h"
 
+/* acc[j] += x0 . w_j, acc[4 + j] += x1 . w_j (j = 0..3) over n16 chunks of 16 channels,
+ * weights interleaved per chunk (packing.py): 14 instructions per 128 MACs. Hand-written:
+ * VMLADAVA needs even accumulator registers, eight of them plus three pointers. */
+void emb_mve_pw_2x4(const int8_t *x0, const int8_t *x1, const int8_t *w, int32_t n16,
+                    int32_t acc[8]);
+__asm__(
+    "    .text\n"
+    "    .syntax unified\n"
+    "    .thumb\n"
+    "    .align 2\n"
+    "    .global emb_mve_pw_2x4\n"
+    "    .thumb_func\n"
+    "    .type emb_mve_pw_2x4, %function\n"
+    "emb_mve_pw_2x4:\n"
+    "    push {r4-r11, lr}\n"
+    "    mov r7, r3\n"
+    "    mov r3, r1\n"
+    "    mov r1, r0\n"
+    "    mov r5, r2\n"
+    "    ldr r12, [sp, #36]\n"
+    "    ldrd r0, r2, [r12]\n"
+    "    ldrd r4, r6, [r12, #8]\n"
+    "    ldrd r8, r10, [r12, #16]\n"
+    "    ldr lr, [r12, #28]\n"
+    "    ldr r12, [r12, #24]\n"
+    "    cbz r7, 2f\n"
+    "1:  vldrb.8 q0, [r1], #16\n"
+    "    vldrb.8 q1, [r3], #16\n"
+    "    vldrb.8 q2, [r5], #16\n"
+    "    vmladava.s8 r0, q0, q2\n"
+    "    vmladava.s8 r8, q1, q2\n"
+    "    vldrb.8 q3, [r5], #16\n"
+    "    vmladava.s8 r2, q0, q3\n"
+    "    vmladava.s8 r10, q1, q3\n"
+    "    vldrb.8 q2, [r5], #16\n"
+    "    vmladava.s8 r4, q0, q2\n"
+    "    vmladava.s8 r12, q1, q2\n"
+    "    vldrb.8 q3, [r5], #16\n"
+    "    vmladava.s8 r6, q0, q3\n"
+    "    vmladava.s8 lr, q1, q3\n"
+    "    subs r7, #1\n"
+    "    bne 1b\n"
+    "2:  ldr r7, [sp, #36]\n"
+    "    strd r0, r2, [r7]\n"
+    "    strd r4, r6, [r7, #8]\n"
+    "    strd r8, r10, [r7, #16]\n"
+    "    str r12, [r7, #24]\n"
+    "    str lr, [r7, #28]\n"
+    "    pop {r4-r11, pc}\n"
+    "    .size emb_mve_pw_2x4, .-emb_mve_pw_2x4\n");
+
+/* The last c % 16 channels of emb_mve_pw_2x4 (x loads predicated, weights zero-padded). */
+static void pw_tail(const int8_t *x0, const int8_t *x1, const int8_t *w, int32_t n,
+                    int32_t acc[8])
+{
+    const mve_pred16_t p = vctp8q((uint32_t)n);
+    const int8x16_t u = vldrbq_z_s8(x0, p), v = vldrbq_z_s8(x1, p);
+    for (int j = 0; j < 4; j++) {
+        const int8x16_t wj = vldrbq_s8(w + 16 * j);
+        acc[j] = vmladavaq_s8(acc[j], u, wj);
+        acc[4 + j] = vmladavaq_s8(acc[4 + j], v, wj);
+    }
+}
+
+/* Input pixel of a 1x1 conv's output pixel, or NULL where it lies in the padding. */
+static const int8_t *pw_src(const emb_conv_params *p, const int8_t *in, int32_t pix)
+{
+    const int32_t iy = (pix / p->out_w) * p->stride_h - p->pad_top;
+    const int32_t ix = (pix % p->out_w) * p->stride_w - p->pad_left;
+    if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) return 0;
+    return in + (iy * p->in_w + ix) * p->in_c;
+}
+
+/* Pointwise, weights packed in blocks of 4 output channels (packing.py): per block, the
+ * zero point folded into the bias once, then 2 pixels x 4 channels per VMLADAVA pass. */
 static void conv_pointwise(const emb_conv_params *p, const int8_t *in, const int8_t *w,
                            const int32_t *bias, const int32_t *mult, const int32_t *shift,
                            int8_t *out)
 {
-    const int32_t c = p->in_c, n_pix = p->out_h * p->out_w;
+    const int32_t c = p->in_c, n_pix = p->out_h * p->out_w, c16 = (c + 15) & ~15;
+    const int dense = p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
+                      p->pad_left == 0 && p->in_w == p->out_w && p->in_h == p->out_h;
     for (int32_t oc = 0; oc < p->out_c; oc += 4) {
         const int32_t m = p->out_c - oc < 4 ? p->out_c - oc : 4;
         const mve_pred16_t pr = vctp32q((uint32_t)m);
-        const int8_t *wb = w + oc * c;
+        const int8_t *wb = w + oc * c16;
         int32_t wsum[4] = {0, 0, 0, 0};
-        for (int32_t j = 0; j < m; j++)
-            for (int32_t i = 0; i < c; i += 16)
-                wsum[j] = vaddvaq_s8(wsum[j], vldrbq_z_s8(wb + j * c + i, vctp8q((uint32_t)(c - i))));
+        for (int32_t k = 0; k < c16; k += 16)
+            for (int j = 0; j < 4; j++) wsum[j] = vaddvaq_s8(wsum[j], vldrbq_s8(wb + 4 * k + 16 * j));
         const int32x4_t b = vldrwq_z_s32(bias + oc, pr);
         const int32x4_t base = vsubq_s32(b, vmulq_n_s32(emb_mve_vec4(wsum), p->in_zp));
         const emb_mve_rq rq = emb_mve_rq_load(mult + oc, shift + oc, pr);
-        for (int32_t pix = 0; pix < n_pix; pix++) {
-            const int32_t iy = (pix / p->out_w) * p->stride_h - p->pad_top;
-            const int32_t ix = (pix % p->out_w) * p->stride_w - p->pad_left;
-            int32x4_t a = b;                            /* padded pixel: bias alone */
-            if (iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w) {
-                int32_t acc[4] = {0, 0, 0, 0};
-                emb_mve_dot4_nosum(in + (iy * p->in_w + ix) * c, wb, c, c, m, acc);
-                a = vaddq_s32(base, emb_mve_vec4(acc));
+        for (int32_t pix = 0; pix < n_pix; pix += 2) {
+            const int two = pix + 1 < n_pix;
+            const int8_t *x0 = dense ? in + pix * c : pw_src(p, in, pix);
+            const int8_t *x1 = !two ? x0 : (dense ? x0 + c : pw_src(p, in, pix + 1));
+            int32_t acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            const int8_t *u = x0 ? x0 : x1, *v = x1 ? x1 : x0;
+            if (u) {
+                emb_mve_pw_2x4(u, v, wb, c >> 4, acc);
+                if (c & 15) pw_tail(u + (c & ~15), v + (c & ~15), wb + 4 * (c & ~15), c & 15, acc);
             }
+            const int32x4_t a0 = x0 ? vaddq_s32(base, vldrwq_s32(acc)) : b;
             vstrbq_p_s32(out + pix * p->out_c + oc,
-                         emb_mve_requant(a, rq, p->out_zp, p->act_min, p->act_max), pr);
+                         emb_mve_requant(a0, rq, p->out_zp, p->act_min, p->act_max), pr);
+            if (two) {
+                const int32x4_t a1 = x1 ? vaddq_s32(base, vldrwq_s32(acc + 4)) : b;
+                vstrbq_p_s32(out + (pix + 1) * p->out_c + oc,
+                             emb_mve_requant(a1, rq, p->out_zp, p->act_min, p->act_max), pr);
+            }
+        }
+    }
+}
+
+enum { SMALL_K16_MAX = 256, SMALL_OC_MAX = 64 };   /* packing.py: MVE_SMALL_K16_MAX */
+
+/* dst[0..n) = src[0..n) / = v, 16 bytes per predicated vector. */
+static inline void copy_run(int8_t *dst, const int8_t *src, int32_t n)
+{
+    for (int32_t i = 0; i < n; i += 16) {
+        const mve_pred16_t q = vctp8q((uint32_t)(n - i));
+        vstrbq_p_s8(dst + i, vldrbq_z_s8(src + i, q), q);
+    }
+}
+
+static inline void fill_run(int8_t *dst, int8_t v, int32_t n)
+{
+    for (int32_t i = 0; i < n; i += 16) vstrbq_p_s8(dst + i, vdupq_n_s8(v), vctp8q((uint32_t)(n - i)));
+}
+
+/* The (KH, KW, C) window of output pixel pix as K bytes; padded taps hold the zero point
+ * (they then add zp * w, which the zp * sum(w) correction takes away again). */
+static void im2col(const emb_conv_params *p, const int8_t *in, int32_t pix, int8_t *dst)
+{
+    const int32_t c = p->in_c, run = p->k_w * c;
+    const int32_t oy = pix / p->out_w, ox = pix % p->out_w;
+    const int32_t ix0 = ox * p->stride_w - p->pad_left;
+    const int row_ok = p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
+    for (int32_t kh = 0; kh < p->k_h; kh++, dst += run) {
+        const int32_t iy = oy * p->stride_h - p->pad_top + kh * p->dil_h;
+        if (iy < 0 || iy >= p->in_h) {
+            fill_run(dst, (int8_t)p->in_zp, run);
+        } else if (row_ok) {
+            copy_run(dst, in + (iy * p->in_w + ix0) * c, run);
+        } else {
+            for (int32_t kw = 0; kw < p->k_w; kw++) {
+                const int32_t ix = ix0 + kw * p->dil_w;
+                if (ix < 0 || ix >= p->in_w) fill_run(dst + kw * c, (int8_t)p->in_zp, c);
+                else copy_run(dst + kw * c, in + (iy * p->in_w + ix) * c, c);
+            }
+        }
+    }
+}
+
+/* groups 1 with a small window (K = KH * KW * C, K16 <= SMALL_K16_MAX; the first conv):
+ * 2 pixels' windows copied to the stack, then the pointwise kernel over K, weights packed
+ * like pointwise (blocks of 4 output channels, K zero-padded to K16). */
+static void conv_small(const emb_conv_params *p, const int8_t *in, const int8_t *w,
+                       const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                       int8_t *out)
+{
+    const int32_t k = p->k_h * p->k_w * p->in_c, k16 = (k + 15) & ~15;
+    const int32_t n_pix = p->out_h * p->out_w, oc_n = p->out_c;
+    int8_t buf[2][SMALL_K16_MAX] __attribute__((aligned(16)));
+    int32_t base[SMALL_OC_MAX + 3] __attribute__((aligned(16)));
+    memset(buf, 0, sizeof buf);
+    for (int32_t oc = 0; oc < oc_n; oc += 4) {   /* bias - zp * sum(w) per channel */
+        const int8_t *wb = w + oc * k16;
+        for (int j = 0; j < 4; j++) {
+            int32_t s = 0;
+            for (int32_t i = 0; i < k16; i += 16) s = vaddvaq_s8(s, vldrbq_s8(wb + 4 * i + 16 * j));
+            base[oc + j] = oc + j < oc_n ? bias[oc + j] - p->in_zp * s : 0;
+        }
+    }
+    for (int32_t pix = 0; pix < n_pix; pix += 2) {
+        const int two = pix + 1 < n_pix;
+        im2col(p, in, pix, buf[0]);
+        if (two) im2col(p, in, pix + 1, buf[1]);
+        for (int32_t oc = 0; oc < oc_n; oc += 4) {
+            const int32_t m = oc_n - oc < 4 ? oc_n - oc : 4;
+            const mve_pred16_t pr = vctp32q((uint32_t)m);
+            const emb_mve_rq rq = emb_mve_rq_load(mult + oc, shift + oc, pr);
+            const int32x4_t b = vldrwq_s32(base + oc);
+            int32_t acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            emb_mve_pw_2x4(buf[0], buf[1], w + oc * k16, k16 >> 4, acc);
+            vstrbq_p_s32(out + pix * oc_n + oc,
+                         emb_mve_requant(vaddq_s32(b, vldrwq_s32(acc)), rq, p->out_zp,
+                                         p->act_min, p->act_max), pr);
+            if (two)
+                vstrbq_p_s32(out + (pix + 1) * oc_n + oc,
+                             emb_mve_requant(vaddq_s32(b, vldrwq_s32(acc + 4)), rq, p->out_zp,
+                                             p->act_min, p->act_max), pr);
         }
     }
 }
@@ -72,14 +241,143 @@ static void conv_rows(const emb_conv_params *p, const int8_t *in, const int8_t *
     }
 }
 
-/* Depthwise, weights (KH, KW, C): 4 channels per vector, (x - zp) * w summed per lane. */
+/* First output index whose window starts inside the input, and one past the last whose
+ * window ends inside it (the interior, where every tap is valid). */
+static void interior(int32_t out_n, int32_t stride, int32_t pad, int32_t dil, int32_t k,
+                     int32_t in_n, int32_t *lo, int32_t *hi)
+{
+    int32_t a = (pad + stride - 1) / stride, b = out_n;
+    while (b > a && (b - 1) * stride - pad + (k - 1) * dil >= in_n) b--;
+    *lo = a < out_n ? a : out_n;
+    *hi = b > *lo ? b : *lo;
+}
+
+enum { DW8_MAX_TAPS = 25 };
+
+/* (ab, at) += the 3x3 window at x times wv (9 x 8 int16, tap-major): even / odd channels.
+ * Hand-scheduled (gcc spills every product): 6 instructions per tap + 8 pointer adds. */
+static inline __attribute__((always_inline)) void dw8_3x3(
+    const int8_t *x, int32_t x_row, int32_t x_col, const int16_t *wv, int32x4_t *pab,
+    int32x4_t *pat)
+{
+    int32x4_t ab = *pab, at = *pat, pr;
+    int16x8_t xv, wt;
+    const int8_t *r, *q;
+#define EMB_DW8_TAP(ptr, off)                                                               \
+    "vldrb.s16 %q[xv], [" ptr "]\n\t"                                                        \
+    "vldrh.16 %q[wt], [%[wv], #" off "]\n\t"                                                 \
+    "vmullb.s16 %q[pr], %q[xv], %q[wt]\n\t"                                                  \
+    "vadd.i32 %q[ab], %q[ab], %q[pr]\n\t"                                                    \
+    "vmullt.s16 %q[pr], %q[xv], %q[wt]\n\t"                                                  \
+    "vadd.i32 %q[at], %q[at], %q[pr]\n\t"
+    __asm__(EMB_DW8_TAP("%[x]", "0") "add %[q], %[x], %[col]\n\t"
+            EMB_DW8_TAP("%[q]", "16") "add %[q], %[q], %[col]\n\t"
+            EMB_DW8_TAP("%[q]", "32") "add %[r], %[x], %[row]\n\t"
+            EMB_DW8_TAP("%[r]", "48") "add %[q], %[r], %[col]\n\t"
+            EMB_DW8_TAP("%[q]", "64") "add %[q], %[q], %[col]\n\t"
+            EMB_DW8_TAP("%[q]", "80") "add %[r], %[r], %[row]\n\t"
+            EMB_DW8_TAP("%[r]", "96") "add %[q], %[r], %[col]\n\t"
+            EMB_DW8_TAP("%[q]", "112") "add %[q], %[q], %[col]\n\t"
+            EMB_DW8_TAP("%[q]", "128")
+            : [ab] "+w"(ab), [at] "+w"(at), [xv] "=&w"(xv), [wt] "=&w"(wt), [pr] "=&w"(pr),
+              [r] "=&r"(r), [q] "=&r"(q)
+            : [x] "r"(x), [row] "r"(x_row), [col] "r"(x_col), [wv] "r"(wv),
+              "m"(*(const int16_t(*)[72])wv),
+              "m"(*(const int8_t(*)[2 * x_row + 2 * x_col + 8])x));
+#undef EMB_DW8_TAP
+    *pab = ab;
+    *pat = at;
+}
+
+/* One block of 8 channels: int16 lanes, VMULLB / VMULLT give the even / odd channels'
+ * int32 products; weights widened once per block. Interior pixels fold the zero point into
+ * the bias (zp * sum(w)), border pixels subtract it from x over their valid taps. */
+static void dw8_block(const emb_conv_params *p, const int8_t *in, const int8_t *w,
+                      const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                      int8_t *out, int32_t ch, const int32_t rng[4])
+{
+    const int32_t c = p->in_c, zp = p->in_zp, kh_n = p->k_h, kw_n = p->k_w;
+    const int32_t x_row = p->dil_h * p->in_w * c, x_col = p->dil_w * c;
+    int16_t wv[DW8_MAX_TAPS][8];
+    int32_t ws[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int32_t t = 0; t < kh_n * kw_n; t++) {
+        vstrhq_s16(wv[t], vldrbq_s16(w + t * c + ch));
+        for (int j = 0; j < 8; j++) ws[j] += wv[t][j];
+    }
+    const int32x4x2_t b = vld2q_s32(bias + ch), m = vld2q_s32(mult + ch);
+    const int32x4x2_t sh = vld2q_s32(shift + ch), wsum = vld2q_s32(ws);
+    const emb_mve_rq rb = emb_mve_rq_vec(m.val[0], sh.val[0]);
+    const emb_mve_rq rt = emb_mve_rq_vec(m.val[1], sh.val[1]);
+    const int32x4_t base_b = vsubq_s32(b.val[0], vmulq_n_s32(wsum.val[0], zp));
+    const int32x4_t base_t = vsubq_s32(b.val[1], vmulq_n_s32(wsum.val[1], zp));
+    const int32_t out_w = p->out_w, x_step = p->stride_w * c;
+    const int32_t ox_lo = rng[0], ox_hi = rng[1], out_zp = p->out_zp;
+    const int32_t act_min = p->act_min, act_max = p->act_max;
+    for (int32_t oy = 0; oy < p->out_h; oy++) {
+        int32_t kh0, kh1;
+        emb_window(oy, p->stride_h, p->pad_top, p->dil_h, kh_n, p->in_h, &kh0, &kh1);
+        const int32_t iy = oy * p->stride_h - p->pad_top + kh0 * p->dil_h;
+        const int row_in = oy >= rng[2] && oy < rng[3];
+        int8_t *o = out + oy * out_w * c + ch;
+        const int8_t *x = row_in ? in + (iy * p->in_w + ox_lo * p->stride_w - p->pad_left) * c + ch
+                                 : in;
+        for (int32_t ox = 0; ox < out_w; ox++, o += c) {
+            int32x4_t ab, at;
+            if (row_in && ox >= ox_lo && ox < ox_hi) {   /* x: this pixel's window */
+                ab = base_b;
+                at = base_t;
+                if (kh_n == 3 && kw_n == 3) {
+                    dw8_3x3(x, x_row, x_col, wv[0], &ab, &at);
+                    x += x_step;
+                } else {
+                    for (int32_t kh = 0; kh < kh_n; kh++)
+                        for (int32_t kw = 0; kw < kw_n; kw++) {
+                            const int16x8_t xv = vldrbq_s16(x + kh * x_row + kw * x_col);
+                            const int16x8_t wt = vldrhq_s16(wv[kh * kw_n + kw]);
+                            ab = vaddq_s32(ab, vmullbq_int_s16(xv, wt));
+                            at = vaddq_s32(at, vmulltq_int_s16(xv, wt));
+                        }
+                    x += x_step;
+                }
+            } else {
+                int32_t kw0, kw1;
+                emb_window(ox, p->stride_w, p->pad_left, p->dil_w, kw_n, p->in_w, &kw0, &kw1);
+                const int32_t ix = ox * p->stride_w - p->pad_left + kw0 * p->dil_w;
+                ab = b.val[0];
+                at = b.val[1];
+                for (int32_t kh = 0; kw1 > kw0 && kh < kh1 - kh0; kh++) {
+                    const int8_t *xb = in + ((iy + kh * p->dil_h) * p->in_w + ix) * c + ch;
+                    for (int32_t kw = kw0; kw < kw1; kw++, xb += x_col) {
+                        const int16x8_t xv = vsubq_n_s16(vldrbq_s16(xb), (int16_t)zp);
+                        const int16x8_t wt = vldrhq_s16(wv[(kh0 + kh) * kw_n + kw]);
+                        ab = vaddq_s32(ab, vmullbq_int_s16(xv, wt));
+                        at = vaddq_s32(at, vmulltq_int_s16(xv, wt));
+                    }
+                }
+            }
+            const int32x4_t yb = emb_mve_requant(ab, rb, out_zp, act_min, act_max);
+            const int32x4_t yt = emb_mve_requant(at, rt, out_zp, act_min, act_max);
+            vstrbq_s16(o, vmovntq_s32(vmovnbq_s32(vdupq_n_s16(0), yb), yt));
+        }
+    }
+}
+
+/* Depthwise, weights (KH, KW, C): blocks of 8 channels through dw8_block, the channels
+ * left over 4 per vector, (x - zp) * w summed per lane. */
 static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int8_t *w,
                            const int32_t *bias, const int32_t *mult, const int32_t *shift,
                            int8_t *out)
 {
     const int32_t c = p->in_c, zp = p->in_zp;
     const int32_t x_row = p->dil_h * p->in_w * c, x_col = p->dil_w * c, w_row = p->k_w * c;
-    for (int32_t ch = 0; ch < c; ch += 4) {
+    int32_t ch = 0;
+    if (p->k_h * p->k_w <= DW8_MAX_TAPS) {
+        int32_t rng[4];
+        interior(p->out_w, p->stride_w, p->pad_left, p->dil_w, p->k_w, p->in_w, &rng[0], &rng[1]);
+        interior(p->out_h, p->stride_h, p->pad_top, p->dil_h, p->k_h, p->in_h, &rng[2], &rng[3]);
+        for (; ch + 8 <= c; ch += 8) dw8_block(p, in, w, bias, mult, shift, out, ch, rng);
+    }
+    for (; ch < c; ch += 4) {
         const mve_pred16_t pr = vctp32q((uint32_t)(c - ch));
         const int32x4_t b = vldrwq_z_s32(bias + ch, pr);
         const emb_mve_rq rq = emb_mve_rq_load(mult + ch, shift + ch, pr);
@@ -114,6 +412,9 @@ void emb_conv2d_s8(const emb_conv_params *p, const int8_t *in, const int8_t *wei
         conv_depthwise(p, in, weight, bias, mult, shift, out);   /* (KH, KW, C) weights */
     else if (p->groups == 1 && p->k_h == 1 && p->k_w == 1)
         conv_pointwise(p, in, weight, bias, mult, shift, out);
+    else if (p->groups == 1 && p->out_c <= SMALL_OC_MAX &&
+             p->k_h * p->k_w * p->in_c <= SMALL_K16_MAX)
+        conv_small(p, in, weight, bias, mult, shift, out);   /* pointwise-packed weights */
     else if (p->groups == 1 && p->dil_w == 1)
         conv_rows(p, in, weight, bias, mult, shift, out);
     else

@@ -16,6 +16,12 @@ typedef struct {
     int32x4_t mult, left, right;     /* right <= 0: VRSHL shift amount */
 } emb_mve_rq;
 
+static inline emb_mve_rq emb_mve_rq_vec(int32x4_t mult, int32x4_t shift)
+{
+    emb_mve_rq r = {mult, vmaxq_s32(shift, vdupq_n_s32(0)), vminq_s32(shift, vdupq_n_s32(0))};
+    return r;
+}
+
 static inline emb_mve_rq emb_mve_rq_load(const int32_t *mult, const int32_t *shift,
                                          mve_pred16_t p)
 {
