@@ -20,6 +20,7 @@ from edgemobilenet.data import default_preprocess, open_dataset
 from edgemobilenet.data.tensors import ImageTensors
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.models import build
+from edgemobilenet.models.zoo import check_options
 
 
 @dataclass
@@ -118,6 +119,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
     is_fm = cfg.data == "fashion-mnist"
     resolution = cfg.resolution or (32 if is_fm else 224)
     in_channels = cfg.in_channels or (1 if is_fm else 3)
+    check_options(cfg.arch, cfg.width, resolution, 1, in_channels)
     preprocess = default_preprocess(cfg.data, resolution)
     train_ds = open_dataset(cfg.data, train=True, preprocess=preprocess, in_channels=in_channels)
     val_ds = open_dataset(cfg.data, train=False, preprocess=preprocess, in_channels=in_channels)

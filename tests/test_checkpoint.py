@@ -21,6 +21,15 @@ OPTS = {"width": 0.25, "resolution": 64, "num_classes": 5, "in_channels": 1}
 PRE = {"mean": [0.3], "std": [0.4], "resize": 64, "crop": 64}
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread: OpenMP with 2 threads crawls when other jobs share the 2 cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _write(path: Path, arch: str = "mobilenet_v3_small", half: bool = False) -> torch.nn.Module:
     model = build(arch, **OPTS).eval()
     for b in model.buffers():
@@ -80,7 +89,7 @@ def test_zoo_names_and_onnx():
         load_model("model.onnx")
 
 
-def test_default_model_is_shipped_small_and_loads():
+def test_default_model_is_shipped_small_and_loads(one_thread):
     assert DEFAULT_MODEL.is_file() and DEFAULT_MODEL.stat().st_size < 1_000_000
     loaded = load_model("default")
     assert loaded.arch == "mobilenet_v2" and loaded.options["in_channels"] == 1
@@ -125,3 +134,12 @@ def test_profile_of_checkpoint_uses_its_options(tmp_path):
     r = CliRunner().invoke(main, ["profile", str(tmp_path / "m.pt"), "--json"])
     assert r.exit_code == 0, r.output
     assert '"input_shape": [1, 64, 64]' in r.output
+
+
+def test_old_torchvision_file_without_batch_counters(tmp_path):
+    model = build("mobilenet_v3_small", width=0.5, num_classes=3).eval()
+    state = {k: v for k, v in model.state_dict().items() if "num_batches_tracked" not in k}
+    torch.save(state, tmp_path / "old.pth")
+    loaded = load_model(str(tmp_path / "old.pth"), arch="mobilenet_v3_small", width=0.5)
+    x = torch.randn(1, 3, 64, 64)
+    torch.testing.assert_close(loaded.module(x), model(x), rtol=0, atol=0)

@@ -25,6 +25,8 @@ HOST_VARIANTS = ["portable", "dsp"]   # mve: QEMU only (tests/test_kernels_qemu.
 CONV_SHAPES = [
     (7, 5, 13, 11, 1, 1, [0, 0, 0, 0], 1, 1),      # pointwise, odd channels
     (6, 6, 64, 24, 1, 1, [0, 0, 0, 0], 1, 1),      # pointwise, blocked channels
+    (5, 4, 40, 12, 1, 1, [0, 0, 0, 0], 1, 1),      # pointwise, C = 2 * 16 + 8, C / 4 even
+    (3, 3, 20, 8, 1, 1, [0, 0, 0, 0], 1, 1),       # pointwise, odd pixels, C / 4 odd
     (5, 7, 19, 6, 1, 2, [1, 1, 1, 0], 1, 1),       # 1x1 stride 2 with padding
     (9, 9, 3, 8, 3, 2, [0, 0, 1, 1], 1, 1),        # first conv, TF "same" stride 2
     (8, 7, 6, 10, 3, 1, [1, 1, 1, 1], 1, 1),
@@ -112,7 +114,8 @@ def node_cases(seed: int = 0) -> list[tuple]:
     rng = np.random.default_rng(seed)
     cases = [_conv_case(rng, s) for s in CONV_SHAPES]
     cases += [_fc_case(rng, c, oc) for c, oc in FC_SHAPES]
-    cases += [_edge_requant(_conv_case(rng, s), rng) for s in (CONV_SHAPES[1], CONV_SHAPES[9])]
+    edge = (CONV_SHAPES[1], CONV_SHAPES[5], CONV_SHAPES[11])   # pointwise, first conv, dw
+    cases += [_edge_requant(_conv_case(rng, s), rng) for s in edge]
     cases.append(_edge_requant(_fc_case(rng, 40, 9), rng))
     return cases + _builder_cases(rng)
 

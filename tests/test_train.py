@@ -16,8 +16,17 @@ ARGS = ["mobilenet_v2", "--data", "fashion-mnist", "--width", "0.35", "--limit",
         "--batch-size", "32", "--lr", "0.02", "--threads", "1"]
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread: OpenMP with 2 threads crawls when other jobs share the 2 cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.mark.slow  # about 25 s idle, 55 s on a loaded 2-core machine
-def test_train_learns_and_resume_is_exact(tmp_path):
+def test_train_learns_and_resume_is_exact(tmp_path, one_thread):
     straight, part = tmp_path / "straight.pt", tmp_path / "part.pt"
     r = CliRunner().invoke(main, ["train", *ARGS, "--epochs", "2", "-o", str(straight)])
     assert r.exit_code == 0, r.output
@@ -30,7 +39,6 @@ def test_train_learns_and_resume_is_exact(tmp_path):
 
     cfg = TrainConfig(arch="mobilenet_v2", data="fashion-mnist", width=0.35, epochs=2,
                       batch_size=32, lr=0.02, limit=1024)
-    torch.set_num_threads(1)
     assert train(cfg, part, stop_after=1)["epoch"] == 1
     r = CliRunner().invoke(main, ["train", *ARGS, "--epochs", "2", "--resume", str(part),
                                   "-o", str(part)])
@@ -47,7 +55,7 @@ def test_train_learns_and_resume_is_exact(tmp_path):
     assert evaluate(loaded.module, ds) > 20.0  # the whole 10k test set
 
 
-def test_resume_with_other_arch_is_refused(tmp_path):
+def test_resume_with_other_arch_is_refused(tmp_path, one_thread):
     out = tmp_path / "m.pt"
     cfg = TrainConfig(arch="mobilenet_v2", data="fashion-mnist", width=0.25, resolution=32,
                       epochs=1, batch_size=32, limit=32)
@@ -55,3 +63,14 @@ def test_resume_with_other_arch_is_refused(tmp_path):
     r = CliRunner().invoke(main, ["train", "mobilenet_v1", "--data", "fashion-mnist",
                                   "--limit", "64", "--resume", str(out), "-o", str(out)])
     assert isinstance(r.exception, EdgembError) and "cannot resume" in str(r.exception)
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["resnet", "--data", "fashion-mnist"], "unknown architecture 'resnet'"),
+    (["mobilenet_v2", "--data", "fashion-mnist", "--width", "-1"], "width must be > 0"),
+    (["mobilenet_v2", "--data", "nowhere/at/all"], "nowhere/at/all: no such dataset"),
+])
+def test_bad_train_input(tmp_path, args, msg):
+    r = CliRunner().invoke(main, ["train", *args, "-o", str(tmp_path / "m.pt")])
+    assert isinstance(r.exception, EdgembError) and msg in str(r.exception)
+    assert not (tmp_path / "m.pt").exists()

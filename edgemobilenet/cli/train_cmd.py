@@ -8,7 +8,6 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from edgemobilenet.models import ARCHS
 from edgemobilenet.train import TrainConfig, train
 
 
@@ -29,7 +28,7 @@ class _RichProgress:
 
 
 @click.command("train")
-@click.argument("arch", type=click.Choice(list(ARCHS)))
+@click.argument("arch")
 @click.option("--data", required=True,
               help="fashion-mnist, an ImageFolder directory, or a CSV of path,label rows")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
@@ -49,7 +48,8 @@ class _RichProgress:
               "(small file for shipping; cannot be resumed)")
 def command(arch, data, output, width, resolution, in_channels, epochs, batch_size, lr,
             weight_decay, limit, resume, seed, threads, half) -> None:
-    """Train ARCH on DATA and write an edgemb checkpoint to OUTPUT."""
+    """Train ARCH (mobilenet_v1, mobilenet_v2, mobilenet_v3_large, mobilenet_v3_small,
+    mnasnet_a1, mnasnet_b1) on DATA and write an edgemb checkpoint to OUTPUT."""
     torch.set_num_threads(threads)
     cfg = TrainConfig(arch=arch, data=data, width=width, resolution=resolution,
                       in_channels=in_channels, epochs=epochs, batch_size=batch_size, lr=lr,

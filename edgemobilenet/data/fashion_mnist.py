@@ -18,6 +18,7 @@ ROOT = Path("/usr/share/datasets/fashion-mnist")
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 MEAN, STD = [0.2860], [0.3530]
+MAX_BYTES = 4 << 30  # the split is held preprocessed in memory
 
 
 def preprocess(resolution: int = 32) -> dict:
@@ -56,8 +57,13 @@ def load_raw(train: bool) -> tuple[np.ndarray, np.ndarray]:
 def open_fashion_mnist(train: bool, preprocess: dict, in_channels: int) -> ImageTensors:
     """The whole split as normalised float32 tensors (N, C, crop, crop)."""
     images, labels = load_raw(train)
-    x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
     resize, crop = int(preprocess["resize"]), int(preprocess["crop"])
+    need = len(images) * in_channels * crop * crop * 4
+    if need > MAX_BYTES:
+        raise EdgembError(f"fashion-mnist: {len(images)} images at {crop}x{crop}x{in_channels} "
+                          f"need {need / 2**30:.1f} GiB in memory (limit {MAX_BYTES >> 30} GiB); "
+                          "use a smaller resolution or fewer channels")
+    x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
     if resize and resize != x.shape[-1]:
         x = F.interpolate(x, size=(resize, resize), mode="bilinear", align_corners=False,
                           antialias=resize < x.shape[-1])

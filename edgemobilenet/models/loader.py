@@ -42,7 +42,8 @@ def _options(base: dict, **given) -> dict:
 def _load_state(module: nn.Module, state: dict, source: str, arch: str) -> None:
     """Strict load; a mismatch names the first differing keys or shapes."""
     own = module.state_dict()
-    missing = [k for k in own if k not in state]
+    # old torchvision files lack BN's num_batches_tracked; load_state_dict accepts that
+    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in own]
     shapes = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
     if missing or unexpected or shapes:

@@ -8,6 +8,9 @@ the result as the layer's `const int8_t` array. Layouts:
   (C, KH, KW, 1) becomes (KH, KW, C) so that one word / vector load gives the taps of
   4 / 16 neighbouring channels. DSP pointwise and FC need no reordering: the SMLAD kernels
   apply the same SXTB16 byte split to activations and weights, so the pairs line up.
+- dsp groups-1 conv2d that is not 1x1 with a small window (K = KH * KW * C <=
+  DSP_SMALL_K_MAX, OC <= DSP_SMALL_OC_MAX, e.g. the first conv): the weight as (OC, K), each
+  row zero-padded to K4 (a multiple of 4).
 - mve pointwise conv2d (1x1, groups 1), and groups-1 conv2d with a small window (K = KH * KW *
   C <= MVE_SMALL_K_MAX and OC <= MVE_SMALL_OC_MAX, e.g. the first conv): the weight, seen as
   (OC, K), in blocks of 4 output channels; inside a block, K is zero-padded to K16 (a
@@ -23,7 +26,10 @@ import numpy as np
 from edgemobilenet.errors import EdgembError
 
 VARIANTS = ("portable", "dsp", "mve")
-MVE_SMALL_K_MAX, MVE_SMALL_OC_MAX = 256, 64   # mirror SMALL_K16_MAX / SMALL_OC_MAX in C
+# Small-window conv paths (conv_small in firmware/kernels/{dsp,mve}/emb_conv2d.c; the C
+# constants SMALL_K_MAX / SMALL_K16_MAX / SMALL_OC_MAX must match these).
+DSP_SMALL_K_MAX, DSP_SMALL_OC_MAX = 256, 32
+MVE_SMALL_K_MAX, MVE_SMALL_OC_MAX = 256, 64
 
 
 def is_depthwise(node_op: str, attrs: dict, weight: np.ndarray) -> bool:
@@ -39,11 +45,18 @@ def is_pointwise(node_op: str, attrs: dict, weight: np.ndarray) -> bool:
             and weight.shape[1] == 1 and weight.shape[2] == 1)
 
 
-def _mve_small(node_op: str, attrs: dict, weight: np.ndarray) -> bool:
-    """groups-1 conv2d whose window fits the MVE small-window path (conv_small)."""
+def _small(node_op: str, attrs: dict, weight: np.ndarray, k_max: int, oc_max: int) -> bool:
+    """groups-1 conv2d whose window fits a small-window path (conv_small)."""
     return (node_op == "conv2d" and weight.ndim == 4 and int(attrs.get("groups", 1)) == 1
-            and weight.shape[0] <= MVE_SMALL_OC_MAX
-            and int(np.prod(weight.shape[1:])) <= MVE_SMALL_K_MAX)
+            and weight.shape[0] <= oc_max and int(np.prod(weight.shape[1:])) <= k_max)
+
+
+def _pad_k4(w2: np.ndarray) -> np.ndarray:
+    """(OC, K) -> (OC, K4), zero-padded."""
+    oc, k = w2.shape
+    out = np.zeros((oc, -(-k // 4) * 4), np.int8)
+    out[:, :k] = w2
+    return out
 
 
 def _interleave4(w2: np.ndarray) -> np.ndarray:
@@ -64,6 +77,10 @@ def pack_weights(node_op: str, attrs: dict, weight: np.ndarray, variant: str) ->
     w = np.ascontiguousarray(weight, dtype=np.int8)
     if variant != "portable" and is_depthwise(node_op, attrs, w):
         return np.ascontiguousarray(w[..., 0].transpose(1, 2, 0))
-    if variant == "mve" and (is_pointwise(node_op, attrs, w) or _mve_small(node_op, attrs, w)):
+    if variant == "mve" and (is_pointwise(node_op, attrs, w) or
+                             _small(node_op, attrs, w, MVE_SMALL_K_MAX, MVE_SMALL_OC_MAX)):
         return _interleave4(w.reshape(w.shape[0], -1))
+    if (variant == "dsp" and not is_pointwise(node_op, attrs, w)
+            and _small(node_op, attrs, w, DSP_SMALL_K_MAX, DSP_SMALL_OC_MAX)):
+        return _pad_k4(w.reshape(w.shape[0], -1))
     return w

@@ -74,10 +74,11 @@ class _Builder:
         if (np.abs(bias) >= 1 << 31).any():
             raise EdgembError(f"tvm backend: node '{n.name}': folded bias overflows int32")
         shift = n.params["shift"]
-        qp = tfp.qparams(bias, n.params["multiplier"], shift)
-        return self.te(tfp.requant_channels, acc, self.c(qp, "int32"), self.zp(n.outputs[0]),
-                       int(n.attrs["act_min"]), int(n.attrs["act_max"]),
-                       bool((shift > 0).any()), name="requant")
+        cols = [self.c(col, "int32") for col in tfp.qparams(bias, n.params["multiplier"], shift).T]
+        left = cols[2] if (shift > 0).any() else None
+        return self.te(tfp.requant_channels, acc, cols[0], cols[1], left, *cols[3:],
+                       self.zp(n.outputs[0]), int(n.attrs["act_min"]), int(n.attrs["act_max"]),
+                       name="requant")
 
     def add(self, n: QNode) -> Expr:
         ls = int(n.attrs.get("left_shift", 20))

@@ -1,12 +1,14 @@
 /* conv2d for Cortex-M4/M7 with the DSP extension (SXTB16 + SMLAD).
  * - pointwise (1x1, groups 1): 2 output channels x 2 pixels register-blocked;
- * - groups 1, small window (K = KH * KW * C <= 256, OC <= 32: the first conv): windows of 2
- *   pixels copied to the stack (512 bytes), then the pointwise loop;
+ * - groups 1, small window (K = KH * KW * C <= 256, OC <= 32: the first conv), weights
+ *   (OC, K4) zero-padded by packing.py: windows of 2 pixels copied to the stack (512 bytes),
+ *   then the pointwise loop;
  * - groups 1, any other kernel: each kernel row is one contiguous run of k_w * C bytes in both
  *   the NHWC input and the OHWI weight, so it is a dot product (2 channels x 2 pixels inside
  *   the image, 2 channels x 1 pixel at the borders);
  * - depthwise: 4 channels per word, weights packed (KH, KW, C) by packing.py;
  * - anything else (grouped, dilated along W): the portable generic loop. */
+#include <string.h>
 #include "emb_kernels_internal.h"
 #include "emb_fixedpoint.h"
 #include "emb_dsp.h"
@@ -200,6 +202,306 @@ static void dot_2x2_rows(const int8_t *x0, const int8_t *w0, int32_t c, int32_t 
 }
 #endif
 
+/* A run of pixel pairs of one output channel pair (pointwise, dense, C % 4 == 0, fast
+ * requantization), at fixed offsets for the Thumb-2 loop below (PW_* are byte offsets). */
+typedef struct {
+    emb_rq r[2];                 /* requant constants of oc, oc + 1 */
+    int32_t fb[2];               /* folded biases */
+    int32_t zp128;
+    uint32_t lo4, hi4;           /* emb_out4 */
+    int32_t o_step, c;           /* out_c; input channels */
+} pw_ctx;
+#define PW_FB "32"
+#define PW_ZP128 "40"
+#define PW_LO4 "44"
+#define PW_OSTEP "52"
+#define PW_C "56"
+
+#if defined(EMB_ACLE_EMULATED)
+static void pw_run(const int8_t *x, const int8_t *w, const pw_ctx *k, int32_t n, int8_t *o)
+{
+    const emb_out4 ob = {k->zp128, k->lo4, k->hi4};
+    for (; n > 0; n--, x += 2 * k->c, o += 2 * k->o_step) {
+        int32_t a[4] = {k->fb[0], k->fb[1], k->fb[0], k->fb[1]};
+        dot_2x2_rows(x, w, k->c, a);
+        const uint32_t v = emb_rq4(a[0], a[1], a[2], a[3], k->r, k->r, &ob);
+        emb_wr2(o, v);
+        emb_wr2(o + k->o_step, v >> 16);
+    }
+}
+#else
+/* pw_run: n >= 1 pixel pairs: the 2 x 2 SMLAD loop of emb_dsp_dot_2x2_rows, then the
+ * 4-lane requantization of emb_rq4 and two halfword stores, all in registers. */
+void emb_dsp_pw_run(const int8_t *x, const int8_t *w, const pw_ctx *k, int32_t n, int8_t *o);
+#define EMB_PW_STEP                                                                         \
+    "    ldr r9, [r0], #4\n"                                                                 \
+    "    ldr r8, [r0, r2]\n"                                                                 \
+    "    sxtb16 r10, r9\n"                                                                   \
+    "    sxtb16 r9, r9, ror #8\n"                                                            \
+    "    sxtb16 r11, r8\n"                                                                   \
+    "    sxtb16 r8, r8, ror #8\n"                                                            \
+    "    ldr r3, [r1], #4\n"                                                                 \
+    "    sxtb16 lr, r3\n"                                                                    \
+    "    smlad r4, r10, lr, r4\n"                                                            \
+    "    smlad r6, r11, lr, r6\n"                                                            \
+    "    sxtb16 r3, r3, ror #8\n"                                                            \
+    "    smlad r4, r9, r3, r4\n"                                                             \
+    "    smlad r6, r8, r3, r6\n"                                                             \
+    "    ldr r3, [r1, r2]\n"                                                                 \
+    "    sxtb16 lr, r3\n"                                                                    \
+    "    smlad r5, r10, lr, r5\n"                                                            \
+    "    smlad r7, r11, lr, r7\n"                                                            \
+    "    sxtb16 r3, r3, ror #8\n"                                                            \
+    "    smlad r5, r9, r3, r5\n"                                                             \
+    "    smlad r7, r8, r3, r7\n"
+#define EMB_PW_RQ(acc, roff)                                                                \
+    "    ldrd r8, r9, [r1, #" roff "]\n"                                                     \
+    "    ldrd r10, r11, [r1, #" roff " + 8]\n"                                               \
+    "    asr ip, " acc ", #31\n"                                                             \
+    "    adds r9, r9, ip, lsl #31\n"                                                         \
+    "    adc r10, r10, ip\n"                                                                 \
+    "    smlal r9, r10, " acc ", r8\n"                                                       \
+    "    asr r10, r10, r11\n"                                                                \
+    "    add r10, r10, lr\n"                                                                 \
+    "    usat " acc ", #8, r10\n"
+__asm__(
+    "    .text\n"
+    "    .syntax unified\n"
+    "    .thumb\n"
+    "    .align 2\n"
+    "    .global emb_dsp_pw_run\n"
+    "    .thumb_func\n"
+    "    .type emb_dsp_pw_run, %function\n"
+    "emb_dsp_pw_run:\n"
+    "    push {r1-r11, lr}\n"                    /* [sp]: w, [sp, #4]: k, [sp, #8]: n */
+    "1:  ldr r2, [sp, #4]\n"
+    "    ldrd r4, r5, [r2, #" PW_FB "]\n"
+    "    mov r6, r4\n"
+    "    mov r7, r5\n"
+    "    ldr r3, [r2, #" PW_C "]\n"
+    "    ldr r1, [sp]\n"
+    "    add ip, r0, r3\n"                       /* end of pixel 0 */
+    "    subs r2, r3, #4\n"                      /* row offset after the post-increment */
+    "    tst r2, #4\n"                           /* bit 2 of c - 4 set: c / 4 even */
+    "    bne 2f\n"
+    EMB_PW_STEP
+    "    cmp r0, ip\n"
+    "    beq 3f\n"
+    "2:\n"
+    EMB_PW_STEP
+    EMB_PW_STEP
+    "    cmp r0, ip\n"
+    "    bne 2b\n"
+    "3:  add r0, r0, r2\n"                       /* next pair: x0 + 2c */
+    "    adds r0, r0, #4\n"
+    "    ldr r1, [sp, #4]\n"
+    "    ldr lr, [r1, #" PW_ZP128 "]\n"
+    EMB_PW_RQ("r4", "0") EMB_PW_RQ("r5", "16") EMB_PW_RQ("r6", "0") EMB_PW_RQ("r7", "16")
+    "    orr r4, r4, r5, lsl #8\n"
+    "    orr r4, r4, r6, lsl #16\n"
+    "    orr r4, r4, r7, lsl #24\n"
+    "    ldrd r8, r9, [r1, #" PW_LO4 "]\n"
+    "    uqsub8 r10, r4, r8\n"
+    "    uadd8 r4, r10, r8\n"
+    "    uqsub8 r10, r9, r4\n"
+    "    usub8 r4, r9, r10\n"
+    "    eor r4, r4, #0x80808080\n"
+    "    ldr r10, [sp, #48]\n"                   /* o */
+    "    ldr r11, [r1, #" PW_OSTEP "]\n"
+    "    strh r4, [r10]\n"
+    "    lsrs r4, r4, #16\n"
+    "    strh r4, [r10, r11]\n"
+    "    add r10, r10, r11, lsl #1\n"
+    "    str r10, [sp, #48]\n"
+    "    ldr r3, [sp, #8]\n"
+    "    subs r3, r3, #1\n"
+    "    str r3, [sp, #8]\n"
+    "    bne 1b\n"
+    "    pop {r1-r11, pc}\n"
+    "    .size emb_dsp_pw_run, .-emb_dsp_pw_run\n");
+#undef EMB_PW_RQ
+#undef EMB_PW_STEP
+#define pw_run emb_dsp_pw_run
+#endif
+
+/* Pointwise with the pixel pair's channels widened once (x - zp as SXTB16 int16 pairs, 4
+ * words per 4 channels: pixel 0 even / odd, pixel 1 even / odd) and every output channel
+ * pair run over them: 15 instructions per 16 MACs. The requantization constants are derived
+ * from mult / shift on the fly (all channels fast). Fixed byte offsets for the loop below. */
+typedef struct {
+    const int32_t *xb;           /* 0: widened pixel pair */
+    int32_t c;                   /* 4 */
+    const int32_t *bias, *mult, *shift;   /* 8, 12, 16: advanced by the loop */
+    int8_t *o;                   /* 20: output of pixel 0, channel pair (advanced) */
+    int32_t o_step, pairs;       /* 24, 28: out_c, channel pairs */
+    int32_t zp128;               /* 32 */
+    uint32_t lo4, hi4;           /* 36, 40: emb_out4 */
+} pwx_ctx;
+
+#if defined(EMB_ACLE_EMULATED)
+static void pwx_run(pwx_ctx *k, const int8_t *w)
+{
+    const emb_out4 ob = {k->zp128, k->lo4, k->hi4};
+    const int32_t c = k->c;
+    for (int32_t j = 0; j < k->pairs; j++, w += 2 * c) {
+        int32_t a[4] = {k->bias[2 * j], k->bias[2 * j + 1], k->bias[2 * j], k->bias[2 * j + 1]};
+        for (int32_t g = 0; g < c / 4; g++) {
+            const int32_t *x = k->xb + 4 * g;
+            const int32_t p0 = emb_rd4(w + 4 * g), p1 = emb_rd4(w + c + 4 * g);
+            a[0] = __smlad(x[1], emb_sxtb16_odd(p0), __smlad(x[0], __sxtb16(p0), a[0]));
+            a[1] = __smlad(x[1], emb_sxtb16_odd(p1), __smlad(x[0], __sxtb16(p1), a[1]));
+            a[2] = __smlad(x[3], emb_sxtb16_odd(p0), __smlad(x[2], __sxtb16(p0), a[2]));
+            a[3] = __smlad(x[3], emb_sxtb16_odd(p1), __smlad(x[2], __sxtb16(p1), a[3]));
+        }
+        const emb_rq r[2] = {emb_rq_make(k->mult[2 * j], k->shift[2 * j]),
+                             emb_rq_make(k->mult[2 * j + 1], k->shift[2 * j + 1])};
+        const uint32_t v = emb_rq4(a[0], a[1], a[2], a[3], r, r, &ob);
+        emb_wr2(k->o + 2 * j, v);
+        emb_wr2(k->o + 2 * j + k->o_step, v >> 16);
+    }
+}
+#else
+void emb_dsp_pwx_run(pwx_ctx *k, const int8_t *w);
+#define EMB_PWX_STEP                                                                        \
+    "    ldm r0!, {r8-r11}\n"                                                                \
+    "    ldr r3, [r1], #4\n"                                                                 \
+    "    sxtb16 lr, r3\n"                                                                    \
+    "    sxtb16 r3, r3, ror #8\n"                                                            \
+    "    smlad r4, r8, lr, r4\n"                                                             \
+    "    smlad r4, r9, r3, r4\n"                                                             \
+    "    smlad r6, r10, lr, r6\n"                                                            \
+    "    smlad r6, r11, r3, r6\n"                                                            \
+    "    ldr r3, [r1, r2]\n"                                                                 \
+    "    sxtb16 lr, r3\n"                                                                    \
+    "    sxtb16 r3, r3, ror #8\n"                                                            \
+    "    smlad r5, r8, lr, r5\n"                                                             \
+    "    smlad r5, r9, r3, r5\n"                                                             \
+    "    smlad r7, r10, lr, r7\n"                                                            \
+    "    smlad r7, r11, r3, r7\n"
+/* emb_rq_make for shift s (in/out: e - 1) into klo r3, khi lr. */
+#define EMB_PWX_CONST(s)                                                                    \
+    "    rsb " s ", " s ", #0\n"                                                             \
+    "    movs r3, #1\n"                                                                      \
+    "    lsl r3, r3, " s "\n"                                                                \
+    "    lsr lr, r3, #2\n"                                                                   \
+    "    and r3, r3, #2\n"                                                                   \
+    "    lsl r3, r3, #30\n"                                                                  \
+    "    orr r3, r3, #0x40000000\n"                                                          \
+    "    sub " s ", " s ", #1\n"
+#define EMB_PWX_RQ(acc, m, e1)                                                              \
+    "    asr ip, " acc ", #31\n"                                                             \
+    "    adds r2, r3, ip, lsl #31\n"                                                         \
+    "    adc r0, lr, ip\n"                                                                   \
+    "    smlal r2, r0, " acc ", " m "\n"                                                     \
+    "    asr r0, r0, " e1 "\n"                                                               \
+    "    add r0, r0, r1\n"                                                                   \
+    "    usat " acc ", #8, r0\n"
+__asm__(
+    "    .text\n"
+    "    .syntax unified\n"
+    "    .thumb\n"
+    "    .align 2\n"
+    "    .global emb_dsp_pwx_run\n"
+    "    .thumb_func\n"
+    "    .type emb_dsp_pwx_run, %function\n"
+    "emb_dsp_pwx_run:\n"
+    "    push {r4-r11, lr}\n"
+    "    sub sp, sp, #8\n"                        /* [sp]: k, [sp, #4]: w */
+    "    str r0, [sp]\n"
+    "1:  ldr r0, [sp]\n"
+    "    ldr r3, [r0, #8]\n"
+    "    ldrd r4, r5, [r3], #8\n"                 /* biases */
+    "    str r3, [r0, #8]\n"
+    "    mov r6, r4\n"
+    "    mov r7, r5\n"
+    "    ldr r2, [r0, #4]\n"
+    "    ldr r0, [r0]\n"
+    "    add ip, r0, r2, lsl #2\n"                /* end of the widened pair */
+    "    subs r2, r2, #4\n"
+    "    tst r2, #4\n"                            /* bit 2 of c - 4 set: c / 4 even */
+    "    bne 2f\n"
+    EMB_PWX_STEP
+    "    cmp r0, ip\n"
+    "    beq 3f\n"
+    "2:\n"
+    EMB_PWX_STEP
+    EMB_PWX_STEP
+    "    cmp r0, ip\n"
+    "    bne 2b\n"
+    "3:  add r1, r1, r2\n"                        /* next pair's weights: w1 + c */
+    "    adds r1, r1, #4\n"
+    "    str r1, [sp, #4]\n"
+    "    ldr r0, [sp]\n"
+    "    ldr r3, [r0, #16]\n"
+    "    ldrd r8, r9, [r3], #8\n"                 /* shifts */
+    "    str r3, [r0, #16]\n"
+    "    ldr r3, [r0, #12]\n"
+    "    ldrd r10, r11, [r3], #8\n"               /* multipliers */
+    "    str r3, [r0, #12]\n"
+    "    ldr r1, [r0, #32]\n"                     /* zp128 */
+    EMB_PWX_CONST("r8")
+    EMB_PWX_RQ("r4", "r10", "r8") EMB_PWX_RQ("r6", "r10", "r8")
+    EMB_PWX_CONST("r9")
+    EMB_PWX_RQ("r5", "r11", "r9") EMB_PWX_RQ("r7", "r11", "r9")
+    "    orr r4, r4, r5, lsl #8\n"
+    "    orr r4, r4, r6, lsl #16\n"
+    "    orr r4, r4, r7, lsl #24\n"
+    "    ldr r0, [sp]\n"
+    "    ldrd r2, r3, [r0, #36]\n"
+    "    uqsub8 ip, r4, r2\n"
+    "    uadd8 r4, ip, r2\n"
+    "    uqsub8 ip, r3, r4\n"
+    "    usub8 r4, r3, ip\n"
+    "    eor r4, r4, #0x80808080\n"
+    "    ldrd r2, r3, [r0, #20]\n"                /* o, o_step */
+    "    strh r4, [r2]\n"
+    "    lsrs r4, r4, #16\n"
+    "    strh r4, [r2, r3]\n"
+    "    adds r2, r2, #2\n"
+    "    str r2, [r0, #20]\n"
+    "    ldr r1, [sp, #4]\n"
+    "    ldr r3, [r0, #28]\n"
+    "    subs r3, r3, #1\n"
+    "    str r3, [r0, #28]\n"
+    "    bne 1b\n"
+    "    add sp, sp, #8\n"
+    "    pop {r4-r11, pc}\n"
+    "    .size emb_dsp_pwx_run, .-emb_dsp_pwx_run\n");
+#undef EMB_PWX_RQ
+#undef EMB_PWX_CONST
+#undef EMB_PWX_STEP
+#define pwx_run emb_dsp_pwx_run
+#endif
+
+enum { PWX_C_MAX = 256 };
+
+/* conv_pointwise for dense inputs, C % 4 == 0, C <= PWX_C_MAX and fast requantization:
+ * pixel pairs outer (widened once on the stack, 4 * C bytes), output channel pairs inner;
+ * the last odd output channel is left to the caller. */
+static void pointwise_widened(const emb_conv_params *p, const int8_t *in, const int8_t *w,
+                              const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                              int8_t *out)
+{
+    const int32_t n_pix = p->out_h * p->out_w, c = p->in_c, oc_n = p->out_c;
+    const int32_t zp2 = emb_neg_zp2(p->in_zp);
+    const emb_out4 ob = emb_out4_make(p->out_zp, p->act_min, p->act_max);
+    int32_t xb[PWX_C_MAX];
+    for (int32_t pix = 0; pix < n_pix; pix += 2) {
+        const int32_t p0 = pix + 1 < n_pix ? pix : n_pix - 2;   /* odd end: overlap */
+        const int8_t *x0 = in + p0 * c, *x1 = x0 + c;
+        for (int32_t g = 0; g < c; g += 4) {
+            const int32_t u = emb_rd4(x0 + g), v = emb_rd4(x1 + g);
+            xb[g] = __sxtab16(zp2, u);
+            xb[g + 1] = emb_sxtab16_odd(zp2, u);
+            xb[g + 2] = __sxtab16(zp2, v);
+            xb[g + 3] = emb_sxtab16_odd(zp2, v);
+        }
+        pwx_ctx k = {xb, c, bias, mult, shift, out + p0 * oc_n, oc_n, oc_n >> 1, ob.zp128,
+                     ob.lo4, ob.hi4};
+        pwx_run(&k, w);
+    }
+}
+
 /* bias - zp * sum(w) over n weights (wrapping, as the accumulation). */
 static int32_t fold_zp(int32_t bias, const int8_t *w, int32_t n, int32_t zp)
 {
@@ -240,7 +542,14 @@ static void conv_pointwise(const emb_conv_params *p, const int8_t *in, const int
     const int dense = p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
                       p->pad_left == 0 && p->in_w == p->out_w && p->in_h == p->out_h;
     const emb_out4 ob = emb_out4_make(p->out_zp, p->act_min, p->act_max);
+    int fast_all = 1;
+    for (int32_t j = 0; j < oc_n; j++) fast_all &= emb_rq_fast(mult[j], shift[j]);
     int32_t oc = 0;
+    if (dense && fast_all && (c & 3) == 0 && c >= 32 && c <= PWX_C_MAX && n_pix >= 2 &&
+        oc_n >= 2) {   /* below 32 channels the per-pair run is cheaper */
+        pointwise_widened(p, in, w, bias, mult, shift, out);
+        oc = oc_n & ~1;
+    }
     for (; oc + 2 <= oc_n; oc += 2) {
         const int8_t *w0 = w + oc * c, *w1 = w0 + c;
         const int32_t *m2 = mult + oc, *s2 = shift + oc;
@@ -250,6 +559,13 @@ static void conv_pointwise(const emb_conv_params *p, const int8_t *in, const int
         const int32_t b0 = fold_zp(bias[oc], w0, c, p->in_zp);
         const int32_t b1 = fold_zp(bias[oc + 1], w1, c, p->in_zp);
         int32_t pix = 0;
+        if (dense && fast && (c & 3) == 0 && n_pix >= 2) {   /* all pixel pairs at once */
+            const pw_ctx k = {{r[0], r[1]}, {b0, b1}, ob.zp128, ob.lo4, ob.hi4, oc_n, c};
+            pw_run(in, w0, &k, n_pix >> 1, out + oc);
+            if (n_pix & 1)   /* last pixel: pair it with the one before (computed twice) */
+                pw_run(in + (n_pix - 2) * c, w0, &k, 1, out + (n_pix - 2) * oc_n + oc);
+            pix = n_pix;
+        }
         for (; pix + 2 <= n_pix; pix += 2) {
             const int8_t *x0, *x1;
             if (dense) {
@@ -296,7 +612,7 @@ static void conv_pointwise(const emb_conv_params *p, const int8_t *in, const int
     }
 }
 
-enum { SMALL_K_MAX = 256, SMALL_OC_MAX = 32 };
+enum { SMALL_K_MAX = 256, SMALL_OC_MAX = 32 };   /* packing.py: DSP_SMALL_K_MAX / _OC_MAX */
 
 /* dst[0..n) = src[0..n) / = v, a word at a time. */
 static inline void copy_run(int8_t *dst, const int8_t *src, int32_t n)
@@ -311,19 +627,24 @@ static inline void fill_run(int8_t *dst, int8_t v, int32_t n)
     for (int32_t i = 0; i < n; i++) dst[i] = v;
 }
 
-/* The (KH, KW, C) window of output pixel pix as K bytes; padded taps hold the zero point
- * (they then add zp * w, which the folded bias takes away again). */
-static void im2col(const emb_conv_params *p, const int8_t *in, int32_t pix, int8_t *dst)
+/* The (KH, KW, C) window of output pixel (oy, ox) as K bytes; padded taps hold the zero
+ * point (they then add zp * w, which the zp * sum(w) correction takes away again). */
+static void im2col(const emb_conv_params *p, const int8_t *in, int32_t oy, int32_t ox,
+                   int8_t *dst)
 {
-    const int32_t c = p->in_c, run = p->k_w * c;
-    const int32_t oy = pix / p->out_w, ox = pix % p->out_w;
-    const int32_t ix0 = ox * p->stride_w - p->pad_left;
-    const int row_ok = p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
+    const int32_t c = p->in_c, run = p->k_w * c, row = p->dil_h * p->in_w * c;
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    const int cols_ok = p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
+    if (cols_ok && iy0 >= 0 && iy0 + (p->k_h - 1) * p->dil_h < p->in_h) {   /* interior */
+        const int8_t *src = in + (iy0 * p->in_w + ix0) * c;
+        for (int32_t kh = 0; kh < p->k_h; kh++, dst += run, src += row) copy_run(dst, src, run);
+        return;
+    }
     for (int32_t kh = 0; kh < p->k_h; kh++, dst += run) {
-        const int32_t iy = oy * p->stride_h - p->pad_top + kh * p->dil_h;
+        const int32_t iy = iy0 + kh * p->dil_h;
         if (iy < 0 || iy >= p->in_h) {
             fill_run(dst, (int8_t)p->in_zp, run);
-        } else if (row_ok) {
+        } else if (cols_ok) {
             copy_run(dst, in + (iy * p->in_w + ix0) * c, run);
         } else {
             for (int32_t kw = 0; kw < p->k_w; kw++) {
@@ -335,16 +656,29 @@ static void im2col(const emb_conv_params *p, const int8_t *in, int32_t pix, int8
     }
 }
 
+/* im2col of pixel pix and the next one (or pix again at the end), rows k apart. */
+static inline void im2col_2(const emb_conv_params *p, const int8_t *in, int32_t pix,
+                            int32_t n_pix, int32_t k, int8_t *dst)
+{
+    int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;
+    im2col(p, in, oy, ox, dst);
+    if (pix + 1 < n_pix && ++ox == p->out_w) ox = 0, oy++;
+    im2col(p, in, oy, ox, dst + k);
+}
+
 /* groups 1 with a small window (K = KH * KW * C <= SMALL_K_MAX, OC <= SMALL_OC_MAX: the
- * first conv): the windows of 2 pixels copied next to each other on the stack (K bytes
- * apart, like 2 pointwise pixels), then the pointwise 2 x 2 SMLAD loop over K. */
+ * first conv), weights (OC, K4) zero-padded by packing.py: the windows of 2 pixels copied
+ * next to each other on the stack (K4 bytes apart, like 2 pointwise pixels), then the
+ * pointwise 2 x 2 SMLAD loop over K4. */
 static void conv_small(const emb_conv_params *p, const int8_t *in, const int8_t *w,
                        const int32_t *bias, const int32_t *mult, const int32_t *shift,
                        int8_t *out)
 {
-    const int32_t k = p->k_h * p->k_w * p->in_c, n_pix = p->out_h * p->out_w, oc_n = p->out_c;
+    const int32_t k = (p->k_h * p->k_w * p->in_c + 3) & ~3;
+    const int32_t n_pix = p->out_h * p->out_w, oc_n = p->out_c;
     const emb_out4 ob = emb_out4_make(p->out_zp, p->act_min, p->act_max);
     int8_t buf[2 * SMALL_K_MAX] __attribute__((aligned(4)));
+    memset(buf, 0, sizeof buf);   /* the K..K4 padding stays 0 */
     int32_t fb[SMALL_OC_MAX];
     emb_rq rr[SMALL_OC_MAX];
     int fast = 1;
@@ -357,8 +691,7 @@ static void conv_small(const emb_conv_params *p, const int8_t *in, const int8_t 
         const int two = pix + 1 < n_pix;
         int8_t *o0 = out + pix * oc_n, *o1 = two ? o0 + oc_n : 0;
         int8_t spare[2];
-        im2col(p, in, pix, buf);
-        im2col(p, in, two ? pix + 1 : pix, buf + k);
+        im2col_2(p, in, pix, n_pix, k, buf);
         int32_t oc = 0;
         for (; oc + 2 <= oc_n; oc += 2) {
             int32_t a[4] = {fb[oc], fb[oc + 1], fb[oc], fb[oc + 1]};
@@ -485,29 +818,122 @@ static inline __attribute__((always_inline)) void dw4_taps(
     a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
 }
 
-/* dw4_taps over a complete 3x3 window, weights pre-split by SXTB16: wx[2t], wx[2t + 1]
- * are tap t's (ch0, ch2) and (ch1, ch3) int16 pairs. Written out so that gcc unrolls it. */
-static inline __attribute__((always_inline)) void dw4_3x3(
-    const int8_t *x, const int32_t *wx, int32_t x_row, int32_t x_col, int32_t zp2,
-    int32_t a[4])
+/* dw4_taps over a complete 3x3 window (dilation along W 1), weights pre-split by SXTB16:
+ * wx[2t], wx[2t + 1] are tap t's (ch0, ch2) and (ch1, ch3) int16 pairs. */
+static void dw4_3x3(const int8_t *x, int32_t c, int32_t x_row, const int32_t *wx,
+                    int32_t zp2, int32_t a[4])
 {
     int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
-#define EMB_DW_TAP(kh, kw)                                                                  \
-    do {                                                                                    \
-        const int32_t xv = emb_rd4(x + (kh) * x_row + (kw) * x_col);                        \
-        const int32_t xa = __sxtab16(zp2, xv), xb = emb_sxtab16_odd(zp2, xv);               \
-        const int32_t wa = wx[2 * ((kh) * 3 + (kw))], wb = wx[2 * ((kh) * 3 + (kw)) + 1];   \
-        a0 = __smlabb(xa, wa, a0);                                                          \
-        a2 = __smlatt(xa, wa, a2);                                                          \
-        a1 = __smlabb(xb, wb, a1);                                                          \
-        a3 = __smlatt(xb, wb, a3);                                                          \
-    } while (0)
-    EMB_DW_TAP(0, 0); EMB_DW_TAP(0, 1); EMB_DW_TAP(0, 2);
-    EMB_DW_TAP(1, 0); EMB_DW_TAP(1, 1); EMB_DW_TAP(1, 2);
-    EMB_DW_TAP(2, 0); EMB_DW_TAP(2, 1); EMB_DW_TAP(2, 2);
-#undef EMB_DW_TAP
+    for (int32_t t = 0; t < 9; t++) {
+        const int32_t xv = emb_rd4(x + (t / 3) * x_row + (t % 3) * c);
+        const int32_t xa = __sxtab16(zp2, xv), xb = emb_sxtab16_odd(zp2, xv);
+        a0 = __smlabb(xa, wx[2 * t], a0);
+        a2 = __smlatt(xa, wx[2 * t], a2);
+        a1 = __smlabb(xb, wx[2 * t + 1], a1);
+        a3 = __smlatt(xb, wx[2 * t + 1], a3);
+    }
     a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
 }
+
+/* Everything a run of interior 3x3 pixels of one 4-channel block needs, at fixed offsets
+ * for the Thumb-2 loop below (DW_* are byte offsets). */
+typedef struct {
+    int32_t wx[18];              /* dw4_3x3 weights */
+    emb_rq r[4];                 /* requant constants per channel (all fast) */
+    int32_t bias[4];
+    int32_t zp2, zp128;
+    uint32_t lo4, hi4;           /* emb_out4 */
+    int32_t x_step, o_step;      /* bytes between neighbouring pixels in x / out */
+} dw4_ctx;
+#define DW_R "72"
+#define DW_BIAS "136"
+#define DW_ZP2 "152"
+#define DW_ZP128 "156"
+#define DW_LO4 "160"
+#define DW_XSTEP "168"
+
+#if defined(EMB_ACLE_EMULATED)
+static void dw4_row(const int8_t *x, int32_t c, int32_t x_row, const dw4_ctx *k, int8_t *o,
+                    int32_t n)
+{
+    const emb_out4 ob = {k->zp128, k->lo4, k->hi4};
+    for (; n > 0; n--, x += k->x_step, o += k->o_step) {
+        int32_t a[4] = {k->bias[0], k->bias[1], k->bias[2], k->bias[3]};
+        dw4_3x3(x, c, x_row, k->wx, k->zp2, a);
+        emb_wr4(o, emb_rq4(a[0], a[1], a[2], a[3], k->r, k->r + 2, &ob));
+    }
+}
+#else
+/* dw4_row: n >= 1 interior pixels, each 9 taps (8 instructions each) and the 4-lane
+ * requantization of emb_rq4, hand-scheduled (gcc spills in both). */
+void emb_dsp_dw4_row(const int8_t *x, int32_t c, int32_t x_row, const dw4_ctx *k, int8_t *o,
+                     int32_t n);
+#define EMB_DW_TAP(addr, woff)                                                              \
+    "    ldr r8, " addr "\n"                                                                 \
+    "    sxtab16 r9, lr, r8\n"                                                               \
+    "    sxtab16 r8, lr, r8, ror #8\n"                                                       \
+    "    ldrd r10, r11, [r3, #" woff "]\n"                                                   \
+    "    smlabb r4, r9, r10, r4\n"                                                           \
+    "    smlatt r6, r9, r10, r6\n"                                                           \
+    "    smlabb r5, r8, r11, r5\n"                                                           \
+    "    smlatt r7, r8, r11, r7\n"
+#define EMB_DW_ROW(w0, w1, w2)                                                              \
+    EMB_DW_TAP("[r12]", w0) EMB_DW_TAP("[r12, r1]", w1) EMB_DW_TAP("[r12, r1, lsl #1]", w2)
+#define EMB_DW_RQ(acc, roff)                                                                \
+    "    ldrd r8, r9, [r3, #" DW_R " + " roff "]\n"                                          \
+    "    ldrd r10, r11, [r3, #" DW_R " + " roff " + 8]\n"                                    \
+    "    asr r12, " acc ", #31\n"                                                            \
+    "    adds r9, r9, r12, lsl #31\n"                                                        \
+    "    adc r10, r10, r12\n"                                                                \
+    "    smlal r9, r10, " acc ", r8\n"                                                       \
+    "    asr r10, r10, r11\n"                                                                \
+    "    add r10, r10, lr\n"                                                                 \
+    "    usat " acc ", #8, r10\n"
+__asm__(
+    "    .text\n"
+    "    .syntax unified\n"
+    "    .thumb\n"
+    "    .align 2\n"
+    "    .global emb_dsp_dw4_row\n"
+    "    .thumb_func\n"
+    "    .type emb_dsp_dw4_row, %function\n"
+    "emb_dsp_dw4_row:\n"
+    "    push {r4-r11, lr}\n"
+    "1:  ldr lr, [r3, #" DW_ZP2 "]\n"
+    "    ldrd r4, r5, [r3, #" DW_BIAS "]\n"
+    "    ldrd r6, r7, [r3, #" DW_BIAS " + 8]\n"
+    "    mov r12, r0\n"
+    EMB_DW_ROW("0", "8", "16")
+    "    add r12, r12, r2\n"
+    EMB_DW_ROW("24", "32", "40")
+    "    add r12, r12, r2\n"
+    EMB_DW_ROW("48", "56", "64")
+    "    ldr lr, [r3, #" DW_ZP128 "]\n"
+    EMB_DW_RQ("r4", "0") EMB_DW_RQ("r5", "16") EMB_DW_RQ("r6", "32") EMB_DW_RQ("r7", "48")
+    "    orr r4, r4, r5, lsl #8\n"
+    "    orr r4, r4, r6, lsl #16\n"
+    "    orr r4, r4, r7, lsl #24\n"
+    "    ldrd r8, r9, [r3, #" DW_LO4 "]\n"       /* act clamp per byte lane, as emb_clamp4 */
+    "    uqsub8 r10, r4, r8\n"
+    "    uadd8 r4, r10, r8\n"
+    "    uqsub8 r10, r9, r4\n"
+    "    usub8 r4, r9, r10\n"
+    "    eor r4, r4, #0x80808080\n"
+    "    ldrd r8, r9, [r3, #" DW_XSTEP "]\n"     /* x_step, o_step */
+    "    add r0, r0, r8\n"
+    "    ldrd r10, r11, [sp, #36]\n"             /* o, n */
+    "    str r4, [r10]\n"
+    "    add r10, r10, r9\n"
+    "    subs r11, r11, #1\n"
+    "    strd r10, r11, [sp, #36]\n"
+    "    bne 1b\n"
+    "    pop {r4-r11, pc}\n"
+    "    .size emb_dsp_dw4_row, .-emb_dsp_dw4_row\n");
+#undef EMB_DW_RQ
+#undef EMB_DW_ROW
+#undef EMB_DW_TAP
+#define dw4_row emb_dsp_dw4_row
+#endif
 
 /* First output index whose window starts inside the input, and one past the last whose
  * window ends inside it (the interior, where every tap is valid). */
@@ -520,6 +946,50 @@ static void interior(int32_t out_n, int32_t stride, int32_t pad, int32_t dil, in
     *hi = b > *lo ? b : *lo;
 }
 
+/* The 3x3 window of channels ch..ch+3 of output pixel (oy, ox), one word per tap; taps in
+ * the padding hold the zero point in every byte (x - zp = 0 there). */
+static inline void border_patch(const emb_conv_params *p, const int8_t *in, int32_t oy,
+                                int32_t ox, int32_t ch, int32_t patch[9])
+{
+    const int32_t zp4 = (int32_t)(((uint32_t)p->in_zp & 0xFFu) * 0x01010101u);
+    const int32_t c = p->in_c, in_w = p->in_w;
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    for (int32_t kh = 0; kh < 3; kh++) {
+        const int32_t iy = iy0 + kh * p->dil_h;
+        const int8_t *r = in + (iy * in_w + ix0) * c + ch;
+        const int row_ok = (uint32_t)iy < (uint32_t)p->in_h;
+        patch[kh * 3] = row_ok && (uint32_t)ix0 < (uint32_t)in_w ? emb_rd4(r) : zp4;
+        patch[kh * 3 + 1] = row_ok && (uint32_t)(ix0 + 1) < (uint32_t)in_w ? emb_rd4(r + c) : zp4;
+        patch[kh * 3 + 2] = row_ok && (uint32_t)(ix0 + 2) < (uint32_t)in_w ? emb_rd4(r + 2 * c)
+                                                                            : zp4;
+    }
+}
+
+enum { DW_WPAD_MAX = 128 };
+
+/* The 3 input rows under output row oy, channels ch..ch+3, one word per column from column
+ * -pad_left on (wpad columns); the padding holds the zero point in every byte. */
+static void padded_rows(const emb_conv_params *p, const int8_t *in, int32_t oy, int32_t ch,
+                        int32_t wpad, int32_t *rows)
+{
+    const int32_t zp4 = (int32_t)(((uint32_t)p->in_zp & 0xFFu) * 0x01010101u);
+    const int32_t c = p->in_c, pl = p->pad_left;
+    const int32_t j_lo = pl < wpad ? pl : wpad;
+    const int32_t j_hi = pl + p->in_w < wpad ? pl + p->in_w : wpad;
+    for (int32_t kh = 0; kh < 3; kh++, rows += wpad) {
+        const int32_t iy = oy * p->stride_h - p->pad_top + kh * p->dil_h;
+        if (iy < 0 || iy >= p->in_h) {
+            for (int32_t j = 0; j < wpad; j++) rows[j] = zp4;
+            continue;
+        }
+        const int8_t *src = in + (iy * p->in_w + j_lo - pl) * c + ch;
+        int32_t j = 0;
+        for (; j < j_lo; j++) rows[j] = zp4;
+        for (; j < j_hi; j++, src += c) rows[j] = emb_rd4(src);
+        for (; j < wpad; j++) rows[j] = zp4;
+    }
+}
+
 /* Depthwise, weights (KH, KW, C): blocks of 4 channels outer (requant constants and, for
  * 3x3, SXTB16-split weights hoisted), pixels inner; 4 channels per word load, SMLABB /
  * SMLATT per lane, 4 outputs requantized into one word. */
@@ -530,23 +1000,42 @@ static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int
     const int32_t c = p->in_c, zp = p->in_zp, zp2 = emb_neg_zp2(zp);
     const int32_t x_row = p->dil_h * p->in_w * c, x_col = p->dil_w * c;
     const int32_t w_row = p->k_w * c;
-    const int k3 = p->k_h == 3 && p->k_w == 3;
+    const int k3 = p->k_h == 3 && p->k_w == 3 && p->dil_w == 1;
     const emb_out4 ob = emb_out4_make(p->out_zp, p->act_min, p->act_max);
     int32_t ix_lo, ix_hi, iy_lo, iy_hi;
     interior(p->out_w, p->stride_w, p->pad_left, p->dil_w, p->k_w, p->in_w, &ix_lo, &ix_hi);
     interior(p->out_h, p->stride_h, p->pad_top, p->dil_h, p->k_h, p->in_h, &iy_lo, &iy_hi);
+    const int32_t wpad = (p->out_w - 1) * p->stride_w + 3;   /* window columns of a row */
+    int32_t rows[3 * DW_WPAD_MAX];
     int32_t ch = 0;
     for (; ch + 4 <= c; ch += 4) {
         const int32_t *m4 = mult + ch, *s4 = shift + ch;
         const int fast = emb_rq_fast(m4[0], s4[0]) && emb_rq_fast(m4[1], s4[1]) &&
                          emb_rq_fast(m4[2], s4[2]) && emb_rq_fast(m4[3], s4[3]);
-        emb_rq r[4];
-        for (int j = 0; j < 4; j++) r[j] = emb_rq_make(m4[j], fast ? s4[j] : -1);
-        int32_t wx[18];
+        dw4_ctx k;
+        for (int j = 0; j < 4; j++) {
+            k.r[j] = emb_rq_make(m4[j], fast ? s4[j] : -1);
+            k.bias[j] = bias[ch + j];
+        }
         for (int32_t t = 0; k3 && t < 9; t++) {
             const int32_t wv = emb_rd4(w + t * c + ch);
-            wx[2 * t] = __sxtb16(wv);
-            wx[2 * t + 1] = emb_sxtb16_odd(wv);
+            k.wx[2 * t] = __sxtb16(wv);
+            k.wx[2 * t + 1] = emb_sxtb16_odd(wv);
+        }
+        k.zp2 = zp2;
+        k.zp128 = ob.zp128;
+        k.lo4 = ob.lo4;
+        k.hi4 = ob.hi4;
+        k.x_step = p->stride_w * c;
+        k.o_step = c;
+        if (fast && k3 && wpad <= DW_WPAD_MAX) {   /* every pixel through dw4_row */
+            k.x_step = p->stride_w * 4;
+            for (int32_t oy = 0; oy < p->out_h; oy++) {
+                padded_rows(p, in, oy, ch, wpad, rows);
+                dw4_row((const int8_t *)rows, 4, wpad * 4, &k, out + oy * p->out_w * c + ch,
+                        p->out_w);
+            }
+            continue;
         }
         for (int32_t oy = 0; oy < p->out_h; oy++) {
             int32_t kh0, kh1;
@@ -558,7 +1047,18 @@ static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int
                 int32_t a[4] = {bias[ch], bias[ch + 1], bias[ch + 2], bias[ch + 3]};
                 if (row_in && ox >= ix_lo && ox < ix_hi) {   /* interior 3x3 */
                     const int8_t *x = in + (iy * p->in_w + ox * p->stride_w - p->pad_left) * c;
-                    dw4_3x3(x + ch, wx, x_row, x_col, zp2, a);
+                    if (fast) {   /* the whole interior run at once */
+                        dw4_row(x + ch, c, x_row, &k, o, ix_hi - ox);
+                        o += (ix_hi - 1 - ox) * c;
+                        ox = ix_hi - 1;
+                        continue;
+                    }
+                    dw4_3x3(x + ch, c, x_row, k.wx, zp2, a);
+                } else if (fast && k3) {   /* border: window copied, padding = zp */
+                    int32_t patch[9];
+                    border_patch(p, in, oy, ox, ch, patch);
+                    dw4_row((const int8_t *)patch, 4, 12, &k, o, 1);
+                    continue;
                 } else {
                     int32_t kw0, kw1;
                     emb_window(ox, p->stride_w, p->pad_left, p->dil_w, p->k_w, p->in_w, &kw0,
@@ -571,7 +1071,7 @@ static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int
                                  w_row, c, zp2, a);
                 }
                 if (fast) {
-                    emb_wr4(o, emb_rq4(a[0], a[1], a[2], a[3], r, r + 2, &ob));
+                    emb_wr4(o, emb_rq4(a[0], a[1], a[2], a[3], k.r, k.r + 2, &ob));
                 } else {
                     for (int j = 0; j < 4; j++) o[j] = REQ(a[j], ch + j);
                 }

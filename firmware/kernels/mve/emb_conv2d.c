@@ -9,6 +9,7 @@
  *   lanes (VMULLB / VMULLT), the remaining channels 4 per vector;
  * - anything else: the portable generic loop.
  * All paths requantize 4 channels at a time (emb_mve_requant, bit-exact with OPS.md). */
+#include <stddef.h>
 #include <string.h>
 #include "emb_kernels_internal.h"
 #include "emb_mve.h"
@@ -64,6 +65,111 @@ __asm__(
     "    pop {r4-r11, pc}\n"
     "    .size emb_mve_pw_2x4, .-emb_mve_pw_2x4\n");
 
+/* A run of pixel pairs of one block of 4 output channels (pointwise, dense, no left
+ * shifts): everything the loop below reads, at fixed byte offsets. */
+typedef struct {
+    const int8_t *x, *w;         /* 0, 4: first pixel; the block's packed weights */
+    int32_t n16, tail, c;        /* 8, 12, 16: C / 16, C % 16, C */
+    int8_t *o;                   /* 20: output of the pair's first pixel */
+    int32_t o_step, pairs, zp;   /* 24, 28, 32: out_c, pixel pairs, out_zp */
+    int32_t base[4];             /* 36: bias - in_zp * sum(w) */
+    int32_t mult[4], right[4];   /* 52, 68: VQRDMULH multipliers, VRSHL shifts (<= 0) */
+    int32_t lo[4], hi[4];        /* 84, 100: act_min, act_max */
+} pw_run_ctx;
+_Static_assert(offsetof(pw_run_ctx, base) == 36 && offsetof(pw_run_ctx, hi) == 100,
+               "emb_mve_pw_run offsets");
+
+/* The pixel-pair loop of conv_pointwise with emb_mve_pw_2x4's dot products (plus a
+ * predicated C % 16 tail) and emb_mve_requant (left shift 0) in registers: about 40
+ * instructions per pair besides the dot products. */
+void emb_mve_pw_run(pw_run_ctx *k);
+#define EMB_PW_RQ                                                                           \
+    "    vqrdmulh.s32 q0, q0, q4\n"                                                          \
+    "    vand q1, q0, q5\n"                                                                  \
+    "    vshr.s32 q1, q1, #31\n"                                                             \
+    "    vqadd.s32 q0, q0, q1\n"                                                             \
+    "    vrshl.s32 q0, q0, q5\n"                                                             \
+    "    vadd.i32 q0, q0, r7\n"                                                              \
+    "    vmax.s32 q0, q0, q6\n"                                                              \
+    "    vmin.s32 q0, q0, q7\n"
+#define EMB_PW_DOT                                                                          \
+    "    vldrb.8 q2, [r5], #16\n"                                                            \
+    "    vmladava.s8 r0, q0, q2\n"                                                           \
+    "    vmladava.s8 r8, q1, q2\n"                                                           \
+    "    vldrb.8 q3, [r5], #16\n"                                                            \
+    "    vmladava.s8 r2, q0, q3\n"                                                           \
+    "    vmladava.s8 r10, q1, q3\n"                                                          \
+    "    vldrb.8 q2, [r5], #16\n"                                                            \
+    "    vmladava.s8 r4, q0, q2\n"                                                           \
+    "    vmladava.s8 r12, q1, q2\n"                                                          \
+    "    vldrb.8 q3, [r5], #16\n"                                                            \
+    "    vmladava.s8 r6, q0, q3\n"                                                           \
+    "    vmladava.s8 lr, q1, q3\n"
+__asm__(
+    "    .text\n"
+    "    .syntax unified\n"
+    "    .thumb\n"
+    "    .align 2\n"
+    "    .global emb_mve_pw_run\n"
+    "    .thumb_func\n"
+    "    .type emb_mve_pw_run, %function\n"
+    "emb_mve_pw_run:\n"
+    "    push {r4-r11, lr}\n"
+    "    vpush {d8-d15}\n"
+    "    mov r9, r0\n"
+    "    ldr r1, [r9]\n"
+    "    vldrw.32 q4, [r9, #52]\n"
+    "    vldrw.32 q5, [r9, #68]\n"
+    "    vldrw.32 q6, [r9, #84]\n"
+    "    vldrw.32 q7, [r9, #100]\n"
+    "1:  ldrd r5, r7, [r9, #4]\n"              /* w, n16 */
+    "    ldr r3, [r9, #16]\n"
+    "    add r3, r1, r3\n"                     /* x1 = x0 + c */
+    "    ldrd r0, r2, [r9, #36]\n"
+    "    ldrd r4, r6, [r9, #44]\n"
+    "    mov r8, r0\n"
+    "    mov r10, r2\n"
+    "    mov r12, r4\n"
+    "    mov lr, r6\n"
+    "    cbz r7, 3f\n"
+    "2:  vldrb.8 q0, [r1], #16\n"
+    "    vldrb.8 q1, [r3], #16\n"
+    EMB_PW_DOT
+    "    subs r7, r7, #1\n"
+    "    bne 2b\n"
+    "3:  ldr r7, [r9, #12]\n"                 /* C % 16: predicated x, zero-padded w */
+    "    cbz r7, 4f\n"
+    "    vctp.8 r7\n"
+    "    vpstt\n"
+    "    vldrbt.8 q0, [r1]\n"
+    "    vldrbt.8 q1, [r3]\n"
+    "    add r1, r1, r7\n"
+    "    add r3, r3, r7\n"
+    EMB_PW_DOT
+    "4:  mov r1, r3\n"                        /* next pair */
+    "    ldr r7, [r9, #32]\n"
+    "    vmov q0[2], q0[0], r0, r4\n"
+    "    vmov q0[3], q0[1], r2, r6\n"
+    EMB_PW_RQ
+    "    ldrd r5, r11, [r9, #20]\n"            /* o, o_step */
+    "    vstrb.32 q0, [r5]\n"
+    "    vmov q0[2], q0[0], r8, r12\n"
+    "    vmov q0[3], q0[1], r10, lr\n"
+    EMB_PW_RQ
+    "    add r5, r5, r11\n"
+    "    vstrb.32 q0, [r5]\n"
+    "    add r5, r5, r11\n"
+    "    str r5, [r9, #20]\n"
+    "    ldr r7, [r9, #28]\n"
+    "    subs r7, r7, #1\n"
+    "    str r7, [r9, #28]\n"
+    "    bne 1b\n"
+    "    vpop {d8-d15}\n"
+    "    pop {r4-r11, pc}\n"
+    "    .size emb_mve_pw_run, .-emb_mve_pw_run\n");
+#undef EMB_PW_DOT
+#undef EMB_PW_RQ
+
 /* The last c % 16 channels of emb_mve_pw_2x4 (x loads predicated, weights zero-padded). */
 static void pw_tail(const int8_t *x0, const int8_t *x1, const int8_t *w, int32_t n,
                     int32_t acc[8])
@@ -105,7 +211,26 @@ static void conv_pointwise(const emb_conv_params *p, const int8_t *in, const int
         const int32x4_t b = vldrwq_z_s32(bias + oc, pr);
         const int32x4_t base = vsubq_s32(b, vmulq_n_s32(emb_mve_vec4(wsum), p->in_zp));
         const emb_mve_rq rq = emb_mve_rq_load(mult + oc, shift + oc, pr);
-        for (int32_t pix = 0; pix < n_pix; pix += 2) {
+        int32_t pix = 0;
+        if (dense && m == 4 && n_pix >= 2 && vminvq_s32(0, vldrwq_s32(shift + oc)) <= 0 &&
+            vmaxvq_s32(0, vldrwq_s32(shift + oc)) == 0) {   /* no left shifts */
+            pw_run_ctx k = {in, wb, c >> 4, c & 15, c, out + oc, p->out_c, n_pix >> 1,
+                            p->out_zp, {0}, {0}, {0}, {0}, {0}};
+            vstrwq_s32(k.base, base);
+            vstrwq_s32(k.mult, rq.mult);
+            vstrwq_s32(k.right, rq.right);
+            vstrwq_s32(k.lo, vdupq_n_s32(p->act_min));
+            vstrwq_s32(k.hi, vdupq_n_s32(p->act_max));
+            emb_mve_pw_run(&k);
+            if (n_pix & 1) {   /* last pixel: paired with the one before (computed twice) */
+                k.x = in + (n_pix - 2) * c;
+                k.o = out + (n_pix - 2) * p->out_c + oc;
+                k.pairs = 1;
+                emb_mve_pw_run(&k);
+            }
+            pix = n_pix;
+        }
+        for (; pix < n_pix; pix += 2) {
             const int two = pix + 1 < n_pix;
             const int8_t *x0 = dense ? in + pix * c : pw_src(p, in, pix);
             const int8_t *x1 = !two ? x0 : (dense ? x0 + c : pw_src(p, in, pix + 1));
@@ -143,19 +268,24 @@ static inline void fill_run(int8_t *dst, int8_t v, int32_t n)
     for (int32_t i = 0; i < n; i += 16) vstrbq_p_s8(dst + i, vdupq_n_s8(v), vctp8q((uint32_t)(n - i)));
 }
 
-/* The (KH, KW, C) window of output pixel pix as K bytes; padded taps hold the zero point
- * (they then add zp * w, which the zp * sum(w) correction takes away again). */
-static void im2col(const emb_conv_params *p, const int8_t *in, int32_t pix, int8_t *dst)
+/* The (KH, KW, C) window of output pixel (oy, ox) as K bytes; padded taps hold the zero
+ * point (they then add zp * w, which the zp * sum(w) correction takes away again). */
+static void im2col(const emb_conv_params *p, const int8_t *in, int32_t oy, int32_t ox,
+                   int8_t *dst)
 {
-    const int32_t c = p->in_c, run = p->k_w * c;
-    const int32_t oy = pix / p->out_w, ox = pix % p->out_w;
-    const int32_t ix0 = ox * p->stride_w - p->pad_left;
-    const int row_ok = p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
+    const int32_t c = p->in_c, run = p->k_w * c, row = p->dil_h * p->in_w * c;
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    const int cols_ok = p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
+    if (cols_ok && iy0 >= 0 && iy0 + (p->k_h - 1) * p->dil_h < p->in_h) {   /* interior */
+        const int8_t *src = in + (iy0 * p->in_w + ix0) * c;
+        for (int32_t kh = 0; kh < p->k_h; kh++, dst += run, src += row) copy_run(dst, src, run);
+        return;
+    }
     for (int32_t kh = 0; kh < p->k_h; kh++, dst += run) {
-        const int32_t iy = oy * p->stride_h - p->pad_top + kh * p->dil_h;
+        const int32_t iy = iy0 + kh * p->dil_h;
         if (iy < 0 || iy >= p->in_h) {
             fill_run(dst, (int8_t)p->in_zp, run);
-        } else if (row_ok) {
+        } else if (cols_ok) {
             copy_run(dst, in + (iy * p->in_w + ix0) * c, run);
         } else {
             for (int32_t kw = 0; kw < p->k_w; kw++) {
@@ -165,6 +295,16 @@ static void im2col(const emb_conv_params *p, const int8_t *in, int32_t pix, int8
             }
         }
     }
+}
+
+/* im2col of pixel pix and the next one (or pix again at the end), rows k apart. */
+static inline void im2col_2(const emb_conv_params *p, const int8_t *in, int32_t pix,
+                            int32_t n_pix, int32_t k, int8_t *dst)
+{
+    int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;
+    im2col(p, in, oy, ox, dst);
+    if (pix + 1 < n_pix && ++ox == p->out_w) ox = 0, oy++;
+    im2col(p, in, oy, ox, dst + k);
 }
 
 /* groups 1 with a small window (K = KH * KW * C, K16 <= SMALL_K16_MAX; the first conv):
@@ -189,8 +329,7 @@ static void conv_small(const emb_conv_params *p, const int8_t *in, const int8_t 
     }
     for (int32_t pix = 0; pix < n_pix; pix += 2) {
         const int two = pix + 1 < n_pix;
-        im2col(p, in, pix, buf[0]);
-        if (two) im2col(p, in, pix + 1, buf[1]);
+        im2col_2(p, in, pix, n_pix, SMALL_K16_MAX, buf[0]);
         for (int32_t oc = 0; oc < oc_n; oc += 4) {
             const int32_t m = oc_n - oc < 4 ? oc_n - oc : 4;
             const mve_pred16_t pr = vctp32q((uint32_t)m);

@@ -1,0 +1,70 @@
+"""`compile_linux`: QGraph -> build directory with a (cross-compiled) TVM `.so` + manifest."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from edgemobilenet.backends.tvm.build import compile_qgraph, export
+from edgemobilenet.backends.tvm.linux_target import LinuxTarget, linux_target
+from edgemobilenet.quant import qgraph as qg
+from edgemobilenet.quant.qgraph import QGraph
+from edgemobilenet.targets import Target
+
+LIB_NAME = "model.so"
+
+
+def _tensor_doc(g: QGraph, name: str) -> dict[str, Any]:
+    t = g.tensors[name]
+    return {"name": name, "shape": list(t.shape), "dtype": t.dtype, "scale": t.scale,
+            "zero_point": t.zero_point}
+
+
+def compile_linux(g: QGraph, target: Target | str, out_dir: str | os.PathLike,
+                  tune_db: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Compile `g` for a linux target into `out_dir` (replaced atomically).
+
+    Writes `model.so` (cross-compiled for the board), `model.qgraph` and `manifest.json`;
+    returns the manifest.
+    """
+    lt: LinuxTarget = target if isinstance(target, LinuxTarget) else linux_target(target)
+    out_dir = Path(out_dir)
+    t0 = time.perf_counter()
+    ex = compile_qgraph(g, lt.tvm_target, tune_db)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    try:
+        export(ex, tmp / LIB_NAME, lt.cross_compiler)
+        qg.save(g, tmp / "model.qgraph")
+        manifest = {
+            "backend": "tvm",
+            "target": lt.name,
+            "tvm_target": lt.tvm_target,
+            "cross_compiler": lt.cross_compiler,
+            "threads": lt.threads,
+            "model_hash": g.digest(),
+            "model": g.meta,
+            "inputs": [_tensor_doc(g, t) for t in g.inputs],
+            "outputs": [_tensor_doc(g, t) for t in g.outputs],
+            "nodes": len(g.nodes),
+            "library": LIB_NAME,
+            "library_bytes": (tmp / LIB_NAME).stat().st_size,
+            "tuned": tune_db is not None,
+            "tune_db": str(tune_db) if tune_db is not None else None,
+            "compile_seconds": round(time.perf_counter() - t0, 2),
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        old = out_dir.with_name(f".{out_dir.name}.old")
+        if out_dir.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            out_dir.rename(old)
+        tmp.rename(out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
