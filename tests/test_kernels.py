@@ -43,7 +43,7 @@ CONV_SHAPES = [
     (8, 8, 4, 4, 3, 1, [2, 2, 2, 2], 2, 4),        # depthwise dilated
     (3, 3, 33, 33, 3, 1, [1, 1, 1, 1], 1, 33),
 ]
-FC_SHAPES = [(64, 10), (13, 7), (256, 10), (3, 1), (100, 33)]
+FC_SHAPES = [(64, 10), (13, 7), (256, 10), (3, 1), (100, 33), (1030, 3)]   # > 1024: MVE sums w
 
 
 def _shift_for(terms: int, rng: np.random.Generator, n: int) -> np.ndarray:

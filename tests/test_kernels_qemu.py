@@ -1,5 +1,6 @@
 """C kernels cross-compiled for Cortex-M and run in QEMU, bit-exact against the numpy
-reference: portable and DSP on mps2-an386 (Cortex-M4), MVE on mps3-an547 (Cortex-M55).
+reference: portable and DSP on mps2-an386 (Cortex-M4), DSP on mps2-an500 (Cortex-M7), MVE on
+mps3-an547 (Cortex-M55).
 Same cases as tests/test_kernels.py, vectors passed by semihosting file I/O."""
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.skipif(not (shutil.which("qemu-system-arm")
 
 
 @pytest.mark.parametrize("variant,machine", [("portable", "mps2-an386"), ("dsp", "mps2-an386"),
-                                             ("mve", "mps3-an547")])
+                                             ("dsp", "mps2-an500"), ("mve", "mps3-an547")])
 def test_kernels_match_reference_in_qemu(variant, machine, tmp_path):
     driver = kc.build_qemu(variant, machine, tmp_path)
     calls, want = kernel_cases(variant)

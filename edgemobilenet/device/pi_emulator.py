@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from edgemobilenet.errors import EdgembError
 
 DEBS = ["python3.11-minimal", "libpython3.11-stdlib", "libstdc++6"]
 WHEELS = ["apache-tvm==0.27.0.post1", "apache-tvm-ffi==0.1.14.post0", "numpy", "cloudpickle",
-          "psutil", "tornado"]
+          "psutil", "tornado", "typing-extensions", "ml-dtypes"]
 STAMP = ".edgemb-ready"
 PYTHON = "usr/bin/python3.11"
 WRAPPER = "edgemb-python"   # host script re-entering qemu: the root's sys.executable
@@ -182,19 +183,28 @@ class EmulatedBoard:
     log: Path
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        """Stop the server and its forked workers (its own process group)."""
+        stop_group(self.proc)
 
     def __enter__(self) -> EmulatedBoard:
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def stop_group(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """Terminate a process started with `start_new_session=True` and its whole group."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout)
+            break
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def free_port(host: str = "127.0.0.1") -> int:

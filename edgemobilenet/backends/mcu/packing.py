@@ -3,21 +3,22 @@
 The code generator calls `pack_weights` on every conv2d / fully_connected weight and emits
 the result as the layer's `const int8_t` array. Layouts:
 
-- portable: OHWI as in the QGraph (identity).
-- dsp, mve: identical, except depthwise conv2d (groups == C == OC > 1), whose weight
-  (C, KH, KW, 1) becomes (KH, KW, C) so that one word / vector load gives the taps of
-  4 / 16 neighbouring channels. DSP pointwise and FC need no reordering: the SMLAD kernels
-  apply the same SXTB16 byte split to activations and weights, so the pairs line up.
+- portable: OHWI as in the QGraph (identity); dsp and mve too, except:
+- dsp, mve depthwise conv2d (groups == C == OC > 1): the weight (C, KH, KW, 1) becomes
+  (KH, KW, C) so that one word / vector load gives the taps of 4 / 8 neighbouring channels.
+  DSP pointwise and FC need no reordering: the SMLAD kernels apply the same SXTB16 byte split
+  to activations and weights, so the pairs line up.
 - dsp groups-1 conv2d that is not 1x1 with a small window (K = KH * KW * C <=
   DSP_SMALL_K_MAX, OC <= DSP_SMALL_OC_MAX, e.g. the first conv): the weight as (OC, K), each
   row zero-padded to K4 (a multiple of 4).
-- mve pointwise conv2d (1x1, groups 1), and groups-1 conv2d with a small window (K = KH * KW *
-  C <= MVE_SMALL_K_MAX and OC <= MVE_SMALL_OC_MAX, e.g. the first conv): the weight, seen as
-  (OC, K), in blocks of 4 output channels; inside a block, K is zero-padded to K16 (a
-  multiple of 16) and the 4 channels' rows are interleaved in 16-byte chunks: flat index
-  ((oc // 4) * K16 + 16 * j) * 4 + (oc % 4) * 16 + i for k = 16 * j + i. OC is padded to a
-  multiple of 4 with zero rows. One pointer then walks all 4 rows
-  (firmware/kernels/mve/emb_conv2d.c, SMALL_K16_MAX / SMALL_OC_MAX there).
+- mve fully_connected, pointwise conv2d (1x1, groups 1), and groups-1 conv2d with a small
+  window (K = KH * KW * C <= MVE_SMALL_K_MAX and OC <= MVE_SMALL_OC_MAX, e.g. the first
+  conv): the weight, seen as (OC, K), in blocks of 4 output channels (OC zero-padded to a
+  multiple of 4), each block 4 * K bytes: first the K // 16 full chunks, each the 4 channels'
+  16 values in turn (flat index (oc // 4) * 4K + 64 * j + 16 * (oc % 4) + i for k = 16 * j +
+  i), then the last t = K % 16 values of the 4 channels in turn (index (oc // 4) * 4K +
+  64 * (K // 16) + t * (oc % 4) + i). One pointer then walks all 4 rows
+  (firmware/kernels/mve/emb_conv2d.c, SMALL_K_MAX / SMALL_OC_MAX there).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from edgemobilenet.errors import EdgembError
 
 VARIANTS = ("portable", "dsp", "mve")
 # Small-window conv paths (conv_small in firmware/kernels/{dsp,mve}/emb_conv2d.c; the C
-# constants SMALL_K_MAX / SMALL_K16_MAX / SMALL_OC_MAX must match these).
+# constants SMALL_K_MAX / SMALL_OC_MAX must match these).
 DSP_SMALL_K_MAX, DSP_SMALL_OC_MAX = 256, 32
 MVE_SMALL_K_MAX, MVE_SMALL_OC_MAX = 256, 64
 
@@ -60,24 +61,30 @@ def _pad_k4(w2: np.ndarray) -> np.ndarray:
 
 
 def _interleave4(w2: np.ndarray) -> np.ndarray:
-    """(OC, C) -> blocks of 4 rows, zero-padded to C16, interleaved in 16-byte chunks."""
-    oc, c = w2.shape
-    oc4, c16 = -(-oc // 4) * 4, -(-c // 16) * 16
-    pad = np.zeros((oc4, c16), np.int8)
-    pad[:oc, :c] = w2
-    return np.ascontiguousarray(
-        pad.reshape(oc4 // 4, 4, c16 // 16, 16).transpose(0, 2, 1, 3).reshape(-1))
+    """(OC, K) -> blocks of 4 rows (OC zero-padded), 16-byte chunks interleaved, then the
+    K % 16 tails of the 4 rows."""
+    oc, k = w2.shape
+    oc4, full = -(-oc // 4) * 4, k // 16 * 16
+    pad = np.zeros((oc4, k), np.int8)
+    pad[:oc] = w2
+    blocks = pad.reshape(oc4 // 4, 4, k)
+    main = blocks[..., :full].reshape(oc4 // 4, 4, full // 16, 16).transpose(0, 2, 1, 3)
+    tail = blocks[..., full:]
+    return np.ascontiguousarray(np.concatenate(
+        [main.reshape(oc4 // 4, -1), tail.reshape(oc4 // 4, -1)], axis=1).reshape(-1))
 
 
 def pack_weights(node_op: str, attrs: dict, weight: np.ndarray, variant: str) -> np.ndarray:
-    """QGraph weight (OHWI int8, or (OC, C) for FC) -> the layout `variant` expects."""
+    """QGraph weight (OHWI int8, or (OC, C) for FC) -> the layout `variant` expects (a
+    flat or shaped int8 array; the C kernels only see its bytes). Biases are not packed: the
+    kernels take the QGraph's bias, multiplier and shift arrays unchanged."""
     if variant not in VARIANTS:
         raise EdgembError(f"{node_op}: unknown kernel variant '{variant}' "
                           f"(expected one of {', '.join(VARIANTS)})")
     w = np.ascontiguousarray(weight, dtype=np.int8)
     if variant != "portable" and is_depthwise(node_op, attrs, w):
         return np.ascontiguousarray(w[..., 0].transpose(1, 2, 0))
-    if variant == "mve" and (is_pointwise(node_op, attrs, w) or
+    if variant == "mve" and (node_op == "fully_connected" or is_pointwise(node_op, attrs, w) or
                              _small(node_op, attrs, w, MVE_SMALL_K_MAX, MVE_SMALL_OC_MAX)):
         return _interleave4(w.reshape(w.shape[0], -1))
     if (variant == "dsp" and not is_pointwise(node_op, attrs, w)

@@ -475,6 +475,18 @@ __asm__(
 
 enum { PWX_C_MAX = 256 };
 
+/* Pixels x0 and x0 + c (c % 4 == 0) minus zp as pwx_run's widened pair. */
+static inline void widen_pair(const int8_t *x0, int32_t c, int32_t zp2, int32_t *xb)
+{
+    for (int32_t g = 0; g < c; g += 4) {
+        const int32_t u = emb_rd4(x0 + g), v = emb_rd4(x0 + c + g);
+        xb[g] = __sxtab16(zp2, u);
+        xb[g + 1] = emb_sxtab16_odd(zp2, u);
+        xb[g + 2] = __sxtab16(zp2, v);
+        xb[g + 3] = emb_sxtab16_odd(zp2, v);
+    }
+}
+
 /* conv_pointwise for dense inputs, C % 4 == 0, C <= PWX_C_MAX and fast requantization:
  * pixel pairs outer (widened once on the stack, 4 * C bytes), output channel pairs inner;
  * the last odd output channel is left to the caller. */
@@ -488,14 +500,7 @@ static void pointwise_widened(const emb_conv_params *p, const int8_t *in, const 
     int32_t xb[PWX_C_MAX];
     for (int32_t pix = 0; pix < n_pix; pix += 2) {
         const int32_t p0 = pix + 1 < n_pix ? pix : n_pix - 2;   /* odd end: overlap */
-        const int8_t *x0 = in + p0 * c, *x1 = x0 + c;
-        for (int32_t g = 0; g < c; g += 4) {
-            const int32_t u = emb_rd4(x0 + g), v = emb_rd4(x1 + g);
-            xb[g] = __sxtab16(zp2, u);
-            xb[g + 1] = emb_sxtab16_odd(zp2, u);
-            xb[g + 2] = __sxtab16(zp2, v);
-            xb[g + 3] = emb_sxtab16_odd(zp2, v);
-        }
+        widen_pair(in + p0 * c, c, zp2, xb);
         pwx_ctx k = {xb, c, bias, mult, shift, out + p0 * oc_n, oc_n, oc_n >> 1, ob.zp128,
                      ob.lo4, ob.hi4};
         pwx_run(&k, w);
@@ -687,12 +692,21 @@ static void conv_small(const emb_conv_params *p, const int8_t *in, const int8_t 
         fb[oc] = fold_zp(bias[oc], w + oc * k, k, p->in_zp);
         rr[oc] = emb_rq_make(mult[oc], fast ? shift[oc] : -1);
     }
+    int32_t xb[SMALL_K_MAX];
     for (int32_t pix = 0; pix < n_pix; pix += 2) {
-        const int two = pix + 1 < n_pix;
-        int8_t *o0 = out + pix * oc_n, *o1 = two ? o0 + oc_n : 0;
+        const int32_t p0 = pix + 1 < n_pix || n_pix < 2 ? pix : n_pix - 2;   /* odd end */
+        const int two = p0 + 1 < n_pix;
+        int8_t *o0 = out + p0 * oc_n, *o1 = two ? o0 + oc_n : 0;
         int8_t spare[2];
-        im2col_2(p, in, pix, n_pix, k, buf);
+        im2col_2(p, in, p0, n_pix, k, buf);
         int32_t oc = 0;
+        if (fast && two && oc_n >= 2) {   /* widened once, all channel pairs in one call */
+            widen_pair(buf, k, emb_neg_zp2(p->in_zp), xb);
+            pwx_ctx kx = {xb, k, bias, mult, shift, o0, oc_n, oc_n >> 1, ob.zp128, ob.lo4,
+                          ob.hi4};
+            pwx_run(&kx, w);
+            oc = oc_n & ~1;
+        }
         for (; oc + 2 <= oc_n; oc += 2) {
             int32_t a[4] = {fb[oc], fb[oc + 1], fb[oc], fb[oc + 1]};
             dot_2x2_rows(buf, w + oc * k, k, a);
@@ -967,26 +981,45 @@ static inline void border_patch(const emb_conv_params *p, const int8_t *in, int3
 
 enum { DW_WPAD_MAX = 128 };
 
-/* The 3 input rows under output row oy, channels ch..ch+3, one word per column from column
- * -pad_left on (wpad columns); the padding holds the zero point in every byte. */
+/* Input columns ix0 .. ix0 + n - 1 of the 3 rows under output row oy, channels ch..ch+3,
+ * one word per column (3 rows of n words); the padding holds the zero point in every byte. */
 static void padded_rows(const emb_conv_params *p, const int8_t *in, int32_t oy, int32_t ch,
-                        int32_t wpad, int32_t *rows)
+                        int32_t ix0, int32_t n, int32_t *rows)
 {
     const int32_t zp4 = (int32_t)(((uint32_t)p->in_zp & 0xFFu) * 0x01010101u);
-    const int32_t c = p->in_c, pl = p->pad_left;
-    const int32_t j_lo = pl < wpad ? pl : wpad;
-    const int32_t j_hi = pl + p->in_w < wpad ? pl + p->in_w : wpad;
-    for (int32_t kh = 0; kh < 3; kh++, rows += wpad) {
+    const int32_t c = p->in_c;
+    const int32_t j_lo = ix0 < 0 ? (-ix0 < n ? -ix0 : n) : 0;
+    const int32_t j_hi = p->in_w - ix0 < n ? (p->in_w - ix0 > j_lo ? p->in_w - ix0 : j_lo) : n;
+    for (int32_t kh = 0; kh < 3; kh++, rows += n) {
         const int32_t iy = oy * p->stride_h - p->pad_top + kh * p->dil_h;
-        if (iy < 0 || iy >= p->in_h) {
-            for (int32_t j = 0; j < wpad; j++) rows[j] = zp4;
-            continue;
-        }
-        const int8_t *src = in + (iy * p->in_w + j_lo - pl) * c + ch;
         int32_t j = 0;
-        for (; j < j_lo; j++) rows[j] = zp4;
-        for (; j < j_hi; j++, src += c) rows[j] = emb_rd4(src);
-        for (; j < wpad; j++) rows[j] = zp4;
+        if (iy >= 0 && iy < p->in_h) {
+            const int8_t *src = in + (iy * p->in_w + ix0 + j_lo) * c + ch;
+            for (; j < j_lo; j++) rows[j] = zp4;
+            for (; j < j_hi; j++, src += c) rows[j] = emb_rd4(src);
+        }
+        for (; j < n; j++) rows[j] = zp4;
+    }
+}
+
+/* Output pixels ox0 .. ox0 + n - 1 of row oy (3x3, fast requantization) through dw4_row:
+ * straight from the input when every tap is inside, else from padded_rows. */
+static void dw4_span(const emb_conv_params *p, const int8_t *in, int32_t oy, int32_t ox0,
+                     int32_t n, int32_t ch, int inside, dw4_ctx *k, int32_t *rows, int8_t *out)
+{
+    const int32_t c = p->in_c, s = p->stride_w;
+    const int32_t ix0 = ox0 * s - p->pad_left;
+    int8_t *o = out + (oy * p->out_w + ox0) * c + ch;
+    if (n <= 0) return;
+    if (inside) {
+        k->x_step = s * c;
+        dw4_row(in + ((oy * p->stride_h - p->pad_top) * p->in_w + ix0) * c + ch, c,
+                p->dil_h * p->in_w * c, k, o, n);
+    } else {
+        const int32_t cols = (n - 1) * s + 3;
+        padded_rows(p, in, oy, ch, ix0, cols, rows);
+        k->x_step = s * 4;
+        dw4_row((const int8_t *)rows, 4, cols * 4, k, o, n);
     }
 }
 
@@ -1029,11 +1062,14 @@ static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int
         k.x_step = p->stride_w * c;
         k.o_step = c;
         if (fast && k3 && wpad <= DW_WPAD_MAX) {   /* every pixel through dw4_row */
-            k.x_step = p->stride_w * 4;
             for (int32_t oy = 0; oy < p->out_h; oy++) {
-                padded_rows(p, in, oy, ch, wpad, rows);
-                dw4_row((const int8_t *)rows, 4, wpad * 4, &k, out + oy * p->out_w * c + ch,
-                        p->out_w);
+                if (oy >= iy_lo && oy < iy_hi && wpad >= 25) {   /* wide: copy borders only */
+                    dw4_span(p, in, oy, 0, ix_lo, ch, 0, &k, rows, out);
+                    dw4_span(p, in, oy, ix_lo, ix_hi - ix_lo, ch, 1, &k, rows, out);
+                    dw4_span(p, in, oy, ix_hi, p->out_w - ix_hi, ch, 0, &k, rows, out);
+                } else {
+                    dw4_span(p, in, oy, 0, p->out_w, ch, 0, &k, rows, out);
+                }
             }
             continue;
         }

@@ -14,11 +14,7 @@
 #include "emb_kernels_internal.h"
 #include "emb_mve.h"
 
-/* acc[j] += x0 . w_j, acc[4 + j] += x1 . w_j (j = 0..3) over n16 chunks of 16 channels,
- * weights interleaved per chunk (packing.py): 14 instructions per 128 MACs. Hand-written:
- * VMLADAVA needs even accumulator registers, eight of them plus three pointers. */
-void emb_mve_pw_2x4(const int8_t *x0, const int8_t *x1, const int8_t *w, int32_t n16,
-                    int32_t acc[8]);
+/* emb_mve_pw_2x4 (declared in emb_mve.h). */
 __asm__(
     "    .text\n"
     "    .syntax unified\n"
@@ -105,6 +101,12 @@ void emb_mve_pw_run(pw_run_ctx *k);
     "    vldrb.8 q3, [r5], #16\n"                                                            \
     "    vmladava.s8 r6, q0, q3\n"                                                           \
     "    vmladava.s8 lr, q1, q3\n"
+#define EMB_PW_TAIL_W(a0, a1)                                                               \
+    "    vpst\n"                                                                             \
+    "    vldrbt.8 q2, [r5]\n"                                                                \
+    "    add r5, r5, r7\n"                                                                   \
+    "    vmladava.s8 " a0 ", q0, q2\n"                                                       \
+    "    vmladava.s8 " a1 ", q1, q2\n"
 __asm__(
     "    .text\n"
     "    .syntax unified\n"
@@ -137,7 +139,7 @@ __asm__(
     EMB_PW_DOT
     "    subs r7, r7, #1\n"
     "    bne 2b\n"
-    "3:  ldr r7, [r9, #12]\n"                 /* C % 16: predicated x, zero-padded w */
+    "3:  ldr r7, [r9, #12]\n"                 /* C % 16: predicated, w rows of C % 16 */
     "    cbz r7, 4f\n"
     "    vctp.8 r7\n"
     "    vpstt\n"
@@ -145,7 +147,8 @@ __asm__(
     "    vldrbt.8 q1, [r3]\n"
     "    add r1, r1, r7\n"
     "    add r3, r3, r7\n"
-    EMB_PW_DOT
+    EMB_PW_TAIL_W("r0", "r8") EMB_PW_TAIL_W("r2", "r10")
+    EMB_PW_TAIL_W("r4", "r12") EMB_PW_TAIL_W("r6", "lr")
     "4:  mov r1, r3\n"                        /* next pair */
     "    ldr r7, [r9, #32]\n"
     "    vmov q0[2], q0[0], r0, r4\n"
@@ -167,21 +170,9 @@ __asm__(
     "    vpop {d8-d15}\n"
     "    pop {r4-r11, pc}\n"
     "    .size emb_mve_pw_run, .-emb_mve_pw_run\n");
+#undef EMB_PW_TAIL_W
 #undef EMB_PW_DOT
 #undef EMB_PW_RQ
-
-/* The last c % 16 channels of emb_mve_pw_2x4 (x loads predicated, weights zero-padded). */
-static void pw_tail(const int8_t *x0, const int8_t *x1, const int8_t *w, int32_t n,
-                    int32_t acc[8])
-{
-    const mve_pred16_t p = vctp8q((uint32_t)n);
-    const int8x16_t u = vldrbq_z_s8(x0, p), v = vldrbq_z_s8(x1, p);
-    for (int j = 0; j < 4; j++) {
-        const int8x16_t wj = vldrbq_s8(w + 16 * j);
-        acc[j] = vmladavaq_s8(acc[j], u, wj);
-        acc[4 + j] = vmladavaq_s8(acc[4 + j], v, wj);
-    }
-}
 
 /* Input pixel of a 1x1 conv's output pixel, or NULL where it lies in the padding. */
 static const int8_t *pw_src(const emb_conv_params *p, const int8_t *in, int32_t pix)
@@ -198,16 +189,15 @@ static void conv_pointwise(const emb_conv_params *p, const int8_t *in, const int
                            const int32_t *bias, const int32_t *mult, const int32_t *shift,
                            int8_t *out)
 {
-    const int32_t c = p->in_c, n_pix = p->out_h * p->out_w, c16 = (c + 15) & ~15;
+    const int32_t c = p->in_c, n_pix = p->out_h * p->out_w;
     const int dense = p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
                       p->pad_left == 0 && p->in_w == p->out_w && p->in_h == p->out_h;
     for (int32_t oc = 0; oc < p->out_c; oc += 4) {
         const int32_t m = p->out_c - oc < 4 ? p->out_c - oc : 4;
         const mve_pred16_t pr = vctp32q((uint32_t)m);
-        const int8_t *wb = w + oc * c16;
-        int32_t wsum[4] = {0, 0, 0, 0};
-        for (int32_t k = 0; k < c16; k += 16)
-            for (int j = 0; j < 4; j++) wsum[j] = vaddvaq_s8(wsum[j], vldrbq_s8(wb + 4 * k + 16 * j));
+        const int8_t *wb = w + oc * c;
+        int32_t wsum[4];
+        emb_mve_block_wsum(wb, c, wsum);
         const int32x4_t b = vldrwq_z_s32(bias + oc, pr);
         const int32x4_t base = vsubq_s32(b, vmulq_n_s32(emb_mve_vec4(wsum), p->in_zp));
         const emb_mve_rq rq = emb_mve_rq_load(mult + oc, shift + oc, pr);
@@ -238,7 +228,8 @@ static void conv_pointwise(const emb_conv_params *p, const int8_t *in, const int
             const int8_t *u = x0 ? x0 : x1, *v = x1 ? x1 : x0;
             if (u) {
                 emb_mve_pw_2x4(u, v, wb, c >> 4, acc);
-                if (c & 15) pw_tail(u + (c & ~15), v + (c & ~15), wb + 4 * (c & ~15), c & 15, acc);
+                if (c & 15)
+                    emb_mve_pw_tail(u + (c & ~15), v + (c & ~15), wb + 4 * (c & ~15), c & 15, acc);
             }
             const int32x4_t a0 = x0 ? vaddq_s32(base, vldrwq_s32(acc)) : b;
             vstrbq_p_s32(out + pix * p->out_c + oc,
@@ -252,7 +243,7 @@ static void conv_pointwise(const emb_conv_params *p, const int8_t *in, const int
     }
 }
 
-enum { SMALL_K16_MAX = 256, SMALL_OC_MAX = 64 };   /* packing.py: MVE_SMALL_K16_MAX */
+enum { SMALL_K_MAX = 256, SMALL_OC_MAX = 64 };   /* packing.py: MVE_SMALL_K_MAX / _OC_MAX */
 
 /* dst[0..n) = src[0..n) / = v, 16 bytes per predicated vector. */
 static inline void copy_run(int8_t *dst, const int8_t *src, int32_t n)
@@ -265,7 +256,8 @@ static inline void copy_run(int8_t *dst, const int8_t *src, int32_t n)
 
 static inline void fill_run(int8_t *dst, int8_t v, int32_t n)
 {
-    for (int32_t i = 0; i < n; i += 16) vstrbq_p_s8(dst + i, vdupq_n_s8(v), vctp8q((uint32_t)(n - i)));
+    for (int32_t i = 0; i < n; i += 16)
+        vstrbq_p_s8(dst + i, vdupq_n_s8(v), vctp8q((uint32_t)(n - i)));
 }
 
 /* The (KH, KW, C) window of output pixel (oy, ox) as K bytes; padded taps hold the zero
@@ -307,36 +299,37 @@ static inline void im2col_2(const emb_conv_params *p, const int8_t *in, int32_t 
     im2col(p, in, oy, ox, dst + k);
 }
 
-/* groups 1 with a small window (K = KH * KW * C, K16 <= SMALL_K16_MAX; the first conv):
+/* groups 1 with a small window (K = KH * KW * C <= SMALL_K_MAX; the first conv):
  * 2 pixels' windows copied to the stack, then the pointwise kernel over K, weights packed
- * like pointwise (blocks of 4 output channels, K zero-padded to K16). */
+ * like pointwise (blocks of 4 output channels, packing.py). */
 static void conv_small(const emb_conv_params *p, const int8_t *in, const int8_t *w,
                        const int32_t *bias, const int32_t *mult, const int32_t *shift,
                        int8_t *out)
 {
-    const int32_t k = p->k_h * p->k_w * p->in_c, k16 = (k + 15) & ~15;
+    const int32_t k = p->k_h * p->k_w * p->in_c;
     const int32_t n_pix = p->out_h * p->out_w, oc_n = p->out_c;
-    int8_t buf[2][SMALL_K16_MAX] __attribute__((aligned(16)));
+    int8_t buf[2][SMALL_K_MAX] __attribute__((aligned(16)));
     int32_t base[SMALL_OC_MAX + 3] __attribute__((aligned(16)));
     memset(buf, 0, sizeof buf);
     for (int32_t oc = 0; oc < oc_n; oc += 4) {   /* bias - zp * sum(w) per channel */
-        const int8_t *wb = w + oc * k16;
-        for (int j = 0; j < 4; j++) {
-            int32_t s = 0;
-            for (int32_t i = 0; i < k16; i += 16) s = vaddvaq_s8(s, vldrbq_s8(wb + 4 * i + 16 * j));
-            base[oc + j] = oc + j < oc_n ? bias[oc + j] - p->in_zp * s : 0;
-        }
+        int32_t ws[4];
+        emb_mve_block_wsum(w + oc * k, k, ws);
+        for (int j = 0; j < 4; j++)
+            base[oc + j] = oc + j < oc_n ? bias[oc + j] - p->in_zp * ws[j] : 0;
     }
     for (int32_t pix = 0; pix < n_pix; pix += 2) {
         const int two = pix + 1 < n_pix;
-        im2col_2(p, in, pix, n_pix, SMALL_K16_MAX, buf[0]);
+        im2col_2(p, in, pix, n_pix, SMALL_K_MAX, buf[0]);
         for (int32_t oc = 0; oc < oc_n; oc += 4) {
             const int32_t m = oc_n - oc < 4 ? oc_n - oc : 4;
             const mve_pred16_t pr = vctp32q((uint32_t)m);
             const emb_mve_rq rq = emb_mve_rq_load(mult + oc, shift + oc, pr);
             const int32x4_t b = vldrwq_s32(base + oc);
             int32_t acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            emb_mve_pw_2x4(buf[0], buf[1], w + oc * k16, k16 >> 4, acc);
+            emb_mve_pw_2x4(buf[0], buf[1], w + oc * k, k >> 4, acc);
+            if (k & 15)
+                emb_mve_pw_tail(buf[0] + (k & ~15), buf[1] + (k & ~15), w + oc * k + 4 * (k & ~15),
+                                k & 15, acc);
             vstrbq_p_s32(out + pix * oc_n + oc,
                          emb_mve_requant(vaddq_s32(b, vldrwq_s32(acc)), rq, p->out_zp,
                                          p->act_min, p->act_max), pr);
@@ -552,7 +545,7 @@ void emb_conv2d_s8(const emb_conv_params *p, const int8_t *in, const int8_t *wei
     else if (p->groups == 1 && p->k_h == 1 && p->k_w == 1)
         conv_pointwise(p, in, weight, bias, mult, shift, out);
     else if (p->groups == 1 && p->out_c <= SMALL_OC_MAX &&
-             p->k_h * p->k_w * p->in_c <= SMALL_K16_MAX)
+             p->k_h * p->k_w * p->in_c <= SMALL_K_MAX)
         conv_small(p, in, weight, bias, mult, shift, out);   /* pointwise-packed weights */
     else if (p->groups == 1 && p->dil_w == 1)
         conv_rows(p, in, weight, bias, mult, shift, out);

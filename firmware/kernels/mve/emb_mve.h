@@ -67,23 +67,37 @@ static inline void emb_mve_dot4(const int8_t *x, const int8_t *w, int32_t w_oc, 
     wsum[0] = s0; wsum[1] = s1; wsum[2] = s2; wsum[3] = s3;
 }
 
-/* acc[j] += x . w_j (no weight sums): the inner loop of pointwise convs, whose zero-point
- * correction is computed once per channel block. */
-static inline void emb_mve_dot4_nosum(const int8_t *x, const int8_t *w, int32_t w_oc,
-                                      int32_t n, int32_t m, int32_t acc[4])
+/* acc[j] += x0 . w_j, acc[4 + j] += x1 . w_j (j = 0..3) over n16 chunks of 16 channels,
+ * weights of 4 output channels interleaved per chunk (packing.py): 14 instructions per 128
+ * MACs. Hand-written in mve/emb_conv2d.c: VMLADAVA needs even accumulator registers, eight
+ * of them plus three pointers. */
+void emb_mve_pw_2x4(const int8_t *x0, const int8_t *x1, const int8_t *w, int32_t n16,
+                    int32_t acc[8]);
+
+/* The last n = C % 16 channels after emb_mve_pw_2x4: x loads predicated; the block's
+ * weights for them are 4 rows of n bytes (packing.py). */
+static inline void emb_mve_pw_tail(const int8_t *x0, const int8_t *x1, const int8_t *w,
+                                   int32_t n, int32_t acc[8])
 {
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    const int8_t *w1 = w + (m > 1 ? w_oc : 0), *w2 = w + (m > 2 ? 2 * w_oc : 0);
-    const int8_t *w3 = w + (m > 3 ? 3 * w_oc : 0);
-    for (int32_t i = 0; i < n; i += 16) {
-        const mve_pred16_t p = vctp8q((uint32_t)(n - i));
-        const int8x16_t xv = vldrbq_z_s8(x + i, p);
-        a0 = vmladavaq_s8(a0, xv, vldrbq_z_s8(w + i, p));
-        a1 = vmladavaq_s8(a1, xv, vldrbq_z_s8(w1 + i, p));
-        a2 = vmladavaq_s8(a2, xv, vldrbq_z_s8(w2 + i, p));
-        a3 = vmladavaq_s8(a3, xv, vldrbq_z_s8(w3 + i, p));
+    const mve_pred16_t p = vctp8q((uint32_t)n);
+    const int8x16_t u = vldrbq_z_s8(x0, p), v = vldrbq_z_s8(x1, p);
+    for (int j = 0; j < 4; j++) {
+        const int8x16_t wj = vldrbq_z_s8(w + n * j, p);
+        acc[j] = vmladavaq_s8(acc[j], u, wj);
+        acc[4 + j] = vmladavaq_s8(acc[4 + j], v, wj);
     }
-    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+}
+
+/* sum(w_j) of the 4 output channels of a packed block of k input channels. */
+static inline void emb_mve_block_wsum(const int8_t *wb, int32_t k, int32_t wsum[4])
+{
+    const int32_t t = k & 15, full = k - t;
+    const mve_pred16_t p = vctp8q((uint32_t)t);
+    for (int j = 0; j < 4; j++) wsum[j] = 0;
+    for (int32_t i = 0; i < full; i += 16)
+        for (int j = 0; j < 4; j++) wsum[j] = vaddvaq_s8(wsum[j], vldrbq_s8(wb + 4 * i + 16 * j));
+    for (int j = 0; t && j < 4; j++)
+        wsum[j] = vaddvaq_s8(wsum[j], vldrbq_z_s8(wb + 4 * full + t * j, p));
 }
 
 static inline int32x4_t emb_mve_vec4(const int32_t v[4])

@@ -1,0 +1,105 @@
+"""Linux boards over TVM RPC: connect (directly or through a tracker), upload a compiled
+`.so`, run it with the Relax VM and time it. Moves bytes and measures; computes nothing."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgemobilenet.errors import EdgembError
+
+
+def parse_hostport(s: str, what: str) -> tuple[str, int]:
+    host, sep, port = s.rpartition(":")
+    if not sep or not port.isdigit():
+        raise EdgembError(f"{what} '{s}': expected HOST:PORT")
+    return host or "127.0.0.1", int(port)
+
+
+def connect(rpc: str | None = None, tracker: str | None = None, key: str | None = None,
+            timeout: float = 120):
+    """An RPC session: `rpc` "HOST:PORT" for a server, or `tracker` "HOST:PORT" + `key`."""
+    from tvm import rpc as tvm_rpc
+
+    try:
+        if tracker:
+            h, p = parse_hostport(tracker, "tracker")
+            if not key:
+                raise EdgembError(f"tracker {tracker}: a device key is needed (--key)")
+            return tvm_rpc.connect_tracker(h, p).request(key, session_timeout=0,
+                                                         max_retry=3)
+        if rpc:
+            h, p = parse_hostport(rpc, "rpc server")
+            return tvm_rpc.connect(h, p, session_timeout=0)
+    except EdgembError:
+        raise
+    except Exception as e:  # TVM raises RuntimeError / TVMError on refused connections
+        where = f"tracker {tracker} key '{key}'" if tracker else f"rpc server {rpc}"
+        raise EdgembError(f"{where}: cannot connect ({str(e).splitlines()[0][:200]})") from None
+    raise EdgembError("rpc: give an RPC server (HOST:PORT) or a tracker and key")
+
+
+@dataclass
+class RemoteModel:
+    """A build directory's `.so` loaded on a board, ready to run."""
+
+    session: Any
+    vm: Any
+    dev: Any
+    outputs: list[str]
+
+    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        from edgemobilenet.backends.tvm.build import run_vm
+        return dict(zip(self.outputs, run_vm(self.vm, self.dev, x, len(self.outputs))))
+
+    def time(self, number: int = 10, repeat: int = 3, min_repeat_ms: int = 0) -> list[float]:
+        """Seconds per run (one entry per repeat), measured on the board."""
+        f = self.vm.time_evaluator("invoke_stateful", self.dev, number=number, repeat=repeat,
+                                   min_repeat_ms=min_repeat_ms)
+        return [float(v) for v in f("main").results]
+
+
+def load_build(session, build_dir: str | Path) -> RemoteModel:
+    """Upload `model.so` of a build directory (from `compile_linux`) and load it."""
+    from tvm import relax
+
+    build_dir = Path(build_dir)
+    try:
+        manifest = json.loads((build_dir / "manifest.json").read_text())
+    except FileNotFoundError:
+        raise EdgembError(f"{build_dir}: no manifest.json (not a TVM build directory)") from None
+    lib = build_dir / manifest["library"]
+    session.upload(str(lib))
+    rlib = session.load_module(lib.name)
+    dev = session.cpu()
+    vm = relax.VirtualMachine(rlib, dev)
+    return RemoteModel(session, vm, dev, [o["name"] for o in manifest["outputs"]])
+
+
+def start_tracker(host: str = "127.0.0.1", port: int = 9190, timeout: float = 60):
+    """Start `tvm.exec.rpc_tracker` on this machine; returns the process once it listens."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "tvm.exec.rpc_tracker", "--host", host,
+                             "--port", str(port), "--port-end", str(port + 1)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise EdgembError(f"rpc tracker {host}:{port} exited: "
+                              f"{proc.stderr.read().decode()[-300:]}")
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    proc.wait()
+    raise EdgembError(f"rpc tracker {host}:{port} did not start within {timeout:.0f} s")

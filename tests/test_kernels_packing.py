@@ -1,0 +1,72 @@
+"""Offline weight layouts of the Cortex-M kernel variants (backends/mcu/packing.py): every
+packed array is a permutation of the weights plus zero padding, at the positions its docstring
+gives (the C kernels read exactly those)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgemobilenet.backends.mcu import packing
+from edgemobilenet.errors import EdgembError
+
+
+def _w(rng: np.random.Generator, *shape: int) -> np.ndarray:
+    return rng.integers(-128, 128, shape, dtype=np.int8)
+
+
+def test_portable_is_identity_and_unknown_variant_fails():
+    rng = np.random.default_rng(0)
+    w = _w(rng, 6, 3, 3, 5)
+    np.testing.assert_array_equal(packing.pack_weights("conv2d", {}, w, "portable"), w)
+    with pytest.raises(EdgembError, match="unknown kernel variant"):
+        packing.pack_weights("conv2d", {}, w, "neon")
+
+
+@pytest.mark.parametrize("variant", ["dsp", "mve"])
+def test_depthwise_becomes_khkwc(variant):
+    w = _w(np.random.default_rng(1), 12, 3, 3, 1)
+    got = packing.pack_weights("conv2d", {"groups": 12}, w, variant)
+    assert got.shape == (3, 3, 12)
+    for c in range(12):
+        np.testing.assert_array_equal(got[:, :, c], w[c, :, :, 0])
+
+
+@pytest.mark.parametrize("oc,k", [(8, 64), (11, 40), (4, 13), (5, 16)])
+def test_mve_pointwise_blocks(oc, k):
+    w = _w(np.random.default_rng(k), oc, 1, 1, k)
+    got = packing.pack_weights("conv2d", {"groups": 1}, w, "mve")
+    oc4, full, t = -(-oc // 4) * 4, k // 16 * 16, k % 16
+    assert got.shape == (oc4 * k,)
+    for o in range(oc4):
+        block = (o // 4) * 4 * k
+        for kk in range(k):
+            if kk < full:
+                idx = block + 64 * (kk // 16) + 16 * (o % 4) + kk % 16
+            else:
+                idx = block + 4 * full + t * (o % 4) + kk - full
+            assert got[idx] == (w[o, 0, 0, kk] if o < oc else 0), (o, kk)
+
+
+def test_mve_fc_and_small_conv_use_the_block_layout():
+    rng = np.random.default_rng(2)
+    fc = _w(rng, 10, 40)
+    conv1 = _w(rng, 8, 3, 3, 3)
+    np.testing.assert_array_equal(packing.pack_weights("fully_connected", {}, fc, "mve"),
+                                  packing._interleave4(fc))
+    np.testing.assert_array_equal(packing.pack_weights("conv2d", {"groups": 1}, conv1, "mve"),
+                                  packing._interleave4(conv1.reshape(8, 27)))
+    big = _w(rng, 8, 3, 3, 64)   # K = 576: general path, OHWI
+    np.testing.assert_array_equal(packing.pack_weights("conv2d", {"groups": 1}, big, "mve"), big)
+
+
+def test_dsp_small_conv_rows_padded_to_4():
+    rng = np.random.default_rng(3)
+    conv1 = _w(rng, 8, 3, 3, 3)
+    got = packing.pack_weights("conv2d", {"groups": 1}, conv1, "dsp")
+    assert got.shape == (8, 28)
+    np.testing.assert_array_equal(got[:, :27], conv1.reshape(8, 27))
+    assert not got[:, 27].any()
+    pw = _w(rng, 8, 1, 1, 13)   # pointwise and FC: unchanged
+    np.testing.assert_array_equal(packing.pack_weights("conv2d", {"groups": 1}, pw, "dsp"), pw)
+    wide = _w(rng, 40, 3, 3, 3)   # more than DSP_SMALL_OC_MAX channels: OHWI
+    np.testing.assert_array_equal(packing.pack_weights("conv2d", {"groups": 1}, wide, "dsp"), wide)

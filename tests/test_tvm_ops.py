@@ -1,0 +1,84 @@
+"""TVM backend: every QGraph op compiled for the host equals the numpy reference bit for bit;
+`compile_linux` writes a cross-compiled aarch64 build directory."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+from qgraph_builders import SINGLE_OP_BUILDERS, mobilenet_v2, sample_input
+
+from edgemobilenet.backends.tvm import te_fixedpoint as tfp
+from edgemobilenet.backends.tvm.build import compile_qgraph, host_target, run_local
+from edgemobilenet.backends.tvm.export import compile_linux
+from edgemobilenet.backends.tvm.linux_target import linux_target
+from edgemobilenet.errors import EdgembError
+from edgemobilenet.quant import fixedpoint, qgraph, reference
+
+
+def _check_exact(g, ex, seeds=(0, 1, 2)):
+    for seed in seeds:
+        x = sample_input(g, np.random.default_rng(seed))
+        out, ref = run_local(ex, g, x), reference.run(g, x)
+        for name, want in ref.items():
+            assert out[name].dtype == np.int8
+            np.testing.assert_array_equal(out[name], want, err_msg=f"output {name}, seed {seed}")
+
+
+@pytest.mark.parametrize("case", sorted(SINGLE_OP_BUILDERS))
+def test_single_op_bit_exact_on_host(case):
+    g = SINGLE_OP_BUILDERS[case](np.random.default_rng(7))
+    _check_exact(g, compile_qgraph(g, host_target()))
+
+
+def test_mbqm_rewrite_matches_reference_on_extremes():
+    """The select-free MBQM form used in TIR, evaluated in numpy, equals fixedpoint.mbqm."""
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.integers(-2**31, 2**31, 20000), rng.integers(-3000, 3000, 20000),
+                        [-2**31, 2**31 - 1, 0, -1, 1]]).astype(np.int64)
+    m = rng.integers(2**30, 2**31, 40)
+    shift = np.concatenate([rng.integers(-31, 0, 30), rng.integers(0, 4, 10)])
+    for mi, si in zip(m, shift):
+        bias, mq, left, right, half, pos = (int(v) for v in tfp.qparams(np.int64(0), mi, si))
+        x64 = ((x << left) + 2**31 & 0xFFFFFFFF) - 2**31
+        t = x64 * mq + (1 << 30)
+        got = ((t >> 31) + half + pos * (1 + (t >> 63))) >> right
+        np.testing.assert_array_equal(got, fixedpoint.mbqm(x, int(mi), int(si)))
+
+
+def test_small_mobilenet_v2_bit_exact_on_host():
+    g = mobilenet_v2(np.random.default_rng(0), width=0.35, resolution=32, num_classes=10)
+    _check_exact(g, compile_qgraph(g, host_target()), seeds=(1, 2))
+
+
+def test_compile_linux_rpi4_writes_aarch64_build(tmp_path):
+    g = SINGLE_OP_BUILDERS["mul_se"](np.random.default_rng(1))
+    out = tmp_path / "build"
+    out.mkdir()
+    (out / "stale.txt").write_text("replaced atomically")
+    manifest = compile_linux(g, "rpi4", out)
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.qgraph", "model.so"]
+    assert json.loads((out / "manifest.json").read_text()) == manifest
+    assert manifest["model_hash"] == g.digest() == qgraph.load(out / "model.qgraph").digest()
+    assert manifest["tvm_target"]["mcpu"] == "cortex-a72"
+    assert manifest["library_bytes"] == (out / "model.so").stat().st_size
+    elf = subprocess.run(["file", "-b", str(out / "model.so")], capture_output=True, text=True)
+    assert "ARM aarch64" in elf.stdout and "shared object" in elf.stdout
+    assert not list(tmp_path.glob(".build*"))  # no temporary directories left behind
+
+
+def test_linux_targets_resolve_to_tvm_targets():
+    host = linux_target("host")
+    assert host.cross_compiler is None and host.tvm_target["mcpu"] != "host"
+    rpi5 = linux_target("rpi5")
+    assert "+dotprod" in rpi5.tvm_target["mattr"] and rpi5.qemu_cpu == "cortex-a76"
+    for name in ("rpi3", "rpi4", "aarch64"):
+        t = linux_target(name)
+        assert t.tvm_target["mtriple"] == "aarch64-linux-gnu"
+        assert t.cross_compiler == "aarch64-linux-gnu-gcc" and t.qemu_cpu
+
+
+def test_mcu_target_is_rejected():
+    with pytest.raises(EdgembError, match="not a linux"):
+        linux_target("mps2-an386")
