@@ -25,7 +25,7 @@ def one_thread():
     torch.set_num_threads(n)
 
 
-@pytest.mark.slow  # about 25 s idle, 55 s on a loaded 2-core machine
+@pytest.mark.slow  # 18 s on a lightly loaded 2-core machine, up to 55 s when it is busy
 def test_train_learns_and_resume_is_exact(tmp_path, one_thread):
     straight, part = tmp_path / "straight.pt", tmp_path / "part.pt"
     r = CliRunner().invoke(main, ["train", *ARGS, "--epochs", "2", "-o", str(straight)])

@@ -1,0 +1,95 @@
+"""MetaSchedule tuning of a QGraph's kernels; the database (a directory) is kept and reused.
+
+Candidates are measured in-process on this machine (`local`, host targets) or on a board
+registered with an RPC tracker (`tracker`, e.g. an emulated or real Pi). Cross targets are
+built with the target's cross compiler.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import tvm
+from tvm import relax
+from tvm.s_tir import meta_schedule as ms
+
+from edgemobilenet.backends.tvm.build import lower, tvm_target
+from edgemobilenet.backends.tvm.linux_target import LinuxTarget
+from edgemobilenet.device.rpc import parse_hostport
+from edgemobilenet.errors import EdgembError
+from edgemobilenet.quant.qgraph import QGraph
+
+MODULE_EQUALITY = "anchor-block"   # kernels with the same anchor (conv shape) share records
+
+
+def export_aarch64(mod: tvm.runtime.Module) -> str:
+    """LocalBuilder export hook: cross-compile a candidate for an aarch64 board."""
+    from tvm.support import cc
+
+    path = os.path.join(tempfile.mkdtemp(prefix="edgemb-ms-"), "candidate.so")
+    mod.export_library(path, fcompile=cc.cross_compiler("aarch64-linux-gnu-gcc"))
+    return path
+
+
+def _database(db_dir: str | os.PathLike) -> ms.database.JSONDatabase:
+    db_dir = Path(db_dir)
+    db_dir.mkdir(parents=True, exist_ok=True)
+    return ms.database.JSONDatabase(work_dir=str(db_dir), module_equality=MODULE_EQUALITY)
+
+
+def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int, *,
+         tracker: str | None = None, key: str | None = None, local: bool = False,
+         trials_per_task: int | None = None, max_tasks: int | None = None,
+         timeout_sec: float = 60) -> dict[str, Any]:
+    """Tune up to `trials` candidates over the graph's kernels into `db_dir`.
+
+    `max_tasks` keeps only the first N kernels (smoke tests). Returns a summary dict.
+    """
+    if trials < 1:
+        raise EdgembError(f"tune: --trials must be >= 1, got {trials}")
+    if local == bool(tracker):
+        raise EdgembError("tune: measure either --local (this machine) or on a --tracker")
+    if local and not target.is_host:
+        raise EdgembError(f"tune: target '{target.name}' is cross-compiled; --local can only "
+                          f"measure host targets (use --tracker with a board)")
+    tgt = tvm_target(target.tvm_target)
+    mod = lower(g)
+    tasks = ms.relax_integration.extract_tasks(mod, tgt, module_equality=MODULE_EQUALITY)
+    if max_tasks:
+        tasks = sorted(tasks, key=lambda t: t.task_name)[:max_tasks]
+    if target.is_host:
+        builder = ms.builder.LocalBuilder(timeout_sec=timeout_sec)
+    else:
+        builder = ms.builder.LocalBuilder(timeout_sec=timeout_sec, f_export=export_aarch64)
+    if local:
+        runner = ms.runner.LocalRunner(timeout_sec=timeout_sec)
+    else:
+        host, port = parse_hostport(tracker, "tracker")
+        runner = ms.runner.RPCRunner(
+            ms.runner.RPCConfig(tracker_host=host, tracker_port=port,
+                                tracker_key=key or target.rpc_key,
+                                session_timeout_sec=int(timeout_sec) * 4),
+            evaluator_config=ms.runner.EvaluatorConfig(number=3, repeat=1))
+    contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
+        tasks, work_dir=str(db_dir), space="post-order-apply", strategy="evolutionary")
+    ms.tune.tune_tasks(
+        tasks=contexts, task_weights=weights, work_dir=str(db_dir), max_trials_global=trials,
+        max_trials_per_task=trials_per_task or trials, num_trials_per_iter=min(trials, 16),
+        builder=builder, runner=runner, database=_database(db_dir),
+        module_equality=MODULE_EQUALITY)
+    records = _database(db_dir).get_all_tuning_records()
+    return {"target": target.name, "tasks": [t.task_name for t in tasks],
+            "trials": trials, "records": len(records), "db": str(db_dir)}
+
+
+def apply_database(mod: tvm.IRModule, target: tvm.target.Target | None,
+                   db_dir: str | os.PathLike) -> tvm.IRModule:
+    """Replace kernels with their best tuned schedules from `db_dir` (others unchanged)."""
+    if not Path(db_dir, "database_tuning_record.json").is_file():
+        raise EdgembError(f"{db_dir}: not a tuning database (no database_tuning_record.json)")
+    if target is None:
+        raise EdgembError("apply_database: a target is needed")
+    with target, _database(db_dir):
+        return relax.transform.MetaScheduleApplyDatabase()(mod)
