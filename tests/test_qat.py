@@ -73,5 +73,5 @@ def test_quantize_cli_qat(tmp_path):
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     q = qgraph.load(out)
-    assert q.meta["method"] == "qat (minmax init)" == doc["method"] and q.meta["qat_epochs"] == 1
+    assert q.meta["method"] == "qat (percentile init)" == doc["method"] and q.meta["qat_epochs"] == 1
     assert any(r["sqnr_db"] is not None for r in doc["layers"])

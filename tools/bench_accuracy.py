@@ -85,6 +85,8 @@ def main() -> None:
     ap.add_argument("--calib", type=int, default=64, help="calibration crops")
     ap.add_argument("--eval", type=int, default=200, help="evaluation crops")
     ap.add_argument("--methods", default="minmax,percentile,mse")
+    ap.add_argument("--per-tensor", action="store_true",
+                    help="also per-tensor weight scales for each method (for comparison)")
     ap.add_argument("--no-ort", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -103,11 +105,13 @@ def main() -> None:
     g = capture(lm.module, (3, 224, 224))
     for method in args.methods.split(","):
         t0 = time.monotonic()
-        q = convert(g, calibrate(g, batched(calib, 8), method), meta={"method": method})
-        out = int8_logits(q, x)
-        result["edgemb"][method] = {**metrics(ref, out),
-                                    "seconds": round(time.monotonic() - t0, 1)}
-        print(method, result["edgemb"][method], flush=True)
+        ranges = calibrate(g, batched(calib, 8), method)
+        for per_tensor in (False, True) if args.per_tensor else (False,):
+            q = convert(g, ranges, per_tensor, meta={"method": method})
+            key = method + ("-per-tensor" if per_tensor else "")
+            result["edgemb"][key] = {**metrics(ref, int8_logits(q, x)),
+                                     "seconds": round(time.monotonic() - t0, 1)}
+            print(key, result["edgemb"][key], flush=True)
     if not args.no_ort:
         with tempfile.TemporaryDirectory() as d:
             t0 = time.monotonic()

@@ -43,8 +43,9 @@ def ptq_options(f, limit_flag: str = "--limit"):
     for opt in reversed([
         click.option("--calib", help="calibration data: fashion-mnist, an ImageFolder directory, "
                      "a CSV, or `photos` (crops of the bundled sample photos)"),
-        click.option("--method", type=click.Choice(METHODS), default="minmax", show_default=True,
-                     help="activation range observer"),
+        click.option("--method", type=click.Choice(METHODS), default="percentile",
+                     show_default=True, help="activation range observer (percentile: 99.99 % "
+                     "quantiles, best measured on ImageNet MobileNetV2)"),
         click.option("--per-tensor", is_flag=True, help="one weight scale per layer instead of "
                      "per output channel (for comparison; hurts MobileNets)"),
         click.option(limit_flag, "limit", type=int, default=256, show_default=True,

@@ -423,8 +423,7 @@ static inline __attribute__((always_inline)) void dw8_3x3(
 
 /* One block of 8 channels: int16 lanes, VMULLB / VMULLT give the even / odd channels'
  * int32 products; weights widened once per block. Interior pixels fold the zero point into
- * the bias (zp * sum(w)); border pixels of a 3x3 do too, from a copy of their window whose
- * padding holds zp, other border pixels subtract zp from x over their valid taps. */
+ * the bias (zp * sum(w)), border pixels subtract it from x over their valid taps. */
 static void dw8_block(const emb_conv_params *p, const int8_t *in, const int8_t *w,
                       const int32_t *bias, const int32_t *mult, const int32_t *shift,
                       int8_t *out, int32_t ch, const int32_t rng[4])
@@ -472,20 +471,6 @@ static void dw8_block(const emb_conv_params *p, const int8_t *in, const int8_t *
                         }
                     x += x_step;
                 }
-            } else if (kh_n == 3 && kw_n == 3) {   /* border: window copied, padding = zp */
-                int8_t patch[72] __attribute__((aligned(8)));
-                const int32_t iy0 = oy * p->stride_h - p->pad_top;
-                const int32_t ix0 = ox * p->stride_w - p->pad_left;
-                for (int32_t t = 0; t < 9; t++) {
-                    const int32_t iy = iy0 + (t / 3) * p->dil_h, ix = ix0 + (t % 3) * p->dil_w;
-                    if (iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w)
-                        memcpy(patch + 8 * t, in + (iy * p->in_w + ix) * c + ch, 8);
-                    else
-                        memset(patch + 8 * t, zp, 8);
-                }
-                ab = base_b;
-                at = base_t;
-                dw8_3x3(patch, 24, 8, wv[0], &ab, &at);
             } else {
                 int32_t kw0, kw1;
                 emb_window(ox, p->stride_w, p->pad_left, p->dil_w, kw_n, p->in_w, &kw0, &kw1);
