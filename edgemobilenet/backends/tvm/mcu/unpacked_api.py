@@ -1,0 +1,142 @@
+"""Build TIR PrimFuncs as plain C-callable Cortex-M kernels (TVM 0.27 has no unpacked API).
+
+`UnpackedAPI` replaces `MakePackedAPI` in a copy of the s_tir default pass list: each
+buffer parameter becomes a typed pointer plus a `DeclBuffer`, the body sits inside the
+`device_type`/`device_id` attributes `LowerTVMBuiltin` expects, and the function returns 0:
+`int32_t sym(int8_t *X, int8_t *W, ..., int8_t *Y)`. The result is an ARM ELF object
+(LLVM target) or C source (target kind `c`). Firmware links `firmware/tvm/tvm_stubs.c`
+for the few runtime symbols such code may reference.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import tvm
+from tvm import s_tir, tirx
+from tvm.ir import PointerType, PrimType
+from tvm.s_tir.pipeline import finalize_host_passes
+from tvm.target import Target
+from tvm.tirx.build import codegen_build
+
+from edgemobilenet.errors import EdgembError
+
+# LLVM targets per firmware `kernels` variant (float ABI hard, one core).
+_LLVM = {
+    "cortex-m4": {"mtriple": "thumbv7em-none-eabihf", "mattr": ["+dsp"]},
+    "cortex-m7": {"mtriple": "thumbv7em-none-eabihf", "mattr": ["+dsp"]},
+    "cortex-m55": {"mtriple": "thumbv8.1m.main-none-eabihf", "mattr": ["+mve"]},
+}
+
+
+def mcu_target(cpu: str) -> Target:
+    """The LLVM target for a Cortex-M CPU name (as in targets/*.toml)."""
+    if cpu not in _LLVM:
+        raise EdgembError(f"TVM for Cortex-M: no LLVM target for cpu '{cpu}' "
+                          f"(known: {', '.join(_LLVM)})")
+    spec = _LLVM[cpu]
+    return Target({"kind": "llvm", "mtriple": spec["mtriple"], "mcpu": cpu,
+                   "mattr": spec["mattr"], "mfloat-abi": "hard", "num-cores": 1})
+
+
+def _unpack(func: tirx.PrimFunc, _mod, _ctx) -> tirx.PrimFunc:
+    if not func.attrs or "global_symbol" not in func.attrs:
+        return func
+    params, decls = [], []
+    for p in func.params:
+        if tirx.buffer.is_buffer_var(p):
+            ptr = tirx.Var(p.name, PointerType(PrimType(p.dtype)))
+            params.append(ptr)
+            decls.append(tirx.DeclBuffer(p, data=ptr))
+        else:
+            params.append(p)
+    zero = tirx.IntImm("int32", 0)
+    body = tirx.AttrStmt(zero, "device_id", zero, func.body)
+    body = tirx.AttrStmt(zero, "device_type", tirx.IntImm("int32", 1), body)   # kDLCPU
+    body = tirx.SeqStmt([*decls, body, tirx.Return(zero)])
+    out = tirx.PrimFunc(params, body, PrimType("int32"), func.attrs)
+    return out.without_attr("tirx.is_entry_func").with_attr("tirx.noalias", True)
+
+
+UnpackedAPI = tirx.transform.prim_func_pass(_unpack, opt_level=0, name="UnpackedAPI")
+
+
+def _passes(config) -> list[tvm.transform.Pass]:
+    """s_tir's default lowering (tvm/s_tir/pipeline.py) for a CPU, with UnpackedAPI."""
+    passes = [
+        s_tir.transform.CanonicalizeLoop(),
+        s_tir.transform.LowerCrossThreadReduction(),
+        s_tir.transform.LowerInitBlock(),
+        s_tir.transform.PlanAndUpdateBufferAllocationLocation(),
+        s_tir.transform.ConvertBlocksToOpaque(),
+        s_tir.transform.LiftThreadBinding(),
+        s_tir.transform.CompactBufferAllocation(),
+        s_tir.transform.LowerAutoCopy(),
+        s_tir.transform.UnifyThreadBinding(),
+        s_tir.transform.LowerMatchBuffer(),
+        s_tir.transform.StmtSimplify(),
+        s_tir.transform.AnnotateIrregularLoop(),
+        s_tir.transform.InjectSoftwarePipeline(),
+        s_tir.transform.LowerOpaqueBlock(),
+        tirx.transform.FlattenBuffer(),
+        tirx.transform.NarrowDataType(32),
+        s_tir.transform.LoopPartition(),
+        tirx.transform.VectorizeLoop(not bool(config.get("tirx.disable_vectorize", False))),
+        s_tir.transform.InjectVirtualThread(),
+        s_tir.transform.InjectDoubleBuffer(),
+        tirx.transform.StorageRewrite(),
+        s_tir.transform.HoistIfThenElse(),
+        tirx.transform.UnrollLoop(),
+        s_tir.transform.RenormalizeSplitPattern(),
+        tirx.transform.StmtSimplify(),
+        tirx.transform.RemoveNoOp(),
+        s_tir.transform.RewriteUnsafeSelect(),
+        tirx.transform.CommonSubexprElim(),
+        tirx.transform.VerifyMemory(),
+        tirx.transform.AnnotateEntryFunc(),
+        UnpackedAPI,
+    ]
+    return passes
+
+
+def lower(mod: tvm.IRModule | tirx.PrimFunc, symbol: str, target: Target) -> tvm.IRModule:
+    """Lower the `main` PrimFunc of `mod` (possibly scheduled) to an unpacked function."""
+    if isinstance(mod, tirx.PrimFunc):
+        mod = tvm.IRModule({"main": mod})
+    func = mod["main"].with_attr("global_symbol", symbol)
+    mod = tvm.IRModule({symbol: func})
+    mod = tirx.transform.BindTarget(target.with_host(target))(mod)
+    config = tvm.transform.PassContext.current().config
+    mod = tvm.transform.Sequential(_passes(config))(mod)
+    return finalize_host_passes()(mod)
+
+
+def build_object(mod: tvm.IRModule | tirx.PrimFunc, symbol: str, target: Target,
+                 out: Path) -> Path:
+    """Compile to an ARM ELF object (LLVM target) or a C file (kind `c`) at `out`."""
+    low = lower(mod, symbol, target)
+    rt = codegen_build(low, target)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=out.suffix)
+    os.close(fd)
+    try:
+        if target.kind.name == "c":
+            Path(tmp).write_text(c_source(rt.inspect_source()))
+        else:
+            rt.write_to_file(tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def c_source(src: str) -> str:
+    """TVM's C output without its runtime includes and library-context global."""
+    keep = [ln for ln in src.splitlines()
+            if not ln.startswith('#include "tvm/') and "__tvm_ffi__library_ctx" not in ln
+            and ln.strip() != "#define TVM_EXPORTS"]
+    head = "#include <stdint.h>\n#include <stdbool.h>\n#ifndef TVM_DLL\n#define TVM_DLL\n#endif\n"
+    return head + "\n".join(keep) + "\n"

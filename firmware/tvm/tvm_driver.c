@@ -1,0 +1,54 @@
+/* Test and measuring driver for TVM-generated kernels (backends/tvm/mcu/harness.py).
+ * Case:   int32 kernel (-1 ends), int32 n_blobs, n_blobs x (int32 nbytes, bytes padded
+ *         to 4), int32 out_nbytes. The kernel gets the blobs then the output buffer.
+ * Result: int32 status (kernel's return value), uint32 instructions, int32 out_nbytes,
+ *         bytes padded to 4. I/O and counting come from firmware/tests (tb_io.h). */
+#include <stdint.h>
+#include "tb_io.h"
+
+#define MAX_ARGS 16
+
+int emb_tvm_dispatch(int32_t kernel, void **args);   /* generated per build */
+
+static int32_t rd32(void)
+{
+    int32_t v = 0;
+    if (tb_read(&v, 4)) tb_exit(3);
+    return v;
+}
+
+static void wr32(int32_t v) { tb_write(&v, 4); }
+
+int main(void)
+{
+    for (;;) {
+        void *args[MAX_ARGS];
+        const int32_t kernel = rd32();
+        if (kernel < 0) break;
+        const int32_t n_blobs = rd32();
+        if (n_blobs < 0 || n_blobs >= MAX_ARGS) tb_exit(5);
+        for (int32_t i = 0; i < n_blobs; i++) {
+            const uint32_t n = (uint32_t)rd32(), padded = (n + 3u) & ~3u;
+            args[i] = tb_alloc(n);
+            if (!args[i] || tb_read(args[i], n)) tb_exit(6);
+            uint8_t pad[4];
+            if (padded > n && tb_read(pad, padded - n)) tb_exit(6);
+        }
+        const uint32_t out_n = (uint32_t)rd32();
+        void *out = tb_alloc(out_n);
+        if (!out) tb_exit(7);
+        args[n_blobs] = out;
+        const uint32_t t0 = tb_instr_begin();
+        const int status = emb_tvm_dispatch(kernel, args);
+        const uint32_t instr = tb_instr_end(t0);
+        const uint32_t zero = 0;
+        wr32(status);
+        wr32((int32_t)instr);
+        wr32((int32_t)out_n);
+        tb_write(out, out_n);
+        tb_write(&zero, ((out_n + 3u) & ~3u) - out_n);
+        tb_free_all();
+    }
+    tb_exit(0);
+    return 0;
+}
