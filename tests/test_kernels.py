@@ -42,6 +42,12 @@ CONV_SHAPES = [
     (7, 7, 6, 6, 7, 1, [3, 3, 3, 3], 1, 6),        # depthwise 7x7 (generic K)
     (8, 8, 4, 4, 3, 1, [2, 2, 2, 2], 2, 4),        # depthwise dilated
     (3, 3, 33, 33, 3, 1, [1, 1, 1, 1], 1, 33),
+    (5, 7, 12, 7, 1, 2, [1, 1, 1, 0], 1, 1),       # w16 1x1 stride 2, padding, odd OC
+    (1, 1, 8, 6, 1, 1, [0, 0, 0, 0], 1, 1),        # w16, one pixel
+    (2, 3, 260, 4, 1, 1, [0, 0, 0, 0], 1, 1),      # C > 256: int8 pointwise
+    (9, 9, 3, 7, 3, 2, [0, 0, 1, 1], 1, 1),        # small window, odd OC
+    (3, 41, 8, 8, 3, 1, [1, 1, 1, 1], 1, 8),       # depthwise, 3 column segments
+    (4, 45, 12, 12, 3, 2, [0, 0, 1, 1], 1, 12),    # depthwise s2, 2 column segments
 ]
 FC_SHAPES = [(64, 10), (13, 7), (256, 10), (3, 1), (100, 33), (1030, 3)]   # > 1024: MVE sums w
 

@@ -59,14 +59,32 @@ def test_mve_fc_and_small_conv_use_the_block_layout():
     np.testing.assert_array_equal(packing.pack_weights("conv2d", {"groups": 1}, big, "mve"), big)
 
 
-def test_dsp_small_conv_rows_padded_to_4():
+def _w16_value(got: np.ndarray, k4: int, o: int, kk: int) -> int:
+    """The int16 at output channel o, value kk of the dsp w16 layout (docstring positions)."""
+    word = ((o // 2) * (k4 // 4) + kk // 4) * 4 + (o % 2) * 2 + kk % 2
+    return int(got.view("<i2")[2 * word + (kk % 4) // 2])
+
+
+@pytest.mark.parametrize("shape", [(8, 3, 3, 3), (7, 1, 1, 12), (16, 1, 1, 8)])
+def test_dsp_w16_pairs(shape):
+    w = _w(np.random.default_rng(sum(shape)), *shape)
+    got = packing.pack_weights("conv2d", {"groups": 1}, w, "dsp")
+    oc, k = shape[0], int(np.prod(shape[1:]))
+    k4 = -(-k // 4) * 4
+    assert got.dtype == np.int8 and got.size == 2 * (oc + oc % 2) * k4
+    w2 = w.reshape(oc, k)
+    for o in range(oc + oc % 2):
+        for kk in range(k4):
+            want = int(w2[o, kk]) if o < oc and kk < k else 0
+            assert _w16_value(got, k4, o, kk) == want, (o, kk)
+
+
+def test_dsp_other_layers_stay_ohwi():
     rng = np.random.default_rng(3)
-    conv1 = _w(rng, 8, 3, 3, 3)
-    got = packing.pack_weights("conv2d", {"groups": 1}, conv1, "dsp")
-    assert got.shape == (8, 28)
-    np.testing.assert_array_equal(got[:, :27], conv1.reshape(8, 27))
-    assert not got[:, 27].any()
-    pw = _w(rng, 8, 1, 1, 13)   # pointwise and FC: unchanged
-    np.testing.assert_array_equal(packing.pack_weights("conv2d", {"groups": 1}, pw, "dsp"), pw)
-    wide = _w(rng, 40, 3, 3, 3)   # more than DSP_SMALL_OC_MAX channels: OHWI
-    np.testing.assert_array_equal(packing.pack_weights("conv2d", {"groups": 1}, wide, "dsp"), wide)
+    for w, groups in [(_w(rng, 8, 1, 1, 13), 1),            # pointwise, C % 4 != 0
+                      (_w(rng, 8, 1, 1, 260), 1),           # pointwise, C > DSP_W16_K_MAX
+                      (_w(rng, 40, 3, 3, 3), 1)]:           # > DSP_SMALL_OC_MAX channels
+        np.testing.assert_array_equal(packing.pack_weights("conv2d", {"groups": groups}, w,
+                                                           "dsp"), w)
+    fc = _w(rng, 10, 40)
+    np.testing.assert_array_equal(packing.pack_weights("fully_connected", {}, fc, "dsp"), fc)

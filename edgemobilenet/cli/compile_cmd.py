@@ -27,13 +27,19 @@ def _print(doc: dict, out_dir: Path, show_layers: bool) -> None:
     con = Console()
     if show_layers:
         t = Table(title="layers", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-        for col in ("#", "layer", "op", "output", "MACs", "offset", "bytes", "live"):
+        cols = ["#", "layer", "op", "output", "MACs", "offset", "bytes", "live"]
+        tuned = any("kernel" in r for r in doc["layers"])
+        for col in cols + (["kernel", "hand instr", "TVM instr"] if tuned else []):
             t.add_column(col, no_wrap=True, justify="left" if col in ("layer", "op", "output")
                          else "right")
         for r in doc["layers"]:
+            k = r.get("kernel")
+            extra = ([("tvm" if k["kernel"] != "hand" else "hand") if k else "",
+                      f"{k['hand_instructions']:,}" if k else "",
+                      f"{k['tvm_instructions']:,}" if k else ""] if tuned else [])
             t.add_row(str(r["index"]), r["name"], r["op"], "x".join(map(str, r["out_shape"])),
                       f"{r['macs']:,}", str(r["out_offset"]), f"{r['out_bytes']:,}",
-                      f"{r['live_bytes']:,}")
+                      f"{r['live_bytes']:,}", *extra)
         con.print(t)
     m = Table(title=f"{doc['target']} ({doc['kernels']} kernels): {len(doc['layers'])} layers, "
               f"{doc['macs'] / 1e6:,.2f} M MACs", box=box.SIMPLE_HEAD, pad_edge=False)
@@ -65,11 +71,15 @@ def _print(doc: dict, out_dir: Path, show_layers: bool) -> None:
 @model_options
 @click.option("--layers", "show_layers", is_flag=True, help="Print the per-layer table.")
 @click.option("-j", "--jobs", default=2, show_default=True, help="Parallel make jobs.")
+@click.option("--tune-db", type=click.Path(path_type=Path, file_okay=False),
+              help="MetaSchedule database of `edgemb tune` (MCU): per layer, use the faster "
+                   "of the hand-written and the tuned TVM kernel.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON only.")
 def command(model: str, target_name: str, out_dir: Path | None, calib: str | None,
             method: str, per_tensor: bool, limit: int, arch: str | None,
             width: float | None, resolution: int | None, num_classes: int | None,
-            in_channels: int | None, show_layers: bool, jobs: int, as_json: bool) -> None:
+            in_channels: int | None, show_layers: bool, jobs: int, tune_db: Path | None,
+            as_json: bool) -> None:
     """Compile MODEL (default: the shipped default model) into firmware for a Cortex-M
     target: memory plan, model.c, firmware.elf and manifest.json in the build directory.
 
@@ -85,11 +95,12 @@ def command(model: str, target_name: str, out_dir: Path | None, calib: str | Non
         con.print("[yellow]warning:[/] no --calib data: calibrating on random inputs, the "
                   "int8 model's accuracy is meaningless", highlight=False)
     if as_json:
-        doc = compile_model(load_qgraph(model, opts), target, out_dir, jobs=jobs)
+        doc = compile_model(load_qgraph(model, opts), target, out_dir, jobs=jobs,
+                            tune_db=tune_db)
         click.echo(json.dumps(doc, indent=2))
         return
     with con.status(f"quantizing {model}") as status:
         g = load_qgraph(model, opts)
-        doc = compile_model(g, target, out_dir, jobs=jobs,
+        doc = compile_model(g, target, out_dir, jobs=jobs, tune_db=tune_db,
                             step=lambda s: status.update(f"{s}: {model} for {target.name}"))
     _print(doc, out_dir, show_layers)

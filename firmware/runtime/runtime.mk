@@ -6,7 +6,8 @@
 #   target: CC TARGET_CFLAGS EMB_BOARD EMB_TIMER EMB_KERNELS EMB_CLOCK_HZ EMB_TICK_HZ
 #           EMB_TICK_UNIT EMB_UART_BASE EMB_UART_BAUDDIV FLASH_ORIGIN FLASH_LENGTH
 #           RAM_ORIGIN RAM_LENGTH STACK_SIZE [BULK_ORIGIN BULK_LENGTH]
-#   model:  MODEL_SRCS (model.c ...), MODEL_CFLAGS, optional KERNEL_SRCS override
+#   model:  MODEL_SRCS (model.c ...), MODEL_CFLAGS, optional KERNEL_SRCS override,
+#           optional MODEL_OBJS (prebuilt objects, e.g. TVM-generated kernels)
 #   output: BUILD (directory, default build), ELF (default $(BUILD)/firmware.elf)
 ifndef EMB_FIRMWARE
 EMB_FIRMWARE := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
@@ -75,6 +76,6 @@ $(BUILD)/obj/$(subst /,_,$(basename $(abspath $(1)))).o: $(1) $(MAKEFILE_LIST) $
 endef
 $(foreach s,$(SRCS),$(eval $(call compile_rule,$(s))))
 
-$(ELF): $(OBJS) $(BUILD)/memory.ld $(EMB_FIRMWARE)/boards/common/sections.ld
-	$(CC) $(LDFLAGS) $(OBJS) -o $@.tmp && mv $@.tmp $@
+$(ELF): $(OBJS) $(MODEL_OBJS) $(BUILD)/memory.ld $(EMB_FIRMWARE)/boards/common/sections.ld
+	$(CC) $(LDFLAGS) $(OBJS) $(MODEL_OBJS) -o $@.tmp && mv $@.tmp $@
 -include $(OBJS:.o=.d)

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #ifndef EMB_TVM_WORKSPACE_BYTES
-#define EMB_TVM_WORKSPACE_BYTES 65536
+#define EMB_TVM_WORKSPACE_BYTES 16384
 #endif
 
 typedef struct {

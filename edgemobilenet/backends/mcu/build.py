@@ -141,9 +141,13 @@ def _make(build: Path, target: Target, jobs: int) -> Path:
 
 
 def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
-                  step: Callable[[str], None] | None = None) -> dict[str, Any]:
+                  step: Callable[[str], None] | None = None,
+                  tune_db: Path | None = None, kernel_choice: str = "fastest") -> dict[str, Any]:
     """Build `out_dir` (firmware.elf, model.c/h, model.qgraph, manifest.json); return the
-    manifest. `step` is told the name of each stage (for a progress display)."""
+    manifest. `step` is told the name of each stage (for a progress display). With a
+    `tune_db` (MetaSchedule database of `edgemb tune`), each tuned layer runs the faster
+    of its hand-written and its TVM kernel, as measured in QEMU (`kernel_choice` "tvm":
+    every tuned layer runs its TVM kernel)."""
     if target.kind != "mcu":
         raise EdgembError(f"{target.path.name}: target '{target.name}' is {target.kind}, "
                           f"the MCU backend needs kind 'mcu'")
@@ -156,11 +160,16 @@ def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
+        sel = None
+        if tune_db is not None:
+            say("select kernels")
+            from edgemobilenet.backends.tvm.mcu.select import select_kernels  # TVM on demand
+            sel = select_kernels(g, target, Path(tune_db), tmp / ".tvm", kernel_choice)
         say("generate")
         layers = codegen.generate_model(g, plan, target.kernels or "portable", tmp,
                                         arena_alignment(target), where.const_section,
-                                        where.arena_section)
-        project.write_project(target, tmp)
+                                        where.arena_section, sel.calls if sel else None)
+        project.write_project(target, tmp, sel.objects if sel else [])
         qgraph.save(g, tmp / "model.qgraph")
         say("build")
         elf = _make(tmp, target, jobs)
@@ -168,6 +177,10 @@ def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
         doc = manifest.make_manifest(g, target, plan, layers, flash, sram, bulk, sections,
                                      {"constants": where.const_section or "flash",
                                       "arena": where.arena_section or "sram"})
+        if sel is not None:
+            for i, row in sel.manifest_rows().items():
+                doc["layers"][i]["kernel"] = row
+            shutil.rmtree(tmp / ".tvm", ignore_errors=True)
         manifest.write(tmp / "manifest.json", doc)
         _replace_dir(tmp, out_dir)
     except BaseException:

@@ -8,9 +8,14 @@ the result as the layer's `const int8_t` array. Layouts:
   (KH, KW, C) so that one word / vector load gives the taps of 4 / 8 neighbouring channels.
   DSP pointwise and FC need no reordering: the SMLAD kernels apply the same SXTB16 byte split
   to activations and weights, so the pairs line up.
-- dsp groups-1 conv2d that is not 1x1 with a small window (K = KH * KW * C <=
-  DSP_SMALL_K_MAX, OC <= DSP_SMALL_OC_MAX, e.g. the first conv): the weight as (OC, K), each
-  row zero-padded to K4 (a multiple of 4).
+- dsp "w16" (int16 weights, twice the bytes): pointwise conv2d with C % 4 == 0 and
+  C <= DSP_W16_K_MAX, and groups-1 conv2d that is not 1x1 with a small window (K = KH * KW *
+  C <= DSP_SMALL_K_MAX, OC <= DSP_SMALL_OC_MAX, e.g. the first conv). The weight, seen as
+  (OC, K) with K zero-padded to K4 (a multiple of 4) and OC to an even count, as int16 in
+  SXTB16 order: for each output channel pair, for each group of 4 values (c0..c3), the words
+  oc0 (c0, c2), oc0 (c1, c3), oc1 (c0, c2), oc1 (c1, c3) (little-endian int16 pairs). One
+  LDM then feeds SMLAD directly (firmware/kernels/dsp/emb_dsp_loops.h, w16_run). For
+  MobileNetV1 0.25-96 this adds 196 KB of flash (530 -> 726 KB).
 - mve fully_connected, pointwise conv2d (1x1, groups 1), and groups-1 conv2d with a small
   window (K = KH * KW * C <= MVE_SMALL_K_MAX and OC <= MVE_SMALL_OC_MAX, e.g. the first
   conv): the weight, seen as (OC, K), in blocks of 4 output channels (OC zero-padded to a
@@ -30,6 +35,7 @@ VARIANTS = ("portable", "dsp", "mve")
 # Small-window conv paths (conv_small in firmware/kernels/{dsp,mve}/emb_conv2d.c; the C
 # constants SMALL_K_MAX / SMALL_OC_MAX must match these).
 DSP_SMALL_K_MAX, DSP_SMALL_OC_MAX = 256, 32
+DSP_W16_K_MAX = 256   # W16_K_MAX in firmware/kernels/dsp/emb_dsp_loops.h
 MVE_SMALL_K_MAX, MVE_SMALL_OC_MAX = 256, 64
 
 
@@ -60,6 +66,16 @@ def _pad_k4(w2: np.ndarray) -> np.ndarray:
     return out
 
 
+def _w16(w2: np.ndarray) -> np.ndarray:
+    """(OC, K) -> the dsp int16 pair layout (K padded to K4, OC to even), as int8 bytes."""
+    w4 = _pad_k4(w2)
+    oc, k4 = w4.shape
+    pad = np.zeros((oc + oc % 2, k4), np.int16)
+    pad[:oc] = w4
+    blocks = pad.reshape(-1, 2, k4 // 4, 4).transpose(0, 2, 1, 3)[..., [0, 2, 1, 3]]
+    return np.ascontiguousarray(blocks.astype("<i2")).reshape(-1).view(np.int8)
+
+
 def _interleave4(w2: np.ndarray) -> np.ndarray:
     """(OC, K) -> blocks of 4 rows (OC zero-padded), 16-byte chunks interleaved, then the
     K % 16 tails of the 4 rows."""
@@ -87,7 +103,10 @@ def pack_weights(node_op: str, attrs: dict, weight: np.ndarray, variant: str) ->
     if variant == "mve" and (node_op == "fully_connected" or is_pointwise(node_op, attrs, w) or
                              _small(node_op, attrs, w, MVE_SMALL_K_MAX, MVE_SMALL_OC_MAX)):
         return _interleave4(w.reshape(w.shape[0], -1))
-    if (variant == "dsp" and not is_pointwise(node_op, attrs, w)
-            and _small(node_op, attrs, w, DSP_SMALL_K_MAX, DSP_SMALL_OC_MAX)):
-        return _pad_k4(w.reshape(w.shape[0], -1))
+    if variant == "dsp" and (
+            (is_pointwise(node_op, attrs, w) and w.shape[3] % 4 == 0
+             and w.shape[3] <= DSP_W16_K_MAX)
+            or (not is_pointwise(node_op, attrs, w)
+                and _small(node_op, attrs, w, DSP_SMALL_K_MAX, DSP_SMALL_OC_MAX))):
+        return _w16(w.reshape(w.shape[0], -1))
     return w

@@ -39,11 +39,27 @@ def copy_firmware(target: Target, out_dir: Path) -> None:
         shutil.copy2(FIRMWARE / "kernels" / "kernels.mk", fw / "kernels" / "kernels.mk")
 
 
-def write_project(target: Target, out_dir: Path) -> None:
-    """Makefile, target.mk and firmware copies beside an already generated model.c/h."""
+TVM_MAKE = """\
+# TVM-generated kernels (backends/tvm/mcu) and the runtime stubs they need
+MODEL_SRCS += $(EMB_FIRMWARE)/tvm/tvm_stubs.c
+MODEL_OBJS := {objs}
+"""
+
+
+def write_project(target: Target, out_dir: Path, tvm_objects: list[Path] = ()) -> None:
+    """Makefile, target.mk and firmware copies beside an already generated model.c/h;
+    prebuilt TVM kernel objects are copied to tvm/ and linked in."""
     copy_firmware(target, out_dir)
+    makefile = MAKEFILE.format(target=target.name, kernels=target.kernels)
+    if tvm_objects:
+        (out_dir / "tvm").mkdir(exist_ok=True)
+        for obj in tvm_objects:
+            shutil.copy2(obj, out_dir / "tvm" / Path(obj).name)
+        _copy(FIRMWARE / "tvm", out_dir / "firmware" / "tvm")
+        objs = " ".join(f"$(HERE)/tvm/{Path(o).name}" for o in tvm_objects)
+        makefile = makefile.replace("include $(HERE)/target.mk",
+                                    TVM_MAKE.format(objs=objs) + "include $(HERE)/target.mk")
     lines = [f"{k} := {v}" for k, v in target.make_vars().items()]
     (out_dir / "target.mk").write_text(f"# make variables of target {target.name} "
                                        f"({target.path.name})\n" + "\n".join(lines) + "\n")
-    (out_dir / "Makefile").write_text(MAKEFILE.format(target=target.name,
-                                                      kernels=target.kernels))
+    (out_dir / "Makefile").write_text(makefile)

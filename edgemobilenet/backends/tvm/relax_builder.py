@@ -1,10 +1,11 @@
 """QGraph -> Relax IRModule with integer ops only (NHWC, semantics of `quant/OPS.md`).
 
-Every op is built from Relax integer primitives (int8 conv2d / matmul accumulating in int32,
-shifts, masks, selects, gathers) so the compiled module equals the numpy reference bit for
-bit. Per-channel constants (multipliers, shifts, rounding masks, folded zero-point terms)
-are computed here offline with numpy. The function is `main(x: int8 (1,H,W,C))` and returns
-the graph output (or a tuple when the graph has several outputs).
+Convolutions and matmuls are Relax int8 ops accumulating in int32 (input zero point folded
+offline into the bias, padding filled with the zero point); every requantizing step is one
+TE kernel (`te_fixedpoint`) that TVM fuses behind the convolution. Per-channel constants
+are computed here with numpy. The function is `main(x: int8 (1,H,W,C))` and returns the
+graph output (or a tuple when the graph has several outputs). Bit-exact with the numpy
+reference by construction; checked by tests/test_tvm_*.py.
 """
 from __future__ import annotations
 
@@ -36,9 +37,6 @@ class _Builder:
     @staticmethod
     def c(value, dtype: str) -> Expr:
         return relax.const(np.asarray(value, dtype=dtype), dtype)
-
-    def i32(self, x: Expr) -> Expr:
-        return self.emit(op.astype(x, "int32"))
 
     def te(self, fn, *args, name: str) -> Expr:
         return self.bb.emit_te(fn, *args, primfunc_name_hint=name)

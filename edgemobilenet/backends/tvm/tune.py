@@ -42,7 +42,7 @@ def _database(db_dir: str | os.PathLike) -> ms.database.JSONDatabase:
 def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int, *,
          tracker: str | None = None, key: str | None = None, local: bool = False,
          trials_per_task: int | None = None, max_tasks: int | None = None,
-         timeout_sec: float = 60) -> dict[str, Any]:
+         timeout_sec: float = 300) -> dict[str, Any]:
     """Tune up to `trials` candidates over the graph's kernels into `db_dir`.
 
     `max_tasks` keeps only the first N kernels (smoke tests). Returns a summary dict.

@@ -68,40 +68,6 @@ static const int8_t *pw_src(const emb_conv_params *p, const int8_t *in, int32_t 
     return in + (iy * p->in_w + ix) * p->in_c;
 }
 
-enum { PWX_C_MAX = 256 };
-
-/* Pixels x0 and x0 + c (c % 4 == 0) minus zp as pwx_run's widened pair. */
-static inline void widen_pair(const int8_t *x0, int32_t c, int32_t zp2, int32_t *xb)
-{
-    for (int32_t g = 0; g < c; g += 4) {
-        const int32_t u = emb_rd4(x0 + g), v = emb_rd4(x0 + c + g);
-        xb[g] = __sxtab16(zp2, u);
-        xb[g + 1] = emb_sxtab16_odd(zp2, u);
-        xb[g + 2] = __sxtab16(zp2, v);
-        xb[g + 3] = emb_sxtab16_odd(zp2, v);
-    }
-}
-
-/* conv_pointwise for dense inputs, C % 4 == 0, C <= PWX_C_MAX and fast requantization:
- * pixel pairs outer (widened once on the stack, 4 * C bytes), output channel pairs inner;
- * the last odd output channel is left to the caller. */
-static void pointwise_widened(const emb_conv_params *p, const int8_t *in, const int8_t *w,
-                              const int32_t *bias, const int32_t *mult, const int32_t *shift,
-                              int8_t *out)
-{
-    const int32_t n_pix = p->out_h * p->out_w, c = p->in_c, oc_n = p->out_c;
-    const int32_t zp2 = emb_neg_zp2(p->in_zp);
-    const emb_out4 ob = emb_out4_make(p->out_zp, p->act_min, p->act_max);
-    int32_t xb[PWX_C_MAX];
-    for (int32_t pix = 0; pix < n_pix; pix += 2) {
-        const int32_t p0 = pix + 1 < n_pix ? pix : n_pix - 2;   /* odd end: overlap */
-        widen_pair(in + p0 * c, c, zp2, xb);
-        pwx_ctx k = {xb, c, bias, mult, shift, out + p0 * oc_n, oc_n, oc_n >> 1, ob.zp128,
-                     ob.lo4, ob.hi4};
-        pwx_run(&k, w);
-    }
-}
-
 /* bias - zp * sum(w) over n weights (wrapping, as the accumulation). */
 static int32_t fold_zp(int32_t bias, const int8_t *w, int32_t n, int32_t zp)
 {
@@ -142,14 +108,7 @@ static void conv_pointwise(const emb_conv_params *p, const int8_t *in, const int
     const int dense = p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
                       p->pad_left == 0 && p->in_w == p->out_w && p->in_h == p->out_h;
     const emb_out4 ob = emb_out4_make(p->out_zp, p->act_min, p->act_max);
-    int fast_all = 1;
-    for (int32_t j = 0; j < oc_n; j++) fast_all &= emb_rq_fast(mult[j], shift[j]);
     int32_t oc = 0;
-    if (dense && fast_all && (c & 3) == 0 && c >= 32 && c <= PWX_C_MAX && n_pix >= 2 &&
-        oc_n >= 2) {   /* below 32 channels the per-pair run is cheaper */
-        pointwise_widened(p, in, w, bias, mult, shift, out);
-        oc = oc_n & ~1;
-    }
     for (; oc + 2 <= oc_n; oc += 2) {
         const int8_t *w0 = w + oc * c, *w1 = w0 + c;
         const int32_t *m2 = mult + oc, *s2 = shift + oc;
@@ -227,20 +186,20 @@ static inline void fill_run(int8_t *dst, int8_t v, int32_t n)
     for (int32_t i = 0; i < n; i++) dst[i] = v;
 }
 
-/* The (KH, KW, C) window of output pixel (oy, ox) as K bytes; padded taps hold the zero
- * point (they then add zp * w, which the zp * sum(w) correction takes away again). */
+/* The (KH, KW, C) window of output pixel (oy, ox), kernel row kh at dst + kh * dst_row;
+ * padded taps hold the zero point (x - zp = 0 once widened). */
 static void im2col(const emb_conv_params *p, const int8_t *in, int32_t oy, int32_t ox,
-                   int8_t *dst)
+                   int8_t *dst, int32_t dst_row)
 {
     const int32_t c = p->in_c, run = p->k_w * c, row = p->dil_h * p->in_w * c;
     const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
     const int cols_ok = p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
     if (cols_ok && iy0 >= 0 && iy0 + (p->k_h - 1) * p->dil_h < p->in_h) {   /* interior */
         const int8_t *src = in + (iy0 * p->in_w + ix0) * c;
-        for (int32_t kh = 0; kh < p->k_h; kh++, dst += run, src += row) copy_run(dst, src, run);
+        for (int32_t kh = 0; kh < p->k_h; kh++, dst += dst_row, src += row) copy_run(dst, src, run);
         return;
     }
-    for (int32_t kh = 0; kh < p->k_h; kh++, dst += run) {
+    for (int32_t kh = 0; kh < p->k_h; kh++, dst += dst_row) {
         const int32_t iy = iy0 + kh * p->dil_h;
         if (iy < 0 || iy >= p->in_h) {
             fill_run(dst, (int8_t)p->in_zp, run);
@@ -256,63 +215,152 @@ static void im2col(const emb_conv_params *p, const int8_t *in, int32_t oy, int32
     }
 }
 
-/* im2col of pixel pix and the next one (or pix again at the end), rows k apart. */
-static inline void im2col_2(const emb_conv_params *p, const int8_t *in, int32_t pix,
-                            int32_t n_pix, int32_t k, int8_t *dst)
+/* Pixels x0 and x1 (NULL: padding, x - zp = 0) minus zp as w16_run's widened pair, n % 4 == 0. */
+static void widen2(const int8_t *x0, const int8_t *x1, int32_t n, int32_t zp2, int32_t *xb)
 {
-    int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;
-    im2col(p, in, oy, ox, dst);
-    if (pix + 1 < n_pix && ++ox == p->out_w) ox = 0, oy++;
-    im2col(p, in, oy, ox, dst + k);
+    if (x0 && x1) {
+        for (int32_t g = 0; g < n; g += 4, xb += 4) {
+            const int32_t u = emb_rd4(x0 + g), v = emb_rd4(x1 + g);
+            xb[0] = __sxtab16(zp2, u);
+            xb[1] = emb_sxtab16_odd(zp2, u);
+            xb[2] = __sxtab16(zp2, v);
+            xb[3] = emb_sxtab16_odd(zp2, v);
+        }
+        return;
+    }
+    for (int32_t g = 0; g < n; g += 4, xb += 4) {
+        const int32_t u = x0 ? emb_rd4(x0 + g) : 0, v = x1 ? emb_rd4(x1 + g) : 0;
+        xb[0] = x0 ? __sxtab16(zp2, u) : 0;
+        xb[1] = x0 ? emb_sxtab16_odd(zp2, u) : 0;
+        xb[2] = x1 ? __sxtab16(zp2, v) : 0;
+        xb[3] = x1 ? emb_sxtab16_odd(zp2, v) : 0;
+    }
+}
+
+/* One pixel's n values (n % 4 == 0) minus zp into its half of a widened pair (xb[4g],
+ * xb[4g + 1] for group g: pass xb + 2 for pixel 1). */
+static void widen1(const int8_t *x, int32_t n, int32_t zp2, int32_t *xb)
+{
+    for (int32_t g = 0; g < n; g += 4, xb += 4) {
+        const int32_t u = emb_rd4(x + g);
+        xb[0] = __sxtab16(zp2, u);
+        xb[1] = emb_sxtab16_odd(zp2, u);
+    }
+}
+
+static int rq_fold(const emb_conv_params *p, int32_t m, int32_t s, int32_t q[4]);
+
+/* w16_run's table for the channel pairs from oc0 (n channels, n even): b0 b1 b0 b1, then
+ * rq_fold's constants of both channels; 0 if a channel needs emb_requant. */
+static int w16_table(const emb_conv_params *p, const int32_t *bias, const int32_t *mult,
+                     const int32_t *shift, int32_t oc0, int32_t n, int32_t *t)
+{
+    for (int32_t j = 0; j < n; j += 2, t += 12) {
+        for (int32_t i = 0; i < 2; i++) {
+            const int32_t oc = oc0 + j + i;
+            t[i] = t[i + 2] = bias[oc];
+            if (!rq_fold(p, mult[oc], shift[oc], t + 4 + 4 * i)) return 0;
+        }
+    }
+    return 1;
+}
+
+/* The widened pair of output pixels pix and pix + 1 (k values each): a 1x1 conv's input
+ * pixels, or (buf != NULL) their im2col windows. */
+static __attribute__((noinline)) void w16_gather(const emb_conv_params *p, const int8_t *in, int32_t pix, int32_t n_pix,
+                       int32_t k, int8_t *buf, int32_t *xb)
+{
+    const int32_t zp2 = emb_neg_zp2(p->in_zp);
+    const int32_t pix1 = pix + 1 < n_pix ? pix + 1 : pix;
+    if (buf) {   /* kernel rows padded to run4 bytes (packing.py), k = KH * run4 */
+        const int32_t c = p->in_c, run4 = (p->k_w * c + 3) & ~3;
+        const int32_t row = p->dil_h * p->in_w * c, end = p->in_h * p->in_w * c;
+        int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;
+        for (int32_t i = 0; i < 2; i++) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_top;
+            const int32_t ix0 = ox * p->stride_w - p->pad_left;
+            const int32_t first = (iy0 * p->in_w + ix0) * c;
+            if (p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w && iy0 >= 0 &&
+                iy0 + (p->k_h - 1) * p->dil_h < p->in_h &&
+                first + (p->k_h - 1) * row + run4 <= end) {   /* rows read straight */
+                for (int32_t kh = 0; kh < p->k_h; kh++)   /* bytes past run: weight 0 */
+                    widen1(in + first + kh * row, run4, zp2, xb + 2 * i + kh * run4);
+            } else {
+                im2col(p, in, oy, ox, buf, run4);
+                widen1(buf, k, zp2, xb + 2 * i);
+            }
+            if (pix1 != pix && ++ox == p->out_w) ox = 0, oy++;
+        }
+    } else {
+        widen2(pw_src(p, in, pix), pw_src(p, in, pix1), k, zp2, xb);
+    }
+}
+
+/* groups-1 conv with w16 weights (packing.py: pointwise with C % 4 == 0, C <= W16_K_MAX,
+ * k = C; small windows, k = K4): chunks of `chunk` output channels outer (their
+ * requantization table built once, tbl), pixel pairs inner (widened once per chunk, xb),
+ * every channel pair of the chunk through w16_run. A chunk with a slow requantization and
+ * the odd last channel (its pair zero-padded by packing.py) take w16_acc + emb_requant. */
+static void conv_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w,
+                     const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                     int8_t *out, int32_t k, int32_t chunk, int32_t *tbl, int32_t *xb,
+                     int8_t *buf)
+{
+    const int32_t n_pix = p->out_h * p->out_w, oc_n = p->out_c;
+    const uint32_t lo4 = ((uint32_t)p->act_min & 0xFFu) * 0x01010101u;
+    const uint32_t hi4 = (uint32_t)(p->act_max - p->act_min) * 0x01010101u;
+    for (int32_t oc0 = 0; oc0 < oc_n; oc0 += chunk) {
+        const int32_t n = oc_n - oc0 < chunk ? oc_n - oc0 : chunk, n2 = n & ~1;
+        const int fast = w16_table(p, bias, mult, shift, oc0, n2, tbl);
+        const int8_t *wc = w + oc0 * k * 2;
+        for (int32_t pix = 0; pix < n_pix; pix += 2) {
+            const int32_t p0 = pix + 1 < n_pix || n_pix < 2 ? pix : n_pix - 2;   /* odd end */
+            const int two = p0 + 1 < n_pix;
+            int8_t *o = out + p0 * oc_n + oc0;
+            w16_gather(p, in, p0, n_pix, k, buf, xb);
+            if (fast && n2 > 0) {
+                const w16_ctx c = {tbl, o, two ? oc_n : 0, hi4, lo4, tbl + 6 * n2, xb, 10 * k};
+                w16_run(&c, wc);
+            }
+            for (int32_t j = fast ? n2 : 0; j < n; j += 2) {
+                const int32_t oc = oc0 + j;
+                const int32_t b1 = j + 1 < n ? bias[oc + 1] : 0;
+                int32_t a[4] = {bias[oc], b1, bias[oc], b1};
+                w16_acc(xb, wc + j * k * 2, k, a);
+                o[j] = REQ(a[0], oc);
+                if (two) o[j + oc_n] = REQ(a[2], oc);
+                if (j + 1 < n) {
+                    o[j + 1] = REQ(a[1], oc + 1);
+                    if (two) o[j + 1 + oc_n] = REQ(a[3], oc + 1);
+                }
+            }
+        }
+    }
+}
+
+enum { W16_PW_CHUNK = 32, W16_SMALL_CHUNK = 16 };
+
+/* Pointwise, C % 4 == 0, C <= W16_K_MAX: scratch 1 KB (xb) + 768 B (tbl). */
+static void conv_pointwise_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w,
+                               const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                               int8_t *out)
+{
+    int32_t xb[W16_K_MAX], tbl[W16_PW_CHUNK * 6];
+    conv_w16(p, in, w, bias, mult, shift, out, p->in_c, W16_PW_CHUNK, tbl, xb, 0);
 }
 
 /* groups 1 with a small window (K = KH * KW * C <= SMALL_K_MAX, OC <= SMALL_OC_MAX: the
- * first conv), weights (OC, K4) zero-padded by packing.py: the windows of 2 pixels copied
- * next to each other on the stack (K4 bytes apart, like 2 pointwise pixels), then the
- * pointwise 2 x 2 SMLAD loop over K4. */
+ * first conv), w16 weights over K4: the windows of 2 pixels copied to the stack (im2col,
+ * 512 B), then widened (1 KB) as 2 pointwise pixels; tbl 384 B. */
 static void conv_small(const emb_conv_params *p, const int8_t *in, const int8_t *w,
                        const int32_t *bias, const int32_t *mult, const int32_t *shift,
                        int8_t *out)
 {
-    const int32_t k = (p->k_h * p->k_w * p->in_c + 3) & ~3;
-    const int32_t n_pix = p->out_h * p->out_w, oc_n = p->out_c;
-    const emb_out4 ob = emb_out4_make(p->out_zp, p->act_min, p->act_max);
-    int8_t buf[2 * SMALL_K_MAX] __attribute__((aligned(4)));
+    const int32_t k = p->k_h * ((p->k_w * p->in_c + 3) & ~3);
+    int8_t buf[SMALL_K_MAX] __attribute__((aligned(4)));
+    int32_t xb[SMALL_K_MAX], tbl[W16_SMALL_CHUNK * 6];
     memset(buf, 0, sizeof buf);   /* the K..K4 padding stays 0 */
-    int32_t fb[SMALL_OC_MAX];
-    emb_rq rr[SMALL_OC_MAX];
-    int fast = 1;
-    for (int32_t oc = 0; oc < oc_n; oc++) fast &= emb_rq_fast(mult[oc], shift[oc]);
-    for (int32_t oc = 0; oc < oc_n; oc++) {
-        fb[oc] = fold_zp(bias[oc], w + oc * k, k, p->in_zp);
-        rr[oc] = emb_rq_make(mult[oc], fast ? shift[oc] : -1);
-    }
-    int32_t xb[SMALL_K_MAX];
-    for (int32_t pix = 0; pix < n_pix; pix += 2) {
-        const int32_t p0 = pix + 1 < n_pix || n_pix < 2 ? pix : n_pix - 2;   /* odd end */
-        const int two = p0 + 1 < n_pix;
-        int8_t *o0 = out + p0 * oc_n, *o1 = two ? o0 + oc_n : 0;
-        int8_t spare[2];
-        im2col_2(p, in, p0, n_pix, k, buf);
-        int32_t oc = 0;
-        if (fast && two && oc_n >= 2) {   /* widened once, all channel pairs in one call */
-            widen_pair(buf, k, emb_neg_zp2(p->in_zp), xb);
-            pwx_ctx kx = {xb, k, bias, mult, shift, o0, oc_n, oc_n >> 1, ob.zp128, ob.lo4,
-                          ob.hi4};
-            pwx_run(&kx, w);
-            oc = oc_n & ~1;
-        }
-        for (; oc + 2 <= oc_n; oc += 2) {
-            int32_t a[4] = {fb[oc], fb[oc + 1], fb[oc], fb[oc + 1]};
-            dot_2x2_rows(buf, w + oc * k, k, a);
-            store_2x2(p, a, fast, rr + oc, &ob, mult + oc, shift + oc, o0 + oc,
-                      two ? o1 + oc : spare);
-        }
-        if (oc < oc_n) {
-            o0[oc] = REQ(emb_dot_1x1(buf, w + oc * k, k, 0, fb[oc]), oc);
-            if (two) o1[oc] = REQ(emb_dot_1x1(buf + k, w + oc * k, k, 0, fb[oc]), oc);
-        }
-    }
+    conv_w16(p, in, w, bias, mult, shift, out, k, W16_SMALL_CHUNK, tbl, xb, buf);
 }
 
 /* One output pixel, all channels: sum over `rows` runs of n values (x rows x_step apart,
@@ -427,83 +475,98 @@ static inline __attribute__((always_inline)) void dw4_taps(
     a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
 }
 
-/* First output index whose window starts inside the input, and one past the last whose
- * window ends inside it (the interior, where every tap is valid). */
-static void interior(int32_t out_n, int32_t stride, int32_t pad, int32_t dil, int32_t k,
-                     int32_t in_n, int32_t *lo, int32_t *hi)
+static inline int32_t pkhbt(int32_t lo, int32_t hi)   /* (lo.bottom, hi.bottom) */
 {
-    int32_t a = (pad + stride - 1) / stride, b = out_n;
-    while (b > a && (b - 1) * stride - pad + (k - 1) * dil >= in_n) b--;
-    *lo = a < out_n ? a : out_n;
-    *hi = b > *lo ? b : *lo;
+    return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
 }
 
-/* The 3x3 window of channels ch..ch+3 of output pixel (oy, ox), one word per tap; taps in
- * the padding hold the zero point in every byte (x - zp = 0 there). */
-static inline void border_patch(const emb_conv_params *p, const int8_t *in, int32_t oy,
-                                int32_t ox, int32_t ch, int32_t patch[9])
+/* dw3_run's buffer row for input row iy, channels ch..ch+3: slot j holds the taps of output
+ * column ox0 + j (n slots); rows and columns in the padding are 0 (x - zp). The columns are
+ * widened once into ab first (2 words each, DW3_COLS at most). */
+enum { DW3_COLS = 2 * (DW3_SLOTS - 1) + 3 };
+static void dw3_fill(const emb_conv_params *p, const int8_t *in, int32_t iy, int32_t ch,
+                     int32_t ox0, int32_t n, int32_t *slot)
 {
-    const int32_t zp4 = (int32_t)(((uint32_t)p->in_zp & 0xFFu) * 0x01010101u);
-    const int32_t c = p->in_c, in_w = p->in_w;
-    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
-    for (int32_t kh = 0; kh < 3; kh++) {
-        const int32_t iy = iy0 + kh * p->dil_h;
-        const int8_t *r = in + (iy * in_w + ix0) * c + ch;
-        const int row_ok = (uint32_t)iy < (uint32_t)p->in_h;
-        patch[kh * 3] = row_ok && (uint32_t)ix0 < (uint32_t)in_w ? emb_rd4(r) : zp4;
-        patch[kh * 3 + 1] = row_ok && (uint32_t)(ix0 + 1) < (uint32_t)in_w ? emb_rd4(r + c) : zp4;
-        patch[kh * 3 + 2] = row_ok && (uint32_t)(ix0 + 2) < (uint32_t)in_w ? emb_rd4(r + 2 * c)
-                                                                            : zp4;
+    const int32_t c = p->in_c, s = p->stride_w, zp2 = emb_neg_zp2(p->in_zp);
+    const int32_t ix0 = ox0 * s - p->pad_left, ncol = (n - 1) * s + 3;
+    int32_t ab[2 * DW3_COLS];
+    int32_t lo = -ix0 > 0 ? -ix0 : 0, hi = p->in_w - ix0 < ncol ? p->in_w - ix0 : ncol;
+    if ((uint32_t)iy >= (uint32_t)p->in_h) lo = hi = 0;
+    if (hi < lo) hi = lo;
+    int32_t j = 0;
+    for (; j < lo; j++) ab[2 * j] = ab[2 * j + 1] = 0;
+    const int8_t *src = in + ((iy * p->in_w + ix0 + lo) * c + ch) * (hi > lo);
+    for (; j < hi; j++, src += c) {
+        const int32_t v = emb_rd4(src);
+        ab[2 * j] = __sxtab16(zp2, v);
+        ab[2 * j + 1] = emb_sxtab16_odd(zp2, v);
     }
+    for (; j < ncol; j++) ab[2 * j] = ab[2 * j + 1] = 0;
+    dw3_slots(ab, slot, n, 8 * s);
 }
 
-enum { DW_WPAD_MAX = 128 };
-
-/* Input columns ix0 .. ix0 + n - 1 of the 3 rows under output row oy, channels ch..ch+3,
- * one word per column (3 rows of n words); the padding holds the zero point in every byte. */
-static void padded_rows(const emb_conv_params *p, const int8_t *in, int32_t oy, int32_t ch,
-                        int32_t ix0, int32_t n, int32_t *rows)
+/* Depthwise 3x3 (no dilation), channels ch..ch+3 with rq_fold constants rq
+ * (biases in rq[-4..-1]): segments of at most DW3_SLOTS output columns; input row iy lives
+ * in buffer row iy mod 3 (filled once per segment), so the weight order per output row is
+ * one of 3 tables (wt). Scratch: 1368 (ring) + 216 (wt) + 312 (dw3_fill) bytes. */
+static void dw3_block(const emb_conv_params *p, const int8_t *in, const int8_t *w,
+                      int32_t ch, const int32_t *rq, int8_t *out)
 {
-    const int32_t zp4 = (int32_t)(((uint32_t)p->in_zp & 0xFFu) * 0x01010101u);
     const int32_t c = p->in_c;
-    const int32_t j_lo = ix0 < 0 ? (-ix0 < n ? -ix0 : n) : 0;
-    const int32_t j_hi = p->in_w - ix0 < n ? (p->in_w - ix0 > j_lo ? p->in_w - ix0 : j_lo) : n;
-    for (int32_t kh = 0; kh < 3; kh++, rows += n) {
-        const int32_t iy = oy * p->stride_h - p->pad_top + kh * p->dil_h;
-        int32_t j = 0;
-        if (iy >= 0 && iy < p->in_h) {
-            const int8_t *src = in + (iy * p->in_w + ix0 + j_lo) * c + ch;
-            for (; j < j_lo; j++) rows[j] = zp4;
-            for (; j < j_hi; j++, src += c) rows[j] = emb_rd4(src);
+    int32_t ring[3][DW3_ROW / 4], wt[3][18];
+    for (int32_t r = 0; r < 3; r++) {   /* wt[r]: first input row in buffer row r */
+        for (int32_t kh = 0; kh < 3; kh++) {
+            const int8_t *x = w + kh * 3 * c + ch;
+            int32_t *q = wt[r] + 6 * ((r + kh) % 3);
+            q[0] = pkhbt(x[2 * c], x[2 * c + 2]);
+            q[1] = pkhbt(x[2 * c + 1], x[2 * c + 3]);
+            q[2] = pkhbt(x[0], x[c]);
+            q[3] = pkhbt(x[2], x[c + 2]);
+            q[4] = pkhbt(x[1], x[c + 1]);
+            q[5] = pkhbt(x[3], x[c + 3]);
         }
-        for (; j < n; j++) rows[j] = zp4;
+    }
+    dw3_ctx k = {ring[0], 0, rq, 0, c, 0, (uint32_t)(p->act_max - p->act_min) * 0x01010101u,
+                 ((uint32_t)p->act_min & 0xFFu) * 0x01010101u};
+    const int32_t n_seg = (p->out_w + DW3_SLOTS - 1) / DW3_SLOTS;
+    const int32_t seg = (p->out_w + n_seg - 1) / n_seg;   /* balanced segments */
+    for (int32_t ox0 = 0; ox0 < p->out_w; ox0 += seg) {
+        const int32_t n = p->out_w - ox0 < seg ? p->out_w - ox0 : seg;
+        int32_t tag[3] = {INT32_MIN, INT32_MIN, INT32_MIN};
+        for (int32_t oy = 0; oy < p->out_h; oy++) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_top;
+            const int32_t r0 = (iy0 % 3 + 3) % 3;
+            for (int32_t kh = 0; kh < 3; kh++) {
+                const int32_t iy = iy0 + kh, b = (r0 + kh) % 3;
+                if (tag[b] != iy) {
+                    tag[b] = iy;
+                    dw3_fill(p, in, iy, ch, ox0, n, ring[b]);
+                }
+            }
+            k.wt = wt[r0];
+            k.o = out + (oy * p->out_w + ox0) * c + ch;
+            k.o_end = k.o + n * c;
+            dw3_run(&k);
+        }
     }
 }
 
-/* Output pixels ox0 .. ox0 + n - 1 of row oy (3x3, fast requantization) through dw4_row:
- * straight from the input when every tap is inside, else from padded_rows. */
-static void dw4_span(const emb_conv_params *p, const int8_t *in, int32_t oy, int32_t ox0,
-                     int32_t n, int32_t ch, int inside, dw4_ctx *k, int32_t *rows, int8_t *out)
+/* {m, klo, khi + (out_zp - act_min) << (e - 1), e - 1} of one channel for w16_run / dw3_run
+ * (USAT then gives the output minus act_min); 0 if it needs emb_requant. The folded khi
+ * stays below 2^31 for e <= 21 (|hi32(a * m)| <= 2^30, |out_zp - act_min| <= 255). */
+static int rq_fold(const emb_conv_params *p, int32_t m, int32_t s, int32_t q[4])
 {
-    const int32_t c = p->in_c, s = p->stride_w;
-    const int32_t ix0 = ox0 * s - p->pad_left;
-    int8_t *o = out + (oy * p->out_w + ox0) * c + ch;
-    if (n <= 0) return;
-    if (inside) {
-        k->x_step = s * c;
-        dw4_row(in + ((oy * p->stride_h - p->pad_top) * p->in_w + ix0) * c + ch, c,
-                p->dil_h * p->in_w * c, k, o, n);
-    } else {
-        const int32_t cols = (n - 1) * s + 3;
-        padded_rows(p, in, oy, ch, ix0, cols, rows);
-        k->x_step = s * 4;
-        dw4_row((const int8_t *)rows, 4, cols * 4, k, o, n);
-    }
+    if (!emb_rq_fast(m, s) || s < -21) return 0;
+    const emb_rq r = emb_rq_make(m, s);
+    q[0] = r.m;
+    q[1] = r.klo;
+    q[2] = r.khi + (p->out_zp - p->act_min) * (1 << r.e1);
+    q[3] = r.e1;
+    return 1;
 }
 
-/* Depthwise, weights (KH, KW, C): blocks of 4 channels outer (requant constants and, for
- * 3x3, SXTB16-split weights hoisted), pixels inner; 4 channels per word load, SMLABB /
- * SMLATT per lane, 4 outputs requantized into one word. */
+/* Depthwise, weights (KH, KW, C): blocks of 4 channels; 3x3 (dil_w 1) with fast
+ * requantization through dw3_block, anything else per pixel (dw4_taps, emb_requant). */
 static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int8_t *w,
                            const int32_t *bias, const int32_t *mult, const int32_t *shift,
                            int8_t *out)
@@ -511,84 +574,33 @@ static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int
     const int32_t c = p->in_c, zp = p->in_zp, zp2 = emb_neg_zp2(zp);
     const int32_t x_row = p->dil_h * p->in_w * c, x_col = p->dil_w * c;
     const int32_t w_row = p->k_w * c;
-    const int k3 = p->k_h == 3 && p->k_w == 3 && p->dil_w == 1;
-    const emb_out4 ob = emb_out4_make(p->out_zp, p->act_min, p->act_max);
-    int32_t ix_lo, ix_hi, iy_lo, iy_hi;
-    interior(p->out_w, p->stride_w, p->pad_left, p->dil_w, p->k_w, p->in_w, &ix_lo, &ix_hi);
-    interior(p->out_h, p->stride_h, p->pad_top, p->dil_h, p->k_h, p->in_h, &iy_lo, &iy_hi);
-    const int32_t wpad = (p->out_w - 1) * p->stride_w + 3;   /* window columns of a row */
-    int32_t rows[3 * DW_WPAD_MAX];
+    const int k3 = p->k_h == 3 && p->k_w == 3 && p->dil_w == 1 && p->dil_h == 1;
     int32_t ch = 0;
     for (; ch + 4 <= c; ch += 4) {
-        const int32_t *m4 = mult + ch, *s4 = shift + ch;
-        const int fast = emb_rq_fast(m4[0], s4[0]) && emb_rq_fast(m4[1], s4[1]) &&
-                         emb_rq_fast(m4[2], s4[2]) && emb_rq_fast(m4[3], s4[3]);
-        dw4_ctx k;
-        for (int j = 0; j < 4; j++) {
-            k.r[j] = emb_rq_make(m4[j], fast ? s4[j] : -1);
-            k.bias[j] = bias[ch + j];
+        int32_t rq[20], fast = k3;
+        for (int32_t j = 0; j < 4 && fast; j++) {
+            rq[j] = bias[ch + j];
+            fast = rq_fold(p, mult[ch + j], shift[ch + j], rq + 4 + 4 * j);
         }
-        for (int32_t t = 0; k3 && t < 9; t++) {
-            const int32_t wv = emb_rd4(w + t * c + ch);
-            k.wx[2 * t] = __sxtb16(wv);
-            k.wx[2 * t + 1] = emb_sxtb16_odd(wv);
-        }
-        k.zp2 = zp2;
-        k.zp128 = ob.zp128;
-        k.lo4 = ob.lo4;
-        k.hi4 = ob.hi4;
-        k.x_step = p->stride_w * c;
-        k.o_step = c;
-        if (fast && k3 && wpad <= DW_WPAD_MAX) {   /* every pixel through dw4_row */
-            for (int32_t oy = 0; oy < p->out_h; oy++) {
-                if (oy >= iy_lo && oy < iy_hi && wpad >= 25) {   /* wide: copy borders only */
-                    dw4_span(p, in, oy, 0, ix_lo, ch, 0, &k, rows, out);
-                    dw4_span(p, in, oy, ix_lo, ix_hi - ix_lo, ch, 1, &k, rows, out);
-                    dw4_span(p, in, oy, ix_hi, p->out_w - ix_hi, ch, 0, &k, rows, out);
-                } else {
-                    dw4_span(p, in, oy, 0, p->out_w, ch, 0, &k, rows, out);
-                }
-            }
+        if (fast) {
+            dw3_block(p, in, w, ch, rq + 4, out);
             continue;
         }
         for (int32_t oy = 0; oy < p->out_h; oy++) {
             int32_t kh0, kh1;
             emb_window(oy, p->stride_h, p->pad_top, p->dil_h, p->k_h, p->in_h, &kh0, &kh1);
             const int32_t iy = oy * p->stride_h - p->pad_top + kh0 * p->dil_h;
-            const int row_in = k3 && oy >= iy_lo && oy < iy_hi;
             int8_t *o = out + oy * p->out_w * c + ch;
             for (int32_t ox = 0; ox < p->out_w; ox++, o += c) {
                 int32_t a[4] = {bias[ch], bias[ch + 1], bias[ch + 2], bias[ch + 3]};
-                if (row_in && ox >= ix_lo && ox < ix_hi) {   /* interior 3x3 */
-                    const int8_t *x = in + (iy * p->in_w + ox * p->stride_w - p->pad_left) * c;
-                    if (fast) {   /* the whole interior run at once */
-                        dw4_row(x + ch, c, x_row, &k, o, ix_hi - ox);
-                        o += (ix_hi - 1 - ox) * c;
-                        ox = ix_hi - 1;
-                        continue;
-                    }
-                    dw4_3x3(x + ch, c, x_row, k.wx, zp2, a);
-                } else if (fast && k3) {   /* border: window copied, padding = zp */
-                    int32_t patch[9];
-                    border_patch(p, in, oy, ox, ch, patch);
-                    dw4_row((const int8_t *)patch, 4, 12, &k, o, 1);
-                    continue;
-                } else {
-                    int32_t kw0, kw1;
-                    emb_window(ox, p->stride_w, p->pad_left, p->dil_w, p->k_w, p->in_w, &kw0,
-                               &kw1);
-                    const int32_t ix = ox * p->stride_w - p->pad_left + kw0 * p->dil_w;
-                    const int32_t nh = kh1 - kh0, nw = kw1 - kw0;
-                    if (nh > 0 && nw > 0)
-                        dw4_taps(in + (iy * p->in_w + ix) * c + ch,
-                                 w + (kh0 * p->k_w + kw0) * c + ch, nh, nw, x_row, x_col,
-                                 w_row, c, zp2, a);
-                }
-                if (fast) {
-                    emb_wr4(o, emb_rq4(a[0], a[1], a[2], a[3], k.r, k.r + 2, &ob));
-                } else {
-                    for (int j = 0; j < 4; j++) o[j] = REQ(a[j], ch + j);
-                }
+                int32_t kw0, kw1;
+                emb_window(ox, p->stride_w, p->pad_left, p->dil_w, p->k_w, p->in_w, &kw0, &kw1);
+                const int32_t ix = ox * p->stride_w - p->pad_left + kw0 * p->dil_w;
+                const int32_t nh = kh1 - kh0, nw = kw1 - kw0;
+                if (nh > 0 && nw > 0)
+                    dw4_taps(in + (iy * p->in_w + ix) * c + ch, w + (kh0 * p->k_w + kw0) * c + ch,
+                             nh, nw, x_row, x_col, w_row, c, zp2, a);
+                for (int j = 0; j < 4; j++) o[j] = REQ(a[j], ch + j);
             }
         }
     }
@@ -618,10 +630,13 @@ void emb_conv2d_s8(const emb_conv_params *p, const int8_t *in, const int8_t *wei
 {
     if (p->groups == p->in_c && p->groups == p->out_c && p->groups > 1)
         conv_depthwise(p, in, weight, bias, mult, shift, out);   /* (KH, KW, C) weights */
+    else if (p->groups == 1 && p->k_h == 1 && p->k_w == 1 && (p->in_c & 3) == 0 &&
+             p->in_c <= W16_K_MAX)
+        conv_pointwise_w16(p, in, weight, bias, mult, shift, out);   /* w16 weights */
     else if (p->groups == 1 && p->k_h == 1 && p->k_w == 1)
         conv_pointwise(p, in, weight, bias, mult, shift, out);
     else if (p->groups == 1 && p->out_c <= SMALL_OC_MAX &&
-             p->k_h * p->k_w * p->in_c <= SMALL_K_MAX)
+             p->k_h * ((p->k_w * p->in_c + 3) & ~3) <= SMALL_K_MAX)
         conv_small(p, in, weight, bias, mult, shift, out);
     else if (p->groups == 1 && p->dil_w == 1)
         conv_rows(p, in, weight, bias, mult, shift, out);

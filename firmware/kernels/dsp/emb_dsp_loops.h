@@ -271,270 +271,291 @@ __asm__(
 #define pw_run emb_dsp_pw_run
 #endif
 
-/* Pointwise with the pixel pair's channels widened once (x - zp as SXTB16 int16 pairs, 4
- * words per 4 channels: pixel 0 even / odd, pixel 1 even / odd) and every output channel
- * pair run over them: 15 instructions per 16 MACs. The requantization constants are derived
- * from mult / shift on the fly (all channels fast). Fixed byte offsets for the loop below. */
+/* Depthwise 3x3, 4 channels: each output row reads 3 buffer rows (DW3_ROW bytes apart, a ring
+ * filled by dw3_fill in emb_conv2d.c), one 6-word slot per output pixel: kw 2 of channels
+ * (0, 2) and (1, 3) as int16 pairs (x - zp), then the tap pairs (kw 0, kw 1) of channels 0,
+ * 2, 1, 3. Weights per buffer row in the same order (6 words), so a kernel row is LDM, LDM,
+ * 4 SMLAxx, 2 SMLAD, LDRD, LDRD, 2 SMLAD: 12 instructions for 12 MACs. Fixed byte offsets
+ * for the Thumb-2 routine below. */
+#define DW3_ROW_S "456"          /* DW3_ROW, for the assembler */
+#define DW3_NEXT_S "888"         /* 2 * DW3_ROW - 24: row 2 of slot j -> row 0 of slot j + 1 */
+enum { DW3_SLOTS = 19, DW3_ROW = DW3_SLOTS * 24 };
 typedef struct {
-    const int32_t *xb;           /* 0: widened pixel pair */
-    int32_t c;                   /* 4 */
-    const int32_t *bias, *mult, *shift;   /* 8, 12, 16: advanced by the loop */
-    int8_t *o;                   /* 20: output of pixel 0, channel pair (advanced) */
-    int32_t o_step, pairs;       /* 24, 28: out_c, channel pairs */
-    int32_t zp128;               /* 32 */
-    uint32_t lo4, hi4;           /* 36, 40: emb_out4 */
-} pwx_ctx;
+    const int32_t *x;            /* 0: slot 0 of buffer row 0 */
+    const int32_t *wt;           /* 4: 18 weight words, buffer row order */
+    const int32_t *rq;           /* 8: {m, klo, khi, e1} per channel (w16_table's), biases before */
+    int8_t *o;                   /* 12: output of slot 0 */
+    int32_t o_step;              /* 16: C */
+    int8_t *o_end;               /* 20: o after the last slot */
+    uint32_t hi4, lo4;           /* 24, 28: act_max - act_min, act_min per byte */
+} dw3_ctx;
 
 #if defined(EMB_ACLE_EMULATED)
-static void pwx_run(pwx_ctx *k, const int8_t *w)
+static void dw3_run(const dw3_ctx *k)
 {
-    const emb_out4 ob = {k->zp128, k->lo4, k->hi4};
-    const int32_t c = k->c;
-    for (int32_t j = 0; j < k->pairs; j++, w += 2 * c) {
-        int32_t a[4] = {k->bias[2 * j], k->bias[2 * j + 1], k->bias[2 * j], k->bias[2 * j + 1]};
-        for (int32_t g = 0; g < c / 4; g++) {
-            const int32_t *x = k->xb + 4 * g;
-            const int32_t p0 = emb_rd4(w + 4 * g), p1 = emb_rd4(w + c + 4 * g);
-            a[0] = __smlad(x[1], emb_sxtb16_odd(p0), __smlad(x[0], __sxtb16(p0), a[0]));
-            a[1] = __smlad(x[1], emb_sxtb16_odd(p1), __smlad(x[0], __sxtb16(p1), a[1]));
-            a[2] = __smlad(x[3], emb_sxtb16_odd(p0), __smlad(x[2], __sxtb16(p0), a[2]));
-            a[3] = __smlad(x[3], emb_sxtb16_odd(p1), __smlad(x[2], __sxtb16(p1), a[3]));
+    const int32_t *x = k->x;
+    for (int8_t *o = k->o; o != k->o_end; o += k->o_step, x += 6) {
+        int32_t a[4] = {k->rq[-4], k->rq[-3], k->rq[-2], k->rq[-1]};   /* c0 c1 c2 c3 */
+        for (int32_t r = 0; r < 3; r++) {
+            const int32_t *xr = x + r * (DW3_ROW / 4), *w = k->wt + 6 * r;
+            a[0] = __smlabb(xr[0], w[0], a[0]);
+            a[2] = __smlatt(xr[0], w[0], a[2]);
+            a[1] = __smlabb(xr[1], w[1], a[1]);
+            a[3] = __smlatt(xr[1], w[1], a[3]);
+            a[0] = __smlad(xr[2], w[2], a[0]);
+            a[2] = __smlad(xr[3], w[3], a[2]);
+            a[1] = __smlad(xr[4], w[4], a[1]);
+            a[3] = __smlad(xr[5], w[5], a[3]);
         }
-        const emb_rq r[2] = {emb_rq_make(k->mult[2 * j], k->shift[2 * j]),
-                             emb_rq_make(k->mult[2 * j + 1], k->shift[2 * j + 1])};
-        const uint32_t v = emb_rq4(a[0], a[1], a[2], a[3], r, r, &ob);
-        emb_wr2(k->o + 2 * j, v);
-        emb_wr2(k->o + 2 * j + k->o_step, v >> 16);
+        uint32_t u = 0;
+        for (int32_t j = 0; j < 4; j++) {
+            const int32_t *q = k->rq + 4 * j;
+            u |= __usat(emb_rq_apply(a[j], q[0], q[1], q[2], q[3]), 8) << (8 * j);
+        }
+        emb_wr4(o, __uadd8(__usub8(k->hi4, __uqsub8(k->hi4, u)), k->lo4));
     }
 }
 #else
-void emb_dsp_pwx_run(pwx_ctx *k, const int8_t *w);
-#define EMB_PWX_STEP                                                                        \
-    "    ldm r0!, {r8-r11}\n"                                                                \
-    "    ldr r3, [r1], #4\n"                                                                 \
-    "    sxtb16 lr, r3\n"                                                                    \
-    "    sxtb16 r3, r3, ror #8\n"                                                            \
-    "    smlad r4, r8, lr, r4\n"                                                             \
-    "    smlad r4, r9, r3, r4\n"                                                             \
-    "    smlad r6, r10, lr, r6\n"                                                            \
-    "    smlad r6, r11, r3, r6\n"                                                            \
-    "    ldr r3, [r1, r2]\n"                                                                 \
-    "    sxtb16 lr, r3\n"                                                                    \
-    "    sxtb16 r3, r3, ror #8\n"                                                            \
-    "    smlad r5, r8, lr, r5\n"                                                             \
-    "    smlad r5, r9, r3, r5\n"                                                             \
-    "    smlad r7, r10, lr, r7\n"                                                            \
-    "    smlad r7, r11, r3, r7\n"
-/* emb_rq_make for shift s (in/out: e - 1) into klo r3, khi lr. */
-#define EMB_PWX_CONST(s)                                                                    \
-    "    rsb " s ", " s ", #0\n"                                                             \
-    "    movs r3, #1\n"                                                                      \
-    "    lsl r3, r3, " s "\n"                                                                \
-    "    lsr lr, r3, #2\n"                                                                   \
-    "    and r3, r3, #2\n"                                                                   \
-    "    lsl r3, r3, #30\n"                                                                  \
-    "    orr r3, r3, #0x40000000\n"                                                          \
-    "    sub " s ", " s ", #1\n"
-#define EMB_PWX_RQ(acc, m, e1)                                                              \
-    "    asr ip, " acc ", #31\n"                                                             \
-    "    adds r2, r3, ip, lsl #31\n"                                                         \
-    "    adc r0, lr, ip\n"                                                                   \
-    "    smlal r2, r0, " acc ", " m "\n"                                                     \
-    "    asr r0, r0, " e1 "\n"                                                               \
-    "    add r0, r0, r1\n"                                                                   \
-    "    usat " acc ", #8, r0\n"
+void emb_dsp_dw3_run(const dw3_ctx *k);
+#define EMB_DW3_ROW                                                                         \
+    "    ldm r0, {r8-r11}\n"                                                                 \
+    "    ldm r3!, {r1, r2, r12, lr}\n"                                                       \
+    "    smlabb r4, r8, r1, r4\n"                                                            \
+    "    smlatt r6, r8, r1, r6\n"                                                            \
+    "    smlabb r5, r9, r2, r5\n"                                                            \
+    "    smlatt r7, r9, r2, r7\n"                                                            \
+    "    smlad r4, r10, r12, r4\n"                                                           \
+    "    smlad r6, r11, lr, r6\n"                                                            \
+    "    ldrd r8, r9, [r0, #16]\n"                                                           \
+    "    ldrd r1, r2, [r3], #8\n"                                                            \
+    "    smlad r5, r8, r1, r5\n"                                                             \
+    "    smlad r7, r9, r2, r7\n"
+#define EMB_DW3_LANE(a)                                                                     \
+    "    ldm r2!, {r8-r11}\n"                                                                \
+    "    asr ip, " a ", #31\n"                                                               \
+    "    adds r9, r9, ip, lsl #31\n"                                                         \
+    "    adc r10, r10, ip\n"                                                                 \
+    "    smlal r9, r10, " a ", r8\n"                                                         \
+    "    asr " a ", r10, r11\n"                                                              \
+    "    usat " a ", #8, " a "\n"
 __asm__(
     "    .text\n"
     "    .syntax unified\n"
     "    .thumb\n"
     "    .align 2\n"
-    "    .global emb_dsp_pwx_run\n"
+    "    .global emb_dsp_dw3_run\n"
     "    .thumb_func\n"
-    "    .type emb_dsp_pwx_run, %function\n"
-    "emb_dsp_pwx_run:\n"
+    "    .type emb_dsp_dw3_run, %function\n"
+    "emb_dsp_dw3_run:\n"
     "    push {r4-r11, lr}\n"
-    "    sub sp, sp, #8\n"                        /* [sp]: k, [sp, #4]: w */
-    "    str r0, [sp]\n"
-    "1:  ldr r0, [sp]\n"
-    "    ldr r3, [r0, #8]\n"
-    "    ldrd r4, r5, [r3], #8\n"                 /* biases */
-    "    str r3, [r0, #8]\n"
-    "    mov r6, r4\n"
-    "    mov r7, r5\n"
-    "    ldr r2, [r0, #4]\n"
-    "    ldr r0, [r0]\n"
-    "    add ip, r0, r2, lsl #2\n"                /* end of the widened pair */
-    "    subs r2, r2, #4\n"
-    "    tst r2, #4\n"                            /* bit 2 of c - 4 set: c / 4 even */
-    "    bne 2f\n"
-    EMB_PWX_STEP
-    "    cmp r0, ip\n"
-    "    beq 3f\n"
-    "2:\n"
-    EMB_PWX_STEP
-    EMB_PWX_STEP
-    "    cmp r0, ip\n"
-    "    bne 2b\n"
-    "3:  add r1, r1, r2\n"                        /* next pair's weights: w1 + c */
-    "    adds r1, r1, #4\n"
-    "    str r1, [sp, #4]\n"
-    "    ldr r0, [sp]\n"
-    "    ldr r3, [r0, #16]\n"
-    "    ldrd r8, r9, [r3], #8\n"                 /* shifts */
-    "    str r3, [r0, #16]\n"
-    "    ldr r3, [r0, #12]\n"
-    "    ldrd r10, r11, [r3], #8\n"               /* multipliers */
-    "    str r3, [r0, #12]\n"
-    "    ldr r1, [r0, #32]\n"                     /* zp128 */
-    EMB_PWX_CONST("r8")
-    EMB_PWX_RQ("r4", "r10", "r8") EMB_PWX_RQ("r6", "r10", "r8")
-    EMB_PWX_CONST("r9")
-    EMB_PWX_RQ("r5", "r11", "r9") EMB_PWX_RQ("r7", "r11", "r9")
+    "    ldm r0, {r1-r8}\n"
+    "    push {r1-r8}\n"                          /* [sp]: a copy of the ctx */
+    "    mov r0, r1\n"
+    "1:  ldrd r3, ip, [sp, #4]\n"                 /* wt, rq */
+    "    ldmdb ip, {r4-r7}\n"                     /* biases */
+    EMB_DW3_ROW
+    "    add r0, r0, #" DW3_ROW_S "\n"
+    EMB_DW3_ROW
+    "    add r0, r0, #" DW3_ROW_S "\n"
+    EMB_DW3_ROW
+    "    ldr r2, [sp, #8]\n"
+    EMB_DW3_LANE("r4") EMB_DW3_LANE("r5") EMB_DW3_LANE("r6") EMB_DW3_LANE("r7")
     "    orr r4, r4, r5, lsl #8\n"
     "    orr r4, r4, r6, lsl #16\n"
     "    orr r4, r4, r7, lsl #24\n"
-    "    ldr r0, [sp]\n"
-    "    ldrd r2, r3, [r0, #36]\n"
-    "    uqsub8 ip, r4, r2\n"
-    "    uadd8 r4, ip, r2\n"
-    "    uqsub8 ip, r3, r4\n"
-    "    usub8 r4, r3, ip\n"
-    "    eor r4, r4, #0x80808080\n"
-    "    ldrd r2, r3, [r0, #20]\n"                /* o, o_step */
-    "    strh r4, [r2]\n"
-    "    lsrs r4, r4, #16\n"
-    "    strh r4, [r2, r3]\n"
-    "    adds r2, r2, #2\n"
-    "    str r2, [r0, #20]\n"
-    "    ldr r1, [sp, #4]\n"
-    "    ldr r3, [r0, #28]\n"
-    "    subs r3, r3, #1\n"
-    "    str r3, [r0, #28]\n"
+    "    ldrd r8, r9, [sp, #24]\n"                /* hi4, lo4 */
+    "    uqsub8 ip, r8, r4\n"
+    "    usub8 r4, r8, ip\n"
+    "    uadd8 r4, r4, r9\n"
+    "    ldrd r10, r11, [sp, #12]\n"              /* o, o_step */
+    "    str r4, [r10]\n"
+    "    add r10, r10, r11\n"
+    "    str r10, [sp, #12]\n"
+    "    sub r0, r0, #" DW3_NEXT_S "\n"
+    "    ldr r1, [sp, #20]\n"
+    "    cmp r10, r1\n"
     "    bne 1b\n"
-    "    add sp, sp, #8\n"
+    "    add sp, sp, #32\n"
     "    pop {r4-r11, pc}\n"
-    "    .size emb_dsp_pwx_run, .-emb_dsp_pwx_run\n");
-#undef EMB_PWX_RQ
-#undef EMB_PWX_CONST
-#undef EMB_PWX_STEP
-#define pwx_run emb_dsp_pwx_run
+    "    .size emb_dsp_dw3_run, .-emb_dsp_dw3_run\n");
+#undef EMB_DW3_LANE
+#undef EMB_DW3_ROW
+#define dw3_run emb_dsp_dw3_run
 #endif
 
-/* dw4_taps over a complete 3x3 window (dilation along W 1), weights pre-split by SXTB16:
- * wx[2t], wx[2t + 1] are tap t's (ch0, ch2) and (ch1, ch3) int16 pairs. */
-static void dw4_3x3(const int8_t *x, int32_t c, int32_t x_row, const int32_t *wx,
-                    int32_t zp2, int32_t a[4])
-{
-    int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
-    for (int32_t t = 0; t < 9; t++) {
-        const int32_t xv = emb_rd4(x + (t / 3) * x_row + (t % 3) * c);
-        const int32_t xa = __sxtab16(zp2, xv), xb = emb_sxtab16_odd(zp2, xv);
-        a0 = __smlabb(xa, wx[2 * t], a0);
-        a2 = __smlatt(xa, wx[2 * t], a2);
-        a1 = __smlabb(xb, wx[2 * t + 1], a1);
-        a3 = __smlatt(xb, wx[2 * t + 1], a3);
-    }
-    a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
-}
-
-/* Everything a run of interior 3x3 pixels of one 4-channel block needs, at fixed offsets
- * for the Thumb-2 loop below (DW_* are byte offsets). */
-typedef struct {
-    int32_t wx[18];              /* dw4_3x3 weights */
-    emb_rq r[4];                 /* requant constants per channel (all fast) */
-    int32_t bias[4];
-    int32_t zp2, zp128;
-    uint32_t lo4, hi4;           /* emb_out4 */
-    int32_t x_step, o_step;      /* bytes between neighbouring pixels in x / out */
-} dw4_ctx;
-#define DW_R "72"
-#define DW_BIAS "136"
-#define DW_ZP2 "152"
-#define DW_ZP128 "156"
-#define DW_LO4 "160"
-#define DW_XSTEP "168"
-
+/* n >= 1 slots of a buffer row from widened columns ab (2 words a column, x_step bytes from
+ * one slot's first column to the next): kw 2's words as they are, the kw 0 / kw 1 pairs
+ * through PKHBT / PKHTB. */
 #if defined(EMB_ACLE_EMULATED)
-static void dw4_row(const int8_t *x, int32_t c, int32_t x_row, const dw4_ctx *k, int8_t *o,
-                    int32_t n)
+static void dw3_slots(const int32_t *ab, int32_t *slot, int32_t n, int32_t x_step)
 {
-    const emb_out4 ob = {k->zp128, k->lo4, k->hi4};
-    for (; n > 0; n--, x += k->x_step, o += k->o_step) {
-        int32_t a[4] = {k->bias[0], k->bias[1], k->bias[2], k->bias[3]};
-        dw4_3x3(x, c, x_row, k->wx, k->zp2, a);
-        emb_wr4(o, emb_rq4(a[0], a[1], a[2], a[3], k->r, k->r + 2, &ob));
+    for (; n > 0; n--, slot += 6, ab += x_step / 4) {
+        slot[0] = ab[4];
+        slot[1] = ab[5];
+        slot[2] = (int32_t)(((uint32_t)ab[0] & 0xFFFFu) | ((uint32_t)ab[2] << 16));
+        slot[3] = (int32_t)(((uint32_t)ab[2] & 0xFFFF0000u) | ((uint32_t)ab[0] >> 16));
+        slot[4] = (int32_t)(((uint32_t)ab[1] & 0xFFFFu) | ((uint32_t)ab[3] << 16));
+        slot[5] = (int32_t)(((uint32_t)ab[3] & 0xFFFF0000u) | ((uint32_t)ab[1] >> 16));
     }
 }
 #else
-/* dw4_row: n >= 1 interior pixels, each 9 taps (8 instructions each) and the 4-lane
- * requantization of emb_rq4, hand-scheduled (gcc spills in both). */
-void emb_dsp_dw4_row(const int8_t *x, int32_t c, int32_t x_row, const dw4_ctx *k, int8_t *o,
-                     int32_t n);
-#define EMB_DW_TAP(addr, woff)                                                              \
-    "    ldr r8, " addr "\n"                                                                 \
-    "    sxtab16 r9, lr, r8\n"                                                               \
-    "    sxtab16 r8, lr, r8, ror #8\n"                                                       \
-    "    ldrd r10, r11, [r3, #" woff "]\n"                                                   \
-    "    smlabb r4, r9, r10, r4\n"                                                           \
-    "    smlatt r6, r9, r10, r6\n"                                                           \
-    "    smlabb r5, r8, r11, r5\n"                                                           \
-    "    smlatt r7, r8, r11, r7\n"
-#define EMB_DW_ROW(w0, w1, w2)                                                              \
-    EMB_DW_TAP("[r12]", w0) EMB_DW_TAP("[r12, r1]", w1) EMB_DW_TAP("[r12, r1, lsl #1]", w2)
-#define EMB_DW_RQ(acc, roff)                                                                \
-    "    ldrd r8, r9, [r3, #" DW_R " + " roff "]\n"                                          \
-    "    ldrd r10, r11, [r3, #" DW_R " + " roff " + 8]\n"                                    \
-    "    asr r12, " acc ", #31\n"                                                            \
-    "    adds r9, r9, r12, lsl #31\n"                                                        \
-    "    adc r10, r10, r12\n"                                                                \
-    "    smlal r9, r10, " acc ", r8\n"                                                       \
-    "    asr r10, r10, r11\n"                                                                \
-    "    add r10, r10, lr\n"                                                                 \
-    "    usat " acc ", #8, r10\n"
+void emb_dsp_dw3_slots(const int32_t *ab, int32_t *slot, int32_t n, int32_t x_step);
 __asm__(
     "    .text\n"
     "    .syntax unified\n"
     "    .thumb\n"
     "    .align 2\n"
-    "    .global emb_dsp_dw4_row\n"
+    "    .global emb_dsp_dw3_slots\n"
     "    .thumb_func\n"
-    "    .type emb_dsp_dw4_row, %function\n"
-    "emb_dsp_dw4_row:\n"
+    "    .type emb_dsp_dw3_slots, %function\n"
+    "emb_dsp_dw3_slots:\n"
     "    push {r4-r11, lr}\n"
-    "1:  ldr lr, [r3, #" DW_ZP2 "]\n"
-    "    ldrd r4, r5, [r3, #" DW_BIAS "]\n"
-    "    ldrd r6, r7, [r3, #" DW_BIAS " + 8]\n"
-    "    mov r12, r0\n"
-    EMB_DW_ROW("0", "8", "16")
-    "    add r12, r12, r2\n"
-    EMB_DW_ROW("24", "32", "40")
-    "    add r12, r12, r2\n"
-    EMB_DW_ROW("48", "56", "64")
-    "    ldr lr, [r3, #" DW_ZP128 "]\n"
-    EMB_DW_RQ("r4", "0") EMB_DW_RQ("r5", "16") EMB_DW_RQ("r6", "32") EMB_DW_RQ("r7", "48")
-    "    orr r4, r4, r5, lsl #8\n"
-    "    orr r4, r4, r6, lsl #16\n"
-    "    orr r4, r4, r7, lsl #24\n"
-    "    ldrd r8, r9, [r3, #" DW_LO4 "]\n"       /* act clamp per byte lane, as emb_clamp4 */
-    "    uqsub8 r10, r4, r8\n"
-    "    uadd8 r4, r10, r8\n"
-    "    uqsub8 r10, r9, r4\n"
-    "    usub8 r4, r9, r10\n"
-    "    eor r4, r4, #0x80808080\n"
-    "    ldrd r8, r9, [r3, #" DW_XSTEP "]\n"     /* x_step, o_step */
-    "    add r0, r0, r8\n"
-    "    ldrd r10, r11, [sp, #36]\n"             /* o, n */
-    "    str r4, [r10]\n"
-    "    add r10, r10, r9\n"
-    "    subs r11, r11, #1\n"
-    "    strd r10, r11, [sp, #36]\n"
+    "1:  ldm r0, {r4-r9}\n"                       /* a0 b0 a1 b1 a2 b2 */
+    "    pkhbt r10, r4, r6, lsl #16\n"
+    "    pkhtb r11, r6, r4, asr #16\n"
+    "    pkhbt r12, r5, r7, lsl #16\n"
+    "    pkhtb lr, r7, r5, asr #16\n"
+    "    stm r1!, {r8-r12, lr}\n"
+    "    add r0, r0, r3\n"
+    "    subs r2, r2, #1\n"
     "    bne 1b\n"
     "    pop {r4-r11, pc}\n"
-    "    .size emb_dsp_dw4_row, .-emb_dsp_dw4_row\n");
-#undef EMB_DW_RQ
-#undef EMB_DW_ROW
-#undef EMB_DW_TAP
-#define dw4_row emb_dsp_dw4_row
+    "    .size emb_dsp_dw3_slots, .-emb_dsp_dw3_slots\n");
+#define dw3_slots emb_dsp_dw3_slots
+#endif
+
+/* Pointwise / small-window conv with int16 weights (pack_weights' "w16" layout): per output
+ * channel pair, per group of 4 input channels, 4 words: oc0 (c0, c2), oc0 (c1, c3),
+ * oc1 (c0, c2), oc1 (c1, c3), i.e. the SXTB16 split done offline. The pixel pair is widened
+ * once (widen2 below: xb[4g..4g+3] = p0 (c0, c2), p0 (c1, c3), p1 (c0, c2), p1 (c1, c3), x - zp),
+ * so one step of 4 input channels x 2 pixels x 2 channels is LDM, LDM, 8 SMLAD (10
+ * instructions, 16 MACs). Fixed byte offsets for the Thumb-2 routine below. */
+typedef struct {
+    const int32_t *tbl;          /* 0: per channel pair (w16_table): b0 b1 b0 b1, q0[4], q1[4] */
+    int8_t *o;                   /* 4: output of pixel 0, first channel of the chunk */
+    int32_t o_step;              /* 8: bytes from pixel 0's outputs to pixel 1's (0: one pixel) */
+    uint32_t hi4, lo4;           /* 12, 16: act_max - act_min, act_min per byte */
+    const int32_t *tbl_end;      /* 20 */
+    const int32_t *xb;           /* 24: widened pixel pair */
+    int32_t back;                /* 28: 10 * k (bytes of unrolled steps before the end label) */
+} w16_ctx;
+enum { W16_K_MAX = 256 };        /* input channels (k) per pixel: 64 unrolled steps */
+
+/* a[0..3] (p0 oc0, p0 oc1, p1 oc0, p1 oc1) += widened pair xb . channel pair w over k. */
+static inline void w16_acc(const int32_t *xb, const int8_t *w, int32_t k, int32_t a[4])
+{
+    for (int32_t g = 0; g < k; g += 4, xb += 4, w += 16) {
+        const int32_t w0 = emb_rd4(w), w1 = emb_rd4(w + 4), w2 = emb_rd4(w + 8),
+                      w3 = emb_rd4(w + 12);
+        a[0] = __smlad(xb[1], w1, __smlad(xb[0], w0, a[0]));
+        a[1] = __smlad(xb[1], w3, __smlad(xb[0], w2, a[1]));
+        a[2] = __smlad(xb[3], w1, __smlad(xb[2], w0, a[2]));
+        a[3] = __smlad(xb[3], w3, __smlad(xb[2], w2, a[3]));
+    }
+}
+
+#if defined(EMB_ACLE_EMULATED)
+static uint32_t w16_lane(int32_t a, const int32_t q[4])
+{
+    return __usat(emb_rq_apply(a, q[0], q[1], q[2], q[3]), 8);
+}
+
+static void w16_run(const w16_ctx *k, const int8_t *w)
+{
+    int8_t *o = k->o;
+    const int32_t n = k->back / 10;
+    for (const int32_t *t = k->tbl; t != k->tbl_end; t += 12, o += 2, w += 4 * n) {
+        int32_t a[4] = {t[0], t[1], t[2], t[3]};
+        w16_acc(k->xb, w, n, a);
+        uint32_t u = w16_lane(a[0], t + 4) | w16_lane(a[1], t + 8) << 8 |
+                     w16_lane(a[2], t + 4) << 16 | w16_lane(a[3], t + 8) << 24;
+        u = __uadd8(__usub8(k->hi4, __uqsub8(k->hi4, u)), k->lo4);
+        emb_wr2(o + k->o_step, u >> 16);
+        emb_wr2(o, u);
+    }
+}
+#else
+/* w16_run: every channel pair of the chunk over one widened pixel pair. The k / 4 steps are
+ * entered Duff-style (back bytes before label 9, 40 bytes per step: no loop counter, which
+ * the 14 live registers leave no room for), then the requantization with the constants of
+ * w16_table (zero point and act_min folded in: 6 instructions a lane), the act_max clamp
+ * on 4 lanes at once and two halfword stores. */
+void emb_dsp_w16_run(const w16_ctx *k, const int8_t *w);
+#define EMB_W16_STEP                                                                        \
+    "    ldm.w r0!, {r8-r11}\n"                                                              \
+    "    ldm.w r1!, {r2, r3, r12, lr}\n"                                                     \
+    "    smlad r4, r8, r2, r4\n"                                                             \
+    "    smlad r4, r9, r3, r4\n"                                                             \
+    "    smlad r5, r8, r12, r5\n"                                                            \
+    "    smlad r5, r9, lr, r5\n"                                                             \
+    "    smlad r6, r10, r2, r6\n"                                                            \
+    "    smlad r6, r11, r3, r6\n"                                                            \
+    "    smlad r7, r10, r12, r7\n"                                                           \
+    "    smlad r7, r11, lr, r7\n"
+/* Lanes a (pixel 1) and b (pixel 0) of one channel: constants m, klo, khi, e1 in r8-r11. */
+#define EMB_W16_RQ2(a, b)                                                                   \
+    "    ldm r2!, {r8-r11}\n"                                                                \
+    "    asr ip, " a ", #31\n"                                                               \
+    "    adds r0, r9, ip, lsl #31\n"                                                         \
+    "    adc r3, r10, ip\n"                                                                  \
+    "    smlal r0, r3, " a ", r8\n"                                                          \
+    "    asr " a ", r3, r11\n"                                                               \
+    "    usat " a ", #8, " a "\n"                                                            \
+    "    asr ip, " b ", #31\n"                                                               \
+    "    adds r9, r9, ip, lsl #31\n"                                                         \
+    "    adc r10, r10, ip\n"                                                                 \
+    "    smlal r9, r10, " b ", r8\n"                                                         \
+    "    asr " b ", r10, r11\n"                                                              \
+    "    usat " b ", #8, " b "\n"
+__asm__(
+    "    .text\n"
+    "    .syntax unified\n"
+    "    .thumb\n"
+    "    .align 2\n"
+    "    .global emb_dsp_w16_run\n"
+    "    .thumb_func\n"
+    "    .type emb_dsp_w16_run, %function\n"
+    "emb_dsp_w16_run:\n"
+    "    push {r4-r11, lr}\n"
+    "    ldm r0, {r2-r9}\n"
+    "    push {r2-r9}\n"                          /* [sp]: a copy of the ctx */
+    "    adr.w r0, 9f\n"
+    "    sub r0, r0, r9\n"
+    "    orr r0, r0, #1\n"
+    "    str r0, [sp, #28]\n"                     /* back -> entry address */
+    "1:  ldr r2, [sp]\n"
+    "    ldm r2!, {r4-r7}\n"                      /* biases */
+    "    str r2, [sp]\n"
+    "    ldrd r0, ip, [sp, #24]\n"                /* xb, entry */
+    "    bx ip\n"
+    "    .rept 64\n"
+    EMB_W16_STEP
+    "    .endr\n"
+    "9:  ldr r2, [sp]\n"
+    EMB_W16_RQ2("r6", "r4")
+    EMB_W16_RQ2("r7", "r5")
+    "    str r2, [sp]\n"
+    "    orr r4, r4, r5, lsl #8\n"
+    "    orr r6, r6, r7, lsl #8\n"
+    "    orr r4, r4, r6, lsl #16\n"
+    "    ldrd r8, r9, [sp, #4]\n"                 /* o, o_step */
+    "    ldrd r10, r11, [sp, #12]\n"              /* hi4, lo4 */
+    "    uqsub8 ip, r10, r4\n"
+    "    usub8 r4, r10, ip\n"
+    "    uadd8 r4, r4, r11\n"
+    "    lsrs r5, r4, #16\n"
+    "    strh r5, [r8, r9]\n"
+    "    strh r4, [r8], #2\n"
+    "    str r8, [sp, #4]\n"
+    "    ldr r3, [sp, #20]\n"
+    "    cmp r2, r3\n"
+    "    bne 1b\n"
+    "    add sp, sp, #32\n"
+    "    pop {r4-r11, pc}\n"
+    "    .size emb_dsp_w16_run, .-emb_dsp_w16_run\n");
+#undef EMB_W16_RQ2
+#undef EMB_W16_STEP
+#define w16_run emb_dsp_w16_run
 #endif
 
 #endif

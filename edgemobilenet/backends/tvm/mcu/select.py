@@ -1,0 +1,101 @@
+"""Per-layer choice between the hand-written kernel and the best tuned TVM kernel.
+
+For each layer whose workload has a record in the tuning database, the tuned kernel is
+built, and both it and the hand-written kernel (the target's `kernels` variant) run in
+QEMU on the same reference activations; the one with fewer instructions wins. A tuned
+kernel whose output differs from the reference is an error (a stale or foreign database).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgemobilenet.backends.mcu import kernel_check
+from edgemobilenet.backends.tvm.mcu import harness, kernels, tir_ops
+from edgemobilenet.backends.tvm.mcu.tune import (TUNED_KINDS, calibration_env, machine_of,
+                                                 open_database)
+from edgemobilenet.backends.tvm.mcu.unpacked_api import mcu_target
+from edgemobilenet.errors import EdgembError
+from edgemobilenet.quant.qgraph import QGraph
+from edgemobilenet.targets import Target
+
+
+@dataclass
+class Choice:
+    """The manifest's per-layer kernel entry."""
+
+    kernel: str                       # "hand" or the TVM symbol
+    hand_instructions: int | None
+    tvm_instructions: int | None
+
+
+@dataclass
+class Selection:
+    calls: dict[int, kernels.TvmCall] = field(default_factory=dict)   # layer -> TVM call
+    objects: list[Path] = field(default_factory=list)                 # their object files
+    choices: dict[int, Choice] = field(default_factory=dict)
+
+    def manifest_rows(self) -> dict[int, dict[str, Any]]:
+        return {i: asdict(c) for i, c in self.choices.items()}
+
+
+def select_kernels(g: QGraph, target: Target, db_dir: Path, work: Path,
+                   choice: str = "fastest") -> Selection:
+    """Build the tuned kernels of `g` found in `db_dir` into `work`, measure them and the
+    hand-written kernels in QEMU, and keep the faster per layer (`choice` "tvm": always
+    the TVM kernel, for comparisons)."""
+    if choice not in ("fastest", "tvm"):
+        raise EdgembError(f"kernel choice must be 'fastest' or 'tvm', not '{choice}'")
+    db_dir = Path(db_dir)
+    if not (db_dir / "records.json").is_file():
+        raise EdgembError(f"{db_dir}: no tuning database here (run `edgemb tune` first)")
+    machine = machine_of(target)
+    tvm_target = mcu_target(target.cpu)
+    db = open_database(db_dir)
+    env = calibration_env(g)
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    tuned: list[tuple[int, kernels.TvmCall, Path]] = []
+    cases: list[harness.Case] = []
+    for i, node in enumerate(g.nodes):
+        if not tir_ops.supported(g, node):
+            continue
+        layer = tir_ops.lower(g, node)
+        if layer.kind not in TUNED_KINDS:
+            continue
+        mod = kernels.layer_module(layer)
+        sch = db.query_schedule(mod, tvm_target, "main") if db.has_workload(mod) else None
+        if sch is None:
+            continue
+        obj = work / f"layer_{i}.o"
+        call = kernels.build_layer(layer, kernels.symbol_for(i), tvm_target, obj, sch.mod)
+        cases.append(kernels.case_for(layer, len(tuned), env, g, node))
+        tuned.append((i, call, obj))
+    sel = Selection()
+    if not tuned:
+        return sel
+    elf = harness.link(machine, [o for _, _, o in tuned], [c.spec for _, c, _ in tuned],
+                       work / "select.elf", work)
+    tvm_runs = harness.run(elf, machine, cases, timeout=300)
+    variant = target.kernels or "portable"
+    driver = kernel_check.build_qemu(variant, machine, work)
+    hand_cases = []
+    for i, _, _ in tuned:
+        node = g.nodes[i]
+        hand_cases.append(kernel_check.case_from_node(
+            node, [g.tensor(t) for t in node.inputs], g.tensor(node.outputs[0]),
+            [env[t] for t in node.inputs], variant))
+    hand_runs = kernel_check.run(driver, hand_cases, timeout=300)
+    for (i, call, obj), (out, n_tvm), hand in zip(tuned, tvm_runs, hand_runs):
+        node = g.nodes[i]
+        if (out != env[node.outputs[0]]).any():
+            raise EdgembError(f"{db_dir}: tuned kernel of layer '{node.name}' differs from "
+                              f"the reference; the database does not fit this model")
+        if choice == "tvm" or n_tvm < hand.instructions:
+            sel.calls[i] = call
+            sel.objects.append(obj)
+            sel.choices[i] = Choice(call.symbol, hand.instructions, n_tvm)
+        else:
+            sel.choices[i] = Choice("hand", hand.instructions, n_tvm)
+    return sel

@@ -1,0 +1,186 @@
+"""`tune_mcu`: MetaSchedule over a QGraph's conv / FC layers for a Cortex-M target, each
+candidate measured in QEMU and checked bit-exact against the reference executor.
+
+The database (`workloads.json` + `records.json`, MetaSchedule's JSON format) lives in
+`db_dir` and is resumable: a layer whose workload already has `trials` measured records
+is skipped, one with fewer gets the rest. Identical layers share one workload. Records are
+keyed by the PrimFunc's structure, which holds shapes and zero points but not the
+weights, so `select.py` can reuse them for any model with the same layers.
+"""
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sys
+import tempfile
+import time
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import tvm
+import tvm_ffi
+from tvm.s_tir import meta_schedule as ms
+from tvm.target import Target
+
+from edgemobilenet.backends.tvm.mcu import harness, intrin, kernels, rules, tir_ops
+from edgemobilenet.backends.tvm.mcu import runner as ms_runner
+from edgemobilenet.backends.tvm.mcu.unpacked_api import mcu_target
+from edgemobilenet.errors import EdgembError
+from edgemobilenet.quant import reference
+from edgemobilenet.quant.qgraph import QGraph
+from edgemobilenet.targets import Target as BoardTarget
+
+TUNED_KINDS = ("pointwise", "conv", "depthwise", "fully_connected")
+Progress = Callable[[dict[str, Any]], None]
+
+
+def open_database(db_dir: Path) -> ms.database.JSONDatabase:
+    db_dir = Path(db_dir)
+    db_dir.mkdir(parents=True, exist_ok=True)
+    return ms.database.JSONDatabase(str(db_dir / "workloads.json"),
+                                    str(db_dir / "records.json"), module_equality="structural")
+
+
+def machine_of(target: BoardTarget) -> str:
+    if target.kind != "mcu" or target.qemu is None:
+        raise EdgembError(f"{target.path.name}: TVM tuning for Cortex-M measures in QEMU; "
+                          f"target '{target.name}' has no [qemu] machine")
+    return target.qemu.machine
+
+
+def calibration_env(g: QGraph, seed: int = 0) -> dict[str, np.ndarray]:
+    """Every tensor of a reference run on a fixed random input (the measuring data)."""
+    x = np.random.default_rng(seed).integers(-128, 128, g.tensor(g.inputs[0]).shape,
+                                             dtype=np.int8)
+    return reference.run(g, x, keep_all=True)
+
+
+@dataclass
+class Task:
+    """One distinct workload: the first layer that has it and every layer sharing it."""
+
+    index: int
+    layer: tir_ops.TirLayer
+    layers: list[int]
+
+
+def tasks(g: QGraph) -> list[Task]:
+    """Distinct tunable workloads of `g` in layer order."""
+    seen: dict[int, Task] = {}
+    for i, node in enumerate(g.nodes):
+        if not tir_ops.supported(g, node):
+            continue
+        layer = tir_ops.lower(g, node)
+        if layer.kind not in TUNED_KINDS:
+            continue
+        key = tvm_ffi.structural_hash(kernels.layer_module(layer))
+        if key in seen:
+            seen[key].layers.append(i)
+        else:
+            seen[key] = Task(i, layer, [i])
+    return list(seen.values())
+
+
+def measured(db: ms.database.Database, mod: tvm.IRModule, limit: int) -> int:
+    if not db.has_workload(mod):
+        return 0
+    return len(db.get_top_k(db.commit_workload(mod), limit))
+
+
+def tune_mcu(g: QGraph, target: BoardTarget, db_dir: Path, trials: int,
+             progress: Progress | None = None, *, cost_model: str = "xgb",
+             strategy: str = "evolutionary", seed: int = 0) -> dict[str, Any]:
+    """Tune every distinct conv / FC workload of `g` for `trials` measured candidates.
+
+    `progress` gets a dict per finished task (`task`, `of`, `layer`, `best_instructions`,
+    `trials`, `seconds`). Returns a summary with one entry per task. `strategy` is
+    "evolutionary" (cost-model guided, for real budgets) or "replay-trace" (random
+    samples of the space: cheapest per trial, for tiny runs)."""
+    if trials < 1:
+        raise EdgembError(f"tune: trials must be >= 1, got {trials}")
+    machine = machine_of(target)
+    tvm_target = mcu_target(target.cpu)
+    db_dir = Path(db_dir)
+    db = open_database(db_dir)
+    env = calibration_env(g)
+    todo = tasks(g)
+    summary: list[dict[str, Any]] = []
+    t_all = time.monotonic()
+    cache = db_dir / "cache"
+    cache.mkdir(exist_ok=True)
+    for n, task in enumerate(todo):
+        node = g.nodes[task.index]
+        mod = kernels.layer_module(task.layer)
+        have = measured(db, mod, trials)
+        t0 = time.monotonic()
+        if have < trials:
+            _tune_task(g, task, tvm_target, machine, db, env, trials - have, cache,
+                       cost_model, _strategy(strategy, trials), seed)
+        best = db.get_top_k(db.commit_workload(mod), 1) if db.has_workload(mod) else []
+        secs = [float(s) for s in best[0].run_secs] if best and best[0].run_secs else []
+        entry = {"task": n, "of": len(todo), "layer": node.name, "kind": task.layer.kind,
+                 "layers": [g.nodes[i].name for i in task.layers], "macs": task.layer.macs,
+                 "trials": measured(db, mod, 1 << 30), "new_trials": max(trials - have, 0),
+                 "best_instructions": round(min(secs) * 1e9) if secs else None,
+                 "seconds": round(time.monotonic() - t0, 1)}
+        summary.append(entry)
+        if progress:
+            progress(entry)
+    return {"target": target.name, "machine": machine, "db_dir": str(db_dir),
+            "trials_per_task": trials, "tasks": summary,
+            "seconds": round(time.monotonic() - t_all, 1)}
+
+
+def _strategy(name: str, trials: int):
+    if name == "replay-trace":
+        return ms.search_strategy.ReplayTrace()
+    if name == "evolutionary":   # a population sized to the budget (512 costs minutes)
+        return ms.search_strategy.EvolutionarySearch(
+            population_size=min(512, max(64, 4 * trials)), init_min_unmeasured=16,
+            genetic_num_iters=2)
+    raise EdgembError(f"tune: unknown search strategy '{name}'")
+
+
+@contextlib.contextmanager
+def _without_shipped_intrinsics():
+    """MetaSchedule's TuneContext imports `tvm.s_tir.tensor_intrin` (hundreds of CUDA, x86,
+    ... TVMScript intrinsics: 30-60 s here) although Cortex-M search spaces only use the
+    ones `intrin.py` registers. While tuning, an empty module stands in for it unless it
+    was imported already; it is removed afterwards so a later real import still works."""
+    name = "tvm.s_tir.tensor_intrin"
+    if name in sys.modules:
+        yield
+        return
+    stub = sys.modules[name] = types.ModuleType(name)
+    try:
+        yield
+    finally:
+        if sys.modules.get(name) is stub:
+            del sys.modules[name]
+
+
+def _tune_task(g: QGraph, task: Task, tvm_target: Target, machine: str,
+               db: ms.database.Database, env: dict[str, np.ndarray], trials: int,
+               cache: Path, cost_model: str, strategy, seed: int) -> None:
+    node = g.nodes[task.index]
+    layer = task.layer
+    blobs = [env[a] if isinstance(a, str) else a for a in layer.args[:-1]]
+    spec = harness.spec_of(layer.func, ms_runner.CANDIDATE_SYMBOL)
+    names = intrin.for_layer(tvm_target, layer)
+    with tempfile.TemporaryDirectory(prefix="emb_tune_", dir=cache) as work, \
+            _without_shipped_intrinsics():
+        builder = ms_runner.ObjectBuilder(tvm_target, Path(work))
+        runner = ms_runner.QemuRunner(machine, spec, blobs, env[node.outputs[0]], cache)
+        ms.tir_integration.tune_tir(
+            kernels.layer_module(layer), tvm_target, work_dir=str(Path(work) / "logs"),
+            max_trials_global=trials, num_trials_per_iter=min(trials, 16), builder=builder,
+            runner=runner, database=db, cost_model=cost_model,
+            measure_callbacks=[ms.measure_callback.AddToDatabase(),
+                               ms.measure_callback.UpdateCostModel()],
+            task_scheduler="round-robin", space=rules.space(tvm_target, names),
+            strategy=strategy,
+            num_tuning_cores=1, seed=seed)
+        shutil.rmtree(Path(work) / "logs", ignore_errors=True)

@@ -1,0 +1,38 @@
+"""MetaSchedule: a tiny tuning run (a few trials on one small kernel, measured on the host)
+writes a database that `compile_qgraph(..., tune_db)` applies, still bit-exact."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qgraph_builders import conv2d, sample_input
+
+from edgemobilenet.backends.tvm.build import compile_qgraph, run_local
+from edgemobilenet.backends.tvm.linux_target import linux_target
+from edgemobilenet.backends.tvm.tune import tune
+from edgemobilenet.errors import EdgembError
+from edgemobilenet.quant import reference
+
+
+@pytest.mark.slow  # 2-5 min: TVM's builder/runner worker pools start per batch
+def test_tiny_tuning_run_applies_bit_exact(tmp_path):
+    g = conv2d(np.random.default_rng(0), h=8, w=8, c_in=16, c_out=16, kernel=1, act="relu")
+    host = linux_target("host")
+    summary = tune(g, host, tmp_path / "db", trials=2, local=True, max_tasks=1)
+    assert summary["records"] >= 1 and len(summary["tasks"]) == 1
+    ex = compile_qgraph(g, host.tvm_target, tmp_path / "db")
+    for seed in (1, 2):
+        x = sample_input(g, np.random.default_rng(seed))
+        np.testing.assert_array_equal(run_local(ex, g, x)[g.outputs[0]],
+                                      reference.run(g, x)[g.outputs[0]])
+
+
+def test_tune_rejects_local_measurement_of_a_cross_target(tmp_path):
+    g = conv2d(np.random.default_rng(0), h=4, w=4, c_in=4, c_out=4, kernel=1)
+    with pytest.raises(EdgembError, match="cross-compiled"):
+        tune(g, linux_target("rpi4"), tmp_path / "db", trials=2, local=True)
+
+
+def test_compile_with_missing_database_is_a_user_error(tmp_path):
+    g = conv2d(np.random.default_rng(0), h=4, w=4, c_in=4, c_out=4, kernel=1)
+    with pytest.raises(EdgembError, match="not a tuning database"):
+        compile_qgraph(g, linux_target("host").tvm_target, tmp_path)
