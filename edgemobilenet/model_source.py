@@ -24,7 +24,7 @@ class ModelOptions:
     resolution: int | None = None
     num_classes: int | None = None
     in_channels: int | None = None
-    method: str = "minmax"
+    method: str = "percentile"
     calib: str | None = None          # None: random inputs; `photos`; a dataset spec
     calib_count: int = 256
     per_tensor_weights: bool = False

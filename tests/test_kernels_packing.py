@@ -65,18 +65,21 @@ def _w16_value(got: np.ndarray, k4: int, o: int, kk: int) -> int:
     return int(got.view("<i2")[2 * word + (kk % 4) // 2])
 
 
-@pytest.mark.parametrize("shape", [(8, 3, 3, 3), (7, 1, 1, 12), (16, 1, 1, 8)])
+@pytest.mark.parametrize("shape", [(8, 3, 3, 3), (7, 3, 2, 2), (7, 1, 1, 12), (16, 1, 1, 8)])
 def test_dsp_w16_pairs(shape):
+    """Pointwise: (OC, C); small window: (OC, KH, run4), each kernel row zero-padded."""
     w = _w(np.random.default_rng(sum(shape)), *shape)
     got = packing.pack_weights("conv2d", {"groups": 1}, w, "dsp")
-    oc, k = shape[0], int(np.prod(shape[1:]))
-    k4 = -(-k // 4) * 4
-    assert got.dtype == np.int8 and got.size == 2 * (oc + oc % 2) * k4
-    w2 = w.reshape(oc, k)
+    oc, kh, run = shape[0], shape[1], shape[2] * shape[3]
+    run4 = -(-run // 4) * 4
+    k = kh * run4
+    assert got.dtype == np.int8 and got.size == 2 * (oc + oc % 2) * k
+    rows = w.reshape(oc, kh, run)
     for o in range(oc + oc % 2):
-        for kk in range(k4):
-            want = int(w2[o, kk]) if o < oc and kk < k else 0
-            assert _w16_value(got, k4, o, kk) == want, (o, kk)
+        for kk in range(k):
+            r, j = divmod(kk, run4)
+            want = int(rows[o, r, j]) if o < oc and j < run else 0
+            assert _w16_value(got, k, o, kk) == want, (o, kk)
 
 
 def test_dsp_other_layers_stay_ohwi():

@@ -10,7 +10,7 @@ from qgraph_builders import mobilenet_v2, sample_input
 from edgemobilenet.backends.tvm.export import compile_linux
 from edgemobilenet.backends.tvm.linux_target import linux_target
 from edgemobilenet.device.pi_emulator import free_port, prepare_root, start_board
-from edgemobilenet.device.rpc import connect, load_build, start_tracker
+from edgemobilenet.device.rpc import connect, load_build, start_tracker, stop_group
 from edgemobilenet.quant import reference
 
 
@@ -46,5 +46,4 @@ def test_emulated_rpi4_direct_and_tracker(rpi4_build):
         with start_board(t.qemu_cpu, tracker=f"127.0.0.1:{port}", key=t.rpc_key, threads=2):
             _run_and_compare(connect(tracker=f"127.0.0.1:{port}", key=t.rpc_key), g, build_dir)
     finally:
-        tracker.terminate()
-        tracker.wait(10)
+        stop_group(tracker)

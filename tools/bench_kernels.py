@@ -4,9 +4,10 @@
 Layers: pointwise 24x24x64->64, depthwise 3x3 on 24x24x64 (stride 1 and 2), first conv
 3x3 s2 96x96x3->8, FC 256->10; portable and DSP on mps2-an386 (Cortex-M4), portable and
 MVE on mps3-an547 (Cortex-M55). Then every conv / FC layer of MobileNetV1 0.25-96 (random
-weights, 1000 classes) for DSP and MVE: whole-model instructions / MAC, weighted by MACs
-(pooling and softmax not included). Every output is also checked bit-exact against the numpy
-reference. Prints JSON and writes it (atomically) to --out. Instructions, not cycles.
+weights, 1000 classes) for DSP on M4 and M7 (mps2-an500) and MVE: whole-model instructions
+/ MAC, weighted by MACs (pooling and softmax not included), and the bytes of packed weights
+per variant (flash). Every output is also checked bit-exact against the numpy reference.
+Prints JSON and writes it (atomically) to --out. Instructions, not cycles.
 
     .venv/bin/python tools/bench_kernels.py --out build/bench_kernels.json
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from edgemobilenet.backends.mcu import kernel_check as kc
+from edgemobilenet.backends.mcu.packing import pack_weights
 from edgemobilenet.quant.qgraph import QNode, QTensor
 from edgemobilenet.quant.reference import OP_IMPLS
 
@@ -37,7 +39,7 @@ LAYERS = {
     "fc_256_10": ("fc", 256, 10),
 }
 CMSIS_NN_M4 = {"pointwise": 2.35, "depthwise": 8.1, "first_conv": 6.1}   # measured (DESIGN)
-MODEL_RUNS = [("dsp", "mps2-an386"), ("mve", "mps3-an547")]
+MODEL_RUNS = [("dsp", "mps2-an386"), ("dsp", "mps2-an500"), ("mve", "mps3-an547")]
 
 
 def mobilenet_v1_layers(alpha: float = 0.25, res: int = 96, classes: int = 1000) -> dict:
@@ -110,7 +112,7 @@ def bench(build_dir: Path) -> dict:
     model_results = _run_layers(model, MODEL_RUNS, build_dir)
     whole = {}
     for variant, machine in MODEL_RUNS:
-        rows = [r for r in model_results if r["variant"] == variant]
+        rows = [r for r in model_results if (r["variant"], r["machine"]) == (variant, machine)]
         by_kind: dict[str, list[int]] = {}
         for r in rows:
             kind = r["layer"].rstrip("0123456789")
@@ -122,9 +124,12 @@ def bench(build_dir: Path) -> dict:
             "instructions": instr, "macs": macs, "instructions_per_mac": round(instr / macs, 3),
             "by_layer_kind": {k: round(i / m, 3) for k, (i, m) in by_kind.items()},
             "bit_exact": all(r["bit_exact"] for r in rows)}
+    weight_bytes = {v: sum(pack_weights(n.op, n.attrs, n.params["weight"], v).nbytes
+                           for n, *_ in model.values()) for v in ("portable", "dsp", "mve")}
     return {"tool": "bench_kernels", "unit": "guest instructions (qemu -icount shift=0)",
             "cmsis_nn_m4_dsp_instr_per_mac": CMSIS_NN_M4, "results": results,
-            "mobilenet_v1_0.25_96": {"whole_model": whole, "layers": model_results}}
+            "mobilenet_v1_0.25_96": {"whole_model": whole, "weight_bytes": weight_bytes,
+                                     "layers": model_results}}
 
 
 def main() -> int:

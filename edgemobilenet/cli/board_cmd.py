@@ -11,7 +11,7 @@ from rich.console import Console
 
 from edgemobilenet.backends.tvm.linux_target import linux_target
 from edgemobilenet.device import pi_emulator
-from edgemobilenet.device.rpc import start_tracker
+from edgemobilenet.device.rpc import start_tracker, stop_group
 from edgemobilenet.errors import EdgembError
 
 
@@ -31,7 +31,7 @@ def _wait(proc: subprocess.Popen, con: Console) -> None:
     except KeyboardInterrupt:
         con.print("stopping")
     finally:
-        pi_emulator.stop_group(proc)
+        stop_group(proc)
 
 
 @command.command("prepare")

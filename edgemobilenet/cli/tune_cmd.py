@@ -1,4 +1,8 @@
-"""`edgemb tune`: MetaSchedule-tune a model's kernels for a Linux target into a database."""
+"""`edgemb tune`: MetaSchedule-tune a model's kernels for a target into a database on disk.
+
+Linux targets (TVM Relax kernels, measured on this machine or on a board behind a tracker)
+go to `backends.tvm.tune`; MCU targets (TVM kernels measured in QEMU) to
+`backends.tvm.mcu.tune`."""
 from __future__ import annotations
 
 import json
@@ -8,6 +12,7 @@ import click
 from rich.console import Console
 
 from edgemobilenet.backends.tvm.linux_target import linux_target
+from edgemobilenet.targets import load_target
 from edgemobilenet.cli.quantize_cmd import model_options, ptq_options
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.model_source import ModelOptions, load_qgraph
@@ -15,7 +20,8 @@ from edgemobilenet.model_source import ModelOptions, load_qgraph
 
 @click.command("tune")
 @click.argument("model", required=False, default="default")
-@click.option("--target", "-t", "target_name", required=True, help="Linux target (rpi4, host, ...).")
+@click.option("--target", "-t", "target_name", required=True,
+              help="Target: linux (rpi4, host, ...) or mcu (mps2-an386, ...).")
 @click.option("--tracker", default=None, help="Measure on a board registered at tracker HOST:PORT.")
 @click.option("--key", default=None, help="Tracker key (default: the target's rpc.key).")
 @click.option("--rpc", default=None, help="(not supported by MetaSchedule: use --tracker)")
@@ -35,25 +41,26 @@ def command(model: str, target_name: str, tracker: str | None, key: str | None,
             resolution: int | None, num_classes: int | None, in_channels: int | None,
             as_json: bool) -> None:
     """Tune MODEL's kernels for TARGET; `edgemb compile --tune-db DIR` then uses them."""
-    from edgemobilenet.backends.tvm.tune import tune
-
     if rpc:
         raise EdgembError(f"--rpc {rpc}: MetaSchedule measures through a tracker; start one "
                           f"(edgemb board tracker) and serve the board with --tracker")
-    t = linux_target(target_name)
-    db_dir = db_dir or Path("build") / f"tune-{t.name}"
+    board = load_target(target_name)
+    db_dir = db_dir or Path("build") / f"tune-{board.name}"
     opts = ModelOptions(arch=arch, width=width, resolution=resolution, num_classes=num_classes,
                         in_channels=in_channels, method=method, calib=calib,
                         calib_count=limit, per_tensor_weights=per_tensor)
     con = Console(stderr=True)
-    with con.status(f"tuning {model} for {t.name} ({trials} trials; MetaSchedule logs in "
-                    f"{db_dir}/logs)"):
+    with con.status(f"tuning {model} for {board.name} ({trials} trials; logs in {db_dir})"):
         g = load_qgraph(model, opts)
-        doc = tune(g, t, db_dir, trials, tracker=tracker, key=key, local=local,
-                   trials_per_task=trials_per_task, max_tasks=max_tasks)
+        if board.kind == "mcu":
+            from edgemobilenet.backends.tvm.mcu.tune import tune_mcu
+            doc = tune_mcu(g, board, db_dir, trials)
+        else:
+            from edgemobilenet.backends.tvm.tune import tune
+            doc = tune(g, linux_target(board), db_dir, trials, tracker=tracker, key=key,
+                       local=local, trials_per_task=trials_per_task, max_tasks=max_tasks)
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return
-    con.print(f"tuned {len(doc['tasks'])} kernels, {doc['records']} records in {db_dir}; "
-              f"use: edgemb compile {model} --target {t.name} --tune-db {db_dir}",
-              highlight=False)
+    con.print(f"tuned {model} for {board.name} into {db_dir}; use: edgemb compile {model} "
+              f"--target {board.name} --tune-db {db_dir}", highlight=False)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from edgemobilenet.device.rpc import stop_group
 from edgemobilenet.errors import EdgembError
 
 DEBS = ["python3.11-minimal", "libpython3.11-stdlib", "libstdc++6"]
@@ -191,20 +191,6 @@ class EmulatedBoard:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def stop_group(proc: subprocess.Popen, timeout: float = 10) -> None:
-    """Terminate a process started with `start_new_session=True` and its whole group."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout)
-            break
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,10 +82,26 @@ def load_build(session, build_dir: str | Path) -> RemoteModel:
     return RemoteModel(session, vm, dev, [o["name"] for o in manifest["outputs"]])
 
 
+def stop_group(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """Terminate a process started with `start_new_session=True` and its whole group."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def start_tracker(host: str = "127.0.0.1", port: int = 9190, timeout: float = 60):
-    """Start `tvm.exec.rpc_tracker` on this machine; returns the process once it listens."""
+    """Start `tvm.exec.rpc_tracker` on this machine; returns the process once it listens.
+
+    The tracker runs in a worker of its own process group: stop it with `stop_group`.
+    """
     import socket
-    import subprocess
     import sys
     import time
 
@@ -100,6 +119,5 @@ def start_tracker(host: str = "127.0.0.1", port: int = 9190, timeout: float = 60
                 return proc
         except OSError:
             time.sleep(0.3)
-    proc.kill()
-    proc.wait()
+    stop_group(proc)
     raise EdgembError(f"rpc tracker {host}:{port} did not start within {timeout:.0f} s")

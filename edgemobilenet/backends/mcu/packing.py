@@ -9,9 +9,10 @@ the result as the layer's `const int8_t` array. Layouts:
   DSP pointwise and FC need no reordering: the SMLAD kernels apply the same SXTB16 byte split
   to activations and weights, so the pairs line up.
 - dsp "w16" (int16 weights, twice the bytes): pointwise conv2d with C % 4 == 0 and
-  C <= DSP_W16_K_MAX, and groups-1 conv2d that is not 1x1 with a small window (K = KH * KW *
-  C <= DSP_SMALL_K_MAX, OC <= DSP_SMALL_OC_MAX, e.g. the first conv). The weight, seen as
-  (OC, K) with K zero-padded to K4 (a multiple of 4) and OC to an even count, as int16 in
+  C <= DSP_W16_K_MAX, seen as (OC, K = C); and groups-1 conv2d that is not 1x1 with a small
+  window (KH * run4 <= DSP_SMALL_K_MAX with run4 = KW * C rounded up to a multiple of 4,
+  OC <= DSP_SMALL_OC_MAX, e.g. the first conv), seen as (OC, KH, run4) = (OC, K), each kernel
+  row zero-padded to run4. Then OC zero-padded to an even count, as int16 in
   SXTB16 order: for each output channel pair, for each group of 4 values (c0..c3), the words
   oc0 (c0, c2), oc0 (c1, c3), oc1 (c0, c2), oc1 (c1, c3) (little-endian int16 pairs). One
   LDM then feeds SMLAD directly (firmware/kernels/dsp/emb_dsp_loops.h, w16_run). For
@@ -66,13 +67,19 @@ def _pad_k4(w2: np.ndarray) -> np.ndarray:
     return out
 
 
+def _dsp_small(node_op: str, attrs: dict, w: np.ndarray) -> bool:
+    """dsp conv_small: not 1x1, groups 1, OC and KH * run4 within the limits."""
+    return (node_op == "conv2d" and w.ndim == 4 and int(attrs.get("groups", 1)) == 1
+            and not is_pointwise(node_op, attrs, w) and w.shape[0] <= DSP_SMALL_OC_MAX
+            and w.shape[1] * (-(-w.shape[2] * w.shape[3] // 4) * 4) <= DSP_SMALL_K_MAX)
+
+
 def _w16(w2: np.ndarray) -> np.ndarray:
-    """(OC, K) -> the dsp int16 pair layout (K padded to K4, OC to even), as int8 bytes."""
-    w4 = _pad_k4(w2)
-    oc, k4 = w4.shape
-    pad = np.zeros((oc + oc % 2, k4), np.int16)
-    pad[:oc] = w4
-    blocks = pad.reshape(-1, 2, k4 // 4, 4).transpose(0, 2, 1, 3)[..., [0, 2, 1, 3]]
+    """(OC, K), K % 4 == 0 -> the dsp int16 pair layout (OC padded to even), as int8 bytes."""
+    oc, k = w2.shape
+    pad = np.zeros((oc + oc % 2, k), np.int16)
+    pad[:oc] = w2
+    blocks = pad.reshape(-1, 2, k // 4, 4).transpose(0, 2, 1, 3)[..., [0, 2, 1, 3]]
     return np.ascontiguousarray(blocks.astype("<i2")).reshape(-1).view(np.int8)
 
 
@@ -103,10 +110,10 @@ def pack_weights(node_op: str, attrs: dict, weight: np.ndarray, variant: str) ->
     if variant == "mve" and (node_op == "fully_connected" or is_pointwise(node_op, attrs, w) or
                              _small(node_op, attrs, w, MVE_SMALL_K_MAX, MVE_SMALL_OC_MAX)):
         return _interleave4(w.reshape(w.shape[0], -1))
-    if variant == "dsp" and (
-            (is_pointwise(node_op, attrs, w) and w.shape[3] % 4 == 0
-             and w.shape[3] <= DSP_W16_K_MAX)
-            or (not is_pointwise(node_op, attrs, w)
-                and _small(node_op, attrs, w, DSP_SMALL_K_MAX, DSP_SMALL_OC_MAX))):
+    if (variant == "dsp" and is_pointwise(node_op, attrs, w) and w.shape[3] % 4 == 0
+            and w.shape[3] <= DSP_W16_K_MAX):
         return _w16(w.reshape(w.shape[0], -1))
+    if variant == "dsp" and _dsp_small(node_op, attrs, w):
+        rows = _pad_k4(w.reshape(w.shape[0] * w.shape[1], -1))    # (OC * KH, run4)
+        return _w16(rows.reshape(w.shape[0], -1))
     return w

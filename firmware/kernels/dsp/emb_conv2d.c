@@ -1,20 +1,26 @@
 /* conv2d for Cortex-M4/M7 with the DSP extension (SXTB16 + SMLAD); inner loops in
- * emb_dsp_loops.h. Requantization: emb_rq_apply (exact, emb_fixedpoint.h) when every
- * channel has a right shift, else emb_requant.
- * - pointwise (1x1, groups 1): 2 output channels x 2 pixels register-blocked; dense inputs
- *   with C % 4 == 0 run whole pixel pairs per call: C >= 32 widens the pair once on the
- *   stack (4 * C bytes, C <= 256) and runs every channel pair over it, smaller C folds the
- *   zero point into the bias and runs every pixel pair of a channel pair;
- * - groups 1, small window (K = KH * KW * C <= 256, OC <= 32: the first conv), weights
- *   (OC, K4) zero-padded by packing.py: windows of 2 pixels copied to the stack (512 bytes),
- *   then the pointwise loop;
+ * emb_dsp_loops.h. Requantization: the exact 6-instruction form of rq_fold / emb_rq_apply
+ * (emb_fixedpoint.h; zero point and act_min folded into its constant) when every channel of
+ * a block right-shifts by at most 21, else emb_requant.
+ * - pointwise (1x1, groups 1), C % 4 == 0, C <= 256: int16 "w16" weights (packing.py);
+ *   chunks of 32 output channels (requant table on the stack), pixel pairs widened once,
+ *   every channel pair through w16_run (LDM, LDM, 8 SMLAD per 16 MACs);
+ * - other pointwise: 2 output channels x 2 pixels per SMLAD block (zero point folded into
+ *   the bias), int8 OHWI weights;
+ * - groups 1, small window (KH * run4 <= 256 with run4 = KW * C rounded up to 4, OC <= 32:
+ *   the first conv): w16 weights with kernel rows padded to run4, each pixel pair's windows
+ *   widened straight from the input rows (im2col copy at the borders), then as pointwise;
  * - groups 1, any other kernel: each kernel row is one contiguous run of k_w * C bytes in both
  *   the NHWC input and the OHWI weight, so it is a dot product (2 channels x 2 pixels inside
  *   the image, 2 channels x 1 pixel at the borders);
- * - depthwise: 4 channels per word, weights packed (KH, KW, C) by packing.py; 3x3 rows
- *   through dw4_row, straight from the input inside the image, from a zero-point-padded
- *   copy of the 3 rows (stack, at most 1.5 KB) at the borders;
- * - anything else (grouped, dilated along W): the portable generic loop. */
+ * - depthwise 3x3 (no dilation): blocks of 4 channels, weights (KH, KW, C) from packing.py;
+ *   input rows widened once per column segment into a ring of 3 rows (x - zp, 0 in the
+ *   padding, so borders cost nothing extra) holding the horizontal tap pairs of each output
+ *   pixel, every output row one dw3_run (SMLAD on tap pairs);
+ * - other depthwise: per pixel, 4 channels per word (SMLABB / SMLATT);
+ * - anything else (grouped, dilated along W): the portable generic loop.
+ * Stack scratch (no heap): frames of at most 1.85 KB below emb_conv2d_s8's 0.33 KB
+ * (gcc -fstack-usage: pointwise w16 1.83 KB, first conv 1.72 KB, depthwise 3x3 1.80 KB). */
 #include <string.h>
 #include "emb_kernels_internal.h"
 #include "emb_fixedpoint.h"
@@ -265,34 +271,44 @@ static int w16_table(const emb_conv_params *p, const int32_t *bias, const int32_
     return 1;
 }
 
-/* The widened pair of output pixels pix and pix + 1 (k values each): a 1x1 conv's input
- * pixels, or (buf != NULL) their im2col windows. */
-static __attribute__((noinline)) void w16_gather(const emb_conv_params *p, const int8_t *in, int32_t pix, int32_t n_pix,
+/* Window of output pixel (oy, ox) readable straight from the input: inside the image (no
+ * dilation along W) with run4 bytes of its last row still inside the input array. */
+static int w16_inside(const emb_conv_params *p, int32_t oy, int32_t ox, int32_t run4)
+{
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    const int32_t c = p->in_c, row = p->dil_h * p->in_w * c;
+    return p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w && iy0 >= 0 &&
+           iy0 + (p->k_h - 1) * p->dil_h < p->in_h &&
+           (iy0 * p->in_w + ix0) * c + (p->k_h - 1) * row + run4 <= p->in_h * p->in_w * c;
+}
+
+/* The widened pair of output pixels pix and pix + 1 (pix again at the end; k values each):
+ * a 1x1 conv's input pixels, or (buf != NULL) their windows, kernel rows padded to run4
+ * bytes (the bytes past a row's KW * C have weight 0, so they may be anything). */
+static void w16_gather(const emb_conv_params *p, const int8_t *in, int32_t pix, int32_t n_pix,
                        int32_t k, int8_t *buf, int32_t *xb)
 {
-    const int32_t zp2 = emb_neg_zp2(p->in_zp);
+    const int32_t zp2 = emb_neg_zp2(p->in_zp), c = p->in_c;
     const int32_t pix1 = pix + 1 < n_pix ? pix + 1 : pix;
-    if (buf) {   /* kernel rows padded to run4 bytes (packing.py), k = KH * run4 */
-        const int32_t c = p->in_c, run4 = (p->k_w * c + 3) & ~3;
-        const int32_t row = p->dil_h * p->in_w * c, end = p->in_h * p->in_w * c;
-        int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;
-        for (int32_t i = 0; i < 2; i++) {
-            const int32_t iy0 = oy * p->stride_h - p->pad_top;
-            const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            const int32_t first = (iy0 * p->in_w + ix0) * c;
-            if (p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w && iy0 >= 0 &&
-                iy0 + (p->k_h - 1) * p->dil_h < p->in_h &&
-                first + (p->k_h - 1) * row + run4 <= end) {   /* rows read straight */
-                for (int32_t kh = 0; kh < p->k_h; kh++)   /* bytes past run: weight 0 */
-                    widen1(in + first + kh * row, run4, zp2, xb + 2 * i + kh * run4);
-            } else {
-                im2col(p, in, oy, ox, buf, run4);
-                widen1(buf, k, zp2, xb + 2 * i);
-            }
-            if (pix1 != pix && ++ox == p->out_w) ox = 0, oy++;
-        }
-    } else {
-        widen2(pw_src(p, in, pix), pw_src(p, in, pix1), k, zp2, xb);
+    if (!buf) {
+        const int8_t *x0 = pw_src(p, in, pix), *x1 = pw_src(p, in, pix1);
+        if (x0 && x1) w16_widen(x0, (int32_t)(x1 - x0), 0, 1, k >> 2, xb, zp2);
+        else widen2(x0, x1, k, zp2, xb);
+        return;
+    }
+    const int32_t run4 = (p->k_w * c + 3) & ~3, row = p->dil_h * p->in_w * c;
+    int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;
+    if (ox + 1 < p->out_w && w16_inside(p, oy, ox, run4) && w16_inside(p, oy, ox + 1, run4)) {
+        const int32_t first = ((oy * p->stride_h - p->pad_top) * p->in_w +
+                               ox * p->stride_w - p->pad_left) * c;
+        w16_widen(in + first, pix1 != pix ? p->stride_w * c : 0, row, p->k_h, run4 >> 2, xb,
+                  zp2);
+        return;
+    }
+    for (int32_t i = 0; i < 2; i++) {   /* at the borders: each window through im2col */
+        im2col(p, in, oy, ox, buf, run4);
+        widen1(buf, k, zp2, xb + 2 * i);
+        if (pix1 != pix && ++ox == p->out_w) ox = 0, oy++;
     }
 }
 
@@ -349,9 +365,10 @@ static void conv_pointwise_w16(const emb_conv_params *p, const int8_t *in, const
     conv_w16(p, in, w, bias, mult, shift, out, p->in_c, W16_PW_CHUNK, tbl, xb, 0);
 }
 
-/* groups 1 with a small window (K = KH * KW * C <= SMALL_K_MAX, OC <= SMALL_OC_MAX: the
- * first conv), w16 weights over K4: the windows of 2 pixels copied to the stack (im2col,
- * 512 B), then widened (1 KB) as 2 pointwise pixels; tbl 384 B. */
+/* groups 1 with a small window (K = KH * run4 <= SMALL_K_MAX, run4 = KW * C rounded up to
+ * 4; OC <= SMALL_OC_MAX: the first conv), w16 weights over K: each window widened (1 KB)
+ * straight from its input rows inside the image, else copied first (im2col, 256 B); then
+ * as 2 pointwise pixels; tbl 384 B. */
 static void conv_small(const emb_conv_params *p, const int8_t *in, const int8_t *w,
                        const int32_t *bias, const int32_t *mult, const int32_t *shift,
                        int8_t *out)
@@ -359,7 +376,7 @@ static void conv_small(const emb_conv_params *p, const int8_t *in, const int8_t 
     const int32_t k = p->k_h * ((p->k_w * p->in_c + 3) & ~3);
     int8_t buf[SMALL_K_MAX] __attribute__((aligned(4)));
     int32_t xb[SMALL_K_MAX], tbl[W16_SMALL_CHUNK * 6];
-    memset(buf, 0, sizeof buf);   /* the K..K4 padding stays 0 */
+    memset(buf, 0, sizeof buf);   /* row padding: any value (weight 0), kept defined */
     conv_w16(p, in, w, bias, mult, shift, out, k, W16_SMALL_CHUNK, tbl, xb, buf);
 }
 
@@ -508,7 +525,7 @@ static void dw3_fill(const emb_conv_params *p, const int8_t *in, int32_t iy, int
 /* Depthwise 3x3 (no dilation), channels ch..ch+3 with rq_fold constants rq
  * (biases in rq[-4..-1]): segments of at most DW3_SLOTS output columns; input row iy lives
  * in buffer row iy mod 3 (filled once per segment), so the weight order per output row is
- * one of 3 tables (wt). Scratch: 1368 (ring) + 216 (wt) + 312 (dw3_fill) bytes. */
+ * one of 3 tables (wt). Scratch: 1152 (ring) + 216 (wt) + 264 (dw3_fill) bytes. */
 static void dw3_block(const emb_conv_params *p, const int8_t *in, const int8_t *w,
                       int32_t ch, const int32_t *rq, int8_t *out)
 {

@@ -1,8 +1,9 @@
 /* Inner loops of the DSP conv2d (private to dsp/emb_conv2d.c): the 2 x 2 SMLAD dot
- * products, pointwise pixel-pair runs and depthwise 3x3 rows, each with the requantization
- * of emb_rq4 where it applies. On the target the hot ones are hand-scheduled Thumb-2 (gcc
- * spills their 13-14 live registers); on the host (EMB_ACLE_EMULATED) C loops with the same
- * arithmetic run under ASan/UBSan. The *_ctx structs are read at fixed byte offsets. */
+ * products and pixel-pair runs of int8 pointwise, the w16 (int16 weight) pointwise / first
+ * conv run, and the depthwise 3x3 row run, each with its requantization. On the target the
+ * hot ones are hand-scheduled Thumb-2 (gcc spills their 13-14 live registers); on the host
+ * (EMB_ACLE_EMULATED) C loops with the same arithmetic run under ASan/UBSan. The *_ctx
+ * structs are read at fixed byte offsets. */
 #ifndef EMB_DSP_LOOPS_H
 #define EMB_DSP_LOOPS_H
 #include "emb_dsp.h"
@@ -277,9 +278,10 @@ __asm__(
  * 2, 1, 3. Weights per buffer row in the same order (6 words), so a kernel row is LDM, LDM,
  * 4 SMLAxx, 2 SMLAD, LDRD, LDRD, 2 SMLAD: 12 instructions for 12 MACs. Fixed byte offsets
  * for the Thumb-2 routine below. */
-#define DW3_ROW_S "456"          /* DW3_ROW, for the assembler */
-#define DW3_NEXT_S "888"         /* 2 * DW3_ROW - 24: row 2 of slot j -> row 0 of slot j + 1 */
-enum { DW3_SLOTS = 19, DW3_ROW = DW3_SLOTS * 24 };
+#define DW3_ROW_S "384"          /* DW3_ROW, for the assembler */
+#define DW3_NEXT_S "744"         /* 2 * DW3_ROW - 24: row 2 of slot j -> row 0 of slot j + 1 */
+enum { DW3_SLOTS = 16, DW3_ROW = DW3_SLOTS * 24 };
+typedef char emb_dw3_row_matches_asm[DW3_ROW == 384 && 2 * DW3_ROW - 24 == 744 ? 1 : -1];
 typedef struct {
     const int32_t *x;            /* 0: slot 0 of buffer row 0 */
     const int32_t *wt;           /* 4: 18 weight words, buffer row order */
@@ -453,6 +455,56 @@ static inline void w16_acc(const int32_t *xb, const int8_t *w, int32_t k, int32_
         a[3] = __smlad(xb[3], w3, __smlad(xb[2], w2, a[3]));
     }
 }
+
+/* The widened pair for w16_run from `rows` runs of 4 * groups bytes (row_step apart) of pixel
+ * 0 at x0 and pixel 1 at x0 + off: per group LDR, LDR, 4 SXTAB16, STM. */
+#if defined(EMB_ACLE_EMULATED)
+static void w16_widen(const int8_t *x0, int32_t off, int32_t row_step, int32_t rows,
+                      int32_t groups, int32_t *xb, int32_t zp2)
+{
+    for (; rows > 0; rows--, x0 += row_step) {
+        for (int32_t g = 0; g < groups; g++, xb += 4) {
+            const int32_t u = emb_rd4(x0 + 4 * g), v = emb_rd4(x0 + off + 4 * g);
+            xb[0] = __sxtab16(zp2, u);
+            xb[1] = emb_sxtab16_odd(zp2, u);
+            xb[2] = __sxtab16(zp2, v);
+            xb[3] = emb_sxtab16_odd(zp2, v);
+        }
+    }
+}
+#else
+void emb_dsp_w16_widen(const int8_t *x0, int32_t off, int32_t row_step, int32_t rows,
+                       int32_t groups, int32_t *xb, int32_t zp2);
+__asm__(
+    "    .text\n"
+    "    .syntax unified\n"
+    "    .thumb\n"
+    "    .align 2\n"
+    "    .global emb_dsp_w16_widen\n"
+    "    .thumb_func\n"
+    "    .type emb_dsp_w16_widen, %function\n"
+    "emb_dsp_w16_widen:\n"
+    "    push {r4-r10, lr}\n"
+    "    ldrd r4, r5, [sp, #32]\n"                /* groups, xb */
+    "    ldr r6, [sp, #40]\n"                     /* zp2 */
+    "1:  mov ip, r0\n"
+    "    mov lr, r4\n"
+    "2:  ldr r9, [ip, r1]\n"
+    "    ldr r8, [ip], #4\n"
+    "    sxtab16 r7, r6, r8\n"
+    "    sxtab16 r8, r6, r8, ror #8\n"
+    "    sxtab16 r10, r6, r9, ror #8\n"
+    "    sxtab16 r9, r6, r9\n"
+    "    stm r5!, {r7-r10}\n"
+    "    subs lr, lr, #1\n"
+    "    bne 2b\n"
+    "    add r0, r0, r2\n"
+    "    subs r3, r3, #1\n"
+    "    bne 1b\n"
+    "    pop {r4-r10, pc}\n"
+    "    .size emb_dsp_w16_widen, .-emb_dsp_w16_widen\n");
+#define w16_widen emb_dsp_w16_widen
+#endif
 
 #if defined(EMB_ACLE_EMULATED)
 static uint32_t w16_lane(int32_t a, const int32_t q[4])

@@ -129,8 +129,10 @@ def decode(raw: bytes, cases: list[Case]) -> list[tuple[np.ndarray, int]]:
         status, instr, n = struct.unpack_from("<iIi", raw, pos)
         pos += 12
         if status:
+            why = (" (a workspace allocation failed: over EMB_TVM_WORKSPACE_BYTES of "
+                   "firmware/tvm/tvm_stubs.c)" if status == -1 else "")
             raise EdgembError(f"TVM kernel harness: case {i} (kernel {c.kernel}) returned "
-                              f"{status}")
+                              f"{status}{why}")
         arr = np.frombuffer(raw[pos:pos + n], dtype=c.out_dtype).reshape(c.out_shape).copy()
         pos += n + (-n % 4)
         results.append((arr, int(instr)))

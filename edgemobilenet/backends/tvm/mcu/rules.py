@@ -2,7 +2,10 @@
 
 The target's default rules parallelise outer loops (a serial `TVMBackendParallelLaunch`
 stub would hide that cost in a function call per task). Here: inline, multi-level tiling
-with a cached write, vectorize/unroll with no parallel jobs, random compute location;
+with the requantization fused at a tile level (candidates that leave it unfused need the
+whole int32 accumulator as workspace; the firmware has 16 KB, so they fail in the runner
+and the search learns to avoid them), vectorize/unroll with no parallel jobs, random
+compute location;
 tensorization rules come first when the CPU has an intrinsic (intrin.py).
 """
 from __future__ import annotations

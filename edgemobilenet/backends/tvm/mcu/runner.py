@@ -32,6 +32,7 @@ class ObjectBuilder(PyBuilder):
         super().__init__()
         self.target = target
         self.work = Path(work)
+        self.errors: list[str] = []
 
     def build(self, build_inputs: list[BuilderInput]) -> list[BuilderResult]:
         results = []
@@ -41,7 +42,8 @@ class ObjectBuilder(PyBuilder):
                 unpacked_api.build_object(inp.mod, CANDIDATE_SYMBOL, self.target, out)
                 results.append(BuilderResult(str(out), None))
             except Exception as e:  # noqa: BLE001 - a failed candidate, not a failed run
-                results.append(BuilderResult(None, f"build failed: {e}"))
+                self.errors.append(f"build failed: {e}")
+                results.append(BuilderResult(None, self.errors[-1]))
         return results
 
 
@@ -69,6 +71,7 @@ class QemuRunner(PyRunner):
         self.case = harness.Case(0, blobs, tuple(expected.shape))
         self.expected = expected
         self.best: int | None = None
+        self.errors: list[str] = []
 
     def measure(self, obj: Path) -> int:
         """Instructions of one verified run of the object (EdgembError if wrong)."""
@@ -90,6 +93,7 @@ class QemuRunner(PyRunner):
                 self.best = instr if self.best is None else min(self.best, instr)
                 res = RunnerResult([instr * 1e-9], None)
             except (EdgembError, OSError) as e:
+                self.errors.append(str(e))
                 res = RunnerResult(None, str(e))
             finally:
                 obj.unlink(missing_ok=True)

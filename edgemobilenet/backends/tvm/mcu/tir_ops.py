@@ -34,6 +34,7 @@ class TirLayer:
     args: list[Arg]          # per parameter: tensor name or constant array
     kind: str                # pointwise | conv | depthwise | fully_connected | add | avg_pool
     macs: int
+    reduce_c: int = 0        # innermost (channel) reduction extent of a dot-product layer
 
 
 def _i32(v: int) -> tirx.PrimExpr:
@@ -143,8 +144,9 @@ def _conv2d(g: QGraph, node: QNode) -> TirLayer:
             * W[rh, rw, ch].astype("int32"), axis=[rh, rw]), name="acc")
         kind = "depthwise"
     else:
-        W = te.placeholder((oc, kh, kw, cg), "int8", name="W")
-        w_const = np.ascontiguousarray(w)
+        # 2-D (OC, KH*KW*C/groups): a 4-row block of W is one strided region (tensorize)
+        W = te.placeholder((oc, kh * kw * cg), "int8", name="W")
+        w_const = np.ascontiguousarray(w).reshape(oc, -1)
         rc = te.reduce_axis((0, cg), name="rc")
         og = oc // groups
 
@@ -152,7 +154,7 @@ def _conv2d(g: QGraph, node: QNode) -> TirLayer:
             return r if groups == 1 else (ch // og) * cg + r
         acc = te.compute((1, oh, ow, oc), lambda n, i, j, ch: te.sum(
             xp[n, i * sh + rh * dh, j * sw + rw * dw, cin(ch, rc)].astype("int32")
-            * W[ch, rh, rw, rc].astype("int32"), axis=[rh, rw, rc]), name="acc")
+            * W[ch, (rh * kw + rw) * cg + rc].astype("int32"), axis=[rh, rw, rc]), name="acc")
         kind = "pointwise" if kh == kw == 1 and groups == 1 else "conv"
     B = te.placeholder((oc,), "int32", name="B")
     tabs = _rq_placeholders(mode, oc)
@@ -160,7 +162,7 @@ def _conv2d(g: QGraph, node: QNode) -> TirLayer:
         acc[n, i, j, ch] + B[ch], ch, mode, tabs, zp_y, lo, hi), name="Y")
     func = te.create_prim_func([X, W, B, *tabs, Y])
     return TirLayer(func, [node.inputs[0], w_const, bias, *tables, node.outputs[0]], kind,
-                    oh * ow * oc * kh * kw * cg)
+                    oh * ow * oc * kh * kw * cg, 0 if depthwise else cg)
 
 
 def _fully_connected(g: QGraph, node: QNode) -> TirLayer:
@@ -183,7 +185,7 @@ def _fully_connected(g: QGraph, node: QNode) -> TirLayer:
                                                   hi), name="Y")
     func = te.create_prim_func([X, W, B, *tabs, Y])
     return TirLayer(func, [node.inputs[0], np.ascontiguousarray(w), bias, *tables,
-                           node.outputs[0]], "fully_connected", c * oc)
+                           node.outputs[0]], "fully_connected", c * oc, c)
 
 
 def _add(g: QGraph, node: QNode) -> TirLayer:

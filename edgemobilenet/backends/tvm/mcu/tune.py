@@ -2,8 +2,8 @@
 candidate measured in QEMU and checked bit-exact against the reference executor.
 
 The database (`workloads.json` + `records.json`, MetaSchedule's JSON format) lives in
-`db_dir` and is resumable: a layer whose workload already has `trials` measured records
-is skipped, one with fewer gets the rest. Identical layers share one workload. Records are
+`db_dir` and is resumable: a layer whose workload already has `trials` records (failed
+candidates count) is skipped, one with fewer gets the rest. Identical layers share one workload. Records are
 keyed by the PrimFunc's structure, which holds shapes and zero points but not the
 weights, so `select.py` can reuse them for any model with the same layers.
 """
@@ -85,9 +85,18 @@ def tasks(g: QGraph) -> list[Task]:
 
 
 def measured(db: ms.database.Database, mod: tvm.IRModule, limit: int) -> int:
+    """Valid (measured and bit-exact) records of `mod`, at most `limit`."""
     if not db.has_workload(mod):
         return 0
     return len(db.get_top_k(db.commit_workload(mod), limit))
+
+
+def attempted(db: ms.database.Database, mod: tvm.IRModule) -> int:
+    """Every record of `mod`, failed candidates included (what a resumed run counts)."""
+    if not db.has_workload(mod):
+        return 0
+    return sum(1 for r in db.get_all_tuning_records()
+               if tvm_ffi.structural_equal(r.workload.mod, mod))
 
 
 def tune_mcu(g: QGraph, target: BoardTarget, db_dir: Path, trials: int,
@@ -114,17 +123,19 @@ def tune_mcu(g: QGraph, target: BoardTarget, db_dir: Path, trials: int,
     for n, task in enumerate(todo):
         node = g.nodes[task.index]
         mod = kernels.layer_module(task.layer)
-        have = measured(db, mod, trials)
+        have = attempted(db, mod)
         t0 = time.monotonic()
+        errors: list[str] = []
         if have < trials:
-            _tune_task(g, task, tvm_target, machine, db, env, trials - have, cache,
-                       cost_model, _strategy(strategy, trials), seed)
+            errors = _tune_task(g, task, tvm_target, machine, db, env, trials - have, cache,
+                                cost_model, _strategy(strategy, trials), seed)
         best = db.get_top_k(db.commit_workload(mod), 1) if db.has_workload(mod) else []
         secs = [float(s) for s in best[0].run_secs] if best and best[0].run_secs else []
         entry = {"task": n, "of": len(todo), "layer": node.name, "kind": task.layer.kind,
                  "layers": [g.nodes[i].name for i in task.layers], "macs": task.layer.macs,
                  "trials": measured(db, mod, 1 << 30), "new_trials": max(trials - have, 0),
                  "best_instructions": round(min(secs) * 1e9) if secs else None,
+                 "failed_trials": len(errors), "first_error": errors[0][:300] if errors else None,
                  "seconds": round(time.monotonic() - t0, 1)}
         summary.append(entry)
         if progress:
@@ -164,7 +175,8 @@ def _without_shipped_intrinsics():
 
 def _tune_task(g: QGraph, task: Task, tvm_target: Target, machine: str,
                db: ms.database.Database, env: dict[str, np.ndarray], trials: int,
-               cache: Path, cost_model: str, strategy, seed: int) -> None:
+               cache: Path, cost_model: str, strategy, seed: int) -> list[str]:
+    """Run MetaSchedule on one task; return the errors of failed candidates."""
     node = g.nodes[task.index]
     layer = task.layer
     blobs = [env[a] if isinstance(a, str) else a for a in layer.args[:-1]]
@@ -184,3 +196,4 @@ def _tune_task(g: QGraph, task: Task, tvm_target: Target, machine: str,
             strategy=strategy,
             num_tuning_cores=1, seed=seed)
         shutil.rmtree(Path(work) / "logs", ignore_errors=True)
+    return builder.errors + runner.errors

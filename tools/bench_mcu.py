@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Cortex-M benchmarks in QEMU (-icount shift=0: instructions, not cycles).
+
+Section `tvm`: MobileNetV1 0.25-96 (zoo topology, random weights calibrated on random
+inputs) on each emulated target. Every conv / FC workload is tuned by MetaSchedule
+(`tune_mcu`, candidates measured in QEMU and checked bit-exact), then each layer runs
+hand-written and tuned TVM kernel on the same reference activations. Reported:
+instructions / MAC of hand-written only, TVM-tuned only and per-layer best, per layer kind
+and over all conv / FC layers, with the trial budget and the tuning time. The database is
+kept (`--db`) so a rerun with the same budget only measures.
+
+    .venv/bin/python tools/bench_mcu.py --trials 64 --out build/bench_mcu.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from edgemobilenet.backends.tvm.mcu.select import select_kernels
+from edgemobilenet.backends.tvm.mcu.tune import tasks, tune_mcu
+from edgemobilenet.model_source import ModelOptions, load_qgraph
+from edgemobilenet.targets import load_target
+
+
+def _ratio(instr: int, macs: int) -> float | None:
+    return round(instr / macs, 3) if macs else None
+
+
+def bench_tvm(target_name: str, trials: int, db_root: Path, strategy: str) -> dict:
+    g = load_qgraph("mobilenet_v1", ModelOptions(width=0.25, resolution=96, num_classes=1000,
+                                                 calib_count=4))
+    target = load_target(target_name)
+    db = db_root / f"{target_name}-mobilenet_v1_0.25_96"
+    t0 = time.monotonic()
+    summary = tune_mcu(g, target, db, trials, strategy=strategy,
+                       progress=lambda e: print(f"  {target_name} task {e['task'] + 1}/"
+                                                f"{e['of']} {e['kind']:15s} best "
+                                                f"{e['best_instructions']} instr "
+                                                f"({e['seconds']} s)", file=sys.stderr))
+    tune_s = time.monotonic() - t0
+    kinds = {i: t.layer.kind for t in tasks(g) for i in t.layers}
+    macs = {i: t.layer.macs for t in tasks(g) for i in t.layers}
+    with tempfile.TemporaryDirectory(prefix="emb_bench_") as work:
+        sel = select_kernels(g, target, db, Path(work))
+    rows, tot = [], {}
+    for i, c in sorted(sel.choices.items()):
+        best = min(c.hand_instructions, c.tvm_instructions)
+        rows.append({"layer": g.nodes[i].name, "kind": kinds[i], "macs": macs[i],
+                     "hand": c.hand_instructions, "tvm": c.tvm_instructions, "best": best,
+                     "chosen": "hand" if c.kernel == "hand" else "tvm",
+                     "hand_per_mac": _ratio(c.hand_instructions, macs[i]),
+                     "tvm_per_mac": _ratio(c.tvm_instructions, macs[i])})
+        for key in (kinds[i], "all"):
+            t = tot.setdefault(key, {"macs": 0, "hand": 0, "tvm": 0, "best": 0, "layers": 0})
+            t["macs"] += macs[i]
+            t["layers"] += 1
+            for k in ("hand", "tvm", "best"):
+                t[k] += rows[-1][k]
+    per_mac = {kind: {f"{k}_per_mac": _ratio(t[k], t["macs"]) for k in ("hand", "tvm", "best")}
+               | t for kind, t in tot.items()}
+    return {"target": target_name, "cpu": target.cpu, "kernels": target.kernels,
+            "model": "mobilenet_v1 0.25-96 (1000 classes, random weights)",
+            "trials_per_task": trials, "strategy": strategy, "tasks": len(summary["tasks"]),
+            "new_trials": sum(t["new_trials"] for t in summary["tasks"]),
+            "tuning_seconds": round(tune_s, 1), "totals": per_mac, "layers": rows}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--targets", nargs="+", default=["mps2-an386"])
+    ap.add_argument("--trials", type=int, default=64, help="measured candidates per task")
+    ap.add_argument("--strategy", default="evolutionary",
+                    choices=["evolutionary", "replay-trace"])
+    ap.add_argument("--db", type=Path, default=Path("build/tune_db"))
+    ap.add_argument("--out", type=Path, default=Path("build/bench_mcu.json"))
+    args = ap.parse_args()
+    doc = {"tvm": [bench_tvm(t, args.trials, args.db, args.strategy) for t in args.targets]}
+    text = json.dumps(doc, indent=1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=args.out.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text + "\n")
+    os.replace(tmp, args.out)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
