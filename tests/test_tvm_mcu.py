@@ -5,6 +5,7 @@ machine runs all cases."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -62,15 +63,49 @@ def test_exact_requant_case_uses_literal_path():
                               g.nodes[-1].params["shift"])[0] == "exact"
 
 
-def test_unpacked_c_source_has_plain_signature():
+def test_unpacked_c_source_has_plain_signature_and_compiles(tmp_path):
+    """Target `c`: plain C without TVM's runtime includes, built by the firmware's gcc."""
     g = SINGLE_OP_BUILDERS["fully_connected"](np.random.default_rng(0))
     layer = tir_ops.lower(g, g.nodes[-1])
-    low = unpacked_api.lower(layer.func, "fc_kernel", unpacked_api.mcu_target("cortex-m4"))
-    src = unpacked_api.c_source(
-        unpacked_api.codegen_build(unpacked_api.lower(layer.func, "fc_kernel",
-                                                      unpacked_api.Target({"kind": "c"})),
-                                   unpacked_api.Target({"kind": "c"})).inspect_source())
+    src = unpacked_api.build_object(layer.func, "fc_kernel", unpacked_api.Target({"kind": "c"}),
+                                    tmp_path / "fc.c").read_text()
     assert "int32_t fc_kernel(int8_t* X, int8_t* W, int32_t* B, int32_t* m, int64_t* k, " \
            "int32_t* e1, int8_t* Y)" in src
     assert "tvm/" not in src and "__tvm_ffi__library_ctx" not in src
-    assert low["fc_kernel"].attrs["tirx.noalias"]
+    r = subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-O2", "-c",
+                        str(tmp_path / "fc.c"), "-o", str(tmp_path / "fc.o")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_smlad_intrinsic_tensorizes_bit_exact_on_m4(tmp_path):
+    """The SMLAD tensor intrinsic (intrin.py) in a hand-written schedule: 4 output channels
+    x 4 input channels per call, requantization fused per 4-channel tile."""
+    import tvm
+    from tvm import s_tir
+
+    from edgemobilenet.backends.tvm.mcu import intrin
+
+    g = SINGLE_OP_BUILDERS["conv1x1_relu"](np.random.default_rng(0))     # 9x9x8 -> 16
+    node = g.nodes[-1]
+    layer = tir_ops.lower(g, node)
+    target = unpacked_api.mcu_target("cortex-m4")
+    assert intrin.for_layer(target, layer) == [intrin.SMLAD]
+    sch = s_tir.Schedule(tvm.IRModule({"main": layer.func}))
+    acc = sch.get_sblock("acc")
+    n, i, j, ch, rh, rw, rc = sch.get_loops(acc)
+    cho, chi = sch.split(ch, [None, 4])
+    rco, rci = sch.split(rc, [None, 4])
+    sch.reorder(n, i, j, cho, rh, rw, rco, chi, rci)
+    sch.reverse_compute_at(sch.get_sblock("Y"), cho)
+    sch.decompose_reduction(acc, rh)
+    sch.tensorize(chi, intrin.SMLAD)
+    call = kernels.build_layer(layer, "k_smlad", target, tmp_path / "k.o", sch.mod)
+    dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(tmp_path / "k.o")],
+                         capture_output=True, text=True).stdout
+    assert "smlad" in dis and "sxtb16" in dis
+    env = reference.run(g, sample_input(g, np.random.default_rng(1)), keep_all=True)
+    elf = harness.link("mps2-an386", [tmp_path / "k.o"], [call.spec], tmp_path / "t.elf",
+                       tmp_path)
+    [(y, _)] = harness.run(elf, "mps2-an386", [kernels.case_for(layer, 0, env, g, node)])
+    assert np.array_equal(y, env[node.outputs[0]])

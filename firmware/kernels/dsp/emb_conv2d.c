@@ -313,7 +313,7 @@ static void w16_gather(const emb_conv_params *p, const int8_t *in, int32_t pix, 
 }
 
 /* groups-1 conv with w16 weights (packing.py: pointwise with C % 4 == 0, C <= W16_K_MAX,
- * k = C; small windows, k = K4): chunks of `chunk` output channels outer (their
+ * k = C; small windows, k = KH * run4): chunks of `chunk` output channels outer (their
  * requantization table built once, tbl), pixel pairs inner (widened once per chunk, xb),
  * every channel pair of the chunk through w16_run. A chunk with a slow requantization and
  * the odd last channel (its pair zero-padded by packing.py) take w16_acc + emb_requant. */

@@ -10,6 +10,7 @@ weights, so `select.py` can reuse them for any model with the same layers.
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import sys
 import tempfile
@@ -173,6 +174,19 @@ def _without_shipped_intrinsics():
             del sys.modules[name]
 
 
+@contextlib.contextmanager
+def _quiet_console():
+    """MetaSchedule logs each iteration to stdout at the level its logger has when tuning
+    starts; library code does not print, so errors only (its log files keep the rest)."""
+    logger = logging.getLogger("tvm.s_tir.meta_schedule")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _tune_task(g: QGraph, task: Task, tvm_target: Target, machine: str,
                db: ms.database.Database, env: dict[str, np.ndarray], trials: int,
                cache: Path, cost_model: str, strategy, seed: int) -> list[str]:
@@ -183,7 +197,7 @@ def _tune_task(g: QGraph, task: Task, tvm_target: Target, machine: str,
     spec = harness.spec_of(layer.func, ms_runner.CANDIDATE_SYMBOL)
     names = intrin.for_layer(tvm_target, layer)
     with tempfile.TemporaryDirectory(prefix="emb_tune_", dir=cache) as work, \
-            _without_shipped_intrinsics():
+            _without_shipped_intrinsics(), _quiet_console():
         builder = ms_runner.ObjectBuilder(tvm_target, Path(work))
         runner = ms_runner.QemuRunner(machine, spec, blobs, env[node.outputs[0]], cache)
         ms.tir_integration.tune_tir(

@@ -36,8 +36,10 @@ def mcu_target(cpu: str) -> Target:
         raise EdgembError(f"TVM for Cortex-M: no LLVM target for cpu '{cpu}' "
                           f"(known: {', '.join(_LLVM)})")
     spec = _LLVM[cpu]
+    # vector-width: LLVM's default for these triples, stated to silence TVM's warning
     return Target({"kind": "llvm", "mtriple": spec["mtriple"], "mcpu": cpu,
-                   "mattr": spec["mattr"], "mfloat-abi": "hard", "num-cores": 1})
+                   "mattr": spec["mattr"], "mfloat-abi": "hard", "num-cores": 1,
+                   "vector-width": 128})
 
 
 def _unpack(func: tirx.PrimFunc, _mod, _ctx) -> tirx.PrimFunc:
