@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from edgemobilenet.backends.mcu.debug import first_mismatch
+from edgemobilenet.build_dir import read_manifest
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant import qgraph, reference
 from edgemobilenet.quant.qgraph import QGraph
@@ -46,18 +46,7 @@ class Build:
 
 def load_build(build_dir: str | Path) -> Build:
     """Read BUILD_DIR/manifest.json and model.qgraph; the QGraph must be the manifest's model."""
-    d = Path(build_dir)
-    man = d / "manifest.json"
-    if not man.is_file():
-        raise EdgembError(f"{d}: no manifest.json (not an edgemb build directory: run "
-                          "`edgemb compile` first)")
-    try:
-        doc = json.loads(man.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise EdgembError(f"{man}: not valid JSON ({e})") from None
-    for key in ("target", "model_hash", "layers"):
-        if key not in doc:
-            raise EdgembError(f"{man}: no '{key}' field (not an edgemb build manifest)")
+    d, doc = read_manifest(build_dir, ("target", "model_hash", "layers"))
     qg = d / "model.qgraph"
     if not qg.is_file():
         raise EdgembError(f"{d}: no model.qgraph (incomplete build: run `edgemb compile` again)")
@@ -157,7 +146,7 @@ def load_images(build: Build, data: str, limit: int | None, seed: int = 0) -> Im
     import torch
 
     from edgemobilenet.data import default_preprocess, open_dataset
-    from edgemobilenet.evaluate import limit_dataset
+    from edgemobilenet.data.tensors import limit_dataset
     from edgemobilenet.quant.convert import quantize_input
 
     shape = build.input_shape

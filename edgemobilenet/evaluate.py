@@ -5,24 +5,13 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 
-from edgemobilenet.data.tensors import ImageTensors
 from edgemobilenet.quant import reference
 from edgemobilenet.quant.convert import dequantize_output, quantize_input
 from edgemobilenet.quant.floatgraph import FloatGraph, run
 from edgemobilenet.quant.qgraph import QGraph
 from edgemobilenet.train import batches
-
-
-def limit_dataset(ds: Dataset, n: int | None, seed: int = 0) -> Dataset:
-    """A random subset of `n` items (the whole dataset when n is None or larger)."""
-    if n is None or n >= len(ds):
-        return ds
-    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n]
-    if isinstance(ds, ImageTensors):
-        return ImageTensors(ds.images[idx], ds.labels[idx], ds.classes)
-    return Subset(ds, idx.tolist())
 
 
 def int8_logits(q: QGraph, x: torch.Tensor) -> np.ndarray:

@@ -13,11 +13,11 @@ from typing import Iterator, Protocol
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset
 
 from edgemobilenet.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from edgemobilenet.data import default_preprocess, open_dataset
-from edgemobilenet.data.tensors import ImageTensors
+from edgemobilenet.data.tensors import ImageTensors, limit_dataset
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.models import build
 from edgemobilenet.models.zoo import check_options
@@ -47,15 +47,6 @@ class Progress(Protocol):
     def start_epoch(self, epoch: int, epochs: int, steps: int) -> None: ...
     def step(self, loss: float) -> None: ...
     def end_epoch(self, epoch: int, train_loss: float, val_top1: float) -> None: ...
-
-
-def _limit(ds: Dataset, n: int | None, seed: int) -> Dataset:
-    if n is None or n >= len(ds):
-        return ds
-    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n]
-    if isinstance(ds, ImageTensors):
-        return ImageTensors(ds.images[idx], ds.labels[idx], ds.classes)
-    return Subset(ds, idx.tolist())
 
 
 def batches(ds: Dataset, batch_size: int, shuffle: bool, generator: torch.Generator | None = None
@@ -124,7 +115,8 @@ def train(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
     train_ds = open_dataset(cfg.data, train=True, preprocess=preprocess, in_channels=in_channels)
     val_ds = open_dataset(cfg.data, train=False, preprocess=preprocess, in_channels=in_channels)
     num_classes = len(train_ds.classes)
-    train_ds, val_ds = _limit(train_ds, cfg.limit, cfg.seed), _limit(val_ds, cfg.limit, cfg.seed)
+    train_ds = limit_dataset(train_ds, cfg.limit, cfg.seed)
+    val_ds = limit_dataset(val_ds, cfg.limit, cfg.seed)
     options = {"width": cfg.width, "resolution": resolution, "num_classes": num_classes,
                "in_channels": in_channels}
     model = build(cfg.arch, **options).to(memory_format=torch.channels_last)

@@ -19,7 +19,8 @@ from bench_builds import CALIB, LIMIT, REPEAT, TARGETS, bench_doc, build_dir
 from dummy_firmware import dummy_elf  # noqa: F401 (fixture)
 from edgemobilenet import bench
 from edgemobilenet.errors import EdgembError
-from edgemobilenet.evaluate import evaluate, limit_dataset
+from edgemobilenet.data.tensors import limit_dataset
+from edgemobilenet.evaluate import evaluate
 from edgemobilenet.quant import qgraph
 
 pytestmark = pytest.mark.skipif(

@@ -11,7 +11,8 @@ from rich.table import Table
 from edgemobilenet.cli.quantize_cmd import model_options, progress_bar, ptq_options, quantize_float
 from edgemobilenet.data import default_preprocess, open_dataset
 from edgemobilenet.errors import EdgembError
-from edgemobilenet.evaluate import evaluate, limit_dataset
+from edgemobilenet.data.tensors import limit_dataset
+from edgemobilenet.evaluate import evaluate
 from edgemobilenet.quant import qgraph
 from edgemobilenet.quant.sources import load_float_model
 

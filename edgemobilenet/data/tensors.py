@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from edgemobilenet.errors import EdgembError
 
@@ -71,3 +71,13 @@ def _looks_gray(img: Image.Image) -> bool:
     rgb = img.convert("RGB")
     r, g, b = rgb.split()
     return r.tobytes() == g.tobytes() == b.tobytes()
+
+
+def limit_dataset(ds: Dataset, n: int | None, seed: int = 0) -> Dataset:
+    """A random subset of `n` items (the whole dataset when n is None or larger)."""
+    if n is None or n >= len(ds):
+        return ds
+    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n]
+    if isinstance(ds, ImageTensors):
+        return ImageTensors(ds.images[idx], ds.labels[idx], ds.classes)
+    return Subset(ds, idx.tolist())

@@ -4,7 +4,6 @@ booting the ELF in QEMU and checking that the firmware answers with the build's 
 """
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
@@ -12,6 +11,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgemobilenet.build_dir import read_manifest
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.targets import Target
 
@@ -45,17 +45,7 @@ class FlashPlan:
 
 def read_build(build_dir: str | Path) -> tuple[Path, dict]:
     """(firmware.elf, manifest) of a build directory, with one-line errors."""
-    d = Path(build_dir)
-    man = d / "manifest.json"
-    if not man.is_file():
-        raise EdgembError(f"{d}: no manifest.json (not an edgemb build directory: run "
-                          "`edgemb compile` first)")
-    try:
-        doc = json.loads(man.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise EdgembError(f"{man}: not valid JSON ({e})") from None
-    if not isinstance(doc, dict) or "target" not in doc or "model_hash" not in doc:
-        raise EdgembError(f"{man}: not an edgemb build manifest (no target/model_hash)")
+    d, doc = read_manifest(build_dir)
     elf = d / "firmware.elf"
     if not elf.is_file():
         raise EdgembError(f"{d}: no firmware.elf (this build has no MCU firmware)")
