@@ -4,6 +4,7 @@ without new trials, then firmware built from it runs bit-exact in QEMU."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,34 +29,35 @@ def _tiny_model():
     return b.build(b.fully_connected(x, 5))
 
 
-def test_tune_then_compile_with_tuned_kernels_is_bit_exact(tmp_path):
+def test_tune_then_compile_with_tuned_kernels_is_bit_exact(tmp_path, monkeypatch):
     from edgemobilenet.device.transport import open_device
 
+    monkeypatch.chdir(tmp_path)            # relative paths, as `edgemb` gets them
     g = _tiny_model()
     target = load_target("mps2-an386")
     seen = []
-    s = tune_mcu(g, target, tmp_path / "db", 3, seen.append, cost_model="random",
+    s = tune_mcu(g, target, Path("db"), 3, seen.append, cost_model="random",
                  strategy="replay-trace")
     assert [t["kind"] for t in s["tasks"]] == ["conv", "depthwise", "pointwise",
                                                "fully_connected"]
     assert len(seen) == 4 and all(t["trials"] >= 3 and t["best_instructions"] > 0
                                   for t in s["tasks"])
-    again = tune_mcu(g, target, tmp_path / "db", 3, cost_model="random",
+    again = tune_mcu(g, target, Path("db"), 3, cost_model="random",
                      strategy="replay-trace")
     assert [t["new_trials"] for t in again["tasks"]] == [0, 0, 0, 0]
 
-    doc = build.compile_model(g, target, tmp_path / "fw", tune_db=tmp_path / "db")
+    doc = build.compile_model(g, target, Path("fw"), tune_db=Path("db"))
     rows = [r["kernel"] for r in doc["layers"] if "kernel" in r]
     assert len(rows) == 4 and all(r["hand_instructions"] > 0 and r["tvm_instructions"] > 0
                                   for r in rows)
     for r in rows:   # the faster one was chosen
         assert (r["kernel"] != "hand") == (r["tvm_instructions"] < r["hand_instructions"])
 
-    doc = build.compile_model(g, target, tmp_path / "fw_tvm", tune_db=tmp_path / "db",
+    doc = build.compile_model(g, target, Path("fw_tvm"), tune_db=Path("db"),
                               kernel_choice="tvm")
     assert sum(r.get("kernel", {}).get("kernel", "hand") != "hand" for r in doc["layers"]) == 4
     x = sample_input(g, np.random.default_rng(3))
-    with open_device(target, elf=tmp_path / "fw_tvm" / "firmware.elf",
+    with open_device(target, elf=Path("fw_tvm") / "firmware.elf",
                      expected_hash=g.digest()) as dev:
         y, _ = dev.run(x)
     want = reference.run(g, x)[g.outputs[0]]

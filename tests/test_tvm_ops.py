@@ -82,3 +82,18 @@ def test_linux_targets_resolve_to_tvm_targets():
 def test_mcu_target_is_rejected():
     with pytest.raises(EdgembError, match="not a linux"):
         linux_target("mps2-an386")
+
+
+def test_cli_compile_for_rpi4_writes_manifest(tmp_path):
+    from click.testing import CliRunner
+
+    from edgemobilenet.cli import main
+
+    g = SINGLE_OP_BUILDERS["conv3x3"](np.random.default_rng(2))
+    qgraph.save(g, tmp_path / "m.qgraph")
+    r = CliRunner().invoke(main, ["compile", str(tmp_path / "m.qgraph"), "-t", "rpi4",
+                                  "-o", str(tmp_path / "b"), "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["target"] == "rpi4" and doc["model_hash"] == g.digest()
+    assert (tmp_path / "b" / "model.so").stat().st_size == doc["library_bytes"]

@@ -90,6 +90,14 @@ def command(model: str, target_name: str, out_dir: Path | None, calib: str | Non
     opts = ModelOptions(arch=arch, width=width, resolution=resolution, num_classes=num_classes,
                         in_channels=in_channels, method=method, calib=calib,
                         calib_count=limit, per_tensor_weights=per_tensor)
+    if target.kind == "linux":  # Cortex-A boards: the TVM backend (.so for TVM RPC)
+        from edgemobilenet.backends.tvm import compile_linux
+        doc = compile_linux(load_qgraph(model, opts), target, out_dir, tune_db)
+        click.echo(json.dumps(doc, indent=2) if as_json else
+                   f"{doc['target']}: model {doc['model_hash'][:12]}, {doc['nodes']} nodes, "
+                   f"{doc['library_bytes']:,} byte library; wrote {out_dir}/ (model.so, "
+                   f"model.qgraph, manifest.json)")
+        return
     con = Console(stderr=True)
     if calib is None and not model.lower().endswith(".qgraph") and not as_json:
         con.print("[yellow]warning:[/] no --calib data: calibrating on random inputs, the "

@@ -105,7 +105,8 @@ def _extract(debs: list[Path], root: Path, say: Progress) -> None:
                              stdin=fs.stdout, capture_output=True)
         fs.stdout.close()
         if fs.wait() != 0 or tar.returncode != 0:
-            raise EdgembError(f"pi emulator: cannot extract {deb.name}: {tar.stderr.decode()[-200:]}")
+            raise EdgembError(f"pi emulator: cannot extract {deb.name}: "
+                              f"{tar.stderr.decode()[-200:]}")
 
 
 def _install_wheels(wheels: Path, site: Path, say: Progress) -> None:
@@ -155,7 +156,8 @@ def _qemu_binary() -> str:
     for name in ("qemu-aarch64-static", "qemu-aarch64"):
         if shutil.which(name):
             return shutil.which(name)  # type: ignore[return-value]
-    raise EdgembError("pi emulator: qemu-aarch64(-static) is not installed (Debian qemu-user-static)")
+    raise EdgembError("pi emulator: qemu-aarch64(-static) is not installed "
+                      "(Debian package qemu-user-static)")
 
 
 def python_command(root: Path, cpu: str) -> list[str]:

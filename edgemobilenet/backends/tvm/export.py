@@ -37,6 +37,7 @@ def compile_linux(g: QGraph, target: Target | str, out_dir: str | os.PathLike,
     ex = compile_qgraph(g, lt.tvm_target, tune_db)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    tmp.chmod(0o755)
     try:
         export(ex, tmp / LIB_NAME, lt.cross_compiler)
         qg.save(g, tmp / "model.qgraph")

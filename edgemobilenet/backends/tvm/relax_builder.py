@@ -144,7 +144,8 @@ class _Builder:
         return self.te(body, s, self.c(count, "int32"), name="avg_div")
 
     def reshape(self, n: QNode) -> Expr:
-        return self.emit(op.reshape(self.env[n.inputs[0]], tuple(self.g.tensors[n.outputs[0]].shape)))
+        shape = tuple(self.g.tensors[n.outputs[0]].shape)
+        return self.emit(op.reshape(self.env[n.inputs[0]], shape))
 
     def concat(self, n: QNode) -> Expr:
         requant = n.attrs.get("requant", [1] * len(n.inputs))

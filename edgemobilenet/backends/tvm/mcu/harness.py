@@ -142,5 +142,6 @@ def decode(raw: bytes, cases: list[Case]) -> list[tuple[np.ndarray, int]]:
 def run(elf: Path, machine: str, cases: list[Case],
         timeout: float = 120.0) -> list[tuple[np.ndarray, int]]:
     """Run the cases in QEMU (-icount shift=0): (output, instructions) per case."""
-    raw = _run_qemu(Driver(Path(elf), "tvm", machine), encode(cases), timeout)
+    # QEMU runs in a temporary working directory (semihosting files): absolute path
+    raw = _run_qemu(Driver(Path(elf).resolve(), "tvm", machine), encode(cases), timeout)
     return decode(raw, cases)

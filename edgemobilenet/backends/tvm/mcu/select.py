@@ -54,7 +54,7 @@ def select_kernels(g: QGraph, target: Target, db_dir: Path, work: Path,
     tvm_target = mcu_target(target.cpu)
     db = open_database(db_dir)
     env = calibration_env(g)
-    work = Path(work)
+    work = Path(work).resolve()          # QEMU runs elsewhere: absolute paths
     work.mkdir(parents=True, exist_ok=True)
     tuned: list[tuple[int, kernels.TvmCall, Path]] = []
     cases: list[harness.Case] = []

@@ -103,7 +103,8 @@ def attempted(db: ms.database.Database, mod: tvm.IRModule) -> int:
 def tune_mcu(g: QGraph, target: BoardTarget, db_dir: Path, trials: int,
              progress: Progress | None = None, *, cost_model: str = "xgb",
              strategy: str = "evolutionary", seed: int = 0) -> dict[str, Any]:
-    """Tune every distinct conv / FC workload of `g` for `trials` measured candidates.
+    """Tune every distinct conv / FC workload of `g` for `trials` candidates (a failed
+    candidate counts: a resumed run only adds the missing ones).
 
     `progress` gets a dict per finished task (`task`, `of`, `layer`, `best_instructions`,
     `trials`, `seconds`). Returns a summary with one entry per task. `strategy` is
@@ -113,7 +114,7 @@ def tune_mcu(g: QGraph, target: BoardTarget, db_dir: Path, trials: int,
         raise EdgembError(f"tune: trials must be >= 1, got {trials}")
     machine = machine_of(target)
     tvm_target = mcu_target(target.cpu)
-    db_dir = Path(db_dir)
+    db_dir = Path(db_dir).resolve()
     db = open_database(db_dir)
     env = calibration_env(g)
     todo = tasks(g)
