@@ -4,13 +4,14 @@ outputs bit-identical to the reference, with the first differing layer on a mism
 memory (manifest figures plus the device's stack high-water).
 
 The device is reached through a `Runner` (MCU over serial or QEMU here; Linux boards over
-TVM RPC in `device/rpc.py`, which provides `open_runner(build, rpc=..., tracker=..., key=...)`
-yielding the same interface). This module never prints: it returns one JSON-able dict.
+TVM RPC, emulated or not, in `device/rpc_runner.py`). Linux boards time each run on the board
+(`time_evaluator`), have no per-layer breakdown (the Relax VM runs fused functions) and no
+stack or arena figures (the TVM runtime allocates from the heap): those are omitted with a
+note. This module never prints: it returns one JSON-able dict.
 """
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass
 class Build:
-    """A build directory: its manifest, QGraph and (MCU) firmware."""
+    """A build directory: its manifest, QGraph and (MCU) firmware or (Linux) TVM library."""
 
     path: Path
     manifest: dict[str, Any]
@@ -43,10 +44,19 @@ class Build:
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.graph.tensors[self.graph.inputs[0]].shape)
 
+    @property
+    def is_linux(self) -> bool:
+        """A TVM build for a Linux board (run over TVM RPC), not MCU firmware."""
+        return self.manifest.get("backend") == "tvm"
+
 
 def load_build(build_dir: str | Path) -> Build:
     """Read BUILD_DIR/manifest.json and model.qgraph; the QGraph must be the manifest's model."""
-    d, doc = read_manifest(build_dir, ("target", "model_hash", "layers"))
+    d, doc = read_manifest(build_dir)
+    key = "library" if doc.get("backend") == "tvm" else "layers"
+    if key not in doc:
+        raise EdgembError(f"{d / 'manifest.json'}: no '{key}' field (incomplete build: run "
+                          "`edgemb compile` again)")
     qg = d / "model.qgraph"
     if not qg.is_file():
         raise EdgembError(f"{d}: no model.qgraph (incomplete build: run `edgemb compile` again)")
@@ -59,7 +69,11 @@ def load_build(build_dir: str | Path) -> Build:
 
 
 class Runner(Protocol):
-    """One device running one build, as the bench sees it."""
+    """One device running one build, as the bench sees it.
+
+    Optional attributes: `unit_label` (how to label ticks for people; default: the unit),
+    `has_layer_outputs` (False: layer_output() is unavailable, default True),
+    `latency_info` (extra latency fields, e.g. {"emulated", "board_cpu"})."""
 
     transport: str               # e.g. "qemu mps2-an386", "serial /dev/ttyACM0"
     unit: str                    # what run() ticks count: "instructions" | "cycles" | "ns"
@@ -230,7 +244,10 @@ def _stat(v: list[int]) -> dict[str, int]:
 
 
 def arena_timeline(g: QGraph, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Each layer output's arena offset, size and lifetime (producing layer to last use)."""
+    """Each layer output's arena offset, size and lifetime (producing layer to last use);
+    empty for builds without an arena (Linux)."""
+    if "layers" not in manifest:
+        return {}
     last = {}
     for i, node in enumerate(g.nodes):
         for t in node.inputs:
@@ -293,7 +310,10 @@ def run_bench(build: Build, runner: Runner, *, images: Images | None = None, rep
     matches = [bool(np.array_equal(d, r)) for _, d, r in compared]
     acc.update(reference_match=sum(matches) / len(matches), compared=len(matches),
                first_mismatch=None)
-    if not all(matches):
+    if not all(matches) and not getattr(runner, "has_layer_outputs", True):
+        acc["first_mismatch"] = {"input": matches.index(False), "text": "the device returns "
+                                 "only the final output: the first differing layer is unknown"}
+    elif not all(matches):
         k = matches.index(False)
         bad = first_mismatch(g, compared[k][0][None], lambda i: runner.layer_output(
             compared[k][0], i))
@@ -301,13 +321,16 @@ def run_bench(build: Build, runner: Runner, *, images: Images | None = None, rep
                                  "only the final output differs", **(bad.__dict__ if bad
                                                                      else {})}
 
-    lat: dict[str, Any] = {"unit": runner.unit, "runs": repeat,
-                           "unit_label": INSTRUCTIONS_LABEL if runner.unit == "instructions"
-                           else runner.unit, **_stat(ticks), "ms_median": None}
+    label = getattr(runner, "unit_label", None) or (
+        INSTRUCTIONS_LABEL if runner.unit == "instructions" else runner.unit)
+    lat: dict[str, Any] = {"unit": runner.unit, "runs": repeat, "unit_label": label,
+                           **_stat(ticks), "ms_median": None,
+                           **getattr(runner, "latency_info", {}), "notes": []}
     if runner.ms_per_tick:
         s = _stat(ticks)
-        lat.update({f"ms_{k}": v * runner.ms_per_tick for k, v in s.items()},
-                   clock_hz=round(1e3 / runner.ms_per_tick))
+        lat.update({f"ms_{k}": v * runner.ms_per_tick for k, v in s.items()})
+        if runner.unit == "cycles":
+            lat["clock_hz"] = round(1e3 / runner.ms_per_tick)
     if layer_ticks:
         med = np.median(np.asarray(layer_ticks, dtype=np.float64), axis=0)
         total = float(med.sum()) or 1.0
@@ -318,20 +341,42 @@ def run_bench(build: Build, runner: Runner, *, images: Images | None = None, rep
                           "median": int(round(float(m))), "share": float(m) / total}
                          for i, m in enumerate(med)]
         lat["layers_total"] = int(round(total))
+    elif build.is_linux:
+        lat["notes"].append("no per-layer breakdown: the Relax VM runs the model as fused "
+                            "functions; the total is timed on the board with time_evaluator")
     memory = {k: man.get(k) for k in ("flash_bytes", "sram_bytes", "bulk_bytes", "arena_bytes",
                                       "arena_lower_bound", "stack_bytes", "flash_budget",
                                       "sram_budget")}
     memory["stack_high_water"] = runner.stack_high_water()
+    memory["notes"] = []
+    if build.is_linux:
+        memory["library_bytes"] = man.get("library_bytes")
+        memory["notes"].append("flash, SRAM, arena and stack: n/a on Linux (the TVM runtime "
+                               "allocates activations from the heap); the .so holds code and "
+                               "weights")
     return {"target": man["target"], "build": str(build.path), "model_hash": man["model_hash"],
-            "transport": runner.transport, "macs": man.get("macs"), "latency": lat,
-            "accuracy": acc, "memory": memory, "arena": arena_timeline(g, man)}
+            "transport": runner.transport, "macs": man["macs"] if "macs" in man else graph_macs(g),
+            "latency": lat, "accuracy": acc, "memory": memory,
+            "arena": arena_timeline(g, man)}
+
+
+def graph_macs(g: QGraph) -> int:
+    """Multiply-accumulates of one inference (convolutions and fully connected layers)."""
+    total = 0
+    for node in g.nodes:
+        if node.op in ("conv2d", "fully_connected"):
+            out = g.tensors[node.outputs[0]].shape
+            total += int(np.prod(out)) * int(np.prod(node.params["weight"].shape[1:]))
+    return total
 
 
 @contextlib.contextmanager
 def open_runner(build: Build, port: str | None = None, baud: int | None = None,
                 emulate: bool = False, rpc: str | None = None, tracker: str | None = None,
-                key: str | None = None, timeout: float = 5.0) -> Iterator[Runner]:
-    """The one transport chosen (serial port, QEMU, TVM RPC server or tracker) as a Runner."""
+                key: str | None = None, timeout: float = 5.0,
+                status: Callable[[str], None] | None = None) -> Iterator[Runner]:
+    """The one transport chosen (serial port, QEMU, TVM RPC server or tracker, emulated Pi)
+    as a Runner. `status` hears about slow set-up (preparing the emulated Pi)."""
     chosen = [n for n, v in (("--port", port), ("--emulate", emulate), ("--rpc", rpc),
                              ("--tracker", tracker)) if v]
     if len(chosen) != 1:
@@ -339,13 +384,18 @@ def open_runner(build: Build, port: str | None = None, baud: int | None = None,
                           + (f" (got {' and '.join(chosen)})" if chosen else ""))
     if tracker and not key:
         raise EdgembError("bench: --tracker needs --key (the device key registered with it)")
-    if rpc or tracker:
-        if importlib.util.find_spec("edgemobilenet.device.rpc") is None:
-            raise EdgembError("bench: TVM RPC devices are not supported by this version")
-        from edgemobilenet.device import rpc as rpc_mod
-        with rpc_mod.open_runner(build, rpc=rpc, tracker=tracker, key=key) as r:
+    if build.is_linux:
+        if port:
+            raise EdgembError(f"{build.path}: a Linux (TVM) build runs over TVM RPC: give "
+                              "--rpc, --tracker or --emulate, not --port")
+        from edgemobilenet.device.rpc_runner import open_rpc_runner
+        with open_rpc_runner(build.path, build.manifest["target"], rpc=rpc, tracker=tracker,
+                             key=key, emulate=emulate, progress=status) as r:
             yield r
         return
+    if rpc or tracker:
+        raise EdgembError(f"{build.path}: an MCU build ({build.manifest['target']}) runs over "
+                          "serial or in QEMU: give --port or --emulate, not --rpc/--tracker")
     with open_mcu_runner(build, port=port, baud=baud, timeout=timeout) as r:
         yield r
 
@@ -354,7 +404,8 @@ def measure(build_dir: str | Path, *, port: str | None = None, baud: int | None 
             emulate: bool = False, rpc: str | None = None, tracker: str | None = None,
             key: str | None = None, data: str | None = None, limit: int | None = None,
             repeat: int = 10, seed: int = 0, timeout: float = 5.0,
-            progress: Progress | None = None) -> dict[str, Any]:
+            progress: Progress | None = None,
+            status: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Everything `edgemb bench` measures: load the build and data (errors before any device
     is touched), then run on the chosen transport."""
     if limit is not None and limit < 1:
@@ -364,6 +415,6 @@ def measure(build_dir: str | Path, *, port: str | None = None, baud: int | None 
     build = load_build(build_dir)
     images = load_images(build, data, limit, seed) if data else None
     float_acc = float_accuracy(build, images) if images is not None else None
-    with open_runner(build, port, baud, emulate, rpc, tracker, key, timeout) as runner:
+    with open_runner(build, port, baud, emulate, rpc, tracker, key, timeout, status) as runner:
         return run_bench(build, runner, images=images, repeat=repeat, seed=seed,
                          float_acc=float_acc, progress=progress)

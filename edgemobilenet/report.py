@@ -134,6 +134,10 @@ def _accuracy_section(acc: dict[str, Any]) -> str:
 
 
 def _memory_section(mem: dict[str, Any]) -> str:
+    notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in mem.get("notes", []))
+    if "library_bytes" in mem:  # a Linux build
+        return _table(["memory", "bytes", "KB", "of budget"],
+                      [["shared library (.so)", *_bytes(mem["library_bytes"])]]) + notes
     rows = [["flash (ELF)", *_bytes(mem.get("flash_bytes"), mem.get("flash_budget"))],
             ["SRAM (ELF + stack)", *_bytes(mem.get("sram_bytes"), mem.get("sram_budget"))]]
     if mem.get("bulk_bytes"):
@@ -143,7 +147,7 @@ def _memory_section(mem: dict[str, Any]) -> str:
              ["stack reserved", *_bytes(mem.get("stack_bytes"))],
              ["stack high-water (device)", *_bytes(mem.get("stack_high_water"),
                                                   mem.get("stack_bytes"))]]
-    return _table(["memory", "bytes", "KB", "of budget"], rows)
+    return _table(["memory", "bytes", "KB", "of budget"], rows) + notes
 
 
 def _latency_section(lat: dict[str, Any]) -> str:
@@ -151,11 +155,15 @@ def _latency_section(lat: dict[str, Any]) -> str:
     rows = [["median", f"{lat['median']:,}"], ["p90", f"{lat['p90']:,}"],
             ["min", f"{lat['min']:,}"], ["max", f"{lat['max']:,}"]]
     head = ["per inference", unit]
+    if lat["unit"] == "ns":  # times measured on a board: shown in ms
+        rows = [[r[0]] for r in rows]
+        head = head[:1]
     if lat.get("ms_median") is not None:
-        head.append(f"ms at {lat['clock_hz'] / 1e6:g} MHz")
+        head.append(f"ms at {lat['clock_hz'] / 1e6:g} MHz" if lat.get("clock_hz") else unit)
         rows = [r + [f"{ms:.3f}"] for r, ms in
                 zip(rows, (lat["ms_median"], lat["ms_p90"], lat["ms_min"], lat["ms_max"]))]
     out = [_table(head, rows), f'<p class="note">{lat["runs"]} runs</p>']
+    out += [f'<p class="note">{html.escape(n)}</p>' for n in lat.get("notes", [])]
     if lat.get("layers"):
         out.append(_img(latency_plot(lat["layers"], lat["unit"]), "per-layer latency"))
         top = sorted(lat["layers"], key=lambda r: -r["median"])[:10]

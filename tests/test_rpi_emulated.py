@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pi_board import direct_board
 from qgraph_builders import mobilenet_v2, sample_input
 
 from edgemobilenet.backends.tvm.export import compile_linux
@@ -38,8 +39,8 @@ def test_emulated_rpi4_direct_and_tracker(rpi4_build):
     g, build_dir = rpi4_build
     prepare_root()
     t = linux_target("rpi4")
-    with start_board(t.qemu_cpu, threads=2) as board:
-        _run_and_compare(connect(rpc=f"{board.host}:{board.port}"), g, build_dir)
+    board = direct_board()
+    _run_and_compare(connect(rpc=f"{board.host}:{board.port}"), g, build_dir)
     port = free_port()
     tracker = start_tracker("127.0.0.1", port)
     try:

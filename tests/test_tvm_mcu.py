@@ -9,7 +9,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from qgraph_builders import SINGLE_OP_BUILDERS, sample_input
+from qgraph_builders import SINGLE_OP_BUILDERS, conv2d, sample_input
 
 from edgemobilenet.backends.tvm.mcu import harness, kernels, tir_ops, unpacked_api
 from edgemobilenet.quant import reference
@@ -78,34 +78,37 @@ def test_unpacked_c_source_has_plain_signature_and_compiles(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
-def test_smlad_intrinsic_tensorizes_bit_exact_on_m4(tmp_path):
-    """The SMLAD tensor intrinsic (intrin.py) in a hand-written schedule: 4 output channels
-    x 4 input channels per call, requantization fused per 4-channel tile."""
+@pytest.mark.parametrize("machine,cpu,name,k,arch,mnemonics", [
+    ("mps2-an386", "cortex-m4", "emb_smlad_4x4", 4, "armv7e-m", ("smlad", "sxtb16")),
+    ("mps3-an547", "cortex-m55", "emb_mve_16x4", 16, "armv8.1-m.main", ("vmlava",))])
+def test_tensor_intrinsic_tensorizes_bit_exact(machine, cpu, name, k, arch, mnemonics,
+                                               tmp_path):
+    """SMLAD (M4) and MVE (M55) intrinsics of intrin.py in a hand-written schedule: 4 output
+    channels x k input channels per call, requantization fused per 4-channel tile."""
     import tvm
     from tvm import s_tir
 
     from edgemobilenet.backends.tvm.mcu import intrin
 
-    g = SINGLE_OP_BUILDERS["conv1x1_relu"](np.random.default_rng(0))     # 9x9x8 -> 16
+    g = conv2d(np.random.default_rng(0), h=5, w=5, c_in=32, c_out=8, kernel=1, act="relu")
     node = g.nodes[-1]
     layer = tir_ops.lower(g, node)
-    target = unpacked_api.mcu_target("cortex-m4")
-    assert intrin.for_layer(target, layer) == [intrin.SMLAD]
+    target = unpacked_api.mcu_target(cpu)
+    assert intrin.for_layer(target, layer) == [name]
     sch = s_tir.Schedule(tvm.IRModule({"main": layer.func}))
     acc = sch.get_sblock("acc")
     n, i, j, ch, rh, rw, rc = sch.get_loops(acc)
     cho, chi = sch.split(ch, [None, 4])
-    rco, rci = sch.split(rc, [None, 4])
+    rco, rci = sch.split(rc, [None, k])
     sch.reorder(n, i, j, cho, rh, rw, rco, chi, rci)
     sch.reverse_compute_at(sch.get_sblock("Y"), cho)
     sch.decompose_reduction(acc, rh)
-    sch.tensorize(chi, intrin.SMLAD)
-    call = kernels.build_layer(layer, "k_smlad", target, tmp_path / "k.o", sch.mod)
-    dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(tmp_path / "k.o")],
+    sch.tensorize(chi, name)
+    call = kernels.build_layer(layer, "k_intrin", target, tmp_path / "k.o", sch.mod)
+    dis = subprocess.run(["arm-none-eabi-objdump", "-d", "-m", arch, str(tmp_path / "k.o")],
                          capture_output=True, text=True).stdout
-    assert "smlad" in dis and "sxtb16" in dis
+    assert all(m in dis for m in mnemonics)
     env = reference.run(g, sample_input(g, np.random.default_rng(1)), keep_all=True)
-    elf = harness.link("mps2-an386", [tmp_path / "k.o"], [call.spec], tmp_path / "t.elf",
-                       tmp_path)
-    [(y, _)] = harness.run(elf, "mps2-an386", [kernels.case_for(layer, 0, env, g, node)])
+    elf = harness.link(machine, [tmp_path / "k.o"], [call.spec], tmp_path / "t.elf", tmp_path)
+    [(y, _)] = harness.run(elf, machine, [kernels.case_for(layer, 0, env, g, node)])
     assert np.array_equal(y, env[node.outputs[0]])

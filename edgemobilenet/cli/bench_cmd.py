@@ -35,6 +35,13 @@ def stage_progress(console: Console | None) -> Iterator[bench.Progress | None]:
         yield progress
 
 
+def stdout_console() -> Console:
+    """Console for results on stdout: 120 columns when piped (rich would use 80 and cut
+    table cells), the terminal's width otherwise."""
+    con = Console()
+    return con if con.is_terminal else Console(width=120)
+
+
 def _n(v: int | None) -> str:
     return "-" if v is None else f"{v:,}"
 
@@ -49,15 +56,19 @@ def print_result(doc: dict[str, Any], con: Console) -> None:
               f"{doc['model_hash'][:12]}, {_n(doc.get('macs'))} MACs", highlight=False)
     t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     t.add_column("latency per inference")
-    t.add_column(lat["unit_label"], justify="right")
+    ticks = lat["unit"] != "ns"  # times (ns) are shown in ms only
+    if ticks:
+        t.add_column(lat["unit_label"], justify="right")
     if lat.get("ms_median") is not None:
-        t.add_column("ms", justify="right")
+        t.add_column("ms" if ticks else lat["unit_label"], justify="right")
     for k in ("median", "p90"):
-        row = [f"{k} of {lat['runs']}", _n(lat[k])]
+        row = [f"{k} of {lat['runs']}"] + ([_n(lat[k])] if ticks else [])
         if lat.get("ms_median") is not None:
             row.append(f"{lat[f'ms_{k}']:.3f}")
         t.add_row(*row)
     con.print(t)
+    for note in lat.get("notes", []):
+        con.print(f"[yellow]note:[/] {note}", highlight=False)
     if lat.get("layers"):
         top = sorted(lat["layers"], key=lambda r: -r["median"])[:5]
         con.print("slowest layers: " + ", ".join(
@@ -82,18 +93,22 @@ def print_result(doc: dict[str, Any], con: Console) -> None:
     m = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     m.add_column("memory")
     m.add_column("bytes", justify="right")
-    for name, key in (("flash", "flash_bytes"), ("SRAM", "sram_bytes"),
-                      ("arena", "arena_bytes"), ("stack reserved", "stack_bytes"),
-                      ("stack high-water", "stack_high_water")):
+    rows = ((("shared library (.so)", "library_bytes"),) if "library_bytes" in mem else
+            (("flash", "flash_bytes"), ("SRAM", "sram_bytes"), ("arena", "arena_bytes"),
+             ("stack reserved", "stack_bytes"), ("stack high-water", "stack_high_water")))
+    for name, key in rows:
         m.add_row(name, _n(mem.get(key)))
     con.print(m)
+    for note in mem.get("notes", []):
+        con.print(f"[yellow]note:[/] {note}", highlight=False)
 
 
 @click.command("bench")
 @click.argument("build_dir", type=click.Path(path_type=Path))
 @click.option("--port", help="Serial port of a flashed board (/dev/ttyACM0 or a pyserial URL).")
 @click.option("--baud", type=int, help="Baud rate (default: the target's).")
-@click.option("--emulate", is_flag=True, help="Run the build's firmware in QEMU.")
+@click.option("--emulate", is_flag=True, help="Run the build in emulation: MCU firmware in "
+              "QEMU, a Linux build on an emulated Pi (TVM RPC server under qemu-aarch64).")
 @click.option("--rpc", metavar="HOST:PORT", help="A TVM RPC server (Linux boards).")
 @click.option("--tracker", metavar="HOST:PORT", help="A TVM RPC tracker (with --key).")
 @click.option("--key", help="Device key at the tracker.")
@@ -109,19 +124,23 @@ def command(build_dir: Path, port: str | None, baud: int | None, emulate: bool, 
             tracker: str | None, key: str | None, data: str | None, limit: int | None,
             repeat: int, as_json: bool, report: Path | None, timeout: float) -> None:
     """Measure BUILD_DIR on a device: latency (median/p90, per layer), accuracy on DATA
-    (device vs float vs the int8 reference, bit-exactness) and memory."""
+    (device vs float vs the int8 reference, bit-exactness) and memory.
+
+    MCU builds run on a board (--port) or in QEMU (--emulate); Linux builds (Raspberry Pi)
+    over TVM RPC (--rpc, or --tracker with --key) or on an emulated Pi (--emulate)."""
     con = Console(stderr=True)
     with stage_progress(None if as_json else con) as progress:
         doc = bench.measure(build_dir, port=port, baud=baud, emulate=emulate, rpc=rpc,
                             tracker=tracker, key=key, data=data, limit=limit, repeat=repeat,
-                            timeout=timeout, progress=progress)
+                            timeout=timeout, progress=progress,
+                            status=None if as_json else lambda m: con.print(m, highlight=False))
     if report:
         from edgemobilenet.report import write_report
         write_report(report, doc)
     if as_json:
         click.echo(json.dumps({k: v for k, v in doc.items() if k != "arena"}))
         return
-    out = Console()
+    out = stdout_console()
     print_result(doc, out)
     if report:
         out.print(f"wrote {report}", highlight=False)

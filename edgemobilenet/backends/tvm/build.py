@@ -9,6 +9,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
+from edgemobilenet.backends.tvm import intrin_vnni, layouts
 from edgemobilenet.backends.tvm.relax_builder import build_module
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.qgraph import QGraph
@@ -28,24 +29,29 @@ def host_target() -> dict[str, Any]:
             "num-cores": os.cpu_count() or 1}
 
 
-def lower(g: QGraph, tune_db: str | os.PathLike | None = None,
-          target: tvm.target.Target | None = None) -> tvm.IRModule:
+def lower(g: QGraph, target: dict[str, Any], tune_db: str | os.PathLike | None = None,
+          layout: layouts.Layout | None | str = "auto") -> tvm.IRModule:
     """QGraph -> Relax module after the zero pipeline (legalize, fold, fuse).
 
-    With `tune_db` (a MetaSchedule database directory) the tuned schedules are applied.
+    `layout` "auto" uses the target's dot-product layout (`layouts.select`), None the
+    generic NHWC/OHWI kernels. With `tune_db` (a MetaSchedule database directory) the
+    tuned schedules are applied.
     """
-    mod = build_module(g)
-    mod = relax.get_pipeline("zero")(mod)
+    lay = layouts.select(target) if layout == "auto" else layout
+    if lay is layouts.VNNI:
+        intrin_vnni.register()
+    mod = relax.get_pipeline("zero")(build_module(g, lay))
     if tune_db is not None:
         from edgemobilenet.backends.tvm.tune import apply_database
-        mod = apply_database(mod, target, tune_db)
+        mod = apply_database(mod, tvm_target(target), tune_db)
     return mod
 
 
-def compile_qgraph(g: QGraph, target: dict[str, Any], tune_db: str | os.PathLike | None = None):
+def compile_qgraph(g: QGraph, target: dict[str, Any], tune_db: str | os.PathLike | None = None,
+                   layout: layouts.Layout | None | str = "auto"):
     """Compile for `target` (a TVM target dict); returns a `tvm.runtime.Executable`."""
     tgt = tvm_target(target)
-    mod = lower(g, tune_db, tgt)
+    mod = lower(g, target, tune_db, layout)
     with tgt:
         return tvm.compile(mod, tgt)
 

@@ -14,7 +14,10 @@ from typing import Callable
 import numpy as np
 from tvm import relax, te, tirx
 
+from edgemobilenet.backends.tvm import layouts
 from edgemobilenet.backends.tvm import te_fixedpoint as tfp
+from edgemobilenet.backends.tvm import te_packed
+from edgemobilenet.backends.tvm.layouts import Layout
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.qgraph import QGraph, QNode
 
@@ -25,9 +28,10 @@ op = relax.op
 class _Builder:
     """Emits one QGraph node at a time into a Relax dataflow block."""
 
-    def __init__(self, bb: relax.BlockBuilder, g: QGraph):
+    def __init__(self, bb: relax.BlockBuilder, g: QGraph, layout: Layout | None = None):
         self.bb = bb
         self.g = g
+        self.layout = layout
         self.env: dict[str, Expr] = {}
 
     # ---- small helpers -------------------------------------------------------------
@@ -49,24 +53,51 @@ class _Builder:
         x = self.env[n.inputs[0]]
         w = n.params["weight"]
         zp_x = self.zp(n.inputs[0])
-        top, left, bottom, right = (int(v) for v in n.attrs.get("padding", [0, 0, 0, 0]))
+        pads = tuple(int(v) for v in n.attrs.get("padding", [0, 0, 0, 0]))
+        stride = tuple(int(v) for v in n.attrs.get("stride", [1, 1]))
+        dilation = tuple(int(v) for v in n.attrs.get("dilation", [1, 1]))
+        if self.layout is not None and int(n.attrs.get("groups", 1)) == 1:
+            lay = self.layout
+            _, cp = layouts.padded(w.shape[0], w.shape[3], lay)
+            xp = self.te(lambda t: te_packed.prepare_input(t, pads, cp, zp_x, lay), x,
+                         name="prep")
+            acc = self.te(lambda t, k: te_packed.conv2d(t, k, stride, dilation), xp,
+                          self.c(layouts.pack_conv(w, lay), "int8"), name="conv_packed")
+            return self._requant_acc(n, acc, w, zp_x + lay.act_offset)
+        top, left, bottom, right = pads
         if top or left or bottom or right:  # padded positions hold zp_x: contribute 0
             x = self.emit(op.nn.pad(x, [0, 0, top, bottom, left, right, 0, 0],
                                     pad_value=float(zp_x)))
         acc = self.emit(op.nn.conv2d(
-            x, self.c(w, "int8"), strides=tuple(n.attrs.get("stride", [1, 1])), padding=0,
-            dilation=tuple(n.attrs.get("dilation", [1, 1])), groups=int(n.attrs.get("groups", 1)),
-            data_layout="NHWC", kernel_layout="OHWI", out_dtype="int32"))
+            x, self.c(w, "int8"), strides=stride, padding=0, dilation=dilation,
+            groups=int(n.attrs.get("groups", 1)), data_layout="NHWC", kernel_layout="OHWI",
+            out_dtype="int32"))
         return self._requant_acc(n, acc, w, zp_x)
 
     def fully_connected(self, n: QNode) -> Expr:
         x = self.env[n.inputs[0]]
         w = n.params["weight"]
+        zp_x = self.zp(n.inputs[0])
+        if self.layout is not None:
+            lay = self.layout
+            _, cp = layouts.padded(w.shape[0], w.shape[1], lay)
+            x4 = self.emit(op.reshape(x, (1, 1, 1, w.shape[1])))
+            xp = self.emit(op.reshape(
+                self.te(lambda t: te_packed.prepare_input(t, (0, 0, 0, 0), cp, zp_x, lay), x4,
+                        name="prep"),
+                (1, cp)))
+            acc = self.te(te_packed.dense, xp, self.c(layouts.pack_dense(w, lay), "int8"),
+                          name="dense_packed")
+            return self._requant_acc(n, acc, w, zp_x + lay.act_offset)
         acc = self.emit(op.matmul(x, self.c(np.ascontiguousarray(w.T), "int8"), out_dtype="int32"))
-        return self._requant_acc(n, acc, w, self.zp(n.inputs[0]))
+        return self._requant_acc(n, acc, w, zp_x)
 
     def _requant_acc(self, n: QNode, acc: Expr, w: np.ndarray, zp_x: int) -> Expr:
-        """acc = sum(x*w) -> + bias - zp_x*sum(w) -> MBQM -> + zp_y -> clamp, one kernel."""
+        """acc = sum(x*w) -> + bias - zp_x*sum(w) -> MBQM -> + zp_y -> clamp, one kernel.
+
+        `zp_x` is the zero point of the activations as the dot product saw them (offset
+        by +128 for uint8 layouts); `acc` may carry padded channels, which are dropped.
+        """
         w_sum = w.reshape(w.shape[0], -1).astype(np.int64).sum(axis=1)
         bias = n.params["bias"].astype(np.int64) - zp_x * w_sum
         if (np.abs(bias) >= 1 << 31).any():
@@ -76,7 +107,7 @@ class _Builder:
         left = cols[2] if (shift > 0).any() else None
         return self.te(tfp.requant_channels, acc, cols[0], cols[1], left, *cols[3:],
                        self.zp(n.outputs[0]), int(n.attrs["act_min"]), int(n.attrs["act_max"]),
-                       name="requant")
+                       w.shape[0], name="requant")
 
     def add(self, n: QNode) -> Expr:
         ls = int(n.attrs.get("left_shift", 20))
@@ -220,8 +251,11 @@ _OPS: dict[str, Callable[[_Builder, QNode], Expr]] = {
 }
 
 
-def build_module(g: QGraph) -> "tvm.IRModule":  # noqa: F821 (tvm imported lazily by callers)
-    """Translate a validated QGraph into an IRModule with one Relax function `main`."""
+def build_module(g: QGraph, layout: Layout | None = None) -> "tvm.IRModule":  # noqa: F821
+    """Translate a validated QGraph into an IRModule with one Relax function `main`.
+
+    With a `layout`, convolutions (groups == 1) and dense layers use packed weights.
+    """
     g.validate("qgraph")
     if len(g.inputs) != 1:
         raise EdgembError(f"tvm backend: graphs with {len(g.inputs)} inputs are not supported")
@@ -230,7 +264,7 @@ def build_module(g: QGraph) -> "tvm.IRModule":  # noqa: F821 (tvm imported lazil
     x = relax.Var("x", relax.TensorType(list(tin.shape), "int8"))
     with bb.function("main", [x]):
         with bb.dataflow():
-            b = _Builder(bb, g)
+            b = _Builder(bb, g, layout)
             b.env[tin.name] = x
             for node in g.nodes:
                 fn = _OPS.get(node.op)

@@ -63,15 +63,17 @@ def clamp_i8(y: tirx.PrimExpr, lo: int, hi: int) -> tirx.PrimExpr:
 
 def requant_channels(acc: te.Tensor, bias: te.Tensor, m: te.Tensor, left: te.Tensor | None,
                      right: te.Tensor, half: te.Tensor, pos: te.Tensor, zp: int, lo: int,
-                     hi: int) -> te.Tensor:
+                     hi: int, channels: int | None = None) -> te.Tensor:
     """int32 accumulator (channels last) -> int8: + bias, MBQM, + zp, clamp; one stage.
 
     The per-channel columns of `qparams` come as separate 1-D tensors so the stage stays a
-    broadcast op that TVM fuses into the convolution before it.
+    broadcast op that TVM fuses into the convolution before it. `channels` keeps only the
+    first channels of a padded accumulator.
     """
     def body(*i):
         c = i[-1]
         y = mbqm(acc(*i) + bias[c], m[c], 0 if left is None else left[c], right[c], half[c],
                  pos[c])
         return clamp_i8(y + tirx.const(int(zp), "int32"), lo, hi)
-    return te.compute(acc.shape, body, name="requant")
+    shape = tuple(acc.shape[:-1]) + (channels if channels is not None else acc.shape[-1],)
+    return te.compute(shape, body, name="requant")

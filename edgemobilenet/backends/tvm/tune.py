@@ -42,10 +42,12 @@ def _database(db_dir: str | os.PathLike) -> ms.database.JSONDatabase:
 def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int, *,
          tracker: str | None = None, key: str | None = None, local: bool = False,
          trials_per_task: int | None = None, max_tasks: int | None = None,
-         timeout_sec: float = 300) -> dict[str, Any]:
+         timeout_sec: float = 300, strategy: str = "evolutionary") -> dict[str, Any]:
     """Tune up to `trials` candidates over the graph's kernels into `db_dir`.
 
-    `max_tasks` keeps only the first N kernels (smoke tests). Returns a summary dict.
+    `max_tasks` keeps only the first N kernels (smoke tests). `strategy` is MetaSchedule's
+    search strategy: "evolutionary" (cost model) or "replay-trace" (random samples of the
+    design space: cheaper per trial, for small budgets). Returns a summary dict.
     """
     if trials < 1:
         raise EdgembError(f"tune: --trials must be >= 1, got {trials}")
@@ -55,7 +57,7 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
         raise EdgembError(f"tune: target '{target.name}' is cross-compiled; --local can only "
                           f"measure host targets (use --tracker with a board)")
     tgt = tvm_target(target.tvm_target)
-    mod = lower(g)
+    mod = lower(g, target.tvm_target)   # registers the re-built VNNI intrinsic if needed
     tasks = ms.relax_integration.extract_tasks(mod, tgt, module_equality=MODULE_EQUALITY)
     if max_tasks:
         tasks = sorted(tasks, key=lambda t: t.task_name)[:max_tasks]
@@ -73,10 +75,11 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
                                 session_timeout_sec=int(timeout_sec) * 4),
             evaluator_config=ms.runner.EvaluatorConfig(number=3, repeat=1))
     contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
-        tasks, work_dir=str(db_dir), space="post-order-apply", strategy="evolutionary")
+        tasks, work_dir=str(db_dir), space="post-order-apply", strategy=strategy)
     ms.tune.tune_tasks(
         tasks=contexts, task_weights=weights, work_dir=str(db_dir), max_trials_global=trials,
-        max_trials_per_task=trials_per_task or trials, num_trials_per_iter=min(trials, 16),
+        max_trials_per_task=trials_per_task or trials,
+        num_trials_per_iter=min(trials_per_task or trials, 16),
         builder=builder, runner=runner, database=_database(db_dir),
         module_equality=MODULE_EQUALITY)
     records = _database(db_dir).get_all_tuning_records()
@@ -84,12 +87,10 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
             "trials": trials, "records": len(records), "db": str(db_dir)}
 
 
-def apply_database(mod: tvm.IRModule, target: tvm.target.Target | None,
+def apply_database(mod: tvm.IRModule, target: tvm.target.Target,
                    db_dir: str | os.PathLike) -> tvm.IRModule:
     """Replace kernels with their best tuned schedules from `db_dir` (others unchanged)."""
     if not Path(db_dir, "database_tuning_record.json").is_file():
         raise EdgembError(f"{db_dir}: not a tuning database (no database_tuning_record.json)")
-    if target is None:
-        raise EdgembError("apply_database: a target is needed")
     with target, _database(db_dir):
         return relax.transform.MetaScheduleApplyDatabase()(mod)
