@@ -41,7 +41,7 @@ def run_demo(out_dir: str | Path = Path("build") / "demo", *, model: str = "defa
     say(f"quantizing {model} (calibration: {calib_count} {DATA} train images)")
     g = load_qgraph(model, ModelOptions(calib=DATA, calib_count=calib_count))
     results, reports = [], []
-    for i, name in enumerate(targets):
+    for name in targets:
         target = load_target(name)
         build_dir = out / target.name
         say(f"compiling for {target.name}")
@@ -51,8 +51,6 @@ def run_demo(out_dir: str | Path = Path("build") / "demo", *, model: str = "defa
                             progress=progress)
         results.append(doc)
         reports.append(write_report(build_dir / "report.html", doc))
-        if i == 0:
-            reports.insert(0, write_report(out / "report.html", doc))
     if pi:
         from edgemobilenet.backends.tvm import compile_linux
 
@@ -65,6 +63,8 @@ def run_demo(out_dir: str | Path = Path("build") / "demo", *, model: str = "defa
                             progress=progress, status=say)
         results.append(doc)
         reports.append(write_report(build_dir / "report.html", doc))
+    if results:
+        reports.insert(0, write_report(out / "report.html", results[0]))
     return {"model": model, "quantization": {k: g.meta.get(k) for k in ("method",
                                                                         "calibration")},
             "results": results, "reports": [str(p) for p in reports]}
