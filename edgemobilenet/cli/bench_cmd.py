@@ -60,13 +60,15 @@ def print_result(doc: dict[str, Any], con: Console) -> None:
     if ticks:
         t.add_column(lat["unit_label"], justify="right")
     if lat.get("ms_median") is not None:
-        t.add_column("ms" if ticks else lat["unit_label"], justify="right")
+        t.add_column("ms", justify="right")
     for k in ("median", "p90"):
         row = [f"{k} of {lat['runs']}"] + ([_n(lat[k])] if ticks else [])
         if lat.get("ms_median") is not None:
             row.append(f"{lat[f'ms_{k}']:.3f}")
         t.add_row(*row)
     con.print(t)
+    if not ticks:
+        con.print(f"latency: {lat['unit_label']}", highlight=False)
     for note in lat.get("notes", []):
         con.print(f"[yellow]note:[/] {note}", highlight=False)
     if lat.get("layers"):

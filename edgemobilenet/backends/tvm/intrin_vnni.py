@@ -6,8 +6,6 @@ function signature"). Same description (C[16] += A[4] (uint8) . B[16, 4] (int8))
 MetaSchedule VNNI rules that look the intrinsic up by name use this one. `register()` is
 idempotent and must run before tuning or applying a database on an x86 VNNI target.
 """
-from __future__ import annotations
-
 from tvm.script import tirx as T
 
 VNNI_INTRIN = "dot_16x4_vnni"
