@@ -32,3 +32,7 @@ if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
   .venv/bin/pip install -q -e '.[dev]'
   touch "$STAMP"
 fi
+
+# The emulated Raspberry Pi's aarch64 root (Debian arm64 Python + aarch64 TVM wheels, from
+# the package registries), cached under ~/.cache/edgemb; a no-op once prepared.
+.venv/bin/edgemb board prepare >/dev/null
