@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from edgemobilenet.backends.mcu import kernel_check
-from edgemobilenet.backends.tvm.mcu import harness, kernels, tir_ops
-from edgemobilenet.backends.tvm.mcu.tune import (TUNED_KINDS, calibration_env, machine_of,
-                                                 open_database)
+from edgemobilenet.backends.tvm.mcu import harness, kernels
+from edgemobilenet.backends.tvm.mcu.tune import (calibration_env, machine_of, open_database,
+                                                 tunable_layers)
 from edgemobilenet.backends.tvm.mcu.unpacked_api import mcu_target
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.qgraph import QGraph
@@ -58,19 +58,14 @@ def select_kernels(g: QGraph, target: Target, db_dir: Path, work: Path,
     work.mkdir(parents=True, exist_ok=True)
     tuned: list[tuple[int, kernels.TvmCall, Path]] = []
     cases: list[harness.Case] = []
-    for i, node in enumerate(g.nodes):
-        if not tir_ops.supported(g, node):
-            continue
-        layer = tir_ops.lower(g, node)
-        if layer.kind not in TUNED_KINDS:
-            continue
+    for i, layer in tunable_layers(g):
         mod = kernels.layer_module(layer)
         sch = db.query_schedule(mod, tvm_target, "main") if db.has_workload(mod) else None
         if sch is None:
             continue
         obj = work / f"layer_{i}.o"
         call = kernels.build_layer(layer, kernels.symbol_for(i), tvm_target, obj, sch.mod)
-        cases.append(kernels.case_for(layer, len(tuned), env, g, node))
+        cases.append(kernels.case_for(layer, len(tuned), env, g, g.nodes[i]))
         tuned.append((i, call, obj))
     sel = Selection()
     if not tuned:

@@ -10,7 +10,6 @@ weights, so `select.py` can reuse them for any model with the same layers.
 from __future__ import annotations
 
 import contextlib
-import logging
 import shutil
 import sys
 import tempfile
@@ -18,7 +17,7 @@ import time
 import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import tvm
@@ -28,6 +27,7 @@ from tvm.target import Target
 
 from edgemobilenet.backends.tvm.mcu import harness, intrin, kernels, rules, tir_ops
 from edgemobilenet.backends.tvm.mcu import runner as ms_runner
+from edgemobilenet.backends.tvm.ms_logging import quiet_metaschedule
 from edgemobilenet.backends.tvm.mcu.unpacked_api import mcu_target
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant import reference
@@ -68,15 +68,19 @@ class Task:
     layers: list[int]
 
 
+def tunable_layers(g: QGraph) -> Iterator[tuple[int, Any]]:
+    """(node index, lowered layer) of every layer of `g` that tuning covers."""
+    for i, node in enumerate(g.nodes):
+        if tir_ops.supported(g, node):
+            layer = tir_ops.lower(g, node)
+            if layer.kind in TUNED_KINDS:
+                yield i, layer
+
+
 def tasks(g: QGraph) -> list[Task]:
     """Distinct tunable workloads of `g` in layer order."""
     seen: dict[int, Task] = {}
-    for i, node in enumerate(g.nodes):
-        if not tir_ops.supported(g, node):
-            continue
-        layer = tir_ops.lower(g, node)
-        if layer.kind not in TUNED_KINDS:
-            continue
+    for i, layer in tunable_layers(g):
         key = tvm_ffi.structural_hash(kernels.layer_module(layer))
         if key in seen:
             seen[key].layers.append(i)
@@ -175,19 +179,6 @@ def _without_shipped_intrinsics():
             del sys.modules[name]
 
 
-@contextlib.contextmanager
-def _quiet_console():
-    """MetaSchedule logs each iteration to stdout at the level its logger has when tuning
-    starts; library code does not print, so errors only (its log files keep the rest)."""
-    logger = logging.getLogger("tvm.s_tir.meta_schedule")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def _tune_task(g: QGraph, task: Task, tvm_target: Target, machine: str,
                db: ms.database.Database, env: dict[str, np.ndarray], trials: int,
                cache: Path, cost_model: str, strategy, seed: int) -> list[str]:
@@ -198,7 +189,7 @@ def _tune_task(g: QGraph, task: Task, tvm_target: Target, machine: str,
     spec = harness.spec_of(layer.func, ms_runner.CANDIDATE_SYMBOL)
     names = intrin.for_layer(tvm_target, layer)
     with tempfile.TemporaryDirectory(prefix="emb_tune_", dir=cache) as work, \
-            _without_shipped_intrinsics(), _quiet_console():
+            _without_shipped_intrinsics(), quiet_metaschedule():
         builder = ms_runner.ObjectBuilder(tvm_target, Path(work))
         runner = ms_runner.QemuRunner(machine, spec, blobs, env[node.outputs[0]], cache)
         ms.tir_integration.tune_tir(
