@@ -1,11 +1,15 @@
 """MetaSchedule: a tiny tuning run (a few trials on one small kernel, measured on the host)
-writes a database that `compile_qgraph(..., tune_db)` applies, still bit-exact."""
+writes a database that `compile_qgraph(..., tune_db)` applies, still bit-exact, and on a
+VNNI host the tuned pointwise kernel is tensorized to `vpdpbusd`."""
 from __future__ import annotations
+
+import subprocess
 
 import numpy as np
 import pytest
 from qgraph_builders import conv2d, sample_input
 
+from edgemobilenet.backends.tvm import layouts
 from edgemobilenet.backends.tvm.build import compile_qgraph, run_local
 from edgemobilenet.backends.tvm.linux_target import linux_target
 from edgemobilenet.backends.tvm.tune import tune
@@ -13,17 +17,23 @@ from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant import reference
 
 
-@pytest.mark.slow  # 2-5 min: TVM's builder/runner worker pools start per batch
+@pytest.mark.slow  # about 1-2 min: MetaSchedule start-up, the runner's worker pool
 def test_tiny_tuning_run_applies_bit_exact(tmp_path):
     g = conv2d(np.random.default_rng(0), h=8, w=8, c_in=16, c_out=16, kernel=1, act="relu")
     host = linux_target("host")
-    summary = tune(g, host, tmp_path / "db", trials=2, local=True, max_tasks=1)
+    summary = tune(g, host, tmp_path / "db", trials=2, local=True, max_tasks=1,
+                   in_process_build=True)
     assert summary["records"] >= 1 and len(summary["tasks"]) == 1
     ex = compile_qgraph(g, host.tvm_target, tmp_path / "db")
     for seed in (1, 2):
         x = sample_input(g, np.random.default_rng(seed))
         np.testing.assert_array_equal(run_local(ex, g, x)[g.outputs[0]],
                                       reference.run(g, x)[g.outputs[0]])
+    if layouts.select(host.tvm_target) is layouts.VNNI:
+        ex.export_library(str(tmp_path / "m.so"))
+        asm = subprocess.run(["objdump", "-d", str(tmp_path / "m.so")], capture_output=True,
+                             text=True, check=True).stdout
+        assert "vpdpbusd" in asm
 
 
 def test_tune_rejects_local_measurement_of_a_cross_target(tmp_path):

@@ -26,6 +26,10 @@ from edgemobilenet.model_source import ModelOptions, load_qgraph
 @click.option("--key", default=None, help="Tracker key (default: the target's rpc.key).")
 @click.option("--rpc", default=None, help="(not supported by MetaSchedule: use --tracker)")
 @click.option("--local", is_flag=True, help="Measure on this machine (host targets).")
+@click.option("--emulate", is_flag=True,
+              help="MCU targets: measure candidates in QEMU (instruction counts; the default).")
+@click.option("--port", default=None,
+              help="MCU targets: measure on a board at this serial port (not yet supported).")
 @click.option("--trials", type=int, default=64, show_default=True, help="Total trials.")
 @click.option("--trials-per-task", type=int, default=None, help="Cap per kernel [--trials].")
 @click.option("--max-tasks", type=int, default=None, help="Tune only the first N kernels.")
@@ -35,7 +39,7 @@ from edgemobilenet.model_source import ModelOptions, load_qgraph
 @model_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON only.")
 def command(model: str, target_name: str, tracker: str | None, key: str | None,
-            rpc: str | None, local: bool, trials: int, trials_per_task: int | None,
+            rpc: str | None, local: bool, emulate: bool, port: str | None, trials: int, trials_per_task: int | None,
             max_tasks: int | None, db_dir: Path | None, calib: str | None, method: str,
             per_tensor: bool, limit: int, arch: str | None, width: float | None,
             resolution: int | None, num_classes: int | None, in_channels: int | None,
@@ -50,12 +54,14 @@ def command(model: str, target_name: str, tracker: str | None, key: str | None,
                         in_channels=in_channels, method=method, calib=calib,
                         calib_count=limit, per_tensor_weights=per_tensor)
     con = Console(stderr=True)
-    with con.status(f"tuning {model} for {board.name} ({trials} trials; logs in {db_dir})"):
-        g = load_qgraph(model, opts)
-        if board.kind == "mcu":
-            from edgemobilenet.backends.tvm.mcu.tune import tune_mcu
-            doc = tune_mcu(g, board, db_dir, trials)
-        else:
+    if board.kind == "mcu":
+        doc = _tune_mcu(model, board, opts, db_dir, trials, emulate, port, con)
+    else:
+        if emulate or port:
+            raise EdgembError(f"--emulate/--port are for microcontroller targets; "
+                              f"{board.name} is measured over --tracker or --local")
+        with con.status(f"tuning {model} for {board.name} ({trials} trials; logs in {db_dir})"):
+            g = load_qgraph(model, opts)
             from edgemobilenet.backends.tvm.tune import tune
             doc = tune(g, linux_target(board), db_dir, trials, tracker=tracker, key=key,
                        local=local, trials_per_task=trials_per_task, max_tasks=max_tasks)
@@ -64,3 +70,29 @@ def command(model: str, target_name: str, tracker: str | None, key: str | None,
         return
     con.print(f"tuned {model} for {board.name} into {db_dir}; use: edgemb compile {model} "
               f"--target {board.name} --tune-db {db_dir}", highlight=False)
+
+
+def _tune_mcu(model: str, board, opts: ModelOptions, db_dir: Path, trials: int,
+              emulate: bool, port: str | None, con: Console) -> dict:
+    """MetaSchedule per layer task in QEMU, with a progress bar over the tasks."""
+    if port:
+        raise EdgembError(f"--port {port}: tuning on a real board over the serial protocol is "
+                          f"not supported yet; tune in emulation with --emulate")
+    if not board.qemu:
+        raise EdgembError(f"{board.name}: no QEMU machine to measure candidates on; tune for "
+                          f"the emulated target with the same CPU (edgemb targets) instead")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from edgemobilenet.backends.tvm.mcu.tune import tasks, tune_mcu
+    with con.status(f"quantizing {model}"):
+        g = load_qgraph(model, opts)
+    with Progress(TextColumn("tuning in QEMU"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=con,
+                  transient=True) as p:
+        bar = p.add_task("tasks", total=len(tasks(g)), info="")
+
+        def step(entry: dict) -> None:
+            best = entry.get("best_instructions")
+            p.update(bar, advance=1, info=f"layer {entry.get('layer')}: best "
+                     f"{best:,} instructions" if best else "")
+        return tune_mcu(g, board, db_dir, trials, step)

@@ -2,7 +2,10 @@
 
 Convolutions and matmuls are Relax int8 ops accumulating in int32 (input zero point folded
 offline into the bias, padding filled with the zero point); every requantizing step is one
-TE kernel (`te_fixedpoint`) that TVM fuses behind the convolution. Per-channel constants
+TE kernel (`te_fixedpoint`) that TVM fuses behind the convolution. With a dot-product
+`layouts.Layout` (chosen from the target), convolutions with groups == 1 and dense layers
+are TE kernels over packed, channel-padded weights (`te_packed`) that MetaSchedule
+tensorizes; depthwise and grouped convolutions stay generic. Per-channel constants
 are computed here with numpy. The function is `main(x: int8 (1,H,W,C))` and returns the
 graph output (or a tuple when the graph has several outputs). Bit-exact with the numpy
 reference by construction; checked by tests/test_tvm_*.py.

@@ -13,10 +13,13 @@ from typing import Any
 
 import tvm
 from tvm import relax
+from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
+from tvm.s_tir.meta_schedule.builder import local_builder
 
 from edgemobilenet.backends.tvm.build import lower, tvm_target
 from edgemobilenet.backends.tvm.linux_target import LinuxTarget
+from edgemobilenet.backends.tvm.ms_logging import quiet_metaschedule
 from edgemobilenet.device.rpc import parse_hostport
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.qgraph import QGraph
@@ -33,6 +36,29 @@ def export_aarch64(mod: tvm.runtime.Module) -> str:
     return path
 
 
+@derived_object
+class InProcessBuilder(ms.builder.PyBuilder):
+    """Builds candidates one by one in this process (no timeout).
+
+    `LocalBuilder` starts a fresh worker pool (each worker imports TVM) for every batch,
+    which dominates small per-task budgets on a busy 2-core machine.
+    """
+
+    def __init__(self, f_export=None):
+        super().__init__()
+        self.f_export = f_export or local_builder.default_export
+
+    def build(self, build_inputs: list) -> list:
+        results = []
+        for bi in build_inputs:
+            try:
+                mod = local_builder.default_build(bi.mod, bi.target, None)
+                results.append(ms.builder.BuilderResult(self.f_export(mod), None))
+            except Exception as e:  # a bad candidate is a result, not a crash
+                results.append(ms.builder.BuilderResult(None, f"InProcessBuilder: {e}"))
+        return results
+
+
 def _database(db_dir: str | os.PathLike) -> ms.database.JSONDatabase:
     db_dir = Path(db_dir)
     db_dir.mkdir(parents=True, exist_ok=True)
@@ -42,12 +68,15 @@ def _database(db_dir: str | os.PathLike) -> ms.database.JSONDatabase:
 def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int, *,
          tracker: str | None = None, key: str | None = None, local: bool = False,
          trials_per_task: int | None = None, max_tasks: int | None = None,
-         timeout_sec: float = 300, strategy: str = "evolutionary") -> dict[str, Any]:
+         timeout_sec: float = 300, strategy: str = "evolutionary",
+         in_process_build: bool = False) -> dict[str, Any]:
     """Tune up to `trials` candidates over the graph's kernels into `db_dir`.
 
     `max_tasks` keeps only the first N kernels (smoke tests). `strategy` is MetaSchedule's
     search strategy: "evolutionary" (cost model) or "replay-trace" (random samples of the
-    design space: cheaper per trial, for small budgets). Returns a summary dict.
+    design space: cheaper per trial, for small budgets). `in_process_build` compiles
+    candidates in this process: no worker pool per batch, but no build timeout either.
+    Returns a summary dict.
     """
     if trials < 1:
         raise EdgembError(f"tune: --trials must be >= 1, got {trials}")
@@ -61,10 +90,9 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
     tasks = ms.relax_integration.extract_tasks(mod, tgt, module_equality=MODULE_EQUALITY)
     if max_tasks:
         tasks = sorted(tasks, key=lambda t: t.task_name)[:max_tasks]
-    if target.is_host:
-        builder = ms.builder.LocalBuilder(timeout_sec=timeout_sec)
-    else:
-        builder = ms.builder.LocalBuilder(timeout_sec=timeout_sec, f_export=export_aarch64)
+    f_export = None if target.is_host else export_aarch64
+    builder = (InProcessBuilder(f_export) if in_process_build
+               else ms.builder.LocalBuilder(timeout_sec=timeout_sec, f_export=f_export))
     if local:
         runner = ms.runner.LocalRunner(timeout_sec=timeout_sec)
     else:
@@ -74,14 +102,15 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
                                 tracker_key=key or target.rpc_key,
                                 session_timeout_sec=int(timeout_sec) * 4),
             evaluator_config=ms.runner.EvaluatorConfig(number=3, repeat=1))
-    contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
-        tasks, work_dir=str(db_dir), space="post-order-apply", strategy=strategy)
-    ms.tune.tune_tasks(
-        tasks=contexts, task_weights=weights, work_dir=str(db_dir), max_trials_global=trials,
-        max_trials_per_task=trials_per_task or trials,
-        num_trials_per_iter=min(trials_per_task or trials, 16),
-        builder=builder, runner=runner, database=_database(db_dir),
-        module_equality=MODULE_EQUALITY)
+    with quiet_metaschedule():
+        contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
+            tasks, work_dir=str(db_dir), space="post-order-apply", strategy=strategy)
+        ms.tune.tune_tasks(
+            tasks=contexts, task_weights=weights, work_dir=str(db_dir),
+            max_trials_global=trials, max_trials_per_task=trials_per_task or trials,
+            num_trials_per_iter=min(trials_per_task or trials, 16),
+            builder=builder, runner=runner, database=_database(db_dir),
+            module_equality=MODULE_EQUALITY)
     records = _database(db_dir).get_all_tuning_records()
     return {"target": target.name, "tasks": [t.task_name for t in tasks],
             "trials": trials, "records": len(records), "db": str(db_dir)}
