@@ -48,3 +48,25 @@ def test_emulated_rpi4_direct_and_tracker(rpi4_build):
             _run_and_compare(connect(tracker=f"127.0.0.1:{port}", key=t.rpc_key), g, build_dir)
     finally:
         stop_group(tracker)
+
+
+@pytest.mark.slow  # about 3-4 min: a board start, MetaSchedule start-up, emulated measurement
+def test_tiny_tuning_over_tracker_on_emulated_rpi4_is_reused_by_compile(rpi4_build, tmp_path):
+    from edgemobilenet.backends.tvm.tune import tune
+
+    g, _ = rpi4_build
+    prepare_root()
+    t = linux_target("rpi4")
+    port = free_port()
+    tracker = start_tracker("127.0.0.1", port)
+    try:
+        with start_board(t.qemu_cpu, tracker=f"127.0.0.1:{port}", key=t.rpc_key, threads=2):
+            summary = tune(g, t, tmp_path / "db", trials=2, tracker=f"127.0.0.1:{port}",
+                           key=t.rpc_key, max_tasks=1, strategy="replay-trace",
+                           in_process_build=True)
+            assert summary["records"] >= 1
+            tuned = tmp_path / "tuned"
+            compile_linux(g, "rpi4", tuned, tune_db=tmp_path / "db")
+            _run_and_compare(connect(tracker=f"127.0.0.1:{port}", key=t.rpc_key), g, tuned)
+    finally:
+        stop_group(tracker)
