@@ -24,6 +24,8 @@ def main() -> None:
     ap.add_argument("--width", type=float, default=0.5)
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--lr", type=float, default=0.1,
+                    help="peak learning rate (MnasNet diverged at 0.1 here; 0.02 trains)")
     ap.add_argument("--method", default="percentile")
     ap.add_argument("--work", default="build/zoo-fashion")
     ap.add_argument("--out", default="build/bench_zoo_accuracy.json")
@@ -38,6 +40,7 @@ def main() -> None:
             subprocess.run([EDGEMB, "train", arch, "--data", "fashion-mnist", "--width",
                             str(args.width), "--resolution", "32", "--in-channels", "1",
                             "--epochs", str(args.epochs), "--threads", str(args.threads),
+                            "--lr", str(args.lr),
                             "-o", str(ckpt)], check=True)
         train_s = time.time() - t0
         r = subprocess.run([EDGEMB, "eval", str(ckpt), "--data", "fashion-mnist", "--int8",
@@ -45,6 +48,7 @@ def main() -> None:
                            check=True, capture_output=True, text=True)
         res = json.loads(r.stdout)
         row = {"arch": arch, "width": args.width, "resolution": 32, "epochs": args.epochs,
+               "lr": args.lr,
                "train_seconds": round(train_s, 1), "float_top1": res["float"]["top1"],
                "int8_top1": res["int8"]["top1"], "agreement": res["agreement"],
                "int8_minus_float_points": round(100 * (res["int8"]["top1"]
