@@ -6,8 +6,7 @@ from torch import nn
 from .blocks import (ConvBNAct, ImageClassifier, Residual, SqueezeExcite, inverted_residual,
                      make_divisible)
 
-_BN_MOMENTUM = 0.01  # torchvision uses 1 - 0.9997 (ImageNet-length runs); its running
-#                      statistics are still near their initial values after a few epochs
+_BN_MOMENTUM = 1 - 0.9997  # TensorFlow's 0.9997 as a PyTorch momentum
 
 # MnasNet-A1 (paper, Figure 7): expansion, kernel, out, repeats, stride, squeeze-excite
 _A1 = [(6, 3, 24, 2, 2, False), (3, 5, 40, 3, 2, True), (6, 3, 80, 4, 2, False),
