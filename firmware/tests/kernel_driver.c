@@ -15,13 +15,6 @@ static const int32_t OP_BLOBS[OP_COUNT] = {5, 5, 2, 2, 2, 1, 2, 1, 2, 3};
 #define MAX_INTS 32
 #define MAX_BLOBS 8
 
-static int32_t rd32(void)
-{
-    int32_t v = 0;
-    if (tb_read(&v, 4)) tb_exit(3);
-    return v;
-}
-
 static void wr32(int32_t v) { tb_write(&v, 4); }
 
 static void run(int32_t op, const int32_t *a, void **b, void *out)
@@ -82,21 +75,17 @@ int main(void)
     for (;;) {
         int32_t ints[MAX_INTS];
         void *blobs[MAX_BLOBS];
-        const int32_t op = rd32();
+        const int32_t op = tb_rd32();
         if (op < 0) break;
-        const int32_t n_ints = rd32();
+        const int32_t n_ints = tb_rd32();
         if (op >= OP_COUNT || n_ints != OP_INTS[op]) tb_exit(4);
-        for (int32_t i = 0; i < n_ints; i++) ints[i] = rd32();
-        const int32_t n_blobs = rd32();
+        for (int32_t i = 0; i < n_ints; i++) ints[i] = tb_rd32();
+        const int32_t n_blobs = tb_rd32();
         if (n_blobs != OP_BLOBS[op]) tb_exit(5);
         for (int32_t i = 0; i < n_blobs; i++) {
-            const uint32_t n = (uint32_t)rd32(), padded = (n + 3u) & ~3u;
-            blobs[i] = tb_alloc(n);
-            if (!blobs[i] || tb_read(blobs[i], n)) tb_exit(6);
-            uint8_t pad[4];
-            if (padded > n && tb_read(pad, padded - n)) tb_exit(6);
+            blobs[i] = tb_read_blob();
         }
-        const uint32_t out_n = (uint32_t)rd32();
+        const uint32_t out_n = (uint32_t)tb_rd32();
         void *out = tb_alloc(out_n);
         if (!out) tb_exit(7);
         const uint32_t t0 = tb_instr_begin();

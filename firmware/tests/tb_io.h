@@ -10,4 +10,22 @@ void tb_free_all(void);                       /* release every tb_alloc block */
 uint32_t tb_instr_begin(void);                /* instruction counter (0 on the host) */
 uint32_t tb_instr_end(uint32_t begin);        /* instructions since begin */
 void tb_exit(int code);
+
+/* Record readers shared by the drivers: an int32 (exit 3 on a short read), and a blob of
+ * n bytes padded to 4 in the stream (exit 6 when it cannot be read or stored). */
+static inline int32_t tb_rd32(void)
+{
+    int32_t v = 0;
+    if (tb_read(&v, 4)) tb_exit(3);
+    return v;
+}
+
+static inline void *tb_read_blob(void)
+{
+    const uint32_t n = (uint32_t)tb_rd32(), padded = (n + 3u) & ~3u;
+    void *blob = tb_alloc(n);
+    uint8_t pad[4];
+    if (!blob || tb_read(blob, n) || (padded > n && tb_read(pad, padded - n))) tb_exit(6);
+    return blob;
+}
 #endif

@@ -10,31 +10,20 @@
 
 int emb_tvm_dispatch(int32_t kernel, void **args);   /* generated per build */
 
-static int32_t rd32(void)
-{
-    int32_t v = 0;
-    if (tb_read(&v, 4)) tb_exit(3);
-    return v;
-}
-
 static void wr32(int32_t v) { tb_write(&v, 4); }
 
 int main(void)
 {
     for (;;) {
         void *args[MAX_ARGS];
-        const int32_t kernel = rd32();
+        const int32_t kernel = tb_rd32();
         if (kernel < 0) break;
-        const int32_t n_blobs = rd32();
+        const int32_t n_blobs = tb_rd32();
         if (n_blobs < 0 || n_blobs >= MAX_ARGS) tb_exit(5);
         for (int32_t i = 0; i < n_blobs; i++) {
-            const uint32_t n = (uint32_t)rd32(), padded = (n + 3u) & ~3u;
-            args[i] = tb_alloc(n);
-            if (!args[i] || tb_read(args[i], n)) tb_exit(6);
-            uint8_t pad[4];
-            if (padded > n && tb_read(pad, padded - n)) tb_exit(6);
+            args[i] = tb_read_blob();
         }
-        const uint32_t out_n = (uint32_t)rd32();
+        const uint32_t out_n = (uint32_t)tb_rd32();
         void *out = tb_alloc(out_n);
         if (!out) tb_exit(7);
         args[n_blobs] = out;
