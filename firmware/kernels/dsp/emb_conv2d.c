@@ -192,34 +192,7 @@ static inline void fill_run(int8_t *dst, int8_t v, int32_t n)
     for (int32_t i = 0; i < n; i++) dst[i] = v;
 }
 
-/* The (KH, KW, C) window of output pixel (oy, ox), kernel row kh at dst + kh * dst_row;
- * padded taps hold the zero point (x - zp = 0 once widened). */
-static void im2col(const emb_conv_params *p, const int8_t *in, int32_t oy, int32_t ox,
-                   int8_t *dst, int32_t dst_row)
-{
-    const int32_t c = p->in_c, run = p->k_w * c, row = p->dil_h * p->in_w * c;
-    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
-    const int cols_ok = p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
-    if (cols_ok && iy0 >= 0 && iy0 + (p->k_h - 1) * p->dil_h < p->in_h) {   /* interior */
-        const int8_t *src = in + (iy0 * p->in_w + ix0) * c;
-        for (int32_t kh = 0; kh < p->k_h; kh++, dst += dst_row, src += row) copy_run(dst, src, run);
-        return;
-    }
-    for (int32_t kh = 0; kh < p->k_h; kh++, dst += dst_row) {
-        const int32_t iy = iy0 + kh * p->dil_h;
-        if (iy < 0 || iy >= p->in_h) {
-            fill_run(dst, (int8_t)p->in_zp, run);
-        } else if (cols_ok) {
-            copy_run(dst, in + (iy * p->in_w + ix0) * c, run);
-        } else {
-            for (int32_t kw = 0; kw < p->k_w; kw++) {
-                const int32_t ix = ix0 + kw * p->dil_w;
-                if (ix < 0 || ix >= p->in_w) fill_run(dst + kw * c, (int8_t)p->in_zp, c);
-                else copy_run(dst + kw * c, in + (iy * p->in_w + ix) * c, c);
-            }
-        }
-    }
-}
+#include "emb_im2col.h"
 
 /* Pixels x0 and x1 (NULL: padding, x - zp = 0) minus zp as w16_run's widened pair, n % 4 == 0. */
 static void widen2(const int8_t *x0, const int8_t *x1, int32_t n, int32_t zp2, int32_t *xb)
@@ -306,7 +279,7 @@ static void w16_gather(const emb_conv_params *p, const int8_t *in, int32_t pix, 
         return;
     }
     for (int32_t i = 0; i < 2; i++) {   /* at the borders: each window through im2col */
-        im2col(p, in, oy, ox, buf, run4);
+        emb_im2col(p, in, oy, ox, buf, run4);
         widen1(buf, k, zp2, xb + 2 * i);
         if (pix1 != pix && ++ox == p->out_w) ox = 0, oy++;
     }

@@ -260,43 +260,16 @@ static inline void fill_run(int8_t *dst, int8_t v, int32_t n)
         vstrbq_p_s8(dst + i, vdupq_n_s8(v), vctp8q((uint32_t)(n - i)));
 }
 
-/* The (KH, KW, C) window of output pixel (oy, ox) as K bytes; padded taps hold the zero
- * point (they then add zp * w, which the zp * sum(w) correction takes away again). */
-static void im2col(const emb_conv_params *p, const int8_t *in, int32_t oy, int32_t ox,
-                   int8_t *dst)
-{
-    const int32_t c = p->in_c, run = p->k_w * c, row = p->dil_h * p->in_w * c;
-    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
-    const int cols_ok = p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
-    if (cols_ok && iy0 >= 0 && iy0 + (p->k_h - 1) * p->dil_h < p->in_h) {   /* interior */
-        const int8_t *src = in + (iy0 * p->in_w + ix0) * c;
-        for (int32_t kh = 0; kh < p->k_h; kh++, dst += run, src += row) copy_run(dst, src, run);
-        return;
-    }
-    for (int32_t kh = 0; kh < p->k_h; kh++, dst += run) {
-        const int32_t iy = iy0 + kh * p->dil_h;
-        if (iy < 0 || iy >= p->in_h) {
-            fill_run(dst, (int8_t)p->in_zp, run);
-        } else if (cols_ok) {
-            copy_run(dst, in + (iy * p->in_w + ix0) * c, run);
-        } else {
-            for (int32_t kw = 0; kw < p->k_w; kw++) {
-                const int32_t ix = ix0 + kw * p->dil_w;
-                if (ix < 0 || ix >= p->in_w) fill_run(dst + kw * c, (int8_t)p->in_zp, c);
-                else copy_run(dst + kw * c, in + (iy * p->in_w + ix) * c, c);
-            }
-        }
-    }
-}
+#include "emb_im2col.h"   /* windows as K contiguous bytes: dst_row = k_w * in_c */
 
 /* im2col of pixel pix and the next one (or pix again at the end), rows k apart. */
 static inline void im2col_2(const emb_conv_params *p, const int8_t *in, int32_t pix,
                             int32_t n_pix, int32_t k, int8_t *dst)
 {
     int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;
-    im2col(p, in, oy, ox, dst);
+    emb_im2col(p, in, oy, ox, dst, p->k_w * p->in_c);
     if (pix + 1 < n_pix && ++ox == p->out_w) ox = 0, oy++;
-    im2col(p, in, oy, ox, dst + k);
+    emb_im2col(p, in, oy, ox, dst + k, p->k_w * p->in_c);
 }
 
 /* groups 1 with a small window (K = KH * KW * C <= SMALL_K_MAX; the first conv):
