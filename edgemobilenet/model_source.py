@@ -36,17 +36,10 @@ def load_qgraph(spec: str, opts: ModelOptions,
     """The QGraph for a MODEL argument (quantizing float models on the fly)."""
     if spec.lower().endswith(".qgraph"):
         return qgraph.load(spec)
-    from edgemobilenet.errors import EdgembError
-    from edgemobilenet.quant.calibrate import batched, calibrate
-    from edgemobilenet.quant.convert import convert
-    from edgemobilenet.quant.sources import calibration_data, load_float_model
+    from edgemobilenet.quant.sources import load_float_model, post_training_quantize
 
-    if opts.calib_count < 1:
-        raise EdgembError(f"calibration image count must be >= 1, got {opts.calib_count}")
     fm = load_float_model(spec, arch=opts.arch, width=opts.width, resolution=opts.resolution,
                           num_classes=opts.num_classes, in_channels=opts.in_channels,
                           data_hint=opts.calib)
-    x, where = calibration_data(opts.calib, fm, opts.calib_count, opts.seed)
-    ranges = calibrate(fm.graph, batched(x, 16), opts.method, progress)
-    return convert(fm.graph, ranges, opts.per_tensor_weights,
-                   {**fm.meta, "method": opts.method, "calibration": where})
+    return post_training_quantize(fm, opts.calib, opts.method, opts.per_tensor_weights,
+                                  opts.calib_count, opts.seed, progress)[0]

@@ -15,13 +15,13 @@ from rich.table import Table
 
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant import qgraph
-from edgemobilenet.quant.calibrate import Ranges, batched, calibrate
+from edgemobilenet.quant.calibrate import Ranges
 from edgemobilenet.quant.convert import convert
 from edgemobilenet.quant.floatgraph import FloatGraph
 from edgemobilenet.quant.observers import METHODS
 from edgemobilenet.quant.qat import train_qat
 from edgemobilenet.quant.qat_data import qat_batches
-from edgemobilenet.quant.sources import FloatModel, calibration_data, load_float_model
+from edgemobilenet.quant.sources import FloatModel, load_float_model, post_training_quantize
 from edgemobilenet.quant.sqnr import layer_report
 
 
@@ -72,16 +72,14 @@ def quantize_float(fm: FloatModel, calib: str | None, method: str, per_tensor: b
     """Calibrate and convert with a progress bar: (qgraph, calibration images, where, ranges)."""
     if limit < 1:
         raise EdgembError(f"--limit must be >= 1, got {limit}")
-    x, where = calibration_data(calib, fm, limit)
     if calib is None:
         console.print("[yellow]warning:[/] no --calib data: calibrating on random inputs, the "
                       "int8 model's accuracy is meaningless", highlight=False)
     with progress_bar(console, show_progress) as p:
-        task = p.add_task("calibrating", total=len(x), info="") if p else None
-        ranges = calibrate(fm.graph, batched(x, 16), method,
-                           (lambda n: p.update(task, completed=n)) if p else None)
-    q = convert(fm.graph, ranges, per_tensor,
-                {**fm.meta, "method": method, "calibration": where})
+        task = p.add_task("calibrating", total=limit, info="") if p else None
+        q, x, where, ranges = post_training_quantize(
+            fm, calib, method, per_tensor, limit,
+            progress=(lambda n: p.update(task, completed=n)) if p else None)
     return q, x, where, ranges
 
 

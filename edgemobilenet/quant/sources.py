@@ -8,7 +8,7 @@ torchvision state dict) or a float `.onnx` file. Calibration data is a dataset s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
@@ -92,3 +92,21 @@ def calibration_data(spec: str | None, fm: FloatModel, n: int, seed: int = 0
         raise EdgembError(f"{spec}: images are {tuple(x.shape[1:])} after preprocessing, the "
                           f"model expects {(c, h, w)}")
     return x, f"{len(x)} images of {spec}"
+
+
+def post_training_quantize(fm: FloatModel, calib: str | None, method: str, per_tensor: bool,
+                           n: int, seed: int = 0,
+                           progress: Callable[[int], None] | None = None):
+    """Calibrate `fm` on `n` images of `calib` (None: random inputs) and convert it.
+
+    Returns (QGraph, calibration images, where they came from, activation ranges).
+    """
+    from edgemobilenet.quant.calibrate import batched, calibrate
+    from edgemobilenet.quant.convert import convert
+
+    if n < 1:
+        raise EdgembError(f"calibration image count must be >= 1, got {n}")
+    x, where = calibration_data(calib, fm, n, seed)
+    ranges = calibrate(fm.graph, batched(x, 16), method, progress)
+    q = convert(fm.graph, ranges, per_tensor, {**fm.meta, "method": method, "calibration": where})
+    return q, x, where, ranges
