@@ -21,15 +21,6 @@ OPTS = {"width": 0.25, "resolution": 64, "num_classes": 5, "in_channels": 1}
 PRE = {"mean": [0.3], "std": [0.4], "resize": 64, "crop": 64}
 
 
-@pytest.fixture
-def one_thread():
-    """One torch thread: OpenMP with 2 threads crawls when other jobs share the 2 cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _write(path: Path, arch: str = "mobilenet_v3_small", half: bool = False) -> torch.nn.Module:
     model = build(arch, **OPTS).eval()
     for b in model.buffers():

@@ -16,15 +16,6 @@ ARGS = ["mobilenet_v2", "--data", "fashion-mnist", "--width", "0.35", "--limit",
         "--batch-size", "32", "--lr", "0.02", "--threads", "1"]
 
 
-@pytest.fixture
-def one_thread():
-    """One torch thread: OpenMP with 2 threads crawls when other jobs share the 2 cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.mark.slow  # 18 s on a lightly loaded 2-core machine, up to 55 s when it is busy
 def test_train_learns_and_resume_is_exact(tmp_path, one_thread):
     straight, part = tmp_path / "straight.pt", tmp_path / "part.pt"
