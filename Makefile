@@ -11,7 +11,7 @@ demo: setup
 	$(VENV)/bin/edgemb demo
 
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=12 tests
 
 clean:
 	rm -rf build .pytest_cache

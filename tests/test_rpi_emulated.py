@@ -3,6 +3,11 @@ qemu-aarch64 -cpu cortex-a72), directly and through a tracker, with outputs iden
 the numpy reference. The first run prepares the aarch64 root (~40 MB download, 1-2 min)."""
 from __future__ import annotations
 
+import gc
+import os
+import signal
+import time
+
 import numpy as np
 import pytest
 from pi_board import direct_board
@@ -50,8 +55,9 @@ def test_emulated_rpi4_direct_and_tracker(rpi4_build):
         stop_group(tracker)
 
 
-@pytest.mark.slow  # about 3-4 min: a board start, MetaSchedule start-up, emulated measurement
+@pytest.mark.slow  # about 2-4 min: a board start, MetaSchedule start-up, emulated measurement
 def test_tiny_tuning_over_tracker_on_emulated_rpi4_is_reused_by_compile(rpi4_build, tmp_path):
+    """...and when the board then stops answering, tuning gives up on it within its limit."""
     from edgemobilenet.backends.tvm.tune import tune
 
     g, _ = rpi4_build
@@ -60,13 +66,24 @@ def test_tiny_tuning_over_tracker_on_emulated_rpi4_is_reused_by_compile(rpi4_bui
     port = free_port()
     tracker = start_tracker("127.0.0.1", port)
     try:
-        with start_board(t.qemu_cpu, tracker=f"127.0.0.1:{port}", key=t.rpc_key, threads=2):
+        with start_board(t.qemu_cpu, tracker=f"127.0.0.1:{port}", key=t.rpc_key,
+                         threads=2) as board:
             summary = tune(g, t, tmp_path / "db", trials=2, tracker=f"127.0.0.1:{port}",
                            key=t.rpc_key, max_tasks=1, strategy="replay-trace",
-                           in_process_build=True)
-            assert summary["records"] >= 1
+                           in_process_build=True, timeout_sec=120)
+            assert summary["measured"] >= 1
             tuned = tmp_path / "tuned"
             compile_linux(g, "rpi4", tuned, tune_db=tmp_path / "db")
             _run_and_compare(connect(tracker=f"127.0.0.1:{port}", key=t.rpc_key), g, tuned)
+
+            gc.collect()   # free the sessions' remote objects while the board still answers
+            os.killpg(board.proc.pid, signal.SIGSTOP)   # a hung board: connects, never answers
+            start = time.monotonic()
+            hung = tune(g, t, tmp_path / "db2", trials=1, tracker=f"127.0.0.1:{port}",
+                        key=t.rpc_key, max_tasks=1, strategy="replay-trace",
+                        in_process_build=True, timeout_sec=10)
+            assert hung["measured"] == 0
+            assert time.monotonic() - start < 90
+            os.killpg(board.proc.pid, signal.SIGCONT)
     finally:
         stop_group(tracker)

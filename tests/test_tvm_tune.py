@@ -13,6 +13,8 @@ from edgemobilenet.backends.tvm import layouts
 from edgemobilenet.backends.tvm.build import compile_qgraph, run_local
 from edgemobilenet.backends.tvm.linux_target import linux_target
 from edgemobilenet.backends.tvm.tune import tune
+from edgemobilenet.device.pi_emulator import free_port
+from edgemobilenet.device.rpc import start_tracker, stop_group
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant import reference
 
@@ -23,7 +25,7 @@ def test_tiny_tuning_run_applies_bit_exact(tmp_path):
     host = linux_target("host")
     summary = tune(g, host, tmp_path / "db", trials=2, local=True, max_tasks=1,
                    in_process_build=True)
-    assert summary["records"] >= 1 and len(summary["tasks"]) == 1
+    assert summary["measured"] >= 1 and len(summary["tasks"]) == 1
     ex = compile_qgraph(g, host.tvm_target, tmp_path / "db")
     for seed in (1, 2):
         x = sample_input(g, np.random.default_rng(seed))
@@ -40,6 +42,18 @@ def test_tune_rejects_local_measurement_of_a_cross_target(tmp_path):
     g = conv2d(np.random.default_rng(0), h=4, w=4, c_in=4, c_out=4, kernel=1)
     with pytest.raises(EdgembError, match="cross-compiled"):
         tune(g, linux_target("rpi4"), tmp_path / "db", trials=2, local=True)
+
+
+def test_tune_over_a_tracker_without_the_board_fails_at_once(tmp_path):
+    port = free_port()
+    tracker = start_tracker("127.0.0.1", port)
+    try:
+        g = conv2d(np.random.default_rng(0), h=4, w=4, c_in=4, c_out=4, kernel=1)
+        with pytest.raises(EdgembError, match="no board registered with key 'rpi4'"):
+            tune(g, linux_target("rpi4"), tmp_path / "db", trials=2,
+                 tracker=f"127.0.0.1:{port}")
+    finally:
+        stop_group(tracker)
 
 
 def test_compile_with_missing_database_is_a_user_error(tmp_path):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from edgemobilenet.cache import cache_dir, log_file
 from edgemobilenet.device.rpc import stop_group
 from edgemobilenet.errors import EdgembError
 
@@ -38,10 +39,6 @@ if os.environ.get("EDGEMB_PI_PYTHON"):
 '''
 
 Progress = Callable[[str], None]
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("EDGEMB_CACHE", Path.home() / ".cache" / "edgemb"))
 
 
 def root_dir() -> Path:
@@ -214,7 +211,7 @@ def start_board(cpu: str, *, host: str = "127.0.0.1", port: int | None = None,
            "--port", str(port), "--port-end", str(port + 1)]
     if tracker:
         cmd += ["--tracker", tracker, "--key", key or "rpi"]
-    log = cache_dir() / f"pi-server-{port}.log"
+    log = log_file(f"pi-server-{port}.log")
     with open(log, "w") as f:
         proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT,
                                 env=python_env(root, cpu, threads), start_new_session=True)

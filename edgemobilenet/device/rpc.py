@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from edgemobilenet.cache import log_file
 from edgemobilenet.errors import EdgembError
 
 
@@ -105,15 +106,16 @@ def start_tracker(host: str = "127.0.0.1", port: int = 9190, timeout: float = 60
     import sys
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "tvm.exec.rpc_tracker", "--host", host,
-                             "--port", str(port), "--port-end", str(port + 1)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    log = log_file(f"rpc-tracker-{port}.log")
+    with open(log, "w") as f:   # a file, not a pipe: nobody reads a pipe, and a full one blocks
+        proc = subprocess.Popen([sys.executable, "-m", "tvm.exec.rpc_tracker", "--host", host,
+                                 "--port", str(port), "--port-end", str(port + 1)],
+                                stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise EdgembError(f"rpc tracker {host}:{port} exited: "
-                              f"{proc.stderr.read().decode()[-300:]}")
+                              f"{log.read_text()[-300:]}")
         try:
             with socket.create_connection((host, port), timeout=1):
                 return proc

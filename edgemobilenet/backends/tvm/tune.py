@@ -17,6 +17,7 @@ from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
 from tvm.s_tir.meta_schedule.builder import local_builder
 
+from edgemobilenet.backends.tvm.bounded_runner import BoundedRPCRunner
 from edgemobilenet.backends.tvm.build import lower, tvm_target
 from edgemobilenet.backends.tvm.linux_target import LinuxTarget
 from edgemobilenet.backends.tvm.ms_logging import quiet_metaschedule
@@ -59,6 +60,21 @@ class InProcessBuilder(ms.builder.PyBuilder):
         return results
 
 
+def require_board(host: str, port: int, key: str) -> None:
+    """Fail now, not after a silent wait, when the tracker has no board with `key`."""
+    from tvm import rpc
+
+    try:
+        queues = rpc.connect_tracker(host, port).summary()["queue_info"]
+    except Exception as e:  # TVM raises RuntimeError / TVMError on refused connections
+        raise EdgembError(f"tracker {host}:{port}: cannot connect "
+                          f"({str(e).splitlines()[0][:200]})") from None
+    if key not in queues:
+        known = ", ".join(sorted(queues)) or "none"
+        raise EdgembError(f"tracker {host}:{port}: no board registered with key '{key}' "
+                          f"(keys: {known})")
+
+
 def _database(db_dir: str | os.PathLike) -> ms.database.JSONDatabase:
     db_dir = Path(db_dir)
     db_dir.mkdir(parents=True, exist_ok=True)
@@ -85,6 +101,16 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
     if local and not target.is_host:
         raise EdgembError(f"tune: target '{target.name}' is cross-compiled; --local can only "
                           f"measure host targets (use --tracker with a board)")
+    if local:
+        runner = ms.runner.LocalRunner(timeout_sec=timeout_sec)
+    else:
+        host, port = parse_hostport(tracker, "tracker")
+        key = key or target.rpc_key
+        require_board(host, port, key)
+        runner = BoundedRPCRunner(
+            ms.runner.RPCConfig(tracker_host=host, tracker_port=port, tracker_key=key,
+                                session_timeout_sec=int(timeout_sec)),
+            ms.runner.EvaluatorConfig(number=3, repeat=1), timeout_sec=timeout_sec)
     tgt = tvm_target(target.tvm_target)
     mod = lower(g, target.tvm_target)   # registers the re-built VNNI intrinsic if needed
     tasks = ms.relax_integration.extract_tasks(mod, tgt, module_equality=MODULE_EQUALITY)
@@ -93,15 +119,6 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
     f_export = None if target.is_host else export_aarch64
     builder = (InProcessBuilder(f_export) if in_process_build
                else ms.builder.LocalBuilder(timeout_sec=timeout_sec, f_export=f_export))
-    if local:
-        runner = ms.runner.LocalRunner(timeout_sec=timeout_sec)
-    else:
-        host, port = parse_hostport(tracker, "tracker")
-        runner = ms.runner.RPCRunner(
-            ms.runner.RPCConfig(tracker_host=host, tracker_port=port,
-                                tracker_key=key or target.rpc_key,
-                                session_timeout_sec=int(timeout_sec) * 4),
-            evaluator_config=ms.runner.EvaluatorConfig(number=3, repeat=1))
     with quiet_metaschedule():
         contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
             tasks, work_dir=str(db_dir), space="post-order-apply", strategy=strategy)
@@ -112,8 +129,10 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
             builder=builder, runner=runner, database=_database(db_dir),
             module_equality=MODULE_EQUALITY)
     records = _database(db_dir).get_all_tuning_records()
+    measured = [r for r in records if r.run_secs and min(float(s) for s in r.run_secs) < 1e9]
     return {"target": target.name, "tasks": [t.task_name for t in tasks],
-            "trials": trials, "records": len(records), "db": str(db_dir)}
+            "trials": trials, "records": len(records), "measured": len(measured),
+            "db": str(db_dir)}
 
 
 def apply_database(mod: tvm.IRModule, target: tvm.target.Target,
