@@ -1,8 +1,9 @@
 """MetaSchedule: a tiny tuning run (a few trials on one small kernel, measured on the host)
-writes a database that `compile_qgraph(..., tune_db)` applies, still bit-exact, and on a
+writes a database (a second run with the same budget measures nothing new) that `compile_qgraph(..., tune_db)` applies, still bit-exact, and on a
 VNNI host the tuned pointwise kernel is tensorized to `vpdpbusd`."""
 from __future__ import annotations
 
+import json
 import subprocess
 
 import numpy as np
@@ -26,6 +27,9 @@ def test_tiny_tuning_run_applies_bit_exact(tmp_path):
     summary = tune(g, host, tmp_path / "db", trials=2, local=True, max_tasks=1,
                    in_process_build=True)
     assert summary["measured"] >= 1 and len(summary["tasks"]) == 1
+    again = tune(g, host, tmp_path / "db", trials=2, local=True, max_tasks=1,
+                 in_process_build=True)
+    assert again["new_records"] == 0 and again["records"] == summary["records"]
     ex = compile_qgraph(g, host.tvm_target, tmp_path / "db")
     for seed in (1, 2):
         x = sample_input(g, np.random.default_rng(seed))
@@ -60,3 +64,22 @@ def test_compile_with_missing_database_is_a_user_error(tmp_path):
     g = conv2d(np.random.default_rng(0), h=4, w=4, c_in=4, c_out=4, kernel=1)
     with pytest.raises(EdgembError, match="not a tuning database"):
         compile_qgraph(g, linux_target("host").tvm_target, tmp_path)
+
+
+@pytest.mark.slow  # about 1 min: two MetaSchedule start-ups
+def test_tune_cli_shows_progress_and_resumes(tmp_path):
+    from click.testing import CliRunner
+
+    from edgemobilenet.cli import main
+    from edgemobilenet.quant import qgraph
+
+    g = conv2d(np.random.default_rng(0), h=8, w=8, c_in=16, c_out=16, kernel=1)
+    qgraph.save(g, tmp_path / "m.qgraph")
+    args = ["tune", str(tmp_path / "m.qgraph"), "--target", "host", "--local", "--trials", "1",
+            "--max-tasks", "1", "--db", str(tmp_path / "db")]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert "1 new candidates measured" in first.output
+    again = CliRunner().invoke(main, [*args, "--json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["new_records"] == 0

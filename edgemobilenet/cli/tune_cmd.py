@@ -5,6 +5,7 @@ go to `backends.tvm.tune`; MCU targets (TVM kernels measured in QEMU) to
 `backends.tvm.mcu.tune`."""
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -60,16 +61,33 @@ def command(model: str, target_name: str, tracker: str | None, key: str | None,
         if emulate or port:
             raise EdgembError(f"--emulate/--port are for microcontroller targets; "
                               f"{board.name} is measured over --tracker or --local")
-        with con.status(f"tuning {model} for {board.name} ({trials} trials; logs in {db_dir})"):
-            g = load_qgraph(model, opts)
-            from edgemobilenet.backends.tvm.tune import tune
-            doc = tune(g, linux_target(board), db_dir, trials, tracker=tracker, key=key,
-                       local=local, trials_per_task=trials_per_task, max_tasks=max_tasks)
+        doc = _tune_linux(model, board, opts, db_dir, trials, tracker, key, local,
+                          trials_per_task, max_tasks, con)
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return
     con.print(f"tuned {model} for {board.name} into {db_dir}; use: edgemb compile {model} "
               f"--target {board.name} --tune-db {db_dir}", highlight=False)
+
+
+def _tune_linux(model: str, board, opts: ModelOptions, db_dir: Path, trials: int,
+                tracker: str | None, key: str | None, local: bool,
+                trials_per_task: int | None, max_tasks: int | None, con: Console) -> dict:
+    """MetaSchedule over the model's kernels, with a progress bar over the candidates."""
+    from edgemobilenet.backends.tvm.tune import tune
+    with con.status(f"quantizing {model} and extracting its kernels"):
+        g = load_qgraph(model, opts)
+    with _bar(con, f"tuning for {board.name}") as (p, bar):
+        def step(s: dict) -> None:
+            best = f"best kernel {s['best_ms']:.3f} ms" if s["best_ms"] is not None else ""
+            p.update(bar, completed=s["done"], total=s["total"],
+                     info=f"{best}, {s['failed']} failed")
+        doc = tune(g, linux_target(board), db_dir, trials, tracker=tracker, key=key,
+                   local=local, trials_per_task=trials_per_task, max_tasks=max_tasks,
+                   progress=step)
+    con.print(f"{doc['new_records']} new candidates measured ({doc['records']} in the "
+              f"database, {doc['measured']} valid)", highlight=False)
+    return doc
 
 
 def _tune_mcu(model: str, board, opts: ModelOptions, db_dir: Path, trials: int,
@@ -81,18 +99,22 @@ def _tune_mcu(model: str, board, opts: ModelOptions, db_dir: Path, trials: int,
     if not board.qemu:
         raise EdgembError(f"{board.name}: no QEMU machine to measure candidates on; tune for "
                           f"the emulated target with the same CPU (edgemb targets) instead")
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from edgemobilenet.backends.tvm.mcu.tune import tasks, tune_mcu
     with con.status(f"quantizing {model}"):
         g = load_qgraph(model, opts)
-    with Progress(TextColumn("tuning in QEMU"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=con,
-                  transient=True) as p:
-        bar = p.add_task("tasks", total=len(tasks(g)), info="")
-
+    with _bar(con, "tuning in QEMU", total=len(tasks(g))) as (p, bar):
         def step(entry: dict) -> None:
             best = entry.get("best_instructions")
             p.update(bar, advance=1, info=f"layer {entry.get('layer')}: best "
                      f"{best:,} instructions" if best else "")
         return tune_mcu(g, board, db_dir, trials, step)
+
+
+@contextlib.contextmanager
+def _bar(con: Console, label: str, total: int | None = None):
+    """A transient rich progress bar: yields (progress, task id)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=con,
+                  transient=True) as p:
+        yield p, p.add_task("tune", total=total, info="")

@@ -20,7 +20,9 @@ from tvm.s_tir.meta_schedule.builder import local_builder
 from edgemobilenet.backends.tvm.bounded_runner import BoundedRPCRunner
 from edgemobilenet.backends.tvm.build import lower, tvm_target
 from edgemobilenet.backends.tvm.linux_target import LinuxTarget
+from edgemobilenet.backends.tvm.ms_database import attempted
 from edgemobilenet.backends.tvm.ms_logging import quiet_metaschedule
+from edgemobilenet.backends.tvm.ms_progress import Progress, with_progress
 from edgemobilenet.device.rpc import parse_hostport
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.qgraph import QGraph
@@ -85,14 +87,16 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
          tracker: str | None = None, key: str | None = None, local: bool = False,
          trials_per_task: int | None = None, max_tasks: int | None = None,
          timeout_sec: float = 300, strategy: str = "evolutionary",
-         in_process_build: bool = False) -> dict[str, Any]:
+         in_process_build: bool = False, progress: Progress | None = None) -> dict[str, Any]:
     """Tune up to `trials` candidates over the graph's kernels into `db_dir`.
 
     `max_tasks` keeps only the first N kernels (smoke tests). `strategy` is MetaSchedule's
     search strategy: "evolutionary" (cost model) or "replay-trace" (random samples of the
     design space: cheaper per trial, for small budgets). `in_process_build` compiles
     candidates in this process: no worker pool per batch, but no build timeout either.
-    Returns a summary dict.
+    Resumable: records already in `db_dir` count toward `trials` and each task's budget,
+    so running again with the same budget measures nothing new. `progress` gets a dict
+    after each measured batch (see `ms_progress`). Returns a summary dict.
     """
     if trials < 1:
         raise EdgembError(f"tune: --trials must be >= 1, got {trials}")
@@ -119,19 +123,27 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
     f_export = None if target.is_host else export_aarch64
     builder = (InProcessBuilder(f_export) if in_process_build
                else ms.builder.LocalBuilder(timeout_sec=timeout_sec, f_export=f_export))
-    with quiet_metaschedule():
-        contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
-            tasks, work_dir=str(db_dir), space="post-order-apply", strategy=strategy)
-        ms.tune.tune_tasks(
-            tasks=contexts, task_weights=weights, work_dir=str(db_dir),
-            max_trials_global=trials, max_trials_per_task=trials_per_task or trials,
-            num_trials_per_iter=min(trials_per_task or trials, 16),
-            builder=builder, runner=runner, database=_database(db_dir),
-            module_equality=MODULE_EQUALITY)
-    records = _database(db_dir).get_all_tuning_records()
+    per_task = trials_per_task or trials
+    db = _database(db_dir)
+    done = {t.task_name: attempted(db, t.dispatched[0]) for t in tasks}
+    todo = [t for t in tasks if done[t.task_name] < per_task]
+    budget = trials - sum(done.values())
+    if todo and budget > 0:   # a resumed run adds only the candidates still missing
+        per_todo = max(per_task - done[t.task_name] for t in todo)
+        with quiet_metaschedule():
+            contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
+                todo, work_dir=str(db_dir), space="post-order-apply", strategy=strategy)
+            ms.tune.tune_tasks(
+                tasks=contexts, task_weights=weights, work_dir=str(db_dir),
+                max_trials_global=budget, max_trials_per_task=per_todo,
+                num_trials_per_iter=min(per_todo, 16), builder=builder, runner=runner,
+                database=db, module_equality=MODULE_EQUALITY,
+                measure_callbacks=with_progress(progress, min(budget, per_todo * len(todo))))
+    records = db.get_all_tuning_records()
     measured = [r for r in records if r.run_secs and min(float(s) for s in r.run_secs) < 1e9]
     return {"target": target.name, "tasks": [t.task_name for t in tasks],
             "trials": trials, "records": len(records), "measured": len(measured),
+            "new_records": len(records) - sum(done.values()),
             "db": str(db_dir)}
 
 

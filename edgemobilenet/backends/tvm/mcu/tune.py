@@ -27,6 +27,7 @@ from tvm.target import Target
 
 from edgemobilenet.backends.tvm.mcu import harness, intrin, kernels, rules, tir_ops
 from edgemobilenet.backends.tvm.mcu import runner as ms_runner
+from edgemobilenet.backends.tvm.ms_database import attempted
 from edgemobilenet.backends.tvm.ms_logging import quiet_metaschedule
 from edgemobilenet.backends.tvm.mcu.unpacked_api import mcu_target
 from edgemobilenet.errors import EdgembError
@@ -94,14 +95,6 @@ def measured(db: ms.database.Database, mod: tvm.IRModule, limit: int) -> int:
     if not db.has_workload(mod):
         return 0
     return len(db.get_top_k(db.commit_workload(mod), limit))
-
-
-def attempted(db: ms.database.Database, mod: tvm.IRModule) -> int:
-    """Every record of `mod`, failed candidates included (what a resumed run counts)."""
-    if not db.has_workload(mod):
-        return 0
-    return sum(1 for r in db.get_all_tuning_records()
-               if tvm_ffi.structural_equal(r.workload.mod, mod))
 
 
 def tune_mcu(g: QGraph, target: BoardTarget, db_dir: Path, trials: int,
