@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from edgemobilenet.backends.mcu.build import compile_model
+from edgemobilenet.cli.board_options import board_connect, board_options
+from edgemobilenet.errors import EdgembError
 from edgemobilenet.cli.quantize_cmd import model_options, ptq_options
 from edgemobilenet.model_source import ModelOptions, load_qgraph
 from edgemobilenet.targets import load_target
@@ -74,18 +76,25 @@ def _print(doc: dict, out_dir: Path, show_layers: bool) -> None:
 @click.option("--tune-db", type=click.Path(path_type=Path, file_okay=False),
               help="MetaSchedule database of `edgemb tune` (MCU): per layer, use the faster "
                    "of the hand-written and the tuned TVM kernel.")
+@board_options
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON only.")
 def command(model: str, target_name: str, out_dir: Path | None, calib: str | None,
             method: str, per_tensor: bool, limit: int, arch: str | None,
             width: float | None, resolution: int | None, num_classes: int | None,
             in_channels: int | None, show_layers: bool, jobs: int, tune_db: Path | None,
+            port: str | None, baud: int | None, probe: str | None, drive: Path | None,
             as_json: bool) -> None:
     """Compile MODEL (default: the shipped default model) into firmware for a Cortex-M
     target: memory plan, model.c, firmware.elf and manifest.json in the build directory.
 
     MODEL is a .qgraph, or anything `edgemb quantize` takes (zoo architecture, `default`,
-    checkpoint, state dict with --arch, float .onnx), quantized with the same options."""
+    checkpoint, state dict with --arch, float .onnx), quantized with the same options.
+    With --tune-db, each tuned layer's kernels are compared in QEMU, or on the board at
+    --port (one-layer firmware flashed and timed per kernel)."""
     target = load_target(target_name)
+    if port and tune_db is None:
+        raise EdgembError("--port is for comparing kernels on the board with --tune-db; "
+                          "flash the build with `edgemb flash`")
     out_dir = out_dir or Path("build") / target.name
     opts = ModelOptions(arch=arch, width=width, resolution=resolution, num_classes=num_classes,
                         in_channels=in_channels, method=method, calib=calib,
@@ -98,17 +107,18 @@ def command(model: str, target_name: str, out_dir: Path | None, calib: str | Non
                    f"{doc['library_bytes']:,} byte library; wrote {out_dir}/ (model.so, "
                    f"model.qgraph, manifest.json)")
         return
+    connect = board_connect(target, port, baud, probe, drive)
     con = Console(stderr=True)
     if calib is None and not model.lower().endswith(".qgraph") and not as_json:
         con.print("[yellow]warning:[/] no --calib data: calibrating on random inputs, the "
                   "int8 model's accuracy is meaningless", highlight=False)
     if as_json:
         doc = compile_model(load_qgraph(model, opts), target, out_dir, jobs=jobs,
-                            tune_db=tune_db)
+                            tune_db=tune_db, connect=connect)
         click.echo(json.dumps(doc, indent=2))
         return
     with con.status(f"quantizing {model}") as status:
         g = load_qgraph(model, opts)
-        doc = compile_model(g, target, out_dir, jobs=jobs, tune_db=tune_db,
+        doc = compile_model(g, target, out_dir, jobs=jobs, tune_db=tune_db, connect=connect,
                             step=lambda s: status.update(f"{s}: {model} for {target.name}"))
     _print(doc, out_dir, show_layers)

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from edgemobilenet.backends.tvm.linux_target import linux_target
 from edgemobilenet.targets import load_target
+from edgemobilenet.cli.board_options import board_connect, board_options
 from edgemobilenet.cli.quantize_cmd import model_options, ptq_options
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.model_source import ModelOptions, load_qgraph
@@ -29,8 +30,7 @@ from edgemobilenet.model_source import ModelOptions, load_qgraph
 @click.option("--local", is_flag=True, help="Measure on this machine (host targets).")
 @click.option("--emulate", is_flag=True,
               help="MCU targets: measure candidates in QEMU (instruction counts; the default).")
-@click.option("--port", default=None,
-              help="MCU targets: measure on a board at this serial port (not yet supported).")
+@board_options
 @click.option("--trials", type=int, default=64, show_default=True, help="Total trials.")
 @click.option("--trials-per-task", type=int, default=None, help="Cap per kernel [--trials].")
 @click.option("--max-tasks", type=int, default=None, help="Tune only the first N kernels.")
@@ -40,7 +40,8 @@ from edgemobilenet.model_source import ModelOptions, load_qgraph
 @model_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON only.")
 def command(model: str, target_name: str, tracker: str | None, key: str | None,
-            rpc: str | None, local: bool, emulate: bool, port: str | None, trials: int, trials_per_task: int | None,
+            rpc: str | None, local: bool, emulate: bool, port: str | None, baud: int | None,
+            probe: str | None, drive: Path | None, trials: int, trials_per_task: int | None,
             max_tasks: int | None, db_dir: Path | None, calib: str | None, method: str,
             per_tensor: bool, limit: int, arch: str | None, width: float | None,
             resolution: int | None, num_classes: int | None, in_channels: int | None,
@@ -56,7 +57,10 @@ def command(model: str, target_name: str, tracker: str | None, key: str | None,
                         calib_count=limit, per_tensor_weights=per_tensor)
     con = Console(stderr=True)
     if board.kind == "mcu":
-        doc = _tune_mcu(model, board, opts, db_dir, trials, emulate, port, con)
+        if emulate and port:
+            raise EdgembError("give either --emulate (QEMU) or --port (a real board)")
+        doc = _tune_mcu(model, board, opts, db_dir, trials,
+                        board_connect(board, port, baud, probe, drive), con)
     else:
         if emulate or port:
             raise EdgembError(f"--emulate/--port are for microcontroller targets; "
@@ -91,23 +95,24 @@ def _tune_linux(model: str, board, opts: ModelOptions, db_dir: Path, trials: int
 
 
 def _tune_mcu(model: str, board, opts: ModelOptions, db_dir: Path, trials: int,
-              emulate: bool, port: str | None, con: Console) -> dict:
-    """MetaSchedule per layer task in QEMU, with a progress bar over the tasks."""
-    if port:
-        raise EdgembError(f"--port {port}: tuning on a real board over the serial protocol is "
-                          f"not supported yet; tune in emulation with --emulate")
-    if not board.qemu:
-        raise EdgembError(f"{board.name}: no QEMU machine to measure candidates on; tune for "
-                          f"the emulated target with the same CPU (edgemb targets) instead")
+              connect, con: Console) -> dict:
+    """MetaSchedule per layer task in QEMU (or on the board of `connect`), with a progress
+    bar over the tasks."""
+    if connect is None and not board.qemu:
+        raise EdgembError(f"{board.name}: no QEMU machine to measure candidates on; give the "
+                          f"board's serial --port, or tune the emulated target with the same "
+                          f"CPU (edgemb targets)")
     from edgemobilenet.backends.tvm.mcu.tune import tasks, tune_mcu
     with con.status(f"quantizing {model}"):
         g = load_qgraph(model, opts)
-    with _bar(con, "tuning in QEMU", total=len(tasks(g))) as (p, bar):
+    where = "in QEMU" if connect is None else "on the board"
+    with _bar(con, f"tuning {where}", total=len(tasks(g))) as (p, bar):
         def step(entry: dict) -> None:
-            best = entry.get("best_instructions")
+            unit = "cycles" if "best_cycles" in entry else "instructions"
+            best = entry.get(f"best_{unit}")
             p.update(bar, advance=1, info=f"layer {entry.get('layer')}: best "
-                     f"{best:,} instructions" if best else "")
-        return tune_mcu(g, board, db_dir, trials, step)
+                     f"{best:,} {unit}" if best else "")
+        return tune_mcu(g, board, db_dir, trials, step, connect=connect)
 
 
 @contextlib.contextmanager

@@ -142,12 +142,15 @@ def _make(build: Path, target: Target, jobs: int) -> Path:
 
 def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
                   step: Callable[[str], None] | None = None,
-                  tune_db: Path | None = None, kernel_choice: str = "fastest") -> dict[str, Any]:
+                  tune_db: Path | None = None, kernel_choice: str = "fastest",
+                  selection: Any = None, connect: Any = None) -> dict[str, Any]:
     """Build `out_dir` (firmware.elf, model.c/h, model.qgraph, manifest.json); return the
     manifest. `step` is told the name of each stage (for a progress display). With a
     `tune_db` (MetaSchedule database of `edgemb tune`), each tuned layer runs the faster
     of its hand-written and its TVM kernel, as measured in QEMU (`kernel_choice` "tvm":
-    every tuned layer runs its TVM kernel)."""
+    every tuned layer runs its TVM kernel). A ready `selection` (`backends.tvm.mcu.select.
+    Selection`, objects already built) is linked as given instead. With `connect`
+    (`backends.tvm.mcu.board_runner`), kernels are compared on the board, not in QEMU."""
     if target.kind != "mcu":
         raise EdgembError(f"{target.path.name}: target '{target.name}' is {target.kind}, "
                           f"the MCU backend needs kind 'mcu'")
@@ -160,11 +163,12 @@ def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        sel = None
+        sel = selection
         if tune_db is not None:
             say("select kernels")
             from edgemobilenet.backends.tvm.mcu.select import select_kernels  # TVM on demand
-            sel = select_kernels(g, target, Path(tune_db), tmp / ".tvm", kernel_choice)
+            sel = select_kernels(g, target, Path(tune_db), tmp / ".tvm", kernel_choice,
+                                 connect)
         say("generate")
         layers = codegen.generate_model(g, plan, target.kernels or "portable", tmp,
                                         arena_alignment(target), where.const_section,

@@ -48,7 +48,7 @@ class ObjectBuilder(PyBuilder):
 
 
 @derived_object
-class _Done(PyRunnerFuture):
+class Done(PyRunnerFuture):
     def __init__(self, result: RunnerResult):
         super().__init__()
         self._result = result
@@ -97,5 +97,5 @@ class QemuRunner(PyRunner):
                 res = RunnerResult(None, str(e))
             finally:
                 obj.unlink(missing_ok=True)
-            futures.append(_Done(res))
+            futures.append(Done(res))
         return futures

@@ -13,6 +13,8 @@ from typing import Any
 
 from edgemobilenet.backends.mcu import kernel_check
 from edgemobilenet.backends.tvm.mcu import harness, kernels
+from edgemobilenet.backends.tvm.mcu.board_runner import (CandidateError, Connect,
+                                                         measure_on_board, one_layer_graph)
 from edgemobilenet.backends.tvm.mcu.tune import (calibration_env, machine_of, open_database,
                                                  tunable_layers)
 from edgemobilenet.backends.tvm.mcu.unpacked_api import mcu_target
@@ -26,8 +28,9 @@ class Choice:
     """The manifest's per-layer kernel entry."""
 
     kernel: str                       # "hand" or the TVM symbol
-    hand_instructions: int | None
+    hand_instructions: int | None     # the counts, in `unit`
     tvm_instructions: int | None
+    unit: str = "instructions"        # "cycles" when measured on a real board
 
 
 @dataclass
@@ -41,16 +44,16 @@ class Selection:
 
 
 def select_kernels(g: QGraph, target: Target, db_dir: Path, work: Path,
-                   choice: str = "fastest") -> Selection:
+                   choice: str = "fastest", connect: Connect | None = None) -> Selection:
     """Build the tuned kernels of `g` found in `db_dir` into `work`, measure them and the
-    hand-written kernels in QEMU, and keep the faster per layer (`choice` "tvm": always
-    the TVM kernel, for comparisons)."""
+    hand-written kernels in QEMU (or, with `connect`, each as one-layer firmware on the
+    board), and keep the faster per layer (`choice` "tvm": always the TVM kernel)."""
     if choice not in ("fastest", "tvm"):
         raise EdgembError(f"kernel choice must be 'fastest' or 'tvm', not '{choice}'")
     db_dir = Path(db_dir)
     if not (db_dir / "records.json").is_file():
         raise EdgembError(f"{db_dir}: no tuning database here (run `edgemb tune` first)")
-    machine = machine_of(target)
+    machine = machine_of(target) if connect is None else ""
     tvm_target = mcu_target(target.cpu)
     db = open_database(db_dir)
     env = calibration_env(g)
@@ -67,9 +70,11 @@ def select_kernels(g: QGraph, target: Target, db_dir: Path, work: Path,
         call = kernels.build_layer(layer, kernels.symbol_for(i), tvm_target, obj, sch.mod)
         cases.append(kernels.case_for(layer, len(tuned), env, g, g.nodes[i]))
         tuned.append((i, call, obj))
-    sel = Selection()
     if not tuned:
-        return sel
+        return Selection()
+    if connect is not None:
+        return _select_on_board(g, target, tuned, env, connect, work, choice, db_dir)
+    sel = Selection()
     elf = harness.link(machine, [o for _, _, o in tuned], [c.spec for _, c, _ in tuned],
                        work / "select.elf", work)
     tvm_runs = harness.run(elf, machine, cases, timeout=300)
@@ -87,10 +92,33 @@ def select_kernels(g: QGraph, target: Target, db_dir: Path, work: Path,
         if (out != env[node.outputs[0]]).any():
             raise EdgembError(f"{db_dir}: tuned kernel of layer '{node.name}' differs from "
                               f"the reference; the database does not fit this model")
-        if choice == "tvm" or n_tvm < hand.instructions:
-            sel.calls[i] = call
-            sel.objects.append(obj)
-            sel.choices[i] = Choice(call.symbol, hand.instructions, n_tvm)
-        else:
-            sel.choices[i] = Choice("hand", hand.instructions, n_tvm)
+        _choose(sel, i, call, obj, hand.instructions, n_tvm, choice)
+    return sel
+
+
+def _choose(sel: Selection, i: int, call: kernels.TvmCall, obj: Path, hand: int, tvm: int,
+            choice: str, unit: str = "instructions") -> None:
+    if choice == "tvm" or tvm < hand:
+        sel.calls[i] = call
+        sel.objects.append(obj)
+        sel.choices[i] = Choice(call.symbol, hand, tvm, unit)
+    else:
+        sel.choices[i] = Choice("hand", hand, tvm, unit)
+
+
+def _select_on_board(g: QGraph, target: Target, tuned: list, env: dict, connect: Connect,
+                     work: Path, choice: str, db_dir: Path) -> Selection:
+    """Per tuned layer: its one-layer firmware with each kernel, timed on the board."""
+    sel = Selection()
+    for i, call, obj in tuned:
+        node = g.nodes[i]
+        sub, x, want = one_layer_graph(g, i), env[node.inputs[0]], env[node.outputs[0]]
+        try:
+            tvm, unit, _ = measure_on_board(target, sub, x, want, connect, work,
+                                            Selection(calls={0: call}, objects=[obj]))
+        except CandidateError as e:
+            raise EdgembError(f"{db_dir}: tuned kernel of layer '{node.name}': {e}; the "
+                              f"database does not fit this model") from None
+        hand, _, _ = measure_on_board(target, sub, x, want, connect, work)
+        _choose(sel, i, call, obj, hand, tvm, choice, unit)
     return sel

@@ -27,6 +27,7 @@ from tvm.target import Target
 
 from edgemobilenet.backends.tvm.mcu import harness, intrin, kernels, rules, tir_ops
 from edgemobilenet.backends.tvm.mcu import runner as ms_runner
+from edgemobilenet.backends.tvm.mcu.board_runner import BoardRunner, Connect
 from edgemobilenet.backends.tvm.ms_database import attempted
 from edgemobilenet.backends.tvm.ms_logging import quiet_metaschedule
 from edgemobilenet.backends.tvm.mcu.unpacked_api import mcu_target
@@ -99,17 +100,20 @@ def measured(db: ms.database.Database, mod: tvm.IRModule, limit: int) -> int:
 
 def tune_mcu(g: QGraph, target: BoardTarget, db_dir: Path, trials: int,
              progress: Progress | None = None, *, cost_model: str = "xgb",
-             strategy: str = "evolutionary", seed: int = 0) -> dict[str, Any]:
+             strategy: str = "evolutionary", seed: int = 0,
+             connect: Connect | None = None) -> dict[str, Any]:
     """Tune every distinct conv / FC workload of `g` for `trials` candidates (a failed
     candidate counts: a resumed run only adds the missing ones).
 
-    `progress` gets a dict per finished task (`task`, `of`, `layer`, `best_instructions`,
-    `trials`, `seconds`). Returns a summary with one entry per task. `strategy` is
+    `progress` gets a dict per finished task (`task`, `of`, `layer`, `best_seconds` and
+    `best_instructions` (QEMU) or `best_cycles` (a real board), `trials`, `seconds`). Returns a summary with one entry per task. `strategy` is
     "evolutionary" (cost-model guided, for real budgets) or "replay-trace" (random
-    samples of the space: cheapest per trial, for tiny runs)."""
+    samples of the space: cheapest per trial, for tiny runs). Candidates run in the
+    target's QEMU machine, or with `connect` (see `board_runner`) as one-layer firmware on
+    a board over the serial protocol."""
     if trials < 1:
         raise EdgembError(f"tune: trials must be >= 1, got {trials}")
-    machine = machine_of(target)
+    machine = machine_of(target) if connect is None else ""
     tvm_target = mcu_target(target.cpu)
     db_dir = Path(db_dir).resolve()
     db = open_database(db_dir)
@@ -125,15 +129,24 @@ def tune_mcu(g: QGraph, target: BoardTarget, db_dir: Path, trials: int,
         have = attempted(db, mod)
         t0 = time.monotonic()
         errors: list[str] = []
+        unit, per_second = "instructions", 1e9   # the QEMU harness's convention
         if have < trials:
-            errors = _tune_task(g, task, tvm_target, machine, db, env, trials - have, cache,
+            runner = (_qemu_runner(g, task, machine, env, cache) if connect is None else
+                      BoardRunner(target, g, task.index, task.layer, env[node.inputs[0]],
+                                  env[node.outputs[0]], connect, cache))
+            errors = _tune_task(task, tvm_target, runner, db, trials - have, cache,
                                 cost_model, _strategy(strategy, trials), seed)
+            if connect is not None:
+                if runner.fatal:
+                    raise runner.fatal
+                unit, per_second = runner.unit or unit, runner.per_second
         best = db.get_top_k(db.commit_workload(mod), 1) if db.has_workload(mod) else []
         secs = [float(s) for s in best[0].run_secs] if best and best[0].run_secs else []
         entry = {"task": n, "of": len(todo), "layer": node.name, "kind": task.layer.kind,
                  "layers": [g.nodes[i].name for i in task.layers], "macs": task.layer.macs,
                  "trials": measured(db, mod, 1 << 30), "new_trials": max(trials - have, 0),
-                 "best_instructions": round(min(secs) * 1e9) if secs else None,
+                 "best_seconds": min(secs) if secs else None,
+                 f"best_{unit}": round(min(secs) * per_second) if secs else None,
                  "failed_trials": len(errors), "first_error": errors[0][:300] if errors else None,
                  "seconds": round(time.monotonic() - t0, 1)}
         summary.append(entry)
@@ -172,19 +185,24 @@ def _without_shipped_intrinsics():
             del sys.modules[name]
 
 
-def _tune_task(g: QGraph, task: Task, tvm_target: Target, machine: str,
-               db: ms.database.Database, env: dict[str, np.ndarray], trials: int,
-               cache: Path, cost_model: str, strategy, seed: int) -> list[str]:
-    """Run MetaSchedule on one task; return the errors of failed candidates."""
-    node = g.nodes[task.index]
+def _qemu_runner(g: QGraph, task: Task, machine: str, env: dict[str, np.ndarray],
+                 cache: Path) -> ms_runner.QemuRunner:
+    """The kernel harness in QEMU, on the layer's activations of the calibration run."""
     layer = task.layer
     blobs = [env[a] if isinstance(a, str) else a for a in layer.args[:-1]]
     spec = harness.spec_of(layer.func, ms_runner.CANDIDATE_SYMBOL)
+    return ms_runner.QemuRunner(machine, spec, blobs, env[g.nodes[task.index].outputs[0]],
+                                cache)
+
+
+def _tune_task(task: Task, tvm_target: Target, runner, db: ms.database.Database,
+               trials: int, cache: Path, cost_model: str, strategy, seed: int) -> list[str]:
+    """Run MetaSchedule on one task; return the errors of failed candidates."""
+    layer = task.layer
     names = intrin.for_layer(tvm_target, layer)
     with tempfile.TemporaryDirectory(prefix="emb_tune_", dir=cache) as work, \
             _without_shipped_intrinsics(), quiet_metaschedule():
         builder = ms_runner.ObjectBuilder(tvm_target, Path(work))
-        runner = ms_runner.QemuRunner(machine, spec, blobs, env[node.outputs[0]], cache)
         ms.tir_integration.tune_tir(
             kernels.layer_module(layer), tvm_target, work_dir=str(Path(work) / "logs"),
             max_trials_global=trials, num_trials_per_iter=min(trials, 16), builder=builder,
