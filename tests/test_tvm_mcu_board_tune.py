@@ -86,7 +86,7 @@ def test_a_board_that_cannot_be_reached_stops_tuning(tmp_path):
 def test_tune_port_cli_errors(tmp_path):
     r = CliRunner().invoke(main, ["tune", "-t", "mps2-an386", "--port", "/dev/null",
                                   "--trials", "1", "--db", str(tmp_path / "db")])
-    assert "emulated board; tune it with --emulate" in str(r.exception)
+    assert "emulated board: it is measured in QEMU" in str(r.exception)
     r = CliRunner().invoke(main, ["tune", "-t", "mps2-an386", "--port", "/dev/null",
                                   "--emulate", "--trials", "1"])
     assert "either --emulate" in str(r.exception)

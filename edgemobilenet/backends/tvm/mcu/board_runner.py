@@ -49,7 +49,8 @@ def board_connector(target: Target, port: str, baud: int | None = None,
     from edgemobilenet.device.transport import open_device
 
     if probe is None and target.flash is not None and target.flash.method == "qemu":
-        raise EdgembError(f"{target.name} is an emulated board; tune it with --emulate")
+        raise EdgembError(f"{target.name} is an emulated board: it is measured in QEMU "
+                          f"(--emulate), not over --port")
 
     @contextlib.contextmanager
     def connect(build: Path) -> Iterator[Device]:
