@@ -81,6 +81,30 @@ def test_flash_fit_is_checked_before_building(graph, tmp_path) -> None:
     assert not (tmp_path / "b").exists()
 
 
+def test_weight_layout_auto_takes_compact_only_when_fast_does_not_fit(graph, tmp_path) -> None:
+    from edgemobilenet.device.transport import open_device
+    from edgemobilenet.quant import reference
+    from qgraph_builders import sample_input
+
+    fast, small = build.const_bytes(graph, "dsp"), build.const_bytes(graph, "dsp", True)
+    assert small < fast
+    roomy = build.compile_model(graph, load_target("mps2-an386"), tmp_path / "fast")
+    assert roomy["placement"]["weight_layout"] == "fast"
+    budget = small + build.CODE_ALLOWANCE + (fast - small) // 2   # only compact fits
+    target = load_target(_small_target(tmp_path, flash=-(-budget // 4096) * 4096))
+    doc = build.compile_model(graph, target, tmp_path / "auto")
+    assert doc["placement"]["weight_layout"] == "compact"
+    assert doc["flash_bytes"] < roomy["flash_bytes"] - (fast - small) // 2
+    with pytest.raises(EdgembError, match="flash for weights"):
+        build.compile_model(graph, target, tmp_path / "f", weight_layout="fast")
+    x = sample_input(graph, np.random.default_rng(2))
+    with open_device(target, elf=tmp_path / "auto" / "firmware.elf",
+                     expected_hash=graph.digest()) as dev:
+        y, _ = dev.run(x)
+    want = reference.run(graph, x)[graph.outputs[0]]
+    assert np.array_equal(y.reshape(want.shape), want)
+
+
 def test_failed_build_keeps_previous_dir_and_leaves_no_temp(graph, tmp_path) -> None:
     out = tmp_path / "b"
     build.compile_model(graph, load_target("mps2-an386"), out)

@@ -126,14 +126,16 @@ def node_cases(seed: int = 0) -> list[tuple]:
     return cases + _builder_cases(rng)
 
 
-def kernel_cases(variant: str, seed: int = 0) -> tuple[list[kc.KernelCase], list[np.ndarray]]:
-    """Kernel calls and the reference output each must produce."""
+def kernel_cases(variant: str, seed: int = 0,
+                 compact: bool = False) -> tuple[list[kc.KernelCase], list[np.ndarray]]:
+    """Kernel calls and the reference output each must produce (`compact`: dsp pointwise
+    weights kept int8, packing.py)."""
     rng = np.random.default_rng(seed + 1000)
     calls, want = [], []
     for node, in_t, out_t, xs in node_cases(seed):
         y = OP_IMPLS[node.op](node, xs, in_t, out_t)
         if node.op != "concat":
-            calls.append(kc.case_from_node(node, in_t, out_t, xs, variant))
+            calls.append(kc.case_from_node(node, in_t, out_t, xs, variant, compact=compact))
             want.append(y)
             if node.op == "lut":   # in place as well
                 c = kc.case_from_node(node, in_t, out_t, xs, variant)
@@ -164,6 +166,15 @@ def test_kernels_match_reference_on_host(host_driver):
     bad = [c.label for c, r, y in zip(calls, got, want) if not np.array_equal(r.output, y)]
     assert len(calls) > 50
     assert not bad, f"{host_driver.variant}: {len(bad)}/{len(calls)} cases differ: {bad}"
+
+
+def test_dsp_compact_pointwise_weights_match_reference_on_host(tmp_path):
+    driver = kc.build_host("dsp", tmp_path)
+    calls, want = kernel_cases("dsp", compact=True)
+    conv = [(c, y) for c, y in zip(calls, want) if c.op == "conv2d"]
+    got = kc.run(driver, [c for c, _ in conv])
+    bad = [c.label for (c, y), r in zip(conv, got) if not np.array_equal(r.output, y)]
+    assert not bad, f"dsp compact: {len(bad)}/{len(conv)} conv cases differ: {bad}"
 
 
 def test_mbqm_matches_fixedpoint(host_driver):

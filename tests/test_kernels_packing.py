@@ -91,3 +91,10 @@ def test_dsp_other_layers_stay_ohwi():
                                                            "dsp"), w)
     fc = _w(rng, 10, 40)
     np.testing.assert_array_equal(packing.pack_weights("fully_connected", {}, fc, "dsp"), fc)
+
+
+def test_dsp_compact_keeps_pointwise_int8():
+    w = _w(np.random.default_rng(5), 16, 1, 1, 8)
+    np.testing.assert_array_equal(packing.pack_weights("conv2d", {"groups": 1}, w, "dsp",
+                                                       compact=True), w)
+    assert packing.pack_weights("conv2d", {"groups": 1}, w, "dsp").nbytes == 2 * w.nbytes

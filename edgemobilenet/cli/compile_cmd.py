@@ -9,7 +9,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from edgemobilenet.backends.mcu.build import compile_model
+from edgemobilenet.backends.mcu.build import WEIGHT_LAYOUTS, compile_model
 from edgemobilenet.cli.board_options import board_connect, board_options
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.cli.quantize_cmd import model_options, ptq_options
@@ -30,8 +30,9 @@ def _print(doc: dict, out_dir: Path, show_layers: bool) -> None:
     if show_layers:
         t = Table(title="layers", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
         cols = ["#", "layer", "op", "output", "MACs", "offset", "bytes", "live"]
-        tuned = any("kernel" in r for r in doc["layers"])
-        for col in cols + (["kernel", "hand instr", "TVM instr"] if tuned else []):
+        tuned = [r["kernel"] for r in doc["layers"] if "kernel" in r]
+        unit = "cycles" if tuned and tuned[0].get("unit") == "cycles" else "instr"
+        for col in cols + (["kernel", f"hand {unit}", f"TVM {unit}"] if tuned else []):
             t.add_column(col, no_wrap=True, justify="left" if col in ("layer", "op", "output")
                          else "right")
         for r in doc["layers"]:
@@ -59,6 +60,11 @@ def _print(doc: dict, out_dir: Path, show_layers: bool) -> None:
               _kb(doc["arena_lower_bound"]), "",
               _pct(doc["arena_bytes"], doc["arena_lower_bound"]))
     con.print(m)
+    if doc["kernels"] == "dsp":
+        layout = doc["placement"]["weight_layout"]
+        con.print(f"pointwise weights: {layout} ("
+                  f"{'int8, to fit flash or as asked' if layout == 'compact' else 'int16 layout'}"
+                  f"; --weights)", highlight=False)
     con.print(f"peak activation memory at layer '{doc['peak_layer']}'; model "
               f"{doc['model_hash'][:12]}; wrote {out_dir}/ (firmware.elf, manifest.json)")
 
@@ -76,13 +82,18 @@ def _print(doc: dict, out_dir: Path, show_layers: bool) -> None:
 @click.option("--tune-db", type=click.Path(path_type=Path, file_okay=False),
               help="MetaSchedule database of `edgemb tune` (MCU): per layer, use the faster "
                    "of the hand-written and the tuned TVM kernel.")
+@click.option("--weights", "weight_layout", type=click.Choice(WEIGHT_LAYOUTS), default="auto",
+              show_default=True,
+              help="DSP pointwise weights: fast (int16 layout, about 1.4x the weight flash), "
+                   "compact (int8, slower), auto (fast unless only compact fits in flash).")
 @board_options
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON only.")
 def command(model: str, target_name: str, out_dir: Path | None, calib: str | None,
             method: str, per_tensor: bool, limit: int, arch: str | None,
             width: float | None, resolution: int | None, num_classes: int | None,
             in_channels: int | None, show_layers: bool, jobs: int, tune_db: Path | None,
-            port: str | None, baud: int | None, probe: str | None, drive: Path | None,
+            weight_layout: str, port: str | None, baud: int | None, probe: str | None,
+            drive: Path | None,
             as_json: bool) -> None:
     """Compile MODEL (default: the shipped default model) into firmware for a Cortex-M
     target: memory plan, model.c, firmware.elf and manifest.json in the build directory.
@@ -114,11 +125,12 @@ def command(model: str, target_name: str, out_dir: Path | None, calib: str | Non
                   "int8 model's accuracy is meaningless", highlight=False)
     if as_json:
         doc = compile_model(load_qgraph(model, opts), target, out_dir, jobs=jobs,
-                            tune_db=tune_db, connect=connect)
+                            tune_db=tune_db, connect=connect, weight_layout=weight_layout)
         click.echo(json.dumps(doc, indent=2))
         return
     with con.status(f"quantizing {model}") as status:
         g = load_qgraph(model, opts)
         doc = compile_model(g, target, out_dir, jobs=jobs, tune_db=tune_db, connect=connect,
+                            weight_layout=weight_layout,
                             step=lambda s: status.update(f"{s}: {model} for {target.name}"))
     _print(doc, out_dir, show_layers)

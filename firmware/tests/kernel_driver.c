@@ -9,7 +9,7 @@
 
 enum { OP_CONV, OP_FC, OP_ADD, OP_MUL, OP_LUT, OP_AVG_POOL, OP_CONCAT, OP_RESIZE,
        OP_SOFTMAX, OP_MBQM, OP_COUNT };
-static const int32_t OP_INTS[OP_COUNT] = {19, 6, 13, 10, 2, 13, 9, 6, 1, 1};
+static const int32_t OP_INTS[OP_COUNT] = {20, 6, 13, 10, 2, 13, 9, 6, 1, 1};
 static const int32_t OP_BLOBS[OP_COUNT] = {5, 5, 2, 2, 2, 1, 2, 1, 2, 3};
 
 #define MAX_INTS 32

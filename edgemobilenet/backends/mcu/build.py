@@ -36,7 +36,10 @@ def arena_alignment(target: Target) -> int:
     return 16 if target.features.get("mve") else 4
 
 
-def const_bytes(g: QGraph, variant: str) -> int:
+WEIGHT_LAYOUTS = ("auto", "fast", "compact")
+
+
+def const_bytes(g: QGraph, variant: str, compact: bool = False) -> int:
     """Bytes of constant data (weights, biases, requantization, tables) the model emits."""
     total = 0
     for n in g.nodes:
@@ -44,7 +47,7 @@ def const_bytes(g: QGraph, variant: str) -> int:
             if k == "w_scale" or (n.op == "mul" and k in ("multiplier", "shift")):
                 continue
             if k == "weight":
-                v = packing.pack_weights(n.op, n.attrs, v, variant)
+                v = packing.pack_weights(n.op, n.attrs, v, variant, compact)
             total += int(v.nbytes)
     return total
 
@@ -56,6 +59,7 @@ class Placement:
 
     const_section: str | None = None
     arena_section: str | None = None
+    compact: bool = False       # dsp pointwise weights kept int8 (packing.py)
 
 
 def _sram_error(g: QGraph, plan: planner.MemoryPlan, target: Target, extra: str) -> EdgembError:
@@ -70,27 +74,43 @@ def _sram_error(g: QGraph, plan: planner.MemoryPlan, target: Target, extra: str)
         f"stack and I/O{extra}; peak at layer '{node.name}' ({node.op}: {detail})")
 
 
-def place(g: QGraph, plan: planner.MemoryPlan, target: Target) -> Placement:
+def place(g: QGraph, plan: planner.MemoryPlan, target: Target,
+          layout: str = "auto") -> Placement:
     """Check that the model fits (before anything is built) and choose where the weights
-    and the arena live: flash and SRAM, else the target's bulk region if it has one."""
+    and the arena live: flash and SRAM, else the target's bulk region if it has one.
+    `layout` "fast" / "compact" chooses the dsp pointwise weight layout (packing.py);
+    "auto" takes the fast one unless only the compact one fits in flash."""
     assert target.sram_bytes is not None and target.flash_bytes is not None
+    if layout not in WEIGHT_LAYOUTS:
+        raise EdgembError(f"weight layout must be one of {', '.join(WEIGHT_LAYOUTS)}, "
+                          f"not '{layout}'")
     bulk = target.memory.bulk_length if target.memory else None
-    weights = const_bytes(g, target.kernels or "portable")
+    variant = target.kernels or "portable"
+    weights = const_bytes(g, variant, layout == "compact")
+    compact = layout == "compact"
+    if layout == "auto" and weights + CODE_ALLOWANCE > target.flash_bytes:
+        small = const_bytes(g, variant, True)
+        # compact when that fits flash; without a bulk region also for the error's figure
+        if small < weights and (small + CODE_ALLOWANCE <= target.flash_bytes or not bulk):
+            weights, compact = small, True
     arena_out = plan.arena_bytes + (target.reserved_sram_bytes or 0) > target.sram_bytes
     const_out = weights + CODE_ALLOWANCE > target.flash_bytes
     if arena_out and not bulk:
         raise _sram_error(g, plan, target, "")
     if const_out and not bulk:
         big = max(g.nodes, key=lambda n: sum(v.nbytes for v in n.params.values()))
+        how = " (int8 pointwise layout)" if compact else ""
         raise EdgembError(
-            f"model needs {_kb(weights)} flash for weights (+ about {_kb(CODE_ALLOWANCE)} "
-            f"code), {target.name} has {_kb(target.flash_bytes)}; largest layer "
-            f"'{big.name}' ({big.op}, {_kb(sum(v.nbytes for v in big.params.values()))})")
+            f"model needs {_kb(weights)} flash for weights{how} (+ about "
+            f"{_kb(CODE_ALLOWANCE)} code), {target.name} has {_kb(target.flash_bytes)}; "
+            f"largest layer '{big.name}' ({big.op}, "
+            f"{_kb(sum(v.nbytes for v in big.params.values()))})")
     in_bulk = weights * const_out + plan.arena_bytes * arena_out
     if bulk and in_bulk > bulk:
         raise _sram_error(g, plan, target, f" and its bulk region {_kb(bulk)} cannot hold "
                                            f"{_kb(in_bulk)} of weights and activations")
-    return Placement(BULK_CONST if const_out else None, BULK_ARENA if arena_out else None)
+    return Placement(BULK_CONST if const_out else None, BULK_ARENA if arena_out else None,
+                     compact)
 
 
 def elf_sections(elf: Path, readelf: str) -> list[tuple[str, str, int, str]]:
@@ -143,14 +163,16 @@ def _make(build: Path, target: Target, jobs: int) -> Path:
 def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
                   step: Callable[[str], None] | None = None,
                   tune_db: Path | None = None, kernel_choice: str = "fastest",
-                  selection: Any = None, connect: Any = None) -> dict[str, Any]:
+                  selection: Any = None, connect: Any = None,
+                  weight_layout: str = "auto") -> dict[str, Any]:
     """Build `out_dir` (firmware.elf, model.c/h, model.qgraph, manifest.json); return the
     manifest. `step` is told the name of each stage (for a progress display). With a
     `tune_db` (MetaSchedule database of `edgemb tune`), each tuned layer runs the faster
     of its hand-written and its TVM kernel, as measured in QEMU (`kernel_choice` "tvm":
     every tuned layer runs its TVM kernel). A ready `selection` (`backends.tvm.mcu.select.
     Selection`, objects already built) is linked as given instead. With `connect`
-    (`backends.tvm.mcu.board_runner`), kernels are compared on the board, not in QEMU."""
+    (`backends.tvm.mcu.board_runner`), kernels are compared on the board, not in QEMU.
+    `weight_layout`: see `place`; the manifest records the one used."""
     if target.kind != "mcu":
         raise EdgembError(f"{target.path.name}: target '{target.name}' is {target.kind}, "
                           f"the MCU backend needs kind 'mcu'")
@@ -158,7 +180,7 @@ def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
     g.validate("compile")
     say("plan")
     plan = planner.plan(g, alignment=arena_alignment(target))
-    where = place(g, plan, target)
+    where = place(g, plan, target, weight_layout)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -172,7 +194,8 @@ def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
         say("generate")
         layers = codegen.generate_model(g, plan, target.kernels or "portable", tmp,
                                         arena_alignment(target), where.const_section,
-                                        where.arena_section, sel.calls if sel else None)
+                                        where.arena_section, sel.calls if sel else None,
+                                        where.compact)
         project.write_project(target, tmp, sel.objects if sel else [])
         qgraph.save(g, tmp / "model.qgraph")
         say("build")
@@ -180,7 +203,8 @@ def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
         flash, sram, bulk, sections = measure(elf, target)
         doc = manifest.make_manifest(g, target, plan, layers, flash, sram, bulk, sections,
                                      {"constants": where.const_section or "flash",
-                                      "arena": where.arena_section or "sram"})
+                                      "arena": where.arena_section or "sram",
+                                     "weight_layout": "compact" if where.compact else "fast"})
         if sel is not None:
             for i, row in sel.manifest_rows().items():
                 doc["layers"][i]["kernel"] = row

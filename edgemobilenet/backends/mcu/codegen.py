@@ -80,8 +80,10 @@ def _macs(g: QGraph, node: QNode) -> int:
 
 
 class _Emitter:
-    def __init__(self, g: QGraph, plan: MemoryPlan, variant: str, attrs: str):
+    def __init__(self, g: QGraph, plan: MemoryPlan, variant: str, attrs: str,
+                 compact: bool = False):
         self.g, self.plan, self.variant, self.attrs = g, plan, variant, attrs
+        self.compact = compact
         self.consts: list[str] = []
 
     def ptr(self, tensor: str) -> str:
@@ -107,14 +109,14 @@ class _Emitter:
             w = node.params["weight"]
             kh, kw = int(w.shape[1]), int(w.shape[2])
             st, pad, dil = a.get("stride", [1, 1]), a.get("padding", [0, 0, 0, 0]), a.get("dilation", [1, 1])
-            packed = packing.pack_weights(node.op, a, w, self.variant)
+            packed = packing.pack_weights(node.op, a, w, self.variant, self.compact)
             self.const("int8_t", f"{p}_w", packed)
             self.const("int32_t", f"{p}_b", node.params["bias"])
             self.const("int32_t", f"{p}_m", node.params["multiplier"])
             self.const("int32_t", f"{p}_s", node.params["shift"])
             fields = [ih, iw, ic, oh, ow, oc, kh, kw, st[0], st[1], pad[0], pad[1], dil[0], dil[1],
                       int(a.get("groups", 1)), self.zp(ins[0]), self.zp(out),
-                      int(a.get("act_min", -128)), int(a.get("act_max", 127))]
+                      int(a.get("act_min", -128)), int(a.get("act_max", 127)), int(self.compact)]
             return (f"    static const emb_conv_params prm = {{{', '.join(map(str, fields))}}};\n"
                     f"    emb_conv2d_s8(&prm, {self.ptr(ins[0])}, {p}_w, {p}_b, {p}_m, {p}_s, {y});\n")
         if node.op == "fully_connected":
@@ -201,8 +203,10 @@ def _shape4(shape: tuple[int, ...]) -> str:
 def generate_model(g: QGraph, plan: MemoryPlan, variant: str, out_dir: Path, align: int = 4,
                    const_section: str | None = None,
                    arena_section: str | None = None,
-                   external: Mapping[int, ExternalCall] | None = None) -> list[Layer]:
+                   external: Mapping[int, ExternalCall] | None = None,
+                   compact: bool = False) -> list[Layer]:
     """Write `model.h` and `model.c` for `g` into `out_dir`; return the per-layer table.
+    `compact`: dsp pointwise weights stay int8 (packing.py).
 
     Constant arrays and the arena go to the default sections (flash, RAM) unless a section
     is named (e.g. `.emb_bulk` / `.emb_bulk_bss` for a target's bulk memory region).
@@ -210,7 +214,7 @@ def generate_model(g: QGraph, plan: MemoryPlan, variant: str, out_dir: Path, ali
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         raise EdgembError(f"MCU backend: graph must have one input and one output, "
                           f"has {len(g.inputs)} and {len(g.outputs)}")
-    em = _Emitter(g, plan, variant, _attrs(align, const_section))
+    em = _Emitter(g, plan, variant, _attrs(align, const_section), compact)
     funcs = []
     external = external or {}
     for i, node in enumerate(g.nodes):

@@ -196,9 +196,10 @@ def _act(node: QNode) -> list[int]:
 
 def case_from_node(node: QNode, in_tensors: list[QTensor], out_tensor: QTensor,
                    inputs: list[np.ndarray], variant: str = "portable",
-                   concat_index: int = 0, concat_out: np.ndarray | None = None) -> KernelCase:
+                   concat_index: int = 0, concat_out: np.ndarray | None = None,
+                   compact: bool = False) -> KernelCase:
     """The kernel call for `node` on `inputs` (for concat: the call for input
-    `concat_index`, writing into a copy of `concat_out`)."""
+    `concat_index`, writing into a copy of `concat_out`); `compact`: see packing.py."""
     a, p = node.attrs, node.params
     out_shape = tuple(out_tensor.shape)
     zp_out = int(out_tensor.zero_point)
@@ -213,8 +214,8 @@ def case_from_node(node: QNode, in_tensors: list[QTensor], out_tensor: QTensor,
         pt, pl = a.get("padding", [0, 0, 0, 0])[:2]
         dh, dw = a.get("dilation", [1, 1])
         ints = [h, w, c, oh, ow, oc, kh, kw, sh, sw, pt, pl, dh, dw, int(a.get("groups", 1)),
-                zp_in, zp_out, *_act(node)]
-        wt = pack_weights("conv2d", a, p["weight"], variant)
+                zp_in, zp_out, *_act(node), int(compact)]
+        wt = pack_weights("conv2d", a, p["weight"], variant, compact)
         return KernelCase("conv2d", ints, [x, wt, p["bias"], p["multiplier"], p["shift"]],
                           out_shape, label=label)
     if node.op == "fully_connected":

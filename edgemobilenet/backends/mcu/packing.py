@@ -16,7 +16,8 @@ the result as the layer's `const int8_t` array. Layouts:
   SXTB16 order: for each output channel pair, for each group of 4 values (c0..c3), the words
   oc0 (c0, c2), oc0 (c1, c3), oc1 (c0, c2), oc1 (c1, c3) (little-endian int16 pairs). One
   LDM then feeds SMLAD directly (firmware/kernels/dsp/emb_dsp_loops.h, w16_run). For
-  MobileNetV1 0.25-96 this adds 196 KB of flash (530 -> 726 KB).
+  MobileNetV1 0.25-96 this adds 196 KB of flash (530 -> 726 KB). With `compact`, pointwise
+  weights stay int8 OHWI (the slower SMLAD path; the C side reads emb_conv_params.compact).
 - mve fully_connected, pointwise conv2d (1x1, groups 1), and groups-1 conv2d with a small
   window (K = KH * KW * C <= MVE_SMALL_K_MAX and OC <= MVE_SMALL_OC_MAX, e.g. the first
   conv): the weight, seen as (OC, K), in blocks of 4 output channels (OC zero-padded to a
@@ -97,10 +98,12 @@ def _interleave4(w2: np.ndarray) -> np.ndarray:
         [main.reshape(oc4 // 4, -1), tail.reshape(oc4 // 4, -1)], axis=1).reshape(-1))
 
 
-def pack_weights(node_op: str, attrs: dict, weight: np.ndarray, variant: str) -> np.ndarray:
+def pack_weights(node_op: str, attrs: dict, weight: np.ndarray, variant: str,
+                 compact: bool = False) -> np.ndarray:
     """QGraph weight (OHWI int8, or (OC, C) for FC) -> the layout `variant` expects (a
     flat or shaped int8 array; the C kernels only see its bytes). Biases are not packed: the
-    kernels take the QGraph's bias, multiplier and shift arrays unchanged."""
+    kernels take the QGraph's bias, multiplier and shift arrays unchanged. `compact` keeps
+    dsp pointwise weights int8 (half the bytes, slower)."""
     if variant not in VARIANTS:
         raise EdgembError(f"{node_op}: unknown kernel variant '{variant}' "
                           f"(expected one of {', '.join(VARIANTS)})")
@@ -110,8 +113,8 @@ def pack_weights(node_op: str, attrs: dict, weight: np.ndarray, variant: str) ->
     if variant == "mve" and (node_op == "fully_connected" or is_pointwise(node_op, attrs, w) or
                              _small(node_op, attrs, w, MVE_SMALL_K_MAX, MVE_SMALL_OC_MAX)):
         return _interleave4(w.reshape(w.shape[0], -1))
-    if (variant == "dsp" and is_pointwise(node_op, attrs, w) and w.shape[3] % 4 == 0
-            and w.shape[3] <= DSP_W16_K_MAX):
+    if (variant == "dsp" and not compact and is_pointwise(node_op, attrs, w)
+            and w.shape[3] % 4 == 0 and w.shape[3] <= DSP_W16_K_MAX):
         return _w16(w.reshape(w.shape[0], -1))
     if variant == "dsp" and _dsp_small(node_op, attrs, w):
         rows = _pad_k4(w.reshape(w.shape[0] * w.shape[1], -1))    # (OC * KH, run4)

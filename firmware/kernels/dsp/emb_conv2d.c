@@ -2,7 +2,8 @@
  * emb_dsp_loops.h. Requantization: the exact 6-instruction form of rq_fold / emb_rq_apply
  * (emb_fixedpoint.h; zero point and act_min folded into its constant) when every channel of
  * a block right-shifts by at most 21, else emb_requant.
- * - pointwise (1x1, groups 1), C % 4 == 0, C <= 256: int16 "w16" weights (packing.py);
+ * - pointwise (1x1, groups 1), C % 4 == 0, C <= 256, not p->compact: int16 "w16" weights
+ *   (packing.py);
  *   chunks of 32 output channels (requant table on the stack), pixel pairs widened once,
  *   every channel pair through w16_run (LDM, LDM, 8 SMLAD per 16 MACs);
  * - other pointwise: 2 output channels x 2 pixels per SMLAD block (zero point folded into
@@ -621,7 +622,7 @@ void emb_conv2d_s8(const emb_conv_params *p, const int8_t *in, const int8_t *wei
     if (p->groups == p->in_c && p->groups == p->out_c && p->groups > 1)
         conv_depthwise(p, in, weight, bias, mult, shift, out);   /* (KH, KW, C) weights */
     else if (p->groups == 1 && p->k_h == 1 && p->k_w == 1 && (p->in_c & 3) == 0 &&
-             p->in_c <= W16_K_MAX)
+             p->in_c <= W16_K_MAX && !p->compact)
         conv_pointwise_w16(p, in, weight, bias, mult, shift, out);   /* w16 weights */
     else if (p->groups == 1 && p->k_h == 1 && p->k_w == 1)
         conv_pointwise(p, in, weight, bias, mult, shift, out);

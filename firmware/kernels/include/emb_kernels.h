@@ -17,6 +17,8 @@ typedef struct {
     int32_t groups;                     /* groups == in_c == out_c: depthwise */
     int32_t in_zp, out_zp;
     int32_t act_min, act_max;
+    int32_t compact;                    /* dsp: 1 = pointwise weights stay int8 (packing.py);
+                                           0 = the faster int16 "w16" layout. Others: unused */
 } emb_conv_params;
 
 /* Fixed point (OPS.md): exported so generated code and tests share one definition. */
