@@ -190,7 +190,7 @@ def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
             say("select kernels")
             from edgemobilenet.backends.tvm.mcu.select import select_kernels  # TVM on demand
             sel = select_kernels(g, target, Path(tune_db), tmp / ".tvm", kernel_choice,
-                                 connect)
+                                 connect, where.compact)
         say("generate")
         layers = codegen.generate_model(g, plan, target.kernels or "portable", tmp,
                                         arena_alignment(target), where.const_section,

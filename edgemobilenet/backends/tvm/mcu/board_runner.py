@@ -76,8 +76,8 @@ def emulated_connector(target: Target) -> Connect:
 
 
 def measure_on_board(target: Target, sub: QGraph, x: np.ndarray, expected: np.ndarray,
-                     connect: Connect, work: Path, selection=None,
-                     repeat: int = 3) -> tuple[int, str, float]:
+                     connect: Connect, work: Path, selection=None, repeat: int = 3,
+                     weight_layout: str = "fast") -> tuple[int, str, float]:
     """Build the one-layer graph `sub` (its TVM kernel from `selection`, else the
     hand-written one), run it on the board `repeat` times and return the layer's best
     count, its unit ("cycles", or "instructions" in emulation) and counts per second
@@ -88,7 +88,8 @@ def measure_on_board(target: Target, sub: QGraph, x: np.ndarray, expected: np.nd
     with tempfile.TemporaryDirectory(prefix="emb_board_", dir=work) as tmp:
         build = Path(tmp) / "build"
         try:
-            compile_model(sub, target, build, selection=selection)
+            compile_model(sub, target, build, selection=selection,
+                          weight_layout=weight_layout)
         except EdgembError as e:
             raise CandidateError(f"firmware build failed: {e}") from None
         with connect(build) as dev:
