@@ -35,8 +35,8 @@ def _img(fig: Figure, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{_png(fig)}">'
 
 
-def latency_plot(layers: list[dict[str, Any]], unit: str) -> Figure:
-    """Median ticks per layer as bars, coloured by op."""
+def latency_plot(layers: list[dict[str, Any]], unit: str, kind: str = "layer") -> Figure:
+    """Median ticks per layer (or per kernel: `kind`) as bars, coloured by op."""
     fig, ax = plt.subplots(figsize=(11, 3.6))
     ops = sorted({r["op"] for r in layers})
     cmap = plt.get_cmap("tab10")
@@ -44,9 +44,9 @@ def latency_plot(layers: list[dict[str, Any]], unit: str) -> Figure:
         rows = [r for r in layers if r["op"] == op]
         ax.bar([r["index"] for r in rows], [r["median"] for r in rows], color=cmap(k % 10),
                label=op, width=0.8)
-    ax.set_xlabel("layer")
+    ax.set_xlabel(kind)
     ax.set_ylabel(unit)
-    ax.set_title(f"per-layer latency ({unit}, median over runs)")
+    ax.set_title(f"per-{kind} latency ({unit}, median over runs)")
     ax.legend(fontsize=8, ncol=min(len(ops), 6))
     ax.margins(x=0.01)
     return fig
@@ -165,10 +165,11 @@ def _latency_section(lat: dict[str, Any]) -> str:
     out = [_table(head, rows), f'<p class="note">{lat["runs"]} runs</p>']
     out += [f'<p class="note">{html.escape(n)}</p>' for n in lat.get("notes", [])]
     if lat.get("layers"):
-        out.append(_img(latency_plot(lat["layers"], lat["unit"]), "per-layer latency"))
+        kind = lat.get("breakdown", "layer")
+        out.append(_img(latency_plot(lat["layers"], lat["unit"], kind), f"per-{kind} latency"))
         top = sorted(lat["layers"], key=lambda r: -r["median"])[:10]
-        out.append("<h3>slowest layers</h3>" + _table(
-            ["layer", "op", "MACs", lat["unit"], "share"],
+        out.append(f"<h3>slowest {kind}s</h3>" + _table(
+            [kind, "op", "MACs", lat["unit"], "share"],
             [[f"{r['index']} {r['name']}", r["op"], f"{r['macs']:,}", f"{r['median']:,}",
               f"{100 * r['share']:.1f}%"] for r in top]))
     return "".join(out)

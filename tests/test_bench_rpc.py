@@ -41,11 +41,16 @@ def _edgemb(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([EDGEMB, *args], capture_output=True, text=True, timeout=timeout)
 
 
-def _check_latency(lat: dict[str, Any]) -> None:
+def _check_latency(lat: dict[str, Any], kernels: list[dict[str, Any]]) -> None:
     assert lat["unit"] == "ns" and lat["runs"] == REPEAT
     assert 0 < lat["ms_min"] <= lat["ms_median"] <= lat["ms_p90"] <= lat["ms_max"]
     assert lat["ms_median"] == pytest.approx(lat["median"] * 1e-6)
-    assert "layers" not in lat and any("per-layer" in n for n in lat["notes"])
+    # one row per fused kernel (all its calls), each timed alone on the board
+    assert [r["name"] for r in lat["layers"]] == [f"{k['name']} (x{k['calls']})"
+                                                  for k in kernels]
+    assert all(r["median"] > 0 for r in lat["layers"])
+    assert sum(r["median"] for r in lat["layers"]) == pytest.approx(lat["layers_total"], abs=60)
+    assert any("per kernel, not per layer" in n for n in lat["notes"])
 
 
 @pytest.mark.slow  # about 60 s: two emulated board starts, TVM compile, 46 runs emulated
@@ -55,7 +60,10 @@ def test_demo_pi_row_and_bench_over_rpc(pi_demo, tmp_path: Path) -> None:
     build_dir = Path(demo["build"])
     assert any("starting the emulated rpi4" in s for s in steps)
     assert Path(res["reports"][0]).is_file()
-    _check_latency(demo["latency"])
+    man = json.loads((build_dir / "manifest.json").read_text())
+    assert sum(k["calls"] for k in man["kernels"]) >= man["nodes"] // 2
+    assert (build_dir / man["kernel_library"]).is_file()
+    _check_latency(demo["latency"], man["kernels"])
     assert demo["latency"]["emulated"] is True and demo["latency"]["unit_label"] == EMULATED_LABEL
 
     board = direct_board()
@@ -65,13 +73,12 @@ def test_demo_pi_row_and_bench_over_rpc(pi_demo, tmp_path: Path) -> None:
                 "--report", str(html))
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
-    man = json.loads((build_dir / "manifest.json").read_text())
     assert doc["target"] == "rpi4" and doc["model_hash"] == man["model_hash"]
     assert str(board.port) in doc["transport"]
     lat, acc, mem = doc["latency"], doc["accuracy"], doc["memory"]
     # latency: times on the board; qemu-user shows the host's /proc/cpuinfo, so LLVM on the
     # board detects no Cortex-A72 and the label must not claim Pi speed
-    _check_latency(lat)
+    _check_latency(lat, man["kernels"])
     assert lat["board_cpu"] != "cortex-a72" and lat["emulated"] is None
     assert "not rpi4 speed" in lat["unit_label"]
     # accuracy: every output bit-identical; the int8 top-1 recomputed independently

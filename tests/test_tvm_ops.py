@@ -58,13 +58,16 @@ def test_compile_linux_rpi4_writes_aarch64_build(tmp_path):
     out.mkdir()
     (out / "stale.txt").write_text("replaced atomically")
     manifest = compile_linux(g, "rpi4", out)
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.qgraph", "model.so"]
+    assert sorted(p.name for p in out.iterdir()) == ["kernels.so", "manifest.json",
+                                                     "model.qgraph", "model.so"]
     assert json.loads((out / "manifest.json").read_text()) == manifest
     assert manifest["model_hash"] == g.digest() == qgraph.load(out / "model.qgraph").digest()
     assert manifest["tvm_target"]["mcpu"] == "cortex-a72"
     assert manifest["library_bytes"] == (out / "model.so").stat().st_size
     elf = subprocess.run(["file", "-b", str(out / "model.so")], capture_output=True, text=True)
     assert "ARM aarch64" in elf.stdout and "shared object" in elf.stdout
+    assert [k["calls"] for k in manifest["kernels"]] and all(
+        k["args"] for k in manifest["kernels"])
     assert not list(tmp_path.glob(".build*"))  # no temporary directories left behind
 
 

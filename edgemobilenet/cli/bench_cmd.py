@@ -73,7 +73,7 @@ def print_result(doc: dict[str, Any], con: Console) -> None:
         con.print(f"[yellow]note:[/] {note}", highlight=False)
     if lat.get("layers"):
         top = sorted(lat["layers"], key=lambda r: -r["median"])[:5]
-        con.print("slowest layers: " + ", ".join(
+        con.print(f"slowest {lat.get('breakdown', 'layer')}s: " + ", ".join(
             f"{r['index']} {r['name']} ({r['op']}) {100 * r['share']:.1f}%" for r in top),
             highlight=False)
     a = Table(box=box.SIMPLE_HEAD, pad_edge=False)

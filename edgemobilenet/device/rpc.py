@@ -54,6 +54,10 @@ class RemoteModel:
     vm: Any
     dev: Any
     outputs: list[str]
+    kernels: list[dict[str, Any]] | None = None   # the manifest's kernel table
+    kernel_lib: Path | None = None                # kernels.so of the build directory
+    _kernel_module: Any = None
+    _kernel_args: Any = None
 
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
         from edgemobilenet.backends.tvm.build import run_vm
@@ -64,6 +68,18 @@ class RemoteModel:
         f = self.vm.time_evaluator("invoke_stateful", self.dev, number=number, repeat=repeat,
                                    min_repeat_ms=min_repeat_ms)
         return [float(v) for v in f("main").results]
+
+
+    def kernel_seconds(self, number: int = 10) -> list[float]:
+        """Seconds per call of each kernel of the table, timed on the board."""
+        from edgemobilenet.backends.tvm.kernel_profile import kernel_args, time_kernels
+
+        if self._kernel_module is None:
+            self.session.upload(str(self.kernel_lib))
+            self._kernel_module = self.session.load_module(self.kernel_lib.name)
+            self._kernel_args = kernel_args(self.kernels or [], self.dev)
+        return time_kernels(self._kernel_module, self.dev, self.kernels or [],
+                            self._kernel_args, number)
 
 
 def load_build(session, build_dir: str | Path) -> RemoteModel:
@@ -80,7 +96,9 @@ def load_build(session, build_dir: str | Path) -> RemoteModel:
     rlib = session.load_module(lib.name)
     dev = session.cpu()
     vm = relax.VirtualMachine(rlib, dev)
-    return RemoteModel(session, vm, dev, [o["name"] for o in manifest["outputs"]])
+    klib = manifest.get("kernel_library")
+    return RemoteModel(session, vm, dev, [o["name"] for o in manifest["outputs"]],
+                       manifest.get("kernels"), build_dir / klib if klib else None)
 
 
 def stop_group(proc: subprocess.Popen, timeout: float = 10) -> None:

@@ -65,8 +65,13 @@ class RpcRunner:
         secs = self.model.time(number=1, repeat=1)[0]
         return y, int(round(secs * 1e9))
 
-    def layer_profile(self) -> None:
-        return None
+    def layer_profile(self) -> list[int] | None:
+        """Nanoseconds per kernel (all its calls) of one inference, each kernel timed alone
+        on the board (the manifest's `kernels`; None for builds without a kernel table)."""
+        if not self.model.kernels:
+            return None
+        secs = self.model.kernel_seconds()
+        return [int(round(s * k["calls"] * 1e9)) for s, k in zip(secs, self.model.kernels)]
 
     def outputs(self, xs: np.ndarray, progress: Callable[[int], None] | None = None
                 ) -> np.ndarray:

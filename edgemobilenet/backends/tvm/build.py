@@ -47,13 +47,17 @@ def lower(g: QGraph, target: dict[str, Any], tune_db: str | os.PathLike | None =
     return mod
 
 
+def compile_module(mod: tvm.IRModule, target: dict[str, Any]):
+    """Build a lowered module for `target` (a TVM target dict): a `tvm.runtime.Executable`."""
+    tgt = tvm_target(target)
+    with tgt:
+        return tvm.compile(mod, tgt)
+
+
 def compile_qgraph(g: QGraph, target: dict[str, Any], tune_db: str | os.PathLike | None = None,
                    layout: layouts.Layout | None | str = "auto"):
     """Compile for `target` (a TVM target dict); returns a `tvm.runtime.Executable`."""
-    tgt = tvm_target(target)
-    mod = lower(g, target, tune_db, layout)
-    with tgt:
-        return tvm.compile(mod, tgt)
+    return compile_module(lower(g, target, tune_db, layout), target)
 
 
 def run_vm(vm: relax.VirtualMachine, dev, x: np.ndarray, n_outputs: int) -> list[np.ndarray]:

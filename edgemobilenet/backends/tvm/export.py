@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgemobilenet.backends.tvm.build import compile_qgraph, export
+from edgemobilenet.backends.tvm.build import compile_module, export, lower
+from edgemobilenet.backends.tvm.kernel_profile import KERNELS_LIB, export_kernels, kernel_table
 from edgemobilenet.backends.tvm.linux_target import LinuxTarget, linux_target
 from edgemobilenet.quant import qgraph as qg
 from edgemobilenet.quant.qgraph import QGraph
@@ -28,18 +29,20 @@ def compile_linux(g: QGraph, target: Target | str, out_dir: str | os.PathLike,
                   tune_db: str | os.PathLike | None = None) -> dict[str, Any]:
     """Compile `g` for a linux target into `out_dir` (replaced atomically).
 
-    Writes `model.so` (cross-compiled for the board), `model.qgraph` and `manifest.json`;
-    returns the manifest.
+    Writes `model.so` (cross-compiled for the board), `kernels.so` (its kernels alone, for
+    per-kernel timing), `model.qgraph` and `manifest.json`; returns the manifest.
     """
     lt: LinuxTarget = target if isinstance(target, LinuxTarget) else linux_target(target)
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
-    ex = compile_qgraph(g, lt.tvm_target, tune_db)
+    mod = lower(g, lt.tvm_target, tune_db)
+    ex = compile_module(mod, lt.tvm_target)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
     tmp.chmod(0o755)
     try:
         export(ex, tmp / LIB_NAME, lt.cross_compiler)
+        export_kernels(ex, tmp / KERNELS_LIB, lt.cross_compiler)
         qg.save(g, tmp / "model.qgraph")
         manifest = {
             "backend": "tvm",
@@ -54,6 +57,8 @@ def compile_linux(g: QGraph, target: Target | str, out_dir: str | os.PathLike,
             "nodes": len(g.nodes),
             "library": LIB_NAME,
             "library_bytes": (tmp / LIB_NAME).stat().st_size,
+            "kernel_library": KERNELS_LIB,
+            "kernels": kernel_table(mod),
             "tuned": tune_db is not None,
             "tune_db": str(tune_db) if tune_db is not None else None,
             "compile_seconds": round(time.perf_counter() - t0, 2),
