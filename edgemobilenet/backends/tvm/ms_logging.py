@@ -13,8 +13,11 @@ def quiet_metaschedule() -> Iterator[None]:
     """Errors only on the console while tuning (MetaSchedule's log files keep the rest).
 
     MetaSchedule rebuilds its logging config from the names of the handlers already on its
-    logger; an unnamed handler (left by an earlier run in this process) breaks that, so
-    those are set aside for the duration.
+    logger and fails on an unnamed one (`'NoneType' object has no attribute 'format'`).
+    Under pytest, its log-capture handlers (`LogCaptureHandler`, unnamed) are on that
+    logger from the second tuning run in a process on; they are set aside for the
+    duration. The console level matters too: MetaSchedule's console handler writes to
+    stdout, where `--json` output goes.
     """
     logger = logging.getLogger(MS_LOGGER)
     level, handlers = logger.level, list(logger.handlers)
