@@ -87,3 +87,15 @@ def test_tiny_tuning_over_tracker_on_emulated_rpi4_is_reused_by_compile(rpi4_bui
             os.killpg(board.proc.pid, signal.SIGCONT)
     finally:
         stop_group(tracker)
+
+
+@pytest.mark.slow  # about 40 s: MetaSchedule start-up, one candidate measured emulated
+def test_tiny_tuning_on_a_boards_rpc_server(rpi4_build, tmp_path):
+    from edgemobilenet.backends.tvm.tune import tune
+
+    g, _ = rpi4_build
+    board = direct_board()
+    s = tune(g, linux_target("rpi4"), tmp_path / "db", trials=1,
+             rpc=f"{board.host}:{board.port}", max_tasks=1, strategy="replay-trace",
+             in_process_build=True, timeout_sec=120)
+    assert s["measured"] == 1

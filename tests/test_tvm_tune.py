@@ -60,6 +60,15 @@ def test_tune_over_a_tracker_without_the_board_fails_at_once(tmp_path):
         stop_group(tracker)
 
 
+def test_tune_on_an_rpc_server_that_is_not_there_fails_at_once(tmp_path):
+    g = conv2d(np.random.default_rng(0), h=4, w=4, c_in=4, c_out=4, kernel=1)
+    with pytest.raises(EdgembError, match=r"rpc server 127.0.0.1:\d+: cannot connect"):
+        tune(g, linux_target("rpi4"), tmp_path / "db", trials=2, rpc=f"127.0.0.1:{free_port()}")
+    with pytest.raises(EdgembError, match="exactly one of"):
+        tune(g, linux_target("rpi4"), tmp_path / "db", trials=2, rpc="127.0.0.1:1",
+             tracker="127.0.0.1:2")
+
+
 def test_compile_with_missing_database_is_a_user_error(tmp_path):
     g = conv2d(np.random.default_rng(0), h=4, w=4, c_in=4, c_out=4, kernel=1)
     with pytest.raises(EdgembError, match="not a tuning database"):

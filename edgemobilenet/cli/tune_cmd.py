@@ -26,7 +26,7 @@ from edgemobilenet.model_source import ModelOptions, load_qgraph
               help="Target: linux (rpi4, host, ...) or mcu (mps2-an386, ...).")
 @click.option("--tracker", default=None, help="Measure on a board registered at tracker HOST:PORT.")
 @click.option("--key", default=None, help="Tracker key (default: the target's rpc.key).")
-@click.option("--rpc", default=None, help="(not supported by MetaSchedule: use --tracker)")
+@click.option("--rpc", default=None, help="Measure on a board's RPC server at HOST:PORT.")
 @click.option("--local", is_flag=True, help="Measure on this machine (host targets).")
 @click.option("--emulate", is_flag=True,
               help="MCU targets: measure candidates in QEMU (instruction counts; the default).")
@@ -47,9 +47,6 @@ def command(model: str, target_name: str, tracker: str | None, key: str | None,
             resolution: int | None, num_classes: int | None, in_channels: int | None,
             as_json: bool) -> None:
     """Tune MODEL's kernels for TARGET; `edgemb compile --tune-db DIR` then uses them."""
-    if rpc:
-        raise EdgembError(f"--rpc {rpc}: MetaSchedule measures through a tracker; start one "
-                          f"(edgemb board tracker) and serve the board with --tracker")
     board = load_target(target_name)
     db_dir = db_dir or Path("build") / f"tune-{board.name}"
     opts = ModelOptions(arch=arch, width=width, resolution=resolution, num_classes=num_classes,
@@ -65,7 +62,7 @@ def command(model: str, target_name: str, tracker: str | None, key: str | None,
         if emulate or port:
             raise EdgembError(f"--emulate/--port are for microcontroller targets; "
                               f"{board.name} is measured over --tracker or --local")
-        doc = _tune_linux(model, board, opts, db_dir, trials, tracker, key, local,
+        doc = _tune_linux(model, board, opts, db_dir, trials, tracker, key, local, rpc,
                           trials_per_task, max_tasks, con)
     if as_json:
         click.echo(json.dumps(doc, indent=2))
@@ -75,7 +72,7 @@ def command(model: str, target_name: str, tracker: str | None, key: str | None,
 
 
 def _tune_linux(model: str, board, opts: ModelOptions, db_dir: Path, trials: int,
-                tracker: str | None, key: str | None, local: bool,
+                tracker: str | None, key: str | None, local: bool, rpc: str | None,
                 trials_per_task: int | None, max_tasks: int | None, con: Console) -> dict:
     """MetaSchedule over the model's kernels, with a progress bar over the candidates."""
     from edgemobilenet.backends.tvm.tune import tune
@@ -87,7 +84,7 @@ def _tune_linux(model: str, board, opts: ModelOptions, db_dir: Path, trials: int
             p.update(bar, completed=s["done"], total=s["total"],
                      info=f"{best}, {s['failed']} failed")
         doc = tune(g, linux_target(board), db_dir, trials, tracker=tracker, key=key,
-                   local=local, trials_per_task=trials_per_task, max_tasks=max_tasks,
+                   local=local, rpc=rpc, trials_per_task=trials_per_task, max_tasks=max_tasks,
                    progress=step)
     con.print(f"{doc['new_records']} new candidates measured ({doc['records']} in the "
               f"database, {doc['measured']} valid)", highlight=False)

@@ -2,7 +2,8 @@
 
 TVM 0.27's `RPCRunner` starts its worker pool without a timeout (`session_timeout_sec` only
 reaches the tracker request), so a board that stops answering blocks tuning, and the
-exit of the process, for ever. `BoundedRPCRunner` waits for each candidate at most
+exit of the process, for ever. It also measures on a board served directly (`--rpc`):
+MetaSchedule's runner only knows trackers. `BoundedRPCRunner` waits for each candidate at most
 `timeout_sec` from this side and kills the worker process when the limit passes; the
 candidate is then a failed measurement and tuning goes on.
 """
@@ -13,6 +14,14 @@ import concurrent.futures
 from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
 from tvm.support.popen_pool import kill_child_processes
+
+
+def connect_direct(rpc_config: ms.runner.RPCConfig):
+    """A session with the RPC server at the config's address (no tracker in between)."""
+    from tvm import rpc
+
+    return rpc.connect(rpc_config.tracker_host, rpc_config.tracker_port,
+                       session_timeout=rpc_config.session_timeout_sec)
 
 
 @derived_object
@@ -43,9 +52,12 @@ class BoundedRPCRunner(ms.runner.PyRunner):
     """`ms.runner.RPCRunner` whose every measurement ends within `timeout_sec`."""
 
     def __init__(self, rpc_config: ms.runner.RPCConfig,
-                 evaluator_config: ms.runner.EvaluatorConfig, timeout_sec: float) -> None:
+                 evaluator_config: ms.runner.EvaluatorConfig, timeout_sec: float,
+                 direct: bool = False) -> None:
+        """`direct`: the config's tracker address is an RPC server's, connected directly."""
         super().__init__()
-        self.rpc = ms.runner.RPCRunner(rpc_config, evaluator_config)
+        self.rpc = ms.runner.RPCRunner(rpc_config, evaluator_config,
+                                       f_create_session=connect_direct if direct else None)
         self.timeout_sec = timeout_sec
 
     def run(self, runner_inputs: list) -> list:

@@ -1,8 +1,8 @@
 """MetaSchedule tuning of a QGraph's kernels; the database (a directory) is kept and reused.
 
-Candidates are measured in-process on this machine (`local`, host targets) or on a board
-registered with an RPC tracker (`tracker`, e.g. an emulated or real Pi). Cross targets are
-built with the target's cross compiler.
+Candidates are measured in-process on this machine (`local`, host targets), on a board's
+RPC server (`rpc`), or on a board registered with an RPC tracker (`tracker`, e.g. an
+emulated or real Pi). Cross targets are built with the target's cross compiler.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from edgemobilenet.backends.tvm.linux_target import LinuxTarget
 from edgemobilenet.backends.tvm.ms_database import attempted
 from edgemobilenet.backends.tvm.ms_logging import quiet_metaschedule
 from edgemobilenet.backends.tvm.ms_progress import Progress, with_progress
-from edgemobilenet.device.rpc import parse_hostport
+from edgemobilenet.device.rpc import connect, parse_hostport
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.qgraph import QGraph
 
@@ -85,6 +85,7 @@ def _database(db_dir: str | os.PathLike) -> ms.database.JSONDatabase:
 
 def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int, *,
          tracker: str | None = None, key: str | None = None, local: bool = False,
+         rpc: str | None = None,
          trials_per_task: int | None = None, max_tasks: int | None = None,
          timeout_sec: float = 300, strategy: str = "evolutionary",
          in_process_build: bool = False, progress: Progress | None = None) -> dict[str, Any]:
@@ -100,13 +101,22 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
     """
     if trials < 1:
         raise EdgembError(f"tune: --trials must be >= 1, got {trials}")
-    if local == bool(tracker):
-        raise EdgembError("tune: measure either --local (this machine) or on a --tracker")
+    if sum(map(bool, (local, tracker, rpc))) != 1:
+        raise EdgembError("tune: measure on exactly one of --local (this machine), --rpc "
+                          "HOST:PORT (a board's RPC server) or --tracker HOST:PORT")
     if local and not target.is_host:
         raise EdgembError(f"tune: target '{target.name}' is cross-compiled; --local can only "
-                          f"measure host targets (use --tracker with a board)")
+                          f"measure host targets (use --rpc or --tracker with a board)")
     if local:
         runner = ms.runner.LocalRunner(timeout_sec=timeout_sec)
+    elif rpc:
+        host, port = parse_hostport(rpc, "rpc server")
+        connect(rpc=rpc)   # fails now, with the reason, if nothing serves there
+        runner = BoundedRPCRunner(
+            ms.runner.RPCConfig(tracker_host=host, tracker_port=port, tracker_key="direct",
+                                session_timeout_sec=int(timeout_sec)),
+            ms.runner.EvaluatorConfig(number=3, repeat=1), timeout_sec=timeout_sec,
+            direct=True)
     else:
         host, port = parse_hostport(tracker, "tracker")
         key = key or target.rpc_key
