@@ -70,5 +70,6 @@ def test_weights_beyond_flash_go_to_bulk_memory(tmp_path) -> None:
     g = mobilenet_v2(np.random.default_rng(0), width=0.35, resolution=32, num_classes=1000)
     run_on_qemu(g, "mps3-an547", tmp_path / "build", n_inputs=1)
     doc = build.manifest.read(tmp_path / "build" / "manifest.json")
-    assert doc["placement"] == {"constants": ".emb_bulk", "arena": "sram"}
+    assert doc["placement"] == {"constants": ".emb_bulk", "arena": "sram",
+                                "weight_layout": "fast"}
     assert doc["bulk_bytes"] >= build.const_bytes(g, "mve") > load_target("mps3-an547").flash_bytes

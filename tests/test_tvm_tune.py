@@ -48,7 +48,10 @@ def test_tune_rejects_local_measurement_of_a_cross_target(tmp_path):
         tune(g, linux_target("rpi4"), tmp_path / "db", trials=2, local=True)
 
 
-def test_tune_over_a_tracker_without_the_board_fails_at_once(tmp_path):
+def test_tune_over_a_tracker_without_the_board_fails_at_once(tmp_path, monkeypatch):
+    from edgemobilenet.device import rpc
+
+    monkeypatch.setattr(rpc, "BOARD_WAIT_SEC", 1.0)
     port = free_port()
     tracker = start_tracker("127.0.0.1", port)
     try:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from edgemobilenet.cache import cache_dir, log_file
-from edgemobilenet.device.rpc import stop_group
+from edgemobilenet.device.rpc import parse_hostport, stop_group, wait_for_board
 from edgemobilenet.errors import EdgembError
 
 DEBS = ["python3.11-minimal", "libpython3.11-stdlib", "libstdc++6"]
@@ -203,7 +203,8 @@ def start_board(cpu: str, *, host: str = "127.0.0.1", port: int | None = None,
                 progress: Progress | None = None, ready_timeout: float = 180) -> EmulatedBoard:
     """Start `tvm.exec.rpc_server` under qemu-aarch64 for `cpu`; wait until it listens.
 
-    With `tracker` ("HOST:PORT") and `key` the server registers with the tracker.
+    With `tracker` ("HOST:PORT") and `key` the server registers with the tracker; the call
+    returns once the tracker lists it.
     """
     root = prepare_root(progress)
     port = port or free_port(host)
@@ -222,6 +223,13 @@ def start_board(cpu: str, *, host: str = "127.0.0.1", port: int | None = None,
             raise EdgembError(f"pi emulator: RPC server exited ({proc.returncode}): "
                               f"{log.read_text()[-300:]}")
         if "bind to" in log.read_text():  # tvm.exec.rpc_server is listening
+            if tracker:   # ... and usable through the tracker once registered
+                th, tp = parse_hostport(tracker, "tracker")
+                try:
+                    wait_for_board(th, tp, key or "rpi", max(deadline - time.monotonic(), 1))
+                except EdgembError:
+                    board.stop()
+                    raise
             return board
         time.sleep(0.5)
     board.stop()

@@ -46,6 +46,32 @@ def connect(rpc: str | None = None, tracker: str | None = None, key: str | None 
     raise EdgembError("rpc: give an RPC server (HOST:PORT) or a tracker and key")
 
 
+BOARD_WAIT_SEC = 30.0   # how long a starting board gets to register with a tracker
+
+
+def wait_for_board(host: str, port: int, key: str, wait: float | None = None) -> None:
+    """Return once the tracker at host:port has a board with `key`; fail after `wait` s
+    (default BOARD_WAIT_SEC) naming the keys it has."""
+    import time
+
+    from tvm import rpc as tvm_rpc
+
+    deadline = time.monotonic() + (BOARD_WAIT_SEC if wait is None else wait)
+    while True:
+        try:
+            queues = tvm_rpc.connect_tracker(host, port).summary()["queue_info"]
+        except Exception as e:  # TVM raises RuntimeError / TVMError on refused connections
+            raise EdgembError(f"tracker {host}:{port}: cannot connect "
+                              f"({str(e).splitlines()[0][:200]})") from None
+        if key in queues:
+            return
+        if time.monotonic() >= deadline:
+            known = ", ".join(sorted(queues)) or "none"
+            raise EdgembError(f"tracker {host}:{port}: no board registered with key '{key}' "
+                              f"(keys: {known})")
+        time.sleep(0.5)
+
+
 @dataclass
 class RemoteModel:
     """A build directory's `.so` loaded on a board, ready to run."""

@@ -23,7 +23,7 @@ from edgemobilenet.backends.tvm.linux_target import LinuxTarget
 from edgemobilenet.backends.tvm.ms_database import attempted
 from edgemobilenet.backends.tvm.ms_logging import quiet_metaschedule
 from edgemobilenet.backends.tvm.ms_progress import Progress, with_progress
-from edgemobilenet.device.rpc import connect, parse_hostport
+from edgemobilenet.device.rpc import connect, parse_hostport, wait_for_board
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.qgraph import QGraph
 
@@ -60,21 +60,6 @@ class InProcessBuilder(ms.builder.PyBuilder):
             except Exception as e:  # a bad candidate is a result, not a crash
                 results.append(ms.builder.BuilderResult(None, f"InProcessBuilder: {e}"))
         return results
-
-
-def require_board(host: str, port: int, key: str) -> None:
-    """Fail now, not after a silent wait, when the tracker has no board with `key`."""
-    from tvm import rpc
-
-    try:
-        queues = rpc.connect_tracker(host, port).summary()["queue_info"]
-    except Exception as e:  # TVM raises RuntimeError / TVMError on refused connections
-        raise EdgembError(f"tracker {host}:{port}: cannot connect "
-                          f"({str(e).splitlines()[0][:200]})") from None
-    if key not in queues:
-        known = ", ".join(sorted(queues)) or "none"
-        raise EdgembError(f"tracker {host}:{port}: no board registered with key '{key}' "
-                          f"(keys: {known})")
 
 
 def _database(db_dir: str | os.PathLike) -> ms.database.JSONDatabase:
@@ -120,7 +105,7 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
     else:
         host, port = parse_hostport(tracker, "tracker")
         key = key or target.rpc_key
-        require_board(host, port, key)
+        wait_for_board(host, port, key)
         runner = BoundedRPCRunner(
             ms.runner.RPCConfig(tracker_host=host, tracker_port=port, tracker_key=key,
                                 session_timeout_sec=int(timeout_sec)),
