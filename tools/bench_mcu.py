@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """Cortex-M benchmarks in QEMU (-icount shift=0: instructions, not cycles).
 
-Section `tvm`: MobileNetV1 0.25-96 (zoo topology, random weights calibrated on random
-inputs) on each emulated target. Every conv / FC workload is tuned by MetaSchedule
+Section `tvm`: each model (default MobileNetV1 0.25-96; zoo topology, random weights
+calibrated on random inputs) on each emulated target. Every conv / FC workload is tuned by MetaSchedule
 (`tune_mcu`, candidates measured in QEMU and checked bit-exact), then each layer runs
 hand-written and tuned TVM kernel on the same reference activations. Reported:
 instructions / MAC of hand-written only, TVM-tuned only and per-layer best, per layer kind
 and over all conv / FC layers, with the trial budget and the tuning time. The database is
 kept (`--db`) so a rerun with the same budget only measures.
 
-    .venv/bin/python tools/bench_mcu.py --trials 64 --out build/bench_mcu.json
+    .venv/bin/python tools/bench_mcu.py --trials 64 --out build/bench_mcu.json \
+        [--models mobilenet_v1:0.25:96,mobilenet_v2:0.35:96] [--targets mps2-an386 mps3-an547]
 """
 from __future__ import annotations
 
@@ -31,11 +32,12 @@ def _ratio(instr: int, macs: int) -> float | None:
     return round(instr / macs, 3) if macs else None
 
 
-def bench_tvm(target_name: str, trials: int, db_root: Path, strategy: str) -> dict:
-    g = load_qgraph("mobilenet_v1", ModelOptions(width=0.25, resolution=96, num_classes=1000,
-                                                 calib_count=4))
+def bench_tvm(target_name: str, model: str, trials: int, db_root: Path, strategy: str) -> dict:
+    arch, width, res = model.split(":")
+    g = load_qgraph(arch, ModelOptions(width=float(width), resolution=int(res),
+                                       num_classes=1000, calib_count=4))
     target = load_target(target_name)
-    db = db_root / f"{target_name}-mobilenet_v1_0.25_96"
+    db = db_root / f"{target_name}-{arch}_{width}_{res}"
     t0 = time.monotonic()
     summary = tune_mcu(g, target, db, trials, strategy=strategy,
                        progress=lambda e: print(f"  {target_name} task {e['task'] + 1}/"
@@ -64,7 +66,7 @@ def bench_tvm(target_name: str, trials: int, db_root: Path, strategy: str) -> di
     per_mac = {kind: {f"{k}_per_mac": _ratio(t[k], t["macs"]) for k in ("hand", "tvm", "best")}
                | t for kind, t in tot.items()}
     return {"target": target_name, "cpu": target.cpu, "kernels": target.kernels,
-            "model": "mobilenet_v1 0.25-96 (1000 classes, random weights)",
+            "model": f"{arch} {width}-{res} (1000 classes, random weights)",
             "trials_per_task": trials, "strategy": strategy, "tasks": len(summary["tasks"]),
             "new_trials": sum(t["new_trials"] for t in summary["tasks"]),
             "tuning_seconds": round(tune_s, 1), "totals": per_mac, "layers": rows}
@@ -73,13 +75,16 @@ def bench_tvm(target_name: str, trials: int, db_root: Path, strategy: str) -> di
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--targets", nargs="+", default=["mps2-an386"])
+    ap.add_argument("--models", default="mobilenet_v1:0.25:96",
+                    help="comma-separated ARCH:WIDTH:RESOLUTION")
     ap.add_argument("--trials", type=int, default=64, help="measured candidates per task")
     ap.add_argument("--strategy", default="evolutionary",
                     choices=["evolutionary", "replay-trace"])
     ap.add_argument("--db", type=Path, default=Path("build/tune_db"))
     ap.add_argument("--out", type=Path, default=Path("build/bench_mcu.json"))
     args = ap.parse_args()
-    doc = {"tvm": [bench_tvm(t, args.trials, args.db, args.strategy) for t in args.targets]}
+    doc = {"tvm": [bench_tvm(t, m, args.trials, args.db, args.strategy)
+                   for m in args.models.split(",") for t in args.targets]}
     text = json.dumps(doc, indent=1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=args.out.parent, suffix=".tmp")
