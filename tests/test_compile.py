@@ -81,7 +81,7 @@ def test_flash_fit_is_checked_before_building(graph, tmp_path) -> None:
     assert not (tmp_path / "b").exists()
 
 
-def test_weight_layout_auto_takes_compact_only_when_fast_does_not_fit(graph, tmp_path) -> None:
+def test_weight_layout_auto_keeps_int8_on_the_fewest_layers_that_fit(graph, tmp_path) -> None:
     from edgemobilenet.device.transport import open_device
     from edgemobilenet.quant import reference
     from qgraph_builders import sample_input
@@ -93,8 +93,20 @@ def test_weight_layout_auto_takes_compact_only_when_fast_does_not_fit(graph, tmp
     budget = small + build.CODE_ALLOWANCE + (fast - small) // 2   # only compact fits
     target = load_target(_small_target(tmp_path, flash=-(-budget // 4096) * 4096))
     doc = build.compile_model(graph, target, tmp_path / "auto")
-    assert doc["placement"]["weight_layout"] == "compact"
-    assert doc["flash_bytes"] < roomy["flash_bytes"] - (fast - small) // 2
+    compact = doc["placement"]["compact_layers"]
+    cands = build.compact_candidates(graph, "dsp")
+    assert doc["placement"]["weight_layout"] == "mixed" and 0 < len(compact) < len(cands)
+    # the cheapest layers first (smallest outputs), and only as many as needed
+    names = [graph.nodes[i].name for i in cands]
+    assert compact == sorted(names[:len(compact)], key=names.index) or \
+        set(compact) == set(names[:len(compact)])
+    chosen = frozenset(names.index(n) for n in compact)
+    used = build.const_bytes(graph, "dsp", frozenset(cands[i] for i in chosen))
+    assert used + build.CODE_ALLOWANCE <= target.flash_bytes
+    assert doc["flash_bytes"] < roomy["flash_bytes"]
+    everything = build.compile_model(graph, target, tmp_path / "all", weight_layout="compact")
+    assert everything["placement"]["weight_layout"] == "compact"
+    assert len(everything["placement"]["compact_layers"]) == len(cands)
     with pytest.raises(EdgembError, match="flash for weights"):
         build.compile_model(graph, target, tmp_path / "f", weight_layout="fast")
     x = sample_input(graph, np.random.default_rng(2))

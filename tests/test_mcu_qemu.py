@@ -71,5 +71,5 @@ def test_weights_beyond_flash_go_to_bulk_memory(tmp_path) -> None:
     run_on_qemu(g, "mps3-an547", tmp_path / "build", n_inputs=1)
     doc = build.manifest.read(tmp_path / "build" / "manifest.json")
     assert doc["placement"] == {"constants": ".emb_bulk", "arena": "sram",
-                                "weight_layout": "fast"}
+                                "weight_layout": "fast", "compact_layers": []}
     assert doc["bulk_bytes"] >= build.const_bytes(g, "mve") > load_target("mps3-an547").flash_bytes

@@ -61,9 +61,10 @@ def _print(doc: dict, out_dir: Path, show_layers: bool) -> None:
               _pct(doc["arena_bytes"], doc["arena_lower_bound"]))
     con.print(m)
     if doc["kernels"] == "dsp":
-        layout = doc["placement"]["weight_layout"]
-        con.print(f"pointwise weights: {layout} ("
-                  f"{'int8, to fit flash or as asked' if layout == 'compact' else 'int16 layout'}"
+        pl = doc["placement"]
+        n = len(pl["compact_layers"])
+        con.print(f"pointwise weights: {pl['weight_layout']} (int16 layout"
+                  f"{f', int8 on {n} layer(s) to fit flash or as asked' if n else ''}"
                   f"; --weights)", highlight=False)
     con.print(f"peak activation memory at layer '{doc['peak_layer']}'; model "
               f"{doc['model_hash'][:12]}; wrote {out_dir}/ (firmware.elf, manifest.json)")
@@ -85,7 +86,8 @@ def _print(doc: dict, out_dir: Path, show_layers: bool) -> None:
 @click.option("--weights", "weight_layout", type=click.Choice(WEIGHT_LAYOUTS), default="auto",
               show_default=True,
               help="DSP pointwise weights: fast (int16 layout, about 1.4x the weight flash), "
-                   "compact (int8, slower), auto (fast unless only compact fits in flash).")
+                   "compact (int8, slower), auto (fast, int8 on the fewest layers that make "
+                   "the model fit flash).")
 @board_options
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON only.")
 def command(model: str, target_name: str, out_dir: Path | None, calib: str | None,

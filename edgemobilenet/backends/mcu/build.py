@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from edgemobilenet.backends.mcu import codegen, manifest, packing, planner, project
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant import qgraph
@@ -39,17 +41,49 @@ def arena_alignment(target: Target) -> int:
 WEIGHT_LAYOUTS = ("auto", "fast", "compact")
 
 
-def const_bytes(g: QGraph, variant: str, compact: bool = False) -> int:
-    """Bytes of constant data (weights, biases, requantization, tables) the model emits."""
+def const_bytes(g: QGraph, variant: str, compact: bool | frozenset[int] = False) -> int:
+    """Bytes of constant data (weights, biases, requantization, tables) the model emits;
+    `compact`: every layer's or these layers' dsp pointwise weights kept int8."""
     total = 0
-    for n in g.nodes:
+    for i, n in enumerate(g.nodes):
         for k, v in n.params.items():
             if k == "w_scale" or (n.op == "mul" and k in ("multiplier", "shift")):
                 continue
             if k == "weight":
-                v = packing.pack_weights(n.op, n.attrs, v, variant, compact)
+                small = compact if isinstance(compact, bool) else i in compact
+                v = packing.pack_weights(n.op, n.attrs, v, variant, small)
             total += int(v.nbytes)
     return total
+
+
+def compact_candidates(g: QGraph, variant: str) -> list[int]:
+    """Layers whose weights the compact layout halves, cheapest first: the smallest output
+    (fewest MACs per weight byte saved) loses the least speed per byte."""
+    if variant != "dsp":
+        return []
+    idx = [i for i, n in enumerate(g.nodes) if n.op == "conv2d" and
+           packing.has_w16_pointwise(n.op, n.attrs, n.params["weight"])]
+    return sorted(idx, key=lambda i: int(np.prod(g.tensor(g.nodes[i].outputs[0]).shape)))
+
+
+def choose_compact(g: QGraph, variant: str, layout: str, budget: int) -> frozenset[int]:
+    """The layers to keep compact: none ("fast"), all ("compact"), or ("auto") the fewest,
+    cheapest first, that bring the weights within `budget` bytes (all if none does)."""
+    cands = compact_candidates(g, variant)
+    if layout == "fast" or not cands:
+        return frozenset()
+    if layout == "compact":
+        return frozenset(cands)
+    need = const_bytes(g, variant) - budget
+    chosen: list[int] = []
+    for i in cands:
+        if need <= 0:
+            break
+        n = g.nodes[i]
+        w = n.params["weight"]
+        need -= packing.pack_weights(n.op, n.attrs, w, variant).nbytes - w.nbytes
+        chosen.append(i)
+    return frozenset(chosen)
 
 
 @dataclass
@@ -59,7 +93,7 @@ class Placement:
 
     const_section: str | None = None
     arena_section: str | None = None
-    compact: bool = False       # dsp pointwise weights kept int8 (packing.py)
+    compact_layers: frozenset[int] = frozenset()   # dsp pointwise weights kept int8
 
 
 def _sram_error(g: QGraph, plan: planner.MemoryPlan, target: Target, extra: str) -> EdgembError:
@@ -78,28 +112,28 @@ def place(g: QGraph, plan: planner.MemoryPlan, target: Target,
           layout: str = "auto") -> Placement:
     """Check that the model fits (before anything is built) and choose where the weights
     and the arena live: flash and SRAM, else the target's bulk region if it has one.
-    `layout` "fast" / "compact" chooses the dsp pointwise weight layout (packing.py);
-    "auto" takes the fast one unless only the compact one fits in flash."""
+    `layout` "fast" / "compact" chooses the dsp pointwise weight layout (packing.py) for
+    every layer; "auto" keeps the fast one except on the fewest layers (cheapest first)
+    whose compact weights make the model fit flash."""
     assert target.sram_bytes is not None and target.flash_bytes is not None
     if layout not in WEIGHT_LAYOUTS:
         raise EdgembError(f"weight layout must be one of {', '.join(WEIGHT_LAYOUTS)}, "
                           f"not '{layout}'")
     bulk = target.memory.bulk_length if target.memory else None
     variant = target.kernels or "portable"
-    weights = const_bytes(g, variant, layout == "compact")
-    compact = layout == "compact"
-    if layout == "auto" and weights + CODE_ALLOWANCE > target.flash_bytes:
-        small = const_bytes(g, variant, True)
-        # compact when that fits flash; without a bulk region also for the error's figure
-        if small < weights and (small + CODE_ALLOWANCE <= target.flash_bytes or not bulk):
-            weights, compact = small, True
+    compact = choose_compact(g, variant, layout, target.flash_bytes - CODE_ALLOWANCE)
+    weights = const_bytes(g, variant, compact)
+    if layout == "auto" and bulk and weights + CODE_ALLOWANCE > target.flash_bytes:
+        compact = frozenset()   # the weights go to the bulk region anyway: keep them fast
+        weights = const_bytes(g, variant)
     arena_out = plan.arena_bytes + (target.reserved_sram_bytes or 0) > target.sram_bytes
     const_out = weights + CODE_ALLOWANCE > target.flash_bytes
     if arena_out and not bulk:
         raise _sram_error(g, plan, target, "")
     if const_out and not bulk:
         big = max(g.nodes, key=lambda n: sum(v.nbytes for v in n.params.values()))
-        how = " (int8 pointwise layout)" if compact else ""
+        how = " (int8 pointwise layout)" if compact == frozenset(
+            compact_candidates(g, variant)) and compact else ""
         raise EdgembError(
             f"model needs {_kb(weights)} flash for weights{how} (+ about "
             f"{_kb(CODE_ALLOWANCE)} code), {target.name} has {_kb(target.flash_bytes)}; "
@@ -111,6 +145,13 @@ def place(g: QGraph, plan: planner.MemoryPlan, target: Target,
                                            f"{_kb(in_bulk)} of weights and activations")
     return Placement(BULK_CONST if const_out else None, BULK_ARENA if arena_out else None,
                      compact)
+
+
+def layout_record(g: QGraph, variant: str, compact: frozenset[int]) -> dict[str, Any]:
+    """The manifest's record of the pointwise weight layout."""
+    cands = compact_candidates(g, variant)
+    kind = "fast" if not compact else "compact" if len(compact) == len(cands) else "mixed"
+    return {"weight_layout": kind, "compact_layers": [g.nodes[i].name for i in sorted(compact)]}
 
 
 def elf_sections(elf: Path, readelf: str) -> list[tuple[str, str, int, str]]:
@@ -190,12 +231,12 @@ def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
             say("select kernels")
             from edgemobilenet.backends.tvm.mcu.select import select_kernels  # TVM on demand
             sel = select_kernels(g, target, Path(tune_db), tmp / ".tvm", kernel_choice,
-                                 connect, where.compact)
+                                 connect, where.compact_layers)
         say("generate")
         layers = codegen.generate_model(g, plan, target.kernels or "portable", tmp,
                                         arena_alignment(target), where.const_section,
                                         where.arena_section, sel.calls if sel else None,
-                                        where.compact)
+                                        where.compact_layers)
         project.write_project(target, tmp, sel.objects if sel else [])
         qgraph.save(g, tmp / "model.qgraph")
         say("build")
@@ -204,7 +245,8 @@ def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
         doc = manifest.make_manifest(g, target, plan, layers, flash, sram, bulk, sections,
                                      {"constants": where.const_section or "flash",
                                       "arena": where.arena_section or "sram",
-                                     "weight_layout": "compact" if where.compact else "fast"})
+                                     **layout_record(g, target.kernels or "portable",
+                                                    where.compact_layers)})
         if sel is not None:
             for i, row in sel.manifest_rows().items():
                 doc["layers"][i]["kernel"] = row

@@ -81,9 +81,9 @@ def _macs(g: QGraph, node: QNode) -> int:
 
 class _Emitter:
     def __init__(self, g: QGraph, plan: MemoryPlan, variant: str, attrs: str,
-                 compact: bool = False):
+                 compact_layers: frozenset[int] = frozenset()):
         self.g, self.plan, self.variant, self.attrs = g, plan, variant, attrs
-        self.compact = compact
+        self.compact_layers = compact_layers
         self.consts: list[str] = []
 
     def ptr(self, tensor: str) -> str:
@@ -109,14 +109,15 @@ class _Emitter:
             w = node.params["weight"]
             kh, kw = int(w.shape[1]), int(w.shape[2])
             st, pad, dil = a.get("stride", [1, 1]), a.get("padding", [0, 0, 0, 0]), a.get("dilation", [1, 1])
-            packed = packing.pack_weights(node.op, a, w, self.variant, self.compact)
+            compact = i in self.compact_layers
+            packed = packing.pack_weights(node.op, a, w, self.variant, compact)
             self.const("int8_t", f"{p}_w", packed)
             self.const("int32_t", f"{p}_b", node.params["bias"])
             self.const("int32_t", f"{p}_m", node.params["multiplier"])
             self.const("int32_t", f"{p}_s", node.params["shift"])
             fields = [ih, iw, ic, oh, ow, oc, kh, kw, st[0], st[1], pad[0], pad[1], dil[0], dil[1],
                       int(a.get("groups", 1)), self.zp(ins[0]), self.zp(out),
-                      int(a.get("act_min", -128)), int(a.get("act_max", 127)), int(self.compact)]
+                      int(a.get("act_min", -128)), int(a.get("act_max", 127)), int(compact)]
             return (f"    static const emb_conv_params prm = {{{', '.join(map(str, fields))}}};\n"
                     f"    emb_conv2d_s8(&prm, {self.ptr(ins[0])}, {p}_w, {p}_b, {p}_m, {p}_s, {y});\n")
         if node.op == "fully_connected":
@@ -204,9 +205,9 @@ def generate_model(g: QGraph, plan: MemoryPlan, variant: str, out_dir: Path, ali
                    const_section: str | None = None,
                    arena_section: str | None = None,
                    external: Mapping[int, ExternalCall] | None = None,
-                   compact: bool = False) -> list[Layer]:
+                   compact_layers: frozenset[int] = frozenset()) -> list[Layer]:
     """Write `model.h` and `model.c` for `g` into `out_dir`; return the per-layer table.
-    `compact`: dsp pointwise weights stay int8 (packing.py).
+    Layers in `compact_layers` keep dsp pointwise weights int8 (packing.py).
 
     Constant arrays and the arena go to the default sections (flash, RAM) unless a section
     is named (e.g. `.emb_bulk` / `.emb_bulk_bss` for a target's bulk memory region).
@@ -214,7 +215,7 @@ def generate_model(g: QGraph, plan: MemoryPlan, variant: str, out_dir: Path, ali
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         raise EdgembError(f"MCU backend: graph must have one input and one output, "
                           f"has {len(g.inputs)} and {len(g.outputs)}")
-    em = _Emitter(g, plan, variant, _attrs(align, const_section), compact)
+    em = _Emitter(g, plan, variant, _attrs(align, const_section), compact_layers)
     funcs = []
     external = external or {}
     for i, node in enumerate(g.nodes):

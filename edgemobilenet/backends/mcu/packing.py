@@ -98,6 +98,12 @@ def _interleave4(w2: np.ndarray) -> np.ndarray:
         [main.reshape(oc4 // 4, -1), tail.reshape(oc4 // 4, -1)], axis=1).reshape(-1))
 
 
+def has_w16_pointwise(node_op: str, attrs: dict, weight: np.ndarray) -> bool:
+    """A pointwise conv the dsp kernels run from int16 weights unless told `compact`."""
+    return (is_pointwise(node_op, attrs, weight) and weight.shape[3] % 4 == 0
+            and weight.shape[3] <= DSP_W16_K_MAX)
+
+
 def pack_weights(node_op: str, attrs: dict, weight: np.ndarray, variant: str,
                  compact: bool = False) -> np.ndarray:
     """QGraph weight (OHWI int8, or (OC, C) for FC) -> the layout `variant` expects (a
@@ -113,8 +119,7 @@ def pack_weights(node_op: str, attrs: dict, weight: np.ndarray, variant: str,
     if variant == "mve" and (node_op == "fully_connected" or is_pointwise(node_op, attrs, w) or
                              _small(node_op, attrs, w, MVE_SMALL_K_MAX, MVE_SMALL_OC_MAX)):
         return _interleave4(w.reshape(w.shape[0], -1))
-    if (variant == "dsp" and not compact and is_pointwise(node_op, attrs, w)
-            and w.shape[3] % 4 == 0 and w.shape[3] <= DSP_W16_K_MAX):
+    if variant == "dsp" and not compact and has_w16_pointwise(node_op, attrs, w):
         return _w16(w.reshape(w.shape[0], -1))
     if variant == "dsp" and _dsp_small(node_op, attrs, w):
         rows = _pad_k4(w.reshape(w.shape[0] * w.shape[1], -1))    # (OC * KH, run4)

@@ -45,11 +45,11 @@ class Selection:
 
 def select_kernels(g: QGraph, target: Target, db_dir: Path, work: Path,
                    choice: str = "fastest", connect: Connect | None = None,
-                   compact: bool = False) -> Selection:
+                   compact_layers: frozenset[int] = frozenset()) -> Selection:
     """Build the tuned kernels of `g` found in `db_dir` into `work`, measure them and the
     hand-written kernels in QEMU (or, with `connect`, each as one-layer firmware on the
     board), and keep the faster per layer (`choice` "tvm": always the TVM kernel). The
-    hand-written kernels run with the build's weight layout (`compact`: packing.py)."""
+    hand-written kernels run with the build's weight layout (`compact_layers`: packing.py)."""
     if choice not in ("fastest", "tvm"):
         raise EdgembError(f"kernel choice must be 'fastest' or 'tvm', not '{choice}'")
     db_dir = Path(db_dir)
@@ -75,7 +75,8 @@ def select_kernels(g: QGraph, target: Target, db_dir: Path, work: Path,
     if not tuned:
         return Selection()
     if connect is not None:
-        return _select_on_board(g, target, tuned, env, connect, work, choice, db_dir, compact)
+        return _select_on_board(g, target, tuned, env, connect, work, choice, db_dir,
+                                compact_layers)
     sel = Selection()
     elf = harness.link(machine, [o for _, _, o in tuned], [c.spec for _, c, _ in tuned],
                        work / "select.elf", work)
@@ -87,7 +88,7 @@ def select_kernels(g: QGraph, target: Target, db_dir: Path, work: Path,
         node = g.nodes[i]
         hand_cases.append(kernel_check.case_from_node(
             node, [g.tensor(t) for t in node.inputs], g.tensor(node.outputs[0]),
-            [env[t] for t in node.inputs], variant, compact=compact))
+            [env[t] for t in node.inputs], variant, compact=i in compact_layers))
     hand_runs = kernel_check.run(driver, hand_cases, timeout=300)
     for (i, call, obj), (out, n_tvm), hand in zip(tuned, tvm_runs, hand_runs):
         node = g.nodes[i]
@@ -109,7 +110,8 @@ def _choose(sel: Selection, i: int, call: kernels.TvmCall, obj: Path, hand: int,
 
 
 def _select_on_board(g: QGraph, target: Target, tuned: list, env: dict, connect: Connect,
-                     work: Path, choice: str, db_dir: Path, compact: bool) -> Selection:
+                     work: Path, choice: str, db_dir: Path,
+                     compact_layers: frozenset[int]) -> Selection:
     """Per tuned layer: its one-layer firmware with each kernel, timed on the board."""
     sel = Selection()
     for i, call, obj in tuned:
@@ -122,6 +124,7 @@ def _select_on_board(g: QGraph, target: Target, tuned: list, env: dict, connect:
             raise EdgembError(f"{db_dir}: tuned kernel of layer '{node.name}': {e}; the "
                               f"database does not fit this model") from None
         hand, _, _ = measure_on_board(target, sub, x, want, connect, work,
-                                      weight_layout="compact" if compact else "fast")
+                                      weight_layout="compact" if i in compact_layers
+                                      else "fast")
         _choose(sel, i, call, obj, hand, tvm, choice, unit)
     return sel
