@@ -1,6 +1,8 @@
 """MetaSchedule: a tiny tuning run (a few trials on one small kernel, measured on the host)
-writes a database (a second run with the same budget measures nothing new) that `compile_qgraph(..., tune_db)` applies, still bit-exact, and on a
-VNNI host the tuned pointwise kernel is tensorized to `vpdpbusd`."""
+writes a database (a second run with the same budget measures nothing new) that
+`compile_qgraph(..., tune_db)` applies, still bit-exact, and on a VNNI host the tuned
+pointwise kernel is tensorized to `vpdpbusd`. Tuning against a missing board or server
+fails at once."""
 from __future__ import annotations
 
 import json

@@ -106,7 +106,8 @@ def tune_mcu(g: QGraph, target: BoardTarget, db_dir: Path, trials: int,
     candidate counts: a resumed run only adds the missing ones).
 
     `progress` gets a dict per finished task (`task`, `of`, `layer`, `best_seconds` and
-    `best_instructions` (QEMU) or `best_cycles` (a real board), `trials`, `seconds`). Returns a summary with one entry per task. `strategy` is
+    `best_instructions` (QEMU) or `best_cycles` (a real board), `trials`, `seconds`).
+    Returns a summary with one entry per task. `strategy` is
     "evolutionary" (cost-model guided, for real budgets) or "replay-trace" (random
     samples of the space: cheapest per trial, for tiny runs). Candidates run in the
     target's QEMU machine, or with `connect` (see `board_runner`) as one-layer firmware on
