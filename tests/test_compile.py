@@ -82,9 +82,7 @@ def test_flash_fit_is_checked_before_building(graph, tmp_path) -> None:
 
 
 def test_weight_layout_auto_keeps_int8_on_the_fewest_layers_that_fit(graph, tmp_path) -> None:
-    from edgemobilenet.device.transport import open_device
-    from edgemobilenet.quant import reference
-    from qgraph_builders import sample_input
+    from firmware_check import assert_firmware_matches_reference
 
     fast, small = build.const_bytes(graph, "dsp"), build.const_bytes(graph, "dsp", True)
     assert small < fast
@@ -109,12 +107,7 @@ def test_weight_layout_auto_keeps_int8_on_the_fewest_layers_that_fit(graph, tmp_
     assert len(everything["placement"]["compact_layers"]) == len(cands)
     with pytest.raises(EdgembError, match="flash for weights"):
         build.compile_model(graph, target, tmp_path / "f", weight_layout="fast")
-    x = sample_input(graph, np.random.default_rng(2))
-    with open_device(target, elf=tmp_path / "auto" / "firmware.elf",
-                     expected_hash=graph.digest()) as dev:
-        y, _ = dev.run(x)
-    want = reference.run(graph, x)[graph.outputs[0]]
-    assert np.array_equal(y.reshape(want.shape), want)
+    assert_firmware_matches_reference(graph, target, tmp_path / "auto")
 
 
 def test_failed_build_keeps_previous_dir_and_leaves_no_temp(graph, tmp_path) -> None:

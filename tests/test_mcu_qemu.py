@@ -8,12 +8,12 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from edgemobilenet.backends.mcu import build, debug
+from firmware_check import assert_firmware_matches_reference
+
+from edgemobilenet.backends.mcu import build
 from edgemobilenet.model_source import ModelOptions, load_qgraph
 from edgemobilenet.models.loader import DEFAULT_MODEL
-from edgemobilenet.quant import reference
 from edgemobilenet.targets import load_target
-from qgraph_builders import sample_input
 
 pytestmark = pytest.mark.skipif(
     shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
@@ -29,20 +29,9 @@ MATRIX = ([("mps2-an386", a) for a in ALL_ARCHS]
 
 def run_on_qemu(g, target_name: str, out_dir, n_inputs: int = 2) -> None:
     """Compile, boot in QEMU, compare outputs; layer-by-layer diagnosis on mismatch."""
-    from edgemobilenet.device.transport import open_device
-
     target = load_target(target_name)
     build.compile_model(g, target, out_dir)
-    rng = np.random.default_rng(7)
-    with open_device(target, elf=out_dir / "firmware.elf", expected_hash=g.digest()) as dev:
-        for _ in range(n_inputs):
-            x = sample_input(g, rng)
-            y, ticks = dev.run(x)
-            want = reference.run(g, x)[g.outputs[0]]
-            assert ticks > 0
-            if not np.array_equal(y.reshape(want.shape), want):
-                bad = debug.first_mismatch(g, x, dev.get_tensor)
-                pytest.fail(f"{target_name}: output differs from the reference; first at {bad}")
+    assert_firmware_matches_reference(g, target, out_dir, n_inputs)
 
 
 @lru_cache(maxsize=None)

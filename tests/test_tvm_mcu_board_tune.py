@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from firmware_check import assert_firmware_matches_reference
 from qgraph_builders import GraphBuilder, sample_input
 
 from edgemobilenet.backends.mcu import build
 from edgemobilenet.backends.tvm.mcu.board_runner import emulated_connector, one_layer_graph
 from edgemobilenet.backends.tvm.mcu.tune import tune_mcu
 from edgemobilenet.cli import main
-from edgemobilenet.device.transport import open_device
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant import reference
 from edgemobilenet.targets import load_target
@@ -64,12 +64,7 @@ def test_tune_on_a_board_then_select_on_it_is_bit_exact(tmp_path):
     for r in rows:   # both measured on the board; the faster one chosen
         assert r["unit"] == "instructions" and r["hand_instructions"] > 0
         assert (r["kernel"] != "hand") == (r["tvm_instructions"] < r["hand_instructions"])
-    x = sample_input(g, np.random.default_rng(3))
-    with open_device(target, elf=tmp_path / "fw" / "firmware.elf",
-                     expected_hash=g.digest()) as dev:
-        y, _ = dev.run(x)
-    want = reference.run(g, x)[g.outputs[0]]
-    assert np.array_equal(y.reshape(want.shape), want)
+    assert_firmware_matches_reference(g, target, tmp_path / "fw")
 
 
 def test_a_board_that_cannot_be_reached_stops_tuning(tmp_path):

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qgraph_builders import GraphBuilder, sample_input
+from firmware_check import assert_firmware_matches_reference
+from qgraph_builders import GraphBuilder
 
 from edgemobilenet.backends.mcu import build
 from edgemobilenet.backends.tvm.mcu.tune import tune_mcu
-from edgemobilenet.quant import reference
 from edgemobilenet.targets import load_target
 
 pytestmark = pytest.mark.skipif(not (shutil.which("qemu-system-arm")
@@ -30,8 +30,6 @@ def _tiny_model():
 
 
 def test_tune_then_compile_with_tuned_kernels_is_bit_exact(tmp_path, monkeypatch):
-    from edgemobilenet.device.transport import open_device
-
     monkeypatch.chdir(tmp_path)            # relative paths, as `edgemb` gets them
     g = _tiny_model()
     target = load_target("mps2-an386")
@@ -56,9 +54,4 @@ def test_tune_then_compile_with_tuned_kernels_is_bit_exact(tmp_path, monkeypatch
     doc = build.compile_model(g, target, Path("fw_tvm"), tune_db=Path("db"),
                               kernel_choice="tvm")
     assert sum(r.get("kernel", {}).get("kernel", "hand") != "hand" for r in doc["layers"]) == 4
-    x = sample_input(g, np.random.default_rng(3))
-    with open_device(target, elf=Path("fw_tvm") / "firmware.elf",
-                     expected_hash=g.digest()) as dev:
-        y, _ = dev.run(x)
-    want = reference.run(g, x)[g.outputs[0]]
-    assert np.array_equal(y.reshape(want.shape), want)
+    assert_firmware_matches_reference(g, target, Path("fw_tvm"))
