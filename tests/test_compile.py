@@ -84,7 +84,9 @@ def test_flash_fit_is_checked_before_building(graph, tmp_path) -> None:
 def test_weight_layout_auto_keeps_int8_on_the_fewest_layers_that_fit(graph, tmp_path) -> None:
     from firmware_check import assert_firmware_matches_reference
 
-    fast, small = build.const_bytes(graph, "dsp"), build.const_bytes(graph, "dsp", True)
+    cands = build.compact_candidates(graph, "dsp")
+    fast, small = build.const_bytes(graph, "dsp"), build.const_bytes(graph, "dsp",
+                                                                     frozenset(cands))
     assert small < fast
     roomy = build.compile_model(graph, load_target("mps2-an386"), tmp_path / "fast")
     assert roomy["placement"]["weight_layout"] == "fast"
@@ -92,7 +94,6 @@ def test_weight_layout_auto_keeps_int8_on_the_fewest_layers_that_fit(graph, tmp_
     target = load_target(_small_target(tmp_path, flash=-(-budget // 4096) * 4096))
     doc = build.compile_model(graph, target, tmp_path / "auto")
     compact = doc["placement"]["compact_layers"]
-    cands = build.compact_candidates(graph, "dsp")
     assert doc["placement"]["weight_layout"] == "mixed" and 0 < len(compact) < len(cands)
     # the cheapest layers first (smallest outputs), and only as many as needed
     names = [graph.nodes[i].name for i in cands]

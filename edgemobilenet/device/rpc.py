@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,8 +55,6 @@ BOARD_WAIT_SEC = 30.0   # how long a starting board gets to register with a trac
 def wait_for_board(host: str, port: int, key: str, wait: float | None = None) -> None:
     """Return once the tracker at host:port has a board with `key`; fail after `wait` s
     (default BOARD_WAIT_SEC) naming the keys it has."""
-    import time
-
     from tvm import rpc as tvm_rpc
 
     deadline = time.monotonic() + (BOARD_WAIT_SEC if wait is None else wait)
@@ -146,10 +147,6 @@ def start_tracker(host: str = "127.0.0.1", port: int = 9190, timeout: float = 60
 
     The tracker runs in a worker of its own process group: stop it with `stop_group`.
     """
-    import socket
-    import sys
-    import time
-
     log = log_file(f"rpc-tracker-{port}.log")
     with open(log, "w") as f:   # a file, not a pipe: nobody reads a pipe, and a full one blocks
         proc = subprocess.Popen([sys.executable, "-m", "tvm.exec.rpc_tracker", "--host", host,

@@ -41,17 +41,16 @@ def arena_alignment(target: Target) -> int:
 WEIGHT_LAYOUTS = ("auto", "fast", "compact")
 
 
-def const_bytes(g: QGraph, variant: str, compact: bool | frozenset[int] = False) -> int:
+def const_bytes(g: QGraph, variant: str, compact: frozenset[int] = frozenset()) -> int:
     """Bytes of constant data (weights, biases, requantization, tables) the model emits;
-    `compact`: every layer's or these layers' dsp pointwise weights kept int8."""
+    the layers in `compact` keep dsp pointwise weights int8."""
     total = 0
     for i, n in enumerate(g.nodes):
         for k, v in n.params.items():
             if k == "w_scale" or (n.op == "mul" and k in ("multiplier", "shift")):
                 continue
             if k == "weight":
-                small = compact if isinstance(compact, bool) else i in compact
-                v = packing.pack_weights(n.op, n.attrs, v, variant, small)
+                v = packing.pack_weights(n.op, n.attrs, v, variant, i in compact)
             total += int(v.nbytes)
     return total
 
@@ -132,8 +131,7 @@ def place(g: QGraph, plan: planner.MemoryPlan, target: Target,
         raise _sram_error(g, plan, target, "")
     if const_out and not bulk:
         big = max(g.nodes, key=lambda n: sum(v.nbytes for v in n.params.values()))
-        how = " (int8 pointwise layout)" if compact == frozenset(
-            compact_candidates(g, variant)) and compact else ""
+        how = f" (pointwise weights int8 on {len(compact)} layers)" if compact else ""
         raise EdgembError(
             f"model needs {_kb(weights)} flash for weights{how} (+ about "
             f"{_kb(CODE_ALLOWANCE)} code), {target.name} has {_kb(target.flash_bytes)}; "
