@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS=(qemu-system-arm qemu-user-static gcc-arm-none-eabi libnewlib-arm-none-eabi
+APT_PKGS=(qemu-system-arm qemu-user-static qemu-user gcc-arm-none-eabi libnewlib-arm-none-eabi
           gcc-aarch64-linux-gnu libc6-dev-arm64-cross dataset-fashion-mnist
           clang libclang-rt-14-dev)
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -36,3 +36,7 @@ fi
 # The emulated Raspberry Pi's aarch64 root (Debian arm64 Python + aarch64 TVM wheels, from
 # the package registries), cached under ~/.cache/edgemb; a no-op once prepared.
 .venv/bin/edgemb board prepare >/dev/null
+
+# QEMU TCG plugins (qemu_plugins/*.c: aarch64 instruction counting), built with gcc and
+# cached under ~/.cache/edgemb/qemu-plugins; also built on demand when first used.
+.venv/bin/python -c "from edgemobilenet.device.insn_count import plugin_path; plugin_path()"
