@@ -3,7 +3,8 @@
 
 ```
 {"format": "edgemb-checkpoint", "version": 1, "arch": str,
- "options": {"width": float, "resolution": int, "num_classes": int, "in_channels": int},
+ "options": {"width": float, "resolution": int, "num_classes": int, "in_channels": int,
+             "width_rule": str},  # width_rule absent in older files: "torchvision"
  "preprocess": {"mean": [..], "std": [..], "resize": int, "crop": int},
  "state_dict": {...}, "epoch": int, "val_top1": float, "dataset": str,
  "optimizer": {...}  # optional, for --resume
@@ -33,7 +34,8 @@ def make_checkpoint(arch: str, options: dict, preprocess: dict, state_dict: dict
     """Assemble a checkpoint dict with plain Python/tensor values only."""
     ckpt: dict[str, Any] = {
         "format": FORMAT, "version": VERSION, "arch": arch,
-        "options": {k: t(options[k]) for k, t in _OPTION_TYPES.items()},
+        "options": {**{k: t(options[k]) for k, t in _OPTION_TYPES.items()},
+                    "width_rule": str(options.get("width_rule", "paper"))},
         "preprocess": {"mean": [float(v) for v in preprocess["mean"]],
                        "std": [float(v) for v in preprocess["std"]],
                        "resize": int(preprocess["resize"]), "crop": int(preprocess["crop"])},
@@ -96,6 +98,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     missing += [k for k in _PREPROCESS_KEYS if k not in ckpt["preprocess"]]
     if missing:
         raise EdgembError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    # files written before the width rule existed were built with torchvision's rule
+    ckpt["options"].setdefault("width_rule", "torchvision")
     ckpt["state_dict"] = {k: v.float() if v.is_floating_point() else v
                           for k, v in ckpt["state_dict"].items()}
     return ckpt

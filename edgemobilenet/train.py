@@ -30,6 +30,7 @@ class TrainConfig:
     arch: str
     data: str
     width: float = 1.0
+    width_rule: str = "paper"
     resolution: int | None = None
     in_channels: int | None = None
     epochs: int = 10
@@ -143,7 +144,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
     train_ds = limit_dataset(train_ds, cfg.limit, cfg.seed)
     val_ds = limit_dataset(val_ds, cfg.limit, cfg.seed)
     options = {"width": cfg.width, "resolution": resolution, "num_classes": num_classes,
-               "in_channels": in_channels}
+               "in_channels": in_channels, "width_rule": cfg.width_rule}
     model = build(cfg.arch, **options).to(memory_format=torch.channels_last)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]

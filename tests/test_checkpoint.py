@@ -17,7 +17,8 @@ from edgemobilenet.models import build
 from edgemobilenet.models.loader import DEFAULT_MODEL, load_model
 from edgemobilenet.train import evaluate
 
-OPTS = {"width": 0.25, "resolution": 64, "num_classes": 5, "in_channels": 1}
+OPTS = {"width": 0.25, "resolution": 64, "num_classes": 5, "in_channels": 1,
+        "width_rule": "paper"}
 PRE = {"mean": [0.3], "std": [0.4], "resize": 64, "crop": 64}
 
 
@@ -35,7 +36,8 @@ def test_format_is_plain_weights_only(tmp_path):
     _write(tmp_path / "m.pt")
     raw = torch.load(tmp_path / "m.pt", weights_only=True)
     assert raw["format"] == "edgemb-checkpoint" and raw["version"] == 1
-    assert raw["arch"] == "mobilenet_v3_small" and raw["options"] == OPTS
+    assert raw["arch"] == "mobilenet_v3_small"
+    assert raw["options"] == OPTS
     assert raw["preprocess"] == PRE and raw["epoch"] == 3 and raw["val_top1"] == 55.5
     assert raw["dataset"] == "somewhere"
     assert isinstance(raw["options"]["width"], float)
@@ -74,7 +76,7 @@ def test_plain_state_dict_needs_arch(tmp_path):
 def test_zoo_names_and_onnx():
     loaded = load_model("mobilenet_v1", width=0.5, resolution=96)
     assert loaded.options == {"width": 0.5, "resolution": 96, "num_classes": 1000,
-                              "in_channels": 3}
+                              "in_channels": 3, "width_rule": "paper"}
     assert loaded.preprocess["crop"] == 96 and loaded.preprocess["resize"] == 109
     with pytest.raises(EdgembError, match="quantize"):
         load_model("model.onnx")

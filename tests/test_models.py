@@ -86,3 +86,20 @@ def test_width_changes_channels():
 def test_bad_options(kw, match):
     with pytest.raises(EdgembError, match=match):
         build(**kw)
+
+
+def test_checkpoint_without_width_rule_loads_with_torchvision_rule(tmp_path):
+    """Checkpoints written before the width rule existed were built with torchvision's."""
+    from edgemobilenet.checkpoint import make_checkpoint, save_checkpoint
+    from edgemobilenet.models.loader import load_model
+    model = build("mobilenet_v3_small", width=0.5, resolution=32, num_classes=10,
+                  width_rule="torchvision")
+    ckpt = make_checkpoint("mobilenet_v3_small", {"width": 0.5, "resolution": 32,
+                                                  "num_classes": 10, "in_channels": 3},
+                           {"mean": [0.0], "std": [1.0], "resize": 32, "crop": 32},
+                           model.state_dict(), epoch=1, val_top1=0.0, dataset="x")
+    del ckpt["options"]["width_rule"]
+    save_checkpoint(ckpt, tmp_path / "old.pt")
+    assert load_model(str(tmp_path / "old.pt")).options["width_rule"] == "torchvision"
+    with pytest.raises(EdgembError, match="width_rule"):
+        load_model(str(tmp_path / "old.pt"), width_rule="paper")

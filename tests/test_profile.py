@@ -16,15 +16,24 @@ from edgemobilenet.profile import profile_model
 
 EDGEMB = Path(sys.executable).parent / "edgemb"
 
-# arch, width, resolution, paper MAdds (M), paper params (M), tolerance
+# arch, width, resolution, paper MAdds (M), paper params (M), tolerance: every row of the
+# V1 paper's Tables 6 (width) and 7 (resolution), V2's Table 4 widths, V3's Table 3
 PAPER = [
     ("mobilenet_v1", 1.0, 224, 569, 4.2, 0.03),
     ("mobilenet_v1", 0.75, 224, 325, 2.6, 0.03),
+    ("mobilenet_v1", 0.5, 224, 149, 1.3, 0.03),
     ("mobilenet_v1", 0.25, 224, 41, 0.5, 0.05),
+    ("mobilenet_v1", 1.0, 192, 418, 4.2, 0.03),
     ("mobilenet_v1", 1.0, 160, 290, 4.2, 0.03),
+    ("mobilenet_v1", 1.0, 128, 186, 4.2, 0.03),
     ("mobilenet_v2", 1.0, 224, 300, 3.4, 0.03),
+    # the V2 paper prints 6.9 M params; its reference implementation (TF-slim, whose
+    # published 1.4 checkpoint has 6.06 M) is what we build
+    ("mobilenet_v2", 1.4, 224, 585, 6.06, 0.03),
     ("mobilenet_v3_large", 1.0, 224, 219, 5.4, 0.03),
+    ("mobilenet_v3_large", 0.75, 224, 155, 4.0, 0.03),
     ("mobilenet_v3_small", 1.0, 224, 56, 2.5, 0.03),
+    ("mobilenet_v3_small", 0.75, 224, 44, 2.0, 0.03),
     ("mnasnet_a1", 1.0, 224, 312, 3.9, 0.03),
 ]
 
@@ -39,6 +48,27 @@ def test_paper_figures(arch, width, res, madds, params, tol):
         assert round(prof.params / 1e6, 1) == params
     else:
         assert abs(prof.params / 1e6 - params) <= tol * params
+
+
+def test_torchvision_width_rule():
+    """torchvision's rule scales each expansion on its own and narrows the classifier:
+    fewer MAdds/params at 0.75 than the paper; identical layers at width 1.0."""
+    for arch, madds, params in (("mobilenet_v3_large", 140.0, 3.37),
+                                ("mobilenet_v3_small", 39.1, 1.65)):
+        prof = profile_model(build(arch, width=0.75, width_rule="torchvision"), (3, 224, 224))
+        assert round(prof.madds / 1e6, 1) == madds and round(prof.params / 1e6, 2) == params
+        shapes = [{k: tuple(v.shape) for k, v in build(arch, width_rule=r).state_dict().items()}
+                  for r in ("paper", "torchvision")]
+        assert shapes[0] == shapes[1]
+
+
+def test_width_rule_option():
+    args = ["profile", "mobilenet_v3_small", "--width", "0.75", "--json"]
+    paper = json.loads(CliRunner().invoke(main, args).output)
+    tv = json.loads(CliRunner().invoke(main, args + ["--width-rule", "torchvision"]).output)
+    assert paper["params"] > tv["params"]
+    assert paper["layers"][-1]["input_shape"] == [1024]  # the classifier's hidden layer
+    assert tv["layers"][-1]["input_shape"] == [768]
 
 
 def test_json_output_is_consistent():

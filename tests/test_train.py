@@ -25,7 +25,7 @@ def test_train_learns_and_resume_is_exact(tmp_path, one_thread):
     ckpt = load_checkpoint(straight)
     assert ckpt["epoch"] == 2 and ckpt["val_top1"] > 20.0  # chance is 10%
     assert ckpt["options"] == {"width": 0.35, "resolution": 32, "num_classes": 10,
-                               "in_channels": 1}
+                               "in_channels": 1, "width_rule": "paper"}
     assert ckpt["dataset"] == "fashion-mnist" and "optimizer" in ckpt
 
     cfg = TrainConfig(arch="mobilenet_v2", data="fashion-mnist", width=0.35, epochs=2,

@@ -18,14 +18,17 @@ def _shape(s: list[int]) -> str:
 @click.command("profile")
 @click.argument("model")
 @click.option("--width", type=float, help="width multiplier alpha [1.0]")
+@click.option("--width-rule", type=click.Choice(["paper", "torchvision"]),
+              help="how MobileNetV3 widths round: the paper's reference implementation or "
+                   "torchvision's (equal at width 1.0) [paper, or the checkpoint's]")
 @click.option("--resolution", type=int, help="input side in pixels [224]")
 @click.option("--num-classes", type=int, help="[1000]")
 @click.option("--in-channels", type=int, help="[3]")
 @click.option("--json", "as_json", is_flag=True, help="print JSON only")
-def command(model, width, resolution, num_classes, in_channels, as_json) -> None:
+def command(model, width, width_rule, resolution, num_classes, in_channels, as_json) -> None:
     """Params and MAdds of MODEL: a zoo architecture, `default` or a checkpoint."""
     loaded = load_model(model, width=width, resolution=resolution, num_classes=num_classes,
-                        in_channels=in_channels)
+                        in_channels=in_channels, width_rule=width_rule)
     o = loaded.options
     prof = profile_model(loaded.module, (o["in_channels"], o["resolution"], o["resolution"]))
     if as_json:

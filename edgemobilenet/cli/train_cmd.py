@@ -34,6 +34,8 @@ class _RichProgress:
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="checkpoint to write (after every epoch)")
 @click.option("--width", default=1.0, show_default=True, help="width multiplier alpha")
+@click.option("--width-rule", type=click.Choice(["paper", "torchvision"]), default="paper",
+              show_default=True, help="how MobileNetV3 widths round (equal at width 1.0)")
 @click.option("--resolution", type=int, help="input side [32 for fashion-mnist, else 224]")
 @click.option("--in-channels", type=int, help="[1 for fashion-mnist, else 3]")
 @click.option("--epochs", default=10, show_default=True)
@@ -46,12 +48,12 @@ class _RichProgress:
 @click.option("--threads", default=2, show_default=True, help="torch CPU threads")
 @click.option("--half", is_flag=True, help="store float16 weights, no optimizer state "
               "(small file for shipping; cannot be resumed)")
-def command(arch, data, output, width, resolution, in_channels, epochs, batch_size, lr,
+def command(arch, data, output, width, width_rule, resolution, in_channels, epochs, batch_size, lr,
             weight_decay, limit, resume, seed, threads, half) -> None:
     """Train ARCH (mobilenet_v1, mobilenet_v2, mobilenet_v3_large, mobilenet_v3_small,
     mnasnet_a1, mnasnet_b1) on DATA and write an edgemb checkpoint to OUTPUT."""
     torch.set_num_threads(threads)
-    cfg = TrainConfig(arch=arch, data=data, width=width, resolution=resolution,
+    cfg = TrainConfig(arch=arch, data=data, width=width, width_rule=width_rule, resolution=resolution,
                       in_channels=in_channels, epochs=epochs, batch_size=batch_size, lr=lr,
                       weight_decay=weight_decay, limit=limit, seed=seed, half=half)
     console = Console()

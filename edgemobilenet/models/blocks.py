@@ -26,9 +26,11 @@ class ConvBNAct(nn.Sequential):
     """Conv2d (no bias) -> BatchNorm2d -> activation; keys `0.*`, `1.*` as torchvision's."""
 
     def __init__(self, in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, groups: int = 1,
-                 act: Act | None = nn.ReLU6, bn_eps: float = 1e-5, bn_momentum: float = 0.1):
+                 act: Act | None = nn.ReLU6, bn_eps: float = 1e-5, bn_momentum: float = 0.1,
+                 dilation: int = 1):
         layers: list[nn.Module] = [
-            nn.Conv2d(in_ch, out_ch, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+            nn.Conv2d(in_ch, out_ch, kernel, stride, (kernel - 1) // 2 * dilation,
+                      dilation=dilation, groups=groups, bias=False),
             nn.BatchNorm2d(out_ch, eps=bn_eps, momentum=bn_momentum),
         ]
         if act is not None:
@@ -85,17 +87,20 @@ class Residual(nn.Module):
 def inverted_residual(in_ch: int, mid_ch: int, out_ch: int, stride: int, kernel: int = 3,
                       act: Act = nn.ReLU6, se: nn.Module | None = None,
                       project_as_block: bool = False, attr: str = "conv",
-                      bn_eps: float = 1e-5, bn_momentum: float = 0.1) -> Residual:
+                      bn_eps: float = 1e-5, bn_momentum: float = 0.1,
+                      dilation: int = 1) -> Residual:
     """MobileNetV2-style inverted residual: [1x1 expand] -> kxk depthwise -> [SE] -> 1x1 linear.
 
     `project_as_block=False` stores the projection as bare Conv2d + BatchNorm2d (V2 layout),
-    `True` as a ConvBNAct without activation (V3 layout).
+    `True` as a ConvBNAct without activation (V3 layout). `dilation` applies to the
+    depthwise conv (output stride 16 backbones for segmentation).
     """
     kw = dict(bn_eps=bn_eps, bn_momentum=bn_momentum)
     layers: list[nn.Module] = []
     if mid_ch != in_ch:
         layers.append(ConvBNAct(in_ch, mid_ch, 1, act=act, **kw))
-    layers.append(ConvBNAct(mid_ch, mid_ch, kernel, stride, groups=mid_ch, act=act, **kw))
+    layers.append(ConvBNAct(mid_ch, mid_ch, kernel, stride, groups=mid_ch, act=act,
+                            dilation=dilation, **kw))
     if se is not None:
         layers.append(se)
     if project_as_block:

@@ -16,7 +16,8 @@ from edgemobilenet.errors import EdgembError
 from .zoo import ARCHS, build
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "default_model.pt"
-DEFAULTS = {"width": 1.0, "resolution": 224, "num_classes": 1000, "in_channels": 3}
+DEFAULTS = {"width": 1.0, "resolution": 224, "num_classes": 1000, "in_channels": 3,
+            "width_rule": "paper"}
 
 
 @dataclass
@@ -34,6 +35,7 @@ def _options(base: dict, **given) -> dict:
     out = dict(base)
     out.update({k: v for k, v in given.items() if v is not None})
     out["width"] = float(out["width"])
+    out["width_rule"] = str(out.get("width_rule", "paper"))
     for k in ("resolution", "num_classes", "in_channels"):
         out[k] = int(out[k])
     return out
@@ -58,12 +60,12 @@ def _load_state(module: nn.Module, state: dict, source: str, arch: str) -> None:
 
 def load_model(spec: str, *, arch: str | None = None, width: float | None = None,
                resolution: int | None = None, num_classes: int | None = None,
-               in_channels: int | None = None) -> LoadedModel:
+               in_channels: int | None = None, width_rule: str | None = None) -> LoadedModel:
     """`spec` is a zoo name (random weights), `default`, an `edgemb train` checkpoint, or a
     torchvision-format `.pth` state dict (needs `arch`). Options not given come from the
-    checkpoint or the defaults (width 1.0, 224, 1000 classes, 3 channels)."""
+    checkpoint or the defaults (width 1.0, 224, 1000 classes, 3 channels, paper width rule)."""
     given = dict(width=width, resolution=resolution, num_classes=num_classes,
-                 in_channels=in_channels)
+                 in_channels=in_channels, width_rule=width_rule)
     if spec in ARCHS:
         if arch is not None and arch != spec:
             raise EdgembError(f"{spec}: --arch {arch} contradicts the model name")
@@ -89,8 +91,8 @@ def load_model(spec: str, *, arch: str | None = None, width: float | None = None
             raise EdgembError(f"{path}: checkpoint has {ckpt['options']['num_classes']} "
                               f"classes, not {num_classes}")
         opts = _options(ckpt["options"], resolution=resolution)
-        for key in ("width", "in_channels"):
-            if given[key] is not None and float(given[key]) != float(opts[key]):
+        for key, kind in (("width", float), ("in_channels", float), ("width_rule", str)):
+            if given[key] is not None and kind(given[key]) != kind(opts[key]):
                 raise EdgembError(f"{path}: checkpoint has {key} {opts[key]}, not {given[key]}")
         module = build(ckpt["arch"], **opts)
         _load_state(module, ckpt["state_dict"], str(path), ckpt["arch"])
