@@ -24,6 +24,7 @@ COMMANDS = {
     "targets": ("targets_cmd", "List the target boards (targets/*.toml)."),
     "demo": ("demo_cmd", "The whole pipeline on the default model, with a report."),
     "tune": ("tune_cmd", "MetaSchedule-tune a model's kernels for a target."),
+    "export": ("export_cmd", "Export a QGraph or MODEL as int8 .tflite (LiteRT) or QDQ .onnx."),
     "board": ("board_cmd", "Serve a Linux board over TVM RPC (emulated Pi, tracker)."),
 }
 

@@ -79,7 +79,8 @@ class _Converter:
         return qparams(lo, hi)
 
     def _tensor(self, name: str, shape: tuple[int, ...], scale: float, zp: int) -> QTensor:
-        t = QTensor(name, nhwc_shape(shape), "int8", float(scale), int(zp))
+        # float32 scales (as TFLite stores them): multipliers derived from them are TFLite's
+        t = QTensor(name, nhwc_shape(shape), "int8", float(np.float32(scale)), int(zp))
         self.tensors[name] = t
         return t
 

@@ -1,0 +1,82 @@
+"""QGraph -> .tflite export, run by LiteRT (`ai-edge-litert`), against the reference executor.
+
+LiteRT's reference kernels (OpResolverType.BUILTIN_REF) must equal the reference executor bit
+for bit, node by node (each node fed LiteRT's own inputs) and end to end. LiteRT's optimized
+builtin kernels round the GEMM convolutions' final shift half up instead of away from zero
+(ruy): those may differ by 1 LSB per node, never more.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from tflite_helpers import ONE_OPS, one_op_graph, per_node_diffs, sample, whole_graph, zoo_graph
+
+from edgemobilenet.cli import main
+from edgemobilenet.quant import qgraph
+from edgemobilenet.quant.qgraph import QGraph
+from edgemobilenet.quant.tflite_export import export_tflite, to_tflite
+from edgemobilenet.models.zoo import ARCHS
+
+
+@pytest.mark.parametrize("op", ONE_OPS)
+def test_one_op_models_bit_exact_with_litert_reference_kernels(op):
+    g = one_op_graph(op)
+    res = to_tflite(g)
+    assert res.inexact == []
+    x = sample(g)
+    assert max(per_node_diffs(g, res.data, x, "ref").values()) == 0
+    y, ref = whole_graph(g, res.data, x, "ref")
+    np.testing.assert_array_equal(y, ref)
+    assert max(per_node_diffs(g, res.data, x, "builtin").values()) <= 1
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_zoo_bit_exact_with_litert_reference_kernels(arch):
+    g = zoo_graph(arch)
+    res = to_tflite(g)
+    assert res.inexact == []
+    x = sample(g)
+    y, ref = whole_graph(g, res.data, x, "ref")
+    np.testing.assert_array_equal(y, ref)
+    diffs = per_node_diffs(g, res.data, x, "ref")
+    assert max(diffs.values()) == 0, {k: v for k, v in diffs.items() if v}
+    assert max(per_node_diffs(g, res.data, x, "builtin").values()) <= 1
+
+
+def test_unrepresentable_scales_are_reported():
+    """A float64 scale TFLite cannot store changes the multiplier TFLite derives."""
+    g = one_op_graph("conv3x3_same")
+    node = g.nodes[1]
+    node.params["multiplier"] = node.params["multiplier"] + np.int32(77)
+    res = to_tflite(g)
+    assert any(node.name in line for line in res.inexact)
+
+
+def test_export_cli_tflite_and_onnx(tmp_path):
+    g = one_op_graph("fc")
+    src = tmp_path / "m.qgraph"
+    qgraph.save(g, src)
+    r = CliRunner().invoke(main, ["export", str(src), "-o", str(tmp_path / "m.tflite"), "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["model_hash"] == g.digest() and doc["inexact"] == []
+    data = (tmp_path / "m.tflite").read_bytes()
+    assert data[4:8] == b"TFL3"
+    y, ref = whole_graph(g, data, sample(g), "ref")
+    np.testing.assert_array_equal(y, ref)
+    r = CliRunner().invoke(main, ["export", str(src), "-o", str(tmp_path / "m.onnx")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "m.onnx").stat().st_size > 0
+
+
+def test_export_errors_leave_nothing(tmp_path):
+    g = one_op_graph("conv3x3_same")
+    g.nodes[1].attrs["groups"] = 2  # grouped conv: no TFLite int8 builtin
+    g.nodes[1].params["weight"] = np.ascontiguousarray(g.nodes[1].params["weight"][:, :, :, :4])
+    from edgemobilenet.errors import EdgembError
+    with pytest.raises(EdgembError, match="grouped"):
+        export_tflite(g, tmp_path / "x.tflite")
+    assert not list(tmp_path.iterdir())
