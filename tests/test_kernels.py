@@ -116,6 +116,73 @@ def _edge_requant(case: tuple, rng: np.random.Generator) -> tuple:
     return case
 
 
+def trained_requant(case: tuple, rng: np.random.Generator, dead: float = 0.25,
+                    left: float = 0.1, tiny: float = 0.1) -> tuple:
+    """What trained models produce per output channel: dead channels (all-zero weights,
+    multiplier 0 and shift 0 after BN folding or magnitude pruning), channels with a left
+    shift (real multiplier >= 0.5: sparse small weights, so some outputs do not saturate)
+    and near-dead channels (right shifts of 22..31); the rest unchanged."""
+    node = case[0]
+    w, m, s = node.params["weight"], node.params["multiplier"], node.params["shift"]
+    oc = m.shape[0]
+    kind = rng.choice(4, oc, p=[dead, left, tiny, 1 - dead - left - tiny])
+    for o in np.flatnonzero(kind == 0):
+        w[o] = 0
+        m[o], s[o] = 0, 0
+    for o in np.flatnonzero(kind == 1):
+        w[o] = rng.choice([-1, 0, 0, 0, 1], w[o].shape).astype(np.int8)
+        node.params["bias"][o] = rng.integers(-64, 64)
+        s[o] = rng.integers(0, 3)
+    for o in np.flatnonzero(kind == 2):
+        s[o] = rng.integers(-31, -21)
+    node.name += "_trained"
+    return case
+
+
+def pruned_layer(case: tuple) -> tuple:
+    """Every output channel dead (a layer pruned away)."""
+    node = case[0]
+    node.params["weight"][:] = 0
+    node.params["multiplier"][:] = 0
+    node.params["shift"][:] = 0
+    node.name += "_pruned"
+    return case
+
+
+# Shapes of every fast path (dsp w16 / int8 / small window / depthwise 3x3, mve pointwise
+# run / small window / depthwise), run with trained_requant's channels.
+TRAINED_SHAPES = [
+    (6, 6, 64, 24, 1, 1, [0, 0, 0, 0], 1, 1),      # pointwise (w16 / mve run)
+    (4, 5, 32, 40, 1, 1, [0, 0, 0, 0], 1, 1),      # pointwise, 2 w16 chunks, odd pixels
+    (3, 3, 260, 8, 1, 1, [0, 0, 0, 0], 1, 1),      # int8 pointwise (C > 256)
+    (9, 9, 3, 8, 3, 2, [0, 0, 1, 1], 1, 1),        # first conv (small window)
+    (8, 8, 16, 16, 3, 1, [1, 1, 1, 1], 1, 16),     # depthwise 3x3
+    (9, 9, 24, 24, 3, 2, [0, 0, 1, 1], 1, 24),     # depthwise 3x3 stride 2
+    (7, 7, 12, 12, 5, 1, [2, 2, 2, 2], 1, 12),     # depthwise 5x5
+    (6, 5, 8, 6, 3, 1, [1, 1, 1, 1], 1, 1),        # conv_rows
+]
+
+
+def trained_cases(seed: int = 3) -> list[tuple]:
+    """TRAINED_SHAPES with trained_requant (ReLU-style and linear clamps), a pruned layer,
+    and an FC layer."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for shape in TRAINED_SHAPES:
+        for relu in (True, False):
+            case = trained_requant(_conv_case(rng, shape), rng)
+            node, yt = case[0], case[2]
+            if relu:
+                node.attrs.update(act_min=int(yt.zero_point), act_max=127)
+                node.name += "_relu"
+            else:
+                node.attrs.update(act_min=-128, act_max=127)
+            cases.append(case)
+    cases.append(pruned_layer(_conv_case(rng, TRAINED_SHAPES[0])))
+    cases.append(trained_requant(_fc_case(rng, 64, 10), rng))
+    return cases
+
+
 def node_cases(seed: int = 0) -> list[tuple]:
     rng = np.random.default_rng(seed)
     cases = [_conv_case(rng, s) for s in CONV_SHAPES]
@@ -123,7 +190,7 @@ def node_cases(seed: int = 0) -> list[tuple]:
     edge = (CONV_SHAPES[1], CONV_SHAPES[5], CONV_SHAPES[11])   # pointwise, first conv, dw
     cases += [_edge_requant(_conv_case(rng, s), rng) for s in edge]
     cases.append(_edge_requant(_fc_case(rng, 40, 9), rng))
-    return cases + _builder_cases(rng)
+    return cases + trained_cases() + _builder_cases(rng)
 
 
 def kernel_cases(variant: str, seed: int = 0,

@@ -231,18 +231,22 @@ static void widen1(const int8_t *x, int32_t n, int32_t zp2, int32_t *xb)
 static int rq_fold(const emb_conv_params *p, int32_t m, int32_t s, int32_t q[4]);
 
 /* w16_run's table for the channel pairs from oc0 (n channels, n even): b0 b1 b0 b1, then
- * rq_fold's constants of both channels; 0 if a channel needs emb_requant. */
-static int w16_table(const emb_conv_params *p, const int32_t *bias, const int32_t *mult,
-                     const int32_t *shift, int32_t oc0, int32_t n, int32_t *t)
+ * rq_fold's constants of both channels. Returns a bit mask of the pairs whose channels both
+ * fold (bit j / 2 for the pair at j); the others need emb_requant. */
+static uint32_t w16_table(const emb_conv_params *p, const int32_t *bias, const int32_t *mult,
+                          const int32_t *shift, int32_t oc0, int32_t n, int32_t *t)
 {
+    uint32_t fast = 0;
     for (int32_t j = 0; j < n; j += 2, t += 12) {
+        int ok = 1;
         for (int32_t i = 0; i < 2; i++) {
             const int32_t oc = oc0 + j + i;
             t[i] = t[i + 2] = bias[oc];
-            if (!rq_fold(p, mult[oc], shift[oc], t + 4 + 4 * i)) return 0;
+            ok &= rq_fold(p, mult[oc], shift[oc], t + 4 + 4 * i);
         }
+        fast |= (uint32_t)ok << (j >> 1);
     }
-    return 1;
+    return fast;
 }
 
 /* Window of output pixel (oy, ox) readable straight from the input: inside the image (no
@@ -289,8 +293,9 @@ static void w16_gather(const emb_conv_params *p, const int8_t *in, int32_t pix, 
 /* groups-1 conv with w16 weights (packing.py: pointwise with C % 4 == 0, C <= W16_K_MAX,
  * k = C; small windows, k = KH * run4): chunks of `chunk` output channels outer (their
  * requantization table built once, tbl), pixel pairs inner (widened once per chunk, xb),
- * every channel pair of the chunk through w16_run. A chunk with a slow requantization and
- * the odd last channel (its pair zero-padded by packing.py) take w16_acc + emb_requant. */
+ * every run of channel pairs with fast requantization through w16_run. The other pairs
+ * (a channel that rq_fold refuses) and the odd last channel (its pair zero-padded by
+ * packing.py) take w16_acc + emb_requant. */
 static void conv_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w,
                      const int32_t *bias, const int32_t *mult, const int32_t *shift,
                      int8_t *out, int32_t k, int32_t chunk, int32_t *tbl, int32_t *xb,
@@ -301,18 +306,23 @@ static void conv_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w
     const uint32_t hi4 = (uint32_t)(p->act_max - p->act_min) * 0x01010101u;
     for (int32_t oc0 = 0; oc0 < oc_n; oc0 += chunk) {
         const int32_t n = oc_n - oc0 < chunk ? oc_n - oc0 : chunk, n2 = n & ~1;
-        const int fast = w16_table(p, bias, mult, shift, oc0, n2, tbl);
+        const uint32_t fast = w16_table(p, bias, mult, shift, oc0, n2, tbl);
         const int8_t *wc = w + oc0 * k * 2;
         for (int32_t pix = 0; pix < n_pix; pix += 2) {
             const int32_t p0 = pix + 1 < n_pix || n_pix < 2 ? pix : n_pix - 2;   /* odd end */
             const int two = p0 + 1 < n_pix;
             int8_t *o = out + p0 * oc_n + oc0;
             w16_gather(p, in, p0, n_pix, k, buf, xb);
-            if (fast && n2 > 0) {
-                const w16_ctx c = {tbl, o, two ? oc_n : 0, hi4, lo4, tbl + 6 * n2, xb, 10 * k};
-                w16_run(&c, wc);
-            }
-            for (int32_t j = fast ? n2 : 0; j < n; j += 2) {
+            for (int32_t j = 0; j < n; ) {
+                int32_t j1 = j;
+                while (j1 < n2 && (fast >> (j1 >> 1) & 1u)) j1 += 2;
+                if (j1 > j) {   /* pairs j .. j1 - 1: one w16_run */
+                    const w16_ctx c = {tbl + 6 * j, o + j, two ? oc_n : 0, hi4, lo4,
+                                       tbl + 6 * j1, xb, 10 * k};
+                    w16_run(&c, wc + j * k * 2);
+                    j = j1;
+                    continue;
+                }
                 const int32_t oc = oc0 + j;
                 const int32_t b1 = j + 1 < n ? bias[oc + 1] : 0;
                 int32_t a[4] = {bias[oc], b1, bias[oc], b1};
@@ -323,6 +333,7 @@ static void conv_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w
                     o[j + 1] = REQ(a[1], oc + 1);
                     if (two) o[j + 1 + oc_n] = REQ(a[3], oc + 1);
                 }
+                j += 2;
             }
         }
     }
@@ -501,7 +512,7 @@ static void dw3_fill(const emb_conv_params *p, const int8_t *in, int32_t iy, int
  * in buffer row iy mod 3 (filled once per segment), so the weight order per output row is
  * one of 3 tables (wt). Scratch: 1152 (ring) + 216 (wt) + 264 (dw3_fill) bytes. */
 static void dw3_block(const emb_conv_params *p, const int8_t *in, const int8_t *w,
-                      int32_t ch, const int32_t *rq, int8_t *out)
+                      int32_t ch, const int32_t *rq, const int32_t t[4], int8_t *out)
 {
     const int32_t c = p->in_c;
     int32_t ring[3][DW3_ROW / 4], wt[3][18];
@@ -509,12 +520,14 @@ static void dw3_block(const emb_conv_params *p, const int8_t *in, const int8_t *
         for (int32_t kh = 0; kh < 3; kh++) {
             const int8_t *x = w + kh * 3 * c + ch;
             int32_t *q = wt[r] + 6 * ((r + kh) % 3);
-            q[0] = pkhbt(x[2 * c], x[2 * c + 2]);
-            q[1] = pkhbt(x[2 * c + 1], x[2 * c + 3]);
-            q[2] = pkhbt(x[0], x[c]);
-            q[3] = pkhbt(x[2], x[c + 2]);
-            q[4] = pkhbt(x[1], x[c + 1]);
-            q[5] = pkhbt(x[3], x[c + 3]);
+#define W(kw, j) (x[(kw) * c + (j)] * (1 << t[j]))   /* tap kw of channel ch + j, scaled */
+            q[0] = pkhbt(W(2, 0), W(2, 2));
+            q[1] = pkhbt(W(2, 1), W(2, 3));
+            q[2] = pkhbt(W(0, 0), W(1, 0));
+            q[3] = pkhbt(W(0, 2), W(1, 2));
+            q[4] = pkhbt(W(0, 1), W(1, 1));
+            q[5] = pkhbt(W(0, 3), W(1, 3));
+#undef W
         }
     }
     dw3_ctx k = {ring[0], 0, rq, 0, c, 0, (uint32_t)(p->act_max - p->act_min) * 0x01010101u,
@@ -543,21 +556,51 @@ static void dw3_block(const emb_conv_params *p, const int8_t *in, const int8_t *
 }
 
 /* {m, klo, khi + (out_zp - act_min) << (e - 1), e - 1} of one channel for w16_run / dw3_run
- * (USAT then gives the output minus act_min); 0 if it needs emb_requant. The folded khi
- * stays below 2^31 for e <= 21 (|hi32(a * m)| <= 2^30, |out_zp - act_min| <= 255). */
+ * (USAT then gives the output minus act_min); 0 if it needs emb_requant. The lane's high
+ * word, |hi32(a * m)| <= 2^30 plus khi plus the folded zero point, must stay an int32:
+ * every e for ReLU-style clamps (act_min == out_zp), e <= 22 at worst. */
 static int rq_fold(const emb_conv_params *p, int32_t m, int32_t s, int32_t q[4])
 {
-    if (!emb_rq_fast(m, s) || s < -21) return 0;
+    if (!emb_rq_fast(m, s)) return 0;
     const emb_rq r = emb_rq_make(m, s);
+    const int64_t f = (int64_t)p->out_zp - p->act_min;
+    const int64_t fold = (f < 0 ? -f : f) * ((int64_t)1 << r.e1);
+    if ((1LL << 30) + 1 + (int64_t)r.khi + fold >= (1LL << 31)) return 0;
     q[0] = r.m;
     q[1] = r.klo;
-    q[2] = r.khi + (p->out_zp - p->act_min) * (1 << r.e1);
+    q[2] = (int32_t)(r.khi + f * ((int64_t)1 << r.e1));
     q[3] = r.e1;
     return 1;
 }
 
+/* A left shift (s >= 0, m != 0) for dw3_run's lane, which only has the right-shift form
+ * (emb_rq_apply): with the channel's weights and bias scaled by 2^t, t = s + 1 (int16 taps:
+ * t <= 8), and 2^30 added to the bias, its accumulator a' = a * 2^t + 2^30 is never negative
+ * as long as |a| * 2^t < 2^30 (checked from the bias and the 9 taps' bound 9 * 255 * 128),
+ * so the lane's sign term vanishes and K = 2^31 - 2^30 * m + (out_zp - act_min) * 2^32,
+ * e1 = 0 gives floor((a * 2^(s+1) * m + 2^31) / 2^32) = SRDHM(a << s, m) = MBQM(a, m, s)
+ * exactly (a << s does not wrap). q[-4..-1] as rq_fold, *b the scaled bias; 0 if out of
+ * range. */
+static int rq_fold_left(const emb_conv_params *p, int32_t m, int32_t s, int32_t bias,
+                        int32_t q[4], int32_t *b, int32_t *t)
+{
+    if (m == 0 || m == INT32_MIN || s < 0 || s > 7) return 0;
+    const int64_t bound = ((bias < 0 ? -(int64_t)bias : bias) + 9 * 255 * 128) * (1LL << (s + 1));
+    if (bound >= (1LL << 30)) return 0;
+    const int64_t k = (1LL << 31) - (int64_t)m * (1LL << 30) +
+                      ((int64_t)p->out_zp - p->act_min) * (1LL << 32);
+    q[0] = m;
+    q[1] = (int32_t)(uint32_t)(uint64_t)k;
+    q[2] = (int32_t)(k >> 32);
+    q[3] = 0;
+    *b = (int32_t)((int64_t)bias * (1LL << (s + 1)) + (1LL << 30));
+    *t = s + 1;
+    return 1;
+}
+
 /* Depthwise, weights (KH, KW, C): blocks of 4 channels; 3x3 (dil_w 1) with fast
- * requantization through dw3_block, anything else per pixel (dw4_taps, emb_requant). */
+ * requantization (rq_fold or rq_fold_left for every channel) through dw3_block, anything
+ * else per pixel (dw4_taps, emb_requant). */
 static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int8_t *w,
                            const int32_t *bias, const int32_t *mult, const int32_t *shift,
                            int8_t *out)
@@ -568,13 +611,15 @@ static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int
     const int k3 = p->k_h == 3 && p->k_w == 3 && p->dil_w == 1 && p->dil_h == 1;
     int32_t ch = 0;
     for (; ch + 4 <= c; ch += 4) {
-        int32_t rq[20], fast = k3;
+        int32_t rq[20], t[4] = {0, 0, 0, 0}, fast = k3;
         for (int32_t j = 0; j < 4 && fast; j++) {
             rq[j] = bias[ch + j];
-            fast = rq_fold(p, mult[ch + j], shift[ch + j], rq + 4 + 4 * j);
+            fast = rq_fold(p, mult[ch + j], shift[ch + j], rq + 4 + 4 * j) ||
+                   rq_fold_left(p, mult[ch + j], shift[ch + j], bias[ch + j], rq + 4 + 4 * j,
+                                rq + j, t + j);
         }
         if (fast) {
-            dw3_block(p, in, w, ch, rq + 4, out);
+            dw3_block(p, in, w, ch, rq + 4, t, out);
             continue;
         }
         for (int32_t oy = 0; oy < p->out_h; oy++) {

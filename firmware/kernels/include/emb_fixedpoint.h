@@ -41,19 +41,23 @@ static inline int32_t emb_clamp(int32_t v, int32_t lo, int32_t hi)
  *   MBQM(a, m, -e) == floor((a*m + 2^30 + 2^(30+e) - [a < 0] * 2^31) / 2^(31+e))
  *                  == hi32(a*m + K + (a >> 31) * 2^31) >> (e - 1),   K = 2^30 + 2^(30+e)
  * (SRDHM < 0 exactly when a < 0 or the result is 0 anyway, and floor(floor(y/p)/q) ==
- * floor(y/(pq))). On the target: ASR, ADDS, ADC, SMLAL, ASR. */
+ * floor(y/(pq))). On the target: ASR, ADDS, ADC, SMLAL, ASR.
+ * A dead channel (multiplier 0: all-zero weights, or a real multiplier below 2^-32, any
+ * shift) gives MBQM == 0 for every a, which the same form gives with shift -1: it stays on
+ * the fast path. Left shifts (shift >= 0, m != 0) do not fit this form. */
 typedef struct {
     int32_t m, klo, khi, e1;       /* multiplier, K low / high word, e - 1 */
 } emb_rq;
 
 static inline int emb_rq_fast(int32_t m, int32_t shift)
 {
-    return shift < 0 && m != INT32_MIN;
+    return m == 0 || (shift < 0 && shift >= -31 && m != INT32_MIN);
 }
 
+/* (m, shift) with emb_rq_fast() true -> the constants of the form above. */
 static inline emb_rq emb_rq_make(int32_t m, int32_t shift)
 {
-    const int32_t e = -shift;      /* 1..31 */
+    const int32_t e = m == 0 ? 1 : -shift;      /* 1..31 */
     emb_rq r = {m, e == 1 ? (int32_t)0xC0000000u : 0x40000000, e == 1 ? 0 : 1 << (e - 2),
                 e - 1};
     return r;

@@ -61,8 +61,8 @@ __asm__(
     "    pop {r4-r11, pc}\n"
     "    .size emb_mve_pw_2x4, .-emb_mve_pw_2x4\n");
 
-/* A run of pixel pairs of one block of 4 output channels (pointwise, dense, no left
- * shifts): everything the loop below reads, at fixed byte offsets. */
+/* A run of pixel pairs of one block of 4 output channels (pointwise, dense): everything the
+ * loops below read, at fixed byte offsets. */
 typedef struct {
     const int8_t *x, *w;         /* 0, 4: first pixel; the block's packed weights */
     int32_t n16, tail, c;        /* 8, 12, 16: C / 16, C % 16, C */
@@ -71,14 +71,18 @@ typedef struct {
     int32_t base[4];             /* 36: bias - in_zp * sum(w) */
     int32_t mult[4], right[4];   /* 52, 68: VQRDMULH multipliers, VRSHL shifts (<= 0) */
     int32_t lo[4], hi[4];        /* 84, 100: act_min, act_max */
+    int32_t left[4];             /* 116: VSHL left shifts (>= 0; emb_mve_pw_run_lsh only) */
 } pw_run_ctx;
-_Static_assert(offsetof(pw_run_ctx, base) == 36 && offsetof(pw_run_ctx, hi) == 100,
-               "emb_mve_pw_run offsets");
+_Static_assert(offsetof(pw_run_ctx, base) == 36 && offsetof(pw_run_ctx, hi) == 100 &&
+               offsetof(pw_run_ctx, left) == 116, "emb_mve_pw_run offsets");
 
 /* The pixel-pair loop of conv_pointwise with emb_mve_pw_2x4's dot products (plus a
- * predicated C % 16 tail) and emb_mve_requant (left shift 0) in registers: about 40
- * instructions per pair besides the dot products. */
+ * predicated C % 16 tail) and emb_mve_requant in registers: about 40 instructions per pair
+ * besides the dot products. emb_mve_pw_run: no left shifts (shift <= 0: dead channels, any
+ * right shift); emb_mve_pw_run_lsh: a block with a left shift (VSHL first, 4 more
+ * instructions a pair). */
 void emb_mve_pw_run(pw_run_ctx *k);
+void emb_mve_pw_run_lsh(pw_run_ctx *k);
 #define EMB_PW_RQ                                                                           \
     "    vqrdmulh.s32 q0, q0, q4\n"                                                          \
     "    vand q1, q0, q5\n"                                                                  \
@@ -107,69 +111,77 @@ void emb_mve_pw_run(pw_run_ctx *k);
     "    add r5, r5, r7\n"                                                                   \
     "    vmladava.s8 " a0 ", q0, q2\n"                                                       \
     "    vmladava.s8 " a1 ", q1, q2\n"
-__asm__(
-    "    .text\n"
-    "    .syntax unified\n"
-    "    .thumb\n"
-    "    .align 2\n"
-    "    .global emb_mve_pw_run\n"
-    "    .thumb_func\n"
-    "    .type emb_mve_pw_run, %function\n"
-    "emb_mve_pw_run:\n"
-    "    push {r4-r11, lr}\n"
-    "    vpush {d8-d15}\n"
-    "    mov r9, r0\n"
-    "    ldr r1, [r9]\n"
-    "    vldrw.32 q4, [r9, #52]\n"
-    "    vldrw.32 q5, [r9, #68]\n"
-    "    vldrw.32 q6, [r9, #84]\n"
-    "    vldrw.32 q7, [r9, #100]\n"
-    "1:  ldrd r5, r7, [r9, #4]\n"              /* w, n16 */
-    "    ldr r3, [r9, #16]\n"
-    "    add r3, r1, r3\n"                     /* x1 = x0 + c */
-    "    ldrd r0, r2, [r9, #36]\n"
-    "    ldrd r4, r6, [r9, #44]\n"
-    "    mov r8, r0\n"
-    "    mov r10, r2\n"
-    "    mov r12, r4\n"
-    "    mov lr, r6\n"
-    "    cbz r7, 3f\n"
-    "2:  vldrb.8 q0, [r1], #16\n"
-    "    vldrb.8 q1, [r3], #16\n"
-    EMB_PW_DOT
-    "    subs r7, r7, #1\n"
-    "    bne 2b\n"
-    "3:  ldr r7, [r9, #12]\n"                 /* C % 16: predicated, w rows of C % 16 */
-    "    cbz r7, 4f\n"
-    "    vctp.8 r7\n"
-    "    vpstt\n"
-    "    vldrbt.8 q0, [r1]\n"
-    "    vldrbt.8 q1, [r3]\n"
-    "    add r1, r1, r7\n"
-    "    add r3, r3, r7\n"
-    EMB_PW_TAIL_W("r0", "r8") EMB_PW_TAIL_W("r2", "r10")
-    EMB_PW_TAIL_W("r4", "r12") EMB_PW_TAIL_W("r6", "lr")
-    "4:  mov r1, r3\n"                        /* next pair */
-    "    ldr r7, [r9, #32]\n"
-    "    vmov q0[2], q0[0], r0, r4\n"
-    "    vmov q0[3], q0[1], r2, r6\n"
-    EMB_PW_RQ
-    "    ldrd r5, r11, [r9, #20]\n"            /* o, o_step */
-    "    vstrb.32 q0, [r5]\n"
-    "    vmov q0[2], q0[0], r8, r12\n"
-    "    vmov q0[3], q0[1], r10, lr\n"
-    EMB_PW_RQ
-    "    add r5, r5, r11\n"
-    "    vstrb.32 q0, [r5]\n"
-    "    add r5, r5, r11\n"
-    "    str r5, [r9, #20]\n"
-    "    ldr r7, [r9, #28]\n"
-    "    subs r7, r7, #1\n"
-    "    str r7, [r9, #28]\n"
-    "    bne 1b\n"
-    "    vpop {d8-d15}\n"
-    "    pop {r4-r11, pc}\n"
-    "    .size emb_mve_pw_run, .-emb_mve_pw_run\n");
+#define EMB_PW_RUN_ASM(name, LSH)                                                          \
+    __asm__(                                                                            \
+    "    .text\n"                                                                       \
+    "    .syntax unified\n"                                                             \
+    "    .thumb\n"                                                                      \
+    "    .align 2\n"                                                                    \
+    "    .global " name "\n"                                                            \
+    "    .thumb_func\n"                                                                 \
+    "    .type " name ", %function\n"                                                   \
+    name ":\n"                                                                         \
+    "    push {r4-r11, lr}\n"                                                           \
+    "    vpush {d8-d15}\n"                                                              \
+    "    mov r9, r0\n"                                                                  \
+    "    ldr r1, [r9]\n"                                                                \
+    "    vldrw.32 q4, [r9, #52]\n"                                                      \
+    "    vldrw.32 q5, [r9, #68]\n"                                                      \
+    "    vldrw.32 q6, [r9, #84]\n"                                                      \
+    "    vldrw.32 q7, [r9, #100]\n"                                                     \
+    "1:  ldrd r5, r7, [r9, #4]\n"              /* w, n16 */                             \
+    "    ldr r3, [r9, #16]\n"                                                           \
+    "    add r3, r1, r3\n"                     /* x1 = x0 + c */                        \
+    "    ldrd r0, r2, [r9, #36]\n"                                                      \
+    "    ldrd r4, r6, [r9, #44]\n"                                                      \
+    "    mov r8, r0\n"                                                                  \
+    "    mov r10, r2\n"                                                                 \
+    "    mov r12, r4\n"                                                                 \
+    "    mov lr, r6\n"                                                                  \
+    "    cbz r7, 3f\n"                                                                  \
+    "2:  vldrb.8 q0, [r1], #16\n"                                                       \
+    "    vldrb.8 q1, [r3], #16\n"                                                       \
+    EMB_PW_DOT                                                                          \
+    "    subs r7, r7, #1\n"                                                             \
+    "    bne 2b\n"                                                                      \
+    "3:  ldr r7, [r9, #12]\n"                 /* C % 16: predicated, w rows of C % 16 */\
+    "    cbz r7, 4f\n"                                                                  \
+    "    vctp.8 r7\n"                                                                   \
+    "    vpstt\n"                                                                       \
+    "    vldrbt.8 q0, [r1]\n"                                                           \
+    "    vldrbt.8 q1, [r3]\n"                                                           \
+    "    add r1, r1, r7\n"                                                              \
+    "    add r3, r3, r7\n"                                                              \
+    EMB_PW_TAIL_W("r0", "r8") EMB_PW_TAIL_W("r2", "r10")                                \
+    EMB_PW_TAIL_W("r4", "r12") EMB_PW_TAIL_W("r6", "lr")                                \
+    "4:  mov r1, r3\n"                        /* next pair */                           \
+    "    ldr r7, [r9, #32]\n"                                                           \
+    "    vmov q0[2], q0[0], r0, r4\n"                                                   \
+    "    vmov q0[3], q0[1], r2, r6\n"                                                   \
+    LSH EMB_PW_RQ                                                                       \
+    "    ldrd r5, r11, [r9, #20]\n"            /* o, o_step */                          \
+    "    vstrb.32 q0, [r5]\n"                                                           \
+    "    vmov q0[2], q0[0], r8, r12\n"                                                  \
+    "    vmov q0[3], q0[1], r10, lr\n"                                                  \
+    LSH EMB_PW_RQ                                                                       \
+    "    add r5, r5, r11\n"                                                             \
+    "    vstrb.32 q0, [r5]\n"                                                           \
+    "    add r5, r5, r11\n"                                                             \
+    "    str r5, [r9, #20]\n"                                                           \
+    "    ldr r7, [r9, #28]\n"                                                           \
+    "    subs r7, r7, #1\n"                                                             \
+    "    str r7, [r9, #28]\n"                                                           \
+    "    bne 1b\n"                                                                      \
+    "    vpop {d8-d15}\n"                                                               \
+    "    pop {r4-r11, pc}\n"                                                            \
+    "    .size " name ", .-" name "\n");
+#define EMB_PW_LSH                                                                          \
+    "    vldrw.32 q2, [r9, #116]\n"                                                         \
+    "    vshl.s32 q0, q0, q2\n"
+EMB_PW_RUN_ASM("emb_mve_pw_run", "")
+EMB_PW_RUN_ASM("emb_mve_pw_run_lsh", EMB_PW_LSH)
+#undef EMB_PW_LSH
+#undef EMB_PW_RUN_ASM
 #undef EMB_PW_TAIL_W
 #undef EMB_PW_DOT
 #undef EMB_PW_RQ
@@ -202,21 +214,23 @@ static void conv_pointwise(const emb_conv_params *p, const int8_t *in, const int
         const int32x4_t base = vsubq_s32(b, vmulq_n_s32(emb_mve_vec4(wsum), p->in_zp));
         const emb_mve_rq rq = emb_mve_rq_load(mult + oc, shift + oc, pr);
         int32_t pix = 0;
-        if (dense && m == 4 && n_pix >= 2 && vminvq_s32(0, vldrwq_s32(shift + oc)) <= 0 &&
-            vmaxvq_s32(0, vldrwq_s32(shift + oc)) == 0) {   /* no left shifts */
+        if (dense && m == 4 && n_pix >= 2) {
+            const int lsh = vmaxvq_s32(0, rq.left) > 0;
             pw_run_ctx k = {in, wb, c >> 4, c & 15, c, out + oc, p->out_c, n_pix >> 1,
-                            p->out_zp, {0}, {0}, {0}, {0}, {0}};
+                            p->out_zp, {0}, {0}, {0}, {0}, {0}, {0}};
             vstrwq_s32(k.base, base);
             vstrwq_s32(k.mult, rq.mult);
             vstrwq_s32(k.right, rq.right);
             vstrwq_s32(k.lo, vdupq_n_s32(p->act_min));
             vstrwq_s32(k.hi, vdupq_n_s32(p->act_max));
-            emb_mve_pw_run(&k);
+            vstrwq_s32(k.left, rq.left);
+            void (*run)(pw_run_ctx *) = lsh ? emb_mve_pw_run_lsh : emb_mve_pw_run;
+            run(&k);
             if (n_pix & 1) {   /* last pixel: paired with the one before (computed twice) */
                 k.x = in + (n_pix - 2) * c;
                 k.o = out + (n_pix - 2) * p->out_c + oc;
                 k.pairs = 1;
-                emb_mve_pw_run(&k);
+                run(&k);
             }
             pix = n_pix;
         }
