@@ -16,7 +16,7 @@ from qgraph_builders import SINGLE_OP_BUILDERS, sample_input
 from edgemobilenet.backends.mcu import kernel_check as kc
 from edgemobilenet.quant.fixedpoint import INT32_MAX, INT32_MIN, mbqm
 from edgemobilenet.quant.qgraph import QNode, QTensor
-from edgemobilenet.quant.reference import OP_IMPLS, run
+from edgemobilenet.quant.reference import apply, run
 
 VARIANTS = ["portable", "dsp", "mve"]
 HOST_VARIANTS = ["portable", "dsp"]   # mve: QEMU only (tests/test_kernels_qemu.py)
@@ -200,13 +200,13 @@ def kernel_cases(variant: str, seed: int = 0,
     rng = np.random.default_rng(seed + 1000)
     calls, want = [], []
     for node, in_t, out_t, xs in node_cases(seed):
-        y = OP_IMPLS[node.op](node, xs, in_t, out_t)
+        y = apply(node, xs, in_t, out_t)
         if node.op != "concat":
             calls.append(kc.case_from_node(node, in_t, out_t, xs, variant, compact=compact))
             want.append(y)
             if node.op == "lut":   # in place as well
-                c = kc.case_from_node(node, in_t, out_t, xs, variant)
-                c.ints[1], c.label = 1, node.name + "/inplace"
+                c = kc.case_from_node(node, in_t, out_t, xs, variant, in_place=True)
+                c.label = node.name + "/inplace"
                 calls.append(c)
                 want.append(y)
             continue

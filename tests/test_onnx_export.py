@@ -112,7 +112,7 @@ def test_export_metadata_and_errors(tmp_path):
     assert props["edgemb.qgraph_digest"] == g.digest() and props["edgemb.arch"] == "tiny"
     assert m.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT8
     g.nodes[0].op = "lut"
-    g.nodes[0].attrs["fn"] = "gelu"
+    g.nodes[0].attrs = {"fn": "gelu"}
     g.nodes[0].params = {"table": np.zeros(256, np.int8)}
     g.tensors[g.outputs[0]] = QTensor(g.outputs[0], g.tensors[g.inputs[0]].shape)
     with pytest.raises(EdgembError, match="gelu"):

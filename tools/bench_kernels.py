@@ -26,7 +26,7 @@ import numpy as np
 from edgemobilenet.backends.mcu import kernel_check as kc
 from edgemobilenet.backends.mcu.packing import pack_weights
 from edgemobilenet.quant.qgraph import QNode, QTensor
-from edgemobilenet.quant.reference import OP_IMPLS
+from edgemobilenet.quant.reference import apply
 
 RUNS = [("portable", "mps2-an386"), ("dsp", "mps2-an386"), ("portable", "mps3-an547"),
         ("mve", "mps3-an547")]
@@ -95,7 +95,7 @@ def _run_layers(layers: dict, runs: list, build_dir: Path) -> list[dict]:
         calls = [kc.case_from_node(n, it, ot, xs, variant) for n, it, ot, xs, _ in layers.values()]
         got = kc.run(driver, calls, timeout=300)
         for (name, (n, it, ot, xs, macs)), r in zip(layers.items(), got):
-            exact = bool(np.array_equal(r.output, OP_IMPLS[n.op](n, xs, it, ot)))
+            exact = bool(np.array_equal(r.output, apply(n, xs, it, ot)))
             results.append({"layer": name, "variant": variant, "machine": machine,
                             "cpu": kc.MACHINES[machine][0][0].split("=")[1], "macs": macs,
                             "instructions": r.instructions,

@@ -1,8 +1,9 @@
 """QGraph: the int8 interchange between frontends and backends, and its `.qgraph` file format.
 
 Plain data: dataclasses and numpy arrays. Op semantics are specified in `OPS.md` beside
-this file. The file is a zip (numpy `.npz`, no pickle) holding `graph.json` (structure,
-quantization, a sha256 per array) and one `.npy` member per parameter array.
+this file; each op's attributes, parameters and rules are its entry in `ops/`. The file
+is a zip (numpy `.npz`, no pickle) holding `graph.json` (structure, quantization, a sha256
+per array) and one `.npy` member per parameter array.
 """
 from __future__ import annotations
 
@@ -20,27 +21,10 @@ from typing import Any
 import numpy as np
 
 from edgemobilenet.errors import EdgembError
+from edgemobilenet.quant import ops
 
 FORMAT = "edgemb-qgraph"
 VERSION = 1
-
-OPS: dict[str, tuple[int, tuple[str, ...]]] = {
-    # op: (number of inputs or -1 for variadic, required params)
-    "conv2d": (1, ("weight", "bias", "multiplier", "shift")),
-    "fully_connected": (1, ("weight", "bias", "multiplier", "shift")),
-    "add": (2, ("multiplier", "shift")),
-    "mul": (2, ("multiplier", "shift")),
-    "lut": (1, ("table",)),
-    "avg_pool": (1, ()),
-    "reshape": (1, ()),
-    "concat": (-1, ("multiplier", "shift")),
-    "resize_bilinear": (1, ()),
-    "softmax": (1, ("exp_table",)),
-}
-
-PARAM_DTYPES = {"weight": "int8", "bias": "int32", "multiplier": "int32", "shift": "int32",
-                "table": "int8", "exp_table": "int32", "w_scale": "float32"}
-
 
 @dataclass
 class QTensor:
@@ -104,35 +88,35 @@ class QGraph:
 
 
 def _validate_node(g: QGraph, node: QNode, known: set[str], where: str) -> None:
+    """The structure every op shares, then the op's own rules (its registry entry)."""
     at = f"{where}: node '{node.name}' ({node.op})"
-    if node.op not in OPS:
+    s = ops.OPS.get(node.op)
+    if s is None:
         raise EdgembError(f"{at}: unknown op")
-    n_in, required = OPS[node.op]
-    if n_in >= 0 and len(node.inputs) != n_in:
-        raise EdgembError(f"{at}: expects {n_in} inputs, has {len(node.inputs)}")
+    if s.n_inputs >= 0 and len(node.inputs) != s.n_inputs:
+        raise EdgembError(f"{at}: expects {s.n_inputs} inputs, has {len(node.inputs)}")
+    if len(node.outputs) != 1:
+        raise EdgembError(f"{at}: expects 1 output, has {len(node.outputs)}")
     for t in node.inputs + node.outputs:
         if t not in g.tensors:
             raise EdgembError(f"{at}: tensor '{t}' is not declared")
     for t in node.inputs:
         if t not in known:
             raise EdgembError(f"{at}: input '{t}' is used before it is produced")
-    for p in required:
+    for p in s.params:
         if p not in node.params:
             raise EdgembError(f"{at}: missing parameter '{p}'")
     for p, arr in node.params.items():
-        want = PARAM_DTYPES.get(p)
+        want = ops.PARAM_DTYPES.get(p)
         if want and str(arr.dtype) != want:
             raise EdgembError(f"{at}: parameter '{p}' is {arr.dtype}, expected {want}")
-    if node.op in ("conv2d", "fully_connected"):
-        oc = node.params["weight"].shape[0]
-        for p in ("bias", "multiplier", "shift"):
-            if node.params[p].shape != (oc,):
-                raise EdgembError(f"{at}: '{p}' has shape {node.params[p].shape}, expected ({oc},)")
-        out = g.tensors[node.outputs[0]]
-        if out.shape[-1] != oc:
-            raise EdgembError(f"{at}: output has {out.shape[-1]} channels, weight has {oc}")
-    if node.op == "lut" and node.params["table"].shape != (256,):
-        raise EdgembError(f"{at}: table must have 256 entries")
+    try:
+        attrs = s.attrs_of(node)
+    except EdgembError as e:
+        raise EdgembError(f"{where}: {e}") from None
+    problem = s.check(g, node, attrs) if s.check else None
+    if problem:
+        raise EdgembError(f"{at}: {problem}")
 
 
 def _structure(g: QGraph) -> dict[str, Any]:

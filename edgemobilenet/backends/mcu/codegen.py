@@ -12,9 +12,10 @@ from typing import Callable, Mapping, Protocol
 
 import numpy as np
 
-from edgemobilenet.backends.mcu import packing
+from edgemobilenet.backends.mcu import kernel_args
 from edgemobilenet.backends.mcu.planner import MemoryPlan
 from edgemobilenet.errors import EdgembError
+from edgemobilenet.quant import ops
 from edgemobilenet.quant.qgraph import QGraph, QNode
 
 
@@ -58,25 +59,8 @@ def _comment(text: str) -> str:
     return text.replace("*/", "* /")
 
 
-def _numel(shape) -> int:
-    return int(np.prod(shape, dtype=np.int64))
-
-
-def _hw_c(shape: tuple[int, ...]) -> tuple[int, int, int]:
-    """(H, W, C) of an NHWC or (1, C) activation."""
-    if len(shape) == 4:
-        return shape[1], shape[2], shape[3]
-    if len(shape) == 2:
-        return 1, 1, shape[1]
-    raise ValueError(f"unsupported activation rank {len(shape)}")
-
-
 def _macs(g: QGraph, node: QNode) -> int:
-    out = g.tensor(node.outputs[0]).shape
-    if node.op in ("conv2d", "fully_connected"):
-        w = node.params["weight"]
-        return _numel(out) * _numel(w.shape[1:])
-    return 0
+    return ops.spec(node.op).macs(g, node)
 
 
 class _Emitter:
@@ -93,100 +77,29 @@ class _Emitter:
         self.consts.append(_carray(ctype, name, arr, self.attrs))
         return name
 
-    def zp(self, tensor: str) -> int:
-        return int(self.g.tensor(tensor).zero_point)
-
     def body(self, i: int, node: QNode) -> str:
-        """C statements for node i (calls into emb_kernels.h)."""
+        """C statements for node i: its kernel calls (emb_kernels.h), rendered from the
+        op's MCU kernel descriptor (quant/ops/mcu.py)."""
         at = f"layer '{node.name}' ({node.op})"
-        g, p = self.g, f"l{i}"
+        s = ops.spec(node.op, at)
         ins, out = node.inputs, node.outputs[0]
-        a = node.attrs
-        act = f"{int(a.get('act_min', -128))}, {int(a.get('act_max', 127))}"
-        y = self.ptr(out)
-        if node.op == "conv2d":
-            (ih, iw, ic), (oh, ow, oc) = _hw_c(g.tensor(ins[0]).shape), _hw_c(g.tensor(out).shape)
-            w = node.params["weight"]
-            kh, kw = int(w.shape[1]), int(w.shape[2])
-            st, pad, dil = a.get("stride", [1, 1]), a.get("padding", [0, 0, 0, 0]), a.get("dilation", [1, 1])
-            compact = i in self.compact_layers
-            packed = packing.pack_weights(node.op, a, w, self.variant, compact)
-            self.const("int8_t", f"{p}_w", packed)
-            self.const("int32_t", f"{p}_b", node.params["bias"])
-            self.const("int32_t", f"{p}_m", node.params["multiplier"])
-            self.const("int32_t", f"{p}_s", node.params["shift"])
-            fields = [ih, iw, ic, oh, ow, oc, kh, kw, st[0], st[1], pad[0], pad[1], dil[0], dil[1],
-                      int(a.get("groups", 1)), self.zp(ins[0]), self.zp(out),
-                      int(a.get("act_min", -128)), int(a.get("act_max", 127)), int(compact)]
-            return (f"    static const emb_conv_params prm = {{{', '.join(map(str, fields))}}};\n"
-                    f"    emb_conv2d_s8(&prm, {self.ptr(ins[0])}, {p}_w, {p}_b, {p}_m, {p}_s, {y});\n")
-        if node.op == "fully_connected":
-            w = node.params["weight"]
-            packed = packing.pack_weights(node.op, a, w, self.variant)
-            self.const("int8_t", f"{p}_w", packed)
-            self.const("int32_t", f"{p}_b", node.params["bias"])
-            self.const("int32_t", f"{p}_m", node.params["multiplier"])
-            self.const("int32_t", f"{p}_s", node.params["shift"])
-            return (f"    emb_fully_connected_s8({w.shape[1]}, {w.shape[0]}, {self.ptr(ins[0])}, "
-                    f"{p}_w, {p}_b, {p}_m, {p}_s, {self.zp(ins[0])}, {self.zp(out)}, {act}, {y});\n")
-        if node.op == "add":
-            self.const("int32_t", f"{p}_m", node.params["multiplier"])
-            self.const("int32_t", f"{p}_s", node.params["shift"])
-            return (f"    emb_add_s8({_numel(g.tensor(out).shape)}, {self.ptr(ins[0])}, "
-                    f"{self.ptr(ins[1])}, {self.zp(ins[0])}, {self.zp(ins[1])}, {self.zp(out)}, "
-                    f"{int(a.get('left_shift', 20))}, {p}_m, {p}_s, {act}, {y});\n")
-        if node.op == "mul":
-            sa, sb = g.tensor(ins[0]).shape, g.tensor(ins[1]).shape
-            c = sa[-1]
-            if _numel(sb) == _numel(sa):
-                bcast = 0
-            elif _numel(sb) == c and sb[-1] == c:
-                bcast = 1
-            else:
-                raise EdgembError(f"{at}: broadcast of {sb} onto {sa} is not supported on MCU")
-            return (f"    emb_mul_s8({_numel(sa) // c}, {c}, {bcast}, {self.ptr(ins[0])}, "
-                    f"{self.ptr(ins[1])}, {self.zp(ins[0])}, {self.zp(ins[1])}, {self.zp(out)}, "
-                    f"{int(node.params['multiplier'][0])}, {int(node.params['shift'][0])}, "
-                    f"{act}, {y});\n")
-        if node.op == "lut":
-            self.const("int8_t", f"{p}_t", node.params["table"])
-            return (f"    emb_lut_s8({_numel(g.tensor(out).shape)}, {self.ptr(ins[0])}, "
-                    f"{p}_t, {y});\n")
-        if node.op == "avg_pool":
-            (ih, iw, c), (oh, ow, _) = _hw_c(g.tensor(ins[0]).shape), _hw_c(g.tensor(out).shape)
-            k, st, pad = a["kernel"], a.get("stride", [1, 1]), a.get("padding", [0, 0, 0, 0])
-            return (f"    emb_avg_pool_s8({ih}, {iw}, {c}, {oh}, {ow}, {k[0]}, {k[1]}, {st[0]}, "
-                    f"{st[1]}, {pad[0]}, {pad[1]}, {act}, {self.ptr(ins[0])}, {y});\n")
-        if node.op == "reshape":
+        if s.aliases_input:
             if self.plan.offsets[ins[0]] != self.plan.offsets[out]:
-                raise EdgembError(f"{at}: memory plan did not alias the reshape")
-            return "    /* reshape: same bytes, new shape */\n"
-        if node.op == "concat":
-            shape = g.tensor(out).shape
-            axis = int(a.get("axis", len(shape) - 1)) % len(shape)
-            if axis != len(shape) - 1:
-                raise EdgembError(f"{at}: concat along axis {axis} is not supported on MCU "
-                                  f"(channels only)")
-            hw, oc = _numel(shape[:-1]), shape[-1]
-            requant = a.get("requant", [1] * len(ins))
-            lines, off = [], 0
-            for j, t in enumerate(ins):
-                c = g.tensor(t).shape[-1]
-                lines.append(f"    emb_concat_s8({hw}, {c}, {oc}, {off}, {self.ptr(t)}, "
-                             f"{int(requant[j])}, {self.zp(t)}, {self.zp(out)}, "
-                             f"{int(node.params['multiplier'][j])}, "
-                             f"{int(node.params['shift'][j])}, {y});\n")
-                off += c
-            return "".join(lines)
-        if node.op == "resize_bilinear":
-            (ih, iw, c), (oh, ow, _) = _hw_c(g.tensor(ins[0]).shape), _hw_c(g.tensor(out).shape)
-            return (f"    emb_resize_bilinear_s8({ih}, {iw}, {c}, {oh}, {ow}, {self.zp(out)}, "
-                    f"{self.ptr(ins[0])}, {y});\n")
-        if node.op == "softmax":
-            self.const("int32_t", f"{p}_e", node.params["exp_table"])
-            return (f"    emb_softmax_s8({_numel(g.tensor(out).shape)}, {self.ptr(ins[0])}, "
-                    f"{p}_e, {y});\n")
-        raise EdgembError(f"{at}: op is not supported by the MCU backend")
+                raise EdgembError(f"{at}: memory plan did not alias the output to the input")
+            return f"    /* {node.op}: same bytes, new shape */\n"
+        if s.mcu is None:
+            raise EdgembError(f"{at}: op is not supported by the MCU backend")
+        calls = kernel_args.calls(node, [self.g.tensor(t) for t in ins], self.g.tensor(out),
+                                  self.variant, i in self.compact_layers)
+        p = f"l{i}"
+        out_lines = []
+        for k, values in enumerate(calls):
+            tag = f"{p}_{k}" if len(calls) > 1 else p
+            out_lines.append(s.mcu.render(
+                values, input_ptr=lambda j: self.ptr(ins[j]), out_ptr=self.ptr(out),
+                const=lambda a, arr, tag=tag: self.const(a.ctype, f"{tag}_{a.name}", arr),
+                local=tag))
+        return "".join(out_lines)
 
 
 def layers(g: QGraph, plan: MemoryPlan) -> list[Layer]:

@@ -12,7 +12,6 @@ reference by construction; checked by tests/test_tvm_*.py.
 """
 from __future__ import annotations
 
-from typing import Callable
 
 import numpy as np
 from tvm import relax, te, tirx
@@ -22,6 +21,7 @@ from edgemobilenet.backends.tvm import te_fixedpoint as tfp
 from edgemobilenet.backends.tvm import te_packed
 from edgemobilenet.backends.tvm.layouts import Layout
 from edgemobilenet.errors import EdgembError
+from edgemobilenet.quant import ops
 from edgemobilenet.quant.qgraph import QGraph, QNode
 
 Expr = relax.Expr
@@ -247,11 +247,9 @@ def _q10_coords(out: int, size: int) -> tuple[np.ndarray, ...]:
     return i0, np.minimum(i0 + 1, size - 1), 1024 - f, f
 
 
-_OPS: dict[str, Callable[[_Builder, QNode], Expr]] = {
-    name: getattr(_Builder, name)
-    for name in ("conv2d", "fully_connected", "add", "mul", "lut", "avg_pool", "reshape",
-                 "concat", "resize_bilinear", "softmax")
-}
+for _op in ("conv2d", "fully_connected", "add", "mul", "lut", "avg_pool", "reshape", "concat",
+            "resize_bilinear", "softmax"):
+    ops.register_lowering("tvm", _op, getattr(_Builder, _op))
 
 
 def build_module(g: QGraph, layout: Layout | None = None) -> "tvm.IRModule":  # noqa: F821
@@ -270,11 +268,7 @@ def build_module(g: QGraph, layout: Layout | None = None) -> "tvm.IRModule":  # 
             b = _Builder(bb, g, layout)
             b.env[tin.name] = x
             for node in g.nodes:
-                fn = _OPS.get(node.op)
-                if fn is None:
-                    raise EdgembError(f"tvm backend: node '{node.name}': op '{node.op}' "
-                                      f"is not supported")
-                b.env[node.outputs[0]] = fn(b, node)
+                b.env[node.outputs[0]] = ops.lowering("tvm", node)(b, node)
             outs = [b.env[t] for t in g.outputs]
             out = bb.emit_output(outs[0] if len(outs) == 1 else relax.Tuple(outs))
         bb.emit_func_output(out)

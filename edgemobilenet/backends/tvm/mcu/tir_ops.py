@@ -20,10 +20,10 @@ import numpy as np
 from tvm import te, tirx
 
 from edgemobilenet.errors import EdgembError
+from edgemobilenet.quant import ops
 from edgemobilenet.quant.qgraph import QGraph, QNode
 
 Arg = str | np.ndarray
-TVM_OPS = ("conv2d", "fully_connected", "add", "avg_pool")
 
 
 @dataclass
@@ -103,7 +103,8 @@ def _rq_placeholders(mode: str, n: int) -> list[te.Tensor]:
 
 # --- layers --------------------------------------------------------------------------------
 def _act(node: QNode) -> tuple[int, int]:
-    return int(node.attrs.get("act_min", -128)), int(node.attrs.get("act_max", 127))
+    a = ops.attrs_of(node)
+    return a.act_min, a.act_max
 
 
 def _conv2d(g: QGraph, node: QNode) -> TirLayer:
@@ -112,11 +113,11 @@ def _conv2d(g: QGraph, node: QNode) -> TirLayer:
     _, oh, ow, oc = yt.shape
     w = node.params["weight"]
     _, kh, kw, cg = w.shape
-    a = node.attrs
-    sh, sw = a.get("stride", [1, 1])
-    pt, pl, pb, pr = a.get("padding", [0, 0, 0, 0])
-    dh, dw = a.get("dilation", [1, 1])
-    groups = int(a.get("groups", 1))
+    a = ops.attrs_of(node)
+    sh, sw = a.stride
+    pt, pl, pb, pr = a.padding
+    dh, dw = a.dilation
+    groups = a.groups
     zp_x, zp_y = int(xt.zero_point), int(yt.zero_point)
     lo, hi = _act(node)
     depthwise = groups == c == oc and cg == 1
@@ -193,7 +194,7 @@ def _add(g: QGraph, node: QNode) -> TirLayer:
     n = int(np.prod(ty.shape))
     m = [int(v) for v in node.params["multiplier"]]
     s = [int(v) for v in node.params["shift"]]
-    ls = int(node.attrs.get("left_shift", 20))
+    ls = ops.attrs_of(node).left_shift
     lo, hi = _act(node)
     A = te.placeholder((n,), "int8", name="A")
     B = te.placeholder((n,), "int8", name="B")
@@ -211,14 +212,15 @@ def _avg_pool(g: QGraph, node: QNode) -> TirLayer:
     xt, yt = g.tensor(node.inputs[0]), g.tensor(node.outputs[0])
     _, h, wd, c = xt.shape
     _, oh, ow, _ = yt.shape
-    kh, kw = node.attrs["kernel"]
-    sh, sw = node.attrs.get("stride", [1, 1])
-    pt, pl = node.attrs.get("padding", [0, 0, 0, 0])[:2]
+    a = ops.attrs_of(node)
+    kh, kw = a.kernel
+    sh, sw = a.stride
+    pt, pl = a.padding[:2]
     lo, hi = _act(node)
     X = te.placeholder((1, h, wd, c), "int8", name="X")
     rh = te.reduce_axis((0, kh), name="rh")
     rw = te.reduce_axis((0, kw), name="rw")
-    padded = any(node.attrs.get("padding", [0, 0, 0, 0]))
+    padded = any(a.padding)
 
     def tap(i, j, ch):
         ih, iw = i * sh + rh - pt, j * sw + rw - pl
@@ -246,21 +248,17 @@ def _avg_pool(g: QGraph, node: QNode) -> TirLayer:
                     "avg_pool", 0)
 
 
-_BUILDERS = {"conv2d": _conv2d, "fully_connected": _fully_connected, "add": _add,
-             "avg_pool": _avg_pool}
+BACKEND = "tvm_mcu"
+for _op, _fn in (("conv2d", _conv2d), ("fully_connected", _fully_connected), ("add", _add),
+                 ("avg_pool", _avg_pool)):
+    ops.register_lowering(BACKEND, _op, _fn)
 
 
 def supported(g: QGraph, node: QNode) -> bool:
-    """Whether `node` has a TIR lowering (add needs equal input shapes: no broadcast)."""
-    if node.op not in _BUILDERS:
-        return False
-    if node.op == "add":
-        return g.tensor(node.inputs[0]).shape == g.tensor(node.inputs[1]).shape
-    return True
+    """Whether `node` has a TIR lowering."""
+    return BACKEND in ops.spec(node.op).lowerings
 
 
 def lower(g: QGraph, node: QNode) -> TirLayer:
     """The TIR PrimFunc (and its arguments) for one QGraph node."""
-    if not supported(g, node):
-        raise EdgembError(f"layer '{node.name}' ({node.op}): no TVM lowering for this op")
-    return _BUILDERS[node.op](g, node)
+    return ops.lowering(BACKEND, node)(g, node)

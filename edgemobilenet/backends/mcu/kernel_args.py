@@ -1,0 +1,27 @@
+"""A node's MCU kernel calls: its op's descriptor (quant/ops/mcu.py) with this backend's
+weight packing. Shared by the code generator and the kernel test harness."""
+from __future__ import annotations
+
+from edgemobilenet.backends.mcu import packing
+from edgemobilenet.errors import EdgembError
+from edgemobilenet.quant import ops
+from edgemobilenet.quant.ops.mcu import KernelContext, McuKernel, Values
+from edgemobilenet.quant.qgraph import QNode, QTensor
+
+
+def kernel(node: QNode) -> McuKernel:
+    """The op's MCU kernel descriptor; EdgembError when the op has none."""
+    s = ops.spec(node.op, f"layer '{node.name}'")
+    if s.mcu is None:
+        raise EdgembError(f"layer '{node.name}' ({node.op}): op has no MCU kernel")
+    return s.mcu
+
+
+def calls(node: QNode, in_tensors: list[QTensor], out_tensor: QTensor, variant: str,
+          compact: bool = False) -> list[Values]:
+    """Argument values of each kernel call `node` makes; weights packed for `variant`
+    (`compact`: dsp pointwise weights kept int8, packing.py)."""
+    ctx = KernelContext(
+        node, ops.attrs_of(node), list(in_tensors), out_tensor,
+        lambda w: packing.pack_weights(node.op, node.attrs, w, variant, compact), compact)
+    return kernel(node).calls(ctx)
