@@ -1,6 +1,7 @@
 """CLI-side glue: a MODEL argument -> QGraph.
 
-MODEL is a `.qgraph` file (used as is) or anything `quant.sources.load_float_model` reads
+MODEL is a `.qgraph` file (used as is), an int8 model file imported with its own
+quantization (a quantized `.onnx`), or anything `quant.sources.load_float_model` reads
 (a zoo architecture with options, `default`, an `edgemb train` checkpoint, a
 torchvision-format state dict with an architecture, a float `.onnx`), which is then
 calibrated and converted exactly as `edgemb quantize` does (same sources, same options).
@@ -31,11 +32,25 @@ class ModelOptions:
     seed: int = 0
 
 
+def load_int8_file(spec: str) -> QGraph | None:
+    """An already-quantized model file imported with its own scales (a quantized .onnx), or
+    None when MODEL is something to quantize."""
+    if spec.lower().endswith(".onnx"):
+        from edgemobilenet.quant.onnx_qdq_import import import_onnx_int8, is_int8_onnx
+
+        if is_int8_onnx(spec):
+            return import_onnx_int8(spec)[0]
+    return None
+
+
 def load_qgraph(spec: str, opts: ModelOptions,
                 progress: Callable[[int], None] | None = None) -> QGraph:
     """The QGraph for a MODEL argument (quantizing float models on the fly)."""
     if spec.lower().endswith(".qgraph"):
         return qgraph.load(spec)
+    imported = load_int8_file(spec)
+    if imported is not None:
+        return imported
     from edgemobilenet.quant.sources import load_float_model, post_training_quantize
 
     fm = load_float_model(spec, arch=opts.arch, width=opts.width, resolution=opts.resolution,

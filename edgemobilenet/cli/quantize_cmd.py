@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from edgemobilenet.errors import EdgembError
+from edgemobilenet.model_source import load_int8_file
 from edgemobilenet.quant import qgraph
 from edgemobilenet.quant.calibrate import Ranges
 from edgemobilenet.quant.convert import convert
@@ -102,7 +103,8 @@ def command(model, output, calib, method, per_tensor, limit, qat, epochs, data, 
             train_limit, sqnr_images, arch, width, resolution, num_classes, in_channels,
             as_json) -> None:
     """Quantize MODEL (zoo name, `default`, checkpoint, state dict with --arch, or .onnx) to an
-    integer-only int8 QGraph, print a per-layer table and write OUTPUT."""
+    integer-only int8 QGraph, print a per-layer table and write OUTPUT. An int8 .onnx
+    (onnxruntime QDQ or QOperator) is imported with its own scales, not re-calibrated."""
     console = Console(stderr=as_json)
     if qat and not data:
         raise EdgembError("--qat needs --data (labelled training images)")
@@ -111,6 +113,12 @@ def command(model, output, calib, method, per_tensor, limit, qat, epochs, data, 
     if not Path(output).resolve().parent.is_dir():
         raise EdgembError(f"{output}: the output directory does not exist")
     t0 = time.monotonic()
+    imported = load_int8_file(model)
+    if imported is not None:
+        if qat:
+            raise EdgembError(f"{model}: --qat needs a float model; this file is already int8")
+        _write_imported(imported, model, output, console, as_json)
+        return
     fm = load_float_model(model, arch=arch, width=width, resolution=resolution,
                           num_classes=num_classes, in_channels=in_channels,
                           data_hint=calib or data)
@@ -139,6 +147,29 @@ def command(model, output, calib, method, per_tensor, limit, qat, epochs, data, 
     console.print(f"wrote {output}: {len(q.nodes)} ops, "
                   f"{sum(n.params['weight'].size for n in q.nodes if 'weight' in n.params)} "
                   f"int8 weights, {time.monotonic() - t0:.0f} s")
+
+
+def _write_imported(q: qgraph.QGraph, model: str, output: str, console: Console,
+                    as_json: bool) -> None:
+    """Save an int8 file imported with its own scales; list its layers' quantization."""
+    qgraph.save(q, output)
+    rows = [{"layer": n.name, "op": n.op, "scale": q.tensors[n.outputs[0]].scale,
+             "zero_point": q.tensors[n.outputs[0]].zero_point} for n in q.nodes]
+    if as_json:
+        click.echo(json.dumps({"output": output, "model": model, "method": q.meta["method"],
+                               "calibration": None, "layers": rows}))
+        return
+    table = Table(title=f"{model} -> {output} (imported int8: the file's own scales, "
+                        f"not re-calibrated)")
+    for col, just in (("layer", "left"), ("op", "left"), ("scale", "right"),
+                      ("zero point", "right")):
+        table.add_column(col, justify=just, overflow="fold")
+    for r in rows:
+        table.add_row(r["layer"], r["op"], f"{r['scale']:.5g}", str(r["zero_point"]))
+    console.print(table)
+    console.print(f"wrote {output}: {len(q.nodes)} ops, "
+                  f"{sum(n.params['weight'].size for n in q.nodes if 'weight' in n.params)} "
+                  f"int8 weights")
 
 
 def _run_qat(fm: FloatModel, ranges: Ranges, data: str, epochs: int, lr: float,

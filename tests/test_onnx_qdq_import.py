@@ -1,0 +1,171 @@
+"""int8 ONNX as onnxruntime's quantize_static writes it (QDQ and QOperator, U8S8 and S8S8,
+per-channel and per-tensor) imported with the file's own scales: every QGraph node, fed
+onnxruntime's own inputs, is within 1 LSB of onnxruntime's output (it requantizes in float,
+the QGraph in fixed point) and almost always equal."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from click.testing import CliRunner
+from onnx import numpy_helper
+from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                      quantize_static)
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+import onnx_builders as ob
+from edgemobilenet.cli import main
+from edgemobilenet.errors import EdgembError
+from edgemobilenet.model_source import ModelOptions, load_qgraph
+from edgemobilenet.models import build
+from edgemobilenet.quant import qgraph, reference
+from edgemobilenet.quant.onnx_peer import OnnxPeer
+from edgemobilenet.quant.onnx_qdq_import import import_onnx_int8
+from quant_helpers import randomize_bn
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+VARIANTS = {  # name: (format, activation type, per-channel weights)
+    "qdq-u8s8": (QuantFormat.QDQ, QuantType.QUInt8, True),
+    "qdq-s8s8": (QuantFormat.QDQ, QuantType.QInt8, True),
+    "qop-u8s8": (QuantFormat.QOperator, QuantType.QUInt8, True),
+    "qop-s8s8-per-tensor": (QuantFormat.QOperator, QuantType.QInt8, False),
+}
+
+
+class _Reader(CalibrationDataReader):
+    def __init__(self, name: str, images: np.ndarray):
+        self.it = iter([{name: images[i:i + 1]} for i in range(len(images))])
+
+    def get_next(self):
+        return next(self.it, None)
+
+
+def ort_quantize(fp32, out, images: np.ndarray, fmt, act, per_channel: bool) -> None:
+    """onnxruntime's recommended flow: quant_pre_process, then quantize_static."""
+    pre = out.with_suffix(".pre.onnx")
+    quant_pre_process(str(fp32), str(pre))
+    name = onnx.load(str(pre)).graph.input[0].name
+    quantize_static(str(pre), str(out), _Reader(name, images), quant_format=fmt,
+                    per_channel=per_channel, activation_type=act, weight_type=QuantType.QInt8)
+
+
+@pytest.fixture(scope="module")
+def zoo_files(tmp_path_factory):
+    """MobileNetV2 0.35-32 (random weights, BN randomized) quantized four ways."""
+    d = tmp_path_factory.mktemp("qdq")
+    model = randomize_bn(build("mobilenet_v2", width=0.35, resolution=32, num_classes=10))
+    fp32 = d / "fp32.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, 3, 32, 32),), str(fp32), dynamo=False,
+                          input_names=["x"], output_names=["y"])
+    calib = np.random.default_rng(0).normal(size=(8, 3, 32, 32)).astype(np.float32)
+    files = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, (fmt, act, pc) in VARIANTS.items():
+            files[name] = d / f"{name}.onnx"
+            ort_quantize(fp32, files[name], calib, fmt, act, pc)
+    return files
+
+
+def _images(n: int, shape, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, *shape)).astype(np.float32)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_node_within_one_lsb_of_onnxruntime(zoo_files, variant):
+    path = zoo_files[variant]
+    q, g, info = import_onnx_int8(path)
+    assert q.meta["per_tensor_weights"] == (not VARIANTS[variant][2])
+    peer = OnnxPeer(path, q, g, info, all_tensors=True)
+    agg = peer.per_node(_images(2, g.input_shape))
+    assert agg.nodes >= 2 * 60
+    assert agg.max_lsb <= 1, agg.worst
+    assert agg.exact_fraction > 0.98, (agg.exact_fraction, agg.per_op)
+    # whole network, each side feeding itself from the same quantized input: the per-node
+    # 1-LSB differences compound but stay small; top-1 agrees
+    x = _images(1, g.input_shape, seed=5)
+    env = peer.run(x)
+    ours = reference.run(q, env[q.inputs[0]])[q.outputs[0]]
+    assert np.abs(ours.astype(int) - env[q.outputs[0]]).max() <= 16
+    assert ours.argmax() == env[q.outputs[0]].argmax()
+
+
+def test_file_scales_and_integers_are_kept(zoo_files):
+    path = zoo_files["qop-u8s8"]
+    model = onnx.load(str(path))
+    consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    q, _, _ = import_onnx_int8(path)
+    first = next(n for n in model.graph.node if n.op_type == "QLinearConv")
+    x = q.tensors[q.inputs[0]]
+    assert x.scale == float(consts[first.input[1]]) and x.zero_point == \
+        int(consts[first.input[2]]) - 128
+    conv = q.nodes[0]
+    assert conv.op == "conv2d"
+    np.testing.assert_array_equal(conv.params["weight"],
+                                  consts[first.input[3]].transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(conv.params["bias"], consts[first.input[8]])
+    out = q.tensors[conv.outputs[0]]
+    assert out.scale == float(consts[first.input[6]])
+    assert out.zero_point == int(consts[first.input[7]]) - 128
+
+
+def test_rescaling_average_pool_and_nhwc_qdq(tmp_path, zoo_files):
+    """A global average pool whose output scale differs from its input's becomes a
+    one-rounding depthwise conv; a QDQ model with an NHWC input and transposes imports."""
+    model = onnx.load(str(zoo_files["qop-u8s8"]))
+    gap = next(n for n in model.graph.node if n.op_type == "QLinearGlobalAveragePool")
+    init = next(t for t in model.graph.initializer if t.name == gap.input[3])
+    init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * np.float32(0.73),
+                                          init.name))
+    path = tmp_path / "gap.onnx"
+    onnx.save(model, str(path))
+    q, g, info = import_onnx_int8(path)
+    mean = [n for n in q.nodes if n.op == "conv2d" and (n.params["weight"] == 1).all()]
+    assert len(mean) == 1 and mean[0].params["weight"].shape[1:3] == (1, 1)   # 1x1 map here
+    agg = OnnxPeer(path, q, g, info, all_tensors=True).per_node(_images(2, g.input_shape))
+    assert agg.max_lsb <= 1 and agg.exact_fraction > 0.98, (agg.worst, agg.per_op)
+
+    fp32 = tmp_path / "tflite2onnx.onnx"
+    onnx.save(ob.tflite2onnx_v1(13), str(fp32))
+    qdq = tmp_path / "tflite2onnx_qdq.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ort_quantize(fp32, qdq, _images(8, (16, 16, 3)), QuantFormat.QDQ, QuantType.QUInt8, True)
+    q, g, info = import_onnx_int8(qdq)
+    assert info.input_layout == "NHWC" and g.input_shape == (3, 16, 16)
+    agg = OnnxPeer(qdq, q, g, info, all_tensors=True).per_node(_images(2, g.input_shape))
+    assert agg.max_lsb <= 1, agg.worst
+
+
+def test_cli_quantize_and_model_commands_take_int8_onnx(zoo_files, tmp_path):
+    path = zoo_files["qdq-u8s8"]
+    out = tmp_path / "m.qgraph"
+    res = CliRunner().invoke(main, ["quantize", str(path), "-o", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["method"].startswith("onnx file") and len(doc["layers"]) > 60
+    imported = import_onnx_int8(path)[0]
+    assert qgraph.load(out).digest() == imported.digest()
+    assert load_qgraph(str(path), ModelOptions()).digest() == imported.digest()
+
+
+def test_asymmetric_weights_and_float_files_are_one_line_errors(zoo_files, tmp_path):
+    model = onnx.load(str(zoo_files["qop-u8s8"]))
+    conv = next(n for n in model.graph.node if n.op_type == "QLinearConv")
+    zp = next(t for t in model.graph.initializer if t.name == conv.input[5])
+    zp.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(zp) + np.int8(3), zp.name))
+    path = tmp_path / "asym.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(EdgembError, match=r"layer 'features\.0\.0' \(QLinearConv\): weights "
+                                          r"with a non-zero"):
+        import_onnx_int8(path)
+    fp32 = tmp_path / "f.onnx"
+    onnx.save(ob.torch_style(), str(fp32))
+    with pytest.raises(EdgembError, match="not a quantized ONNX model"):
+        import_onnx_int8(fp32)
