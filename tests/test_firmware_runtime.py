@@ -117,6 +117,34 @@ def test_device_errors_and_recovery(name, dummy_elf):  # noqa: F811
         assert replies[0].payload == replies[1].payload
 
 
+@pytest.mark.parametrize("name", MACHINES[:1])
+def test_hostile_frames_then_every_request_gets_its_own_answer(name, dummy_elf):  # noqa: F811
+    """Random bytes, valid-CRC frames with random commands and seqs, huge lengths and
+    truncated frames on the line: the device answers them (errors, even replies), and the
+    40 requests after still each get their own answer, never a stale one."""
+    rng = np.random.default_rng(11)
+    with open_device(load_target(name), dummy_elf(name)) as dev:
+        s, link = dev.session, dev.session.link
+        s.timeout = 0.5
+        for _ in range(4):
+            junk = [bytes(rng.integers(0, 256, 64, dtype="u1"))]
+            for _ in range(12):
+                cmd = int(rng.choice([P.CMD_PING, P.CMD_INFO, P.CMD_GET_STACK, P.CMD_INVOKE,
+                                      P.CMD_GET_OUTPUT, *range(0x09, 0x80, 7)]))
+                junk.append(P.encode_frame(cmd, int(rng.integers(256)),
+                                           bytes(rng.integers(0, 256, int(rng.integers(8)),
+                                                              dtype="u1"))))
+            junk.append(b"\xa5\x5a" + (P.MAX_PAYLOAD + 77).to_bytes(2, "little") + b"\x00\x03")
+            junk.append(P.encode_frame(P.CMD_PING, int(rng.integers(256)), b"x" * 60)[:30])
+            link.write(b"".join(junk))
+            for i in range(10):
+                payload = f"ping {i} {rng.integers(1 << 30)}".encode()
+                assert dev.ping(payload) == payload
+        assert s.stale > 0
+        y, _ = dev.run(dummy_inputs(1)[0])
+        assert np.array_equal(y.ravel(), dummy_layers(dummy_inputs(1)[0])[2])
+
+
 def test_wrong_model_hash_is_refused(dummy_elf):  # noqa: F811
     with pytest.raises(EdgembError, match="runs model d0d0d0d0d0d0, expected 0123456789ab"):
         with open_device(load_target("mps2-an386"), dummy_elf("mps2-an386"),

@@ -103,3 +103,52 @@ def test_silent_device_times_out_after_bounded_retries():
     server.close()
     frame = P.encode_frame(P.CMD_INFO, s.seq)
     assert received.count(frame) == 3 and s.resyncs == 2   # sent 3 times, flushed between
+
+
+def test_stale_replies_and_error_frames_are_not_taken_as_answers():
+    """A device side that, besides each right answer, sends what a line after hostile frames
+    carries: an error frame with the request's seq echoing another command, replies with
+    other seqs, and (pending before the next request goes out) an error frame with the next
+    seq echoing the next command. Every request gets its own answer."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    sent_stale = []
+
+    def device():
+        conn, _ = server.accept()
+        conn.settimeout(5)
+        reader = P.FrameReader()
+        with conn:
+            try:
+                while chunk := conn.recv(4096):
+                    for f in reader.feed(chunk):
+                        nxt = (f.seq + 1) & 0xFF
+                        stale = [P.encode_frame(P.ERROR, f.seq, bytes([P.ERR_UNKNOWN_CMD, 0x42])
+                                                + b"unknown command"),
+                                 P.encode_frame(f.cmd | P.REPLY, (f.seq - 1) & 0xFF, b"old"),
+                                 P.encode_frame(P.CMD_INFO | P.REPLY, f.seq, b"other cmd")]
+                        answer = P.encode_frame(f.cmd | P.REPLY, f.seq, f.payload[::-1])
+                        ahead = P.encode_frame(P.ERROR, nxt, bytes([P.ERR_ORDER, P.CMD_PING])
+                                               + b"meant for an earlier frame")
+                        conn.sendall(b"".join(stale) + answer + b"\x00junk" + ahead)
+                        sent_stale.append(len(stale) + 1)
+            except OSError:
+                pass
+
+    th = threading.Thread(target=device, daemon=True)
+    th.start()
+    link = SerialLink(f"socket://127.0.0.1:{server.getsockname()[1]}")
+    s = P.Session(link, timeout=2.0, retries=0)
+    try:
+        for i in range(40):
+            payload = f"request {i}".encode()
+            assert s.request(P.CMD_PING, payload) == payload[::-1]
+            time.sleep(0.01)   # the frame meant for "an earlier request" is on the line
+    finally:
+        link.close()
+        th.join(5)
+        server.close()
+    assert s.resyncs == 0 and len(sent_stale) == 40
+    assert s.stale >= 3 * 40    # the ones before each answer; most `ahead` ones drained
+

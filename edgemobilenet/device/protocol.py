@@ -114,8 +114,15 @@ class DeviceError(EdgembError):
         self.code = code
 
 
+DRAIN_MAX_BYTES = 1 << 16   # a device that never stops talking still lets a request go out
+
+
 class Session:
-    """Request/reply over a Link: sequence numbers, timeouts, bounded retries, resync."""
+    """Request/reply over a Link: sequence numbers, timeouts, bounded retries, resync.
+
+    A reply is taken only if it answers this request: its seq, and the request's cmd (cmd |
+    0x80, or the request cmd an error frame echoes). Whatever arrived before the request
+    was sent is stale (replies and errors for earlier or foreign frames) and is dropped."""
 
     def __init__(self, link: Link, timeout: float = 5.0, retries: int = 3) -> None:
         self.link = link
@@ -124,6 +131,7 @@ class Session:
         self.reader = FrameReader()
         self.seq = random.randrange(256)
         self.resyncs = 0   # retries done so far (for tests and reports)
+        self.stale = 0     # frames dropped as not answering the request in flight
 
     def request(self, cmd: int, payload: bytes = b"", timeout: float | None = None) -> bytes:
         """Send one command and return the reply payload. Raises DeviceError for an error
@@ -137,6 +145,8 @@ class Session:
             if attempt:
                 self.resyncs += 1
                 self._flush()
+            else:
+                self._drain()
             self.link.write(frame)
             reply = self._await(cmd, wait)
             if reply is None:
@@ -153,15 +163,32 @@ class Session:
         raise EdgembError(f"{self.link.name}: device did not answer command 0x{cmd:02x} "
                           f"after {self.retries + 1} tries" + (f" ({why})" if why else ""))
 
+    def _answers(self, f: Frame, cmd: int) -> bool:
+        """`f` is the reply, or the error frame, for the request (cmd, self.seq)."""
+        if f.seq != self.seq:
+            return False
+        return f.cmd == cmd | REPLY or (f.cmd == ERROR and len(f.payload) >= 2
+                                        and f.payload[1] == cmd)
+
     def _await(self, cmd: int, timeout: float) -> Frame | None:
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
             for f in self.reader.feed(self.link.read(min(left, 0.05))):
-                if f.seq == self.seq and f.cmd in (cmd | REPLY, ERROR):
+                if self._answers(f, cmd):
                     return f
+                self.stale += 1
             if self.link.diagnose():
                 return None
         return None
+
+    def _drain(self) -> None:
+        """Drop what is already waiting (stale replies and error frames, partial frames)
+        before a new request goes out."""
+        got = 0
+        while got < DRAIN_MAX_BYTES and (data := self.link.read(0.0)):
+            got += len(data)
+            self.stale += len(self.reader.feed(data))
+        self.reader = FrameReader()
 
     def _flush(self) -> None:
         """Bring the device parser back to hunting for a sync: enough zero bytes to end
