@@ -13,7 +13,7 @@ import pytest
 from test_kernels import _conv_case, kernel_cases, trained_requant
 
 from edgemobilenet.backends.mcu import kernel_check as kc
-from edgemobilenet.quant.reference import OP_IMPLS
+from edgemobilenet.quant.reference import apply
 
 pytestmark = pytest.mark.skipif(not (shutil.which("qemu-system-arm")
                                      and shutil.which("arm-none-eabi-gcc")),
@@ -63,7 +63,7 @@ def test_trained_channels_keep_the_fast_paths(variant, machine, tmp_path):
                 trained_requant(case, rng, *MIXES[mix])
             node, in_t, out_t, xs = case
             calls.append(kc.case_from_node(node, in_t, out_t, xs, variant))
-            want.append(OP_IMPLS[node.op](node, xs, in_t, out_t))
+            want.append(apply(node, xs, in_t, out_t))
             keys.append((layer, mix))
     got = dict(zip(keys, kc.run(driver, calls, timeout=120)))
     for (layer, mix), r, y in zip(keys, got.values(), want):
