@@ -412,9 +412,11 @@ def measure(build_dir: str | Path, *, port: str | None = None, baud: int | None 
             key: str | None = None, data: str | None = None, limit: int | None = None,
             repeat: int = 10, seed: int = 0, timeout: float = 5.0,
             progress: Progress | None = None,
-            status: Callable[[str], None] | None = None) -> dict[str, Any]:
+            status: Callable[[str], None] | None = None,
+            count_instructions: bool = False) -> dict[str, Any]:
     """Everything `edgemb bench` measures: load the build and data (errors before any device
-    is touched), then run on the chosen transport."""
+    is touched), then run on the chosen transport. `count_instructions` (a Linux build with
+    `emulate`): also instructions per inference on the emulated core (`device.pi_count`)."""
     if limit is not None and limit < 1:
         raise EdgembError(f"--limit must be >= 1, got {limit}")
     if repeat < 1:
@@ -423,5 +425,26 @@ def measure(build_dir: str | Path, *, port: str | None = None, baud: int | None 
     images = load_images(build, data, limit, seed) if data else None
     float_acc = float_accuracy(build, images) if images is not None else None
     with open_runner(build, port, baud, emulate, rpc, tracker, key, timeout, status) as runner:
-        return run_bench(build, runner, images=images, repeat=repeat, seed=seed,
-                         float_acc=float_acc, progress=progress)
+        doc = run_bench(build, runner, images=images, repeat=repeat, seed=seed,
+                        float_acc=float_acc, progress=progress)
+    if count_instructions and emulate and build.is_linux:
+        doc["latency"]["instructions"] = emulated_instructions(build, doc["macs"], status)
+    return doc
+
+
+def emulated_instructions(build: Build, macs: int,
+                          status: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Instructions per inference of a Linux build on its target's emulated core (one
+    thread, counted by the QEMU plugin; not cycles, not Pi time)."""
+    from edgemobilenet.backends.tvm.linux_target import linux_target
+    from edgemobilenet.device.pi_count import LABEL, count_build
+
+    lt = linux_target(build.manifest["target"])
+    if not lt.qemu_cpu:
+        raise EdgembError(f"target '{lt.name}': no [qemu] cpu, it cannot be emulated")
+    if status:
+        status(f"counting instructions per inference under qemu-aarch64 -cpu {lt.qemu_cpu} "
+               f"(one thread; about 1 min)")
+    c = count_build(build.path, lt.qemu_cpu)
+    return {"per_inference": int(round(c.per_inference)), "cpu": lt.qemu_cpu, "threads": 1,
+            "per_mac": c.per_inference / macs if macs else None, "label": LABEL}

@@ -69,6 +69,11 @@ def print_result(doc: dict[str, Any], con: Console) -> None:
     con.print(t)
     if not ticks:
         con.print(f"latency: {lat['unit_label']}", highlight=False)
+    if ins := lat.get("instructions"):
+        per_mac = f", {ins['per_mac']:.2f} per MAC" if ins.get("per_mac") else ""
+        con.print(f"instructions per inference on an emulated {ins['cpu']} ({ins['threads']} "
+                  f"thread): {ins['per_inference']:,}{per_mac}; {ins['label']}",
+                  highlight=False)
     for note in lat.get("notes", []):
         con.print(f"[yellow]note:[/] {note}", highlight=False)
     if lat.get("layers"):
@@ -122,9 +127,13 @@ def print_result(doc: dict[str, Any], con: Console) -> None:
 @click.option("--report", type=click.Path(path_type=Path), help="Write an HTML report here.")
 @click.option("--timeout", default=5.0, show_default=True,
               help="Seconds to wait for each device reply before retrying.")
+@click.option("--count/--no-count", default=True, show_default=True,
+              help="Linux builds with --emulate: also count instructions per inference on "
+              "the emulated core (QEMU plugin, one thread).")
 def command(build_dir: Path, port: str | None, baud: int | None, emulate: bool, rpc: str | None,
             tracker: str | None, key: str | None, data: str | None, limit: int | None,
-            repeat: int, as_json: bool, report: Path | None, timeout: float) -> None:
+            repeat: int, as_json: bool, report: Path | None, timeout: float,
+            count: bool) -> None:
     """Measure BUILD_DIR on a device: latency (median/p90, per layer), accuracy on DATA
     (device vs float vs the int8 reference, bit-exactness) and memory.
 
@@ -135,7 +144,8 @@ def command(build_dir: Path, port: str | None, baud: int | None, emulate: bool, 
         doc = bench.measure(build_dir, port=port, baud=baud, emulate=emulate, rpc=rpc,
                             tracker=tracker, key=key, data=data, limit=limit, repeat=repeat,
                             timeout=timeout, progress=progress,
-                            status=None if as_json else lambda m: con.print(m, highlight=False))
+                            status=None if as_json else lambda m: con.print(m, highlight=False),
+                            count_instructions=emulate and count)
     if report:
         from edgemobilenet.report import write_report
         write_report(report, doc)

@@ -37,10 +37,12 @@ def _wait(proc: subprocess.Popen, con: Console) -> None:
 @command.command("prepare")
 @click.option("--force", is_flag=True, help="Rebuild the aarch64 root even if it exists.")
 def prepare(force: bool) -> None:
-    """Download and assemble the emulated Pi's aarch64 root (once; cached)."""
+    """Download and assemble the emulated Pi's aarch64 root (once; cached), with the
+    peers measured on it (LiteRT, onnxruntime)."""
     con = Console(stderr=True)
     with con.status("preparing the aarch64 root") as status:
-        root = pi_emulator.prepare_root(lambda m: status.update(m), force=force)
+        pi_emulator.prepare_root(lambda m: status.update(m), force=force)
+        root = pi_emulator.prepare_peers(lambda m: status.update(m))
     click.echo(str(root))
 
 

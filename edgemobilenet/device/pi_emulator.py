@@ -27,7 +27,12 @@ from edgemobilenet.errors import EdgembError
 DEBS = ["python3.11-minimal", "libpython3.11-stdlib", "libstdc++6"]
 WHEELS = ["apache-tvm==0.27.0.post1", "apache-tvm-ffi==0.1.14.post0", "numpy", "cloudpickle",
           "psutil", "tornado", "typing-extensions", "ml-dtypes"]
+# the peers measured on the same emulated core (tools/bench_pi_emulated.py), same versions
+# as on the host; onnxruntime needs a Pi-like /proc/cpuinfo in the root (`write_cpuinfo`)
+PEER_WHEELS = ["ai-edge-litert==2.3.0", "onnxruntime==1.32.0", "flatbuffers", "protobuf",
+               "packaging", "backports.strenum", "tqdm"]
 STAMP = ".edgemb-ready"
+PEER_STAMP = ".edgemb-peers"
 PYTHON = "usr/bin/python3.11"
 WRAPPER = "edgemb-python"   # host script re-entering qemu: the root's sys.executable
 SITECUSTOMIZE = '''"""edgemb: TVM re-executes sys.executable; point it at the qemu wrapper."""
@@ -106,17 +111,56 @@ def _extract(debs: list[Path], root: Path, say: Progress) -> None:
                               f"{tar.stderr.decode()[-200:]}")
 
 
-def _install_wheels(wheels: Path, site: Path, say: Progress) -> None:
+def _install_wheels(wheels: Path, site: Path, say: Progress, names: list[str] = WHEELS
+                    ) -> None:
     pip = [sys.executable, "-m", "pip"]
-    aarch64 = ["--platform", "manylinux_2_28_aarch64", "--only-binary=:all:",
-               "--python-version", "3.11"]
-    say(f"pip: downloading aarch64 wheels ({', '.join(WHEELS)})")
-    _run([*pip, "download", "-q", "--dest", str(wheels), *aarch64, *WHEELS],
+    aarch64 = ["--platform", "manylinux_2_28_aarch64", "--platform", "manylinux_2_27_aarch64",
+               "--platform", "manylinux_2_17_aarch64", "--only-binary=:all:",
+               "--python-version", "3.11", "--implementation", "cp"]
+    say(f"pip: downloading aarch64 wheels ({', '.join(names)})")
+    _run([*pip, "download", "-q", "--no-deps", "--dest", str(wheels), *aarch64, *names],
          "pip download (aarch64)")
     say("pip: installing wheels into the root")
-    _run([*pip, "install", "-q", "--no-deps", "--no-compile", "--target", str(site), *aarch64,
-          *WHEELS], "pip install --target", env={**os.environ, "PIP_FIND_LINKS": str(wheels),
-                                                 "PIP_NO_INDEX": "1"})
+    _run([*pip, "install", "-q", "--no-deps", "--no-compile", "--upgrade", "--target",
+          str(site), *aarch64, *names],
+         "pip install --target", env={**os.environ, "PIP_FIND_LINKS": str(wheels),
+                                      "PIP_NO_INDEX": "1"})
+
+
+def prepare_peers(progress: Progress | None = None) -> Path:
+    """Add the peers' aarch64 wheels (LiteRT, onnxruntime) to the root (once)."""
+    say = progress or (lambda _msg: None)
+    root = prepare_root(progress)
+    if (root / PEER_STAMP).is_file():
+        return root
+    _install_wheels(cache_dir() / "pi-downloads" / "wheels", root / "site", say, PEER_WHEELS)
+    (root / PEER_STAMP).write_text("\n".join(PEER_WHEELS) + "\n")
+    return root
+
+
+# /proc/cpuinfo of a Raspberry Pi (per core: its MIDR part number and features). qemu-user
+# shows the guest the host's file, on which onnxruntime's CPU detection crashes; it serves
+# ROOT/proc/cpuinfo instead when the file exists under QEMU_LD_PREFIX.
+_CPU_PART = {"cortex-a53": ("0xd03", 4), "cortex-a72": ("0xd08", 3), "cortex-a76": ("0xd0b", 1)}
+_FEATURES = {"cortex-a76": "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp "
+                           "cpuid asimdrdm lrcpc dcpop asimddp"}
+
+
+def write_cpuinfo(root: Path, cpu: str, cores: int = 4) -> None:
+    """ROOT/proc/cpuinfo as a Pi with `cpu` shows it (rewritten only when it differs)."""
+    part, rev = _CPU_PART.get(cpu, ("0xd08", 3))
+    feats = _FEATURES.get(cpu, "fp asimd evtstrm crc32 cpuid")
+    text = "".join(f"processor\t: {i}\nBogoMIPS\t: 108.00\nFeatures\t: {feats}\n"
+                   f"CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\n"
+                   f"CPU part\t: {part}\nCPU revision\t: {rev}\n\n" for i in range(cores))
+    text += "Hardware\t: BCM2835\nModel\t\t: Raspberry Pi (emulated by edgemb)\n"
+    path = root / "proc" / "cpuinfo"
+    if path.is_file() and path.read_text() == text:
+        return
+    path.parent.mkdir(exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}")
+    tmp.write_text(text)
+    tmp.rename(path)
 
 
 def prepare_root(progress: Progress | None = None, force: bool = False) -> Path:
