@@ -29,7 +29,9 @@ from edgemobilenet.model_source import ModelOptions, load_qgraph
 @click.option("--rpc", default=None, help="Measure on a board's RPC server at HOST:PORT.")
 @click.option("--local", is_flag=True, help="Measure on this machine (host targets).")
 @click.option("--emulate", is_flag=True,
-              help="MCU targets: measure candidates in QEMU (instruction counts; the default).")
+              help="Measure candidates by instruction count in emulation: MCU targets in QEMU "
+              "(the default for them), Linux targets on the emulated core (qemu-aarch64 "
+              "-cpu of the target, one thread).")
 @board_options
 @click.option("--trials", type=int, default=64, show_default=True, help="Total trials.")
 @click.option("--trials-per-task", type=int, default=None, help="Cap per kernel [--trials].")
@@ -59,11 +61,11 @@ def command(model: str, target_name: str, tracker: str | None, key: str | None,
         doc = _tune_mcu(model, board, opts, db_dir, trials,
                         board_connect(board, port, baud, probe, drive), con)
     else:
-        if emulate or port:
-            raise EdgembError(f"--emulate/--port are for microcontroller targets; "
-                              f"{board.name} is measured over --tracker or --local")
+        if port:
+            raise EdgembError(f"--port is for microcontroller targets; {board.name} is "
+                              f"measured over --rpc, --tracker, --emulate or --local")
         doc = _tune_linux(model, board, opts, db_dir, trials, tracker, key, local, rpc,
-                          trials_per_task, max_tasks, con)
+                          emulate, trials_per_task, max_tasks, con)
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return
@@ -73,18 +75,20 @@ def command(model: str, target_name: str, tracker: str | None, key: str | None,
 
 def _tune_linux(model: str, board, opts: ModelOptions, db_dir: Path, trials: int,
                 tracker: str | None, key: str | None, local: bool, rpc: str | None,
-                trials_per_task: int | None, max_tasks: int | None, con: Console) -> dict:
+                emulate: bool, trials_per_task: int | None, max_tasks: int | None, con: Console) -> dict:
     """MetaSchedule over the model's kernels, with a progress bar over the candidates."""
     from edgemobilenet.backends.tvm.tune import tune
     with con.status(f"quantizing {model} and extracting its kernels"):
         g = load_qgraph(model, opts)
     with _bar(con, f"tuning for {board.name}") as (p, bar):
         def step(s: dict) -> None:
-            best = f"best kernel {s['best_ms']:.3f} ms" if s["best_ms"] is not None else ""
+            best = "" if s["best_ms"] is None else (
+                f"best kernel {s['best_ms'] * 1e6:,.0f} instructions" if emulate else
+                f"best kernel {s['best_ms']:.3f} ms")
             p.update(bar, completed=s["done"], total=s["total"],
                      info=f"{best}, {s['failed']} failed")
         doc = tune(g, linux_target(board), db_dir, trials, tracker=tracker, key=key,
-                   local=local, rpc=rpc, trials_per_task=trials_per_task, max_tasks=max_tasks,
+                   local=local, rpc=rpc, emulate=emulate, trials_per_task=trials_per_task, max_tasks=max_tasks,
                    progress=step)
     con.print(f"{doc['new_records']} new candidates measured ({doc['records']} in the "
               f"database, {doc['measured']} valid)", highlight=False)

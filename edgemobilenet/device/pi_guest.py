@@ -4,7 +4,8 @@ edgemobilenet. Regions are marked with the plugin's marker system call.
 
   infer RUNTIME MODEL N [INPUT.npy]   one warm-up inference, marker 1, N inferences,
                                       marker 2. RUNTIME: tvm (a Relax .so), litert,
-                                      litert-noxnnpack, ort. Prints the output's checksum.
+                                      litert-noxnnpack, ort. Prints the last output
+                                      (shape, dtype, sum, values when small) as JSON.
   kernels                             a worker: reads one JSON request per line
                                       {"id", "lib", "args": [[shape, dtype], ...]}, runs the
                                       module's entry once to warm up, then between markers
@@ -96,8 +97,10 @@ def infer(runtime, model, n, path=None):
         y = run()
     mark(2)
     y = np.asarray(y)
-    print(json.dumps({"shape": list(y.shape), "dtype": str(y.dtype),
-                      "sum": float(y.astype(np.float64).sum())}), flush=True)
+    doc = {"shape": list(y.shape), "dtype": str(y.dtype), "sum": float(y.astype(np.float64).sum())}
+    if y.size <= 4096:
+        doc["values"] = y.reshape(-1).tolist()
+    print(json.dumps(doc), flush=True)
 
 
 def kernels():

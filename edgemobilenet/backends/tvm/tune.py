@@ -1,11 +1,12 @@
 """MetaSchedule tuning of a QGraph's kernels; the database (a directory) is kept and reused.
 
 Candidates are measured in-process on this machine (`local`, host targets), on a board's
-RPC server (`rpc`), or on a board registered with an RPC tracker (`tracker`, e.g. an
-emulated or real Pi). Cross targets are built with the target's cross compiler.
+RPC server (`rpc`), on a board registered with an RPC tracker (`tracker`, e.g. an
+emulated or real Pi), or by instruction count on the target's emulated core (`emulate`). Cross targets are built with the target's cross compiler.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -70,7 +71,7 @@ def _database(db_dir: str | os.PathLike) -> ms.database.JSONDatabase:
 
 def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int, *,
          tracker: str | None = None, key: str | None = None, local: bool = False,
-         rpc: str | None = None,
+         rpc: str | None = None, emulate: bool = False,
          trials_per_task: int | None = None, max_tasks: int | None = None,
          timeout_sec: float = 300, strategy: str = "evolutionary",
          in_process_build: bool = False, progress: Progress | None = None) -> dict[str, Any]:
@@ -86,13 +87,19 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
     """
     if trials < 1:
         raise EdgembError(f"tune: --trials must be >= 1, got {trials}")
-    if sum(map(bool, (local, tracker, rpc))) != 1:
+    if sum(map(bool, (local, tracker, rpc, emulate))) != 1:
         raise EdgembError("tune: measure on exactly one of --local (this machine), --rpc "
-                          "HOST:PORT (a board's RPC server) or --tracker HOST:PORT")
+                          "HOST:PORT (a board's RPC server), --tracker HOST:PORT or "
+                          "--emulate (instruction counts on the emulated core)")
     if local and not target.is_host:
         raise EdgembError(f"tune: target '{target.name}' is cross-compiled; --local can only "
                           f"measure host targets (use --rpc or --tracker with a board)")
-    if local:
+    if emulate:   # cost = instructions on the target's emulated core (icount_runner)
+        if target.is_host or not target.qemu_cpu:
+            raise EdgembError(f"tune: target '{target.name}' has no emulated core ([qemu] cpu)")
+        from edgemobilenet.backends.tvm.icount_runner import EmulatedInsnRunner
+        runner = EmulatedInsnRunner(target.qemu_cpu, timeout_sec=timeout_sec)
+    elif local:
         runner = ms.runner.LocalRunner(timeout_sec=timeout_sec)
     elif rpc:
         host, port = parse_hostport(rpc, "rpc server")
@@ -125,7 +132,7 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
     budget = trials - sum(done.values())
     if todo and budget > 0:   # a resumed run adds only the candidates still missing
         per_todo = max(per_task - done[t.task_name] for t in todo)
-        with quiet_metaschedule():
+        with quiet_metaschedule(), _closing(runner):
             contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
                 todo, work_dir=str(db_dir), space="post-order-apply", strategy=strategy)
             ms.tune.tune_tasks(
@@ -140,6 +147,16 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
             "trials": trials, "records": len(records), "measured": len(measured),
             "new_records": len(records) - sum(done.values()),
             "db": str(db_dir)}
+
+
+@contextlib.contextmanager
+def _closing(runner):
+    """Stop a runner's own worker (the emulated core) when tuning ends, on every path."""
+    try:
+        yield
+    finally:
+        if hasattr(runner, "close"):
+            runner.close()
 
 
 def apply_database(mod: tvm.IRModule, target: tvm.target.Target,

@@ -1,0 +1,53 @@
+"""Instruction counts on the emulated Pi core: a tiny instruction-count tuning run on the
+emulated rpi4 (qemu-aarch64 -cpu cortex-a72 with the counting plugin) finishes, its
+database is applied by compile, and the tuned module, counted on the same core, returns
+exactly the numpy reference's output."""
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+from qgraph_builders import mobilenet_v2
+
+from edgemobilenet.backends.tvm.export import compile_linux
+from edgemobilenet.backends.tvm.linux_target import linux_target
+from edgemobilenet.device.pi_count import count_build
+from edgemobilenet.errors import EdgembError
+from edgemobilenet.quant import reference
+
+
+@pytest.mark.slow  # about 2-3 min: emulated worker start, MetaSchedule, compile, one count
+def test_tiny_instruction_count_tuning_is_applied_bit_exact(tmp_path):
+    from edgemobilenet.backends.tvm.tune import tune
+
+    g = mobilenet_v2(np.random.default_rng(0), width=0.35, resolution=32, num_classes=10)
+    s = tune(g, linux_target("rpi4"), tmp_path / "db", trials=2, emulate=True, max_tasks=1,
+             strategy="replay-trace", in_process_build=True, timeout_sec=120)
+    assert s["measured"] == 2, s
+    left = subprocess.run(["pgrep", "-f", "pi_guest.py kernels"], capture_output=True)
+    assert left.returncode == 1, f"emulated worker left running: {left.stdout}"
+    # the records' costs are instruction counts (1 instruction = 1 ns): whole, positive
+    from edgemobilenet.backends.tvm.tune import _database
+    secs = [float(r.run_secs[0]) for r in _database(tmp_path / "db").get_all_tuning_records()]
+    assert all(0 < v < 1 for v in secs)
+    assert all(abs(v * 1e9 - round(v * 1e9)) < 1e-3 for v in secs)
+
+    compile_linux(g, "rpi4", tmp_path / "tuned", tune_db=tmp_path / "db")
+    c = count_build(tmp_path / "tuned", "cortex-a72", inferences=1)
+    # the guest's input: numpy's generator with seed 0, as in pi_guest._input
+    x = np.random.default_rng(0).integers(-128, 128, size=(1, 32, 32, 3), dtype=np.int8)
+    (want,) = reference.run(g, x).values()
+    assert c.output["values"] == want.reshape(-1).tolist()
+    assert 1e6 < c.per_inference < 1e9
+
+
+def test_tune_emulate_needs_an_emulated_core(tmp_path):
+    from edgemobilenet.backends.tvm.tune import tune
+
+    g = mobilenet_v2(np.random.default_rng(0), width=0.35, resolution=32, num_classes=10)
+    with pytest.raises(EdgembError, match="no emulated core"):
+        tune(g, linux_target("host"), tmp_path / "db", trials=1, emulate=True)
+    with pytest.raises(EdgembError, match="exactly one of"):
+        tune(g, linux_target("rpi4"), tmp_path / "db", trials=1, emulate=True,
+             rpc="127.0.0.1:1")
