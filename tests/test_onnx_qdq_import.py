@@ -169,3 +169,13 @@ def test_asymmetric_weights_and_float_files_are_one_line_errors(zoo_files, tmp_p
     onnx.save(ob.torch_style(), str(fp32))
     with pytest.raises(EdgembError, match="not a quantized ONNX model"):
         import_onnx_int8(fp32)
+
+
+def test_eval_compares_with_onnxruntime_on_data(zoo_files):
+    res = CliRunner().invoke(main, ["eval", str(zoo_files["qop-u8s8"]), "--data",
+                                    "fashion-mnist", "--limit", "6", "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["images"] == 6 and doc["runtime"] == "onnxruntime"
+    assert set(doc["edgemb"]) == set(doc["onnxruntime"]) == {"top1", "top5"}
+    assert doc["agreement"] >= 0.5 and 0 < doc["exact_values"] <= 1

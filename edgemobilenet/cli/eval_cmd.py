@@ -14,6 +14,7 @@ from edgemobilenet.errors import EdgembError
 from edgemobilenet.data.tensors import limit_dataset
 from edgemobilenet.evaluate import evaluate
 from edgemobilenet.quant import qgraph
+from edgemobilenet.quant.onnx_qdq_import import is_int8_onnx
 from edgemobilenet.quant.sources import load_float_model
 
 
@@ -40,8 +41,12 @@ def _qgraph_preprocess(q: qgraph.QGraph, data: str) -> tuple[dict, int]:
 def command(model, data, int8, qgraph_file, eval_limit, calib, method, per_tensor, limit, arch,
             width, resolution, num_classes, in_channels, as_json) -> None:
     """Top-1/top-5 of MODEL (float), of its int8 QGraph with --int8, and their agreement.
-    A .qgraph MODEL is evaluated in int8 only."""
+    A .qgraph MODEL is evaluated in int8 only; an int8 .onnx is imported with its own scales
+    and compared with onnxruntime running the file (agreement and exact-output fraction)."""
     console = Console(stderr=as_json)
+    if model.lower().endswith(".onnx") and is_int8_onnx(model):
+        _eval_int8_onnx(model, data, eval_limit, console, as_json)
+        return
     graph = q = None
     if model.endswith(".qgraph"):
         q = qgraph.load(model)
@@ -77,3 +82,39 @@ def command(model, data, int8, qgraph_file, eval_limit, calib, method, per_tenso
     console.print(table)
     if "agreement" in res:
         console.print(f"float/int8 top-1 agreement: {100 * res['agreement']:.2f}%")
+
+
+def _eval_int8_onnx(model: str, data: str, eval_limit: int | None, console: Console,
+                    as_json: bool) -> None:
+    from edgemobilenet.quant.onnx_peer import OnnxPeer
+    from edgemobilenet.quant.onnx_qdq_import import import_onnx_int8
+    from edgemobilenet.quant.runtime_compare import compare
+
+    q, g, info = import_onnx_int8(model)
+    preprocess, channels = _qgraph_preprocess(q, data)
+    ds = limit_dataset(open_dataset(data, train=False, preprocess=preprocess,
+                                    in_channels=channels), eval_limit)
+    with progress_bar(console, not as_json) as p:
+        task = p.add_task("evaluating", total=len(ds), info="") if p else None
+        res = compare(q, OnnxPeer(model, q, g, info), ds,
+                      progress=(lambda n: p.update(task, completed=n)) if p else None)
+    _print_runtime_compare(model, data, res, "onnxruntime (CPU, the file as written)",
+                           console, as_json)
+
+
+def _print_runtime_compare(model: str, data: str, res: dict, label: str, console: Console,
+                           as_json: bool) -> None:
+    """The table of `runtime_compare.compare`: ours against the file's own runtime."""
+    if as_json:
+        click.echo(json.dumps(res))
+        return
+    console.print(f"{model} on {res['images']} images of {data}", highlight=False)
+    table = Table()
+    for col in ("model", "top-1 %", "top-5 %"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for key, name in (("edgemb", "edgemb int8 (reference executor)"), (res["runtime"], label)):
+        table.add_row(name, f"{100 * res[key]['top1']:.2f}", f"{100 * res[key]['top5']:.2f}")
+    console.print(table)
+    console.print(f"top-1 agreement {100 * res['agreement']:.2f}%; identical outputs on "
+                  f"{100 * res['exact_images']:.2f}% of images "
+                  f"({100 * res['exact_values']:.3f}% of output values)", highlight=False)

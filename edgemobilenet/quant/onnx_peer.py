@@ -46,7 +46,10 @@ class NodeAgreement:
 
 
 class OnnxPeer:
-    """onnxruntime running the original file, its quantized tensors exposed as outputs."""
+    """onnxruntime running the original file, its quantized tensors exposed as outputs
+    (a `runtime_compare.FileRuntime`)."""
+
+    name = "onnxruntime"
 
     def __init__(self, path: str | Path, q: QGraph, g: FloatGraph, info: QuantInfo,
                  all_tensors: bool = False, threads: int = 1):
@@ -75,6 +78,11 @@ class OnnxPeer:
         names = list(dict.fromkeys(self.names.values()))
         got = dict(zip(names, self.sess.run(names, {self.input: self.feed(x_nchw)})))
         return {t: self._to_qgraph(t, got[name]) for t, name in self.names.items()}
+
+    def quantized_io(self, x_nchw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The file's own int8 input and output for one image, in QGraph layout."""
+        env = self.run(x_nchw)
+        return env[self.q.inputs[0]], env[self.q.outputs[0]]
 
     def _to_qgraph(self, t: str, arr: np.ndarray) -> np.ndarray:
         _, view, unsigned = self.info.links[t]
