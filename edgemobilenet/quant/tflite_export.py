@@ -400,7 +400,9 @@ class _Writer:
         sub.inputs = np.array([self.index[t] for t in g.inputs], np.int32)
         sub.outputs = np.array([self.index[t] for t in g.outputs], np.int32)
         sub.name = str(g.meta.get("arch", "main"))
-        info = {"meta": g.meta, "nodes": [n.name for n in g.nodes], "digest": g.digest()}
+        info = {"meta": g.meta, "nodes": [n.name for n in g.nodes], "digest": g.digest(),
+                "fns": {n.outputs[0]: n.attrs["fn"] for n in g.nodes
+                        if n.op == "lut" and "fn" in n.attrs}}
         meta_buf = len(self.buffers)
         self.buffers.append(schema.BufferT(data=np.frombuffer(
             json.dumps(info, sort_keys=True).encode(), np.uint8)))
