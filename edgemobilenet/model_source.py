@@ -33,8 +33,12 @@ class ModelOptions:
 
 
 def load_int8_file(spec: str) -> QGraph | None:
-    """An already-quantized model file imported with its own scales (a quantized .onnx), or
-    None when MODEL is something to quantize."""
+    """An already-quantized model file imported with its own scales (a quantized .onnx, an
+    int8 .tflite), or None when MODEL is something to quantize."""
+    if spec.lower().endswith(".tflite"):
+        from edgemobilenet.quant.tflite_import import load
+
+        return load(spec)
     if spec.lower().endswith(".onnx"):
         from edgemobilenet.quant.onnx_qdq_import import import_onnx_int8, is_int8_onnx
 

@@ -16,8 +16,9 @@ from tflite_helpers import ONE_OPS, one_op_graph, per_node_diffs, sample, whole_
 
 from edgemobilenet.cli import main
 from edgemobilenet.quant import qgraph
-from edgemobilenet.quant.qgraph import QGraph
+from edgemobilenet.quant.reference import run
 from edgemobilenet.quant.tflite_export import export_tflite, to_tflite
+from edgemobilenet.quant.tflite_import import from_bytes
 from edgemobilenet.models.zoo import ARCHS
 
 
@@ -34,13 +35,17 @@ def test_one_op_models_bit_exact_with_litert_reference_kernels(op):
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHS))
-def test_zoo_bit_exact_with_litert_reference_kernels(arch):
+def test_zoo_bit_exact_with_litert_and_round_trips(arch):
+    """Export is bit-exact in LiteRT; import gives back the same QGraph (equal digests)."""
     g = zoo_graph(arch)
     res = to_tflite(g)
     assert res.inexact == []
     x = sample(g)
     y, ref = whole_graph(g, res.data, x, "ref")
     np.testing.assert_array_equal(y, ref)
+    g2 = from_bytes(res.data, arch)
+    assert g2.digest() == g.digest()
+    np.testing.assert_array_equal(run(g2, x)[g2.outputs[0]], ref)
     diffs = per_node_diffs(g, res.data, x, "ref")
     assert max(diffs.values()) == 0, {k: v for k, v in diffs.items() if v}
     assert max(per_node_diffs(g, res.data, x, "builtin").values()) <= 1

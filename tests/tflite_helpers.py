@@ -83,6 +83,9 @@ def per_node_diffs(g: QGraph, model: bytes, x: np.ndarray, kernels: str
     out = {}
     for n in g.nodes:
         y = run_node(g, n, [tf[t] for t in n.inputs])
+        if n.outputs[0] not in tf:  # a node with no TFLite tensor (the flatten before an FC)
+            tf[n.outputs[0]] = y
+            continue
         out[n.name] = int(np.abs(tf[n.outputs[0]].astype(np.int32) - y).max())
     return out
 

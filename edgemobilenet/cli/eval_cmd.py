@@ -37,13 +37,20 @@ def _qgraph_preprocess(q: qgraph.QGraph, data: str) -> tuple[dict, int]:
 @click.option("--limit", "eval_limit", type=int, help="evaluate on this many random images")
 @functools.partial(ptq_options, limit_flag="--calib-limit")
 @model_options
+@click.option("--litert-kernels", type=click.Choice(["builtin", "ref", "xnnpack"]),
+              default="builtin", show_default=True, help="a .tflite MODEL: LiteRT's kernels to "
+              "compare with (builtin: optimized, no XNNPACK; ref: reference; xnnpack: default)")
 @click.option("--json", "as_json", is_flag=True, help="print JSON only")
 def command(model, data, int8, qgraph_file, eval_limit, calib, method, per_tensor, limit, arch,
-            width, resolution, num_classes, in_channels, as_json) -> None:
+            width, resolution, num_classes, in_channels, litert_kernels, as_json) -> None:
     """Top-1/top-5 of MODEL (float), of its int8 QGraph with --int8, and their agreement.
-    A .qgraph MODEL is evaluated in int8 only; an int8 .onnx is imported with its own scales
-    and compared with onnxruntime running the file (agreement and exact-output fraction)."""
+    A .qgraph MODEL is evaluated in int8 only; an int8 .onnx or .tflite is imported with its
+    own scales and compared with its runtime (onnxruntime, LiteRT) running the file
+    (agreement and exact-output fraction)."""
     console = Console(stderr=as_json)
+    if model.lower().endswith(".tflite"):
+        _eval_tflite(model, data, eval_limit, litert_kernels, console, as_json)
+        return
     if model.lower().endswith(".onnx") and is_int8_onnx(model):
         _eval_int8_onnx(model, data, eval_limit, console, as_json)
         return
@@ -99,6 +106,23 @@ def _eval_int8_onnx(model: str, data: str, eval_limit: int | None, console: Cons
         res = compare(q, OnnxPeer(model, q, g, info), ds,
                       progress=(lambda n: p.update(task, completed=n)) if p else None)
     _print_runtime_compare(model, data, res, "onnxruntime (CPU, the file as written)",
+                           console, as_json)
+
+
+def _eval_tflite(model: str, data: str, eval_limit: int | None, kernels: str, console: Console,
+                 as_json: bool) -> None:
+    from edgemobilenet.quant.runtime_compare import compare
+    from edgemobilenet.quant.tflite_compare import LitertPeer
+
+    peer = LitertPeer(model, kernels)
+    preprocess, channels = _qgraph_preprocess(peer.q, data)
+    ds = limit_dataset(open_dataset(data, train=False, preprocess=preprocess,
+                                    in_channels=channels), eval_limit)
+    with progress_bar(console, not as_json) as p:
+        task = p.add_task("evaluating", total=len(ds), info="") if p else None
+        res = compare(peer.q, peer, ds,
+                      progress=(lambda n: p.update(task, completed=n)) if p else None)
+    _print_runtime_compare(model, data, res, f"LiteRT ({kernels} kernels, the file as written)",
                            console, as_json)
 
 

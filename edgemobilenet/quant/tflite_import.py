@@ -89,10 +89,17 @@ def load(path: str | os.PathLike) -> QGraph:
 
 
 def from_bytes(data: bytes, where: str = "tflite") -> QGraph:
+    return imported(data, where)[0]
+
+
+def imported(data: bytes, where: str = "tflite") -> tuple[QGraph, int, int]:
+    """(QGraph, TFLite index of the tensor that is its input, of the one that is its output)."""
     model = _parse(data, where)
     ctx = _check(model, where)
     try:
-        return _Importer(ctx, _metadata(model)).run()
+        imp = _Importer(ctx, _metadata(model))
+        g = imp.run()
+        return g, imp.in_index, imp.out_index
     except EdgembError:
         raise
     except (ValueError, IndexError, KeyError, TypeError, OverflowError, ZeroDivisionError) as e:
@@ -593,6 +600,7 @@ class _Importer:
     def run(self) -> QGraph:
         c = self.c
         x, y = self.boundary()
+        self.in_index, self.out_index = x, y
         names = self.info.get("nodes") or []
         gin = self.act_tensor(_Op(-1, Op.QUANTIZE, [], [], None), x)
         table = {Op.CONV_2D: lambda o: self.conv(o, False),
@@ -625,7 +633,8 @@ class _Importer:
         meta = dict(self.info.get("meta") or {})
         if not meta:
             _, h, w, ch = gin.shape if len(gin.shape) == 4 else (1, 0, 0, gin.shape[-1])
-            meta = {"arch": "tflite", "input_layout": "NHWC",
+            meta = {"arch": "tflite", "method": "tflite (the file's own quantization)",
+                    "input_layout": "NHWC",
                     "options": {"resolution": h, "in_channels": ch,
                                 "num_classes": self.tensors[yname].shape[-1]}}
         if self.io != {"input_dtype": "int8", "output_dtype": "int8"}:
