@@ -90,7 +90,11 @@ def tf2onnx_keras(opset: int = 13) -> onnx.ModelProto:
     n = Net(2)
     n.op("Pad", ["x", n.const(np.array([0, 0, 0, 0, 0, 1, 1, 0], np.int64))], "zero_padding2d")
     n.op("Transpose", [n.x], "zero_padding2d__5", perm=[0, 3, 1, 2])
-    stem = n.conv("Conv1", 3, 8, 3, stride=2, pads=0)               # 17x17 -> 8x8
+    conv = n.conv("Conv1", 3, 8, 3, stride=2, pads=0, act=None)     # 17x17 -> 8x8
+    n.op("Add", [conv, n.const(np.float32(3.0))], "Conv1/hard_swish/add")   # Keras' h-swish
+    n.op("Clip", [n.x, n.const(np.float32(0)), n.const(np.float32(6))], "Conv1/hard_swish/Relu6")
+    n.op("Mul", [n.x, n.const(np.float32(1 / 6))], "Conv1/hard_swish/mul")
+    stem = n.op("Mul", [conv, n.x], "Conv1/hard_swish/mul_1")
     n.conv("expanded_conv/depthwise", 8, 8, 3, group=8)
     n.conv("expanded_conv/project", 8, 8, 1, act=None)
     n.op("Add", [stem, n.x], "block_1_add")

@@ -41,6 +41,8 @@ def test_converter_shapes_match_onnxruntime(kind, opset, tmp_path):
     assert g.meta["onnx_input_layout"] == ("NCHW" if kind == "torch" else "NHWC")
     ops = [n.op for n in g.nodes]
     assert "batch_norm" not in ops and "reshape" not in ops   # transposes folded away
+    if kind == "tf2onnx":
+        assert ops[:2] == ["conv2d", "hardswish"]          # x * relu6(x + 3) / 6 fused
     x = torch.from_numpy(np.random.default_rng(opset).normal(
         size=(4, *g.input_shape)).astype(np.float32))
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -868,8 +868,49 @@ _FOLD = {  # constant folding: shape arithmetic, layout changes and scaling of c
     "Mul": lambda a, x, y: x * y,
     "Div": lambda a, x, y: x / y,
     "Shape": lambda a, x: np.array(x.shape, np.int64),
+    "Slice": lambda a, x, starts, ends, axes=None, steps=None: x[tuple(
+        _slices(x.ndim, starts, ends, axes, steps))],
     "DequantizeLinear": None,   # handled in _fold: keeps the integer values as a QConst
 }
+
+
+def _slices(rank: int, starts, ends, axes, steps) -> list[slice]:
+    out = [slice(None)] * rank
+    axes = range(len(starts)) if axes is None else axes
+    steps = [1] * len(starts) if steps is None else steps
+    for s, e, ax, st in zip(starts, ends, axes, steps):
+        out[int(ax) % rank] = slice(int(s), int(e), int(st))
+    return out
+
+
+def _is_affine(n: FNode, scale: float, shift: float) -> bool:
+    return n.op == "batch_norm" and bool(torch.allclose(
+        n.params["scale"], torch.full_like(n.params["scale"], scale), atol=1e-6)) and \
+        bool(torch.allclose(n.params["shift"], torch.full_like(n.params["shift"], shift),
+                            atol=1e-6))
+
+
+def fuse_hard_activations(g: FloatGraph) -> FloatGraph:
+    """Keras' spelled-out h-sigmoid relu6(x + 3) / 6 (tf2onnx: Add, Clip/Relu6, Mul) becomes
+    one hardsigmoid, and x * hardsigmoid(x) one hardswish (one table each in int8)."""
+    def sole(t: str) -> FNode | None:
+        users = g.consumers(t)
+        return users[0] if len(users) == 1 and t != g.output else None
+
+    for add in [n for n in g.nodes if _is_affine(n, 1.0, 3.0)]:
+        relu6 = sole(add.name)
+        div = sole(relu6.name) if relu6 is not None and relu6.op == "relu6" else None
+        if div is None or not _is_affine(div, 1.0 / 6.0, 0.0):
+            continue
+        x = add.inputs[0]
+        g.nodes.remove(add)
+        g.nodes.remove(relu6)
+        div.op, div.inputs, div.params = "hardsigmoid", [x], {}
+        mul = sole(div.name)
+        if mul is not None and mul.op == "mul" and sorted(mul.inputs) == sorted([x, div.name]):
+            g.nodes.remove(div)
+            mul.op, mul.inputs, mul.attrs = "hardswish", [x], {}
+    return g
 
 
 def is_quantized(model: onnx.ModelProto) -> bool:
@@ -895,4 +936,4 @@ def capture_onnx_model(model: onnx.ModelProto, where: str) -> tuple[FloatGraph, 
 def capture_onnx(path: str | Path, fold: bool = True) -> FloatGraph:
     """Read an ONNX model file into a FloatGraph (a quantized file: its dequantized graph)."""
     g, _ = capture_onnx_model(load_onnx(path), str(path))
-    return prepare(g) if fold else g
+    return prepare(fuse_hard_activations(g)) if fold else g
