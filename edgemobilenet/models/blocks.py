@@ -108,7 +108,9 @@ def inverted_residual(in_ch: int, mid_ch: int, out_ch: int, stride: int, kernel:
     else:
         layers += [nn.Conv2d(mid_ch, out_ch, 1, bias=False),
                    nn.BatchNorm2d(out_ch, eps=bn_eps, momentum=bn_momentum)]
-    return Residual(nn.Sequential(*layers), stride == 1 and in_ch == out_ch, attr)
+    block = Residual(nn.Sequential(*layers), stride == 1 and in_ch == out_ch, attr)
+    block.out_channels = out_ch
+    return block
 
 
 class ImageClassifier(nn.Module):

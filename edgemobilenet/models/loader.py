@@ -13,7 +13,7 @@ from edgemobilenet.checkpoint import is_checkpoint, load_checkpoint, read_torch_
 from edgemobilenet.data.transforms import imagenet_preprocess
 from edgemobilenet.errors import EdgembError
 
-from .zoo import ARCHS, build
+from .zoo import ARCHS, arch_defaults, build
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "default_model.pt"
 DEFAULTS = {"width": 1.0, "resolution": 224, "num_classes": 1000, "in_channels": 3,
@@ -58,6 +58,16 @@ def _load_state(module: nn.Module, state: dict, source: str, arch: str) -> None:
     module.load_state_dict(state, strict=True)
 
 
+def _classes_in_state(state: dict) -> int | None:
+    """The class count a plain state dict was made for, read from its last layer's shape."""
+    for key, per in (("head.classification_head.module_list.1.1.weight", 6),  # 6 boxes
+                     ("classifier.low_classifier.weight", 1), ("classifier.cls.weight", 1)):
+        if key in state:
+            return int(state[key].shape[0]) // per
+    classifier = [k for k in state if k.startswith("classifier.") and k.endswith(".weight")]
+    return int(state[sorted(classifier)[-1]].shape[0]) if classifier else None
+
+
 def load_model(spec: str, *, arch: str | None = None, width: float | None = None,
                resolution: int | None = None, num_classes: int | None = None,
                in_channels: int | None = None, width_rule: str | None = None) -> LoadedModel:
@@ -69,7 +79,7 @@ def load_model(spec: str, *, arch: str | None = None, width: float | None = None
     if spec in ARCHS:
         if arch is not None and arch != spec:
             raise EdgembError(f"{spec}: --arch {arch} contradicts the model name")
-        opts = _options(DEFAULTS, **given)
+        opts = _options({**DEFAULTS, **arch_defaults(spec)}, **given)
         module = build(spec, **opts)
         return LoadedModel(module.eval(), spec, opts, imagenet_preprocess(opts["resolution"]),
                            f"{spec} (random init)")
@@ -105,11 +115,11 @@ def load_model(spec: str, *, arch: str | None = None, width: float | None = None
         raise EdgembError(f"{path}: neither an edgemb checkpoint nor a state dict of tensors")
     if arch is None:
         raise EdgembError(f"{path}: a plain state dict needs --arch ({', '.join(ARCHS)})")
-    opts = _options(DEFAULTS, **given)
+    opts = _options({**DEFAULTS, **arch_defaults(arch)}, **given)
     if num_classes is None:
-        classifier = [k for k in obj if k.startswith("classifier.") and k.endswith(".weight")]
-        if classifier:
-            opts["num_classes"] = int(obj[sorted(classifier)[-1]].shape[0])
+        found = _classes_in_state(obj)
+        if found:
+            opts["num_classes"] = found
     module = build(arch, **opts)
     _load_state(module, {k: v.float() if v.is_floating_point() else v for k, v in obj.items()},
                 str(path), arch)

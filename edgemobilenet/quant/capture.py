@@ -97,6 +97,7 @@ class _Builder:
         self.nodes: list[FNode] = []
         self.tensor: dict[fx.Node, str] = {}  # fx node -> float graph tensor name
         self.names: set[str] = {INPUT}
+        self.nhwc: dict[fx.Node, str] = {}  # permute(0, 2, 3, 1) nodes -> their input
 
     def build(self, input_shape: tuple[int, int, int]) -> FloatGraph:
         output = None
@@ -131,6 +132,8 @@ class _Builder:
     def _in(self, n: fx.Node, arg: Any) -> str:
         if isinstance(arg, fx.Node) and arg in self.tensor:
             return self.tensor[arg]
+        if isinstance(arg, fx.Node) and arg in self.nhwc:
+            return self.nhwc[arg]
         if isinstance(arg, fx.Node) and arg.op == "get_attr":
             raise self._err(n, f"uses the stored tensor '{arg.target}' as an operand "
                                f"(only layer parameters are supported)")
@@ -262,6 +265,9 @@ class _Builder:
         elif meth == "flatten":
             self._flatten(n, self._in(n, args[0]), kw.get("start_dim", args[1] if len(args) > 1
                                                             else 0), -1)
+        elif meth == "permute":
+            self._permute(n, args[0], [int(d) for d in (args[1:] if len(args) > 2 or
+                                                        isinstance(args[1], int) else args[1])])
         elif meth == "mean":
             self._mean(n, args[0], kw.get("dim", args[1] if len(args) > 1 else None),
                        kw.get("keepdim", args[2] if len(args) > 2 else False))
@@ -298,12 +304,24 @@ class _Builder:
         rank = len(_shape(n))
         self._emit(n, "concat", ins, {"axis": int(dim) % rank})
 
+    def _permute(self, n: fx.Node, src: Any, dims: list[int]) -> None:
+        """NCHW -> NHWC, allowed only as the step before a flatten (a detection head's
+        output order): the pair becomes one `flatten` with `order: nhwc`."""
+        users = list(n.users)
+        flat = all(u.op == "call_method" and u.target == "flatten" or
+                   u.op == "call_function" and u.target is torch.flatten for u in users)
+        if dims != [0, 2, 3, 1] or not users or not flat:
+            raise self._err(n, f"permute {dims} (only (0, 2, 3, 1) followed by flatten(1))")
+        self.nhwc[n] = self._in(n, src)
+
     def _flatten(self, n: fx.Node, x: str, start: int, end: int) -> None:
         rank = len(_shape(n.args[0]))
         if start % rank != 1 or end % rank != rank - 1:
             raise self._err(n, f"flatten from dim {start} to {end} (only from 1 to the last "
                                f"is supported)")
-        if rank == 2:
+        if n.args[0] in self.nhwc:
+            self._emit(n, "flatten", [x], {"order": "nhwc"})
+        elif rank == 2:
             self.tensor[n] = x
         else:
             self._emit(n, "flatten", [x])

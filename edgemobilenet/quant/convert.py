@@ -197,7 +197,7 @@ class _Converter:
 
     def _flatten(self, n: FNode, ins: list[QTensor], out: QTensor) -> None:
         _, h, w, c = ins[0].shape
-        if h * w > 1:
+        if h * w > 1 and n.attrs.get("order") != "nhwc":
             self.flat_from[n.name] = (c, h, w)
         self._emit(n, "reshape", [ins[0].name], {"shape": list(out.shape)})
 

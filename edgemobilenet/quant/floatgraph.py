@@ -14,7 +14,8 @@ Ops and attributes (all activations NCHW, or (N, C) after flatten):
   add              two inputs of equal shape; attrs act
   mul              a (N,C,H,W) or (N,C) times b broadcastable to it
   avg_pool         attrs kernel, stride, padding [t, l, b, r]; `global` 1 for global pooling
-  flatten          (N, C, H, W) -> (N, C*H*W)
+  flatten          (N, C, H, W) -> (N, C*H*W); attr order "nhwc" flattens as (N, H*W*C)
+                   (torch's permute(0, 2, 3, 1).flatten(1): the QGraph's own order)
   reshape          attrs shape (without batch)
   concat           attrs axis (NCHW numbering)
   resize_bilinear  attrs size [OH, OW] (half-pixel centres)
@@ -137,7 +138,7 @@ def apply_node(n: FNode, xs: list[torch.Tensor],
             t = l = 0
         return F.avg_pool2d(x, a["kernel"], a["stride"], (t, l), count_include_pad=False)
     if op == "flatten":
-        return x.flatten(1)
+        return (x.permute(0, 2, 3, 1) if a.get("order") == "nhwc" else x).flatten(1)
     if op == "reshape":
         return x.reshape(x.shape[0], *a["shape"])
     if op == "concat":
