@@ -118,17 +118,18 @@ def _edge_requant(case: tuple, rng: np.random.Generator) -> tuple:
 
 def trained_requant(case: tuple, rng: np.random.Generator, dead: float = 0.25,
                     left: float = 0.1, tiny: float = 0.1) -> tuple:
-    """What trained models produce per output channel: dead channels (all-zero weights,
-    multiplier 0 and shift 0 after BN folding or magnitude pruning), channels with a left
+    """What trained models produce per output channel: dead channels (all-zero weights
+    after BN folding or magnitude pruning; multiplier 0, or a left shift as our quantizer
+    gives them: packing.dead_channels rewrites those), channels with a left
     shift (real multiplier >= 0.5: sparse small weights, so some outputs do not saturate)
     and near-dead channels (right shifts of 22..31); the rest unchanged."""
     node = case[0]
     w, m, s = node.params["weight"], node.params["multiplier"], node.params["shift"]
     oc = m.shape[0]
     kind = rng.choice(4, oc, p=[dead, left, tiny, 1 - dead - left - tiny])
-    for o in np.flatnonzero(kind == 0):
-        w[o] = 0
-        m[o], s[o] = 0, 0
+    for i, o in enumerate(np.flatnonzero(kind == 0)):   # multiplier 0, or as the quantizer
+        w[o] = 0                                         # gives all-zero channels: a left
+        m[o], s[o] = (0, 0) if i % 2 else (rng.integers(1 << 30, INT32_MAX), rng.integers(3))
     for o in np.flatnonzero(kind == 1):
         w[o] = rng.choice([-1, 0, 0, 0, 1], w[o].shape).astype(np.int8)
         node.params["bias"][o] = rng.integers(-64, 64)

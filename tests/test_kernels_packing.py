@@ -98,3 +98,26 @@ def test_dsp_compact_keeps_pointwise_int8():
     np.testing.assert_array_equal(packing.pack_weights("conv2d", {"groups": 1}, w, "dsp",
                                                        compact=True), w)
     assert packing.pack_weights("conv2d", {"groups": 1}, w, "dsp").nbytes == 2 * w.nbytes
+
+
+def test_dead_channels_get_the_fast_form_of_the_same_constant_output():
+    from edgemobilenet.quant.fixedpoint import mbqm
+
+    rng = np.random.default_rng(4)
+    oc = 400
+    w = _w(rng, oc, 3, 3, 8)
+    dead = rng.random(oc) < 0.5
+    w[dead] = 0
+    bias = rng.integers(-(1 << 20), 1 << 20, oc).astype(np.int32)
+    bias[:8] = [0, 1, -1, 2, -3, 1 << 30, -(1 << 30), 7]
+    mult = rng.integers(1 << 30, (1 << 31) - 1, oc).astype(np.int32)
+    shift = rng.integers(-12, 8, oc).astype(np.int32)
+    mult[::7] = 0
+    b, m, s = packing.dead_channels(w, bias, mult, shift)
+    assert (m[dead] == 1 << 30).all() and (s[dead] == -1).all()
+    np.testing.assert_array_equal(b[~dead], bias[~dead])   # the others are untouched
+    np.testing.assert_array_equal(m[~dead], mult[~dead])
+    for zp in (-128, -5, 0, 90, 127):        # same int8 output for every zero point
+        want = np.clip(mbqm(bias, mult, shift) + zp, -128, 127)
+        got = np.clip(mbqm(b, m, s) + zp, -128, 127)
+        np.testing.assert_array_equal(got[dead], want[dead])

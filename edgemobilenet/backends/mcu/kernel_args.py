@@ -24,4 +24,9 @@ def calls(node: QNode, in_tensors: list[QTensor], out_tensor: QTensor, variant: 
     ctx = KernelContext(
         node, ops.attrs_of(node), list(in_tensors), out_tensor,
         lambda w: packing.pack_weights(node.op, node.attrs, w, variant, compact), compact)
-    return kernel(node).calls(ctx)
+    values = kernel(node).calls(ctx)
+    if "weight" in node.params and "multiplier" in node.params:   # conv2d, fully_connected
+        for v in values:
+            v["bias"], v["mult"], v["shift"] = packing.dead_channels(
+                node.params["weight"], v["bias"], v["mult"], v["shift"])
+    return values

@@ -26,12 +26,21 @@ the result as the layer's `const int8_t` array. Layouts:
   i), then the last t = K % 16 values of the 4 channels in turn (index (oc // 4) * 4K +
   64 * (K // 16) + t * (oc % 4) + i). One pointer then walks all 4 rows
   (firmware/kernels/mve/emb_conv2d.c, SMALL_K_MAX / SMALL_OC_MAX there).
+
+Requantization constants are the QGraph's, except for dead channels (`dead_channels`):
+an output channel whose weights are all zero accumulates its bias alone, so its output is
+the constant clamp(zp_y + MBQM(bias, m, shift)); trained and pruned models have many, often
+with a left shift (the quantizer's weight scale of an all-zero channel is not small), which
+the fast requantization forms do not take. They get bias 4R, multiplier 2^30, shift -1,
+with R = MBQM(bias, m, shift) clipped to +-512: MBQM(4R, 2^30, -1) == R exactly, and any
+|R| >= 256 saturates the int8 output the same way.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from edgemobilenet.errors import EdgembError
+from edgemobilenet.quant.fixedpoint import mbqm
 
 VARIANTS = ("portable", "dsp", "mve")
 # Small-window conv paths (conv_small in firmware/kernels/{dsp,mve}/emb_conv2d.c; the C
@@ -125,3 +134,20 @@ def pack_weights(node_op: str, attrs: dict, weight: np.ndarray, variant: str,
         rows = _pad_k4(w.reshape(w.shape[0] * w.shape[1], -1))    # (OC * KH, run4)
         return _w16(rows.reshape(w.shape[0], -1))
     return w
+
+
+DEAD_MULTIPLIER, DEAD_SHIFT, DEAD_CLIP = 1 << 30, -1, 512
+
+
+def dead_channels(weight: np.ndarray, bias: np.ndarray, mult: np.ndarray,
+                  shift: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bias, multiplier, shift) with every all-zero-weight output channel (axis 0 of the
+    QGraph weight) rewritten to the fast form of the same constant output (module doc);
+    the other channels unchanged. New arrays; the inputs are not modified."""
+    dead = ~np.asarray(weight).reshape(len(bias), -1).any(axis=1)
+    if not dead.any():
+        return bias, mult, shift
+    r = np.clip(mbqm(bias[dead], mult[dead], shift[dead]), -DEAD_CLIP, DEAD_CLIP)
+    b, m, s = (np.array(v, dtype=np.int32) for v in (bias, mult, shift))
+    b[dead], m[dead], s[dead] = 4 * r, DEAD_MULTIPLIER, DEAD_SHIFT
+    return b, m, s
