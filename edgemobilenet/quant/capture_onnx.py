@@ -522,6 +522,9 @@ class _OnnxBuilder:
         if len(pads) != 4 or any(p < 0 for p in pads) or min(stride + dil) < 1:
             raise ValueError(f"pads {pads}, strides {stride}, dilations {dil}")
         pads = [p + e for p, e in zip(pads, extra)]
+        _, c, h, wd = self._shape(x)
+        if c * (h + pads[0] + pads[2]) * (wd + pads[1] + pads[3]) > MAX_TENSOR_ELEMENTS:
+            raise ValueError(f"padding {pads} of a {self._shape(x)} input is too large")
         y = self._emit(path, "conv2d", [x], {
             "stride": stride, "padding": pads, "dilation": dil, "groups": int(a.get("group", 1)),
             "act": "none"},
@@ -586,6 +589,8 @@ class _OnnxBuilder:
         x = self._plain(path, self._view(ins[0]))
         k = [int(i) for i in a["kernel_shape"]]
         p = [int(i) for i in a.get("pads", [0, 0, 0, 0])]
+        if len(k) != 2 or len(p) != 4 or any(not 0 <= v < kk for v, kk in zip(p, k + k)):
+            raise ValueError(f"pooling kernel {k} with pads {p}")
         self._out(node, self._emit(path, "avg_pool", [x], {
             "kernel": k, "stride": [int(s) for s in a.get("strides", k)], "padding": p}))
 

@@ -13,7 +13,7 @@ from onnx import numpy_helper
 from edgemobilenet.errors import EdgembError
 
 MAX_FILE_BYTES = 1 << 30          # protobuf itself stops at 2 GiB
-MAX_TENSOR_ELEMENTS = 1 << 28     # any one constant or activation
+MAX_TENSOR_ELEMENTS = 1 << 26     # any one constant or activation (256 MB as float32)
 # default-domain opsets: 11 (what converters still write) up to the installed onnx's newest
 OPSETS = range(11, onnx.defs.onnx_opset_version() + 1)
 DOMAINS = ("", "ai.onnx", "com.microsoft")  # com.microsoft: onnxruntime's QGemm, QLinearAdd, ...
