@@ -12,6 +12,7 @@ note. This module never prints: it returns one JSON-able dict.
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,16 +90,30 @@ class Runner(Protocol):
 class McuRunner:
     """A Cortex-M device (real board over serial, or QEMU) speaking our protocol."""
 
-    def __init__(self, device, target: Target, transport: str) -> None:
+    def __init__(self, device, target: Target, transport: str, cycle_log=None) -> None:
         self.device = device
         info = device.info()
         self.transport = transport
         self.unit = info.clock_unit
         hz = info.clock_hz or target.clock_hz
         self.ms_per_tick = 1e3 / hz if self.unit == "cycles" and hz else None
+        self.target = target
+        self.cycle_log = cycle_log   # device.cycles.CycleLog in emulation with a cycle table
+        self.cycle_runs: list = []   # one device.cycles.RunEstimate per run()
 
     def run(self, x: np.ndarray) -> tuple[np.ndarray, int]:
-        return self.device.run(x)
+        y, t = self.device.run(x)
+        if self.cycle_log is not None:
+            from edgemobilenet.device.cycles import split_run
+
+            marks = self.cycle_log.read()[0]
+            self.cycle_runs.append(split_run(marks, self.device.info().num_layers))
+        return y, t
+
+    def _skip_cycle_reports(self) -> None:
+        """Clock reads outside run() (batch runs) are not estimates of a run."""
+        if self.cycle_log is not None:
+            self.cycle_log.read()
 
     def layer_profile(self) -> list[int]:
         return self.device.layer_profile()
@@ -116,11 +131,14 @@ class McuRunner:
                 out.append(self.device.run(xs[i])[0][None])
             if progress:
                 progress(min(i + step, len(xs)))
+        self._skip_cycle_reports()
         return np.concatenate(out) if out else np.zeros((0,), np.int8)
 
     def layer_output(self, x: np.ndarray, layer: int) -> np.ndarray:
         self.device.set_input(x)
-        return self.device.get_tensor(layer)
+        y = self.device.get_tensor(layer)
+        self._skip_cycle_reports()
+        return y
 
     def stack_high_water(self) -> int:
         return self.device.stack_high_water()
@@ -138,10 +156,18 @@ def open_mcu_runner(build: Build, port: str | None = None, baud: int | None = No
         raise EdgembError(f"{build.path}: no firmware.elf to emulate")
     if port is None and target.qemu is None:
         raise EdgembError(f"{target.name}: not an emulated target; give --port of the board")
+    from edgemobilenet.device import cycles
+
     transport = f"serial {port}" if port else f"qemu {target.qemu.machine}"
-    with open_device(target, elf=build.elf, port=port, baud=baud,
-                     expected_hash=build.manifest["model_hash"], timeout=timeout) as dev:
-        yield McuRunner(dev, target, transport)
+    with tempfile.TemporaryDirectory(prefix="edgemb-cycles-") as tmp:
+        log, args = None, ()
+        if port is None and cycles.supported(target.cpu):   # estimated cycles in emulation
+            out = Path(tmp) / "cycles.txt"
+            args = tuple(cycles.qemu_args(target.cpu, out, cycles.symbol_address(build.elf)))
+            log = cycles.CycleLog(out)
+        with open_device(target, elf=build.elf, port=port, baud=baud, qemu_args=args,
+                         expected_hash=build.manifest["model_hash"], timeout=timeout) as dev:
+            yield McuRunner(dev, target, transport, log)
 
 
 # ---- data --------------------------------------------------------------------------------
@@ -326,6 +352,9 @@ def run_bench(build: Build, runner: Runner, *, images: Images | None = None, rep
     lat: dict[str, Any] = {"unit": runner.unit, "runs": repeat, "unit_label": label,
                            **_stat(ticks), "ms_median": None,
                            **getattr(runner, "latency_info", {}), "notes": []}
+    if getattr(runner, "cycle_runs", None):
+        lat["estimate"] = cycle_estimate(runner.cycle_runs, runner.target,
+                                         runner.cycle_log.classes)
     if runner.ms_per_tick:
         s = _stat(ticks)
         lat.update({f"ms_{k}": v * runner.ms_per_tick for k, v in s.items()})
@@ -342,6 +371,9 @@ def run_bench(build: Build, runner: Runner, *, images: Images | None = None, rep
                           "macs": rows.get(i, {}).get("macs", 0),
                           "median": int(round(float(m))), "share": float(m) / total}
                          for i, m in enumerate(med)]
+        if est := lat.get("estimate"):
+            for row, e in zip(lat["layers"], est["layer_cycles"]):
+                row.update(est_cycles=e[0], est_cycles_low=e[1], est_cycles_high=e[2])
         lat["layers_total"] = int(round(total))
         lat["breakdown"] = "kernel" if "layers" not in man else "layer"
         if build.is_linux:
@@ -351,6 +383,7 @@ def run_bench(build: Build, runner: Runner, *, images: Images | None = None, rep
     elif build.is_linux:
         lat["notes"].append("no per-layer breakdown: the Relax VM runs the model as fused "
                             "functions; the total is timed on the board with time_evaluator")
+    lat.get("estimate", {}).pop("layer_cycles", None)
     memory = {k: man.get(k) for k in ("flash_bytes", "sram_bytes", "bulk_bytes", "arena_bytes",
                                       "arena_lower_bound", "stack_bytes", "flash_budget",
                                       "sram_budget")}
@@ -365,6 +398,26 @@ def run_bench(build: Build, runner: Runner, *, images: Images | None = None, rep
             "transport": runner.transport, "macs": man["macs"] if "macs" in man else graph_macs(g),
             "latency": lat, "accuracy": acc, "memory": memory,
             "arena": arena_timeline(g, man)}
+
+
+ESTIMATE_LABEL = ("estimated cycles: the executed instructions (exact, QEMU) priced with "
+                  "the core's TRM cycle table (qemu_plugins/CORTEX_M_CYCLES.md: zero-wait "
+                  "memory, no caches); a model, not a measurement")
+
+
+def cycle_estimate(runs: list, target: Target, classes: list[str]) -> dict[str, Any]:
+    """Median estimate over runs (by the estimate), its low-high range, ms at the target's
+    clock, the instruction mix of that run and per-layer (est, low, high) cycles."""
+    order = sorted(range(len(runs)), key=lambda i: runs[i].total.est)
+    r = runs[order[len(order) // 2]]
+    hz = target.clock_hz
+    t = r.total
+    return {"label": ESTIMATE_LABEL, "cpu": target.cpu, "clock_hz": hz,
+            "cycles": t.est, "cycles_low": t.low, "cycles_high": t.high,
+            "ms": 1e3 * t.est / hz, "ms_low": 1e3 * t.low / hz, "ms_high": 1e3 * t.high / hz,
+            "instructions": t.instructions, "taken_branches": t.taken,
+            "instruction_mix": dict(zip(classes, t.classes)),
+            "layer_cycles": [(x.est, x.low, x.high) for x in r.layers]}
 
 
 def graph_macs(g: QGraph) -> int:

@@ -63,6 +63,20 @@ def test_bench_on_emulated_target(target: str) -> None:
     assert [r["index"] for r in lat["layers"]] == [r["index"] for r in man["layers"]]
     assert 0.8 * lat["median"] <= lat["layers_total"] <= lat["median"]
     assert all(r["median"] > 0 for r in lat["layers"] if r["macs"] > 0)
+    # estimated cycles (cm_cycles plugin) beside the instructions: M4 / M7 only
+    est = lat.get("estimate")
+    if man["target"] == "mps2-an386":
+        assert "not a measurement" in est["label"] and est["cpu"] == "cortex-m4"
+        assert abs(est["instructions"] - lat["median"]) <= 200   # same run, SysTick-exact
+        assert sum(est["instruction_mix"].values()) == est["instructions"]
+        assert est["cycles_low"] <= est["cycles"] <= est["cycles_high"]
+        assert est["instructions"] <= est["cycles_high"]
+        assert est["ms"] == pytest.approx(1e3 * est["cycles"] / est["clock_hz"])
+        rows = lat["layers"]
+        assert all(r["est_cycles_low"] <= r["est_cycles"] <= r["est_cycles_high"] for r in rows)
+        assert 0.8 * est["cycles"] <= sum(r["est_cycles"] for r in rows) <= est["cycles"]
+    else:
+        assert est is None
     # accuracy: bit-exact device, and int8 top-1 equal to `edgemb eval`'s reference figure
     assert acc["reference_match"] == 1.0 and acc["first_mismatch"] is None
     assert acc["compared"] == LIMIT + REPEAT and acc["images"] == LIMIT

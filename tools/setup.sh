@@ -37,6 +37,7 @@ fi
 # the package registries), cached under ~/.cache/edgemb; a no-op once prepared.
 .venv/bin/edgemb board prepare >/dev/null
 
-# QEMU TCG plugins (qemu_plugins/*.c: aarch64 instruction counting), built with gcc and
-# cached under ~/.cache/edgemb/qemu-plugins; also built on demand when first used.
-.venv/bin/python -c "from edgemobilenet.device.insn_count import plugin_path; plugin_path()"
+# QEMU TCG plugins (qemu_plugins/*.c: aarch64 instruction counting, Cortex-M cycle
+# estimates), built with gcc and cached under ~/.cache/edgemb/qemu-plugins; also built on
+# demand when first used.
+.venv/bin/python -c "from edgemobilenet.device.insn_count import plugin_path; plugin_path(); plugin_path('cm_cycles')"

@@ -74,6 +74,12 @@ def print_result(doc: dict[str, Any], con: Console) -> None:
         con.print(f"instructions per inference on an emulated {ins['cpu']} ({ins['threads']} "
                   f"thread): {ins['per_inference']:,}{per_mac}; {ins['label']}",
                   highlight=False)
+    if est := lat.get("estimate"):
+        con.print(f"estimated {est['cpu']} cycles (a model, not measured): {est['cycles']:,} "
+                  f"(range {est['cycles_low']:,}-{est['cycles_high']:,}) = {est['ms']:.2f} ms "
+                  f"({est['ms_low']:.2f}-{est['ms_high']:.2f}) at "
+                  f"{est['clock_hz'] / 1e6:g} MHz; zero-wait memory, no caches",
+                  highlight=False)
     for note in lat.get("notes", []):
         con.print(f"[yellow]note:[/] {note}", highlight=False)
     if lat.get("layers"):

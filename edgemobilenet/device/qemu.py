@@ -27,14 +27,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def qemu_command(target: Target, elf: Path, port: int) -> list[str]:
-    """The QEMU command line for `target` (icount: one instruction = 1 ns virtual time)."""
+def qemu_command(target: Target, elf: Path, port: int, extra: tuple[str, ...] = ()) -> list[str]:
+    """The QEMU command line for `target` (icount: one instruction = 1 ns virtual time);
+    `extra`: more arguments (a -plugin)."""
     assert target.qemu is not None
     return [QEMU, "-M", target.qemu.machine, "-kernel", str(elf), "-display", "none",
             "-monitor", "none", "-nodefaults",
             "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on",
             "-semihosting-config", "enable=on,target=native", "-icount", "shift=0",
-            *target.qemu.args]
+            *target.qemu.args, *extra]
 
 
 class Emulation:
@@ -81,7 +82,7 @@ def _stop(proc: subprocess.Popen, timeout: float) -> None:
 
 @contextlib.contextmanager
 def emulate(target: Target, elf: str | Path, start_timeout: float = 10.0,
-            stop_timeout: float = 5.0) -> Iterator[Emulation]:
+            stop_timeout: float = 5.0, extra_args: tuple[str, ...] = ()) -> Iterator[Emulation]:
     """Run `elf` on the target's QEMU machine; yields an Emulation whose `link` speaks to
     the firmware's UART. QEMU is killed by PID when the block ends, however it ends."""
     if target.qemu is None:
@@ -95,7 +96,7 @@ def emulate(target: Target, elf: str | Path, start_timeout: float = 10.0,
         log = Path(tmp) / "qemu.log"
         port = _free_port()
         with open(log, "wb") as logf:
-            proc = subprocess.Popen(qemu_command(target, elf, port), stdin=subprocess.DEVNULL,
+            proc = subprocess.Popen(qemu_command(target, elf, port, extra_args), stdin=subprocess.DEVNULL,
                                     stdout=logf, stderr=subprocess.STDOUT, cwd=tmp,
                                     start_new_session=True)
         try:

@@ -16,9 +16,10 @@ from edgemobilenet.targets import Target
 @contextlib.contextmanager
 def open_device(target: Target, elf: str | Path | None = None, port: str | None = None,
                 baud: int | None = None, expected_hash: str | None = None,
-                **device_kw) -> Iterator[Device]:
+                qemu_args: tuple[str, ...] = (), **device_kw) -> Iterator[Device]:
     """`port` (e.g. /dev/ttyACM0 or any pyserial URL): a board already flashed.
-    Otherwise `elf` runs in QEMU (the target needs a [qemu] section)."""
+    Otherwise `elf` runs in QEMU (the target needs a [qemu] section; `qemu_args`: more
+    QEMU arguments)."""
     if target.kind != "mcu":
         raise EdgembError(f"{target.name}: kind '{target.kind}' is not driven over serial")
     if port:
@@ -27,5 +28,5 @@ def open_device(target: Target, elf: str | Path | None = None, port: str | None 
         return
     if elf is None:
         raise EdgembError(f"{target.name}: give a serial port or a firmware ELF to emulate")
-    with emulate(target, elf) as emu:
+    with emulate(target, elf, extra_args=tuple(qemu_args)) as emu:
         yield Device(emu.link, expected_hash=expected_hash, **device_kw)
