@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
 """Instructions per MAC of the Cortex-M kernels in QEMU (-icount shift=0, SysTick).
 
-Layers: pointwise 24x24x64->64, depthwise 3x3 on 24x24x64 (stride 1 and 2), first conv
-3x3 s2 96x96x3->8, FC 256->10; portable and DSP on mps2-an386 (Cortex-M4), portable and
-MVE on mps3-an547 (Cortex-M55). Then every conv / FC layer of MobileNetV1 0.25-96 (random
-weights, 1000 classes) for DSP on M4 and M7 (mps2-an500) and MVE: whole-model instructions
-/ MAC, weighted by MACs (pooling and softmax not included), and the bytes of packed weights
-per variant (flash). Every output is also checked bit-exact against the numpy reference.
+Models (tools/trained_models.py prepares them under --models-dir): every layer of each model,
+run by the kernel driver on that layer's real activations (the numpy reference on one real
+input image), DSP on mps2-an386 (Cortex-M4) and mps2-an500 (Cortex-M7), MVE on mps3-an547
+(Cortex-M55). Trained: MobileNetV1 0.25-96 and MobileNetV2 0.35-96 (`edgemb train` on
+Fashion-MNIST), the same V1 with 30 % of its channels pruned, the real ImageNet MobileNetV2
+1.0-224; random-init MobileNetV1 0.25-96 as a labelled extra row. Per model: whole-model
+instructions / MAC (every op: conv, FC, add, pooling, ...; MACs of conv / FC) and per layer
+kind (first conv, depthwise, pointwise, other conv, FC, and the non-MAC ops' share), plus
+the bytes of packed weights per variant. Then the single layers below, portable vs optimised,
+on random data (labelled). Every output is checked bit-exact against the numpy reference.
 Prints JSON and writes it (atomically) to --out. Instructions, not cycles.
 
-    .venv/bin/python tools/bench_kernels.py --out build/bench_kernels.json
+    .venv/bin/python tools/trained_models.py
+    .venv/bin/python tools/bench_kernels.py --out build/bench_kernels.json [--models NAME ...]
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ import argparse
 import json
 import math
 import os
+import platform
 import sys
 import tempfile
 from pathlib import Path
@@ -24,9 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from edgemobilenet.backends.mcu import kernel_check as kc
-from edgemobilenet.backends.mcu.packing import pack_weights
-from edgemobilenet.quant.qgraph import QNode, QTensor
-from edgemobilenet.quant.reference import apply
+from edgemobilenet.backends.mcu.packing import is_depthwise, is_pointwise, pack_weights
+from edgemobilenet.quant import qgraph
+from edgemobilenet.quant.qgraph import QGraph, QNode, QTensor
+from edgemobilenet.quant.reference import apply, run
 
 RUNS = [("portable", "mps2-an386"), ("dsp", "mps2-an386"), ("portable", "mps3-an547"),
         ("mve", "mps3-an547")]
@@ -40,23 +47,8 @@ LAYERS = {
 }
 CMSIS_NN_M4 = {"pointwise": 2.35, "depthwise": 8.1, "first_conv": 6.1}   # measured (DESIGN)
 MODEL_RUNS = [("dsp", "mps2-an386"), ("dsp", "mps2-an500"), ("mve", "mps3-an547")]
-
-
-def mobilenet_v1_layers(alpha: float = 0.25, res: int = 96, classes: int = 1000) -> dict:
-    """MobileNetV1 conv / FC layers as LAYERS-style specs (TF "same" padding)."""
-    ch = lambda c: int(c * alpha)
-    out, h, c = {}, res // 2, ch(32)
-    out["conv1"] = (res, res, 3, c, 3, 2, [0, 0, 1, 1], 1)
-    plan = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + \
-        [(1024, 2), (1024, 1)]
-    for i, (oc, s) in enumerate(plan, 1):
-        pad = [1, 1, 1, 1] if s == 1 else [0, 0, 1, 1]
-        out[f"dw{i}"] = (h, h, c, c, 3, s, pad, c)
-        h //= s
-        out[f"pw{i}"] = (h, h, c, ch(oc), 1, 1, [0, 0, 0, 0], 1)
-        c = ch(oc)
-    out["fc"] = ("fc", c, classes)
-    return out
+MODELS = ["v1_025_96_fmnist", "v2_035_96_fmnist", "v1_025_96_fmnist_pruned30",
+          "mnv2_1.0_224_imagenet", "v1_025_96_random"]
 
 
 def _requant_params(rng: np.random.Generator, node: QNode, oc: int, terms: int) -> None:
@@ -97,47 +89,129 @@ def _run_layers(layers: dict, runs: list, build_dir: Path) -> list[dict]:
         for (name, (n, it, ot, xs, macs)), r in zip(layers.items(), got):
             exact = bool(np.array_equal(r.output, apply(n, xs, it, ot)))
             results.append({"layer": name, "variant": variant, "machine": machine,
-                            "cpu": kc.MACHINES[machine][0][0].split("=")[1], "macs": macs,
+                            "cpu": _cpu(machine), "macs": macs,
                             "instructions": r.instructions,
                             "instructions_per_mac": round(r.instructions / macs, 3),
                             "bit_exact": exact})
     return results
 
 
-def bench(build_dir: Path) -> dict:
+def _cpu(machine: str) -> str:
+    return kc.MACHINES[machine][0][0].split("=")[1]
+
+
+def layer_kind(g: QGraph, node: QNode) -> str:
+    """first_conv / depthwise / pointwise / conv / fc, or the op name for non-MAC ops."""
+    if node.op == "fully_connected":
+        return "fc"
+    if node.op != "conv2d":
+        return node.op
+    w = node.params["weight"]
+    if is_depthwise(node.op, node.attrs, w):
+        return "depthwise"
+    if is_pointwise(node.op, node.attrs, w):
+        return "pointwise"
+    return "first_conv" if node.inputs[0] == g.inputs[0] else "conv"
+
+
+def node_macs(node: QNode, out_shape: tuple) -> int:
+    if node.op not in ("conv2d", "fully_connected"):
+        return 0
+    w = node.params["weight"]
+    return int(np.prod(out_shape)) * int(np.prod(w.shape[1:]))
+
+
+def model_cases(g: QGraph, x: np.ndarray) -> list[tuple]:
+    """(name, kind, macs, node, in tensors, out tensor, inputs) of every op with a kernel."""
+    acts = run(g, x, keep_all=True)
+    out = []
+    for node in g.nodes:
+        if node.op == "reshape":
+            continue
+        if node.op == "concat":
+            raise SystemExit(f"{node.name}: concat layers are not benchmarked")
+        it = [g.tensors[t] for t in node.inputs]
+        ot = g.tensors[node.outputs[0]]
+        out.append((node.name, layer_kind(g, node), node_macs(node, ot.shape), node, it, ot,
+                    [acts[t] for t in node.inputs]))
+    return out
+
+
+BATCH_BYTES = 6 << 20   # kernel-driver input per QEMU run (the POOL holds one case at a time)
+
+
+def bench_model(name: str, g: QGraph, x: np.ndarray, build_dir: Path) -> dict:
+    cases = model_cases(g, x)
+    rows, whole = [], {}
+    for variant, machine in MODEL_RUNS:
+        driver = kc.build_qemu(variant, machine, build_dir)
+        got, batch, size = [], [], 0
+        for c in cases:
+            call = kc.case_from_node(c[3], c[4], c[5], c[6], variant)
+            batch.append(call)
+            size += sum(b.nbytes for b in call.blobs)
+            if size > BATCH_BYTES or c is cases[-1]:
+                got += kc.run(driver, batch, timeout=600)
+                batch, size = [], 0
+        kinds: dict[str, list[int]] = {}
+        for (lname, kind, macs, node, it, ot, xs), r in zip(cases, got):
+            exact = bool(np.array_equal(r.output, apply(node, xs, it, ot)))
+            rows.append({"layer": lname, "kind": kind, "variant": variant, "machine": machine,
+                         "macs": macs, "instructions": r.instructions,
+                         "instructions_per_mac": round(r.instructions / macs, 3) if macs else None,
+                         "bit_exact": exact})
+            k = kinds.setdefault(kind, [0, 0])
+            k[0] += r.instructions
+            k[1] += macs
+        instr = sum(k[0] for k in kinds.values())
+        macs = sum(k[1] for k in kinds.values())
+        whole[f"{variant}/{machine}"] = {
+            "cpu": _cpu(machine), "instructions": instr, "macs": macs,
+            "instructions_per_mac": round(instr / macs, 3),
+            "by_layer_kind": {k: round(i / m, 3) for k, (i, m) in kinds.items() if m},
+            "non_mac_ops_share": round(sum(i for i, m in kinds.values() if not m) / instr, 4),
+            "bit_exact": all(r["bit_exact"] for r in rows if r["machine"] == machine
+                             and r["variant"] == variant)}
+    conv = [n for n in g.nodes if n.op in ("conv2d", "fully_connected")]
+    weight_bytes = {v: sum(pack_weights(n.op, n.attrs, n.params["weight"], v).nbytes
+                           for n in conv) for v in ("portable", "dsp", "mve")}
+    dead = sum(int((n.params["multiplier"] == 0).sum()) for n in conv)
+    left = sum(int(((n.params["shift"] >= 0) & (n.params["multiplier"] != 0)).sum())
+               for n in conv)
+    return {"model": name, "macs": whole[next(iter(whole))]["macs"],
+            "channels": {"total": sum(int(n.params["multiplier"].size) for n in conv),
+                         "dead": dead, "left_shift": left},
+            "whole_model": whole, "weight_bytes": weight_bytes, "layers": rows}
+
+
+def bench(build_dir: Path, models_dir: Path, names: list[str]) -> dict:
+    meta_path = models_dir / "models.json"
+    if not meta_path.exists():
+        raise SystemExit(f"{meta_path}: run tools/trained_models.py first")
+    meta = json.loads(meta_path.read_text())
+    models = []
+    for name in names:
+        g = qgraph.load(models_dir / f"{name}.qgraph")
+        x = np.load(models_dir / f"{name}.input.npy", allow_pickle=False)
+        print(f"{name} ...", file=sys.stderr)
+        models.append({**bench_model(name, g, x, build_dir), "how": meta.get(name, {})})
     rng = np.random.default_rng(0)
     layers = {n: layer(n, spec, rng) for n, spec in LAYERS.items()}
     results = _run_layers(layers, RUNS, build_dir)
-    model = {n: layer(n, spec, rng) for n, spec in mobilenet_v1_layers().items()}
-    model_results = _run_layers(model, MODEL_RUNS, build_dir)
-    whole = {}
-    for variant, machine in MODEL_RUNS:
-        rows = [r for r in model_results if (r["variant"], r["machine"]) == (variant, machine)]
-        by_kind: dict[str, list[int]] = {}
-        for r in rows:
-            kind = r["layer"].rstrip("0123456789")
-            by_kind.setdefault(kind, [0, 0])
-            by_kind[kind][0] += r["instructions"]
-            by_kind[kind][1] += r["macs"]
-        instr, macs = sum(r["instructions"] for r in rows), sum(r["macs"] for r in rows)
-        whole[f"{variant}/{machine}"] = {
-            "instructions": instr, "macs": macs, "instructions_per_mac": round(instr / macs, 3),
-            "by_layer_kind": {k: round(i / m, 3) for k, (i, m) in by_kind.items()},
-            "bit_exact": all(r["bit_exact"] for r in rows)}
-    weight_bytes = {v: sum(pack_weights(n.op, n.attrs, n.params["weight"], v).nbytes
-                           for n, *_ in model.values()) for v in ("portable", "dsp", "mve")}
     return {"tool": "bench_kernels", "unit": "guest instructions (qemu -icount shift=0)",
-            "cmsis_nn_m4_dsp_instr_per_mac": CMSIS_NN_M4, "results": results,
-            "mobilenet_v1_0.25_96": {"whole_model": whole, "weight_bytes": weight_bytes,
-                                     "layers": model_results}}
+            "host_cpu": platform.processor() or platform.machine(),
+            "cmsis_nn_m4_dsp_instr_per_mac": CMSIS_NN_M4, "models": models,
+            "single_layers_random_data": results}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("build/bench_kernels.json"))
+    ap.add_argument("--models-dir", type=Path, default=Path("build/trained"))
+    ap.add_argument("--models", nargs="+", default=MODELS)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_kernels_") as tmp:
-        doc = bench(Path(tmp))
+        doc = bench(Path(tmp), args.models_dir, args.models)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_path = tempfile.mkstemp(dir=args.out.parent, prefix=args.out.name, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
@@ -145,7 +219,11 @@ def main() -> int:
     os.replace(tmp_path, args.out)
     json.dump(doc, sys.stdout, indent=1)
     print()
-    rows = doc["results"] + doc["mobilenet_v1_0.25_96"]["layers"]
+    rows = doc["single_layers_random_data"] + [r for m in doc["models"] for r in m["layers"]]
+    for m in doc["models"]:
+        for key, w in m["whole_model"].items():
+            print(f"{m['model']:28s} {key:20s} {w['instructions_per_mac']:6.3f} instr/MAC "
+                  f"{w['by_layer_kind']}", file=sys.stderr)
     return 0 if all(r["bit_exact"] for r in rows) else 1
 
 

@@ -307,13 +307,18 @@ static void conv_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w
     for (int32_t oc0 = 0; oc0 < oc_n; oc0 += chunk) {
         const int32_t n = oc_n - oc0 < chunk ? oc_n - oc0 : chunk, n2 = n & ~1;
         const uint32_t fast = w16_table(p, bias, mult, shift, oc0, n2, tbl);
+        const int all = fast == (n2 >= 64 ? ~0u : (1u << (n2 >> 1)) - 1u) && n2 > 0;
         const int8_t *wc = w + oc0 * k * 2;
         for (int32_t pix = 0; pix < n_pix; pix += 2) {
             const int32_t p0 = pix + 1 < n_pix || n_pix < 2 ? pix : n_pix - 2;   /* odd end */
             const int two = p0 + 1 < n_pix;
             int8_t *o = out + p0 * oc_n + oc0;
             w16_gather(p, in, p0, n_pix, k, buf, xb);
-            for (int32_t j = 0; j < n; ) {
+            if (all) {   /* the usual case: every pair in one w16_run */
+                const w16_ctx c = {tbl, o, two ? oc_n : 0, hi4, lo4, tbl + 6 * n2, xb, 10 * k};
+                w16_run(&c, wc);
+            }
+            for (int32_t j = all ? n2 : 0; j < n; ) {
                 int32_t j1 = j;
                 while (j1 < n2 && (fast >> (j1 >> 1) & 1u)) j1 += 2;
                 if (j1 > j) {   /* pairs j .. j1 - 1: one w16_run */
