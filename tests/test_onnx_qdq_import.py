@@ -179,3 +179,25 @@ def test_eval_compares_with_onnxruntime_on_data(zoo_files):
     assert doc["images"] == 6 and doc["runtime"] == "onnxruntime"
     assert set(doc["edgemb"]) == set(doc["onnxruntime"]) == {"top1", "top5"}
     assert doc["agreement"] >= 0.5 and 0 < doc["exact_values"] <= 1
+
+
+def test_damaged_int8_file_is_caught_or_harmless(tmp_path):
+    fp32 = tmp_path / "f.onnx"
+    onnx.save(ob.tflite2onnx_v1(13), str(fp32))
+    path = tmp_path / "q.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ort_quantize(fp32, path, _images(4, (16, 16, 3)), QuantFormat.QOperator,
+                     QuantType.QUInt8, True)
+    data = path.read_bytes()
+    caught = 0
+    for i in range(0, len(data), 7):
+        damaged = bytearray(data)
+        damaged[i] ^= 0xFF
+        path.write_bytes(bytes(damaged))
+        try:
+            import_onnx_int8(path)
+        except EdgembError as e:
+            assert "\n" not in str(e) and str(path) in str(e)
+            caught += 1
+    assert caught > 0

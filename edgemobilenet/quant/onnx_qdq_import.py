@@ -120,7 +120,13 @@ def import_onnx_int8(path: str | Path) -> tuple[QGraph, FloatGraph, QuantInfo]:
         raise EdgembError(f"{path}: not a quantized ONNX model (no QuantizeLinear, "
                           f"DequantizeLinear or QLinear* operators)")
     g, info = capture_onnx_model(model, str(path))
-    q = _FileConverter(g, info).run()
+    try:
+        q = _FileConverter(g, info).run()
+    except EdgembError as e:
+        raise EdgembError(f"{path}: {e}") from None
+    except Exception as e:  # untrusted numbers (scales, zero points) in a damaged file
+        raise EdgembError(f"{path}: malformed quantization ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0] if str(e) else ''})") from None
     q.meta = {"source": str(path), "arch": "onnx", "method": "onnx file (not re-calibrated)",
               "calibration": "the file's own scales", "per_tensor_weights": bool(all(
                   np.unique(r["w_scale"]).size == 1 for r in info.weights.values())),
