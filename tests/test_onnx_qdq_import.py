@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 import torch
 from click.testing import CliRunner
@@ -23,6 +24,8 @@ from edgemobilenet.errors import EdgembError
 from edgemobilenet.model_source import ModelOptions, load_qgraph
 from edgemobilenet.models import build
 from edgemobilenet.quant import qgraph, reference
+from edgemobilenet.quant.convert import quantize_input
+from edgemobilenet.quant.onnx_export import export_qdq
 from edgemobilenet.quant.onnx_peer import OnnxPeer
 from edgemobilenet.quant.onnx_qdq_import import import_onnx_int8
 from quant_helpers import randomize_bn
@@ -139,8 +142,15 @@ def test_rescaling_average_pool_and_nhwc_qdq(tmp_path, zoo_files):
         ort_quantize(fp32, qdq, _images(8, (16, 16, 3)), QuantFormat.QDQ, QuantType.QUInt8, True)
     q, g, info = import_onnx_int8(qdq)
     assert info.input_layout == "NHWC" and g.input_shape == (3, 16, 16)
+    assert [n.op for n in q.nodes][-2:] == ["softmax", "lut"]   # 1/256, then ORT's 1/255
     agg = OnnxPeer(qdq, q, g, info, all_tensors=True).per_node(_images(2, g.input_shape))
     assert agg.max_lsb <= 1, agg.worst
+    back = tmp_path / "back.onnx"                  # and out again as QDQ (the table: DQ, Q)
+    export_qdq(q, back)
+    x8 = quantize_input(q, _images(1, g.input_shape))
+    sess = ort.InferenceSession(str(back), providers=["CPUExecutionProvider"])
+    theirs = sess.run(None, {q.inputs[0]: x8})[0]
+    assert np.abs(theirs.astype(int) - reference.run(q, x8)[q.outputs[0]]).max() <= 2
 
 
 def test_cli_quantize_and_model_commands_take_int8_onnx(zoo_files, tmp_path):

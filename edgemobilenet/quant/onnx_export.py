@@ -127,6 +127,8 @@ class _Exporter:
                   "relu": "Relu", "tanh": "Tanh"}[fn]
             attrs = {"alpha": 1 / 6, "beta": 0.5} if fn == "hardsigmoid" else {}
             y = self.add(op, [x], f"{n}::{op}", n, **attrs)
+        elif fn == "requantize":          # a table that only changes scale: DQ then Q
+            y = x
         elif fn == "relu6":
             y = self.add("Clip", [x, self.const(f"{n}::lo", np.array(0, np.float32)),
                                   self.const(f"{n}::hi", np.array(6, np.float32))], f"{n}::clip", n)
