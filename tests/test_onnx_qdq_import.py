@@ -211,3 +211,24 @@ def test_damaged_int8_file_is_caught_or_harmless(tmp_path):
             assert "\n" not in str(e) and str(path) in str(e)
             caught += 1
     assert caught > 0
+
+
+def test_float_bias_is_quantized_at_input_times_weight_scale(zoo_files, tmp_path):
+    """Exporters other than onnxruntime keep biases float: the same integers result."""
+    model = onnx.load(str(zoo_files["qdq-u8s8"]))
+    consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    dq = [n for n in model.graph.node if n.op_type == "DequantizeLinear"
+          and consts.get(n.input[0], np.zeros(0, np.int8)).dtype == np.int32]
+    assert dq
+    for n in dq:
+        real = consts[n.input[0]].astype(np.float64) * consts[n.input[1]].astype(np.float64)
+        model.graph.initializer.append(numpy_helper.from_array(real.astype(np.float32),
+                                                               n.output[0]))
+        model.graph.node.remove(n)
+    path = tmp_path / "float_bias.onnx"
+    onnx.save(model, str(path))
+    ours = import_onnx_int8(path)[0]
+    want = import_onnx_int8(zoo_files["qdq-u8s8"])[0]
+    for a, b in zip(ours.nodes, want.nodes):
+        if "bias" in b.params:
+            assert np.abs(a.params["bias"].astype(np.int64) - b.params["bias"]).max() <= 1

@@ -833,9 +833,9 @@ class _OnnxBuilder:
         if np.any(wq.zero_point.astype(np.int64) != zero):
             raise ValueError("weights with a non-zero (asymmetric) zero point are not supported")
         rec = {"w_scale": np.broadcast_to(wq.scale.ravel(), (oc,)).astype(np.float64)}
-        if b_name:
-            bq = self.qconst.get(b_name)
-            if bq is None or bq.q.dtype != np.int32 or np.any(bq.zero_point != 0):
+        bq = self.qconst.get(b_name) if b_name else None
+        if bq is not None:              # else a float bias, quantized at s_in * s_w later
+            if bq.q.dtype != np.int32 or np.any(bq.zero_point != 0):
                 raise ValueError("the bias of a quantized layer must be int32 with zero point 0")
             rec["bias"] = np.broadcast_to(bq.q.ravel(), (oc,)).astype(np.int32)
             rec["bias_scale"] = np.broadcast_to(bq.scale.ravel(), (oc,)).astype(np.float64)

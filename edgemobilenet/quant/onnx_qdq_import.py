@@ -4,7 +4,8 @@ file's own scales, zero points, integer weights and int32 biases (nothing re-cal
 uint8 activations become int8 exactly: q_int8 = q_uint8 - 128 with the zero point shifted by
 -128 (same scale), so every integer op computes the same values. Weights must be symmetric:
 int8 with zero point 0, or uint8 with zero point 128 (shifted the same way). Biases are taken
-as stored when their scale is s_in * s_w (what quantize_static writes), else rescaled.
+as stored when their scale is s_in * s_w (what quantize_static writes), else rescaled; a
+float bias (other exporters) is quantized at s_in * s_w.
 Requantization multipliers come from the file's float32 scales; onnxruntime requantizes in
 float, the QGraph in fixed point, so a node may differ from onnxruntime by 1 LSB.
 A global average pool whose output scale differs from its input's (onnxruntime calibrates it)
@@ -82,9 +83,12 @@ class _FileConverter(_Converter):
         shape = (-1,) + (1,) * (w.dim() - 1)
         q = np.rint(w.detach().double().numpy() / s_w.astype(np.float64).reshape(shape))
         bias_scale = x.scale * s_w.astype(np.float64)
-        bias = np.zeros(len(s_w), np.int64) if "bias" not in rec else rec["bias"].astype(np.int64)
-        if "bias" in rec and not np.allclose(rec["bias_scale"], bias_scale, rtol=1e-6, atol=0):
-            bias = np.rint(bias * rec["bias_scale"] / bias_scale)
+        if "bias" not in rec:           # a float bias in the file
+            bias = np.rint(n.params["bias"].detach().double().numpy() / bias_scale)
+        elif np.allclose(rec["bias_scale"], bias_scale, rtol=1e-6, atol=0):
+            bias = rec["bias"].astype(np.int64)
+        else:
+            bias = np.rint(rec["bias"] * rec["bias_scale"] / bias_scale)
         m, sh = quantize_multipliers(bias_scale / out.scale)
         return {"weight": np.clip(q, QMIN, QMAX).astype(np.int8),
                 "bias": np.clip(bias, -(2 ** 31), 2 ** 31 - 1).astype(np.int32),
