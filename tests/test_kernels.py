@@ -164,6 +164,19 @@ TRAINED_SHAPES = [
 ]
 
 
+def _add_case(rng: np.random.Generator, n: int, left_shift: int) -> tuple:
+    """add over n values (vector tails) with random zero points, rescales and clamp."""
+    node = QNode(f"add_{n}_ls{left_shift}", "add", ["a", "b"], ["y"],
+                 {"left_shift": left_shift})
+    node.params["multiplier"] = rng.integers(1 << 30, INT32_MAX, 3, dtype=np.int32)
+    node.params["shift"] = np.array([rng.integers(-3, 1), rng.integers(-3, 1),
+                                     rng.integers(-left_shift - 2, -left_shift + 6)], np.int32)
+    lo, hi = sorted(rng.integers(-128, 128, 2))
+    node.attrs.update(act_min=int(lo), act_max=int(max(hi, lo + 1)))
+    ts = [QTensor(t, (1, n), zero_point=int(rng.integers(-128, 128))) for t in "aby"]
+    return node, ts[:2], ts[2], [rng.integers(-128, 128, (1, n), dtype=np.int8) for _ in "ab"]
+
+
 def trained_cases(seed: int = 3) -> list[tuple]:
     """TRAINED_SHAPES with trained_requant (ReLU-style and linear clamps), a pruned layer,
     and an FC layer."""
@@ -181,6 +194,7 @@ def trained_cases(seed: int = 3) -> list[tuple]:
             cases.append(case)
     cases.append(pruned_layer(_conv_case(rng, TRAINED_SHAPES[0])))
     cases.append(trained_requant(_fc_case(rng, 64, 10), rng))
+    cases += [_add_case(rng, n, ls) for n, ls in ((1, 20), (7, 20), (33, 20), (64, 0), (9, 30))]
     return cases
 
 

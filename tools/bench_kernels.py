@@ -96,6 +96,14 @@ def _run_layers(layers: dict, runs: list, build_dir: Path) -> list[dict]:
     return results
 
 
+def _host_cpu() -> str:
+    """The machine running QEMU (instruction counts do not depend on it)."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
 def _cpu(machine: str) -> str:
     return kc.MACHINES[machine][0][0].split("=")[1]
 
@@ -199,7 +207,7 @@ def bench(build_dir: Path, models_dir: Path, names: list[str]) -> dict:
     layers = {n: layer(n, spec, rng) for n, spec in LAYERS.items()}
     results = _run_layers(layers, RUNS, build_dir)
     return {"tool": "bench_kernels", "unit": "guest instructions (qemu -icount shift=0)",
-            "host_cpu": platform.processor() or platform.machine(),
+            "host_cpu": _host_cpu(),
             "cmsis_nn_m4_dsp_instr_per_mac": CMSIS_NN_M4, "models": models,
             "single_layers_random_data": results}
 

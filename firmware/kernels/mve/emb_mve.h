@@ -31,12 +31,18 @@ static inline emb_mve_rq emb_mve_rq_load(const int32_t *mult, const int32_t *shi
     return r;
 }
 
-static inline int32x4_t emb_mve_requant(int32x4_t acc, emb_mve_rq r, int32_t out_zp,
-                                        int32_t act_min, int32_t act_max)
+/* MBQM of 4 lanes (emb_mbqm_inl). */
+static inline int32x4_t emb_mve_mbqm(int32x4_t acc, emb_mve_rq r)
 {
     int32x4_t x = vqrdmulhq_s32(vshlq_s32(acc, r.left), r.mult);
     x = vqaddq_s32(x, vshrq_n_s32(vandq_s32(x, r.right), 31));
-    x = vaddq_n_s32(vrshlq_s32(x, r.right), out_zp);
+    return vrshlq_s32(x, r.right);
+}
+
+static inline int32x4_t emb_mve_requant(int32x4_t acc, emb_mve_rq r, int32_t out_zp,
+                                        int32_t act_min, int32_t act_max)
+{
+    const int32x4_t x = vaddq_n_s32(emb_mve_mbqm(acc, r), out_zp);
     return vminq_s32(vmaxq_s32(x, vdupq_n_s32(act_min)), vdupq_n_s32(act_max));
 }
 
