@@ -15,7 +15,7 @@ import onnx
 import onnxruntime as ort
 
 from edgemobilenet.quant import reference
-from edgemobilenet.quant.capture_onnx import QuantInfo
+from edgemobilenet.quant.capture_onnx_quant import QuantInfo
 from edgemobilenet.quant.floatgraph import INPUT, FloatGraph
 from edgemobilenet.quant.onnx_file import load_onnx
 from edgemobilenet.quant.qgraph import QGraph

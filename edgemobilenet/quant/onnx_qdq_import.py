@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from edgemobilenet.errors import EdgembError
-from edgemobilenet.quant.capture_onnx import QuantInfo, capture_onnx_model, is_quantized
+from edgemobilenet.quant.capture_onnx import capture_onnx_model, is_quantized
+from edgemobilenet.quant.capture_onnx_quant import QuantInfo
 from edgemobilenet.quant.convert import SOFTMAX_SCALE, SOFTMAX_ZP, _Converter, nhwc_shape
 from edgemobilenet.quant.fixedpoint import quantize_multipliers
 from edgemobilenet.quant.floatgraph import FloatGraph, FNode
