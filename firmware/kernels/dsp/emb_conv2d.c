@@ -520,21 +520,22 @@ static void dw3_block(const emb_conv_params *p, const int8_t *in, const int8_t *
                       int32_t ch, const int32_t *rq, const int32_t t[4], int8_t *out)
 {
     const int32_t c = p->in_c;
-    int32_t ring[3][DW3_ROW / 4], wt[3][18];
-    for (int32_t r = 0; r < 3; r++) {   /* wt[r]: first input row in buffer row r */
-        for (int32_t kh = 0; kh < 3; kh++) {
-            const int8_t *x = w + kh * 3 * c + ch;
-            int32_t *q = wt[r] + 6 * ((r + kh) % 3);
-#define W(kw, j) (x[(kw) * c + (j)] * (1 << t[j]))   /* tap kw of channel ch + j, scaled */
-            q[0] = pkhbt(W(2, 0), W(2, 2));
-            q[1] = pkhbt(W(2, 1), W(2, 3));
-            q[2] = pkhbt(W(0, 0), W(1, 0));
-            q[3] = pkhbt(W(0, 2), W(1, 2));
-            q[4] = pkhbt(W(0, 1), W(1, 1));
-            q[5] = pkhbt(W(0, 3), W(1, 3));
+    int32_t ring[3][DW3_ROW / 4], wt[3][18], wk[18];
+    for (int32_t kh = 0; kh < 3; kh++) {   /* kernel row kh's 6 words, taps scaled by 2^t */
+        const int8_t *x = w + kh * 3 * c + ch;
+        int32_t *q = wk + 6 * kh;
+#define W(kw, j) (x[(kw) * c + (j)] * (1 << t[j]))   /* tap kw of channel ch + j */
+        q[0] = pkhbt(W(2, 0), W(2, 2));
+        q[1] = pkhbt(W(2, 1), W(2, 3));
+        q[2] = pkhbt(W(0, 0), W(1, 0));
+        q[3] = pkhbt(W(0, 2), W(1, 2));
+        q[4] = pkhbt(W(0, 1), W(1, 1));
+        q[5] = pkhbt(W(0, 3), W(1, 3));
 #undef W
-        }
     }
+    for (int32_t r = 0; r < 3; r++)   /* wt[r]: first input row in buffer row r */
+        for (int32_t kh = 0; kh < 3; kh++)
+            memcpy(wt[r] + 6 * ((r + kh) % 3), wk + 6 * kh, 6 * sizeof(int32_t));
     dw3_ctx k = {ring[0], 0, rq, 0, c, 0, (uint32_t)(p->act_max - p->act_min) * 0x01010101u,
                  ((uint32_t)p->act_min & 0xFFu) * 0x01010101u};
     const int32_t n_seg = (p->out_w + DW3_SLOTS - 1) / DW3_SLOTS;
