@@ -10,7 +10,7 @@ import tvm
 from tvm import relax
 
 from edgemobilenet.backends.tvm import intrin_vnni, layouts
-from edgemobilenet.backends.tvm.relax_builder import build_module
+from edgemobilenet.backends.tvm.relax_builder import ELEMWISE_ATTR, build_module
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.qgraph import QGraph
 
@@ -40,11 +40,28 @@ def lower(g: QGraph, target: dict[str, Any], tune_db: str | os.PathLike | None =
     lay = layouts.select(target) if layout == "auto" else layout
     if lay is layouts.VNNI:
         intrin_vnni.register()
-    mod = relax.get_pipeline("zero")(build_module(g, lay))
+    mod = _zero_pipeline()(build_module(g, lay))
     if tune_db is not None:
         from edgemobilenet.backends.tvm.tune import apply_database
         mod = apply_database(mod, tvm_target(target), tune_db)
     return mod
+
+
+@tvm.transform.module_pass(opt_level=0, name="MarkElemwise")
+def _mark_elemwise(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
+    """`op_pattern` 0 (kElemWise) for the kernels `relax_builder` marked elementwise."""
+    for gv, f in list(mod.functions.items()):
+        if isinstance(f, tvm.tirx.PrimFunc) and f.attrs and ELEMWISE_ATTR in f.attrs:
+            mod[gv] = f.without_attr(ELEMWISE_ATTR).with_attr("op_pattern", 0)
+    return mod
+
+
+def _zero_pipeline() -> tvm.transform.Pass:
+    """Relax's "zero" pipeline (legalize, fold, fuse) with the elementwise marks applied
+    after the op-pattern analysis (checked on TVM 0.27)."""
+    t = relax.transform
+    return tvm.transform.Sequential([t.LegalizeOps(), t.AnnotateTIROpPattern(), _mark_elemwise,
+                                     t.FoldConstant(), t.FuseOps(), t.FuseTIR()])
 
 
 def compile_module(mod: tvm.IRModule, target: dict[str, Any]):

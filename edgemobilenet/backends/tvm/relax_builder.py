@@ -6,7 +6,9 @@ TE kernel (`te_fixedpoint`) that TVM fuses behind the convolution. With a dot-pr
 `layouts.Layout` (chosen from the target), convolutions with groups == 1 and dense layers
 are TE kernels over packed, channel-padded weights (`te_packed`) that MetaSchedule
 tensorizes; depthwise and grouped convolutions stay generic. Per-channel constants
-are computed here with numpy. The function is `main(x: int8 (1,H,W,C))` and returns the
+are computed here with numpy; every quantization constant (zero points, clamp bounds,
+multipliers, shifts) reaches the kernels as a small int32 tensor, so kernels depend on
+shapes only and a tuning database serves every calibration of an architecture. The function is `main(x: int8 (1,H,W,C))` and returns the
 graph output (or a tuple when the graph has several outputs). Bit-exact with the numpy
 reference by construction; checked by tests/test_tvm_*.py.
 """
@@ -27,6 +29,11 @@ from edgemobilenet.quant.qgraph import QGraph, QNode
 Expr = relax.Expr
 op = relax.op
 
+# PrimFunc attribute of kernels that are elementwise in their data inputs. Relax's pattern
+# analysis calls them injective because they read parameter tensors at constant indices;
+# `build.lower` marks them elementwise again so requantization fuses behind convolutions.
+ELEMWISE_ATTR = "edgemb.elemwise"
+
 
 class _Builder:
     """Emits one QGraph node at a time into a Relax dataflow block."""
@@ -45,8 +52,15 @@ class _Builder:
     def c(value, dtype: str) -> Expr:
         return relax.const(np.asarray(value, dtype=dtype), dtype)
 
-    def te(self, fn, *args, name: str) -> Expr:
-        return self.bb.emit_te(fn, *args, primfunc_name_hint=name)
+    def ints(self, values) -> Expr:
+        """A small int32 constant tensor of quantization parameters (a kernel argument)."""
+        return self.c(np.asarray(values, dtype=np.int64).astype(np.int32), "int32")
+
+    def te(self, fn, *args, name: str, elemwise: bool = False) -> Expr:
+        """Emit a TE kernel; `elemwise` marks it elementwise in its data inputs (see
+        `ELEMWISE_ATTR`), though it also reads quantization parameters."""
+        attrs = {ELEMWISE_ATTR: True} if elemwise else {}
+        return self.bb.emit_te(fn, *args, primfunc_name_hint=name, primfunc_attrs=attrs)
 
     def zp(self, name: str) -> int:
         return int(self.g.tensors[name].zero_point)
@@ -62,15 +76,14 @@ class _Builder:
         if self.layout is not None and int(n.attrs.get("groups", 1)) == 1:
             lay = self.layout
             _, cp = layouts.padded(w.shape[0], w.shape[3], lay)
-            xp = self.te(lambda t: te_packed.prepare_input(t, pads, cp, zp_x, lay), x,
-                         name="prep")
+            xp = self.te(lambda t, z: te_packed.prepare_input(t, pads, cp, z, lay), x,
+                         self.ints([zp_x]), name="prep")
             acc = self.te(lambda t, k: te_packed.conv2d(t, k, stride, dilation), xp,
                           self.c(layouts.pack_conv(w, lay), "int8"), name="conv_packed")
             return self._requant_acc(n, acc, w, zp_x + lay.act_offset)
         top, left, bottom, right = pads
         if top or left or bottom or right:  # padded positions hold zp_x: contribute 0
-            x = self.emit(op.nn.pad(x, [0, 0, top, bottom, left, right, 0, 0],
-                                    pad_value=float(zp_x)))
+            x = self.te(lambda t, z: tfp.pad_zp(t, pads, z), x, self.ints([zp_x]), name="pad")
         acc = self.emit(op.nn.conv2d(
             x, self.c(w, "int8"), strides=stride, padding=0, dilation=dilation,
             groups=int(n.attrs.get("groups", 1)), data_layout="NHWC", kernel_layout="OHWI",
@@ -86,8 +99,8 @@ class _Builder:
             _, cp = layouts.padded(w.shape[0], w.shape[1], lay)
             x4 = self.emit(op.reshape(x, (1, 1, 1, w.shape[1])))
             xp = self.emit(op.reshape(
-                self.te(lambda t: te_packed.prepare_input(t, (0, 0, 0, 0), cp, zp_x, lay), x4,
-                        name="prep"),
+                self.te(lambda t, z: te_packed.prepare_input(t, (0, 0, 0, 0), cp, z, lay), x4,
+                        self.ints([zp_x]), name="prep"),
                 (1, cp)))
             acc = self.te(te_packed.dense, xp, self.c(layouts.pack_dense(w, lay), "int8"),
                           name="dense_packed")
@@ -107,42 +120,40 @@ class _Builder:
             raise EdgembError(f"tvm backend: node '{n.name}': folded bias overflows int32")
         shift = n.params["shift"]
         cols = [self.c(col, "int32") for col in tfp.qparams(bias, n.params["multiplier"], shift).T]
-        left = cols[2] if (shift > 0).any() else None
-        return self.te(tfp.requant_channels, acc, cols[0], cols[1], left, *cols[3:],
-                       self.zp(n.outputs[0]), int(n.attrs["act_min"]), int(n.attrs["act_max"]),
-                       w.shape[0], name="requant")
+        q = self.ints([self.zp(n.outputs[0]), n.attrs["act_min"], n.attrs["act_max"]])
+        return self.te(tfp.requant_channels, acc, *cols, q, w.shape[0], name="requant",
+                       elemwise=True)
 
     def add(self, n: QNode) -> Expr:
-        ls = int(n.attrs.get("left_shift", 20))
-        m = [int(v) for v in n.params["multiplier"]]
-        sh = [int(v) for v in n.params["shift"]]
-        za, zb = self.zp(n.inputs[0]), self.zp(n.inputs[1])
-        zy = self.zp(n.outputs[0])
-        lo, hi = int(n.attrs["act_min"]), int(n.attrs["act_max"])
+        m, sh = n.params["multiplier"], n.params["shift"]
+        p = self.ints([self.zp(n.inputs[0]), self.zp(n.inputs[1]), self.zp(n.outputs[0]),
+                       n.attrs["act_min"], n.attrs["act_max"], n.attrs.get("left_shift", 20),
+                       *(v for k in range(3) for v in tfp.scalar_qparams(m[k], sh[k]))])
 
-        def body(a: te.Tensor, b: te.Tensor) -> te.Tensor:
+        def body(a: te.Tensor, b: te.Tensor, p: te.Tensor) -> te.Tensor:
             def f(*i):
-                ai = (tirx.Cast("int32", a(*i)) - za) << ls
-                bi = (tirx.Cast("int32", b(*i)) - zb) << ls
-                s = tfp.mbqm_scalar(ai, m[0], sh[0]) + tfp.mbqm_scalar(bi, m[1], sh[1])
-                return tfp.clamp_i8(tfp.mbqm_scalar(s, m[2], sh[2]) + zy, lo, hi)
+                ai = (tirx.Cast("int32", a(*i)) - p[0]) << p[5]
+                bi = (tirx.Cast("int32", b(*i)) - p[1]) << p[5]
+                s = tfp.mbqm_at(ai, p, 6) + tfp.mbqm_at(bi, p, 11)
+                return tfp.clamp_i8(tfp.mbqm_at(s, p, 16) + p[2], p[3], p[4])
             return te.compute(a.shape, f, name="add")
-        return self.te(body, self.env[n.inputs[0]], self.env[n.inputs[1]], name="qadd")
+        return self.te(body, self.env[n.inputs[0]], self.env[n.inputs[1]], p, name="qadd",
+                       elemwise=True)
 
     def mul(self, n: QNode) -> Expr:
-        za, zb = self.zp(n.inputs[0]), self.zp(n.inputs[1])
-        zy = self.zp(n.outputs[0])
-        m, sh = int(n.params["multiplier"][0]), int(n.params["shift"][0])
-        lo, hi = int(n.attrs["act_min"]), int(n.attrs["act_max"])
+        p = self.ints([self.zp(n.inputs[0]), self.zp(n.inputs[1]), self.zp(n.outputs[0]),
+                       n.attrs["act_min"], n.attrs["act_max"],
+                       *tfp.scalar_qparams(n.params["multiplier"][0], n.params["shift"][0])])
         b_shape = self.g.tensors[n.inputs[1]].shape
 
-        def body(a: te.Tensor, b: te.Tensor) -> te.Tensor:
+        def body(a: te.Tensor, b: te.Tensor, p: te.Tensor) -> te.Tensor:
             def f(*i):
                 bi = [0 if d == 1 else i[k + len(i) - len(b_shape)] for k, d in enumerate(b_shape)]
-                p = (tirx.Cast("int32", a(*i)) - za) * (tirx.Cast("int32", b(*bi)) - zb)
-                return tfp.clamp_i8(tfp.mbqm_scalar(p, m, sh) + zy, lo, hi)
+                v = (tirx.Cast("int32", a(*i)) - p[0]) * (tirx.Cast("int32", b(*bi)) - p[1])
+                return tfp.clamp_i8(tfp.mbqm_at(v, p, 5) + p[2], p[3], p[4])
             return te.compute(a.shape, f, name="mul")
-        return self.te(body, self.env[n.inputs[0]], self.env[n.inputs[1]], name="qmul")
+        return self.te(body, self.env[n.inputs[0]], self.env[n.inputs[1]], p, name="qmul",
+                       elemwise=True)
 
     def lut(self, n: QNode) -> Expr:
         def body(x: te.Tensor, table: te.Tensor) -> te.Tensor:
@@ -166,16 +177,17 @@ class _Builder:
                                        padding=(t, l, b, r), groups=ch, data_layout="NHWC",
                                        kernel_layout="OHWI", out_dtype="int32"))
             count = _window_counts(h, w, oh, ow, kh, kw, sh, sw, t, l).astype(np.int32)
-        lo, hi = int(n.attrs.get("act_min", -128)), int(n.attrs.get("act_max", 127))
+        p = self.ints([n.attrs.get("act_min", -128), n.attrs.get("act_max", 127)])
 
-        def body(s: te.Tensor, cnt: te.Tensor) -> te.Tensor:
+        def body(s: te.Tensor, cnt: te.Tensor, p: te.Tensor) -> te.Tensor:
             def f(b_, y, x_, c):
                 v, k = s[b_, y, x_, c], cnt[y, x_]
                 num = tirx.Select(v >= 0, v + k // 2, v - k // 2)
                 q = tirx.Select(num >= 0, tirx.truncdiv(num, k), -tirx.truncdiv(-num, k))
-                return tfp.clamp_i8(q, lo, hi)
+                return tfp.clamp_i8(q, p[0], p[1])
             return te.compute(s.shape, f, name="avg")
-        return self.te(body, s, self.c(count, "int32"), name="avg_div")
+        return self.te(body, s, self.c(count, "int32"), p, name="avg_div",
+                       elemwise=True)
 
     def reshape(self, n: QNode) -> Expr:
         shape = tuple(self.g.tensors[n.outputs[0]].shape)
@@ -186,37 +198,39 @@ class _Builder:
         zy = self.zp(n.outputs[0])
         parts = []
         for i, t in enumerate(n.inputs):
-            if not requant[i]:
-                parts.append(self.env[t])
-                continue
-            zx, m, sh = self.zp(t), int(n.params["multiplier"][i]), int(n.params["shift"][i])
+            # an input kept as is (same scale and zero point) is rescaled by exactly 1
+            # (MBQM(v, 2^30, 1) == v), so the kernel does not depend on the calibration
+            m, sh = ((n.params["multiplier"][i], n.params["shift"][i]) if requant[i]
+                     else (1 << 30, 1))
+            p = self.ints([self.zp(t), zy if requant[i] else self.zp(t),
+                           *tfp.scalar_qparams(m, sh)])
 
-            def body(x: te.Tensor, zx=zx, m=m, sh=sh) -> te.Tensor:
+            def body(x: te.Tensor, p: te.Tensor) -> te.Tensor:
                 return te.compute(x.shape, lambda *j: tfp.clamp_i8(
-                    tfp.mbqm_scalar(tirx.Cast("int32", x(*j)) - zx, m, sh) + zy, -128, 127),
+                    tfp.mbqm_at(tirx.Cast("int32", x(*j)) - p[0], p, 2) + p[1], -128, 127),
                     name="rescale")
-            parts.append(self.te(body, self.env[t], name="rescale"))
+            parts.append(self.te(body, self.env[t], p, name="rescale", elemwise=True))
         return self.emit(op.concat(parts, axis=int(n.attrs.get("axis", 3))))
 
     def resize_bilinear(self, n: QNode) -> Expr:
         _, h, w, _ = self.g.tensors[n.inputs[0]].shape
         oh, ow = (int(v) for v in n.attrs["size"])
-        zp = self.zp(n.inputs[0])
+        zp = self.ints([self.zp(n.inputs[0])])
         # per output row / column: [i0, i1, 1024 - f, f]
         rows = np.stack(_q10_coords(oh, h), axis=1).astype(np.int32)
         cols = np.stack(_q10_coords(ow, w), axis=1).astype(np.int32)
 
-        def body(x: te.Tensor, ry: te.Tensor, cx: te.Tensor) -> te.Tensor:
+        def body(x: te.Tensor, ry: te.Tensor, cx: te.Tensor, zp: te.Tensor) -> te.Tensor:
             def f(b, y, x_, c):
                 v = 0
                 for a in range(2):
                     for k in range(2):
-                        q = tirx.Cast("int32", x[b, ry[y, a], cx[x_, k], c]) - zp
+                        q = tirx.Cast("int32", x[b, ry[y, a], cx[x_, k], c]) - zp[0]
                         v = v + q * ry[y, 2 + a] * cx[x_, 2 + k]
-                return tfp.clamp_i8(((v + (1 << 19)) >> 20) + zp, -128, 127)
+                return tfp.clamp_i8(((v + (1 << 19)) >> 20) + zp[0], -128, 127)
             return te.compute((1, oh, ow, x.shape[3]), f, name="resize")
         return self.te(body, self.env[n.inputs[0]], self.c(rows, "int32"),
-                       self.c(cols, "int32"), name="resize")
+                       self.c(cols, "int32"), zp, name="resize")
 
     def softmax(self, n: QNode) -> Expr:
         x = self.emit(op.astype(self.env[n.inputs[0]], "int32"))

@@ -11,6 +11,12 @@ expression stays small; it equals `fixedpoint.mbqm` for every int32 input (m >= 
 with half = 2^(right-1) - 1 and pos = 1 when right > 0 (else half = pos = 0): rounding
 half away from zero, as RDIVPOT. Per-channel constants are the columns
 `[bias, m, left, right, half, pos]` of the int32 table built by `qparams`.
+
+Workloads depend on shapes only: zero points, clamp bounds, multipliers and shifts are
+read from small int32 tensors (kernel arguments), never folded into the TIR as immediates,
+so every calibration of an architecture gives the same kernels and one tuning database
+serves them all. A scalar multiplier is the 5 entries `[m, left, right, half, pos]` of
+`scalar_qparams`.
 """
 from __future__ import annotations
 
@@ -27,6 +33,11 @@ def qparams(bias: np.ndarray, m: np.ndarray, shift: np.ndarray) -> np.ndarray:
     half = np.where(right > 0, (np.int64(1) << np.maximum(right - 1, 0)) - 1, 0)
     cols = [np.broadcast_to(np.asarray(bias, dtype=np.int64), m.shape), m, left, right, half, pos]
     return np.stack(cols, axis=-1).astype(np.int32)
+
+
+def scalar_qparams(m: int, shift: int) -> list[int]:
+    """The 5 int32 entries `[m, left, right, half, pos]` of one multiplier and shift."""
+    return [int(v) for v in qparams(np.int64(0), np.int64(m), np.int64(shift))[1:]]
 
 
 def _i64(v: tirx.PrimExpr | int) -> tirx.PrimExpr:
@@ -49,31 +60,42 @@ def mbqm(x: tirx.PrimExpr, m, left, right, half, pos) -> tirx.PrimExpr:
     return tirx.Cast("int32", (q + _i64(half) + up) >> _i64(right))
 
 
-def mbqm_scalar(x: tirx.PrimExpr, m: int, shift: int) -> tirx.PrimExpr:
-    """`mbqm` with one multiplier and shift, all folded as immediates."""
-    right = max(-shift, 0)
-    half = (1 << (right - 1)) - 1 if right else 0
-    return mbqm(x, int(m), max(shift, 0), right, half, int(right > 0))
+def mbqm_at(x: tirx.PrimExpr, p: te.Tensor, i: int) -> tirx.PrimExpr:
+    """`mbqm` with the multiplier stored as `scalar_qparams` at `p[i:i + 5]`."""
+    return mbqm(x, *(p[i + k] for k in range(5)))
 
 
-def clamp_i8(y: tirx.PrimExpr, lo: int, hi: int) -> tirx.PrimExpr:
-    return tirx.Cast("int8", tirx.Max(tirx.Min(y, tirx.const(int(hi), "int32")),
-                                      tirx.const(int(lo), "int32")))
+def clamp_i8(y: tirx.PrimExpr, lo, hi) -> tirx.PrimExpr:
+    """Saturate an int32 expression to [lo, hi] (ints or int32 expressions) as int8."""
+    def i32(v):
+        return tirx.const(int(v), "int32") if isinstance(v, (int, np.integer)) else v
+    return tirx.Cast("int8", tirx.Max(tirx.Min(y, i32(hi)), i32(lo)))
 
 
-def requant_channels(acc: te.Tensor, bias: te.Tensor, m: te.Tensor, left: te.Tensor | None,
-                     right: te.Tensor, half: te.Tensor, pos: te.Tensor, zp: int, lo: int,
-                     hi: int, channels: int | None = None) -> te.Tensor:
+def requant_channels(acc: te.Tensor, bias: te.Tensor, m: te.Tensor, left: te.Tensor,
+                     right: te.Tensor, half: te.Tensor, pos: te.Tensor, q: te.Tensor,
+                     channels: int | None = None) -> te.Tensor:
     """int32 accumulator (channels last) -> int8: + bias, MBQM, + zp, clamp; one stage.
 
     The per-channel columns of `qparams` come as separate 1-D tensors so the stage stays a
-    broadcast op that TVM fuses into the convolution before it. `channels` keeps only the
-    first channels of a padded accumulator.
+    broadcast op that TVM fuses into the convolution before it; `q` is `[zp, lo, hi]`.
+    `channels` keeps only the first channels of a padded accumulator.
     """
     def body(*i):
         c = i[-1]
-        y = mbqm(acc(*i) + bias[c], m[c], 0 if left is None else left[c], right[c], half[c],
-                 pos[c])
-        return clamp_i8(y + tirx.const(int(zp), "int32"), lo, hi)
+        y = mbqm(acc(*i) + bias[c], m[c], left[c], right[c], half[c], pos[c])
+        return clamp_i8(y + q[0], q[1], q[2])
     shape = tuple(acc.shape[:-1]) + (channels if channels is not None else acc.shape[-1],)
     return te.compute(shape, body, name="requant")
+
+
+def pad_zp(x: te.Tensor, pads: tuple[int, int, int, int], zp: te.Tensor) -> te.Tensor:
+    """Pad NHWC int8 `x` spatially (top, left, bottom, right) with the zero point `zp[0]`."""
+    top, left, bottom, right = pads
+    n, h, w, c = (int(v) for v in x.shape)
+
+    def f(b, i, j, k):
+        inside = tirx.all(i >= top, i < h + top, j >= left, j < w + left)
+        return tirx.if_then_else(inside, x[b, i - top, j - left, k],
+                                 tirx.Cast("int8", zp[0]))
+    return te.compute((n, h + top + bottom, w + left + right, c), f, name="pad")

@@ -12,10 +12,10 @@ from tvm import te, tirx
 from edgemobilenet.backends.tvm.layouts import K_BLOCK, Layout
 
 
-def prepare_input(x: te.Tensor, pads: tuple[int, int, int, int], channels: int, zp: int,
-                  lay: Layout) -> te.Tensor:
-    """Pad NHWC int8 `x` spatially (with `zp`) and in channels to `channels`, add the
-    layout's activation offset, cast to its dtype; one stage."""
+def prepare_input(x: te.Tensor, pads: tuple[int, int, int, int], channels: int,
+                  zp: te.Tensor, lay: Layout) -> te.Tensor:
+    """Pad NHWC int8 `x` spatially (with the zero point `zp[0]`) and in channels to
+    `channels`, add the layout's activation offset, cast to its dtype; one stage."""
     top, left, bottom, right = pads
     n, h, w, c = (int(v) for v in x.shape)
 
@@ -23,7 +23,7 @@ def prepare_input(x: te.Tensor, pads: tuple[int, int, int, int], channels: int, 
         inside = tirx.all(i >= top, i < h + top, j >= left, j < w + left, k < c)
         v = tirx.if_then_else(inside, tirx.Cast("int32", x[b, i - top, j - left,
                                                           tirx.Min(k, tirx.const(c - 1, "int32"))]),
-                              tirx.const(zp, "int32"))
+                              zp[0])
         return tirx.Cast(lay.act_dtype, v + lay.act_offset)
     return te.compute((n, h + top + bottom, w + left + right, channels), f, name="prep")
 

@@ -1,0 +1,178 @@
+"""Hand-written schedules for the kernels MetaSchedule has not tuned (no database record).
+
+A plain compile (no tuning) gets vectorised, multi-threaded kernels with the target's int8
+dot-product instruction (`layouts.Layout.intrin`), all bit-exact (schedules reorder loops,
+never arithmetic):
+- packed convolutions and dense layers: register tile of output pixels x one output
+  channel block, reduction tensorized with the intrinsic, the requantize epilogue (and a
+  fused residual add) computed per tile, rows in parallel;
+- depthwise convolutions: channels innermost as vectors, epilogue per tile;
+- elementwise kernels (padding, residual adds, pooling division, rescales, lookups):
+  producers inlined, the flattened loop vectorised and split over threads.
+Anything else (reductions such as global pooling and softmax) stays as it is. Applied by
+`build.lower` after the tuning database, so tuned kernels win.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import tvm
+from tvm import s_tir, tirx
+from tvm.s_tir import dlight
+
+from edgemobilenet.backends.tvm import te_depthwise
+from edgemobilenet.backends.tvm.layouts import K_BLOCK, Layout
+
+PIXEL_TILE = 4        # output pixels per register tile (convolutions)
+MIN_PARALLEL = 4096   # elements below which an elementwise kernel stays on one thread
+
+
+def _extent(sch: s_tir.Schedule, loop) -> int | None:
+    e = sch.get(loop).extent
+    return int(e) if isinstance(e, tirx.IntImm) else None
+
+
+def _tile(n: int, limit: int) -> int:
+    """The largest divisor of `n` that is at most `limit`."""
+    return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)
+
+
+def _blocks(sch: s_tir.Schedule) -> list:
+    return list(sch.get_child_blocks(sch.get_sblock("root")))
+
+
+def _is_reduction(sch: s_tir.Schedule, block) -> bool:
+    return any(v.iter_type == tirx.IterVar.CommReduce for v in sch.get(block).iter_vars)
+
+
+def _epilogue(sch: s_tir.Schedule, anchor) -> Any | None:
+    """Inline the anchor's producers; fold the consumer chain into one block, returned."""
+    blocks = _blocks(sch)
+    i = [sch.get(b).name_hint for b in blocks].index(sch.get(anchor).name_hint)
+    for b in blocks[:i]:
+        sch.compute_inline(b)
+    tail = blocks[i + 1:]
+    for b in reversed(tail[1:]):
+        sch.reverse_compute_inline(b)
+    return tail[0] if tail else None
+
+
+def _vectorize_inner(sch: s_tir.Schedule, block, lanes: int) -> None:
+    """Vectorise the innermost loop of `block` by up to `lanes` (a divisor of its extent)."""
+    inner = sch.get_loops(block)[-1]
+    n = _extent(sch, inner)
+    if n is None or n < 2:
+        return
+    v = _tile(n, lanes)
+    if v > 1:
+        sch.vectorize(sch.split(inner, [None, v])[1] if v < n else inner)
+
+
+def _packed(sch: s_tir.Schedule, lay: Layout, lanes: int) -> None:
+    block = sch.get_sblock(sch.get(_anchor(sch)).name_hint)
+    epi = _epilogue(sch, block)
+    loops = sch.get_loops(block)
+    if len(loops) == 7:                       # conv: n, oh, ow, oc, ry, rx, rc
+        n, oh, ow, oc, ry, rx, rc = loops
+        owo, owi = sch.split(ow, [None, _tile(_extent(sch, ow), PIXEL_TILE)])
+        oco, oci = sch.split(oc, [None, lay.oc_block])
+        rco, rci = sch.split(rc, [None, K_BLOCK])
+        sch.reorder(n, oh, owo, oco, ry, rx, rco, owi, oci, rci)
+        outer, first_r = sch.fuse(n, oh), ry
+    else:                                     # dense: i, j, k
+        i, j, k = loops
+        oco, oci = sch.split(j, [None, lay.oc_block])
+        rco, rci = sch.split(k, [None, K_BLOCK])
+        sch.reorder(i, oco, rco, oci, rci)
+        outer, first_r, owi = oco, rco, None
+    if epi is not None:
+        sch.reverse_compute_at(epi, oco)
+        _vectorize_inner(sch, epi, lanes)
+    init = sch.decompose_reduction(block, first_r)
+    _vectorize_inner(sch, init, lanes)
+    sch.tensorize(oci, lay.intrin)
+    if owi is not None:
+        sch.unroll(owi)
+    sch.parallel(outer)
+
+
+def _depthwise(sch: s_tir.Schedule, lanes: int) -> None:
+    block = sch.get_sblock(te_depthwise.BLOCK)
+    epi = _epilogue(sch, block)
+    n, oh, ow, c, ry, rx = sch.get_loops(block)
+    co, ci = sch.split(c, [None, _tile(_extent(sch, c), 2 * lanes)])
+    owo, owi = sch.split(ow, [None, _tile(_extent(sch, ow), PIXEL_TILE)])
+    sch.reorder(n, oh, owo, co, ry, rx, owi, ci)
+    if epi is not None:
+        sch.reverse_compute_at(epi, co)
+        _vectorize_inner(sch, epi, lanes)
+    init = sch.decompose_reduction(block, ry)
+    _vectorize_inner(sch, init, 2 * lanes)
+    sch.vectorize(ci)
+    sch.unroll(owi)
+    sch.parallel(sch.fuse(n, oh))
+
+
+def _elementwise(sch: s_tir.Schedule, lanes: int) -> None:
+    *producers, last = _blocks(sch)
+    for b in producers:
+        sch.compute_inline(b)
+    loops = sch.get_loops(last)
+    fused = sch.fuse(*loops) if len(loops) > 1 else loops[0]
+    n = _extent(sch, fused)
+    if n is None:
+        return
+    v = _tile(n, 2 * lanes)
+    outer, inner = sch.split(fused, [None, v]) if 1 < v < n else (None, fused)
+    if v > 1:
+        sch.vectorize(inner)
+    if outer is not None and n >= MIN_PARALLEL:
+        sch.parallel(outer)
+
+
+def _anchor(sch: s_tir.Schedule):
+    for b in _blocks(sch):
+        if _is_reduction(sch, b):
+            return b
+    return None
+
+
+def _lanes(target: tvm.target.Target) -> int:
+    """int32 lanes of the target's widest integer vectors."""
+    from tvm.target.codegen import target_has_features
+
+    if str(target.attrs.get("mtriple", "")).startswith("aarch64"):
+        return 4
+    if target_has_features("avx512bw", target):
+        return 16
+    return 8 if target_has_features("avx2", target) else 4
+
+
+def rule(lay: Layout | None) -> dlight.base.ScheduleRule:
+    """The dlight rule that schedules one kernel (None: leave it to the generic lowering)."""
+
+    def apply(func: tirx.PrimFunc, target: tvm.target.Target, _tunable: bool):
+        sch = s_tir.Schedule(func)
+        lanes = _lanes(target)
+        anchor = _anchor(sch)
+        try:
+            if anchor is None:
+                _elementwise(sch, lanes)
+            elif sch.get(anchor).name_hint == te_depthwise.BLOCK:
+                _depthwise(sch, lanes)
+            elif lay is not None and sch.get(anchor).name_hint in ("conv_packed", "dense_packed"):
+                _packed(sch, lay, lanes)
+            else:
+                return None
+        except (s_tir.ScheduleError, RuntimeError, ValueError):  # does not fit: generic
+            if __import__("os").environ.get("TK_DEBUG"): raise
+            return None
+        return sch
+
+    return dlight.base.ScheduleRule.from_callable("edgemb_default")(apply)
+
+
+def apply(mod: tvm.IRModule, target: tvm.target.Target, lay: Layout | None) -> tvm.IRModule:
+    """Schedule every kernel of `mod` that is not scheduled yet (tuned ones keep theirs)."""
+    with target:
+        return dlight.ApplyDefaultSchedule(rule(lay))(mod)
