@@ -232,3 +232,20 @@ def test_float_bias_is_quantized_at_input_times_weight_scale(zoo_files, tmp_path
     for a, b in zip(ours.nodes, want.nodes):
         if "bias" in b.params:
             assert np.abs(a.params["bias"].astype(np.int64) - b.params["bias"]).max() <= 1
+
+
+@pytest.mark.parametrize("fmt", [QuantFormat.QDQ, QuantFormat.QOperator])
+def test_tf2onnx_shaped_model_quantized_by_onnxruntime(tmp_path, fmt):
+    """NHWC input with a Pad, Keras' spelled-out h-swish (Add 3 and Mul 1/6 by scalar
+    constants become tables), SE gate, ReduceMean over NHWC axes, NHWC flatten + Gemm."""
+    fp32 = tmp_path / "keras.onnx"
+    onnx.save(ob.tf2onnx_keras(13), str(fp32))
+    path = tmp_path / "keras_int8.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ort_quantize(fp32, path, _images(8, (16, 16, 3)), fmt, QuantType.QUInt8, True)
+    q, g, info = import_onnx_int8(path)
+    assert info.input_layout == "NHWC"
+    assert [n.attrs.get("fn") for n in q.nodes[1:3]] == ["affine", "affine"]
+    agg = OnnxPeer(path, q, g, info, all_tensors=True).per_node(_images(3, g.input_shape))
+    assert agg.max_lsb <= 1 and agg.exact_fraction > 0.97, (agg.worst, agg.per_op)

@@ -41,7 +41,7 @@ def _layer_path(node: onnx.NodeProto, fallback: str) -> str:
     name = _text(node.name or fallback)
     levels = [p for p in name.strip("/").split("/") if p]
     if len(levels) < 2:
-        return name.strip("/") or fallback
+        return name.strip("/").removesuffix("_quant") or fallback
     segs: list[str] = []
     for p in levels[:-1]:
         if segs and p.startswith(segs[-1] + "."):

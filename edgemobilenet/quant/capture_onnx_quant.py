@@ -170,10 +170,25 @@ class QuantizedOps:
         self._q_out(node, ins[6], ins[7])
 
     def _op_QLinearAdd(self, node, path, a, ins) -> None:
-        va, vb = self._view(ins[0]), self._view(ins[3])
-        self._q_in(va, ins[0], ins[1], ins[2])
-        self._q_in(vb, ins[3], ins[4], ins[5])
-        self._binary(node, path, QOPS[node.op_type], va, vb)
+        op = QOPS[node.op_type]
+        operands = [ins[0:3], ins[3:6]]
+        consts = [k for k, (x, _, _) in enumerate(operands) if self._const(x) is not None]
+        if len(consts) == 2:
+            raise ValueError(f"{node.op_type} of two constants")
+        if consts:                      # x op constant (a spelled-out activation's +3, /6)
+            k = consts[0]
+            x, s, z = operands[1 - k]
+            v = self._view(x)
+            self._q_in(v, x, s, z)
+            c, cs, cz = operands[k]
+            real = (self._const(c).astype(np.float64) - self._const(cz).astype(np.float64)) \
+                * self._const(cs).astype(np.float64)
+            self._affine(node, path, op, v, real, const_first=k == 0)
+        else:
+            va, vb = self._view(ins[0]), self._view(ins[3])
+            self._q_in(va, ins[0], ins[1], ins[2])
+            self._q_in(vb, ins[3], ins[4], ins[5])
+            self._binary(node, path, op, va, vb)
         self._q_out(node, ins[6], ins[7])
 
     _op_QLinearMul = _op_QLinearAdd

@@ -57,9 +57,8 @@ class OnnxPeer:
         self.q, self.g, self.info = q, g, info
         wanted = [t for t in (q.tensors if all_tensors else [q.inputs[0], *q.outputs])
                   if t in info.links]
-        for t in (q.inputs[0], q.outputs[0]):
-            if t not in info.links:
-                raise ValueError(f"{path}: the quantized tensor of '{t}' is not in the file")
+        if q.outputs[0] not in info.links:
+            raise ValueError(f"{path}: the quantized output '{q.outputs[0]}' is not in the file")
         self.names = {t: info.links[t][0] for t in wanted}
         have = {o.name for o in model.graph.output}
         for name in dict.fromkeys(self.names.values()):
@@ -77,7 +76,13 @@ class OnnxPeer:
         """One image (1, C, H, W): the linked tensors, int8 in QGraph layout (NHWC)."""
         names = list(dict.fromkeys(self.names.values()))
         got = dict(zip(names, self.sess.run(names, {self.input: self.feed(x_nchw)})))
-        return {t: self._to_qgraph(t, got[name]) for t, name in self.names.items()}
+        out = {t: self._to_qgraph(t, got[name]) for t, name in self.names.items()}
+        if INPUT not in out:    # quantized after a Pad: QuantizeLinear's own arithmetic
+            t = self.q.tensors[self.q.inputs[0]]
+            x = np.asarray(x_nchw, np.float32).transpose(0, 2, 3, 1)
+            out[INPUT] = np.clip(np.rint(x / np.float32(t.scale)) + t.zero_point, -128,
+                                 127).astype(np.int8)
+        return out
 
     def quantized_io(self, x_nchw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The file's own int8 input and output for one image, in QGraph layout."""

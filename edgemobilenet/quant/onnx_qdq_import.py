@@ -10,7 +10,8 @@ Requantization multipliers come from the file's float32 scales; onnxruntime requ
 float, the QGraph in fixed point, so a node may differ from onnxruntime by 1 LSB.
 A global average pool whose output scale differs from its input's (onnxruntime calibrates it)
 becomes a depthwise convolution with unit weights: one rounding, like onnxruntime's. A softmax
-quantized to other than 1/256 (onnxruntime: 1/255) is followed by a requantizing table.
+quantized to other than 1/256 (onnxruntime: 1/255) is followed by a requantizing table; an
+Add/Sub/Mul/Div by a scalar constant (Keras' spelled-out h-swish) is a table.
 """
 from __future__ import annotations
 
@@ -114,8 +115,17 @@ class _FileConverter(_Converter):
              "multiplier": m, "shift": sh, "w_scale": np.full(c, 1.0 / count, np.float32)})
 
     def _batch_norm(self, n: FNode, ins: list[QTensor], out: QTensor) -> None:
-        raise EdgembError(f"layer '{n.name}': arithmetic with a constant between quantized "
-                          f"tensors is not supported")
+        """x * a + b with one constant for all channels (an Add/Sub/Mul/Div by a scalar
+        between quantized tensors): a table, rounding once like the file's runtime."""
+        a, b = n.params["scale"].double().numpy(), n.params["shift"].double().numpy()
+        if np.ptp(a) > 1e-12 * np.abs(a).max() or np.ptp(b) > 1e-12 * max(np.abs(b).max(), 1):
+            raise EdgembError(f"layer '{n.name}': arithmetic with a per-channel constant "
+                              f"between quantized tensors is not supported")
+        x = ins[0]
+        q = np.arange(QMIN, QMAX + 1, dtype=np.float64)
+        real = (q - x.zero_point) * x.scale * a[0] + b[0]
+        table = np.clip(np.rint(real / out.scale) + out.zero_point, QMIN, QMAX).astype(np.int8)
+        self._emit(n, "lut", [x.name], {"fn": "affine"}, {"table": table})
 
 
 def import_onnx_int8(path: str | Path) -> tuple[QGraph, FloatGraph, QuantInfo]:
