@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from edgemobilenet.quant.fixedpoint import quantize_multiplier, quantize_multipliers
 from edgemobilenet.quant.qgraph import QGraph, QNode, QTensor
+from edgemobilenet.quant.tflite_tables import resize_table as tflite_resize_table
 from edgemobilenet.quant.reference import run_node
 
 LUT_FNS = ("hardswish", "hardsigmoid", "sigmoid", "relu", "relu6", "tanh")
@@ -67,11 +68,11 @@ def _n(t: torch.Tensor) -> np.ndarray:
 def float_forward(node: QNode, xs: list[np.ndarray], in_t: list[QTensor]) -> np.ndarray:
     """The float op of `node` on dequantized NHWC inputs, with dequantized parameters."""
     a, p, op = node.attrs, node.params, node.op
-    if op in ("conv2d", "fully_connected"):
+    if op in ("conv2d", "fully_connected", "fully_connected_single_round"):
         w_scale = p["w_scale"].astype(np.float64)
         w = p["weight"].astype(np.float64) * w_scale.reshape(-1, *[1] * (p["weight"].ndim - 1))
         b = torch.from_numpy(p["bias"].astype(np.float64) * in_t[0].scale * w_scale)
-        if op == "fully_connected":
+        if op != "conv2d":
             return _n(F.linear(_t(xs[0]), torch.from_numpy(w), b))
         t, l, bo, r = a.get("padding", [0, 0, 0, 0])
         x = F.pad(_t(xs[0]), (l, r, t, bo), value=0.0)
@@ -94,6 +95,10 @@ def float_forward(node: QNode, xs: list[np.ndarray], in_t: list[QTensor]) -> np.
             raise ValueError("float_forward supports symmetric avg_pool padding only")
         return _n(F.avg_pool2d(_t(xs[0]), a["kernel"], a.get("stride", [1, 1]), [t, l],
                                count_include_pad=False))
+    if op == "max_pool":
+        t, l, bo, r = a.get("padding", [0, 0, 0, 0])
+        x = F.pad(_t(xs[0]), (l, r, t, bo), value=-np.inf)
+        return _n(F.max_pool2d(x, a["kernel"], a.get("stride", [1, 1])))
     if op == "reshape":
         return xs[0].reshape(a["shape"])
     if op == "concat":
@@ -101,6 +106,12 @@ def float_forward(node: QNode, xs: list[np.ndarray], in_t: list[QTensor]) -> np.
     if op == "resize_bilinear":
         return _n(F.interpolate(_t(xs[0]), size=tuple(a["size"]), mode="bilinear",
                                 align_corners=False))
+    if op == "resize_table":
+        r, c = p["rows"].astype(np.int64), p["cols"].astype(np.int64)
+        x = xs[0][0]
+        v = sum(x[r[:, i]][:, c[:, j]] * (r[:, 2 + i, None, None] * c[None, :, 2 + j, None])
+                for i in range(2) for j in range(2))
+        return (v / float(1 << 20))[None]
     if op == "softmax":
         return torch.softmax(_t(xs[0]), dim=-1).numpy()
     raise ValueError(f"no float semantics for op {op}")
@@ -237,6 +248,17 @@ class GraphBuilder:
             "act_min": -128, "act_max": 127})
         return self._same_q(node, x, (1, oh, ow, c))
 
+    def max_pool(self, x: str, kernel: list[int], stride: int = 1,
+                 padding: list[int] | None = None) -> str:
+        _, h, w, c = self.tensors[x].shape
+        padding = padding or [0, 0, 0, 0]
+        oh = (h + padding[0] + padding[2] - kernel[0]) // stride + 1
+        ow = (w + padding[1] + padding[3] - kernel[1]) // stride + 1
+        node = QNode(self._name("maxpool"), "max_pool", [x], [], {
+            "kernel": list(kernel), "stride": [stride, stride], "padding": list(padding),
+            "act_min": -128, "act_max": 127})
+        return self._same_q(node, x, (1, oh, ow, c))
+
     def reshape(self, x: str, shape: tuple[int, ...]) -> str:
         node = QNode(self._name("reshape"), "reshape", [x], [], {"shape": list(shape)})
         return self._same_q(node, x, tuple(shape))
@@ -244,6 +266,16 @@ class GraphBuilder:
     def resize_bilinear(self, x: str, size: tuple[int, int]) -> str:
         c = self.tensors[x].shape[3]
         node = QNode(self._name("resize"), "resize_bilinear", [x], [], {"size": list(size)})
+        return self._same_q(node, x, (1, size[0], size[1], c))
+
+    def resize_table(self, x: str, size: tuple[int, int], mode: str, align: bool = False,
+                     half: bool = True) -> str:
+        """TFLite's RESIZE_BILINEAR / RESIZE_NEAREST_NEIGHBOR as Q10 tables."""
+        _, h, w, c = self.tensors[x].shape
+        node = QNode(self._name("resize"), "resize_table", [x], [], {
+            "mode": mode, "align_corners": int(align), "half_pixel": int(half)}, {
+            "rows": tflite_resize_table(mode, size[0], h, align, half),
+            "cols": tflite_resize_table(mode, size[1], w, align, half)})
         return self._same_q(node, x, (1, size[0], size[1], c))
 
     def concat(self, xs: list[str], axis: int = 3, like: str | None = None) -> str:
@@ -319,6 +351,28 @@ def avg_pool(rng: np.random.Generator, *, h: int = 7, w: int = 7, c: int = 8,
     return b.build(b.avg_pool("input", kernel, stride, padding))
 
 
+def _single_round(g: QGraph) -> QGraph:
+    """The same FC requantized with one rounding (TFLite's per-channel FULLY_CONNECTED)."""
+    for n in g.nodes:
+        if n.op == "fully_connected":
+            n.op = "fully_connected_single_round"
+    return g
+
+
+def max_pool(rng: np.random.Generator, *, h: int = 7, w: int = 7, c: int = 8,
+             kernel: list[int] | None = None, stride: int = 2,
+             padding: list[int] | None = None) -> QGraph:
+    b = GraphBuilder(rng, (1, h, w, c), 0.05, -7)
+    return b.build(b.max_pool("input", kernel or [3, 3], stride, padding))
+
+
+def resize_table(rng: np.random.Generator, *, mode: str = "bilinear", align: bool = False,
+                 half: bool = True, h: int = 5, w: int = 7, c: int = 4,
+                 size: tuple[int, int] = (12, 9)) -> QGraph:
+    b = GraphBuilder(rng, (1, h, w, c), 0.05, -5)
+    return b.build(b.resize_table("input", size, mode, align, half))
+
+
 def concat(rng: np.random.Generator, *, h: int = 5, w: int = 5, c: int = 6) -> QGraph:
     """concat([x, conv(x), x]) at x's scale: the conv branch requantized, x copied twice."""
     b = GraphBuilder(rng, (1, h, w, c), 0.05, 0)
@@ -361,9 +415,16 @@ SINGLE_OP_BUILDERS = {
     **{f"lut_{fn}": (lambda rng, fn=fn: lut(rng, fn=fn)) for fn in LUT_FNS},
     "avg_pool_global": lambda rng: avg_pool(rng),
     "avg_pool_3x3_s2_pad": lambda rng: avg_pool(rng, kernel=[3, 3], stride=2, padding=[1, 1, 1, 1]),
+    "fully_connected_single_round": lambda rng: _single_round(fully_connected(rng)),
+    "max_pool_3x3_s2": lambda rng: max_pool(rng),
+    "max_pool_2x2_pad": lambda rng: max_pool(rng, h=6, w=5, kernel=[2, 2], padding=[0, 1, 1, 0]),
     "concat": lambda rng: concat(rng),
     "resize_up": lambda rng: resize_bilinear(rng),
     "resize_down": lambda rng: resize_bilinear(rng, h=9, w=8, size=(4, 5)),
+    "resize_table_bilinear": lambda rng: resize_table(rng),
+    "resize_table_bilinear_align_down": lambda rng: resize_table(rng, align=True, half=False,
+                                                                 h=9, w=8, size=(4, 5)),
+    "resize_table_nearest": lambda rng: resize_table(rng, mode="nearest"),
     "softmax": lambda rng: softmax(rng),
     "reshape_fc": lambda rng: reshape(rng),
 }

@@ -69,7 +69,11 @@ def per_node_diffs(g: QGraph, x: np.ndarray) -> tuple[int, float, str]:
     return worst, equal / total, worst_node
 
 
-@pytest.mark.parametrize("case", sorted(qb.SINGLE_OP_BUILDERS))
+# resize_table (TFLite's resize rules as tables) has no ONNX form: export refuses it
+ONNX_CASES = sorted(c for c in qb.SINGLE_OP_BUILDERS if not c.startswith("resize_table"))
+
+
+@pytest.mark.parametrize("case", ONNX_CASES)
 def test_single_op_graphs_match_onnxruntime(case, tmp_path):
     g = qb.SINGLE_OP_BUILDERS[case](np.random.default_rng(11))
     path = tmp_path / "m.onnx"

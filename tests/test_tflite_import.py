@@ -3,10 +3,12 @@
 The models are written here with the schema's generated code (`tflite_models.py`), with
 quantization parameters chosen by the test, as a foreign converter would write them.
 Convolutions are checked bit-exact against LiteRT's reference kernels and within 1 LSB of
-its optimized builtin kernels (ruy rounds the final shift half up); every other op is checked
-bit-exact against both.
+its optimized builtin kernels (their vectorized paths round the final shift half up), and so
+is MEAN; every other op is checked bit-exact against both.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,6 +130,48 @@ def avg_pool_model() -> bytes:
     return _unary_chain(b)
 
 
+def max_pool_model() -> bytes:
+    def b(m, x):
+        y = m.tensor("y", (1, 3, 3, 8), np.int8, S_X, Z_X)
+        m.op(Op.MAX_POOL_2D, [x], [y], BO.Pool2DOptions,
+             _opts(schema.Pool2DOptionsT, padding=schema.Padding.SAME, strideH=2, strideW=2,
+                   filterHeight=3, filterWidth=3, fusedActivationFunction=Act.RELU))
+        return y
+    return _unary_chain(b)
+
+
+def mean_model(keep_dims: bool) -> bytes:
+    def b(m, x):
+        y = m.tensor("y", (1, 1, 1, 8) if keep_dims else (1, 8), np.int8, 0.011, 31)
+        axes = m.tensor("axes", (2,), np.int32, data=np.array([1, 2], np.int32))
+        m.op(Op.MEAN, [x, axes], [y], BO.ReducerOptions,
+             _opts(schema.ReducerOptionsT, keepDims=keep_dims))
+        return y
+    return _unary_chain(b)
+
+
+def pad_model() -> bytes:
+    def b(m, x):
+        y = m.tensor("y", (1, 8, 6, 8), np.int8, S_X, Z_X)
+        pads = m.tensor("pads", (4, 2), np.int32,
+                        data=np.array([[0, 0], [1, 1], [0, 1], [0, 0]], np.int32))
+        m.op(Op.PAD, [x, pads], [y], BO.PadOptions, schema.PadOptionsT())
+        return y
+    return _unary_chain(b)
+
+
+def resize_model(code: int, align: bool, half: bool) -> bytes:
+    def b(m, x):
+        y = m.tensor("y", (1, 11, 4, 8), np.int8, S_X, Z_X)
+        size = m.tensor("size", (2,), np.int32, data=np.array([11, 4], np.int32))
+        nearest = code == Op.RESIZE_NEAREST_NEIGHBOR
+        cls = schema.ResizeNearestNeighborOptionsT if nearest else schema.ResizeBilinearOptionsT
+        kind = BO.ResizeNearestNeighborOptions if nearest else BO.ResizeBilinearOptions
+        m.op(code, [x, size], [y], kind, _opts(cls, alignCorners=align, halfPixelCenters=half))
+        return y
+    return _unary_chain(b)
+
+
 def reshape_concat_model() -> bytes:
     def b(m, x):
         c = m.tensor("cat", (1, 6, 5, 16), np.int8, S_X, Z_X)
@@ -179,7 +223,17 @@ OTHER_CASES = {
     "mul_broadcast": lambda rng: mul_model(False),
     "mul_broadcast_first": lambda rng: mul_model(True),
     "avg_pool_3x3_s2_same": lambda rng: avg_pool_model(),
+    "max_pool_3x3_s2_same_relu": lambda rng: max_pool_model(),
+    "mean_keep_dims": lambda rng: mean_model(True),
+    "mean_squeezed": lambda rng: mean_model(False),
     "concat_reshape": lambda rng: reshape_concat_model(),
+    "pad": lambda rng: pad_model(),
+    "resize_bilinear_half_pixel": lambda rng: resize_model(Op.RESIZE_BILINEAR, False, True),
+    "resize_bilinear_align": lambda rng: resize_model(Op.RESIZE_BILINEAR, True, False),
+    "resize_nearest_half_pixel": lambda rng: resize_model(Op.RESIZE_NEAREST_NEIGHBOR, False,
+                                                          True),
+    "resize_nearest_asymmetric": lambda rng: resize_model(Op.RESIZE_NEAREST_NEIGHBOR, False,
+                                                          False),
     "squeeze": lambda rng: squeeze_model(),
     "logistic": lambda rng: elementwise_model(Op.LOGISTIC, 1 / 256, -128),
     "tanh": lambda rng: elementwise_model(Op.TANH, 1 / 128, 0),
@@ -208,7 +262,7 @@ def test_each_op_matches_litert_op_by_op(case, tmp_path):
         ref = per_node_diffs(g, data, x, "ref")
         assert max(ref.values()) == 0, ref
         opt = per_node_diffs(g, data, x, "builtin")
-        assert max(opt.values()) <= (1 if case in CONV_CASES else 0), opt
+        assert max(opt.values()) <= (1 if case in CONV_CASES or "mean" in case else 0), opt
 
 
 def test_boundary_quantize_dequantize_kept_outside(rng):
@@ -302,3 +356,26 @@ def test_eval_compares_with_litert(tmp_path):
     res = json.loads(r.output.strip().splitlines()[-1])
     assert res["images"] == 20 and res["runtime"] == "litert"
     assert res["exact_images"] == 1.0 and res["agreement"] == 1.0
+
+
+@pytest.mark.parametrize("name,ops", [
+    ("keras_mobilenet_like", {"conv2d", "add", "lut", "mul", "reshape",
+                              "fully_connected_single_round"}),
+    ("keras_pool_pad_resize", {"conv2d", "avg_pool", "max_pool", "concat", "lut",
+                               "resize_table", "add", "reshape"}),
+])
+def test_tensorflow_converter_models_bit_exact(name, ops, rng):
+    """Keras models converted by TensorFlow's TFLiteConverter (tools/make_tflite_assets.py).
+    keras_mobilenet_like: conv/ReLU6, depthwise (multiplier 1 and 2), residual ADD, HARD_SWISH,
+    squeeze-excite (MEAN, LOGISTIC, MUL), MEAN, per-channel FULLY_CONNECTED; its final SOFTMAX
+    stays outside the QGraph (it ends at the logits). keras_pool_pad_resize: MAX_POOL_2D,
+    AVERAGE_POOL_2D, CONCATENATION, PAD (folded into the conv), TANH, RESIZE_BILINEAR,
+    RESIZE_NEAREST_NEIGHBOR, ADD, RESHAPE."""
+    path = Path(__file__).parent / "assets" / f"{name}.tflite"
+    data = path.read_bytes()
+    g = load(path)
+    assert {n.op for n in g.nodes} == ops
+    for trial in range(2):
+        x = _input(data, rng)
+        assert max(per_node_diffs(g, data, x, "ref").values()) == 0
+        assert max(per_node_diffs(g, data, x, "builtin").values()) <= 1

@@ -148,6 +148,21 @@ class _Exporter:
                          pads=pads, count_include_pad=0)
         self.quant(y, node)
 
+    def max_pool(self, node: QNode) -> None:
+        """On the int8 values (exact: max commutes with the monotonic dequantization)."""
+        a = node.attrs
+        y = self.add("MaxPool", [self.q(node.inputs[0])], f"{node.name}::pool", node.name,
+                     kernel_shape=list(a["kernel"]), strides=list(a.get("stride", [1, 1])),
+                     pads=list(a.get("padding", [0, 0, 0, 0])))
+        t = self.g.tensors[node.outputs[0]]
+        lo, hi = int(a.get("act_min", -128)), int(a.get("act_max", 127))
+        if (lo, hi) == (-128, 127):
+            self.add("Identity", [y], self.q(t.name), f"{node.name}::out")
+            return
+        self.add("Clip", [y, self.const(f"{node.name}::lo", np.array(lo, np.int8)),
+                          self.const(f"{node.name}::hi", np.array(hi, np.int8))],
+                 self.q(t.name), f"{node.name}::clip")
+
     def reshape(self, node: QNode) -> None:
         """Exact relabelling of NHWC data, done on the int8 values."""
         x = self.q(node.inputs[0])
@@ -193,8 +208,10 @@ class _Exporter:
             else:
                 self.add("Identity", [t], self.q(t), f"{t}::in")
         ops = {"conv2d": self.conv2d, "fully_connected": self.fully_connected,
+               "fully_connected_single_round": self.fully_connected,
                "add": lambda n: self._binary(n, "Add"), "mul": lambda n: self._binary(n, "Mul"),
-               "lut": self.lut, "avg_pool": self.avg_pool, "reshape": self.reshape,
+               "lut": self.lut, "avg_pool": self.avg_pool, "max_pool": self.max_pool,
+               "reshape": self.reshape,
                "concat": self.concat, "resize_bilinear": self.resize_bilinear,
                "softmax": self.softmax}
         for node in g.nodes:

@@ -7,8 +7,10 @@ AVERAGE_POOL_2D, reshape -> RESHAPE, concat -> QUANTIZE (int8 requantize of the 
 scale differs) + CONCATENATION, lut -> CAST + ADD + GATHER (an exact 256-entry table).
 TFLite derives multipliers and clamps from float32 scales at load time; the exporter picks
 each weight scale so that TFLite's derivation gives back the QGraph's exact multiplier, and
-a clamp no fused activation reproduces becomes MAXIMUM / MINIMUM. resize_bilinear and
-softmax map to TFLite's own ops, whose rounding differs (reported as inexact nodes).
+a clamp no fused activation reproduces becomes MAXIMUM / MINIMUM. resize_table maps to
+RESIZE_BILINEAR / RESIZE_NEAREST_NEIGHBOR, max_pool to MAX_POOL_2D, fully_connected_single_round
+to a per-channel FULLY_CONNECTED. resize_bilinear and softmax map to TFLite's own ops, whose
+rounding differs (reported as inexact nodes).
 The QGraph's node names and meta travel in the model's metadata `edgemb.qgraph` (names
 only: the importer reads semantics from the ops).
 """
@@ -30,11 +32,12 @@ from edgemobilenet.quant.qgraph import QGraph, QNode, QTensor
 from edgemobilenet.quant.tflite_schema import (
     FILE_IDENTIFIER, METADATA_NAME, SCHEMA_VERSION, Act, Op, TType, activation_range,
     conv_multiplier, f32, schema)
+from edgemobilenet.quant.tflite_tables import resize_table
 
 # op versions as TFLite's converter writes them for int8 (any version the kernel registers runs)
 _VERSIONS = {Op.CONV_2D: 3, Op.DEPTHWISE_CONV_2D: 3, Op.FULLY_CONNECTED: 4, Op.ADD: 2,
-             Op.MUL: 2, Op.AVERAGE_POOL_2D: 2, Op.RESHAPE: 1, Op.CONCATENATION: 2,
-             Op.QUANTIZE: 2, Op.PAD: 2, Op.RESIZE_BILINEAR: 3, Op.SOFTMAX: 2, Op.CAST: 1,
+             Op.MUL: 2, Op.AVERAGE_POOL_2D: 2, Op.MAX_POOL_2D: 2, Op.RESHAPE: 1, Op.CONCATENATION: 2,
+             Op.QUANTIZE: 2, Op.PAD: 2, Op.RESIZE_BILINEAR: 3, Op.RESIZE_NEAREST_NEIGHBOR: 3, Op.SOFTMAX: 2, Op.CAST: 1,
              Op.GATHER: 2, Op.MAXIMUM: 2, Op.MINIMUM: 2}
 _DTYPES = {"int8": TType.INT8, "int32": TType.INT32}
 
@@ -232,7 +235,11 @@ class _Writer:
             self.op(code, [xin, wt, bias], [out], kind, o)
         self.emit_then_clamp(node, emit)
 
-    def fully_connected(self, node: QNode) -> None:
+    def fully_connected_single_round(self, node: QNode) -> None:
+        """Per-channel FULLY_CONNECTED: LiteRT rounds it once, as this op does."""
+        self.fully_connected(node, per_channel_fc=True)
+
+    def fully_connected(self, node: QNode, per_channel_fc: bool = False) -> None:
         """Per-tensor: FULLY_CONNECTED. Per-channel: RESHAPE + 1x1 CONV_2D + RESHAPE, because
         LiteRT's per-channel FULLY_CONNECTED rounds once (x * m, not SRDHM then RDIVPOT)."""
         p, n = node.params, node.name
@@ -240,12 +247,14 @@ class _Writer:
         x = self.g.tensors[node.inputs[0]]
         y = self.g.tensors[node.outputs[0]]
         ws = self.weight_scales(node)
-        per_tensor = bool((p["multiplier"] == p["multiplier"][0]).all()
-                          and (p["shift"] == p["shift"][0]).all() and (ws == ws[0]).all())
+        per_tensor = not per_channel_fc and bool(
+            (p["multiplier"] == p["multiplier"][0]).all()
+            and (p["shift"] == p["shift"][0]).all() and (ws == ws[0]).all())
         bscale = (np.float64(f32(x.scale)) * ws.astype(np.float64)).tolist()
-        if per_tensor:
-            wt = self.const(f"{n}::weight", p["weight"], [float(ws[0])], [0])
-            bias = self.const(f"{n}::bias", p["bias"], bscale[:1], [0])
+        if per_tensor or per_channel_fc:
+            k = oc if per_channel_fc else 1
+            wt = self.const(f"{n}::weight", p["weight"], ws.tolist()[:k], [0] * k)
+            bias = self.const(f"{n}::bias", p["bias"], bscale[:k], [0] * k)
 
             def emit(out: int, act: int) -> None:
                 o = schema.FullyConnectedOptionsT()
@@ -319,12 +328,15 @@ class _Writer:
         self.op(Op.GATHER, [table, off], [self.act(y)], schema.BuiltinOptions.GatherOptions, o)
 
     def avg_pool(self, node: QNode) -> None:
+        self.pool(node, Op.AVERAGE_POOL_2D)
+
+    def pool(self, node: QNode, code: int) -> None:
         a = node.attrs
         x = self.g.tensors[node.inputs[0]]
         k, stride = list(a["kernel"]), list(a.get("stride", [1, 1]))
         mode = padding_mode(x.shape[1:3], k, stride, [1, 1], list(a.get("padding", [0] * 4)))
         if mode is None:
-            raise EdgembError(f"node '{node.name}' (avg_pool): padding {a['padding']} is "
+            raise EdgembError(f"node '{node.name}' ({node.op}): padding {a['padding']} is "
                               f"neither SAME nor VALID in TFLite")
 
         def emit(out: int, act: int) -> None:
@@ -332,9 +344,12 @@ class _Writer:
             o.padding, o.strideH, o.strideW = mode, stride[0], stride[1]
             o.filterHeight, o.filterWidth = k
             o.fusedActivationFunction = act
-            self.op(Op.AVERAGE_POOL_2D, [self.index[x.name]], [out],
+            self.op(code, [self.index[x.name]], [out],
                     schema.BuiltinOptions.Pool2DOptions, o)
         self.emit_then_clamp(node, emit)
+
+    def max_pool(self, node: QNode) -> None:
+        self.pool(node, Op.MAX_POOL_2D)
 
     def reshape_op(self, x: int, y: int, shape: tuple[int, ...], name: str) -> None:
         o = schema.ReshapeOptionsT()
@@ -375,6 +390,25 @@ class _Writer:
         self.op(Op.RESIZE_BILINEAR, [self.index[node.inputs[0]], size],
                 [self.act(self.g.tensors[node.outputs[0]])],
                 schema.BuiltinOptions.ResizeBilinearOptions, o)
+
+    def resize_table(self, node: QNode) -> None:
+        a = node.attrs
+        mode, align, half = a.get("mode", "bilinear"), bool(a.get("align_corners")), \
+            bool(a.get("half_pixel"))
+        x, y = (self.g.tensors[t] for t in node.inputs + node.outputs)
+        (_, h, w, _), (_, oh, ow, _) = x.shape, y.shape
+        if not (np.array_equal(resize_table(mode, oh, h, align, half), node.params["rows"]) and
+                np.array_equal(resize_table(mode, ow, w, align, half), node.params["cols"])):
+            self.inexact.append(f"{node.name}: tables are not TFLite's for {mode}")
+        size = self.const(f"{node.name}::size", np.array([oh, ow], np.int32))
+        if mode == "nearest":
+            o, code, kind = schema.ResizeNearestNeighborOptionsT(), Op.RESIZE_NEAREST_NEIGHBOR, \
+                schema.BuiltinOptions.ResizeNearestNeighborOptions
+        else:
+            o, code, kind = schema.ResizeBilinearOptionsT(), Op.RESIZE_BILINEAR, \
+                schema.BuiltinOptions.ResizeBilinearOptions
+        o.alignCorners, o.halfPixelCenters = align, half
+        self.op(code, [self.index[x.name], size], [self.act(y)], kind, o)
 
     def softmax(self, node: QNode) -> None:
         self.inexact.append(f"{node.name}: SOFTMAX computes exp differently (OPS.md)")

@@ -8,7 +8,8 @@ kernels derive them (`tflite_schema`). Elementwise int8 ops (LOGISTIC, TANH, HAR
 standalone RELU*) become exact 256-entry `lut` tables (`tflite_tables`). QUANTIZE at the
 input (float32 or uint8 -> int8) and QUANTIZE / DEQUANTIZE at the output stay outside the
 QGraph: its input and output are the int8 tensors, and `meta["tflite_io"]` says what the
-file's own interface is. Patterns our exporter writes (PAD before a convolution, QUANTIZE
+file's own interface is. A SOFTMAX that ends the model also stays outside (it does not change
+the order of the scores): the QGraph outputs its int8 logits. Patterns our exporter writes (PAD before a convolution, QUANTIZE
 before CONCATENATION, RESHAPE + 1x1 CONV_2D + RESHAPE, CAST + ADD + GATHER, MAXIMUM +
 MINIMUM clamps) fold back into the QGraph ops they came from.
 """
@@ -29,7 +30,7 @@ from edgemobilenet.quant.tflite_export import same_padding
 from edgemobilenet.quant.tflite_schema import (
     FILE_IDENTIFIER, METADATA_NAME, OP_NAMES, TYPE_NAMES, Act, Op, TType, activation_range,
     conv_multiplier, f32, schema)
-from edgemobilenet.quant.tflite_tables import elementwise_table
+from edgemobilenet.quant.tflite_tables import elementwise_table, resize_table
 
 MAX_BYTES = 1 << 30
 _NP = {TType.INT8: np.int8, TType.UINT8: np.uint8, TType.INT32: np.int32,
@@ -411,9 +412,8 @@ class _Importer:
         if w.data.ndim != 2:
             raise self.err(op, f"weights have shape {w.shape}")
         oc, c = w.shape
-        if len(w.scale) == oc and oc > 1 and len(set(w.scale.tolist())) > 1:
-            raise self.err(op, "per-channel weights: LiteRT rounds these once (x * m), "
-                               "which no QGraph op does yet")
+        # per-channel weights: LiteRT's FULLY_CONNECTED then rounds once (OPS.md)
+        kind = "fully_connected_single_round" if len(w.scale) > 1 else "fully_connected"
         if op.opts.keepNumDims:
             raise self.err(op, "keep_num_dims is not supported")
         x = self.t(x_i)
@@ -424,7 +424,7 @@ class _Importer:
         params = self.weighted(op, self.t(x_i), w, b_i, oc, False)
         params["weight"] = w.data
         out, act = self.finish_act(op, op.opts.fusedActivationFunction)
-        self.emit_weighted(op, "fully_connected", x_i, out, act, params)
+        self.emit_weighted(op, kind, x_i, out, act, params)
 
     def flatten(self, op: _Op, x_i: int, c: int) -> int:
         """A reshape to (1, C) before a FULLY_CONNECTED (a new TFLite-side tensor)."""
@@ -473,6 +473,85 @@ class _Importer:
         out, act = self.finish_act(op, o.fusedActivationFunction)
         self.emit(op, "avg_pool", [op.inputs[0]], out,
                   {"kernel": k, "stride": s, "padding": pad, **act})
+
+    def max_pool(self, op: _Op) -> None:
+        o = op.opts
+        x = self.t(op.inputs[0])
+        if x.scalar_q != self.t(op.outputs[0]).scalar_q:
+            raise self.err(op, "input and output quantization differ")
+        k = [int(o.filterHeight), int(o.filterWidth)]
+        s = [int(o.strideH), int(o.strideW)]
+        if min(k + s) < 1:
+            raise self.err(op, f"filter {k} / stride {s} must be >= 1")
+        pad = self.padding(o.padding, x.shape[1:3], k, s, [1, 1])
+        out, act = self.finish_act(op, o.fusedActivationFunction)
+        self.emit(op, "max_pool", [op.inputs[0]], out,
+                  {"kernel": k, "stride": s, "padding": pad, **act})
+
+    def mean(self, op: _Op) -> None:
+        """MEAN over H and W as LiteRT's reference kernel computes it (and its generic
+        kernel, which runs keep_dims=False): exactly a depthwise convolution with all-one
+        weights, MBQM(sum(x - zp_x), m, shift) + zp_y, with 1/(H*W) folded into m. (The
+        optimized keep_dims kernel rounds blocks of 16 channels half up: within 1 LSB.)"""
+        x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
+        axes = self.const(op, op.inputs[1], TType.INT32, "the axes").data.ravel().tolist()
+        if len(x.shape) != 4 or sorted(a % 4 for a in axes) != [1, 2]:
+            raise self.err(op, f"MEAN over axes {axes} of {x.shape}: only H and W (1, 2)")
+        _, h, w, c = x.shape
+        (sx, _), (sy, _) = x.scalar_q, y.scalar_q
+        if y.shape not in ((1, 1, 1, c), (1, c)):
+            raise self.err(op, f"output shape {y.shape} for input {x.shape}")
+        m0, sh0 = quantize_multiplier(float(np.float64(sx) / np.float64(sy)))
+        k = min((h * w).bit_length() - 1, 32, 31 + sh0)
+        m, sh = ((m0 << k) // (h * w)), sh0 - k
+        idx = op.outputs[0]
+        if y.shape == (1, c):
+            idx = len(self.c.tensors)
+            self.c.tensors.append(_T(idx, f"{y.name}::4d", (1, 1, 1, c), TType.INT8, y.scale,
+                                     y.zp, 0, None))
+        params = {"weight": np.ones((c, h, w, 1), np.int8), "bias": np.zeros(c, np.int32),
+                  "multiplier": np.full(c, m, np.int32), "shift": np.full(c, sh, np.int32),
+                  "w_scale": np.full(c, m * 2.0 ** (sh - 31) * sy / sx, np.float32)}
+        self.emit(op, "conv2d", [op.inputs[0]], idx, {
+            "stride": [1, 1], "padding": [0, 0, 0, 0], "dilation": [1, 1], "groups": c,
+            "act_min": -128, "act_max": 127}, params)
+        if idx != op.outputs[0]:
+            self.emit(op, "reshape", [idx], op.outputs[0], {"shape": [1, c]})
+
+    def pad(self, op: _Op) -> None:
+        """A PAD no convolution takes over: a 1x1 depthwise identity convolution with that
+        padding (padded positions hold the zero point, MBQM by 1.0 is exact)."""
+        x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
+        p = self.const(op, op.inputs[1], TType.INT32, "the paddings").data
+        if len(x.shape) != 4 or p.shape != (4, 2) or p[0].any() or p[3].any() or \
+                (p < 0).any() or x.scalar_q != y.scalar_q:
+            raise self.err(op, "only zero-point padding of H and W is supported")
+        if len(op.inputs) > 2 and op.inputs[2] >= 0:
+            v = self.t(op.inputs[2]).data
+            if v is None or v.size != 1 or int(v.ravel()[0]) != x.scalar_q[1]:
+                raise self.err(op, "padding with a value other than the zero point")
+        c = x.shape[3]
+        m, sh = quantize_multiplier(1.0)
+        self.emit(op, "conv2d", [op.inputs[0]], op.outputs[0], {
+            "stride": [1, 1], "padding": [int(p[1, 0]), int(p[2, 0]), int(p[1, 1]), int(p[2, 1])],
+            "dilation": [1, 1], "groups": c, "act_min": -128, "act_max": 127}, {
+            "weight": np.ones((c, 1, 1, 1), np.int8), "bias": np.zeros(c, np.int32),
+            "multiplier": np.full(c, m, np.int32), "shift": np.full(c, sh, np.int32),
+            "w_scale": np.ones(c, np.float32)})
+
+    def resize(self, op: _Op, mode: str) -> None:
+        x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
+        if x.scalar_q != y.scalar_q:
+            raise self.err(op, "input and output quantization differ")
+        if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[3] != y.shape[3] or \
+                min(x.shape[1:3] + y.shape[1:3]) < 1:
+            raise self.err(op, f"cannot resize {x.shape} to {y.shape}")
+        align, half = int(bool(op.opts.alignCorners)), int(bool(op.opts.halfPixelCenters))
+        (_, h, w, _), (_, oh, ow, _) = x.shape, y.shape
+        self.emit(op, "resize_table", [op.inputs[0]], op.outputs[0],
+                  {"mode": mode, "align_corners": align, "half_pixel": half},
+                  {"rows": resize_table(mode, oh, h, bool(align), bool(half)),
+                   "cols": resize_table(mode, ow, w, bool(align), bool(half))})
 
     def reshape(self, op: _Op) -> None:
         x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
@@ -595,6 +674,12 @@ class _Importer:
                 self.io["output_scale"], self.io["output_zero_point"] = f32(yt.scale[0]), \
                     int(yt.zp[0])
             y = p.inputs[0]
+        p = self.producer.get(y)
+        if p is not None and p.code == Op.SOFTMAX and self.only_consumer(p.inputs[0]) is p:
+            # a final SOFTMAX keeps the order of the scores: the QGraph ends at its logits
+            self.done.add(p.index)
+            self.io["output_softmax"] = float(p.opts.beta) if p.opts is not None else 1.0
+            y = p.inputs[0]
         return x, y
 
     def run(self) -> QGraph:
@@ -606,7 +691,11 @@ class _Importer:
         table = {Op.CONV_2D: lambda o: self.conv(o, False),
                  Op.DEPTHWISE_CONV_2D: lambda o: self.conv(o, True),
                  Op.FULLY_CONNECTED: self.fully_connected, Op.ADD: self.add, Op.MUL: self.mul,
-                 Op.AVERAGE_POOL_2D: self.avg_pool, Op.RESHAPE: self.reshape,
+                 Op.AVERAGE_POOL_2D: self.avg_pool, Op.MAX_POOL_2D: self.max_pool,
+                 Op.MEAN: self.mean, Op.RESHAPE: self.reshape, Op.PAD: self.pad,
+                 Op.PADV2: self.pad,
+                 Op.RESIZE_BILINEAR: lambda o: self.resize(o, "bilinear"),
+                 Op.RESIZE_NEAREST_NEIGHBOR: lambda o: self.resize(o, "nearest"),
                  Op.SQUEEZE: self.reshape, Op.CONCATENATION: self.concat,
                  Op.QUANTIZE: self.requantize, Op.CAST: self.gather_lut,
                  **{k: (lambda o, fn=fn: self.elementwise(o, fn)) for k, fn in

@@ -114,3 +114,35 @@ def elementwise_table(fn: str, s_in: float, zp_in: int, s_out: float, zp_out: in
     if fn in ("relu", "relu6", "relu_n1_to_1"):
         return _relu(fn, s_in, zp_in, s_out, zp_out)
     raise ValueError(f"no TFLite table for {fn!r}")
+
+
+def resize_table(mode: str, n_out: int, n_in: int, align_corners: bool, half_pixel: bool
+                 ) -> np.ndarray:
+    """(n_out, 4) int32 `[i0, i1, w0, w1]` of TFLite's int8 RESIZE_BILINEAR or
+    RESIZE_NEAREST_NEIGHBOR along one axis (OPS.md `resize_table`)."""
+    rows = []
+    if mode == "bilinear":
+        if align_corners and n_out > 1:
+            s10 = ((1 << 10) * (n_in - 1) + (n_out - 1) // 2) // (n_out - 1)
+        else:
+            s10 = ((1 << 10) * n_in + n_out // 2) // n_out
+        for o in range(n_out):
+            s = o * s10 + s10 // 2 - (1 << 9) if half_pixel else o * s10
+            lo = max(int(s / 1024), 0)                       # C division: toward zero
+            hi = min(-((-(s + 1023)) // 1024) if s + 1023 < 0 else (s + 1023) // 1024,
+                     n_in - 1)
+            rows.append((lo, hi, 1024 - (s - 1024 * lo), s - 1024 * lo))
+    elif mode == "nearest":
+        f32 = np.float32
+        scale = f32(n_in - 1) / f32(n_out - 1) if align_corners and n_out > 1 else \
+            f32(n_in) / f32(n_out)
+        off = f32(0.5) if half_pixel else f32(0.0)
+        for o in range(n_out):
+            t = (f32(o) + off) * scale
+            i = int(tfl_round(t)) if align_corners else int(np.floor(t))
+            i = min(i, n_in - 1)
+            i = max(0, i) if half_pixel else i
+            rows.append((i, i, 1024, 0))
+    else:
+        raise ValueError(f"resize mode {mode!r}")
+    return np.array(rows, np.int32)

@@ -108,6 +108,28 @@ class _Builder:
         acc = self.emit(op.matmul(x, self.c(np.ascontiguousarray(w.T), "int8"), out_dtype="int32"))
         return self._requant_acc(n, acc, w, zp_x)
 
+    def fully_connected_single_round(self, n: QNode) -> Expr:
+        """int32 matmul, then OPS.md's one-rounding requantization in int64 (one kernel)."""
+        w = n.params["weight"]
+        zp_x = self.zp(n.inputs[0])
+        acc = self.emit(op.matmul(self.env[n.inputs[0]], self.c(np.ascontiguousarray(w.T), "int8"),
+                                  out_dtype="int32"))
+        bias = n.params["bias"].astype(np.int64) - zp_x * w.astype(np.int64).sum(axis=1)
+        k = 31 - n.params["shift"].astype(np.int64)
+        zy, lo, hi = self.zp(n.outputs[0]), int(n.attrs["act_min"]), int(n.attrs["act_max"])
+
+        def body(acc: te.Tensor, b: te.Tensor, m: te.Tensor, k: te.Tensor) -> te.Tensor:
+            def f(i, c):
+                v = (tirx.Cast("int64", acc[i, c]) + b[c]) * m[c] + (tirx.const(1, "int64")
+                                                                      << (k[c] - 1))
+                v = (v >> k[c]) + zy
+                return tirx.Cast("int8", tirx.Max(tirx.Min(v, tirx.const(hi, "int64")),
+                                                  tirx.const(lo, "int64")))
+            return te.compute(acc.shape, f, name="requant_1r")
+        return self.te(body, acc, self.c(bias, "int64"),
+                       self.c(n.params["multiplier"].astype(np.int64), "int64"),
+                       self.c(k, "int64"), name="requant_1r")
+
     def _requant_acc(self, n: QNode, acc: Expr, w: np.ndarray, zp_x: int) -> Expr:
         """acc = sum(x*w) -> + bias - zp_x*sum(w) -> MBQM -> + zp_y -> clamp, one kernel.
 
@@ -189,6 +211,18 @@ class _Builder:
         return self.te(body, s, self.c(count, "int32"), p, name="avg_div",
                        elemwise=True)
 
+    def max_pool(self, n: QNode) -> Expr:
+        """Padding with -128 never wins a window (each holds a real position)."""
+        x = self.env[n.inputs[0]]
+        kh, kw = (int(v) for v in n.attrs["kernel"])
+        sh, sw = (int(v) for v in n.attrs.get("stride", [1, 1]))
+        t, l, b, r = (int(v) for v in n.attrs.get("padding", [0, 0, 0, 0]))
+        if t or l or b or r:
+            x = self.emit(op.nn.pad(x, [0, 0, t, b, l, r, 0, 0], pad_value=-128.0))
+        y = self.emit(op.nn.max_pool2d(x, (kh, kw), (sh, sw), layout="NHWC"))
+        lo, hi = int(n.attrs.get("act_min", -128)), int(n.attrs.get("act_max", 127))
+        return self.emit(op.clip(y, lo, hi)) if (lo, hi) != (-128, 127) else y
+
     def reshape(self, n: QNode) -> Expr:
         shape = tuple(self.g.tensors[n.outputs[0]].shape)
         return self.emit(op.reshape(self.env[n.inputs[0]], shape))
@@ -232,6 +266,26 @@ class _Builder:
         return self.te(body, self.env[n.inputs[0]], self.c(rows, "int32"),
                        self.c(cols, "int32"), zp, name="resize")
 
+    def resize_table(self, n: QNode) -> Expr:
+        oh, ow = (int(v) for v in self.g.tensors[n.outputs[0]].shape[1:3])
+
+        def body(x: te.Tensor, ry: te.Tensor, cx: te.Tensor) -> te.Tensor:
+            def f(b, y, x_, c):
+                v = tirx.const(0, "int64")
+                for a in range(2):
+                    for k in range(2):
+                        q = tirx.Cast("int64", x[b, ry[y, a], cx[x_, k], c])
+                        v = v + q * tirx.Cast("int64", ry[y, 2 + a]) * tirx.Cast("int64",
+                                                                                 cx[x_, 2 + k])
+                v = v + tirx.Select(v > 0, tirx.const(1 << 19, "int64"),
+                                    tirx.const(-(1 << 19), "int64"))
+                q = tirx.Select(v >= 0, v >> 20, -((-v) >> 20))
+                return tirx.Cast("int8", tirx.Max(tirx.Min(q, tirx.const(127, "int64")),
+                                                  tirx.const(-128, "int64")))
+            return te.compute((1, oh, ow, x.shape[3]), f, name="resize_table")
+        return self.te(body, self.env[n.inputs[0]], self.c(n.params["rows"], "int32"),
+                       self.c(n.params["cols"], "int32"), name="resize_table")
+
     def softmax(self, n: QNode) -> Expr:
         x = self.emit(op.astype(self.env[n.inputs[0]], "int32"))
         mx = self.emit(op.max(x, axis=-1, keepdims=True))
@@ -261,8 +315,8 @@ def _q10_coords(out: int, size: int) -> tuple[np.ndarray, ...]:
     return i0, np.minimum(i0 + 1, size - 1), 1024 - f, f
 
 
-for _op in ("conv2d", "fully_connected", "add", "mul", "lut", "avg_pool", "reshape", "concat",
-            "resize_bilinear", "softmax"):
+for _op in ("conv2d", "fully_connected", "fully_connected_single_round", "add", "mul", "lut", "avg_pool", "max_pool",
+            "reshape", "concat", "resize_bilinear", "resize_table", "softmax"):
     ops.register_lowering("tvm", _op, getattr(_Builder, _op))
 
 

@@ -6,7 +6,7 @@ package registers every op. README.md beside this file says how to add an op.
 from edgemobilenet.quant.ops.registry import (OPS, PARAM_DTYPES, OpSpec, attrs_of, lowering,
                                               register, register_lowering, spec)
 from edgemobilenet.quant.ops import (avg_pool, conv2d, elementwise, fully_connected,  # noqa: F401,E402
-                                     shape_ops, softmax)
+                                     pooling, resize, shape_ops, softmax)
 
 __all__ = ["OPS", "PARAM_DTYPES", "OpSpec", "attrs_of", "lowering", "register",
            "register_lowering", "spec"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgemobilenet.quant.fixedpoint import saturate_int8
 from edgemobilenet.quant.ops import numeric as nu
 from edgemobilenet.quant.ops.conv2d import WEIGHT_ARGS, WEIGHTED_PARAMS, check_weighted
 from edgemobilenet.quant.ops.mcu import OUT, KernelContext, McuKernel, inp, ints
@@ -40,5 +41,27 @@ def _call(ctx: KernelContext):
 SPEC = register(OpSpec(
     "fully_connected", 1, WEIGHTED_PARAMS, Activation, reference, check, macs,
     McuKernel("emb_fully_connected_s8",
+              (*ints("in_c", "out_c"), inp("in"), *WEIGHT_ARGS,
+               *ints("in_zp", "out_zp", "act_min", "act_max"), OUT), _call)))
+
+
+def single_round(acc: np.ndarray, m: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """(acc * m) / 2^(31 - shift), rounded once, half up (OPS.md)."""
+    k = 31 - shift.astype(np.int64)
+    return (acc.astype(np.int64) * m.astype(np.int64) + (np.int64(1) << (k - 1))) >> k
+
+
+def reference_single_round(node, a: Activation, inputs, in_t, out_t) -> np.ndarray:
+    p = node.params
+    x = inputs[0].astype(np.int32) - int(in_t[0].zero_point)
+    acc = nu.matmul(x, p["weight"].T) + p["bias"].astype(np.int64)
+    y = single_round(acc, p["multiplier"], p["shift"]) + out_t.zero_point
+    return saturate_int8(y, a.act_min, a.act_max)
+
+
+SINGLE_ROUND = register(OpSpec(
+    "fully_connected_single_round", 1, WEIGHTED_PARAMS, Activation, reference_single_round,
+    check, macs,
+    McuKernel("emb_fully_connected_sr_s8",
               (*ints("in_c", "out_c"), inp("in"), *WEIGHT_ARGS,
                *ints("in_zp", "out_zp", "act_min", "act_max"), OUT), _call)))

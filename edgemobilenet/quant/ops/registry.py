@@ -29,7 +29,8 @@ Reference = Callable[["QNode", Any, Arrays, "list[QTensor]", "QTensor"], np.ndar
 Check = Callable[["QGraph", "QNode", Any], "str | None"]
 
 PARAM_DTYPES = {"weight": "int8", "bias": "int32", "multiplier": "int32", "shift": "int32",
-                "table": "int8", "exp_table": "int32", "w_scale": "float32"}
+                "table": "int8", "exp_table": "int32", "w_scale": "float32", "rows": "int32",
+                "cols": "int32"}
 
 
 @dataclass(frozen=True)

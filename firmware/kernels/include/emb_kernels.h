@@ -35,6 +35,13 @@ void emb_fully_connected_s8(int32_t in_c, int32_t out_c, const int8_t *in,
                             const int32_t *shift, int32_t in_zp, int32_t out_zp,
                             int32_t act_min, int32_t act_max, int8_t *out);
 
+/* fully_connected with one rounding (TFLite per-channel FULLY_CONNECTED): int64 (acc * m)
+ * shifted right by 31 - shift, half up. */
+void emb_fully_connected_sr_s8(int32_t in_c, int32_t out_c, const int8_t *in,
+                               const int8_t *weight, const int32_t *bias, const int32_t *mult,
+                               const int32_t *shift, int32_t in_zp, int32_t out_zp,
+                               int32_t act_min, int32_t act_max, int8_t *out);
+
 /* add: m/s hold (input a, input b, output). */
 void emb_add_s8(int32_t size, const int8_t *a, const int8_t *b, int32_t a_zp, int32_t b_zp,
                 int32_t out_zp, int32_t left_shift, const int32_t m[3], const int32_t s[3],
@@ -50,6 +57,17 @@ void emb_lut_s8(int32_t size, const int8_t *in, const int8_t table[256], int8_t 
 
 /* average pool (global pool is k = in size, stride 1, no padding). */
 void emb_avg_pool_s8(int32_t in_h, int32_t in_w, int32_t c, int32_t out_h, int32_t out_w,
+                     int32_t k_h, int32_t k_w, int32_t stride_h, int32_t stride_w,
+                     int32_t pad_top, int32_t pad_left, int32_t act_min, int32_t act_max,
+                     const int8_t *in, int8_t *out);
+
+/* resize by Q10 row/column tables (TFLite RESIZE_BILINEAR / RESIZE_NEAREST_NEIGHBOR). */
+void emb_resize_table_s8(int32_t in_h, int32_t in_w, int32_t c, int32_t out_h, int32_t out_w,
+                         const int8_t *in, const int32_t *rows, const int32_t *cols,
+                         int8_t *out);
+
+/* max pooling over the non-padded positions of each window (TFLite MAX_POOL_2D). */
+void emb_max_pool_s8(int32_t in_h, int32_t in_w, int32_t c, int32_t out_h, int32_t out_w,
                      int32_t k_h, int32_t k_w, int32_t stride_h, int32_t stride_w,
                      int32_t pad_top, int32_t pad_left, int32_t act_min, int32_t act_max,
                      const int8_t *in, int8_t *out);
