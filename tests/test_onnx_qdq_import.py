@@ -24,7 +24,7 @@ from edgemobilenet.errors import EdgembError
 from edgemobilenet.model_source import ModelOptions, load_qgraph
 from edgemobilenet.models import build
 from edgemobilenet.quant import qgraph, reference
-from edgemobilenet.quant.convert import quantize_input
+from edgemobilenet.quant.convert import quantize_input, quantize_module
 from edgemobilenet.quant.onnx_export import export_qdq
 from edgemobilenet.quant.onnx_peer import OnnxPeer
 from edgemobilenet.quant.onnx_qdq_import import import_onnx_int8
@@ -249,3 +249,47 @@ def test_tf2onnx_shaped_model_quantized_by_onnxruntime(tmp_path, fmt):
     assert [n.attrs.get("fn") for n in q.nodes[1:3]] == ["affine", "affine"]
     agg = OnnxPeer(path, q, g, info, all_tensors=True).per_node(_images(3, g.input_shape))
     assert agg.max_lsb <= 1 and agg.exact_fraction > 0.97, (agg.worst, agg.per_op)
+
+
+def test_our_qdq_export_imports_back_identical(tmp_path):
+    """QGraph -> export_qdq -> import: every integer parameter, scale and zero point returns
+    (Relu/Clip the exporter puts before QuantizeLinear become clamps again)."""
+    model = randomize_bn(build("mobilenet_v3_small", width=0.35, resolution=32, num_classes=10))
+    q = quantize_module(model, torch.from_numpy(_images(4, (3, 32, 32))))
+    path = tmp_path / "ours.onnx"
+    export_qdq(q, path)
+    back, _, info = import_onnx_int8(path)
+    assert info.input_layout == "NHWC" and [n.op for n in back.nodes] == [n.op for n in q.nodes]
+    for a, b in zip(q.nodes, back.nodes):
+        assert a.attrs == b.attrs, a.name
+        assert a.params.keys() == b.params.keys(), a.name
+        for k in a.params:
+            np.testing.assert_array_equal(a.params[k], b.params[k], err_msg=f"{a.name} {k}")
+        ta, tb = q.tensors[a.outputs[0]], back.tensors[b.outputs[0]]
+        assert (ta.shape, ta.scale, ta.zero_point) == (tb.shape, tb.scale, tb.zero_point)
+    x8 = quantize_input(q, _images(1, (3, 32, 32)))
+    np.testing.assert_array_equal(reference.run(q, x8)[q.outputs[0]],
+                                  reference.run(back, x8)[back.outputs[0]])
+
+
+def test_imported_int8_onnx_compiles_and_runs_bit_exact_in_qemu(tmp_path):
+    """`edgemb compile` takes the onnxruntime-quantized file as MODEL; the firmware in QEMU
+    (Cortex-M4) equals the reference executor on the imported QGraph bit for bit."""
+    from firmware_check import assert_firmware_matches_reference
+
+    from edgemobilenet.targets import load_target
+
+    fp32 = tmp_path / "keras.onnx"
+    onnx.save(ob.tf2onnx_keras(13), str(fp32))
+    path = tmp_path / "keras_int8.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ort_quantize(fp32, path, _images(8, (16, 16, 3)), QuantFormat.QOperator,
+                     QuantType.QUInt8, True)
+    out = tmp_path / "m4"
+    res = CliRunner().invoke(main, ["compile", str(path), "--target", "mps2-an386", "-o",
+                                    str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    q = import_onnx_int8(path)[0]
+    assert json.loads(res.stdout)["model_hash"] == q.digest()
+    assert_firmware_matches_reference(q, load_target("mps2-an386"), out, n_inputs=2)
