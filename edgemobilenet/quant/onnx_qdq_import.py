@@ -128,6 +128,34 @@ class _FileConverter(_Converter):
         self._emit(n, "lut", [x.name], {"fn": "affine"}, {"table": table})
 
 
+def _fuse_unquantized_activations(g: FloatGraph, info: QuantInfo) -> None:
+    """Relu / Clip(0, 6) after an op whose output the file does not quantize (Conv -> Relu
+    -> QuantizeLinear): a conv, linear or add takes it as its output clamp; after any other
+    op it is dropped when the output's quantization makes it a no-op (zero point -128, and
+    for ReLU6 a range that ends at or below 6)."""
+    for act in [n for n in g.nodes if n.op in ("relu", "relu6")]:
+        prod = next((n for n in g.nodes if n.name == act.inputs[0]), None)
+        if prod is None or prod.name in info.qparams or len(g.consumers(prod.name)) != 1 or \
+                prod.name == g.output:
+            continue
+        qp = info.qparams.get(act.name)
+        noop = qp is not None and qp[1] == QMIN and \
+            (act.op == "relu" or qp[1] + round(6.0 / qp[0]) >= QMAX)
+        if prod.op in ("conv2d", "linear", "add") and prod.attrs.get("act", "none") == "none":
+            prod.attrs["act"] = act.op
+        elif not noop:
+            continue
+        g.nodes.remove(act)
+        for n in g.nodes:
+            n.inputs = [prod.name if t == act.name else t for t in n.inputs]
+        if g.output == act.name:
+            g.output = prod.name
+        for table in (info.qparams, info.links):
+            if act.name in table:
+                table[prod.name] = table.pop(act.name)
+    g.infer_shapes()
+
+
 def import_onnx_int8(path: str | Path) -> tuple[QGraph, FloatGraph, QuantInfo]:
     """Read a quantized ONNX file: (QGraph, its dequantized float graph, the file's links)."""
     model = load_onnx(path)
@@ -135,6 +163,7 @@ def import_onnx_int8(path: str | Path) -> tuple[QGraph, FloatGraph, QuantInfo]:
         raise EdgembError(f"{path}: not a quantized ONNX model (no QuantizeLinear, "
                           f"DequantizeLinear or QLinear* operators)")
     g, info = capture_onnx_model(model, str(path))
+    _fuse_unquantized_activations(g, info)
     try:
         q = _FileConverter(g, info).run()
     except EdgembError as e:
