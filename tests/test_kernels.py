@@ -171,6 +171,8 @@ def _add_case(rng: np.random.Generator, n: int, left_shift: int) -> tuple:
     node.params["multiplier"] = rng.integers(1 << 30, INT32_MAX, 3, dtype=np.int32)
     node.params["shift"] = np.array([rng.integers(-3, 1), rng.integers(-3, 1),
                                      rng.integers(-left_shift - 2, -left_shift + 6)], np.int32)
+    node.params["multiplier"][n % 2] = 1 << 30    # the larger input's rescale: exactly 0.5
+    node.params["shift"][n % 2] = 0
     lo, hi = sorted(rng.integers(-128, 128, 2))
     node.attrs.update(act_min=int(lo), act_max=int(max(hi, lo + 1)))
     ts = [QTensor(t, (1, n), zero_point=int(rng.integers(-128, 128))) for t in "aby"]
@@ -194,7 +196,8 @@ def trained_cases(seed: int = 3) -> list[tuple]:
             cases.append(case)
     cases.append(pruned_layer(_conv_case(rng, TRAINED_SHAPES[0])))
     cases.append(trained_requant(_fc_case(rng, 64, 10), rng))
-    cases += [_add_case(rng, n, ls) for n, ls in ((1, 20), (7, 20), (33, 20), (64, 0), (9, 30))]
+    cases += [_add_case(rng, n, ls) for n, ls in ((1, 20), (7, 20), (33, 20), (64, 0), (9, 30),
+                                                   (12, 21), (8, 1))]
     return cases
 
 
