@@ -375,6 +375,12 @@ def test_tensorflow_converter_models_bit_exact(name, ops, rng):
     data = path.read_bytes()
     g = load(path)
     assert {n.op for n in g.nodes} == ops
+    # and back: TFLite's own ops again (no table lookups), the same QGraph
+    from edgemobilenet.quant.tflite_export import to_tflite
+    res = to_tflite(g)
+    assert res.inexact == [] and from_bytes(res.data).digest() == g.digest()
+    ops_back = {o["op_name"] for o in litert_run.interpreter(res.data)._get_ops_details()}
+    assert not ops_back & {"GATHER", "CAST"}
     for trial in range(2):
         x = _input(data, rng)
         assert max(per_node_diffs(g, data, x, "ref").values()) == 0

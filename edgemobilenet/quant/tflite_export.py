@@ -31,15 +31,17 @@ from edgemobilenet.quant.fixedpoint import quantize_multiplier, quantize_multipl
 from edgemobilenet.quant.qgraph import QGraph, QNode, QTensor
 from edgemobilenet.quant.tflite_schema import (
     FILE_IDENTIFIER, METADATA_NAME, SCHEMA_VERSION, Act, Op, TType, activation_range,
-    conv_multiplier, f32, schema)
-from edgemobilenet.quant.tflite_tables import resize_table
+    conv_multiplier, f32, mean_multiplier, schema)
+from edgemobilenet.quant.tflite_tables import elementwise_table, resize_table
 
 # op versions as TFLite's converter writes them for int8 (any version the kernel registers runs)
 _VERSIONS = {Op.CONV_2D: 3, Op.DEPTHWISE_CONV_2D: 3, Op.FULLY_CONNECTED: 4, Op.ADD: 2,
              Op.MUL: 2, Op.AVERAGE_POOL_2D: 2, Op.MAX_POOL_2D: 2, Op.RESHAPE: 1, Op.CONCATENATION: 2,
              Op.QUANTIZE: 2, Op.PAD: 2, Op.RESIZE_BILINEAR: 3, Op.RESIZE_NEAREST_NEIGHBOR: 3, Op.SOFTMAX: 2, Op.CAST: 1,
-             Op.GATHER: 2, Op.MAXIMUM: 2, Op.MINIMUM: 2}
-_DTYPES = {"int8": TType.INT8, "int32": TType.INT32}
+             Op.GATHER: 2, Op.MAXIMUM: 2, Op.MINIMUM: 2, Op.MEAN: 2, Op.LOGISTIC: 2,
+             Op.TANH: 2, Op.HARD_SWISH: 1, Op.RELU: 2, Op.RELU6: 2, Op.RELU_N1_TO_1: 2}
+_NATIVE_LUT = {"sigmoid": Op.LOGISTIC, "tanh": Op.TANH, "hardswish": Op.HARD_SWISH,
+               "relu": Op.RELU, "relu6": Op.RELU6, "relu_n1_to_1": Op.RELU_N1_TO_1}
 
 
 @dataclass
@@ -200,7 +202,10 @@ class _Writer:
         oc, kh, kw, cg = w.shape
         c = x.shape[3]
         groups = int(a.get("groups", 1))
-        depthwise = groups == c == oc and cg == 1
+        depthwise = groups == c and cg == 1 and oc % c == 0   # depth multiplier oc / c
+        if self.is_mean(node):
+            self.mean(node)
+            return
         if groups != 1 and not depthwise:
             raise EdgembError(f"node '{node.name}' (conv2d): grouped convolution with {groups} "
                               f"groups has no TFLite int8 builtin")
@@ -224,7 +229,7 @@ class _Writer:
         def emit(out: int, act: int) -> None:
             if depthwise:
                 o = schema.DepthwiseConv2DOptionsT()
-                o.depthMultiplier = 1
+                o.depthMultiplier = oc // c
                 code, kind = Op.DEPTHWISE_CONV_2D, schema.BuiltinOptions.DepthwiseConv2DOptions
             else:
                 o = schema.Conv2DOptionsT()
@@ -234,6 +239,27 @@ class _Writer:
             o.fusedActivationFunction = act
             self.op(code, [xin, wt, bias], [out], kind, o)
         self.emit_then_clamp(node, emit)
+
+    def is_mean(self, node: QNode) -> bool:
+        """A unit-weight depthwise conv over the whole (H, W) with MEAN's multiplier: that is
+        how the importer writes TFLite's MEAN, so it exports back as one."""
+        a, p = node.attrs, node.params
+        x, y = (self.g.tensors[t] for t in node.inputs + node.outputs)
+        if len(x.shape) != 4 or p["weight"].shape != (x.shape[3], x.shape[1], x.shape[2], 1) or \
+                int(a.get("groups", 1)) != x.shape[3] or any(a.get("padding", [0] * 4)) or \
+                (p["weight"] != 1).any() or p["bias"].any() or \
+                (int(a.get("act_min", -128)), int(a.get("act_max", 127))) != (-128, 127):
+            return False
+        m, sh = mean_multiplier(x.scale, y.scale, x.shape[1] * x.shape[2])
+        return bool((p["multiplier"] == m).all() and (p["shift"] == sh).all())
+
+    def mean(self, node: QNode) -> None:
+        o = schema.ReducerOptionsT()
+        o.keepDims = True
+        self.op(Op.MEAN, [self.index[node.inputs[0]],
+                          self.const(f"{node.name}::axes", np.array([1, 2], np.int32))],
+                [self.act(self.g.tensors[node.outputs[0]])], schema.BuiltinOptions.ReducerOptions,
+                o)
 
     def fully_connected_single_round(self, node: QNode) -> None:
         """Per-channel FULLY_CONNECTED: LiteRT rounds it once, as this op does."""
@@ -311,16 +337,28 @@ class _Writer:
         self.emit_then_clamp(node, emit)
 
     def lut(self, node: QNode) -> None:
-        """y = table[x + 128] as CAST (int8 -> int32), ADD 128, GATHER: exact."""
+        """TFLite's own op when the table is exactly what that kernel computes (as imported
+        tables are); otherwise y = table[x + 128] as CAST (int8 -> int32), ADD 128, GATHER."""
         x = self.g.tensors[node.inputs[0]]
+        y = self.g.tensors[node.outputs[0]]
         n = node.name
+        fn = node.attrs.get("fn")
+        fixed_out = {"sigmoid": (1 / 256, -128), "tanh": (1 / 128, 0)}.get(fn)
+        if fn in _NATIVE_LUT and (fixed_out is None or fixed_out == (y.scale, y.zero_point)):
+            try:
+                same = np.array_equal(elementwise_table(fn, x.scale, x.zero_point, y.scale,
+                                                        y.zero_point), node.params["table"])
+            except ValueError:  # a HARD_SWISH TFLite would reject
+                same = False
+            if same:
+                self.op(_NATIVE_LUT[fn], [self.index[x.name]], [self.act(y)])
+                return
         i32 = self.tensor(f"{n}::index", x.shape, TType.INT32)
         self.op(Op.CAST, [self.index[x.name]], [i32], schema.BuiltinOptions.CastOptions,
                 schema.CastOptionsT())
         off = self.tensor(f"{n}::offset", x.shape, TType.INT32)
         self.op(Op.ADD, [i32, self.const(f"{n}::128", np.array([128], np.int32))], [off],
                 schema.BuiltinOptions.AddOptions, schema.AddOptionsT())
-        y = self.g.tensors[node.outputs[0]]
         table = self.const(f"{n}::table", node.params["table"], [f32(y.scale)],
                            [int(y.zero_point)])
         o = schema.GatherOptionsT()

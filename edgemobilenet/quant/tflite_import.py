@@ -29,7 +29,7 @@ from edgemobilenet.quant.qgraph import QGraph, QNode, QTensor
 from edgemobilenet.quant.tflite_export import same_padding
 from edgemobilenet.quant.tflite_schema import (
     FILE_IDENTIFIER, METADATA_NAME, OP_NAMES, TYPE_NAMES, Act, Op, TType, activation_range,
-    conv_multiplier, f32, schema)
+    conv_multiplier, f32, mean_multiplier, schema)
 from edgemobilenet.quant.tflite_tables import elementwise_table, resize_table
 
 MAX_BYTES = 1 << 30
@@ -501,9 +501,7 @@ class _Importer:
         (sx, _), (sy, _) = x.scalar_q, y.scalar_q
         if y.shape not in ((1, 1, 1, c), (1, c)):
             raise self.err(op, f"output shape {y.shape} for input {x.shape}")
-        m0, sh0 = quantize_multiplier(float(np.float64(sx) / np.float64(sy)))
-        k = min((h * w).bit_length() - 1, 32, 31 + sh0)
-        m, sh = ((m0 << k) // (h * w)), sh0 - k
+        m, sh = mean_multiplier(sx, sy, h * w)
         idx = op.outputs[0]
         if y.shape == (1, c):
             idx = len(self.c.tensors)

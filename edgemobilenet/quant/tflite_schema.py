@@ -55,3 +55,11 @@ def activation_range(act: int, scale: float, zp: int) -> tuple[int, int]:
     if act == Act.NONE:
         return -128, 127
     raise ValueError(f"fused activation {ACT_NAMES.get(act, act)} is not supported for int8")
+
+
+def mean_multiplier(s_in: float, s_out: float, n: int) -> tuple[int, int]:
+    """MEAN's requantization over n values (LiteRT's reference and generic kernels): the
+    multiplier of s_in / s_out with 1/n folded in as `(m << k) // n`, shift - k."""
+    m0, sh0 = quantize_multiplier(f32(s_in) / f32(s_out))
+    k = min(n.bit_length() - 1, 32, 31 + sh0)
+    return (m0 << k) // n, sh0 - k
