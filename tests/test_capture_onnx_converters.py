@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -132,3 +133,46 @@ def test_shape_and_external_data_checks(tmp_path):
     path.write_bytes(m.SerializeToString())   # onnx.save would follow the location
     with pytest.raises(EdgembError, match="external file"):
         capture_onnx(path)
+
+
+@pytest.mark.parametrize("asset", ["keras_v3_block_tf2onnx.onnx", "tflite_v1_tflite2onnx.onnx"])
+def test_real_converter_outputs(asset, tmp_path):
+    """Files written by tf2onnx 1.17 and tflite2onnx 0.4.1 from Keras models
+    (tools/make_onnx_assets.py): float capture equals onnxruntime and quantizes; the
+    tflite2onnx file quantized by onnxruntime imports within 1 LSB per node (tf2onnx left the
+    Keras block's BatchNorms as per-channel Mul/Add, which onnxruntime quantizes one by one:
+    not importable as int8, see the README)."""
+    from onnxruntime.quantization import QuantFormat, QuantType
+
+    from edgemobilenet.quant.onnx_peer import OnnxPeer
+    from edgemobilenet.quant.onnx_qdq_import import import_onnx_int8
+    from test_onnx_qdq_import import ort_quantize
+
+    path = Path(__file__).parent / "assets" / asset
+    g = capture_onnx(path)
+    ops = [n.op for n in g.nodes]
+    assert "reshape" not in ops and "batch_norm" not in ops
+    if "tf2onnx" in asset:      # NHWC input, Keras' spelled-out activations fused
+        assert g.meta["onnx_input_layout"] == "NHWC" and {"hardswish", "hardsigmoid"} <= set(ops)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = torch.from_numpy(np.random.default_rng(3).normal(size=(8, *g.input_shape))
+                         .astype(np.float32))
+    name = sess.get_inputs()[0].name
+    want = np.concatenate([sess.run(None, {name: _onnx_input(g, x[i:i + 1])})[0]
+                           for i in range(len(x))])
+    with torch.no_grad():
+        got = run(g, x)[g.output].numpy()
+    np.testing.assert_allclose(got.reshape(want.shape), want, atol=1e-5, rtol=1e-4)
+
+    q8 = int8_logits(quantize_float_graph(g, x, "minmax"), x)
+    assert np.abs(q8 - want.reshape(q8.shape)).max() < 0.25 * np.abs(want).max() + 0.05
+    if "tf2onnx" in asset:
+        return
+    q8 = tmp_path / "int8.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # per-tensor: onnxruntime writes per-channel DequantizeLinear invalid at opset 11
+        ort_quantize(path, q8, _onnx_input(g, x), QuantFormat.QDQ, QuantType.QUInt8, False)
+    q, g8, info = import_onnx_int8(q8)
+    agg = OnnxPeer(q8, q, g8, info, all_tensors=True).per_node(x[:2].numpy())
+    assert agg.max_lsb <= 1 and agg.exact_fraction > 0.97, (agg.worst, agg.per_op)
