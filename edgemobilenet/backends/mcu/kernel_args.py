@@ -25,7 +25,7 @@ def calls(node: QNode, in_tensors: list[QTensor], out_tensor: QTensor, variant: 
         node, ops.attrs_of(node), list(in_tensors), out_tensor,
         lambda w: packing.pack_weights(node.op, node.attrs, w, variant, compact), compact)
     values = kernel(node).calls(ctx)
-    if "weight" in node.params and "multiplier" in node.params:   # conv2d, fully_connected
+    if node.op in packing.DEAD_CHANNEL_OPS:   # requantize with MBQM (OPS.md)
         for v in values:
             v["bias"], v["mult"], v["shift"] = packing.dead_channels(
                 node.params["weight"], v["bias"], v["mult"], v["shift"])

@@ -137,6 +137,7 @@ def pack_weights(node_op: str, attrs: dict, weight: np.ndarray, variant: str,
 
 
 DEAD_MULTIPLIER, DEAD_SHIFT, DEAD_CLIP = 1 << 30, -1, 512
+DEAD_CHANNEL_OPS = ("conv2d", "fully_connected")   # ops that requantize with MBQM
 
 
 def dead_channels(weight: np.ndarray, bias: np.ndarray, mult: np.ndarray,
