@@ -138,10 +138,9 @@ def test_shape_and_external_data_checks(tmp_path):
 @pytest.mark.parametrize("asset", ["keras_v3_block_tf2onnx.onnx", "tflite_v1_tflite2onnx.onnx"])
 def test_real_converter_outputs(asset, tmp_path):
     """Files written by tf2onnx 1.17 and tflite2onnx 0.4.1 from Keras models
-    (tools/make_onnx_assets.py): float capture equals onnxruntime and quantizes; the
-    tflite2onnx file quantized by onnxruntime imports within 1 LSB per node (tf2onnx left the
-    Keras block's BatchNorms as per-channel Mul/Add, which onnxruntime quantizes one by one:
-    not importable as int8, see the README)."""
+    (tools/make_onnx_assets.py): float capture equals onnxruntime and quantizes, and each
+    file quantized by onnxruntime imports within 1 LSB per node (tf2onnx left the Keras
+    block's BatchNorms as per-channel Mul + Add, which onnxruntime quantizes one by one)."""
     from onnxruntime.quantization import QuantFormat, QuantType
 
     from edgemobilenet.quant.onnx_peer import OnnxPeer
@@ -166,13 +165,14 @@ def test_real_converter_outputs(asset, tmp_path):
 
     q8 = int8_logits(quantize_float_graph(g, x, "minmax"), x)
     assert np.abs(q8 - want.reshape(q8.shape)).max() < 0.25 * np.abs(want).max() + 0.05
-    if "tf2onnx" in asset:
-        return
     q8 = tmp_path / "int8.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # per-tensor: onnxruntime writes per-channel DequantizeLinear invalid at opset 11
         ort_quantize(path, q8, _onnx_input(g, x), QuantFormat.QDQ, QuantType.QUInt8, False)
     q, g8, info = import_onnx_int8(q8)
+    if "tf2onnx" in asset:      # a per-channel Mul/Add by a constant: a +-127 depthwise 1x1
+        assert any(n.op == "conv2d" and n.params["weight"].shape[1:3] == (1, 1) and
+                   (np.abs(n.params["weight"]) == 127).all() for n in q.nodes)
     agg = OnnxPeer(q8, q, g8, info, all_tensors=True).per_node(x[:2].numpy())
     assert agg.max_lsb <= 1 and agg.exact_fraction > 0.97, (agg.worst, agg.per_op)

@@ -11,7 +11,8 @@ float, the QGraph in fixed point, so a node may differ from onnxruntime by 1 LSB
 A global average pool whose output scale differs from its input's (onnxruntime calibrates it)
 becomes a depthwise convolution with unit weights: one rounding, like onnxruntime's. A softmax
 quantized to other than 1/256 (onnxruntime: 1/255) is followed by a requantizing table; an
-Add/Sub/Mul/Div by a scalar constant (Keras' spelled-out h-swish) is a table.
+Add/Sub/Mul/Div by a scalar constant (Keras' spelled-out h-swish) is a table, by a per-channel
+constant (tf2onnx's Keras BatchNorm as Mul + Add) a depthwise 1x1 conv.
 """
 from __future__ import annotations
 
@@ -115,17 +116,31 @@ class _FileConverter(_Converter):
              "multiplier": m, "shift": sh, "w_scale": np.full(c, 1.0 / count, np.float32)})
 
     def _batch_norm(self, n: FNode, ins: list[QTensor], out: QTensor) -> None:
-        """x * a + b with one constant for all channels (an Add/Sub/Mul/Div by a scalar
-        between quantized tensors): a table, rounding once like the file's runtime."""
+        """x * a + b with constants (an Add/Sub/Mul/Div by a constant between quantized
+        tensors): one value for all channels is a table; per-channel values on a feature map
+        a depthwise 1x1 conv whose weight +-127 with scale |a|/127 represents each a exactly
+        (the bias b at s_in * |a|/127). Both round once, like the file's runtime."""
         a, b = n.params["scale"].double().numpy(), n.params["shift"].double().numpy()
-        if np.ptp(a) > 1e-12 * np.abs(a).max() or np.ptp(b) > 1e-12 * max(np.abs(b).max(), 1):
-            raise EdgembError(f"layer '{n.name}': arithmetic with a per-channel constant "
-                              f"between quantized tensors is not supported")
         x = ins[0]
-        q = np.arange(QMIN, QMAX + 1, dtype=np.float64)
-        real = (q - x.zero_point) * x.scale * a[0] + b[0]
-        table = np.clip(np.rint(real / out.scale) + out.zero_point, QMIN, QMAX).astype(np.int8)
-        self._emit(n, "lut", [x.name], {"fn": "affine"}, {"table": table})
+        if np.ptp(a) <= 1e-12 * np.abs(a).max() and np.ptp(b) <= 1e-12 * max(np.abs(b).max(), 1):
+            q = np.arange(QMIN, QMAX + 1, dtype=np.float64)
+            real = (q - x.zero_point) * x.scale * a[0] + b[0]
+            table = np.clip(np.rint(real / out.scale) + out.zero_point, QMIN, QMAX)
+            self._emit(n, "lut", [x.name], {"fn": "affine"}, {"table": table.astype(np.int8)})
+            return
+        if len(x.shape) != 4:
+            raise EdgembError(f"layer '{n.name}': arithmetic with a per-channel constant "
+                              f"between quantized (N, C) tensors is not supported")
+        c = len(a)
+        w_scale = np.where(a != 0, np.abs(a) / 127.0, 1.0 / 127.0).astype(np.float32)
+        bias_scale = x.scale * w_scale.astype(np.float64)
+        m, sh = quantize_multipliers(bias_scale / out.scale)
+        self._emit(n, "conv2d", [x.name], {
+            "stride": [1, 1], "padding": [0, 0, 0, 0], "dilation": [1, 1], "groups": c,
+            "act_min": QMIN, "act_max": QMAX},
+            {"weight": (np.sign(a) * 127).astype(np.int8).reshape(c, 1, 1, 1),
+             "bias": np.clip(np.rint(b / bias_scale), -(2 ** 31), 2 ** 31 - 1).astype(np.int32),
+             "multiplier": m, "shift": sh, "w_scale": w_scale})
 
 
 def _fuse_unquantized_activations(g: FloatGraph, info: QuantInfo) -> None:
