@@ -448,9 +448,11 @@ def open_runner(build: Build, port: str | None = None, baud: int | None = None,
         if port:
             raise EdgembError(f"{build.path}: a Linux (TVM) build runs over TVM RPC: give "
                               "--rpc, --tracker or --emulate, not --port")
+        from edgemobilenet.backends.tvm.linux_target import linux_target
         from edgemobilenet.device.rpc_runner import open_rpc_runner
-        with open_rpc_runner(build.path, build.manifest["target"], rpc=rpc, tracker=tracker,
-                             key=key, emulate=emulate, progress=status) as r:
+        with open_rpc_runner(build.path, linux_target(build.manifest["target"]), rpc=rpc,
+                             tracker=tracker, key=key, emulate=emulate,
+                             progress=status) as r:
             yield r
         return
     if rpc or tracker:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from edgemobilenet.backends.mcu import build
+from edgemobilenet.backends.mcu import build, elf, layout
 from edgemobilenet.cli import main
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant import qgraph
@@ -51,9 +51,9 @@ def test_compile_writes_build_dir_with_measured_sizes(graph, tmp_path) -> None:
     assert json.loads((out / "manifest.json").read_text()) == doc
     assert qgraph.load(out / "model.qgraph").digest() == graph.digest() == doc["model_hash"]
     # sizes come from the ELF: flash holds all weights, SRAM the arena plus the stack
-    secs = dict((n, s) for n, _, s, _ in build.elf_sections(out / "firmware.elf",
+    secs = dict((n, s) for n, _, s, _ in elf.elf_sections(out / "firmware.elf",
                                                            "arm-none-eabi-readelf"))
-    assert doc["flash_bytes"] >= build.const_bytes(graph, "dsp")
+    assert doc["flash_bytes"] >= layout.const_bytes(graph, "dsp")
     assert doc["flash_bytes"] == secs[".text"] + secs.get(".ARM.exidx", 0) + secs.get(".data", 0)
     assert doc["sram_bytes"] == secs.get(".data", 0) + secs[".bss"] + target.memory.stack_bytes
     assert doc["sram_bytes"] >= doc["arena_bytes"] + target.memory.stack_bytes
@@ -84,13 +84,13 @@ def test_flash_fit_is_checked_before_building(graph, tmp_path) -> None:
 def test_weight_layout_auto_keeps_int8_on_the_fewest_layers_that_fit(graph, tmp_path) -> None:
     from firmware_check import assert_firmware_matches_reference
 
-    cands = build.compact_candidates(graph, "dsp")
-    fast, small = build.const_bytes(graph, "dsp"), build.const_bytes(graph, "dsp",
+    cands = layout.compact_candidates(graph, "dsp")
+    fast, small = layout.const_bytes(graph, "dsp"), layout.const_bytes(graph, "dsp",
                                                                      frozenset(cands))
     assert small < fast
     roomy = build.compile_model(graph, load_target("mps2-an386"), tmp_path / "fast")
     assert roomy["placement"]["weight_layout"] == "fast"
-    budget = small + build.CODE_ALLOWANCE + (fast - small) // 2   # only compact fits
+    budget = small + layout.CODE_ALLOWANCE + (fast - small) // 2   # only compact fits
     target = load_target(_small_target(tmp_path, flash=-(-budget // 4096) * 4096))
     doc = build.compile_model(graph, target, tmp_path / "auto")
     compact = doc["placement"]["compact_layers"]
@@ -100,8 +100,8 @@ def test_weight_layout_auto_keeps_int8_on_the_fewest_layers_that_fit(graph, tmp_
     assert compact == sorted(names[:len(compact)], key=names.index) or \
         set(compact) == set(names[:len(compact)])
     chosen = frozenset(names.index(n) for n in compact)
-    used = build.const_bytes(graph, "dsp", frozenset(cands[i] for i in chosen))
-    assert used + build.CODE_ALLOWANCE <= target.flash_bytes
+    used = layout.const_bytes(graph, "dsp", frozenset(cands[i] for i in chosen))
+    assert used + layout.CODE_ALLOWANCE <= target.flash_bytes
     assert doc["flash_bytes"] < roomy["flash_bytes"]
     everything = build.compile_model(graph, target, tmp_path / "all", weight_layout="compact")
     assert everything["placement"]["weight_layout"] == "compact"
@@ -150,5 +150,5 @@ def test_arena_beyond_sram_goes_to_bulk_region(graph, tmp_path) -> None:
     path.write_text(text)
     target = load_target(path)
     plan = build.planner.plan(graph, alignment=16)
-    assert build.place(graph, plan, target) == build.Placement(None, ".emb_bulk_bss")
-    assert build.place(graph, plan, load_target("mps3-an547")) == build.Placement(None, None)
+    assert layout.place(graph, plan, target) == layout.Placement(None, ".emb_bulk_bss")
+    assert layout.place(graph, plan, load_target("mps3-an547")) == layout.Placement(None, None)

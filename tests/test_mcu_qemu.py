@@ -10,7 +10,7 @@ import pytest
 
 from firmware_check import assert_firmware_matches_reference
 
-from edgemobilenet.backends.mcu import build
+from edgemobilenet.backends.mcu import build, layout
 from edgemobilenet.model_source import ModelOptions, load_qgraph
 from edgemobilenet.models.loader import DEFAULT_MODEL
 from edgemobilenet.targets import load_target
@@ -61,4 +61,4 @@ def test_weights_beyond_flash_go_to_bulk_memory(tmp_path) -> None:
     doc = build.manifest.read(tmp_path / "build" / "manifest.json")
     assert doc["placement"] == {"constants": ".emb_bulk", "arena": "sram",
                                 "weight_layout": "fast", "compact_layers": []}
-    assert doc["bulk_bytes"] >= build.const_bytes(g, "mve") > load_target("mps3-an547").flash_bytes
+    assert doc["bulk_bytes"] >= layout.const_bytes(g, "mve") > load_target("mps3-an547").flash_bytes

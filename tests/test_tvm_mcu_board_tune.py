@@ -15,11 +15,11 @@ from click.testing import CliRunner
 from firmware_check import assert_firmware_matches_reference
 from qgraph_builders import GraphBuilder, sample_input
 
-from edgemobilenet.backends.mcu import build
 from edgemobilenet.backends.tvm.mcu.board_runner import emulated_connector, one_layer_graph
 from edgemobilenet.backends.tvm.mcu.tune import tune_mcu
 from edgemobilenet.cli import main
 from edgemobilenet.errors import EdgembError
+from edgemobilenet.pipeline import compile_mcu
 from edgemobilenet.quant import reference
 from edgemobilenet.targets import load_target
 
@@ -57,7 +57,7 @@ def test_tune_on_a_board_then_select_on_it_is_bit_exact(tmp_path):
                      strategy="replay-trace", connect=board)
     assert [t["new_trials"] for t in again["tasks"]] == [0, 0]
 
-    doc = build.compile_model(g, target, tmp_path / "fw", tune_db=tmp_path / "db",
+    doc = compile_mcu(g, target, tmp_path / "fw", tune_db=tmp_path / "db",
                               connect=board)
     rows = [r["kernel"] for r in doc["layers"] if "kernel" in r]
     assert len(rows) == 2

@@ -11,8 +11,8 @@ import pytest
 from firmware_check import assert_firmware_matches_reference
 from qgraph_builders import GraphBuilder
 
-from edgemobilenet.backends.mcu import build
 from edgemobilenet.backends.tvm.mcu.tune import tune_mcu
+from edgemobilenet.pipeline import compile_mcu
 from edgemobilenet.targets import load_target
 
 pytestmark = pytest.mark.skipif(not (shutil.which("qemu-system-arm")
@@ -44,14 +44,14 @@ def test_tune_then_compile_with_tuned_kernels_is_bit_exact(tmp_path, monkeypatch
                      strategy="replay-trace")
     assert [t["new_trials"] for t in again["tasks"]] == [0, 0, 0, 0]
 
-    doc = build.compile_model(g, target, Path("fw"), tune_db=Path("db"))
+    doc = compile_mcu(g, target, Path("fw"), tune_db=Path("db"))
     rows = [r["kernel"] for r in doc["layers"] if "kernel" in r]
     assert len(rows) == 4 and all(r["hand_instructions"] > 0 and r["tvm_instructions"] > 0
                                   for r in rows)
     for r in rows:   # the faster one was chosen
         assert (r["kernel"] != "hand") == (r["tvm_instructions"] < r["hand_instructions"])
 
-    doc = build.compile_model(g, target, Path("fw_tvm"), tune_db=Path("db"),
+    doc = compile_mcu(g, target, Path("fw_tvm"), tune_db=Path("db"),
                               kernel_choice="tvm")
     assert sum(r.get("kernel", {}).get("kernel", "hand") != "hand" for r in doc["layers"]) == 4
     assert_firmware_matches_reference(g, target, Path("fw_tvm"))

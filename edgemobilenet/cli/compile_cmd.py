@@ -9,9 +9,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from edgemobilenet.backends.mcu.build import WEIGHT_LAYOUTS, compile_model
+from edgemobilenet.backends.mcu.layout import WEIGHT_LAYOUTS
 from edgemobilenet.cli.board_options import board_connect, board_options
 from edgemobilenet.errors import EdgembError
+from edgemobilenet.pipeline import compile_mcu
 from edgemobilenet.cli.quantize_cmd import model_options, ptq_options
 from edgemobilenet.model_source import ModelOptions, load_qgraph
 from edgemobilenet.targets import load_target
@@ -126,13 +127,13 @@ def command(model: str, target_name: str, out_dir: Path | None, calib: str | Non
         con.print("[yellow]warning:[/] no --calib data: calibrating on random inputs, the "
                   "int8 model's accuracy is meaningless", highlight=False)
     if as_json:
-        doc = compile_model(load_qgraph(model, opts), target, out_dir, jobs=jobs,
-                            tune_db=tune_db, connect=connect, weight_layout=weight_layout)
+        doc = compile_mcu(load_qgraph(model, opts), target, out_dir, jobs=jobs,
+                          tune_db=tune_db, connect=connect, weight_layout=weight_layout)
         click.echo(json.dumps(doc, indent=2))
         return
     with con.status(f"quantizing {model}") as status:
         g = load_qgraph(model, opts)
-        doc = compile_model(g, target, out_dir, jobs=jobs, tune_db=tune_db, connect=connect,
-                            weight_layout=weight_layout,
-                            step=lambda s: status.update(f"{s}: {model} for {target.name}"))
+        doc = compile_mcu(g, target, out_dir, jobs=jobs, tune_db=tune_db, connect=connect,
+                          weight_layout=weight_layout,
+                          step=lambda s: status.update(f"{s}: {model} for {target.name}"))
     _print(doc, out_dir, show_layers)

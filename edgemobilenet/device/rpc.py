@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgemobilenet.cache import log_file
+from edgemobilenet.device.tvm_vm import kernel_args, run_vm, time_kernels
 from edgemobilenet.errors import EdgembError
 
 
@@ -87,7 +88,6 @@ class RemoteModel:
     _kernel_args: Any = None
 
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        from edgemobilenet.backends.tvm.build import run_vm
         return dict(zip(self.outputs, run_vm(self.vm, self.dev, x, len(self.outputs))))
 
     def time(self, number: int = 10, repeat: int = 3, min_repeat_ms: int = 0) -> list[float]:
@@ -99,8 +99,6 @@ class RemoteModel:
 
     def kernel_seconds(self, number: int = 10) -> list[float]:
         """Seconds per call of each kernel of the table, timed on the board."""
-        from edgemobilenet.backends.tvm.kernel_profile import kernel_args, time_kernels
-
         if self._kernel_module is None:
             self.session.upload(str(self.kernel_lib))
             self._kernel_module = self.session.load_module(self.kernel_lib.name)

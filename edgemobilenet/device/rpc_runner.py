@@ -12,7 +12,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -89,17 +89,25 @@ class RpcRunner:
         return None
 
 
+class LinuxBoard(Protocol):
+    """The facts of a Linux target that running on it needs (backends/tvm/linux_target.py
+    reads them from the target file; the caller hands them over)."""
+
+    name: str
+    tvm_target: dict[str, Any]
+    qemu_cpu: str | None
+    threads: int
+
+
 @contextlib.contextmanager
-def open_rpc_runner(build_dir: str | Path, target: str, *, rpc: str | None = None,
+def open_rpc_runner(build_dir: str | Path, lt: LinuxBoard, *, rpc: str | None = None,
                     tracker: str | None = None, key: str | None = None,
                     emulate: bool = False, progress: Callable[[str], None] | None = None
                     ) -> Iterator[RpcRunner]:
-    """The build on a board: `rpc` HOST:PORT, `tracker` HOST:PORT + `key`, or (`emulate`)
-    an emulated board started here and stopped when the block ends."""
-    from edgemobilenet.backends.tvm.linux_target import linux_target
+    """The build on board `lt`: `rpc` HOST:PORT, `tracker` HOST:PORT + `key`, or
+    (`emulate`) an emulated board started here and stopped when the block ends."""
     from edgemobilenet.errors import EdgembError
 
-    lt = linux_target(target)
     target_cpu = lt.tvm_target.get("mcpu")
     with contextlib.ExitStack() as stack:
         if emulate:

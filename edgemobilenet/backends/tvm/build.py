@@ -10,7 +10,9 @@ import tvm
 from tvm import relax
 
 from edgemobilenet.backends.tvm import intrin_vnni, layouts
+from edgemobilenet.backends.tvm.ms_database import apply_database
 from edgemobilenet.backends.tvm.relax_builder import ELEMWISE_ATTR, build_module
+from edgemobilenet.device.tvm_vm import run_vm
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.qgraph import QGraph
 
@@ -42,7 +44,6 @@ def lower(g: QGraph, target: dict[str, Any], tune_db: str | os.PathLike | None =
         intrin_vnni.register()
     mod = _zero_pipeline()(build_module(g, lay))
     if tune_db is not None:
-        from edgemobilenet.backends.tvm.tune import apply_database
         mod = apply_database(mod, tvm_target(target), tune_db)
     return mod
 
@@ -75,15 +76,6 @@ def compile_qgraph(g: QGraph, target: dict[str, Any], tune_db: str | os.PathLike
                    layout: layouts.Layout | None | str = "auto"):
     """Compile for `target` (a TVM target dict); returns a `tvm.runtime.Executable`."""
     return compile_module(lower(g, target, tune_db, layout), target)
-
-
-def run_vm(vm: relax.VirtualMachine, dev, x: np.ndarray, n_outputs: int) -> list[np.ndarray]:
-    """Run `main` on one input through the stateful interface (works locally and over RPC)."""
-    vm.set_input("main", tvm.runtime.tensor(x, dev))
-    vm.invoke_stateful("main")
-    out = vm.get_outputs("main")
-    outs = [out] if n_outputs == 1 else [out[i] for i in range(n_outputs)]
-    return [o.numpy() for o in outs]
 
 
 def run_local(ex, g: QGraph, x: np.ndarray) -> dict[str, np.ndarray]:

@@ -3,15 +3,15 @@ TVM 0.27, so each fused kernel (TIR PrimFunc) is timed on its own with `time_eva
 
 At compile time `kernel_table` lists the kernels in call order with their call counts and
 argument shapes, and `export_kernels` writes them as a separate library (the VM library
-does not expose its kernels over RPC). On the board each kernel runs on zero-filled
-arguments: integer kernels have no data-dependent control flow, so the time is the time.
+does not expose its kernels over RPC). On the board (`device/tvm_vm.py`) each kernel
+runs on zero-filled arguments: integer kernels have no data-dependent control flow, so the
+time is the time.
 """
 from __future__ import annotations
 
 import os
 from typing import Any
 
-import numpy as np
 import tvm
 from tvm import relax
 
@@ -41,16 +41,3 @@ def kernel_table(mod: tvm.IRModule) -> list[dict[str, Any]]:
 def export_kernels(ex, path: str | os.PathLike, cross_compiler: str | None) -> None:
     """Write the executable's kernel library on its own (for `time_kernels`)."""
     export(ex.mod.imports[0], path, cross_compiler)
-
-
-def kernel_args(table: list[dict[str, Any]], dev) -> list[list[Any]]:
-    """Zero-filled arguments of every kernel of `table`, allocated on `dev` (once)."""
-    return [[tvm.runtime.tensor(np.zeros(shape, dtype), dev) for shape, dtype in k["args"]]
-            for k in table]
-
-
-def time_kernels(lib, dev, table: list[dict[str, Any]], args: list[list[Any]],
-                 number: int = 10) -> list[float]:
-    """Seconds per call of each kernel of `table`, timed on `dev` (local or remote)."""
-    return [float(lib.time_evaluator(k["name"], dev, number=number, repeat=1)(*a).results[0])
-            for k, a in zip(table, args)]

@@ -9,11 +9,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from pathlib import Path
 from typing import Any
 
 import tvm
-from tvm import relax
 from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
 from tvm.s_tir.meta_schedule.builder import local_builder
@@ -21,15 +19,12 @@ from tvm.s_tir.meta_schedule.builder import local_builder
 from edgemobilenet.backends.tvm.bounded_runner import BoundedRPCRunner
 from edgemobilenet.backends.tvm.build import lower, tvm_target
 from edgemobilenet.backends.tvm.linux_target import LinuxTarget
-from edgemobilenet.backends.tvm.ms_database import attempted
+from edgemobilenet.backends.tvm.ms_database import MODULE_EQUALITY, attempted, open_database
 from edgemobilenet.backends.tvm.ms_logging import quiet_metaschedule
 from edgemobilenet.backends.tvm.ms_progress import Progress, with_progress
 from edgemobilenet.device.rpc import connect, parse_hostport, wait_for_board
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.qgraph import QGraph
-
-MODULE_EQUALITY = "anchor-block"   # kernels with the same anchor (conv shape) share records
-
 
 def export_aarch64(mod: tvm.runtime.Module) -> str:
     """LocalBuilder export hook: cross-compile a candidate for an aarch64 board."""
@@ -61,12 +56,6 @@ class InProcessBuilder(ms.builder.PyBuilder):
             except Exception as e:  # a bad candidate is a result, not a crash
                 results.append(ms.builder.BuilderResult(None, f"InProcessBuilder: {e}"))
         return results
-
-
-def _database(db_dir: str | os.PathLike) -> ms.database.JSONDatabase:
-    db_dir = Path(db_dir)
-    db_dir.mkdir(parents=True, exist_ok=True)
-    return ms.database.JSONDatabase(work_dir=str(db_dir), module_equality=MODULE_EQUALITY)
 
 
 def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int, *,
@@ -126,7 +115,7 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
     builder = (InProcessBuilder(f_export) if in_process_build
                else ms.builder.LocalBuilder(timeout_sec=timeout_sec, f_export=f_export))
     per_task = trials_per_task or trials
-    db = _database(db_dir)
+    db = open_database(db_dir)
     done = {t.task_name: attempted(db, t.dispatched[0]) for t in tasks}
     todo = [t for t in tasks if done[t.task_name] < per_task]
     budget = trials - sum(done.values())
@@ -157,12 +146,3 @@ def _closing(runner):
     finally:
         if hasattr(runner, "close"):
             runner.close()
-
-
-def apply_database(mod: tvm.IRModule, target: tvm.target.Target,
-                   db_dir: str | os.PathLike) -> tvm.IRModule:
-    """Replace kernels with their best tuned schedules from `db_dir` (others unchanged)."""
-    if not Path(db_dir, "database_tuning_record.json").is_file():
-        raise EdgembError(f"{db_dir}: not a tuning database (no database_tuning_record.json)")
-    with target, _database(db_dir):
-        return relax.transform.MetaScheduleApplyDatabase()(mod)

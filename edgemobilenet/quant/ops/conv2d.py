@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgemobilenet.quant.ops import numeric as nu
-from edgemobilenet.quant.ops.mcu import OUT, KernelContext, McuKernel, const, inp, ints, struct
+from edgemobilenet.quant.ops.mcu import OUT, KernelContext, McuKernel, const, inp, struct
 from edgemobilenet.quant.ops.registry import Activation, OpSpec, register
 
 WEIGHTED_PARAMS = ("weight", "bias", "multiplier", "shift")
@@ -66,7 +66,7 @@ def check(g, node, a: Conv2dAttrs) -> str | None:
     w = node.params["weight"]
     x = g.tensors[node.inputs[0]]
     if w.ndim != 4 or len(x.shape) != 4:
-        return f"expects an NHWC input and an (OC, KH, KW, C/groups) weight"
+        return "expects an NHWC input and an (OC, KH, KW, C/groups) weight"
     if a.groups < 1 or x.shape[3] != w.shape[3] * a.groups or w.shape[0] % a.groups:
         return (f"input has {x.shape[3]} channels, weight {w.shape} with groups {a.groups} "
                 f"does not divide it")

@@ -19,8 +19,10 @@ import numpy as np
 from tvm.ir.utils import derived_object
 from tvm.s_tir.meta_schedule.runner import PyRunner, RunnerFuture, RunnerInput, RunnerResult
 
+from edgemobilenet.backends.mcu.build import compile_model
 from edgemobilenet.backends.tvm.mcu import harness, kernels, tir_ops
 from edgemobilenet.backends.tvm.mcu.runner import CANDIDATE_SYMBOL, Done
+from edgemobilenet.backends.tvm.mcu.selection import Selection
 from edgemobilenet.device.mcu import Device
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.qgraph import QGraph
@@ -76,20 +78,19 @@ def emulated_connector(target: Target) -> Connect:
 
 
 def measure_on_board(target: Target, sub: QGraph, x: np.ndarray, expected: np.ndarray,
-                     connect: Connect, work: Path, selection=None, repeat: int = 3,
+                     connect: Connect, work: Path, selection: Selection | None = None,
+                     repeat: int = 3,
                      weight_layout: str = "fast") -> tuple[int, str, float]:
     """Build the one-layer graph `sub` (its TVM kernel from `selection`, else the
     hand-written one), run it on the board `repeat` times and return the layer's best
     count, its unit ("cycles", or "instructions" in emulation) and counts per second
     (the clock; 1e9 for instructions, MetaSchedule's convention here). Raises EdgembError
     when the output differs from `expected`."""
-    from edgemobilenet.backends.mcu.build import compile_model
-
     with tempfile.TemporaryDirectory(prefix="emb_board_", dir=work) as tmp:
         build = Path(tmp) / "build"
         try:
-            compile_model(sub, target, build, selection=selection,
-                          weight_layout=weight_layout)
+            compile_model(sub, target, build, weight_layout=weight_layout,
+                          kernels=None if selection is None else lambda *_: selection)
         except EdgembError as e:
             raise CandidateError(f"firmware build failed: {e}") from None
         with connect(build) as dev:
@@ -124,8 +125,6 @@ class BoardRunner(PyRunner):
 
     def measure(self, obj: Path) -> float:
         """Seconds of one verified run of the candidate object."""
-        from edgemobilenet.backends.tvm.mcu.select import Selection
-
         call = kernels.TvmCall(CANDIDATE_SYMBOL,
                                harness.spec_of(self.layer.func, CANDIDATE_SYMBOL),
                                self.layer.args)

@@ -7,9 +7,7 @@ kernel whose output differs from the reference is an error (a stale or foreign d
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from edgemobilenet.backends.mcu import kernel_check
 from edgemobilenet.backends.tvm.mcu import harness, kernels
@@ -17,30 +15,11 @@ from edgemobilenet.backends.tvm.mcu.board_runner import (CandidateError, Connect
                                                          measure_on_board, one_layer_graph)
 from edgemobilenet.backends.tvm.mcu.tune import (calibration_env, machine_of, open_database,
                                                  tunable_layers)
+from edgemobilenet.backends.tvm.mcu.selection import Choice, Selection
 from edgemobilenet.backends.tvm.mcu.unpacked_api import mcu_target
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.qgraph import QGraph
 from edgemobilenet.targets import Target
-
-
-@dataclass
-class Choice:
-    """The manifest's per-layer kernel entry."""
-
-    kernel: str                       # "hand" or the TVM symbol
-    hand_instructions: int | None     # the counts, in `unit`
-    tvm_instructions: int | None
-    unit: str = "instructions"        # "cycles" when measured on a real board
-
-
-@dataclass
-class Selection:
-    calls: dict[int, kernels.TvmCall] = field(default_factory=dict)   # layer -> TVM call
-    objects: list[Path] = field(default_factory=list)                 # their object files
-    choices: dict[int, Choice] = field(default_factory=dict)
-
-    def manifest_rows(self) -> dict[int, dict[str, Any]]:
-        return {i: asdict(c) for i, c in self.choices.items()}
 
 
 def select_kernels(g: QGraph, target: Target, db_dir: Path, work: Path,
