@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test test-quick bench clean
 
 setup:
 	bash tools/setup.sh
@@ -12,6 +12,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q --durations=12 tests
+
+# everything but the tests marked slow (emulated boards, MetaSchedule, training): for edits
+test-quick: setup
+	$(PY) -m pytest -q -m "not slow" tests
 
 clean:
 	rm -rf build .pytest_cache

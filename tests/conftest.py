@@ -7,6 +7,8 @@ import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
+pytest_plugins = ["ci_policy"]   # the `needs` marker; CI=true turns skips into failures
+
 
 @pytest.fixture(scope="session")
 def rng():

@@ -23,9 +23,7 @@ from edgemobilenet.data.tensors import limit_dataset
 from edgemobilenet.evaluate import evaluate
 from edgemobilenet.quant import qgraph
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
-    reason="needs arm-none-eabi-gcc and qemu-system-arm")
+pytestmark = pytest.mark.needs("arm-none-eabi-gcc", "qemu-system-arm")
 
 EDGEMB = str(Path(sys.executable).parent / "edgemb")
 

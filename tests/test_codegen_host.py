@@ -1,7 +1,6 @@
 """Generated model.c built natively (gcc, portable kernels, ASan + UBSan) equals the reference."""
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ from edgemobilenet.backends.mcu import codegen, debug, host, planner
 from edgemobilenet.quant import reference
 from qgraph_builders import SINGLE_OP_BUILDERS, GraphBuilder, mobilenet_v2, sample_input
 
-pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+pytestmark = pytest.mark.needs("gcc")
 
 
 @pytest.fixture(scope="module")

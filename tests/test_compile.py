@@ -3,7 +3,6 @@ fit checks before building, atomic build directories."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +16,7 @@ from edgemobilenet.quant import qgraph
 from edgemobilenet.targets import load_target
 from qgraph_builders import mobilenet_v2
 
-pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
-                                reason="needs arm-none-eabi-gcc")
+pytestmark = pytest.mark.needs("arm-none-eabi-gcc")
 
 
 @pytest.fixture(scope="module")

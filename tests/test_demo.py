@@ -3,7 +3,6 @@ the same build gives (small limit, tiny model; the shipped default model runs in
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +12,7 @@ import pytest
 from bench_builds import LIMIT, REPEAT, TARGETS, build_dir, demo_result
 from edgemobilenet.targets import load_target
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
-    reason="needs arm-none-eabi-gcc and qemu-system-arm")
+pytestmark = pytest.mark.needs("arm-none-eabi-gcc", "qemu-system-arm")
 
 EDGEMB = str(Path(sys.executable).parent / "edgemb")
 

@@ -4,7 +4,6 @@ case booting the firmware in QEMU."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,8 +15,7 @@ from edgemobilenet.device.flash import convert_image, flash, plan_flash
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.targets import load_target
 
-pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
-                                reason="needs arm-none-eabi-gcc")
+pytestmark = pytest.mark.needs("arm-none-eabi-gcc")
 PAYLOAD = bytes(range(1, 65))
 
 
@@ -125,7 +123,7 @@ def test_cli_dry_run_prints_commands(tmp_path) -> None:
     assert not (d / "firmware.bin").exists()
 
 
-@pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="needs qemu-system-arm")
+@pytest.mark.needs("qemu-system-arm")
 def test_emulated_flash_boots_and_checks_hash() -> None:
     from bench_builds import TARGETS, build_dir
 

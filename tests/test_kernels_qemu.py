@@ -6,7 +6,6 @@ shifts, pruned layers), vectors passed by semihosting file I/O; then the instruc
 that show those channels keep the fast paths."""
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import pytest
@@ -15,9 +14,7 @@ from test_kernels import _conv_case, kernel_cases, trained_requant
 from edgemobilenet.backends.mcu import kernel_check as kc
 from edgemobilenet.quant.reference import apply
 
-pytestmark = pytest.mark.skipif(not (shutil.which("qemu-system-arm")
-                                     and shutil.which("arm-none-eabi-gcc")),
-                                reason="qemu-system-arm / arm-none-eabi-gcc not installed")
+pytestmark = pytest.mark.needs("qemu-system-arm", "arm-none-eabi-gcc")
 
 
 @pytest.mark.parametrize("variant,machine,compact", [

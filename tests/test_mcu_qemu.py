@@ -2,7 +2,6 @@
 reference bit for bit; on a mismatch the failure names the first differing layer."""
 from __future__ import annotations
 
-import shutil
 from functools import lru_cache
 
 import numpy as np
@@ -12,12 +11,9 @@ from firmware_check import assert_firmware_matches_reference
 
 from edgemobilenet.backends.mcu import build, layout
 from edgemobilenet.model_source import ModelOptions, load_qgraph
-from edgemobilenet.models.loader import DEFAULT_MODEL
 from edgemobilenet.targets import load_target
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
-    reason="needs arm-none-eabi-gcc and qemu-system-arm")
+pytestmark = pytest.mark.needs("arm-none-eabi-gcc", "qemu-system-arm")
 
 ALL_ARCHS = ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
              "mnasnet_a1", "mnasnet_b1"]
@@ -46,7 +42,6 @@ def test_zoo_model_on_qemu_matches_reference(target_name: str, arch: str, tmp_pa
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="default model asset not built yet")
 def test_default_model_on_qemu_matches_reference(tmp_path) -> None:
     g = load_qgraph("default", ModelOptions(calib_count=8))
     run_on_qemu(g, "mps2-an386", tmp_path / "build", n_inputs=1)

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import base64
 import re
-import shutil
 
 import pytest
 
 from bench_builds import TARGETS, bench_doc
 from edgemobilenet.report import render, write_report
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
-    reason="needs arm-none-eabi-gcc and qemu-system-arm")
+pytestmark = pytest.mark.needs("arm-none-eabi-gcc", "qemu-system-arm")
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

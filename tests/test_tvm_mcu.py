@@ -4,7 +4,6 @@ QEMU kernel driver and compared bit for bit with the numpy reference. One firmwa
 machine runs all cases."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import numpy as np
@@ -14,9 +13,7 @@ from qgraph_builders import SINGLE_OP_BUILDERS, conv2d, sample_input
 from edgemobilenet.backends.tvm.mcu import harness, kernels, tir_ops, unpacked_api
 from edgemobilenet.quant import reference
 
-pytestmark = pytest.mark.skipif(not (shutil.which("qemu-system-arm")
-                                     and shutil.which("arm-none-eabi-gcc")),
-                                reason="qemu-system-arm / arm-none-eabi-gcc not installed")
+pytestmark = pytest.mark.needs("qemu-system-arm", "arm-none-eabi-gcc")
 
 CASES = ["conv3x3_s2_relu6", "conv1x1_relu", "conv5x5_asym_pad", "conv_grouped",
          "depthwise3x3", "depthwise3x3_s2", "fully_connected", "add_relu", "avg_pool_global",

@@ -6,7 +6,6 @@ its output checked against the reference. Driven here through an emulated board'
 from __future__ import annotations
 
 import contextlib
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +22,7 @@ from edgemobilenet.pipeline import compile_mcu
 from edgemobilenet.quant import reference
 from edgemobilenet.targets import load_target
 
-pytestmark = pytest.mark.skipif(not (shutil.which("qemu-system-arm")
-                                     and shutil.which("arm-none-eabi-gcc")),
-                                reason="qemu-system-arm / arm-none-eabi-gcc not installed")
+pytestmark = pytest.mark.needs("qemu-system-arm", "arm-none-eabi-gcc")
 
 
 def _model():

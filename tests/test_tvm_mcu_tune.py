@@ -3,7 +3,6 @@ by `compile --tune-db`: a few random trials per layer of a tiny model, the datab
 without new trials, then firmware built from it runs bit-exact in QEMU."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +14,7 @@ from edgemobilenet.backends.tvm.mcu.tune import tune_mcu
 from edgemobilenet.pipeline import compile_mcu
 from edgemobilenet.targets import load_target
 
-pytestmark = pytest.mark.skipif(not (shutil.which("qemu-system-arm")
-                                     and shutil.which("arm-none-eabi-gcc")),
-                                reason="qemu-system-arm / arm-none-eabi-gcc not installed")
+pytestmark = pytest.mark.needs("qemu-system-arm", "arm-none-eabi-gcc")
 
 
 def _tiny_model():
