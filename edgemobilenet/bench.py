@@ -364,7 +364,8 @@ def run_bench(build: Build, runner: Runner, *, images: Images | None = None, rep
         med = np.median(np.asarray(layer_ticks, dtype=np.float64), axis=0)
         total = float(med.sum()) or 1.0
         rows = {r["index"]: r for r in man["layers"]} if "layers" in man else {
-            i: {"name": f"{k['name']} (x{k['calls']})", "op": "kernel"}
+            i: {"name": f"{k['name']} (x{k['calls']})", "op": k.get("op", "kernel"),
+                "macs": k.get("macs", 0) * k["calls"]}
             for i, k in enumerate(man.get("kernels", []))}
         lat["layers"] = [{"index": i, "name": rows.get(i, {}).get("name", str(i)),
                           "op": rows.get(i, {}).get("op", "?"),

@@ -29,8 +29,8 @@ def run_demo(out_dir: str | Path = Path("build") / "demo", *, model: str = "defa
              repeat: int = 5, pi: bool = False, step: Callable[[str], None] | None = None,
              progress: bench.Progress | None = None) -> dict[str, Any]:
     """Quantize, compile and bench `model` on each target (and with `pi` on the emulated
-    Raspberry Pi 4). Writes OUT/<target>/ builds and an HTML report per target
-    (OUT/report.html is the first target's). Returns
+    Raspberry Pi 4). Writes OUT/<target>/ builds with an HTML report each, and
+    OUT/report.html with every target side by side. Returns
     {"model", "quantization", "results": [bench documents], "reports": [paths]}."""
     from edgemobilenet.backends.mcu.build import compile_model
     from edgemobilenet.model_source import ModelOptions, load_qgraph
@@ -64,7 +64,7 @@ def run_demo(out_dir: str | Path = Path("build") / "demo", *, model: str = "defa
         results.append(doc)
         reports.append(write_report(build_dir / "report.html", doc))
     if results:
-        reports.insert(0, write_report(out / "report.html", results[0]))
+        reports.insert(0, write_report(out / "report.html", results))
     return {"model": model, "quantization": {k: g.meta.get(k) for k in ("method",
                                                                         "calibration")},
             "results": results, "reports": [str(p) for p in reports]}

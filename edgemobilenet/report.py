@@ -1,6 +1,7 @@
 """The bench report as one self-contained HTML file: matplotlib plots embedded as base64 PNG
 (viewable offline), per-layer latency, arena occupancy over the layer sequence, accuracy and
-memory tables. Input is the document `bench.run_bench` returns."""
+memory tables. Input is the document `bench.run_bench` returns; `render_all` puts several
+targets' results on one page, side by side."""
 from __future__ import annotations
 
 import base64
@@ -175,35 +176,74 @@ def _latency_section(lat: dict[str, Any]) -> str:
     return "".join(out)
 
 
-def render(doc: dict[str, Any]) -> str:
-    """The report page for one bench result."""
-    title = f"edgemb bench: {doc['target']}"
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-             f"</title><style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
-             f"<p>build <code>{html.escape(str(doc.get('build', '')))}</code>, model "
+def _body(doc: dict[str, Any], h: int = 2) -> str:
+    """The sections of one bench result (headings at level `h`)."""
+    parts = [f"<p>build <code>{html.escape(str(doc.get('build', '')))}</code>, model "
              f"<code>{html.escape(str(doc.get('model_hash', ''))[:12])}</code>, "
              f"{html.escape(str(doc.get('transport', '')))}</p>",
-             "<h2>latency</h2>", _latency_section(doc["latency"]),
-             "<h2>accuracy</h2>", _accuracy_section(doc["accuracy"]),
-             "<h2>memory</h2>", _memory_section(doc["memory"])]
+             f"<h{h}>latency</h{h}>", _latency_section(doc["latency"]),
+             f"<h{h}>accuracy</h{h}>", _accuracy_section(doc["accuracy"]),
+             f"<h{h}>memory</h{h}>", _memory_section(doc["memory"])]
     arena = doc.get("arena")
     if arena and arena.get("buffers"):
         parts.append(_img(arena_plot(arena["buffers"], arena["live_bytes"],
                                      doc["memory"]["arena_bytes"],
                                      doc["memory"].get("arena_lower_bound") or 0),
                           "arena occupancy"))
-    parts.append("</body></html>\n")
     return "".join(parts)
 
 
-def write_report(path: str | Path, doc: dict[str, Any]) -> Path:
-    """Write the HTML atomically (temp file + rename); returns the path."""
+def _page(title: str, body: str, css: str = "") -> str:
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+            f"</title><style>{_CSS}{css}</style></head><body><h1>{html.escape(title)}</h1>"
+            f"{body}</body></html>\n")
+
+
+def render(doc: dict[str, Any]) -> str:
+    """The report page for one bench result."""
+    return _page(f"edgemb bench: {doc['target']}", _body(doc))
+
+
+def _latency_cell(lat: dict[str, Any]) -> str:
+    if lat.get("ms_median") is not None and lat["unit"] != "instructions":
+        return f"{lat['ms_median']:.3f} ms"
+    return f"{lat['median']:,} {lat['unit']}"
+
+
+def render_all(docs: list[dict[str, Any]]) -> str:
+    """One page for several bench results of one model: a summary table, then every
+    target's report in its own column, side by side."""
+    rows = []
+    for d in docs:
+        acc, mem, lat = d["accuracy"], d["memory"], d["latency"]
+        size = mem.get("library_bytes") if "library_bytes" in mem else mem.get("flash_bytes")
+        rows.append([d["target"], d.get("transport", ""), _latency_cell(lat),
+                     _pct(acc.get("device_top1")), _pct(acc.get("reference_match")),
+                     f"{size:,}" if size is not None else "-",
+                     f"{mem['sram_bytes']:,}" if mem.get("sram_bytes") else "-"])
+    table = _table(["target", "measured with", "latency (median)", "device top-1 %",
+                    "bit-exact %", "flash / .so bytes", "SRAM bytes"], rows)
+    cols = "".join(f'<section><h2>{html.escape(d["target"])}</h2>{_body(d, 3)}</section>'
+                   for d in docs)
+    css = (f"body{{max-width:none}}.cols{{display:grid;grid-template-columns:repeat("
+           f"{max(len(docs), 1)},minmax(32em,1fr));gap:2em;align-items:start}}")
+    hashes = sorted({str(d.get("model_hash", ""))[:12] for d in docs})
+    title = "edgemb bench: " + ", ".join(d["target"] for d in docs)
+    return _page(title, f"<p>model {html.escape(', '.join(hashes))}; latency units differ "
+                 f"by target (instructions in QEMU, time on boards)</p>{table}"
+                 f'<div class="cols">{cols}</div>', css)
+
+
+def write_report(path: str | Path, doc: dict[str, Any] | list[dict[str, Any]]) -> Path:
+    """Write the HTML atomically (temp file + rename): one result's page, or with a list
+    the side-by-side page of `render_all`; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    page = render_all(doc) if isinstance(doc, list) else render(doc)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(render(doc))
+            f.write(page)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:

@@ -51,3 +51,15 @@ def test_report_escapes_text() -> None:
     doc["accuracy"] = {**doc["accuracy"], "notes": ["<script>alert(1)</script>"]}
     page = render(doc)
     assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_report_puts_every_target_side_by_side(tmp_path) -> None:
+    docs = [bench_doc(t) for t in TARGETS]
+    page = write_report(tmp_path / "report.html", docs).read_text()
+    assert page.count("<section><h2>") == len(docs) == len(TARGETS)
+    for d in docs:   # a summary row and a column per target
+        assert f"<td>{d['target']}</td>" in page
+        assert f"{d['memory']['flash_bytes']:,}" in page
+    alts = re.findall(r'<img alt="([^"]+)"', page)
+    assert alts.count("per-layer latency") == len(docs)
+    assert render(docs[0]) != page

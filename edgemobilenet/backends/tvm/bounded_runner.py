@@ -15,6 +15,8 @@ from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
 from tvm.support.popen_pool import kill_child_processes
 
+from edgemobilenet.backends.tvm import tvm_compat
+
 
 def connect_direct(rpc_config: ms.runner.RPCConfig):
     """A session with the RPC server at the config's address (no tracker in between)."""
@@ -61,9 +63,9 @@ class BoundedRPCRunner(ms.runner.PyRunner):
         self.timeout_sec = timeout_sec
 
     def run(self, runner_inputs: list) -> list:
-        # `_inst`: the Python runner, whose futures keep their Python attributes (the
-        # derived object's `run` goes through the FFI and returns bare runner futures)
-        return [BoundedFuture(f, self) for f in self.rpc._inst.run(runner_inputs)]
+        # the Python runner's futures keep their Python attributes (tvm_compat)
+        return [BoundedFuture(f, self)
+                for f in tvm_compat.python_runner(self.rpc).run(runner_inputs)]
 
     def kill_workers(self) -> None:
         """Kill the pool's worker processes; the pool restarts them on the next candidate.
@@ -72,9 +74,6 @@ class BoundedRPCRunner(ms.runner.PyRunner):
         end-of-file and cleans up itself (`PopenWorker.kill` from this thread would close
         that pipe under the reader's lock and deadlock).
         """
-        pool = self.rpc.pool
-        with pool._lock:  # PopenPoolExecutor has no public per-worker kill
-            procs = [w._proc for w in pool._worker_map.values() if w._proc is not None]
-        for proc in procs:
+        for proc in tvm_compat.pool_worker_processes(self.rpc.pool):
             kill_child_processes(proc.pid)
             proc.kill()

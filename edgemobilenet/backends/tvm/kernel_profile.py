@@ -12,16 +12,55 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
 import tvm
-from tvm import relax
+from tvm import relax, tirx
+from tvm.s_tir.stmt import SBlock
+from tvm.tirx import IterVar
 
 from edgemobilenet.backends.tvm.build import export
 
 KERNELS_LIB = "kernels.so"
 
 
+def _has_mul(e) -> bool:
+    if isinstance(e, tirx.Mul):
+        return True
+    kids = [getattr(e, f, None) for f in ("a", "b", "value", "condition", "true_value",
+                                           "false_value")] + list(getattr(e, "args", []))
+    return any(isinstance(k, tvm.ir.expr.Expr) and _has_mul(k) for k in kids)
+
+
+def kernel_macs(stmt) -> int:
+    """Multiply-accumulates of one call: every reduction block whose update multiplies
+    counts the product of its iteration extents (TE kernels: the full iteration space)."""
+    if isinstance(stmt, SBlock):
+        own = 0
+        if any(iv.iter_type == IterVar.CommReduce for iv in stmt.iter_vars) and \
+                isinstance(stmt.body, tirx.BufferStore) and _has_mul(stmt.body.value):
+            own = int(np.prod([int(iv.dom.extent) for iv in stmt.iter_vars], dtype=np.int64))
+        return own + kernel_macs(stmt.body)
+    if isinstance(stmt, tirx.SeqStmt):
+        return sum(kernel_macs(s) for s in stmt.seq)
+    return sum(kernel_macs(v) for f in ("block", "body", "then_case", "else_case")
+               if isinstance(v := getattr(stmt, f, None), tirx.Stmt))
+
+
+def kernel_ops(name: str) -> str:
+    """The primitives fused into a kernel, from its name: fused_conv2d3_requant7_prep6 ->
+    conv2d+requant+prep (the names relax_builder gives its TE kernels and Relax ops)."""
+    words: list[str] = []
+    for t in (p.rstrip("0123456789") for p in name.removeprefix("fused_").split("_")):
+        if t == "packed" and words:   # conv_packed, dense_packed: one primitive
+            words[-1] += "_packed"
+        elif t:
+            words.append(t)
+    return "+".join(dict.fromkeys(words))
+
+
 def kernel_table(mod: tvm.IRModule) -> list[dict[str, Any]]:
-    """[{name, calls, args: [[shape, dtype], ...]}] of the kernels `main` calls, in order."""
+    """[{name, op, calls, macs (per call), args: [[shape, dtype], ...]}] of the kernels
+    `main` calls, in order."""
     funcs = {gv.name_hint: f for gv, f in mod.functions.items()
              if isinstance(f, tvm.tirx.PrimFunc)}
     call_tir = tvm.ir.Op.get("relax.call_tir")
@@ -33,7 +72,7 @@ def kernel_table(mod: tvm.IRModule) -> list[dict[str, Any]]:
             calls[name] = calls.get(name, 0) + 1
 
     relax.analysis.post_order_visit(mod["main"].body, visit)
-    return [{"name": n, "calls": c,
+    return [{"name": n, "op": kernel_ops(n), "calls": c, "macs": kernel_macs(funcs[n].body),
              "args": [[[int(d) for d in p.shape], str(p.dtype)] for p in funcs[n].params]}
             for n, c in calls.items()]
 

@@ -9,12 +9,9 @@ weights, so `select.py` can reuse them for any model with the same layers.
 """
 from __future__ import annotations
 
-import contextlib
 import shutil
-import sys
 import tempfile
 import time
-import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -25,6 +22,7 @@ import tvm_ffi
 from tvm.s_tir import meta_schedule as ms
 from tvm.target import Target
 
+from edgemobilenet.backends.tvm import tvm_compat
 from edgemobilenet.backends.tvm.mcu import harness, intrin, kernels, rules, tir_ops
 from edgemobilenet.backends.tvm.mcu import runner as ms_runner
 from edgemobilenet.backends.tvm.mcu.board_runner import BoardRunner, Connect
@@ -168,24 +166,6 @@ def _strategy(name: str, trials: int):
     raise EdgembError(f"tune: unknown search strategy '{name}'")
 
 
-@contextlib.contextmanager
-def _without_shipped_intrinsics():
-    """MetaSchedule's TuneContext imports `tvm.s_tir.tensor_intrin` (hundreds of CUDA, x86,
-    ... TVMScript intrinsics: 30-60 s here) although Cortex-M search spaces only use the
-    ones `intrin.py` registers. While tuning, an empty module stands in for it unless it
-    was imported already; it is removed afterwards so a later real import still works."""
-    name = "tvm.s_tir.tensor_intrin"
-    if name in sys.modules:
-        yield
-        return
-    stub = sys.modules[name] = types.ModuleType(name)
-    try:
-        yield
-    finally:
-        if sys.modules.get(name) is stub:
-            del sys.modules[name]
-
-
 def _qemu_runner(g: QGraph, task: Task, machine: str, env: dict[str, np.ndarray],
                  cache: Path) -> ms_runner.QemuRunner:
     """The kernel harness in QEMU, on the layer's activations of the calibration run."""
@@ -202,7 +182,7 @@ def _tune_task(task: Task, tvm_target: Target, runner, db: ms.database.Database,
     layer = task.layer
     names = intrin.for_layer(tvm_target, layer)
     with tempfile.TemporaryDirectory(prefix="emb_tune_", dir=cache) as work, \
-            _without_shipped_intrinsics(), quiet_metaschedule():
+            tvm_compat.without_shipped_tensor_intrin(), quiet_metaschedule():
         builder = ms_runner.ObjectBuilder(tvm_target, Path(work))
         ms.tir_integration.tune_tir(
             kernels.layer_module(layer), tvm_target, work_dir=str(Path(work) / "logs"),

@@ -14,12 +14,13 @@ import tempfile
 from pathlib import Path
 
 import tvm
-from tvm import s_tir, tirx
+from tvm import tirx
 from tvm.ir import PointerType, PrimType
 from tvm.s_tir.pipeline import finalize_host_passes
 from tvm.target import Target
 from tvm.tirx.build import codegen_build
 
+from edgemobilenet.backends.tvm import tvm_compat
 from edgemobilenet.errors import EdgembError
 
 # LLVM targets per firmware `kernels` variant (float ABI hard, one core).
@@ -64,44 +65,6 @@ def _unpack(func: tirx.PrimFunc, _mod, _ctx) -> tirx.PrimFunc:
 UnpackedAPI = tirx.transform.prim_func_pass(_unpack, opt_level=0, name="UnpackedAPI")
 
 
-def _passes(config) -> list[tvm.transform.Pass]:
-    """s_tir's default lowering (tvm/s_tir/pipeline.py) for a CPU, with UnpackedAPI."""
-    passes = [
-        s_tir.transform.CanonicalizeLoop(),
-        s_tir.transform.LowerCrossThreadReduction(),
-        s_tir.transform.LowerInitBlock(),
-        s_tir.transform.PlanAndUpdateBufferAllocationLocation(),
-        s_tir.transform.ConvertBlocksToOpaque(),
-        s_tir.transform.LiftThreadBinding(),
-        s_tir.transform.CompactBufferAllocation(),
-        s_tir.transform.LowerAutoCopy(),
-        s_tir.transform.UnifyThreadBinding(),
-        s_tir.transform.LowerMatchBuffer(),
-        s_tir.transform.StmtSimplify(),
-        s_tir.transform.AnnotateIrregularLoop(),
-        s_tir.transform.InjectSoftwarePipeline(),
-        s_tir.transform.LowerOpaqueBlock(),
-        tirx.transform.FlattenBuffer(),
-        tirx.transform.NarrowDataType(32),
-        s_tir.transform.LoopPartition(),
-        tirx.transform.VectorizeLoop(not bool(config.get("tirx.disable_vectorize", False))),
-        s_tir.transform.InjectVirtualThread(),
-        s_tir.transform.InjectDoubleBuffer(),
-        tirx.transform.StorageRewrite(),
-        s_tir.transform.HoistIfThenElse(),
-        tirx.transform.UnrollLoop(),
-        s_tir.transform.RenormalizeSplitPattern(),
-        tirx.transform.StmtSimplify(),
-        tirx.transform.RemoveNoOp(),
-        s_tir.transform.RewriteUnsafeSelect(),
-        tirx.transform.CommonSubexprElim(),
-        tirx.transform.VerifyMemory(),
-        tirx.transform.AnnotateEntryFunc(),
-        UnpackedAPI,
-    ]
-    return passes
-
-
 def lower(mod: tvm.IRModule | tirx.PrimFunc, symbol: str, target: Target) -> tvm.IRModule:
     """Lower the `main` PrimFunc of `mod` (possibly scheduled) to an unpacked function."""
     if isinstance(mod, tirx.PrimFunc):
@@ -110,7 +73,8 @@ def lower(mod: tvm.IRModule | tirx.PrimFunc, symbol: str, target: Target) -> tvm
     mod = tvm.IRModule({symbol: func})
     mod = tirx.transform.BindTarget(target.with_host(target))(mod)
     config = tvm.transform.PassContext.current().config
-    mod = tvm.transform.Sequential(_passes(config))(mod)
+    passes = tvm_compat.s_tir_default_passes(config, UnpackedAPI)
+    mod = tvm.transform.Sequential(passes)(mod)
     return finalize_host_passes()(mod)
 
 
