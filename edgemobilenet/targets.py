@@ -29,7 +29,8 @@ _MCU = {
     "uart": {"base": int, "baud": int, "clock_hz": int, "bauddiv?": int},
     "flash": {"method": str, "args": list},
 }
-_MCU_OPTIONAL = {"qemu": {"machine": str, "args": list}}
+_MCU_OPTIONAL = {"qemu": {"machine": str, "args": list, "pool_origin?": int, "pool_length?": int},
+                 "llvm": {"mtriple": str, "mattr": list}}
 # Cortex-A boards: their engineer extends these (tvm target, rpc key, emulation, ...).
 _LINUX: dict[str, Any] = {"features": dict, "sram_bytes": int}
 _LINUX_OPTIONAL: dict[str, Any] = {"tvm": dict, "rpc": dict, "qemu": dict}
@@ -77,6 +78,16 @@ class Uart:
 class Qemu:
     machine: str
     args: list[str]
+    pool_origin: int | None = None   # emulated memory the kernel test firmware may use
+    pool_length: int | None = None
+
+
+@dataclass(frozen=True)
+class Llvm:
+    """The LLVM target of the CPU (TVM-generated kernels): triple and attributes."""
+
+    mtriple: str
+    mattr: list[str]
 
 
 @dataclass(frozen=True)
@@ -108,6 +119,7 @@ class Target:
     uart: Uart | None = None
     qemu: Qemu | None = None
     flash: Flash | None = None
+    llvm: Llvm | None = None
     extra: dict[str, Any] = field(default_factory=dict)   # linux tables (tvm, rpc, qemu)
 
     @property
@@ -219,8 +231,11 @@ def _from_dict(d: dict, path: Path) -> Target:
         reserved_sram_bytes=d["reserved_sram_bytes"], compiler=d["compiler"],
         cflags=list(d["cflags"]), kernels=d["kernels"], board=d["board"],
         memory=Memory(**d["memory"]), timer=Timer(**d["timer"]), uart=Uart(**d["uart"]),
-        qemu=Qemu(q["machine"], [str(a) for a in q["args"]]) if q else None,
+        qemu=Qemu(q["machine"], [str(a) for a in q["args"]], q.get("pool_origin"),
+                  q.get("pool_length")) if q else None,
         flash=Flash(d["flash"]["method"], [str(a) for a in d["flash"]["args"]]),
+        llvm=Llvm(d["llvm"]["mtriple"], [str(a) for a in d["llvm"]["mattr"]])
+        if "llvm" in d else None,
     )
 
 

@@ -23,12 +23,10 @@ WANT_CYCLES = {"mps2-an386": ("cortex-m4", (704, 503, 805)),
 
 
 def _build(machine: str, out: Path) -> Path:
-    flags, hz = kc.MACHINES[machine]
     elf = out / f"known_loop_{machine}.elf"
     tests = ROOT / "firmware" / "tests"
-    cmd = ["arm-none-eabi-gcc", *flags, "-mthumb", "-O2", "-nostartfiles", "--specs=nano.specs",
-           "--specs=nosys.specs", f"-DTB_TICK_HZ={hz}", f"-I{tests}", f"-L{tests}",
-           f"-T{tests / (machine + '.ld')}", str(GUEST), str(tests / "startup.c"),
+    cmd = ["arm-none-eabi-gcc", *kc.qemu_flags(machine, out), "-O2", "-nostartfiles",
+           "--specs=nano.specs", "--specs=nosys.specs", str(GUEST), str(tests / "startup.c"),
            str(tests / "semihost_io.c"), "-o", str(elf)]
     subprocess.run(cmd, check=True, capture_output=True, timeout=120)
     return elf

@@ -12,6 +12,7 @@ from qgraph_builders import SINGLE_OP_BUILDERS, conv2d, sample_input
 
 from edgemobilenet.backends.tvm.mcu import harness, kernels, tir_ops, unpacked_api
 from edgemobilenet.quant import reference
+from edgemobilenet.targets import load_target
 
 pytestmark = pytest.mark.needs("qemu-system-arm", "arm-none-eabi-gcc")
 
@@ -30,10 +31,9 @@ def _graph(name: str):
     return g
 
 
-@pytest.mark.parametrize("machine,cpu", [("mps2-an386", "cortex-m4"),
-                                         ("mps3-an547", "cortex-m55")])
-def test_layer_kinds_bit_exact_in_qemu(machine, cpu, tmp_path):
-    target = unpacked_api.mcu_target(cpu)
+@pytest.mark.parametrize("machine", ["mps2-an386", "mps3-an547"])   # M4, M55
+def test_layer_kinds_bit_exact_in_qemu(machine, tmp_path):
+    target = unpacked_api.mcu_target(load_target(machine))
     objs, specs, cases, want, kinds = [], [], [], [], set()
     for i, name in enumerate(CASES):
         g = _graph(name)
@@ -75,11 +75,10 @@ def test_unpacked_c_source_has_plain_signature_and_compiles(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
-@pytest.mark.parametrize("machine,cpu,name,k,arch,mnemonics", [
-    ("mps2-an386", "cortex-m4", "emb_smlad_4x4", 4, "armv7e-m", ("smlad", "sxtb16")),
-    ("mps3-an547", "cortex-m55", "emb_mve_16x4", 16, "armv8.1-m.main", ("vmlava",))])
-def test_tensor_intrinsic_tensorizes_bit_exact(machine, cpu, name, k, arch, mnemonics,
-                                               tmp_path):
+@pytest.mark.parametrize("machine,name,k,arch,mnemonics", [
+    ("mps2-an386", "emb_smlad_4x4", 4, "armv7e-m", ("smlad", "sxtb16")),
+    ("mps3-an547", "emb_mve_16x4", 16, "armv8.1-m.main", ("vmlava",))])
+def test_tensor_intrinsic_tensorizes_bit_exact(machine, name, k, arch, mnemonics, tmp_path):
     """SMLAD (M4) and MVE (M55) intrinsics of intrin.py in a hand-written schedule: 4 output
     channels x k input channels per call, requantization fused per 4-channel tile."""
     import tvm
@@ -90,7 +89,7 @@ def test_tensor_intrinsic_tensorizes_bit_exact(machine, cpu, name, k, arch, mnem
     g = conv2d(np.random.default_rng(0), h=5, w=5, c_in=32, c_out=8, kernel=1, act="relu")
     node = g.nodes[-1]
     layer = tir_ops.lower(g, node)
-    target = unpacked_api.mcu_target(cpu)
+    target = unpacked_api.mcu_target(load_target(machine))
     assert intrin.for_layer(target, layer) == [name]
     sch = s_tir.Schedule(tvm.IRModule({"main": layer.func}))
     acc = sch.get_sblock("acc")

@@ -105,7 +105,7 @@ def _host_cpu() -> str:
 
 
 def _cpu(machine: str) -> str:
-    return kc.MACHINES[machine][0][0].split("=")[1]
+    return kc.qemu_target(machine).cpu
 
 
 def layer_kind(g: QGraph, node: QNode) -> str:

@@ -24,6 +24,7 @@ from edgemobilenet.backends.mcu import kernel_args
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant import ops
 from edgemobilenet.quant.qgraph import QNode, QTensor
+from edgemobilenet.targets import Target, list_targets
 
 ROOT = Path(__file__).resolve().parents[3]
 KERNEL_DIR = ROOT / "firmware" / "kernels"
@@ -35,12 +36,6 @@ OP_IDS = {**{name: i for i, name in enumerate(MCU_OPS)}, "mbqm": 255}
 MODE_OUT_INIT = 1   # the last blob is the output's initial content (concat's other slices)
 MODE_IN_PLACE = 2   # blob 0 is copied to the output and the kernel reads it from there
 
-# QEMU machine -> CPU flags, SysTick clock (Hz); firmware/tests/<machine>.ld is its memory map.
-MACHINES = {
-    "mps2-an386": (["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"], 25_000_000),
-    "mps2-an500": (["-mcpu=cortex-m7", "-mfloat-abi=hard", "-mfpu=fpv5-d16"], 25_000_000),
-    "mps3-an547": (["-mcpu=cortex-m55", "-mfloat-abi=hard"], 32_000_000),
-}
 
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
             "-fno-omit-frame-pointer"]
@@ -128,17 +123,47 @@ def build_host(variant: str, out_dir: Path, cc: str = "gcc") -> Driver:
     return Driver(exe, variant, None, env)
 
 
+def qemu_target(machine: str) -> Target:
+    """The target file that describes QEMU machine `machine` with a test memory pool
+    (`[qemu] pool_origin`/`pool_length`): its CPU flags, clock and memory map."""
+    for t in list_targets():
+        if t.qemu and t.qemu.machine == machine and t.qemu.pool_length:
+            return t
+    raise EdgembError(f"kernel driver: no target in targets/ emulates QEMU machine "
+                      f"'{machine}' with a test pool ([qemu] pool_origin, pool_length)")
+
+
+def linker_script(t: Target) -> str:
+    """The test firmware's memory map from the target file (sections: tb_sections.ld)."""
+    assert t.memory and t.qemu and t.qemu.pool_length
+    m, q = t.memory, t.qemu
+    return (f"/* Generated from targets/{t.name}.toml by backends/mcu/kernel_check.py. */\n"
+            f"MEMORY\n{{\n"
+            f"  CODE (rx)  : ORIGIN = {m.flash_origin:#010x}, LENGTH = {m.flash_length:#x}\n"
+            f"  RAM  (rwx) : ORIGIN = {m.ram_origin:#010x}, LENGTH = {m.ram_length:#x}\n"
+            f"  POOL (rw)  : ORIGIN = {q.pool_origin:#010x}, LENGTH = {q.pool_length:#x}\n"
+            f"}}\nINCLUDE tb_sections.ld\n")
+
+
+def qemu_flags(machine: str, out_dir: Path) -> list[str]:
+    """Compiler and linker flags of test firmware for `machine`: the target's CPU flags,
+    its SysTick clock, and a linker script generated into `out_dir`."""
+    t = qemu_target(machine)
+    ld = Path(out_dir) / f"{machine}.ld"
+    ld.parent.mkdir(parents=True, exist_ok=True)
+    ld.write_text(linker_script(t))
+    return [*t.cflags, f"-DTB_TICK_HZ={t.clock_hz}", f"-I{TEST_DIR}", f"-L{TEST_DIR}",
+            f"-T{ld}"]
+
+
 def build_qemu(variant: str, machine: str, out_dir: Path) -> Driver:
     """Cortex-M driver ELF for a QEMU machine (private startup in firmware/tests/)."""
-    if machine not in MACHINES:
-        raise EdgembError(f"kernel driver: unknown QEMU machine '{machine}'")
-    cpu_flags, hz = MACHINES[machine]
     elf = Path(out_dir) / f"kernel_driver_{variant}_{machine}.elf"
-    cmd = ["arm-none-eabi-gcc", *cpu_flags, "-mthumb", "-std=c99", "-O2", "-Wall", "-Wextra",
+    cmd = ["arm-none-eabi-gcc", "-std=c99", "-O2", "-Wall", "-Wextra",
            "-Werror", "-ffunction-sections", "-fdata-sections", "-nostartfiles",
            "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--gc-sections",
-           f"-DTB_TICK_HZ={hz}", f"-I{KERNEL_DIR / 'include'}", f"-I{TEST_DIR}",
-           f"-I{_write_dispatch(out_dir)}", f"-L{TEST_DIR}", f"-T{TEST_DIR / (machine + '.ld')}"]
+           f"-I{KERNEL_DIR / 'include'}", f"-I{_write_dispatch(out_dir)}",
+           *qemu_flags(machine, out_dir)]
     cmd += [str(s) for s in kernel_sources(variant)]
     cmd += [str(TEST_DIR / f) for f in ("kernel_driver.c", "semihost_io.c", "startup.c")]
     cmd += ["-o", str(elf)]

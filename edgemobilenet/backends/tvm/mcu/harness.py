@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from tvm import tirx
 
-from edgemobilenet.backends.mcu.kernel_check import MACHINES, TEST_DIR, Driver, _run_qemu
+from edgemobilenet.backends.mcu.kernel_check import (TEST_DIR, Driver, _run_qemu, qemu_flags,
+                                                     qemu_target)
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.targets import FIRMWARE_DIR
 
@@ -70,18 +71,17 @@ def _cc(cmd: list[str], what: str) -> None:
         raise EdgembError(f"{what}: {r.stderr.strip()[-3000:]}")
 
 
-def _flags(machine: str) -> list[str]:
-    if machine not in MACHINES:
-        raise EdgembError(f"TVM kernel harness: unknown QEMU machine '{machine}'")
-    cpu_flags, hz = MACHINES[machine]
-    return [*cpu_flags, "-mthumb", "-O2", "-std=c99", f"-DTB_TICK_HZ={hz}", f"-I{TEST_DIR}"]
+def _flags(machine: str, out_dir: Path) -> list[str]:
+    return [*qemu_flags(machine, out_dir), "-O2", "-std=c99"]
 
 
 def driver_objects(machine: str, cache: Path) -> list[Path]:
     """Compiled driver, I/O, startup and TVM stub objects for `machine` (cached by content)."""
     srcs = [TVM_FW / "tvm_driver.c", TVM_FW / "tvm_stubs.c", TEST_DIR / "semihost_io.c",
             TEST_DIR / "startup.c"]
-    key = hashlib.sha256(machine.encode() + b"".join(s.read_bytes() for s in srcs)
+    t = qemu_target(machine)   # its flags and clock are part of the key
+    key = hashlib.sha256(repr((machine, t.cflags, t.clock_hz)).encode()
+                         + b"".join(s.read_bytes() for s in srcs)
                          + (TEST_DIR / "tb_io.h").read_bytes()).hexdigest()[:16]
     out = Path(cache) / f"driver-{machine}-{key}"
     objs = [out / (s.stem + ".o") for s in srcs]
@@ -90,7 +90,7 @@ def driver_objects(machine: str, cache: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     for s, o in zip(srcs, objs):
         tmp = o.with_suffix(".tmp.o")
-        _cc([CC, *_flags(machine), "-ffunction-sections", "-c", str(s), "-o", str(tmp)],
+        _cc([CC, *_flags(machine, out), "-ffunction-sections", "-c", str(s), "-o", str(tmp)],
             f"TVM kernel driver ({machine}): {s.name}")
         tmp.replace(o)
     return objs
@@ -102,8 +102,8 @@ def link(machine: str, kernel_objs: list[Path], specs: list[KernelSpec], elf: Pa
     elf = Path(elf)
     dispatch = elf.with_name(elf.stem + "_dispatch.c")
     dispatch.write_text(dispatch_source(specs))
-    cmd = [CC, *_flags(machine), "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
-           "-Wl,--gc-sections", f"-L{TEST_DIR}", f"-T{TEST_DIR / (machine + '.ld')}",
+    cmd = [CC, *_flags(machine, elf.parent), "-nostartfiles", "--specs=nano.specs",
+           "--specs=nosys.specs", "-Wl,--gc-sections",
            *map(str, driver_objects(machine, cache)), str(dispatch), *map(str, kernel_objs),
            "-o", str(elf)]
     _cc(cmd, f"TVM kernel harness ({machine}): link")

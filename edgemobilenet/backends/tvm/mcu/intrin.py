@@ -22,8 +22,6 @@ SMLAD_ROWS = 4
 SMLAD = f"emb_smlad_4x{SMLAD_ROWS}"
 MVE_K, MVE_ROWS = 16, 4
 MVE = f"emb_mve_{MVE_K}x{MVE_ROWS}"
-_DSP_CPUS = ("cortex-m4", "cortex-m7")
-_MVE_CPUS = ("cortex-m55",)
 
 
 def _smlad(n: int):
@@ -103,10 +101,15 @@ def for_layer(target: Target, layer: TirLayer) -> list[str]:
     """Intrinsics MetaSchedule may tensorize this layer's accumulation with."""
     if layer.kind not in ("pointwise", "conv", "fully_connected"):
         return []
-    cpu = str(target.attrs.get("mcpu", ""))
     out_c = int(layer.func.params[1].shape[0])        # W: (OC, KH*KW*C/groups)
-    if cpu in _DSP_CPUS and layer.reduce_c % 4 == 0 and out_c % SMLAD_ROWS == 0:
+    if has_feature(target, "mve"):
+        return [MVE] if layer.reduce_c % MVE_K == 0 and out_c % MVE_ROWS == 0 else []
+    if has_feature(target, "dsp") and layer.reduce_c % 4 == 0 and out_c % SMLAD_ROWS == 0:
         return [SMLAD]
-    if cpu in _MVE_CPUS and layer.reduce_c % MVE_K == 0 and out_c % MVE_ROWS == 0:
-        return [MVE]
     return []
+
+
+def has_feature(target: Target, feature: str) -> bool:
+    """Whether the TVM target's `mattr` (from the target file's [llvm] table) enables
+    `feature` ("dsp", "mve")."""
+    return f"+{feature}" in [str(a) for a in target.attrs.get("mattr", [])]

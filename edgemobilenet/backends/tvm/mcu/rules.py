@@ -13,9 +13,11 @@ from __future__ import annotations
 from tvm.s_tir import meta_schedule as ms
 from tvm.target import Target
 
+from edgemobilenet.backends.tvm.mcu.intrin import has_feature
+
 
 def schedule_rules(target: Target, intrinsics: list[str] | None = None) -> list:
-    mve = "cortex-m55" == str(target.attrs.get("mcpu", ""))
+    mve = has_feature(target, "mve")
     rules = [ms.schedule_rule.AutoInline(
         into_producer=False, into_consumer=True, inline_const_tensor=True,
         disallow_if_then_else=False, require_injective=True, require_ordered=True)]

@@ -35,7 +35,7 @@ def select_kernels(g: QGraph, target: Target, db_dir: Path, work: Path,
     if not (db_dir / "records.json").is_file():
         raise EdgembError(f"{db_dir}: no tuning database here (run `edgemb tune` first)")
     machine = machine_of(target) if connect is None else ""
-    tvm_target = mcu_target(target.cpu)
+    tvm_target = mcu_target(target)
     db = open_database(db_dir)
     env = calibration_env(g)
     work = Path(work).resolve()          # QEMU runs elsewhere: absolute paths

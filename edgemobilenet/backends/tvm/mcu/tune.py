@@ -113,7 +113,7 @@ def tune_mcu(g: QGraph, target: BoardTarget, db_dir: Path, trials: int,
     if trials < 1:
         raise EdgembError(f"tune: trials must be >= 1, got {trials}")
     machine = machine_of(target) if connect is None else ""
-    tvm_target = mcu_target(target.cpu)
+    tvm_target = mcu_target(target)
     db_dir = Path(db_dir).resolve()
     db = open_database(db_dir)
     env = calibration_env(g)

@@ -22,24 +22,17 @@ from tvm.tirx.build import codegen_build
 
 from edgemobilenet.backends.tvm import tvm_compat
 from edgemobilenet.errors import EdgembError
+from edgemobilenet.targets import Target as BoardTarget
 
-# LLVM targets per firmware `kernels` variant (float ABI hard, one core).
-_LLVM = {
-    "cortex-m4": {"mtriple": "thumbv7em-none-eabihf", "mattr": ["+dsp"]},
-    "cortex-m7": {"mtriple": "thumbv7em-none-eabihf", "mattr": ["+dsp"]},
-    "cortex-m55": {"mtriple": "thumbv8.1m.main-none-eabihf", "mattr": ["+mve"]},
-}
-
-
-def mcu_target(cpu: str) -> Target:
-    """The LLVM target for a Cortex-M CPU name (as in targets/*.toml)."""
-    if cpu not in _LLVM:
-        raise EdgembError(f"TVM for Cortex-M: no LLVM target for cpu '{cpu}' "
-                          f"(known: {', '.join(_LLVM)})")
-    spec = _LLVM[cpu]
+def mcu_target(target: BoardTarget) -> Target:
+    """The TVM LLVM target of a Cortex-M board: its CPU and the triple and attributes of
+    its target file's [llvm] table (float ABI hard, one core)."""
+    if target.llvm is None:
+        raise EdgembError(f"{target.path.name}: TVM for Cortex-M needs an [llvm] table "
+                          f"(mtriple, mattr) in target '{target.name}'")
     # vector-width: LLVM's default for these triples, stated to silence TVM's warning
-    return Target({"kind": "llvm", "mtriple": spec["mtriple"], "mcpu": cpu,
-                   "mattr": spec["mattr"], "mfloat-abi": "hard", "num-cores": 1,
+    return Target({"kind": "llvm", "mtriple": target.llvm.mtriple, "mcpu": target.cpu,
+                   "mattr": list(target.llvm.mattr), "mfloat-abi": "hard", "num-cores": 1,
                    "vector-width": 128})
 
 
