@@ -82,11 +82,11 @@ def _print(doc: dict, out_dir: Path, show_layers: bool) -> None:
 @click.option("--layers", "show_layers", is_flag=True, help="Print the per-layer table.")
 @click.option("-j", "--jobs", default=2, show_default=True, help="Parallel make jobs.")
 @click.option("--tune-db", type=click.Path(path_type=Path, file_okay=False),
-              help="MetaSchedule database of `edgemb tune` (MCU): per layer, use the faster "
-                   "of the hand-written and the tuned TVM kernel.")
+              help="MetaSchedule database of `edgemb tune`: Cortex-M, per layer the faster of "
+                   "the hand-written and the tuned TVM kernel; Linux, the tuned schedules.")
 @click.option("--weights", "weight_layout", type=click.Choice(WEIGHT_LAYOUTS), default="auto",
               show_default=True,
-              help="DSP pointwise weights: fast (int16 layout, about 1.4x the weight flash), "
+              help="Cortex-M DSP pointwise weights: fast (int16 layout, about 1.4x the weight flash), "
                    "compact (int8, slower), auto (fast, int8 on the fewest layers that make "
                    "the model fit flash).")
 @board_options
@@ -98,13 +98,17 @@ def command(model: str, target_name: str, out_dir: Path | None, calib: str | Non
             weight_layout: str, port: str | None, baud: int | None, probe: str | None,
             drive: Path | None,
             as_json: bool) -> None:
-    """Compile MODEL (default: the shipped default model) into firmware for a Cortex-M
-    target: memory plan, model.c, firmware.elf and manifest.json in the build directory.
+    """Compile MODEL (default: the shipped default model) for a target. Cortex-M targets
+    (kind mcu): memory plan, model.c, firmware.elf and manifest.json in the build
+    directory. Linux boards (kind linux, e.g. rpi4): a TVM module, model.so cross-compiled
+    for the board plus kernels.so, model.qgraph and manifest.json (run it over TVM RPC).
 
     MODEL is a .qgraph, or anything `edgemb quantize` takes (zoo architecture, `default`,
     checkpoint, state dict with --arch, float .onnx), quantized with the same options.
-    With --tune-db, each tuned layer's kernels are compared in QEMU, or on the board at
-    --port (one-layer firmware flashed and timed per kernel)."""
+    With --tune-db (a database of `edgemb tune` for the same target), tuned kernels are
+    used: on Cortex-M each tuned layer's kernels are compared in QEMU, or on the board at
+    --port (one-layer firmware flashed and timed per kernel); on Linux the database's
+    schedules are applied."""
     target = load_target(target_name)
     if port and tune_db is None:
         raise EdgembError("--port is for comparing kernels on the board with --tune-db; "
