@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from edgemobilenet.backends.mcu import packing, planner
+from edgemobilenet.backends.mcu import kernel_args, packing, planner
 from edgemobilenet.errors import EdgembError
+from edgemobilenet.quant import ops
 from edgemobilenet.quant.qgraph import QGraph
 from edgemobilenet.targets import Target
 
@@ -26,16 +27,17 @@ WEIGHT_LAYOUTS = ("auto", "fast", "compact")
 
 
 def const_bytes(g: QGraph, variant: str, compact: frozenset[int] = frozenset()) -> int:
-    """Bytes of constant data (weights, biases, requantization, tables) the model emits;
-    the layers in `compact` keep dsp pointwise weights int8."""
+    """Bytes of the constant arrays the generated code holds (weights, biases,
+    requantization, tables): the `const` arguments of each layer's kernel calls
+    (kernel_args); the layers in `compact` keep dsp pointwise weights int8."""
     total = 0
     for i, n in enumerate(g.nodes):
-        for k, v in n.params.items():
-            if k == "w_scale" or (n.op == "mul" and k in ("multiplier", "shift")):
-                continue
-            if k == "weight":
-                v = packing.pack_weights(n.op, n.attrs, v, variant, i in compact)
-            total += int(v.nbytes)
+        if ops.spec(n.op).mcu is None:
+            continue
+        arrays = [a.name for a in kernel_args.kernel(n).args if a.kind == "const"]
+        for values in kernel_args.calls(n, [g.tensor(t) for t in n.inputs],
+                                        g.tensor(n.outputs[0]), variant, i in compact):
+            total += sum(int(np.asarray(values[a]).nbytes) for a in arrays)
     return total
 
 
