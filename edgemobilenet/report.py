@@ -171,7 +171,8 @@ def _latency_section(lat: dict[str, Any]) -> str:
         top = sorted(lat["layers"], key=lambda r: -r["median"])[:10]
         out.append(f"<h3>slowest {kind}s</h3>" + _table(
             [kind, "op", "MACs", lat["unit"], "share"],
-            [[f"{r['index']} {r['name']}", r["op"], f"{r['macs']:,}", f"{r['median']:,}",
+            [[f"{r['index']} {r['name']}", r["op"].replace("+", "+\u200b"),   # may wrap at +
+              f"{r['macs']:,}", f"{r['median']:,}",
               f"{100 * r['share']:.1f}%"] for r in top]))
     return "".join(out)
 
@@ -226,7 +227,10 @@ def render_all(docs: list[dict[str, Any]]) -> str:
     cols = "".join(f'<section><h2>{html.escape(d["target"])}</h2>{_body(d, 3)}</section>'
                    for d in docs)
     css = (f"body{{max-width:none}}.cols{{display:grid;grid-template-columns:repeat("
-           f"{max(len(docs), 1)},minmax(32em,1fr));gap:2em;align-items:start}}")
+           f"{max(len(docs), 1)},minmax(32em,1fr));gap:2em;align-items:start}}"
+           ".cols section{min-width:0}.cols td{white-space:nowrap}"
+           ".cols td:first-child{white-space:normal;overflow-wrap:anywhere}"
+           ".cols td:nth-child(2){white-space:normal}")
     hashes = sorted({str(d.get("model_hash", ""))[:12] for d in docs})
     title = "edgemb bench: " + ", ".join(d["target"] for d in docs)
     return _page(title, f"<p>model {html.escape(', '.join(hashes))}; latency units differ "
