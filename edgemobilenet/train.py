@@ -20,7 +20,7 @@ from edgemobilenet.data import default_preprocess, open_dataset
 from edgemobilenet.data.tensors import ImageTensors, limit_dataset
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.models import build
-from edgemobilenet.models.zoo import check_options
+from edgemobilenet.models.zoo import ARCHS, check_options, task_of
 
 
 @dataclass
@@ -40,6 +40,7 @@ class TrainConfig:
     limit: int | None = None
     seed: int = 0
     half: bool = False
+    class_loss: str = "hnm"          # detection only: hnm (hard-negative mining) or focal
 
 
 class Progress(Protocol):
@@ -113,7 +114,7 @@ def recalibrate_batchnorm(model: nn.Module, ds: Dataset, batch_size: int = 128,
         m.momentum = mom
 
 
-def _lr_at(step: int, total: int, base: float) -> float:
+def lr_at(step: int, total: int, base: float) -> float:
     warm = max(1, total // 20)
     if step < warm:
         return base * (step + 1) / warm
@@ -129,6 +130,10 @@ def train(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
     ends early after that epoch (as an interruption would)."""
     if cfg.epochs < 1 or cfg.batch_size < 1 or not cfg.lr > 0:
         raise EdgembError("train: --epochs and --batch-size must be >= 1 and --lr > 0")
+    task = task_of(cfg.arch) if cfg.arch in ARCHS else "classification"
+    if task != "classification":
+        from edgemobilenet.train_dense import train_dense  # it imports this module
+        return train_dense(cfg, task, out, resume, progress, stop_after)
     torch.manual_seed(cfg.seed)
     ckpt = load_checkpoint(resume) if resume is not None else None
     if ckpt is not None and ckpt["arch"] != cfg.arch:
@@ -171,7 +176,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
         loss_sum = 0.0
         for i, (x, y) in enumerate(batches(train_ds, cfg.batch_size, True, g)):
             for group in opt.param_groups:
-                group["lr"] = _lr_at((epoch - 1) * steps + i, cfg.epochs * steps, cfg.lr)
+                group["lr"] = lr_at((epoch - 1) * steps + i, cfg.epochs * steps, cfg.lr)
             x = _augment(x, g).contiguous(memory_format=torch.channels_last)
             loss = F.cross_entropy(model(x), y, label_smoothing=0.1)
             opt.zero_grad(set_to_none=True)

@@ -9,10 +9,14 @@ from rich.console import Console
 from rich.table import Table
 
 from edgemobilenet.cli.quantize_cmd import model_options, progress_bar, ptq_options, quantize_float
-from edgemobilenet.data import default_preprocess, open_dataset
+from edgemobilenet.data import default_preprocess, open_dataset, open_dense_dataset
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.data.tensors import limit_dataset
 from edgemobilenet.evaluate import evaluate
+from edgemobilenet.evaluate_dense import evaluate_detection, evaluate_segmentation
+from edgemobilenet.models.zoo import ARCHS, task_of
+from edgemobilenet.quant.calibrate import batched, calibrate
+from edgemobilenet.quant.convert import convert
 from edgemobilenet.quant import qgraph
 from edgemobilenet.quant.onnx_qdq_import import is_int8_onnx
 from edgemobilenet.quant.sources import load_float_model
@@ -62,6 +66,14 @@ def command(model, data, int8, qgraph_file, eval_limit, calib, method, per_tenso
     else:
         fm = load_float_model(model, arch=arch, width=width, resolution=resolution,
                               num_classes=num_classes, in_channels=in_channels, data_hint=data)
+        task = task_of(fm.arch) if fm.arch in ARCHS else "classification"
+        if task != "classification":
+            if qgraph_file:
+                raise EdgembError(f"{qgraph_file}: --qgraph is for classifiers; {fm.arch} is "
+                                  f"quantized from MODEL with --int8")
+            _eval_dense(fm, task, data, int8, calib, method, per_tensor, limit, eval_limit,
+                        console, as_json)
+            return
         graph, preprocess, channels = fm.graph, fm.preprocess, fm.graph.input_shape[0]
         title = fm.source
         if qgraph_file:
@@ -142,3 +154,41 @@ def _print_runtime_compare(model: str, data: str, res: dict, label: str, console
     console.print(f"top-1 agreement {100 * res['agreement']:.2f}%; identical outputs on "
                   f"{100 * res['exact_images']:.2f}% of images "
                   f"({100 * res['exact_values']:.3f}% of output values)", highlight=False)
+
+
+def _eval_dense(fm, task: str, data: str, int8: bool, calib: str | None, method: str,
+                per_tensor: bool, calib_limit: int, eval_limit: int | None, console: Console,
+                as_json: bool) -> None:
+    """mAP or mIoU of a detection/segmentation model, float and (--int8) int8 reference."""
+    o = fm.options
+    kw = dict(resolution=o["resolution"], in_channels=o["in_channels"])
+    ds = open_dense_dataset(data, task, train=False, count=eval_limit, **kw)
+    q = None
+    if int8:
+        x = open_dense_dataset(calib or data, task, train=True, count=calib_limit, **kw).images
+        with progress_bar(console, not as_json) as p:
+            t = p.add_task("calibrating", total=len(x), info="") if p else None
+            ranges = calibrate(fm.graph, batched(x[:calib_limit], 16), method,
+                               (lambda n: p.update(t, completed=n)) if p else None)
+        where = f"{len(x)} images of {calib or data}"
+        q = convert(fm.graph, ranges, per_tensor,
+                    {**fm.meta, "method": method, "calibration": where})
+    with progress_bar(console, not as_json) as p:
+        t = p.add_task("evaluating", total=len(ds), info="") if p else None
+        step = (lambda n: p.update(t, completed=n)) if p else None
+        res = (evaluate_detection(ds, fm.module, q, progress=step) if task == "detection" else
+               evaluate_segmentation(ds, fm.module, q, o["num_classes"], progress=step))
+    if as_json:
+        click.echo(json.dumps(res))
+        return
+    cols = (("mAP@0.5 %", "map50"), ("mAP@[.5:.95] %", "map")) if task == "detection" else \
+        (("mIoU %", "miou"), ("pixel acc. %", "pixel_acc"))
+    console.print(f"{fm.source} on {res['images']} images of {data}", highlight=False)
+    table = Table()
+    table.add_column("model")
+    for title, _ in cols:
+        table.add_column(title, justify="right")
+    for key in ("float", "int8"):
+        if key in res:
+            table.add_row(key, *(f"{100 * res[key][k]:.2f}" for _, k in cols))
+    console.print(table)

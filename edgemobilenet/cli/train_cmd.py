@@ -8,12 +8,15 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from edgemobilenet.models.zoo import task_of
 from edgemobilenet.train import TrainConfig, train
+
+_METRIC = {"classification": "top-1", "detection": "mAP@0.5", "segmentation": "mIoU"}
 
 
 class _RichProgress:
-    def __init__(self, progress: Progress, console: Console):
-        self.p, self.console, self.task = progress, console, None
+    def __init__(self, progress: Progress, console: Console, metric: str):
+        self.p, self.console, self.task, self.metric = progress, console, None, metric
 
     def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
         self.task = self.p.add_task(f"epoch {epoch}/{epochs}", total=steps, loss=float("nan"))
@@ -24,7 +27,7 @@ class _RichProgress:
     def end_epoch(self, epoch: int, train_loss: float, val_top1: float) -> None:
         self.p.remove_task(self.task)
         self.console.print(f"epoch {epoch}: train loss {train_loss:.4f}, "
-                           f"val top-1 {val_top1:.2f}%")
+                           f"val {self.metric} {val_top1:.2f}%")
 
 
 @click.command("train")
@@ -46,22 +49,29 @@ class _RichProgress:
 @click.option("--resume", type=click.Path(dir_okay=False), help="checkpoint to continue from")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--threads", default=2, show_default=True, help="torch CPU threads")
+@click.option("--class-loss", type=click.Choice(["hnm", "focal"]), default="hnm",
+              show_default=True, help="detection: cross-entropy with hard-negative mining "
+              "(3:1) or focal loss")
 @click.option("--half", is_flag=True, help="store float16 weights, no optimizer state "
               "(small file for shipping; cannot be resumed)")
 def command(arch, data, output, width, width_rule, resolution, in_channels, epochs, batch_size, lr,
-            weight_decay, limit, resume, seed, threads, half) -> None:
-    """Train ARCH (mobilenet_v1, mobilenet_v2, mobilenet_v3_large, mobilenet_v3_small,
-    mnasnet_a1, mnasnet_b1) on DATA and write an edgemb checkpoint to OUTPUT."""
+            weight_decay, limit, resume, seed, threads, class_loss, half) -> None:
+    """Train ARCH on DATA and write an edgemb checkpoint to OUTPUT. The task follows from
+    ARCH: classifiers (mobilenet_*, mnasnet_*), detectors (ssdlite_*: DATA fashion-mnist is
+    the composited detection set, or a COCO-style JSON) and segmenters (lraspp_*,
+    deeplabv3_*: fashion-mnist composited, or an images/ + masks/ tree)."""
     torch.set_num_threads(threads)
     cfg = TrainConfig(arch=arch, data=data, width=width, width_rule=width_rule, resolution=resolution,
                       in_channels=in_channels, epochs=epochs, batch_size=batch_size, lr=lr,
-                      weight_decay=weight_decay, limit=limit, seed=seed, half=half)
+                      weight_decay=weight_decay, limit=limit, seed=seed, half=half,
+                      class_loss=class_loss)
     console = Console()
     t0 = time.monotonic()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(),
                   console=console, transient=True) as p:
-        summary = train(cfg, output, resume=resume, progress=_RichProgress(p, console))
-    console.print(f"wrote {output}: epoch {summary['epoch']}, val top-1 "
-                  f"{summary['val_top1']:.2f}% on {summary['val_images']} images, "
+        summary = train(cfg, output, resume=resume, progress=_RichProgress(p, console, _METRIC[task_of(arch)]))
+    console.print(f"wrote {output}: epoch {summary['epoch']}, val "
+                  f"{summary.get('metric', 'top-1')} {summary['val_top1']:.2f}% on "
+                  f"{summary['val_images']} images, "
                   f"{time.monotonic() - t0:.0f} s")
