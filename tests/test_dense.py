@@ -67,9 +67,9 @@ def test_multibox_loss_small_for_the_right_answer(kind):
     boxes, labels = [torch.tensor([[0.1, 0.2, 0.4, 0.7]])], [torch.tensor([3])]
     m = match(anc, boxes[0])
     codes = encode(boxes[0][m.clamp(min=0)], anc)[None]
-    logits = torch.full((1, len(anc), 5), -8.0)
-    logits[0, :, 0] = 8.0
-    logits[0, m >= 0, 0], logits[0, m >= 0, 3] = -8.0, 8.0
+    logits = torch.full((1, len(anc), 5), -12.0)
+    logits[0, :, 0] = 12.0
+    logits[0, m >= 0, 0], logits[0, m >= 0, 3] = -12.0, 12.0
     good = multibox_loss(codes, logits, anc, boxes, labels, kind)
     bad = multibox_loss(torch.zeros_like(codes), torch.zeros_like(logits), anc, boxes, labels,
                         kind)
@@ -160,3 +160,42 @@ def test_train_and_eval_float_and_int8(tmp_path, arch, keys):
     assert res["images"] == 6
     for key in ("float", "int8"):
         assert all(0.0 <= res[key][k] <= 1.0 for k in keys)
+
+
+@pytest.mark.parametrize("regular", [False, True])
+def test_tflite_postprocess_int8_equals_float(regular):
+    """Thresholding and ranking raw int8 logits, decoding only survivors, gives exactly the
+    detections of the float path on the dequantized outputs (incl. saturated scores)."""
+    from edgemobilenet.detection.tflite_nms import (NMSConfig, dequantize, postprocess,
+                                                    postprocess_int8)
+    rng = np.random.default_rng(1)
+    anc = anchors("tf", 64, 64)
+    scale, zp = 0.11, -20
+    codes_q = rng.integers(-40, 40, (len(anc), 4)).astype(np.int8)
+    logits_q = rng.integers(-128, 128, (len(anc), 6)).astype(np.int8)
+    logits_q[:5, 2] = 127                                  # equal, saturated scores
+    for cfg in (NMSConfig(use_regular_nms=regular, max_detections=20, score_threshold=0.9,
+                          iou_threshold=0.3, max_classes_per_detection=2),
+                NMSConfig(use_regular_nms=regular, score_threshold=0.5, top_k=50)):
+        want = postprocess(dequantize(codes_q, scale, zp), dequantize(logits_q, scale, zp),
+                           anc, cfg)
+        got = postprocess_int8(codes_q, logits_q, scale, zp, anc, cfg)
+        assert len(want.scores) > 3
+        for a, b in ((got.boxes, want.boxes), (got.classes, want.classes),
+                     (got.scores, want.scores)):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_tflite_postprocess_semantics():
+    from edgemobilenet.detection.tflite_nms import NMSConfig, postprocess
+    anc = np.array([[0.3, 0.3, 0.2, 0.2], [0.31, 0.3, 0.2, 0.2], [0.7, 0.7, 0.2, 0.2]],
+                   np.float32)
+    codes = np.zeros((3, 4), np.float32)
+    logits = np.array([[0, 2.0, 0.5], [0, 3.0, -1.0], [0, -1.0, 1.0]], np.float32)
+    fast = postprocess(codes, logits, anc, NMSConfig(score_threshold=0.6, iou_threshold=0.5))
+    # anchor 1 (score sigmoid(3)) suppresses anchor 0; anchor 2 reports its class 1
+    assert fast.classes.tolist() == [0, 1] and fast.scores[0] == pytest.approx(0.9526, 1e-4)
+    np.testing.assert_allclose(fast.boxes[0], [0.21, 0.2, 0.41, 0.4], atol=1e-6)
+    reg = postprocess(codes, logits, anc, NMSConfig(score_threshold=0.6, iou_threshold=0.5,
+                                                    use_regular_nms=True))
+    assert reg.classes.tolist() == [0, 1, 1] and reg.scores[-1] == pytest.approx(0.6225, 1e-4)

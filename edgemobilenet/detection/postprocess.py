@@ -25,17 +25,17 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     return np.asarray(keep, dtype=np.int64)
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    e = np.exp(logits - logits.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
 
 
 def detect(codes: np.ndarray, logits: np.ndarray, anchors: np.ndarray,
            score_threshold: float = 0.01, iou_threshold: float = 0.5, top_k: int = 200,
            max_detections: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One image: codes (A, 4), logits (A, K) (class 0 = background), anchors (A, 4) ->
-    boxes (D, 4) corner fractions clipped to [0, 1], scores (D,), labels (D,) in 1..K-1."""
-    scores = softmax(np.asarray(logits, np.float64))
+    boxes (D, 4) corner fractions clipped to [0, 1], scores (D,) = sigmoid(logit),
+    labels (D,) in 1..K-1."""
+    scores = sigmoid(logits)
     boxes = np.clip(decode(codes, anchors), 0.0, 1.0)
     out_b, out_s, out_l = [], [], []
     for c in range(1, scores.shape[1]):
