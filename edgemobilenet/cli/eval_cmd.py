@@ -15,8 +15,6 @@ from edgemobilenet.data.tensors import limit_dataset
 from edgemobilenet.evaluate import evaluate
 from edgemobilenet.evaluate_dense import evaluate_detection, evaluate_segmentation
 from edgemobilenet.models.zoo import ARCHS, task_of
-from edgemobilenet.quant.calibrate import batched, calibrate
-from edgemobilenet.quant.convert import convert
 from edgemobilenet.quant import qgraph
 from edgemobilenet.quant.onnx_qdq_import import is_int8_onnx
 from edgemobilenet.quant.sources import load_float_model
@@ -165,14 +163,8 @@ def _eval_dense(fm, task: str, data: str, int8: bool, calib: str | None, method:
     ds = open_dense_dataset(data, task, train=False, count=eval_limit, **kw)
     q = None
     if int8:
-        x = open_dense_dataset(calib or data, task, train=True, count=calib_limit, **kw).images
-        with progress_bar(console, not as_json) as p:
-            t = p.add_task("calibrating", total=len(x), info="") if p else None
-            ranges = calibrate(fm.graph, batched(x[:calib_limit], 16), method,
-                               (lambda n: p.update(t, completed=n)) if p else None)
-        where = f"{len(x)} images of {calib or data}"
-        q = convert(fm.graph, ranges, per_tensor,
-                    {**fm.meta, "method": method, "calibration": where})
+        q = quantize_float(fm, calib or data, method, per_tensor, calib_limit, console,
+                           not as_json)[0]
     with progress_bar(console, not as_json) as p:
         t = p.add_task("evaluating", total=len(ds), info="") if p else None
         step = (lambda n: p.update(t, completed=n)) if p else None

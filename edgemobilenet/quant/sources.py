@@ -14,10 +14,12 @@ import torch
 import torch.nn as nn
 from torch.utils.data import Dataset
 
-from edgemobilenet.data import calibration_images, default_preprocess, open_dataset
+from edgemobilenet.data import (calibration_images, default_preprocess, open_dataset,
+                                open_dense_dataset)
 from edgemobilenet.data.tensors import ImageTensors
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.models.loader import load_model
+from edgemobilenet.models.zoo import task_of
 from edgemobilenet.quant.capture import capture
 from edgemobilenet.quant.capture_onnx import capture_onnx
 from edgemobilenet.quant.floatgraph import FloatGraph
@@ -86,6 +88,10 @@ def calibration_data(spec: str | None, fm: FloatModel, n: int, seed: int = 0
         if h != w:
             raise EdgembError(f"photos: the model input is {h}x{w}; photo crops are square")
         return calibration_images(fm.preprocess, c, n, seed), f"{n} crops of the sample photos"
+    if task_of(fm.arch) != "classification":   # detection / segmentation data
+        x = open_dense_dataset(spec, task_of(fm.arch), train=True, resolution=h,
+                               in_channels=c, count=n).images
+        return x, f"{len(x)} images of {spec}"
     ds = open_dataset(spec, train=True, preprocess=fm.preprocess, in_channels=c)
     x, _ = subset_images(ds, n, seed)
     if tuple(x.shape[1:]) != (c, h, w):
