@@ -1,0 +1,115 @@
+/* Detection post-processing (TFLite_Detection_PostProcess, fast NMS) and the segmentation
+ * argmax, mirroring edgemobilenet/detection/tflite_nms.py step for step: the int8 logits
+ * are thresholded and ranked without dequantizing, only the top_k survivors are decoded
+ * (double arithmetic and exp(), float32 boxes, as TFLite), IoU in float32. Built with
+ * -std=c99 (no floating-point contraction), so host and device round alike. */
+#include <math.h>
+#include "emb_postprocess.h"
+
+static float score_of(const emb_detect_params_t *p, int8_t q) { return p->score_table[q + 128]; }
+
+/* the anchor's best class (1..K-1; ties: the lowest index) */
+static int32_t best_class(const emb_detect_params_t *p, const int8_t *logits)
+{
+    int32_t best = 1;
+    for (int32_t c = 2; c < p->num_classes; c++) {
+        if (score_of(p, logits[c]) > score_of(p, logits[best])) best = c;
+    }
+    return best;
+}
+
+static void decode(const emb_detect_params_t *p, const int8_t *code, const float *a, float *box)
+{
+    float c[4];
+    for (int32_t i = 0; i < 4; i++) c[i] = ((float)code[i] - (float)p->zero_point) * p->scale;
+    const float cx = (float)((double)c[0] / 10.0 * (double)a[2] + (double)a[0]);
+    const float cy = (float)((double)c[1] / 10.0 * (double)a[3] + (double)a[1]);
+    const float hw = (float)(0.5 * exp((double)c[2] / 5.0) * (double)a[2]);
+    const float hh = (float)(0.5 * exp((double)c[3] / 5.0) * (double)a[3]);
+    box[0] = cx - hw;
+    box[1] = cy - hh;
+    box[2] = cx + hw;
+    box[3] = cy + hh;
+}
+
+static float fmin2(float a, float b) { return b < a ? b : a; }
+static float fmax2(float a, float b) { return b > a ? b : a; }
+
+static float iou(const float *a, const float *b)
+{
+    const float area_a = (a[3] - a[1]) * (a[2] - a[0]);
+    const float area_b = (b[3] - b[1]) * (b[2] - b[0]);
+    if (area_a <= 0.0f || area_b <= 0.0f) return 0.0f;
+    const float inter = fmax2(fmin2(a[3], b[3]) - fmax2(a[1], b[1]), 0.0f) *
+                        fmax2(fmin2(a[2], b[2]) - fmax2(a[0], b[0]), 0.0f);
+    return inter / (area_a + area_b - inter);
+}
+
+/* insert into the score-descending list; equal scores keep anchor order (stable) */
+static int32_t insert(emb_detect_candidate_t *cand, int32_t n, int32_t cap, int32_t anchor,
+                      float score)
+{
+    int32_t pos = n;
+    while (pos > 0 && cand[pos - 1].score < score) pos--;
+    if (pos >= cap) return n;
+    for (int32_t i = (n < cap ? n : cap - 1); i > pos; i--) cand[i] = cand[i - 1];
+    cand[pos].anchor = anchor;
+    cand[pos].score = score;
+    return n < cap ? n + 1 : n;
+}
+
+int32_t emb_detect_postprocess(const emb_detect_params_t *p, const int8_t *raw,
+                               void *scratch, emb_detection_t *out)
+{
+    const int32_t n_anchors = p->num_anchors, k_all = p->num_classes;
+    const int8_t *logits = raw + 4 * n_anchors;
+    emb_detect_candidate_t *cand = (emb_detect_candidate_t *)scratch;
+    int32_t n = 0;
+    for (int32_t a = 0; a < n_anchors; a++) {
+        const int8_t *l = logits + a * k_all;
+        const int32_t c = best_class(p, l);
+        if ((int32_t)l[c] >= p->q_threshold) n = insert(cand, n, p->top_k, a, score_of(p, l[c]));
+    }
+    for (int32_t i = 0; i < n; i++) {
+        decode(p, raw + 4 * cand[i].anchor, p->anchors + 4 * cand[i].anchor, cand[i].box);
+        cand[i].active = 1;
+    }
+    int32_t k = p->max_classes_per_detection;
+    if (k > k_all - 1) k = k_all - 1;
+    int32_t n_out = 0, selected = 0;
+    for (int32_t i = 0; i < n && selected < p->max_detections; i++) {
+        if (!cand[i].active) continue;
+        selected++;
+        for (int32_t j = i + 1; j < n; j++) {
+            if (cand[j].active && (double)iou(cand[i].box, cand[j].box) > p->iou_threshold) {
+                cand[j].active = 0;
+            }
+        }
+        /* the anchor's k best classes, best first (ties: the lowest index) */
+        const int8_t *l = logits + cand[i].anchor * k_all;
+        for (int32_t r = 0; r < k; r++) {
+            int32_t best = -1;
+            for (int32_t c = 1; c < k_all; c++) {
+                int taken = 0;
+                for (int32_t t = n_out - r; t < n_out; t++) taken |= out[t].cls == c - 1;
+                if (!taken && (best < 0 || score_of(p, l[c]) > score_of(p, l[best]))) best = c;
+            }
+            emb_detection_t *d = &out[n_out++];
+            for (int32_t t = 0; t < 4; t++) d->box[t] = cand[i].box[t];
+            d->cls = best - 1;
+            d->score = score_of(p, l[best]);
+        }
+    }
+    return n_out;
+}
+
+void emb_argmax_channels(const int8_t *x, int32_t pixels, int32_t channels, int8_t *out)
+{
+    for (int32_t i = 0; i < pixels; i++, x += channels) {
+        int32_t best = 0;
+        for (int32_t c = 1; c < channels; c++) {
+            if (x[c] > x[best]) best = c;
+        }
+        out[i] = (int8_t)best;
+    }
+}
