@@ -58,7 +58,7 @@ def build_host(g: QGraph, work_dir: Path, *, sanitize: bool = True, cc: str = "g
         objects = build_kernel_objects(work_dir / "obj", sanitize=sanitize, cc=cc)
     exe = work_dir / "host_model"
     _cc([cc, *_flags(sanitize), f"-I{work_dir}", str(work_dir / "model.c"), *map(str, objects),
-         "-o", str(exe)], str(work_dir / "model.c"))
+         "-lm", "-o", str(exe)], str(work_dir / "model.c"))
     return exe
 
 
