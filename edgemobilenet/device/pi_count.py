@@ -51,11 +51,8 @@ def count_inference(runtime: str, model: str | os.PathLike, cpu: str, *, inferen
     model = Path(model)
     if not model.is_file():
         raise EdgembError(f"{model}: no such model file")
-    root = pi_emulator.prepare_root()
-    if runtime != "tvm":
-        pi_emulator.prepare_peers()
-        pi_emulator.write_cpuinfo(root, cpu)
-    elif input_spec is None:
+    root = pi_emulator.prepare_root() if runtime == "tvm" else pi_emulator.peer_root(cpu)
+    if runtime == "tvm" and input_spec is None:
         raise EdgembError(f"{model}: a TVM module needs its input shape and dtype")
     env = guest_env(root, cpu, {"EDGEMB_INPUT": json.dumps(input_spec)} if input_spec else None)
     cmd = [str(root / pi_emulator.PYTHON), str(GUEST), "infer", runtime, str(model),

@@ -140,27 +140,40 @@ def prepare_peers(progress: Progress | None = None) -> Path:
 
 # /proc/cpuinfo of a Raspberry Pi (per core: its MIDR part number and features). qemu-user
 # shows the guest the host's file, on which onnxruntime's CPU detection crashes; it serves
-# ROOT/proc/cpuinfo instead when the file exists under QEMU_LD_PREFIX.
+# PREFIX/proc/cpuinfo instead when that file exists under QEMU_LD_PREFIX. Only the peers'
+# root gets one: the RPC board's LLVM would then claim a real Cortex-A72 (see rpc_runner).
 _CPU_PART = {"cortex-a53": ("0xd03", 4), "cortex-a72": ("0xd08", 3), "cortex-a76": ("0xd0b", 1)}
 _FEATURES = {"cortex-a76": "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp "
                            "cpuid asimdrdm lrcpc dcpop asimddp"}
 
 
-def write_cpuinfo(root: Path, cpu: str, cores: int = 4) -> None:
-    """ROOT/proc/cpuinfo as a Pi with `cpu` shows it (rewritten only when it differs)."""
+def _cpuinfo(cpu: str, cores: int = 4) -> str:
     part, rev = _CPU_PART.get(cpu, ("0xd08", 3))
     feats = _FEATURES.get(cpu, "fp asimd evtstrm crc32 cpuid")
     text = "".join(f"processor\t: {i}\nBogoMIPS\t: 108.00\nFeatures\t: {feats}\n"
                    f"CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\n"
                    f"CPU part\t: {part}\nCPU revision\t: {rev}\n\n" for i in range(cores))
-    text += "Hardware\t: BCM2835\nModel\t\t: Raspberry Pi (emulated by edgemb)\n"
-    path = root / "proc" / "cpuinfo"
-    if path.is_file() and path.read_text() == text:
-        return
-    path.parent.mkdir(exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}")
-    tmp.write_text(text)
-    tmp.rename(path)
+    return text + "Hardware\t: BCM2835\nModel\t\t: Raspberry Pi (emulated by edgemb)\n"
+
+
+def peer_root(cpu: str) -> Path:
+    """A prefix for the peers on `cpu`: the root's entries (symlinks) plus a Pi-like
+    proc/cpuinfo for that core. One per core, so runs on different cores do not race."""
+    root = prepare_peers()
+    overlay = cache_dir() / f"pi-root-{cpu}"
+    overlay.mkdir(exist_ok=True)
+    for entry in root.iterdir():
+        link = overlay / entry.name
+        if not link.is_symlink() and not link.exists():
+            link.symlink_to(entry)
+    path = overlay / "proc" / "cpuinfo"
+    text = _cpuinfo(cpu)
+    if not (path.is_file() and path.read_text() == text):
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}")
+        tmp.write_text(text)
+        tmp.rename(path)
+    return overlay
 
 
 def prepare_root(progress: Progress | None = None, force: bool = False) -> Path:
