@@ -20,11 +20,16 @@ def command() -> None:
     """Serve a Linux board over TVM RPC (emulated Raspberry Pi, or this machine)."""
 
 
-def _wait(proc: subprocess.Popen, con: Console) -> None:
-    """Block until the server exits; Ctrl-C or SIGTERM stop it and its workers."""
+def _sigterm_interrupts() -> None:
+    """SIGTERM raises KeyboardInterrupt, so every `finally` that stops a process runs
+    (installed before anything is started: a board still starting is stopped too)."""
     def on_term(*_):
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, on_term)
+
+
+def _wait(proc: subprocess.Popen, con: Console) -> None:
+    """Block until the server exits; Ctrl-C or SIGTERM stop it and its workers."""
     try:
         while proc.poll() is None:
             time.sleep(0.5)
@@ -56,6 +61,7 @@ def prepare(force: bool) -> None:
 def serve(target_name: str, emulate: bool, host: str, port: int | None, tracker: str | None,
           key: str | None) -> None:
     """Run a TVM RPC server for TARGET until interrupted (Ctrl-C)."""
+    _sigterm_interrupts()
     t = linux_target(target_name)
     port = port or t.rpc_port
     key = key or t.rpc_key
@@ -86,6 +92,7 @@ def serve(target_name: str, emulate: bool, host: str, port: int | None, tracker:
 @click.option("--port", type=int, default=9190, show_default=True)
 def tracker_cmd(host: str, port: int) -> None:
     """Run a TVM RPC tracker (board farm registry) until interrupted."""
+    _sigterm_interrupts()
     con = Console(stderr=True)
     proc = start_tracker(host, port)
     con.print(f"tracker on {host}:{port}; Ctrl-C to stop", highlight=False)

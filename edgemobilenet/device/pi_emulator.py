@@ -3,7 +3,7 @@
 QEMU 7.2 has no Pi 4 machine, so the board is emulated at the process level: an aarch64
 root (Debian arm64 Python 3.11 + aarch64 wheels of TVM and its runtime deps) prepared once
 under `~/.cache/edgemb/pi-root` (outside the repository; `EDGEMB_CACHE` moves it), and
-`python3.11 -m tvm.exec.rpc_server` run with `qemu-aarch64-static -cpu <target cpu>`.
+TVM's RPC server loop (`pi_rpc_server.py`) run with `qemu-aarch64-static -cpu <target cpu>`.
 TVM's worker pool re-executes `sys.executable`; a `sitecustomize.py` in the root points it
 at a wrapper script that starts the same qemu command. Preparation downloads from Debian
 and PyPI (set-up time only); running never downloads.
@@ -34,6 +34,7 @@ PEER_WHEELS = ["ai-edge-litert==2.3.0", "onnxruntime==1.32.0", "flatbuffers", "p
 STAMP = ".edgemb-ready"
 PEER_STAMP = ".edgemb-peers"
 PYTHON = "usr/bin/python3.11"
+SERVER = Path(__file__).with_name("pi_rpc_server.py")   # the board's RPC server (guest side)
 WRAPPER = "edgemb-python"   # host script re-entering qemu: the root's sys.executable
 SITECUSTOMIZE = '''"""edgemb: TVM re-executes sys.executable; point it at the qemu wrapper."""
 import os
@@ -258,15 +259,15 @@ def free_port(host: str = "127.0.0.1") -> int:
 def start_board(cpu: str, *, host: str = "127.0.0.1", port: int | None = None,
                 tracker: str | None = None, key: str | None = None, threads: int | None = None,
                 progress: Progress | None = None, ready_timeout: float = 180) -> EmulatedBoard:
-    """Start `tvm.exec.rpc_server` under qemu-aarch64 for `cpu`; wait until it listens.
+    """Start TVM's RPC server (`pi_rpc_server.py`) under qemu-aarch64 for `cpu`; wait until
+    it listens.
 
     With `tracker` ("HOST:PORT") and `key` the server registers with the tracker; the call
     returns once the tracker lists it.
     """
     root = prepare_root(progress)
     port = port or free_port(host)
-    cmd = [*python_command(root, cpu), "-m", "tvm.exec.rpc_server", "--host", host,
-           "--port", str(port), "--port-end", str(port + 1)]
+    cmd = [*python_command(root, cpu), str(SERVER), "--host", host, "--port", str(port)]
     if tracker:
         cmd += ["--tracker", tracker, "--key", key or "rpi"]
     log = log_file(f"pi-server-{port}.log")
@@ -274,21 +275,20 @@ def start_board(cpu: str, *, host: str = "127.0.0.1", port: int | None = None,
         proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT,
                                 env=python_env(root, cpu, threads), start_new_session=True)
     board = EmulatedBoard(proc, host, port, cpu, log)
-    deadline = time.monotonic() + ready_timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise EdgembError(f"pi emulator: RPC server exited ({proc.returncode}): "
-                              f"{log.read_text()[-300:]}")
-        if "bind to" in log.read_text():  # tvm.exec.rpc_server is listening
-            if tracker:   # ... and usable through the tracker once registered
-                th, tp = parse_hostport(tracker, "tracker")
-                try:
+    try:   # on every way out but success (errors, Ctrl-C, SIGTERM) the board is stopped
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise EdgembError(f"pi emulator: RPC server exited ({proc.returncode}): "
+                                  f"{log.read_text()[-300:]}")
+            if "bind to" in log.read_text():  # listening (pi_rpc_server.py)
+                if tracker:   # ... and usable through the tracker once registered
+                    th, tp = parse_hostport(tracker, "tracker")
                     wait_for_board(th, tp, key or "rpi", max(deadline - time.monotonic(), 1))
-                except EdgembError:
-                    board.stop()
-                    raise
-            return board
-        time.sleep(0.5)
-    board.stop()
-    raise EdgembError(f"pi emulator: RPC server did not start within {ready_timeout:.0f} s "
-                      f"(log {log})")
+                return board
+            time.sleep(0.5)
+        raise EdgembError(f"pi emulator: RPC server did not start within {ready_timeout:.0f} s "
+                          f"(log {log})")
+    except BaseException:
+        board.stop()
+        raise

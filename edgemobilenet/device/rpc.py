@@ -2,13 +2,16 @@
 `.so`, run it with the Relax VM and time it. Moves bytes and measures; computes nothing."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,58 @@ from edgemobilenet.device.tvm_vm import kernel_args, run_vm, time_kernels
 from edgemobilenet.errors import EdgembError
 
 
+CONNECT_TIMEOUT = 120.0   # connect + handshake (an emulated board forks its session slowly)
+CALL_TIMEOUT = 900.0      # any one remote call: upload, load, run, time (emulated: slow)
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float, what: str) -> Iterator[None]:
+    """Raise EdgembError("<what>: no answer within N s") when the block outlasts `seconds`.
+
+    TVM's RPC client blocks in C++ socket reads, holding the GIL, with no timeout of its
+    own. SIGALRM interrupts the read and TVM re-raises the handler's exception (checked
+    with TVM 0.27). An alarm already set (an enclosing limit, pytest-timeout) is kept: the
+    earlier deadline fires, the other one is re-armed afterwards. Signals reach the main
+    thread only: elsewhere the block runs without a limit (MetaSchedule's runners have
+    their own, see bounded_runner).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    outer = signal.getsignal(signal.SIGALRM)
+    outer_left = signal.getitimer(signal.ITIMER_REAL)[0]
+    ours_first = not outer_left or seconds < outer_left
+    state = {"active": True}
+    start = time.monotonic()
+
+    def expired(signum, frame):
+        if not state["active"]:
+            return
+        if ours_first:
+            raise _Expired
+        if callable(outer):   # the enclosing deadline came first: its handler decides
+            outer(signum, frame)
+
+    signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds if ours_first else outer_left)
+    try:
+        yield
+    except _Expired:
+        raise EdgembError(f"{what}: no answer within {seconds:.0f} s (stopped waiting)") \
+            from None
+    finally:
+        state["active"] = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, outer)
+        if outer_left:
+            signal.setitimer(signal.ITIMER_REAL,
+                             max(outer_left - (time.monotonic() - start), 1e-3))
+
+
+class _Expired(Exception):
+    """The SIGALRM of `time_limit` (internal)."""
+
+
 def parse_hostport(s: str, what: str) -> tuple[str, int]:
     host, sep, port = s.rpartition(":")
     if not sep or not port.isdigit():
@@ -28,24 +83,27 @@ def parse_hostport(s: str, what: str) -> tuple[str, int]:
 
 
 def connect(rpc: str | None = None, tracker: str | None = None, key: str | None = None,
-            timeout: float = 120):
-    """An RPC session: `rpc` "HOST:PORT" for a server, or `tracker` "HOST:PORT" + `key`."""
+            timeout: float = CONNECT_TIMEOUT):
+    """An RPC session: `rpc` "HOST:PORT" for a server, or `tracker` "HOST:PORT" + `key`.
+    Connecting (and the server's handshake) ends within `timeout` s."""
     from tvm import rpc as tvm_rpc
 
+    where = f"tracker {tracker} key '{key}'" if tracker else f"rpc server {rpc}"
     try:
         if tracker:
             h, p = parse_hostport(tracker, "tracker")
             if not key:
                 raise EdgembError(f"tracker {tracker}: a device key is needed (--key)")
-            return tvm_rpc.connect_tracker(h, p).request(key, session_timeout=0,
-                                                         max_retry=3)
+            with time_limit(timeout, where):
+                return tvm_rpc.connect_tracker(h, p).request(key, session_timeout=0,
+                                                             max_retry=3)
         if rpc:
             h, p = parse_hostport(rpc, "rpc server")
-            return tvm_rpc.connect(h, p, session_timeout=0)
+            with time_limit(timeout, where):
+                return tvm_rpc.connect(h, p, session_timeout=0)
     except EdgembError:
         raise
     except Exception as e:  # TVM raises RuntimeError / TVMError on refused connections
-        where = f"tracker {tracker} key '{key}'" if tracker else f"rpc server {rpc}"
         raise EdgembError(f"{where}: cannot connect ({str(e).splitlines()[0][:200]})") from None
     raise EdgembError("rpc: give an RPC server (HOST:PORT) or a tracker and key")
 
@@ -61,7 +119,10 @@ def wait_for_board(host: str, port: int, key: str, wait: float | None = None) ->
     deadline = time.monotonic() + (BOARD_WAIT_SEC if wait is None else wait)
     while True:
         try:
-            queues = tvm_rpc.connect_tracker(host, port).summary()["queue_info"]
+            with time_limit(CONNECT_TIMEOUT, f"tracker {host}:{port}"):
+                queues = tvm_rpc.connect_tracker(host, port).summary()["queue_info"]
+        except EdgembError:
+            raise
         except Exception as e:  # TVM raises RuntimeError / TVMError on refused connections
             raise EdgembError(f"tracker {host}:{port}: cannot connect "
                               f"({str(e).splitlines()[0][:200]})") from None
@@ -84,27 +145,31 @@ class RemoteModel:
     outputs: list[str]
     kernels: list[dict[str, Any]] | None = None   # the manifest's kernel table
     kernel_lib: Path | None = None                # kernels.so of the build directory
+    timeout: float = CALL_TIMEOUT                 # limit of each remote call (s)
     _kernel_module: Any = None
     _kernel_args: Any = None
 
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        return dict(zip(self.outputs, run_vm(self.vm, self.dev, x, len(self.outputs))))
+        with time_limit(self.timeout, "board: running the model"):
+            return dict(zip(self.outputs, run_vm(self.vm, self.dev, x, len(self.outputs))))
 
     def time(self, number: int = 10, repeat: int = 3, min_repeat_ms: int = 0) -> list[float]:
         """Seconds per run (one entry per repeat), measured on the board."""
-        f = self.vm.time_evaluator("invoke_stateful", self.dev, number=number, repeat=repeat,
-                                   min_repeat_ms=min_repeat_ms)
-        return [float(v) for v in f("main").results]
+        with time_limit(self.timeout, "board: timing the model"):
+            f = self.vm.time_evaluator("invoke_stateful", self.dev, number=number,
+                                       repeat=repeat, min_repeat_ms=min_repeat_ms)
+            return [float(v) for v in f("main").results]
 
 
     def kernel_seconds(self, number: int = 10) -> list[float]:
         """Seconds per call of each kernel of the table, timed on the board."""
-        if self._kernel_module is None:
-            self.session.upload(str(self.kernel_lib))
-            self._kernel_module = self.session.load_module(self.kernel_lib.name)
-            self._kernel_args = kernel_args(self.kernels or [], self.dev)
-        return time_kernels(self._kernel_module, self.dev, self.kernels or [],
-                            self._kernel_args, number)
+        with time_limit(self.timeout, "board: timing the kernels"):
+            if self._kernel_module is None:
+                self.session.upload(str(self.kernel_lib))
+                self._kernel_module = self.session.load_module(self.kernel_lib.name)
+                self._kernel_args = kernel_args(self.kernels or [], self.dev)
+            return time_kernels(self._kernel_module, self.dev, self.kernels or [],
+                                self._kernel_args, number)
 
 
 def load_build(session, build_dir: str | Path) -> RemoteModel:
@@ -117,27 +182,36 @@ def load_build(session, build_dir: str | Path) -> RemoteModel:
     except FileNotFoundError:
         raise EdgembError(f"{build_dir}: no manifest.json (not a TVM build directory)") from None
     lib = build_dir / manifest["library"]
-    session.upload(str(lib))
-    rlib = session.load_module(lib.name)
-    dev = session.cpu()
-    vm = relax.VirtualMachine(rlib, dev)
+    with time_limit(CALL_TIMEOUT, f"board: uploading and loading {lib}"):
+        session.upload(str(lib))
+        rlib = session.load_module(lib.name)
+        dev = session.cpu()
+        vm = relax.VirtualMachine(rlib, dev)
     klib = manifest.get("kernel_library")
     return RemoteModel(session, vm, dev, [o["name"] for o in manifest["outputs"]],
                        manifest.get("kernels"), build_dir / klib if klib else None)
 
 
 def stop_group(proc: subprocess.Popen, timeout: float = 10) -> None:
-    """Terminate a process started with `start_new_session=True` and its whole group."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout)
-            break
-        except subprocess.TimeoutExpired:
-            continue
+    """Terminate a process started with `start_new_session=True` and its whole group:
+    SIGTERM, up to `timeout` s for the leader, then SIGKILL to whatever of the group is
+    left (members that outlive or ignore SIGTERM, e.g. forked session children)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 def start_tracker(host: str = "127.0.0.1", port: int = 9190, timeout: float = 60):
