@@ -2,8 +2,8 @@
 
 LiteRT's reference kernels (OpResolverType.BUILTIN_REF) must equal the reference executor bit
 for bit, node by node (each node fed LiteRT's own inputs) and end to end. LiteRT's optimized
-builtin kernels round the GEMM convolutions' final shift half up instead of away from zero
-(ruy): those may differ by 1 LSB per node, never more.
+builtin kernels (x86 wheel) round the convolutions' final shift half up instead of away from
+zero (measured): those may differ by 1 LSB per node, never more.
 """
 from __future__ import annotations
 
