@@ -41,6 +41,15 @@ def test_zoo_model_on_qemu_matches_reference(target_name: str, arch: str, tmp_pa
     run_on_qemu(_zoo_graph(arch), target_name, tmp_path / "build")
 
 
+@pytest.mark.parametrize("arch", ["ssdlite_mobilenet_v2", "lraspp_mobilenet_v3_small"])
+def test_detection_segmentation_on_qemu_match_reference(arch: str, tmp_path) -> None:
+    """The heads' ops (NHWC flatten + concat of 12 prediction maps; resize, sigmoid gate,
+    multiply, dilated depthwise) at an odd input size."""
+    g = load_qgraph(arch, ModelOptions(width=0.35, resolution=35, num_classes=4, calib=None,
+                                       calib_count=4))
+    run_on_qemu(g, "mps2-an386", tmp_path / "build", n_inputs=1)
+
+
 @pytest.mark.slow
 def test_default_model_on_qemu_matches_reference(tmp_path) -> None:
     g = load_qgraph("default", ModelOptions(calib_count=8))
