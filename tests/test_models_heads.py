@@ -23,7 +23,8 @@ from edgemobilenet.quant.convert import dequantize_output, quantize_input, quant
 
 ROOT = Path(__file__).resolve().parent.parent
 REF = json.loads((ROOT / "tests" / "data" / "torchvision_reference.json").read_text())
-_spec = importlib.util.spec_from_file_location("tv_ref", ROOT / "tools" / "torchvision_reference.py")
+_spec = importlib.util.spec_from_file_location("tv_ref",
+                                               ROOT / "tools" / "torchvision_reference.py")
 tv_ref = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(tv_ref)
 

@@ -61,16 +61,17 @@ def command(arch, data, output, width, width_rule, resolution, in_channels, epoc
     the composited detection set, or a COCO-style JSON) and segmenters (lraspp_*,
     deeplabv3_*: fashion-mnist composited, or an images/ + masks/ tree)."""
     torch.set_num_threads(threads)
-    cfg = TrainConfig(arch=arch, data=data, width=width, width_rule=width_rule, resolution=resolution,
-                      in_channels=in_channels, epochs=epochs, batch_size=batch_size, lr=lr,
-                      weight_decay=weight_decay, limit=limit, seed=seed, half=half,
-                      class_loss=class_loss)
+    cfg = TrainConfig(arch=arch, data=data, width=width, width_rule=width_rule,
+                      resolution=resolution, in_channels=in_channels, epochs=epochs,
+                      batch_size=batch_size, lr=lr, weight_decay=weight_decay, limit=limit,
+                      seed=seed, half=half, class_loss=class_loss)
     console = Console()
     t0 = time.monotonic()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(),
                   console=console, transient=True) as p:
-        summary = train(cfg, output, resume=resume, progress=_RichProgress(p, console, _METRIC[task_of(arch)]))
+        progress = _RichProgress(p, console, _METRIC[task_of(arch)])
+        summary = train(cfg, output, resume=resume, progress=progress)
     console.print(f"wrote {output}: epoch {summary['epoch']}, val "
                   f"{summary.get('metric', 'top-1')} {summary['val_top1']:.2f}% on "
                   f"{summary['val_images']} images, "
