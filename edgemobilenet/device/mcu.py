@@ -146,6 +146,10 @@ class Device:
         raw = self._read_chunks(P.CMD_GET_TENSOR, struct.pack("<i", layer), None, 4)
         return np.frombuffer(raw, dtype=np.int8)
 
+    def get_postprocessed(self) -> bytes:
+        """The device post-processing of the last run (PROTOCOL.md, get_postprocessed)."""
+        return self._read_chunks(P.CMD_GET_POSTPROCESSED, b"", None, 4)
+
     def stack_high_water(self) -> int:
         """Deepest stack use since boot, in bytes."""
         return struct.unpack("<I", self.session.request(P.CMD_GET_STACK)[:4])[0]

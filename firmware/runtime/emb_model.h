@@ -29,4 +29,8 @@ int emb_model_run(int32_t last_layer, uint32_t *layer_ticks, emb_clock_fn clock)
  * runtime wants a new input after each run); layer_ticks has num_layers entries. */
 /* Output tensor of `layer`; valid right after emb_model_run(layer, ...). */
 const int8_t *emb_model_layer_output(int32_t layer, uint32_t *size);
+/* Result of the device post-processing of the last full run (detectors: int32 count then
+ * count x emb_detection_t, emb_postprocess.h; segmenters: the int8 argmax map), or NULL
+ * when the model has none. */
+const int8_t *emb_model_postprocessed(uint32_t *size);
 #endif

@@ -220,6 +220,16 @@ static void cmd_get_tensor(const emb_rx *f) {
     send_chunk(f, data, size, off, max, 4);
 }
 
+static void cmd_get_postprocessed(const emb_rx *f) {
+    uint32_t off, max, size = 0;
+    if (!chunk_args(f, 0, &off, &max)) return;
+    if (!S.output_valid) FAIL(EMB_ERR_ORDER, "get_postprocessed: no run since the last input");
+    const int8_t *data = emb_model_postprocessed(&size);
+    if (!data) FAIL(EMB_ERR_UNSUPPORTED, "get_postprocessed: the model has no post-processing");
+    put_u32(S.out, size);
+    send_chunk(f, data, size, off, max, 4);
+}
+
 static void cmd_layer_profile(const emb_rx *f) {
     uint32_t layers = emb_model_info()->num_layers;
     if (f->len != 4) FAIL(EMB_ERR_BAD_PAYLOAD, "get_layer_profile: need first layer");
@@ -303,6 +313,7 @@ static void dispatch(const emb_rx *f) {
     case EMB_CMD_GET_LAYER_PROFILE: cmd_layer_profile(f); break;
     case EMB_CMD_GET_TENSOR: cmd_get_tensor(f); break;
     case EMB_CMD_GET_STACK: cmd_get_stack(f); break;
+    case EMB_CMD_GET_POSTPROCESSED: cmd_get_postprocessed(f); break;
     case EMB_CMD_BATCH: cmd_batch(f); break;
     default: fail(f->seq, f->cmd, EMB_ERR_UNKNOWN_CMD, "unknown command"); break;
     }

@@ -77,5 +77,5 @@ endef
 $(foreach s,$(SRCS),$(eval $(call compile_rule,$(s))))
 
 $(ELF): $(OBJS) $(MODEL_OBJS) $(BUILD)/memory.ld $(EMB_FIRMWARE)/boards/common/sections.ld
-	$(CC) $(LDFLAGS) $(OBJS) $(MODEL_OBJS) -o $@.tmp && mv $@.tmp $@
+	$(CC) $(LDFLAGS) $(OBJS) $(MODEL_OBJS) -lm -o $@.tmp && mv $@.tmp $@
 -include $(OBJS:.o=.d)

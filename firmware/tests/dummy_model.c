@@ -60,3 +60,8 @@ const int8_t *emb_model_layer_output(int32_t layer, uint32_t *size) {
     default: *size = 0; return NULL;
     }
 }
+
+const int8_t *emb_model_postprocessed(uint32_t *size) {
+    *size = 0;
+    return NULL;
+}

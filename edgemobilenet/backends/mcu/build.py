@@ -18,7 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
-from edgemobilenet.backends.mcu import codegen, elf, layout, manifest, planner, project
+from edgemobilenet.backends.mcu import (codegen, elf, layout, manifest, planner, postprocess,
+                                        project)
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant import qgraph
 from edgemobilenet.quant.qgraph import QGraph
@@ -58,12 +59,14 @@ def _make(build: Path, target: Target, jobs: int) -> Path:
 def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
                   step: Callable[[str], None] | None = None,
                   kernels: KernelChooser | None = None,
-                  weight_layout: str = "auto") -> dict[str, Any]:
+                  weight_layout: str = "auto",
+                  post: postprocess.Post | None = None) -> dict[str, Any]:
     """Build `out_dir` (firmware.elf, model.c/h, model.qgraph, manifest.json); return the
     manifest. `step` is told the name of each pass (for a progress display). `kernels`
     chooses the layers run by external (e.g. TVM-generated) kernels; the others, and all
     without it, run the hand-written kernels of the target's variant. `weight_layout`:
-    see `layout.place`; the manifest records the one used."""
+    see `layout.place`; the manifest records the one used. `post`: device post-processing
+    after the last layer (backends/mcu/postprocess.py), its memory in the arena."""
     if target.kind != "mcu":
         raise EdgembError(f"{target.path.name}: target '{target.name}' is {target.kind}, "
                           f"the MCU backend needs kind 'mcu'")
@@ -71,6 +74,10 @@ def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
     g.validate("compile")
     say("plan")
     plan = planner.plan(g, alignment=arena_alignment(target))
+    post_at = None
+    if post is not None:
+        plan, res_off, scr_off = postprocess.place(g, plan, post)
+        post_at = (post, res_off, scr_off)
     where = layout.place(g, plan, target, weight_layout)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -84,7 +91,7 @@ def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
         layers = codegen.generate_model(g, plan, target.kernels or "portable", tmp,
                                         arena_alignment(target), where.const_section,
                                         where.arena_section, sel.calls if sel else None,
-                                        where.compact_layers)
+                                        where.compact_layers, post_at)
         project.write_project(target, tmp, sel.objects if sel else [])
         qgraph.save(g, tmp / "model.qgraph")
         say("build")
@@ -95,6 +102,8 @@ def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
                                       "arena": where.arena_section or "sram",
                                      **layout.layout_record(g, target.kernels or "portable",
                                                            where.compact_layers)})
+        if post_at is not None:
+            doc["postprocess"] = postprocess.manifest_record(*post_at)
         if sel is not None:
             for i, row in sel.manifest_rows().items():
                 doc["layers"][i]["kernel"] = row

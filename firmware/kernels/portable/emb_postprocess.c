@@ -1,8 +1,10 @@
 /* Detection post-processing (TFLite_Detection_PostProcess, fast NMS) and the segmentation
  * argmax, mirroring edgemobilenet/detection/tflite_nms.py step for step: the int8 logits
  * are thresholded and ranked without dequantizing, only the top_k survivors are decoded
- * (double arithmetic and exp(), float32 boxes, as TFLite), IoU in float32. Built with
- * -std=c99 (no floating-point contraction), so host and device round alike. */
+ * (double arithmetic and exp(), float32 boxes, as TFLite), IoU in float32. No
+ * floating-point contraction (the firmware builds with -std=gnu11, which would allow fused
+ * multiply-adds on cores with a double FPU), so host and device round alike. */
+#pragma GCC optimize("fp-contract=off")
 #include <math.h>
 #include "emb_postprocess.h"
 
