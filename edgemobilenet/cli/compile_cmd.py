@@ -9,6 +9,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from edgemobilenet.backends.mcu.inplace import MEMORY_MODES
 from edgemobilenet.backends.mcu.layout import WEIGHT_LAYOUTS
 from edgemobilenet.cli.board_options import board_connect, board_options
 from edgemobilenet.errors import EdgembError
@@ -67,6 +68,8 @@ def _print(doc: dict, out_dir: Path, show_layers: bool) -> None:
         con.print(f"pointwise weights: {pl['weight_layout']} (int16 layout"
                   f"{f', int8 on {n} layer(s) to fit flash or as asked' if n else ''}"
                   f"; --weights)", highlight=False)
+    con.print(f"depthwise in place (--memory): {len(doc['in_place_layers'])} layer(s)",
+              highlight=False)
     con.print(f"peak activation memory at layer '{doc['peak_layer']}'; model "
               f"{doc['model_hash'][:12]}; wrote {out_dir}/ (firmware.elf, manifest.json)")
 
@@ -89,13 +92,17 @@ def _print(doc: dict, out_dir: Path, show_layers: bool) -> None:
               help="Cortex-M DSP pointwise weights: fast (int16 layout, about 1.4x the weight flash), "
                    "compact (int8, slower), auto (fast, int8 on the fewest layers that make "
                    "the model fit flash).")
+@click.option("--memory", type=click.Choice(MEMORY_MODES), default="auto", show_default=True,
+              help="Cortex-M depthwise in place (output over its input, a few rows of "
+                   "scratch): min (wherever legal), fast (never), auto (where it lowers "
+                   "the activation peak).")
 @board_options
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON only.")
 def command(model: str, target_name: str, out_dir: Path | None, calib: str | None,
             method: str, per_tensor: bool, limit: int, arch: str | None,
             width: float | None, resolution: int | None, num_classes: int | None,
             in_channels: int | None, show_layers: bool, jobs: int, tune_db: Path | None,
-            weight_layout: str, port: str | None, baud: int | None, probe: str | None,
+            weight_layout: str, memory: str, port: str | None, baud: int | None, probe: str | None,
             drive: Path | None,
             as_json: bool) -> None:
     """Compile MODEL (default: the shipped default model) for a target. Cortex-M targets
@@ -132,12 +139,13 @@ def command(model: str, target_name: str, out_dir: Path | None, calib: str | Non
                   "int8 model's accuracy is meaningless", highlight=False)
     if as_json:
         doc = compile_mcu(load_qgraph(model, opts), target, out_dir, jobs=jobs,
-                          tune_db=tune_db, connect=connect, weight_layout=weight_layout)
+                          tune_db=tune_db, connect=connect, weight_layout=weight_layout,
+                          memory=memory)
         click.echo(json.dumps(doc, indent=2))
         return
     with con.status(f"quantizing {model}") as status:
         g = load_qgraph(model, opts)
         doc = compile_mcu(g, target, out_dir, jobs=jobs, tune_db=tune_db, connect=connect,
-                          weight_layout=weight_layout,
+                          weight_layout=weight_layout, memory=memory,
                           step=lambda s: status.update(f"{s}: {model} for {target.name}"))
     _print(doc, out_dir, show_layers)

@@ -1,6 +1,6 @@
 """Compile a QGraph for an MCU target, as a sequence of passes over the graph:
 
-plan memory (planner.py) -> choose weight layouts and placement (layout.py) -> choose
+choose in-place depthwise layers (inplace.py) -> plan memory (planner.py) -> choose weight layouts and placement (layout.py) -> choose
 kernels (handed in: `KernelChooser`, e.g. the TVM selection of backends/tvm/mcu/select.py,
 wired by edgemobilenet/pipeline.py) -> emit C (codegen.py, project.py) -> build (make) ->
 measure the ELF (elf.py) -> manifest (manifest.py).
@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
-from edgemobilenet.backends.mcu import (codegen, elf, layout, manifest, planner, postprocess,
-                                        project)
+from edgemobilenet.backends.mcu import (codegen, elf, inplace, layout, manifest, planner,
+                                        postprocess, project)
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant import qgraph
 from edgemobilenet.quant.qgraph import QGraph
@@ -59,21 +59,24 @@ def _make(build: Path, target: Target, jobs: int) -> Path:
 def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
                   step: Callable[[str], None] | None = None,
                   kernels: KernelChooser | None = None,
-                  weight_layout: str = "auto",
+                  weight_layout: str = "auto", memory: str = "auto",
                   post: postprocess.Post | None = None) -> dict[str, Any]:
     """Build `out_dir` (firmware.elf, model.c/h, model.qgraph, manifest.json); return the
     manifest. `step` is told the name of each pass (for a progress display). `kernels`
     chooses the layers run by external (e.g. TVM-generated) kernels; the others, and all
     without it, run the hand-written kernels of the target's variant. `weight_layout`:
-    see `layout.place`; the manifest records the one used. `post`: device post-processing
-    after the last layer (backends/mcu/postprocess.py), its memory in the arena."""
+    see `layout.place`; the manifest records the one used. `memory`: which depthwise
+    layers run in place (`inplace.choose`: auto / fast / min). `post`: device
+    post-processing after the last layer (backends/mcu/postprocess.py), its memory in the
+    arena."""
     if target.kind != "mcu":
         raise EdgembError(f"{target.path.name}: target '{target.name}' is {target.kind}, "
                           f"the MCU backend needs kind 'mcu'")
     say = step or (lambda _: None)
     g.validate("compile")
     say("plan")
-    plan = planner.plan(g, alignment=arena_alignment(target))
+    in_place = inplace.choose(g, memory, arena_alignment(target))
+    plan = planner.plan(g, arena_alignment(target), in_place)
     post_at = None
     if post is not None:
         plan, res_off, scr_off = postprocess.place(g, plan, post)

@@ -6,7 +6,7 @@ holding its constants as literals, run in order by `emb_model_run`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Mapping, Protocol
 
@@ -16,6 +16,7 @@ from edgemobilenet.backends.mcu import kernel_args, postprocess
 from edgemobilenet.backends.mcu.planner import MemoryPlan
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant import ops
+from edgemobilenet.quant.ops.mcu import ints
 from edgemobilenet.quant.qgraph import QGraph, QNode
 
 
@@ -91,11 +92,19 @@ class _Emitter:
             raise EdgembError(f"{at}: op is not supported by the MCU backend")
         calls = kernel_args.calls(node, [self.g.tensor(t) for t in ins], self.g.tensor(out),
                                   self.variant, i in self.compact_layers)
+        mcu = s.mcu
+        if i in self.plan.inplace:   # inplace.py: over its own input, a scratch of rows
+            if self.plan.offsets[ins[0]] != self.plan.offsets[out]:
+                raise EdgembError(f"{at}: memory plan did not put the output over the input")
+            mcu = replace(mcu, fn="emb_conv2d_inplace_s8",
+                          args=mcu.args + ints("scratch_offset", "band"))
+            calls = [{**v, "scratch_offset": self.plan.scratch[i] - self.plan.offsets[out],
+                      "band": self.plan.inplace[i][0]} for v in calls]
         p = f"l{i}"
         out_lines = []
         for k, values in enumerate(calls):
             tag = f"{p}_{k}" if len(calls) > 1 else p
-            out_lines.append(s.mcu.render(
+            out_lines.append(mcu.render(
                 values, input_ptr=lambda j: self.ptr(ins[j]), out_ptr=self.ptr(out),
                 const=lambda a, arr, tag=tag: self.const(a.ctype, f"{tag}_{a.name}", arr),
                 local=tag))

@@ -37,9 +37,13 @@ def make_manifest(g: QGraph, target: Target, plan: MemoryPlan, layers: list[Laye
         "arena_bytes": plan.arena_bytes, "arena_lower_bound": plan.lower_bound,
         "arena_alignment": plan.alignment, "plan_strategy": plan.strategy,
         "peak_layer": g.nodes[plan.peak_layer].name if g.nodes else None,
+        "in_place_layers": [g.nodes[i].name for i in sorted(plan.inplace)],
         "sections": sections, "placement": placement,
         "macs": sum(r.macs for r in layers),
-        "layers": [{**asdict(r), "live_bytes": plan.live_bytes[r.index]} for r in layers],
+        "layers": [{**asdict(r), "live_bytes": plan.live_bytes[r.index],
+                    "in_place": ({"band_rows": plan.inplace[r.index][0],
+                                  "scratch_bytes": plan.inplace[r.index][1]}
+                                 if r.index in plan.inplace else None)} for r in layers],
     }
 
 

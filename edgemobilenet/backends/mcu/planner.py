@@ -2,7 +2,8 @@
 
 A tensor lives from the node that produces it to its last consumer (graph inputs from the
 start, graph outputs to the end). `reshape` outputs alias their input (no copy) and `lut`
-may write over its input when that input dies there. Offsets come from greedy placement
+may write over its input when that input dies there; so may the depthwise layers chosen to
+run in place (inplace.py), whose scratch is a buffer live at that layer only. Offsets come from greedy placement
 (lowest gap that fits among already placed, time-overlapping buffers), tried for several
 orderings; the best is kept and reported beside the lower bound (the largest sum of live
 bytes at any step), which no plan can beat.
@@ -10,6 +11,7 @@ bytes at any step), which no plan can beat.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Mapping
 
 import numpy as np
 
@@ -47,6 +49,8 @@ class MemoryPlan:
     strategy: str
     live_bytes: list[int] = field(default_factory=list)   # per node: sum of live buffers
     peak_layer: int = 0                                    # node index with most live bytes
+    inplace: dict[int, tuple[int, int]] = field(default_factory=dict)  # layer: (band, scratch)
+    scratch: dict[int, int] = field(default_factory=dict)  # layer: scratch offset
 
 
 def _align(n: int, a: int) -> int:
@@ -58,8 +62,11 @@ def tensor_bytes(g: QGraph, name: str) -> int:
     return int(np.prod(t.shape, dtype=np.int64)) * _ITEMSIZE[t.dtype]
 
 
-def build_buffers(g: QGraph, alignment: int) -> tuple[list[Buffer], dict[str, Buffer]]:
-    """Lifetimes of all activation tensors, with aliases merged into one buffer."""
+def build_buffers(g: QGraph, alignment: int, inplace: Mapping[int, tuple[int, int]] = {}
+                  ) -> tuple[list[Buffer], dict[str, Buffer]]:
+    """Lifetimes of all activation tensors, with aliases merged into one buffer; the
+    layers in `inplace` (node: (band rows, scratch bytes)) share their input's buffer and
+    get a scratch buffer (not in the returned map) live at that node."""
     last = len(g.nodes) - 1
     last_use: dict[str, int] = {}
     for i, node in enumerate(g.nodes):
@@ -80,10 +87,15 @@ def build_buffers(g: QGraph, alignment: int) -> tuple[list[Buffer], dict[str, Bu
     for i, node in enumerate(g.nodes):
         kind = _ALIAS_OPS.get(node.op)
         src = node.inputs[0] if node.inputs else None
+        if i in inplace:
+            buffers.append(Buffer([f"{node.name}:scratch"], _align(inplace[i][1], alignment),
+                                  i, i))
         for t in node.outputs:
             if t in of:
                 continue
-            if src not in of or tensor_bytes(g, t) != tensor_bytes(g, src):
+            if i in inplace:
+                can_alias = True
+            elif src not in of or tensor_bytes(g, t) != tensor_bytes(g, src):
                 can_alias = False
             elif kind == "always":
                 can_alias = True
@@ -137,9 +149,11 @@ _ORDERINGS = {
 }
 
 
-def plan(g: QGraph, alignment: int = 4) -> MemoryPlan:
-    """Assign arena offsets to every activation tensor of `g`, minimising the arena."""
-    buffers, of = build_buffers(g, alignment)
+def plan(g: QGraph, alignment: int = 4, inplace: Mapping[int, tuple[int, int]] = {}
+         ) -> MemoryPlan:
+    """Assign arena offsets to every activation tensor of `g`, minimising the arena;
+    `inplace`: depthwise layers run in place (inplace.choose)."""
+    buffers, of = build_buffers(g, alignment, inplace)
     lb, live = lower_bound(buffers, len(g.nodes))
     best: tuple[int, str, list[int]] | None = None
     for name, key in _ORDERINGS.items():
@@ -154,4 +168,7 @@ def plan(g: QGraph, alignment: int = 4) -> MemoryPlan:
     return MemoryPlan(offsets={t: b.offset for t, b in of.items()},
                       sizes={t: tensor_bytes(g, t) for t in of},
                       buffers=buffers, arena_bytes=best[0], lower_bound=lb,
-                      alignment=alignment, strategy=best[1], live_bytes=live, peak_layer=peak)
+                      alignment=alignment, strategy=best[1], live_bytes=live, peak_layer=peak,
+                      inplace=dict(inplace),
+                      scratch={i: b.offset for b in buffers if b.tensors[0].endswith(":scratch")
+                               for i in [b.start]})

@@ -29,6 +29,12 @@ int32_t emb_mbqm(int32_t x, int32_t multiplier, int32_t shift);
 void emb_conv2d_s8(const emb_conv_params *p, const int8_t *in, const int8_t *weight,
                    const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *out);
 
+/* Depthwise conv2d in place (in == out, one buffer; portable/emb_conv2d_inplace.c): bands
+ * of `band` output rows through emb_conv2d_s8 into a scratch at out + scratch_offset. */
+void emb_conv2d_inplace_s8(const emb_conv_params *p, const int8_t *in, const int8_t *weight,
+                           const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                           int8_t *out, int32_t scratch_offset, int32_t band);
+
 /* fully connected: in (in_c), weight (out_c, in_c). */
 void emb_fully_connected_s8(int32_t in_c, int32_t out_c, const int8_t *in,
                             const int8_t *weight, const int32_t *bias, const int32_t *mult,

@@ -1,0 +1,46 @@
+"""In-place depthwise plans (backends/mcu/inplace.py + planner.py): output over its input,
+the scratch a buffer of its own at that layer, modes fast / min / auto."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qgraph_builders import mobilenet_v2
+
+from edgemobilenet.backends.mcu import inplace, planner
+from edgemobilenet.errors import EdgembError
+from edgemobilenet.quant import ops
+
+
+def _live_overlap(plan: planner.MemoryPlan, step: int, lo: int, hi: int) -> list[str]:
+    """Buffers other than the scratch of `step` holding bytes in [lo, hi) at `step`."""
+    return [b.tensors[0] for b in plan.buffers if b.start <= step <= b.end
+            and b.offset < hi and lo < b.offset + b.size
+            and not (b.tensors[0].endswith(":scratch") and b.start == step)]
+
+
+def test_in_place_plans_share_the_input_and_keep_the_scratch_apart() -> None:
+    g = mobilenet_v2(np.random.default_rng(0), width=0.35, resolution=32, num_classes=10)
+    fast = planner.plan(g, 4, inplace.choose(g, "fast", 4))
+    least = planner.plan(g, 4, inplace.choose(g, "min", 4))
+    auto = planner.plan(g, 4, inplace.choose(g, "auto", 4))
+    assert not fast.inplace and len(least.inplace) >= 5
+    assert least.arena_bytes < fast.arena_bytes and least.lower_bound < fast.lower_bound
+    assert auto.arena_bytes == least.arena_bytes and 0 < len(auto.inplace) <= len(least.inplace)
+    for p in (least, auto):
+        assert p.lower_bound <= p.arena_bytes
+        for i, (band, scratch) in p.inplace.items():
+            n = g.nodes[i]
+            assert p.offsets[n.inputs[0]] == p.offsets[n.outputs[0]]
+            _, oh, ow, c = g.tensor(n.outputs[0]).shape
+            assert scratch == inplace.scratch_rows(g, i, band) * ow * c
+            s = p.scratch[i]
+            assert not _live_overlap(p, i, s, s + scratch)
+            # stride 1, pad 1: a band holds one row more than it computes
+            if ops.attrs_of(n).stride[0] == 1:
+                assert inplace.scratch_rows(g, i, band) == min(band + 1, oh)
+
+
+def test_bad_memory_mode_is_refused() -> None:
+    g = mobilenet_v2(np.random.default_rng(0), width=0.35, resolution=32, num_classes=10)
+    with pytest.raises(EdgembError, match="memory mode"):
+        inplace.choose(g, "tiny", 4)

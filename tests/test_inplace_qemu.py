@@ -1,0 +1,38 @@
+"""In-place depthwise (`--memory`, backends/mcu/inplace.py): firmware whose depthwise layers
+write over their own input equals the numpy reference bit for bit in QEMU, with one-row
+bands and wider ones, on every kernel variant."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pytest
+
+from firmware_check import assert_firmware_matches_reference
+
+from edgemobilenet.backends.mcu import build, inplace
+from edgemobilenet.model_source import ModelOptions, load_qgraph
+from edgemobilenet.targets import load_target
+
+pytestmark = pytest.mark.needs("arm-none-eabi-gcc", "qemu-system-arm")
+
+
+@lru_cache(maxsize=None)
+def _graph(arch: str):
+    return load_qgraph(arch, ModelOptions(width=0.35, resolution=32, num_classes=10,
+                                          calib=None, calib_count=4))
+
+
+@pytest.mark.parametrize("target_name,arch,band", [
+    ("mps2-an386", "mobilenet_v1", 1), ("mps2-an386", "mobilenet_v2", 3),
+    ("mps3-an547", "mobilenet_v2", 1), ("mps3-an547", "mobilenet_v1", 2)])
+def test_in_place_depthwise_matches_reference(target_name, arch, band, tmp_path,
+                                              monkeypatch) -> None:
+    g = _graph(arch)
+    every = {i: inplace.layer(g, i, band) for i in inplace.eligible(g)}
+    monkeypatch.setattr(inplace, "choose", lambda *_: every)
+    target = load_target(target_name)
+    doc = build.compile_model(g, target, tmp_path / "b")
+    assert len(doc["in_place_layers"]) == len(every) >= 5
+    rows = [r for r in doc["layers"] if r["in_place"]]
+    assert all(r["in_place"]["band_rows"] == band for r in rows)
+    assert_firmware_matches_reference(g, target, tmp_path / "b", n_inputs=2)
