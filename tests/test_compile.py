@@ -66,7 +66,8 @@ def test_sram_fit_is_checked_before_building(graph, tmp_path) -> None:
     with pytest.raises(EdgembError) as e:
         build.compile_model(graph, target, tmp_path / "b")
     msg = str(e.value)
-    peak = graph.nodes[build.planner.plan(graph).peak_layer].name
+    peak = graph.nodes[build.planner.plan(graph, 4, build.inplace.choose(graph, "auto", 4))
+                       .peak_layer].name
     assert "SRAM" in msg and "mps2-an386 has 40 KB" in msg and "32 KB reserved" in msg
     assert f"peak at layer '{peak}'" in msg
     assert not (tmp_path / "b").exists()
