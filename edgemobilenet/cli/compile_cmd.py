@@ -134,7 +134,7 @@ def command(model: str, target_name: str, out_dir: Path | None, calib: str | Non
         return
     connect = board_connect(target, port, baud, probe, drive)
     con = Console(stderr=True)
-    if calib is None and not model.lower().endswith(".qgraph") and not as_json:
+    if calib is None and not model.lower().endswith((".qgraph", ".tflite")) and not as_json:
         con.print("[yellow]warning:[/] no --calib data: calibrating on random inputs, the "
                   "int8 model's accuracy is meaningless", highlight=False)
     if as_json:
