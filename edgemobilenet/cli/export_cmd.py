@@ -34,6 +34,10 @@ def command(model: str, output: Path, calib: str | None, method: str, per_tensor
     opts = ModelOptions(arch=arch, width=width, resolution=resolution, num_classes=num_classes,
                         in_channels=in_channels, method=method, calib=calib,
                         calib_count=limit, per_tensor_weights=per_tensor)
+    if calib is None and not model.lower().endswith((".qgraph", ".tflite")) and not as_json:
+        Console(stderr=True).print("[yellow]warning:[/] no --calib data: calibrating on random "
+                                   "inputs, the int8 model's accuracy is meaningless",
+                                   highlight=False)
     g = load_qgraph(model, opts)
     inexact: list[str] = []
     if suffix == ".tflite":
