@@ -4,10 +4,11 @@ The models are written here with the schema's generated code (`tflite_models.py`
 quantization parameters chosen by the test, as a foreign converter would write them.
 Convolutions are checked bit-exact against LiteRT's reference kernels and within 1 LSB of
 its optimized builtin kernels (their vectorized paths round the final shift half up), and so
-is MEAN; every other op is checked bit-exact against both.
+are MEAN and FULLY_CONNECTED; every other op is checked bit-exact against both.
 """
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -252,7 +253,7 @@ def _input(data: bytes, rng) -> np.ndarray:
 
 @pytest.mark.parametrize("case", sorted(CONV_CASES) + sorted(OTHER_CASES))
 def test_each_op_matches_litert_op_by_op(case, tmp_path):
-    rng = np.random.default_rng(abs(hash(case)) % 1000)
+    rng = np.random.default_rng(zlib.crc32(case.encode()))
     data = conv_model(rng, **CONV_CASES[case]) if case in CONV_CASES else \
         OTHER_CASES[case](rng)
     (tmp_path / "m.tflite").write_bytes(data)
@@ -262,7 +263,8 @@ def test_each_op_matches_litert_op_by_op(case, tmp_path):
         ref = per_node_diffs(g, data, x, "ref")
         assert max(ref.values()) == 0, ref
         opt = per_node_diffs(g, data, x, "builtin")
-        assert max(opt.values()) <= (1 if case in CONV_CASES or "mean" in case else 0), opt
+        loose = case in CONV_CASES or case.startswith(("mean", "fc"))
+        assert max(opt.values()) <= (1 if loose else 0), opt
 
 
 def test_boundary_quantize_dequantize_kept_outside(rng):

@@ -262,33 +262,31 @@ class _Writer:
                 o)
 
     def fully_connected_single_round(self, node: QNode) -> None:
-        """Per-channel FULLY_CONNECTED: LiteRT rounds it once, as this op does."""
-        self.fully_connected(node, per_channel_fc=True)
+        """FULLY_CONNECTED: LiteRT rounds it once, as this op does."""
+        p, n = node.params, node.name
+        oc = p["weight"].shape[0]
+        x = self.g.tensors[node.inputs[0]]
+        ws = self.weight_scales(node)
+        bscale = (np.float64(f32(x.scale)) * ws.astype(np.float64)).tolist()
+        wt = self.const(f"{n}::weight", p["weight"], ws.tolist(), [0] * oc)
+        bias = self.const(f"{n}::bias", p["bias"], bscale, [0] * oc)
 
-    def fully_connected(self, node: QNode, per_channel_fc: bool = False) -> None:
-        """Per-tensor: FULLY_CONNECTED. Per-channel: RESHAPE + 1x1 CONV_2D + RESHAPE, because
-        LiteRT's per-channel FULLY_CONNECTED rounds once (x * m, not SRDHM then RDIVPOT)."""
+        def emit(out: int, act: int) -> None:
+            o = schema.FullyConnectedOptionsT()
+            o.fusedActivationFunction = act
+            self.op(Op.FULLY_CONNECTED, [self.index[x.name], wt, bias], [out],
+                    schema.BuiltinOptions.FullyConnectedOptions, o)
+        self.emit_then_clamp(node, emit)
+
+    def fully_connected(self, node: QNode) -> None:
+        """RESHAPE + 1x1 CONV_2D + RESHAPE: LiteRT's FULLY_CONNECTED rounds once (x * m), the
+        QGraph's fully_connected twice (SRDHM then RDIVPOT), as CONV_2D does."""
         p, n = node.params, node.name
         oc, c = p["weight"].shape
         x = self.g.tensors[node.inputs[0]]
         y = self.g.tensors[node.outputs[0]]
         ws = self.weight_scales(node)
-        per_tensor = not per_channel_fc and bool(
-            (p["multiplier"] == p["multiplier"][0]).all()
-            and (p["shift"] == p["shift"][0]).all() and (ws == ws[0]).all())
         bscale = (np.float64(f32(x.scale)) * ws.astype(np.float64)).tolist()
-        if per_tensor or per_channel_fc:
-            k = oc if per_channel_fc else 1
-            wt = self.const(f"{n}::weight", p["weight"], ws.tolist()[:k], [0] * k)
-            bias = self.const(f"{n}::bias", p["bias"], bscale[:k], [0] * k)
-
-            def emit(out: int, act: int) -> None:
-                o = schema.FullyConnectedOptionsT()
-                o.fusedActivationFunction = act
-                self.op(Op.FULLY_CONNECTED, [self.index[x.name], wt, bias], [out],
-                        schema.BuiltinOptions.FullyConnectedOptions, o)
-            self.emit_then_clamp(node, emit)
-            return
         wt = self.const(f"{n}::weight", p["weight"].reshape(oc, 1, 1, c), ws.tolist(), [0] * oc)
         bias = self.const(f"{n}::bias", p["bias"], bscale, [0] * oc)
         x4 = self.tensor(f"{n}::in4d", (1, 1, 1, c), TType.INT8, [f32(x.scale)],

@@ -412,8 +412,6 @@ class _Importer:
         if w.data.ndim != 2:
             raise self.err(op, f"weights have shape {w.shape}")
         oc, c = w.shape
-        # per-channel weights: LiteRT's FULLY_CONNECTED then rounds once (OPS.md)
-        kind = "fully_connected_single_round" if len(w.scale) > 1 else "fully_connected"
         if op.opts.keepNumDims:
             raise self.err(op, "keep_num_dims is not supported")
         x = self.t(x_i)
@@ -424,7 +422,8 @@ class _Importer:
         params = self.weighted(op, self.t(x_i), w, b_i, oc, False)
         params["weight"] = w.data
         out, act = self.finish_act(op, op.opts.fusedActivationFunction)
-        self.emit_weighted(op, kind, x_i, out, act, params)
+        # LiteRT's int8 FULLY_CONNECTED rounds once (OPS.md), per-tensor or per-channel
+        self.emit_weighted(op, "fully_connected_single_round", x_i, out, act, params)
 
     def flatten(self, op: _Op, x_i: int, c: int) -> int:
         """A reshape to (1, C) before a FULLY_CONNECTED (a new TFLite-side tensor)."""
