@@ -28,8 +28,9 @@ def test_tiny_instruction_count_tuning_is_applied_bit_exact(tmp_path):
     left = subprocess.run(["pgrep", "-f", "pi_guest.py kernels"], capture_output=True)
     assert left.returncode == 1, f"emulated worker left running: {left.stdout}"
     # the records' costs are instruction counts (1 instruction = 1 ns): whole, positive
-    from edgemobilenet.backends.tvm.tune import _database
-    secs = [float(r.run_secs[0]) for r in _database(tmp_path / "db").get_all_tuning_records()]
+    from edgemobilenet.backends.tvm.ms_database import open_database
+    secs = [float(r.run_secs[0])
+            for r in open_database(tmp_path / "db").get_all_tuning_records()]
     assert all(0 < v < 1 for v in secs)
     assert all(abs(v * 1e9 - round(v * 1e9)) < 1e-3 for v in secs)
 
