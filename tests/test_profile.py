@@ -15,6 +15,7 @@ from edgemobilenet.models import build
 from edgemobilenet.profile import profile_model
 
 EDGEMB = Path(sys.executable).parent / "edgemb"
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 # arch, width, resolution, paper MAdds (M), paper params (M), tolerance: every row of the
 # V1 paper's Tables 6 (width) and 7 (resolution), V2's Table 4 widths, V3's Table 3
