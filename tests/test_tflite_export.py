@@ -89,10 +89,34 @@ def test_export_cli_tflite_and_onnx(tmp_path):
 
 
 def test_export_errors_leave_nothing(tmp_path):
-    g = one_op_graph("conv3x3_same")
-    g.nodes[1].attrs["groups"] = 2  # grouped conv: no TFLite int8 builtin
-    g.nodes[1].params["weight"] = np.ascontiguousarray(g.nodes[1].params["weight"][:, :, :, :4])
     from edgemobilenet.errors import EdgembError
-    with pytest.raises(EdgembError, match="grouped"):
+    from edgemobilenet.quant.qgraph import QNode, QTensor
+    g = one_op_graph("avg_pool_global")
+    x = g.outputs[0]
+    g.nodes.append(QNode("pool", "avg_pool", [x], ["pooled"], {
+        "kernel": [1, 1], "stride": [1, 1], "padding": [1, 0, 0, 0]}))  # neither SAME nor VALID
+    g.outputs = ["pooled"]
+    g.tensors["pooled"] = QTensor("pooled", (1, 2, 1, 8), "int8", g.tensors[x].scale,
+                                  g.tensors[x].zero_point)
+    with pytest.raises(EdgembError, match="neither SAME nor VALID"):
         export_tflite(g, tmp_path / "x.tflite")
     assert not list(tmp_path.iterdir())
+
+
+def test_grouped_conv_exports_as_grouped_conv_2d():
+    import qgraph_builders as qb
+
+    from edgemobilenet.quant.tflite_schema import conv_multiplier
+    g = qb.conv2d(np.random.default_rng(0), groups=2)
+    for t in g.tensors.values():   # float32 scales, as our quantizer makes them
+        t.scale = float(np.float32(t.scale))
+    n = g.nodes[0]
+    pairs = [conv_multiplier(g.tensors["input"].scale, float(s), g.tensors[n.outputs[0]].scale)
+             for s in n.params["w_scale"]]
+    n.params["multiplier"] = np.array([p[0] for p in pairs], np.int32)
+    n.params["shift"] = np.array([p[1] for p in pairs], np.int32)
+    res = to_tflite(g)
+    assert res.inexact == []
+    y, ref = whole_graph(g, res.data, sample(g), "ref")
+    np.testing.assert_array_equal(y, ref)
+    assert from_bytes(res.data).digest() == g.digest()

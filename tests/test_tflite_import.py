@@ -43,7 +43,7 @@ def _weights(rng, shape, per_channel_dim: int | None):
 
 def conv_model(rng, *, depthwise=False, mult=1, padding=schema.Padding.SAME, stride=1,
                dilation=1, act=Act.RELU6, per_channel=True, c=6, hw=9, k=3,
-               uint8_io=False) -> bytes:
+               uint8_io=False, groups=1) -> bytes:
     m = Model()
     if uint8_io:
         xin = m.tensor("image", (1, hw, hw, c), np.uint8, S_X, Z_X + 128)
@@ -52,7 +52,7 @@ def conv_model(rng, *, depthwise=False, mult=1, padding=schema.Padding.SAME, str
     else:
         x = xin = m.tensor("x", (1, hw, hw, c), np.int8, S_X, Z_X)
     oc = c * mult if depthwise else 10
-    shape = (1, k, k, oc) if depthwise else (oc, k, k, c)
+    shape = (1, k, k, oc) if depthwise else (oc, k, k, c // groups)
     w, ws = _weights(rng, shape, (3 if depthwise else 0) if per_channel else None)
     wt = m.tensor("w", shape, np.int8, ws, [0] * len(ws), w, qdim=3 if depthwise else 0)
     bs = (np.float32(S_X) * np.broadcast_to(ws, (oc,))).astype(np.float32)
@@ -212,6 +212,7 @@ CONV_CASES = {
     "conv_valid_s2_per_tensor": dict(padding=schema.Padding.VALID, stride=2, per_channel=False,
                                      act=Act.NONE),
     "conv_dilated": dict(dilation=2, act=Act.RELU_N1_TO_1),
+    "conv_grouped": dict(groups=2),
     "depthwise_same": dict(depthwise=True),
     "depthwise_mult2_valid_s2": dict(depthwise=True, mult=2, padding=schema.Padding.VALID,
                                      stride=2, act=Act.NONE),

@@ -206,9 +206,7 @@ class _Writer:
         if self.is_mean(node):
             self.mean(node)
             return
-        if groups != 1 and not depthwise:
-            raise EdgembError(f"node '{node.name}' (conv2d): grouped convolution with {groups} "
-                              f"groups has no TFLite int8 builtin")
+        depthwise = depthwise and groups > 1   # else a grouped CONV_2D (filter C/groups deep)
         stride = list(a.get("stride", [1, 1]))
         dil = list(a.get("dilation", [1, 1]))
         pad = list(a.get("padding", [0, 0, 0, 0]))

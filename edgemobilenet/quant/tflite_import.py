@@ -717,7 +717,7 @@ class _Importer:
         if yname not in self.tensors:
             raise EdgembError(f"{c.where}: the output tensor is never computed")
         meta = dict(self.info.get("meta") or {})
-        if not meta:
+        if "meta" not in self.info:  # not written by our exporter
             _, h, w, ch = gin.shape if len(gin.shape) == 4 else (1, 0, 0, gin.shape[-1])
             meta = {"arch": "tflite", "method": "tflite (the file's own quantization)",
                     "input_layout": "NHWC",
