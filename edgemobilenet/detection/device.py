@@ -13,7 +13,7 @@ from edgemobilenet.backends.mcu.postprocess import ArgmaxPost, DetectPost, Post
 from edgemobilenet.quant.qgraph import QGraph
 
 from .anchors import anchors
-from .tflite_nms import NMSConfig, dequantize, int8_threshold, scores_of
+from .tflite_nms import NMSConfig, dequantize, int8_threshold, postprocess_int8, scores_of
 
 # On the device the candidates are bounded (scratch = 28 bytes each); the host module with
 # the same config returns the same detections.
@@ -58,3 +58,18 @@ def parse_detections(raw: bytes):
     d = np.frombuffer(raw, np.dtype([("box", "<f4", 4), ("cls", "<i4"), ("score", "<f4")]),
                       n, 4)
     return Detections(d["box"].copy(), d["cls"].astype(np.int64), d["score"].copy())
+
+
+def host_postprocess(g: QGraph, raw: np.ndarray, cfg: NMSConfig = DEVICE_NMS):
+    """Cortex-A (TVM module): the same post-processing on the host right after the module,
+    on its raw int8 output: Detections for a detector, the int8 argmax map for a segmenter
+    (ties: the lowest class), None for other models."""
+    post = device_postprocess(g, cfg)
+    if isinstance(post, ArgmaxPost):
+        return np.argmax(raw, -1).astype(np.int8)
+    if post is None:
+        return None
+    t = g.tensor(g.outputs[0])
+    flat, a = np.asarray(raw).reshape(-1), len(post.anchors)
+    return postprocess_int8(flat[:4 * a].reshape(a, 4), flat[4 * a:].reshape(a, -1), t.scale,
+                            t.zero_point, post.anchors, cfg)

@@ -118,4 +118,4 @@ def manifest_record(post: Post, result_off: int, scratch_off: int) -> dict:
     return {"kind": "detect", "anchors": len(post.anchors), "q_threshold": post.q_threshold,
             "top_k": post.top_k, "config": post.config, "result_offset": result_off,
             "result_bytes": post.result_bytes(), "scratch_offset": scratch_off,
-            "scratch_bytes": post.scratch_bytes(), "decode": "double (soft-float on M4/M55)"}
+            "scratch_bytes": post.scratch_bytes(), "decode": "double, survivors only"}
