@@ -30,7 +30,7 @@ def build_host(out_dir: Path) -> kc.Driver:
 
 def build_qemu(machine: str, out_dir: Path) -> kc.Driver:
     elf = Path(out_dir) / f"postprocess_driver_{machine}.elf"
-    kc._compile(["arm-none-eabi-gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
+    kc._compile(["arm-none-eabi-gcc", "-std=gnu11", "-O2",   # as runtime.mk builds firmware "-Wall", "-Wextra", "-Werror",
                  "-ffunction-sections", "-fdata-sections", "-nostartfiles",
                  "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--gc-sections",
                  f"-I{kc.KERNEL_DIR / 'include'}", *kc.qemu_flags(machine, Path(out_dir)),

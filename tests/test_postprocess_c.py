@@ -1,6 +1,6 @@
 """The device post-processing in C (firmware/kernels/portable/emb_postprocess.c) returns
 exactly what the host module returns (edgemobilenet/detection/tflite_nms.py) on the same raw
-int8 outputs: on the host under ASan+UBSan, and on the Cortex-M4 in QEMU. The segmentation
+int8 outputs: on the host under ASan+UBSan, and on the M4, M7 and M55 in QEMU. The segmentation
 argmax equals numpy's (ties: the lowest class)."""
 from __future__ import annotations
 
@@ -64,5 +64,7 @@ def test_c_postprocess_equals_host_module_under_sanitizers(tmp_path):
 
 
 @pytest.mark.needs("arm-none-eabi-gcc", "qemu-system-arm")
-def test_c_postprocess_equals_host_module_on_cortex_m4_in_qemu(tmp_path):
-    _check(build_qemu("mps2-an386", tmp_path))
+@pytest.mark.parametrize("machine", ["mps2-an386", "mps2-an500", "mps3-an547"])
+def test_c_postprocess_equals_host_module_in_qemu(machine, tmp_path):
+    """M4 (double in software), M7 and M55 (double FPU: no fused multiply-add allowed)."""
+    _check(build_qemu(machine, tmp_path))
