@@ -35,9 +35,10 @@ def test_in_place_plans_share_the_input_and_keep_the_scratch_apart() -> None:
             assert scratch == inplace.scratch_rows(g, i, band) * ow * c
             s = p.scratch[i]
             assert not _live_overlap(p, i, s, s + scratch)
-            # stride 1, pad 1: a band holds one row more than it computes
+            # stride 1, pad 1: a band holds at most one row more than it computes
             if ops.attrs_of(n).stride[0] == 1:
-                assert inplace.scratch_rows(g, i, band) == min(band + 1, oh)
+                assert inplace.scratch_rows(g, i, band) <= min(band + 1, oh)
+            assert inplace.scratch_rows(g, i, 1) <= 2
 
 
 def test_bad_memory_mode_is_refused() -> None:

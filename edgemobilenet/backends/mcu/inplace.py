@@ -6,9 +6,9 @@ the variant's depthwise kernel computes bands of output rows into a scratch of a
 and a finished row is copied over the buffer once no later band reads the input bytes it
 covers. The planner (planner.py) then holds input and output in one buffer and the scratch
 as a buffer live at that layer only, so the plan and its lower bound count both.
-Modes: "fast" never; "min" every legal layer, one row per band (smallest scratch);
-"auto" only the layers that lower the arena, each with the widest band (fewest kernel
-calls) that keeps the arena of "min".
+Modes: "fast" never; "min" every legal layer; "auto" only the layers that lower the
+arena. Either way each layer gets the widest band (fewest kernel calls: a band costs the
+kernel's per-call setup again) that keeps the arena of one-row bands everywhere.
 """
 from __future__ import annotations
 
@@ -75,18 +75,18 @@ def choose(g: QGraph, mode: str, alignment: int) -> dict[int, tuple[int, int]]:
     if mode == "fast":
         return {}
     chosen = {i: layer(g, i, 1) for i in eligible(g)}
-    if mode == "min" or not chosen:
+    if not chosen:
         return chosen
 
     def arena(c: dict[int, tuple[int, int]]) -> int:
         return planner.plan(g, alignment, c).arena_bytes
 
     target = arena(chosen)
-    if target >= arena({}):
+    if mode == "auto" and target >= arena({}):
         return {}
-    for i in list(chosen):   # drop what does not help, widen the bands of what does
+    for i in list(chosen):   # (auto) drop what does not help; widen the bands
         trial = {k: v for k, v in chosen.items() if k != i}
-        if arena(trial) <= target:
+        if mode == "auto" and arena(trial) <= target:
             chosen = trial
             continue
         out_h = g.tensor(g.nodes[i].outputs[0]).shape[1]
