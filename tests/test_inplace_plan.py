@@ -1,12 +1,14 @@
-"""In-place depthwise plans (backends/mcu/inplace.py + planner.py): output over its input,
-the scratch a buffer of its own at that layer, modes fast / min / auto."""
+"""In-place depthwise (backends/mcu/inplace.py + planner.py): output over its input, the
+scratch a buffer of its own at that layer, modes fast / min / auto; the portable build under
+ASan + UBSan equals the reference with bands of every width and odd strides / kernels."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from qgraph_builders import mobilenet_v2
+from qgraph_builders import depthwise, mobilenet_v2, sample_input
 
-from edgemobilenet.backends.mcu import inplace, planner
+from edgemobilenet.backends.mcu import host, inplace, planner
+from edgemobilenet.quant import reference
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant import ops
 
@@ -45,3 +47,23 @@ def test_bad_memory_mode_is_refused() -> None:
     g = mobilenet_v2(np.random.default_rng(0), width=0.35, resolution=32, num_classes=10)
     with pytest.raises(EdgembError, match="memory mode"):
         inplace.choose(g, "tiny", 4)
+
+
+@pytest.fixture(scope="module")
+def kernel_objs(tmp_path_factory):
+    return host.build_kernel_objects(tmp_path_factory.mktemp("host_kernels"))
+
+
+@pytest.mark.needs("gcc")
+@pytest.mark.parametrize("kernel,stride,h", [(3, 1, 9), (3, 2, 10), (5, 2, 9), (5, 1, 7)])
+def test_in_place_depthwise_on_the_host_matches_reference(kernel, stride, h, tmp_path,
+                                                         kernel_objs) -> None:
+    g = depthwise(np.random.default_rng(kernel + stride), h=h, w=h + 2, c=12, kernel=kernel,
+                  stride=stride)
+    assert inplace.eligible(g) == [0]
+    x = sample_input(g, np.random.default_rng(2))
+    want = reference.run(g, x)[g.outputs[0]]
+    for band in (1, 2, 3, h):
+        exe = host.build_host(g, tmp_path / f"b{band}", objects=kernel_objs,
+                              inplace={0: inplace.layer(g, 0, band)})
+        assert np.array_equal(host.run_host(exe, g, x), want), f"band {band}"

@@ -9,6 +9,7 @@ import shutil
 import struct
 import subprocess
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
@@ -47,13 +48,15 @@ def build_kernel_objects(work_dir: Path, *, sanitize: bool = True, cc: str = "gc
 
 
 def build_host(g: QGraph, work_dir: Path, *, sanitize: bool = True, cc: str = "gcc",
-               objects: list[Path] | None = None) -> Path:
+               objects: list[Path] | None = None,
+               inplace: Mapping[int, tuple[int, int]] = {}) -> Path:
     """Generate model.c for `g` (portable kernels) into work_dir and link `host_model`.
 
-    `objects` from `build_kernel_objects` (same `sanitize`) skip recompiling the kernels.
+    `objects` from `build_kernel_objects` (same `sanitize`) skip recompiling the kernels;
+    `inplace`: depthwise layers run in place (inplace.py).
     """
     work_dir.mkdir(parents=True, exist_ok=True)
-    codegen.generate_model(g, planner.plan(g, alignment=4), "portable", work_dir)
+    codegen.generate_model(g, planner.plan(g, 4, inplace), "portable", work_dir)
     if objects is None:
         objects = build_kernel_objects(work_dir / "obj", sanitize=sanitize, cc=cc)
     exe = work_dir / "host_model"
