@@ -270,8 +270,9 @@ def _stat(v: list[int]) -> dict[str, int]:
 
 
 def arena_timeline(g: QGraph, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Each layer output's arena offset, size and lifetime (producing layer to last use);
-    empty for builds without an arena (Linux)."""
+    """Each layer output's arena offset, size and lifetime (producing layer to last use),
+    and the scratch of in-place depthwise layers (live at their layer); empty for builds
+    without an arena (Linux)."""
     if "layers" not in manifest:
         return {}
     last = {}
@@ -286,6 +287,11 @@ def arena_timeline(g: QGraph, manifest: dict[str, Any]) -> dict[str, Any]:
         out = g.nodes[i].outputs[0] if i < len(g.nodes) else None
         buffers.append({"index": i, "name": row["name"], "offset": row["out_offset"],
                         "bytes": row["out_bytes"], "start": i, "end": max(i, last.get(out, i))})
+        if row.get("in_place"):
+            s = row["in_place"]
+            buffers.append({"index": i, "name": f"{row['name']} scratch",
+                            "offset": s["scratch_offset"], "bytes": s["scratch_bytes"],
+                            "start": i, "end": i})
     return {"buffers": buffers, "live_bytes": [r.get("live_bytes", 0) for r in
                                                manifest["layers"]]}
 

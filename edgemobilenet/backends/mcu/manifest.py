@@ -42,7 +42,8 @@ def make_manifest(g: QGraph, target: Target, plan: MemoryPlan, layers: list[Laye
         "macs": sum(r.macs for r in layers),
         "layers": [{**asdict(r), "live_bytes": plan.live_bytes[r.index],
                     "in_place": ({"band_rows": plan.inplace[r.index][0],
-                                  "scratch_bytes": plan.inplace[r.index][1]}
+                                  "scratch_bytes": plan.inplace[r.index][1],
+                                  "scratch_offset": plan.scratch[r.index]}
                                  if r.index in plan.inplace else None)} for r in layers],
     }
 
