@@ -130,10 +130,9 @@ def train(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
     ends early after that epoch (as an interruption would)."""
     if cfg.epochs < 1 or cfg.batch_size < 1 or not cfg.lr > 0:
         raise EdgembError("train: --epochs and --batch-size must be >= 1 and --lr > 0")
-    task = task_of(cfg.arch) if cfg.arch in ARCHS else "classification"
-    if task != "classification":
-        from edgemobilenet.train_dense import train_dense  # it imports this module
-        return train_dense(cfg, task, out, resume, progress, stop_after)
+    if cfg.arch in ARCHS and task_of(cfg.arch) != "classification":
+        raise EdgembError(f"train: {cfg.arch} is a {task_of(cfg.arch)} model: "
+                          f"edgemobilenet.train_dense trains it")
     torch.manual_seed(cfg.seed)
     ckpt = load_checkpoint(resume) if resume is not None else None
     if ckpt is not None and ckpt["arch"] != cfg.arch:

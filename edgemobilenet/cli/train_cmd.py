@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from edgemobilenet.models.zoo import task_of
 from edgemobilenet.train import TrainConfig, train
+from edgemobilenet.train_dense import train_dense
 
 _METRIC = {"classification": "top-1", "detection": "mAP@0.5", "segmentation": "mIoU"}
 
@@ -71,7 +72,10 @@ def command(arch, data, output, width, width_rule, resolution, in_channels, epoc
                   TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(),
                   console=console, transient=True) as p:
         progress = _RichProgress(p, console, _METRIC[task_of(arch)])
-        summary = train(cfg, output, resume=resume, progress=progress)
+        task = task_of(arch)
+        summary = (train(cfg, output, resume=resume, progress=progress)
+                   if task == "classification" else
+                   train_dense(cfg, task, output, resume=resume, progress=progress))
     console.print(f"wrote {output}: epoch {summary['epoch']}, val "
                   f"{summary.get('metric', 'top-1')} {summary['val_top1']:.2f}% on "
                   f"{summary['val_images']} images, "
