@@ -56,6 +56,16 @@ def _make(build: Path, target: Target, jobs: int) -> Path:
     return build / "firmware.elf"
 
 
+def _plan(g: QGraph, target: Target, in_place: Mapping[int, tuple[int, int]],
+          post: postprocess.Post | None) -> tuple[planner.MemoryPlan, Any]:
+    """The memory plan, grown for device post-processing (with its offsets) if any."""
+    plan = planner.plan(g, arena_alignment(target), in_place)
+    if post is None:
+        return plan, None
+    plan, res_off, scr_off = postprocess.place(g, plan, post)
+    return plan, (post, res_off, scr_off)
+
+
 def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
                   step: Callable[[str], None] | None = None,
                   kernels: KernelChooser | None = None,
@@ -76,11 +86,7 @@ def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
     g.validate("compile")
     say("plan")
     in_place = inplace.choose(g, memory, arena_alignment(target))
-    plan = planner.plan(g, arena_alignment(target), in_place)
-    post_at = None
-    if post is not None:
-        plan, res_off, scr_off = postprocess.place(g, plan, post)
-        post_at = (post, res_off, scr_off)
+    plan, post_at = _plan(g, target, in_place, post)
     where = layout.place(g, plan, target, weight_layout)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -90,6 +96,10 @@ def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
         if kernels is not None:
             say("select kernels")
             sel = kernels(tmp / ".kernels", where.compact_layers)
+            if set(sel.calls) & set(in_place):   # external kernels write a separate output
+                in_place = {i: v for i, v in in_place.items() if i not in sel.calls}
+                plan, post_at = _plan(g, target, in_place, post)
+                where = layout.place(g, plan, target, weight_layout)   # same weights
         say("generate")
         layers = codegen.generate_model(g, plan, target.kernels or "portable", tmp,
                                         arena_alignment(target), where.const_section,

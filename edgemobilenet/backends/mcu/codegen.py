@@ -145,6 +145,8 @@ def generate_model(g: QGraph, plan: MemoryPlan, variant: str, out_dir: Path, ali
     external = external or {}
     for i, node in enumerate(g.nodes):
         ext = external.get(i)
+        if ext and i in plan.inplace:
+            raise EdgembError(f"layer '{node.name}': an external kernel cannot run in place")
         body = ext.c_body(f"l{i}", em.const, em.ptr) if ext else em.body(i, node)
         funcs.append(f"/* {i}: {_comment(node.name)} ({node.op}) */\n"
                      f"static void layer_{i}(void)\n{{\n{body}}}\n")
