@@ -13,7 +13,7 @@ from tvm.s_tir.meta_schedule.tune_context import _normalize_mod
 
 from edgemobilenet.backends.tvm.build import compile_module, host_target, lower, run_local, \
     tvm_target
-from edgemobilenet.backends.tvm.tune import _database, apply_database
+from edgemobilenet.backends.tvm.ms_database import apply_database, open_database
 from edgemobilenet.quant import reference
 
 
@@ -48,7 +48,7 @@ def test_recalibrated_model_shares_every_kernel_and_database_record(tmp_path):
 
     # a database holding one schedule per kernel of the first calibration (a block
     # annotation: a record needs one schedule instruction to count as valid)
-    db = _database(tmp_path / "db")
+    db = open_database(tmp_path / "db")
     for f in ka:
         mod = _normalize_mod(f)
         sch = tvm.s_tir.Schedule(mod)
