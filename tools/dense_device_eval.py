@@ -13,6 +13,7 @@ Also prints each build's flash / SRAM on every emulated Cortex-M target. Writes 
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict, replace
 import json
 import tempfile
 import time
@@ -48,8 +49,12 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=100)
     ap.add_argument("--calib", type=int, default=256)
     ap.add_argument("--run-on", default="mps2-an386")
+    ap.add_argument("--score-threshold", type=float, default=DEVICE_NMS.score_threshold)
+    ap.add_argument("--max-detections", type=int, default=DEVICE_NMS.max_detections)
     ap.add_argument("-o", "--output", required=True)
     a = ap.parse_args()
+    nms = replace(DEVICE_NMS, score_threshold=a.score_threshold,
+                  max_detections=a.max_detections)
     fm = load_float_model(a.model)
     o = fm.options
     g = load_qgraph(a.model, ModelOptions(calib="fashion-mnist", calib_count=a.calib))
@@ -58,10 +63,10 @@ def main() -> None:
     ds = open_dense_dataset("fashion-mnist", task, train=False, count=a.images,
                             resolution=o["resolution"], in_channels=o["in_channels"])
     res: dict = {"model": a.model, "arch": arch, "task": task, "images": len(ds),
-                 "run_on": a.run_on, "nms": DEVICE_NMS.__dict__, "memory": {}}
+                 "run_on": a.run_on, "nms": asdict(nms), "memory": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for name in TARGETS:
-            doc = compile_mcu(g, load_target(name), Path(tmp) / name)
+            doc = compile_mcu(g, load_target(name), Path(tmp) / name, nms=nms)
             res["memory"][name] = {k: doc[k] for k in ("flash_bytes", "sram_bytes",
                                                        "bulk_bytes", "flash_budget",
                                                        "sram_budget", "arena_bytes")}
@@ -88,10 +93,10 @@ def main() -> None:
                     n = len(anc)
                     f, r = fl[i], ref.reshape(-1)
                     dets["float"].append(_triple(postprocess(
-                        f[:4 * n].reshape(n, 4), f[4 * n:].reshape(n, -1), anc, DEVICE_NMS)))
+                        f[:4 * n].reshape(n, 4), f[4 * n:].reshape(n, -1), anc, nms)))
                     dets["int8-ref"].append(_triple(postprocess_int8(
                         r[:4 * n].reshape(n, 4), r[4 * n:].reshape(n, -1), out.scale,
-                        out.zero_point, anc, DEVICE_NMS)))
+                        out.zero_point, anc, nms)))
                     dets["device"].append(_triple(parse_detections(post)))
                 else:
                     k = fl.shape[1]
