@@ -34,6 +34,7 @@ from edgemobilenet.pipeline import compile_mcu
 from edgemobilenet.quant import reference
 from edgemobilenet.quant.convert import quantize_input
 from edgemobilenet.quant.sources import load_float_model
+from edgemobilenet.report_dense import samples_html
 from edgemobilenet.targets import load_target
 
 TARGETS = ["mps2-an386", "mps2-an500", "mps3-an547"]
@@ -49,6 +50,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=100)
     ap.add_argument("--calib", type=int, default=256)
     ap.add_argument("--run-on", default="mps2-an386")
+    ap.add_argument("--targets", nargs="+", default=TARGETS, help="flash/SRAM of these builds")
     ap.add_argument("--score-threshold", type=float, default=DEVICE_NMS.score_threshold)
     ap.add_argument("--max-detections", type=int, default=DEVICE_NMS.max_detections)
     ap.add_argument("-o", "--output", required=True)
@@ -65,7 +67,7 @@ def main() -> None:
     res: dict = {"model": a.model, "arch": arch, "task": task, "images": len(ds),
                  "run_on": a.run_on, "nms": asdict(nms), "memory": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        for name in TARGETS:
+        for name in dict.fromkeys([*a.targets, a.run_on]):
             doc = compile_mcu(g, load_target(name), Path(tmp) / name, nms=nms)
             res["memory"][name] = {k: doc[k] for k in ("flash_bytes", "sram_bytes",
                                                        "bulk_bytes", "flash_budget",
@@ -78,6 +80,7 @@ def main() -> None:
         out = g.tensor(g.outputs[0])
         dets: dict = {"float": [], "int8-ref": [], "device": []}
         confs: dict = {}
+        samples: list = []
         t0, icount = time.time(), []
         target = load_target(a.run_on)
         with open_device(target, elf=Path(tmp) / a.run_on / "firmware.elf",
@@ -102,6 +105,7 @@ def main() -> None:
                     k = fl.shape[1]
                     tgt = ds.masks[i:i + 1].numpy()
                     dev_map = np.frombuffer(post, np.int8).reshape(tgt.shape)
+                    samples.append(dev_map[0])
                     for key, pred in (("float", fl[i:i + 1].argmax(1)),
                                       ("int8-ref", ref.argmax(-1)),
                                       ("device", dev_map.astype(np.int64))):
@@ -120,6 +124,20 @@ def main() -> None:
         for key, c in confs.items():
             res[key] = miou(c)
     Path(a.output).write_text(json.dumps(res, indent=1))
+    n = min(4, len(ds))
+    imgs = [ds.images[i, 0].numpy() for i in range(n)]
+    if task == "detection":
+        truth = [(ds.boxes[i].numpy(), ds.labels[i].numpy()) for i in range(n)]
+        pred = [(dets["device"][i][0], dets["device"][i][2]) for i in range(n)]
+    else:
+        truth = [ds.masks[i].numpy() for i in range(n)]
+        pred = samples
+    metric = {k: res[k] for k in ("float", "int8-ref", "device")}
+    page = (f"<!doctype html><meta charset=utf-8><title>{arch} on {a.run_on}</title>"
+            f"<h1>{arch} on {a.run_on} (QEMU)</h1><pre>{json.dumps(metric, indent=1)}</pre>"
+            + samples_html(task, imgs, truth, pred, f"{arch}: ground truth and the "
+                           f"device's post-processed output, first {n} test images"))
+    Path(a.output).with_suffix(".html").write_text(page)
     print(json.dumps({k: v for k, v in res.items() if k != "memory"}, indent=1))
 
 
