@@ -1,6 +1,7 @@
 """Dot-product layouts: convolutions and dense layers with packed, channel-padded weights
 (and the uint8 shift with its bias fold for VNNI) equal the numpy reference bit for bit.
-Untuned packed kernels are plain loops, so every layout runs on any host."""
+A layout that is not the host's own is scheduled without its intrinsic, so every layout
+runs on any host."""
 from __future__ import annotations
 
 import numpy as np
@@ -21,7 +22,8 @@ def _packed_graph():
     return b.build(b.fully_connected(x, 7))
 
 
-@pytest.mark.parametrize("lay", [layouts.VNNI, layouts.DOTPROD], ids=lambda l: l.name)
+@pytest.mark.parametrize("lay", [layouts.VNNI, layouts.DOTPROD, layouts.AVX2],
+                         ids=lambda l: l.name)
 def test_packed_layout_bit_exact_on_host(lay):
     g = _packed_graph()
     ex = compile_qgraph(g, host_target(), layout=lay)
@@ -39,7 +41,9 @@ def test_layout_selection_follows_target_features():
     assert layouts.select({"kind": "llvm", "mtriple": "x86_64-linux-gnu",
                            "mcpu": "znver4"}) is layouts.VNNI
     assert layouts.select({"kind": "llvm", "mtriple": "x86_64-linux-gnu",
-                           "mcpu": "haswell"}) is None
+                           "mcpu": "haswell"}) is layouts.AVX2
+    assert layouts.select({"kind": "llvm", "mtriple": "x86_64-linux-gnu",
+                           "mcpu": "nehalem"}) is None
     w = np.arange(-60, 60, dtype=np.int8).reshape(5, 2, 2, 6)
     p = layouts.pack_conv(w, layouts.VNNI)
     assert p.shape == (1, 2, 2, 2, 16, 4)

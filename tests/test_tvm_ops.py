@@ -7,10 +7,12 @@ import subprocess
 
 import numpy as np
 import pytest
+import tvm
 from qgraph_builders import SINGLE_OP_BUILDERS, mobilenet_v2, sample_input
 
 from edgemobilenet.backends.tvm import te_fixedpoint as tfp
-from edgemobilenet.backends.tvm.build import compile_qgraph, host_target, run_local
+from edgemobilenet.backends.tvm.build import compile_module, compile_qgraph, host_target, \
+    lower, run_local
 from edgemobilenet.backends.tvm.export import compile_linux
 from edgemobilenet.backends.tvm.linux_target import linux_target
 from edgemobilenet.errors import EdgembError
@@ -48,8 +50,14 @@ def test_mbqm_rewrite_matches_reference_on_extremes():
 
 
 def test_small_mobilenet_v2_bit_exact_on_host():
+    """... with every convolution and elementwise kernel given its default schedule."""
     g = mobilenet_v2(np.random.default_rng(0), width=0.35, resolution=32, num_classes=10)
-    _check_exact(g, compile_qgraph(g, host_target()), seeds=(1, 2))
+    mod = lower(g, host_target())
+    kernels = {gv.name_hint: bool(f.attrs.get("tirx.is_scheduled", False))
+               for gv, f in mod.functions.items() if isinstance(f, tvm.tirx.PrimFunc)}
+    convs = [k for k in kernels if "conv_packed" in k or "depthwise" in k]
+    assert len(convs) >= 10 and all(kernels[k] for k in convs + ["prep", "qadd"] if k in kernels)
+    _check_exact(g, compile_module(mod, host_target()), seeds=(1, 2))
 
 
 def test_compile_linux_rpi4_writes_aarch64_build(tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from edgemobilenet.backends.tvm import intrin_vnni, layouts
+from edgemobilenet.backends.tvm import default_schedules, intrin_vnni, layouts
 from edgemobilenet.backends.tvm.ms_database import apply_database
 from edgemobilenet.backends.tvm.relax_builder import ELEMWISE_ATTR, build_module
 from edgemobilenet.device.tvm_vm import run_vm
@@ -32,12 +32,13 @@ def host_target() -> dict[str, Any]:
 
 
 def lower(g: QGraph, target: dict[str, Any], tune_db: str | os.PathLike | None = None,
-          layout: layouts.Layout | None | str = "auto") -> tvm.IRModule:
+          layout: layouts.Layout | None | str = "auto", schedule: bool = True) -> tvm.IRModule:
     """QGraph -> Relax module after the zero pipeline (legalize, fold, fuse).
 
     `layout` "auto" uses the target's dot-product layout (`layouts.select`), None the
     generic NHWC/OHWI kernels. With `tune_db` (a MetaSchedule database directory) the
-    tuned schedules are applied.
+    tuned schedules are applied; with `schedule` the remaining kernels get the hand-written
+    default schedules (`default_schedules`); without, they stay unscheduled (tuning tasks).
     """
     lay = layouts.select(target) if layout == "auto" else layout
     if lay is layouts.VNNI:
@@ -45,6 +46,9 @@ def lower(g: QGraph, target: dict[str, Any], tune_db: str | os.PathLike | None =
     mod = _zero_pipeline()(build_module(g, lay))
     if tune_db is not None:
         mod = apply_database(mod, tvm_target(target), tune_db)
+    if schedule:
+        mod = default_schedules.apply(mod, tvm_target(target), lay,
+                                      tensorize=lay is layouts.select(target))
     return mod
 
 

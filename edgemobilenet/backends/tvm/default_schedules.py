@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import tvm
+import tvm.s_tir.tensor_intrin  # noqa: F401  (registers the NEON / sdot intrinsics)
 from tvm import s_tir, tirx
 from tvm.s_tir import dlight
 
@@ -46,14 +47,19 @@ def _is_reduction(sch: s_tir.Schedule, block) -> bool:
 
 
 def _epilogue(sch: s_tir.Schedule, anchor) -> Any | None:
-    """Inline the anchor's producers; fold the consumer chain into one block, returned."""
+    """Inline the anchor's producers; fold the elementwise consumers that follow into the
+    first one (a reshape or the like ends the chain and stays a loop nest of its own);
+    returns the first consumer."""
     blocks = _blocks(sch)
     i = [sch.get(b).name_hint for b in blocks].index(sch.get(anchor).name_hint)
     for b in blocks[:i]:
         sch.compute_inline(b)
     tail = blocks[i + 1:]
-    for b in reversed(tail[1:]):
-        sch.reverse_compute_inline(b)
+    for b in tail[1:]:
+        try:
+            sch.reverse_compute_inline(b)
+        except s_tir.ScheduleError:
+            break
     return tail[0] if tail else None
 
 
@@ -68,7 +74,7 @@ def _vectorize_inner(sch: s_tir.Schedule, block, lanes: int) -> None:
         sch.vectorize(sch.split(inner, [None, v])[1] if v < n else inner)
 
 
-def _packed(sch: s_tir.Schedule, lay: Layout, lanes: int) -> None:
+def _packed(sch: s_tir.Schedule, lay: Layout, intrin: str | None, lanes: int) -> None:
     block = sch.get_sblock(sch.get(_anchor(sch)).name_hint)
     epi = _epilogue(sch, block)
     loops = sch.get_loops(block)
@@ -78,22 +84,28 @@ def _packed(sch: s_tir.Schedule, lay: Layout, lanes: int) -> None:
         oco, oci = sch.split(oc, [None, lay.oc_block])
         rco, rci = sch.split(rc, [None, K_BLOCK])
         sch.reorder(n, oh, owo, oco, ry, rx, rco, owi, oci, rci)
-        outer, first_r = sch.fuse(n, oh), ry
+        sch.parallel(sch.fuse(n, oh))
+        first_r = ry
     else:                                     # dense: i, j, k
         i, j, k = loops
         oco, oci = sch.split(j, [None, lay.oc_block])
         rco, rci = sch.split(k, [None, K_BLOCK])
         sch.reorder(i, oco, rco, oci, rci)
-        outer, first_r, owi = oco, rco, None
+        sch.parallel(oco)
+        first_r, owi = rco, None
     if epi is not None:
         sch.reverse_compute_at(epi, oco)
         _vectorize_inner(sch, epi, lanes)
-    init = sch.decompose_reduction(block, first_r)
-    _vectorize_inner(sch, init, lanes)
-    sch.tensorize(oci, lay.intrin)
+    if intrin is None:   # channel block as vectors, the 4 reduction lanes unrolled
+        sch.reorder(rci, oci)
+        sch.unroll(rci)
+        sch.vectorize(oci)
     if owi is not None:
         sch.unroll(owi)
-    sch.parallel(outer)
+    init = sch.decompose_reduction(block, first_r)
+    _vectorize_inner(sch, init, lanes)
+    if intrin is not None:
+        sch.tensorize(oci, intrin)
 
 
 def _depthwise(sch: s_tir.Schedule, lanes: int) -> None:
@@ -103,14 +115,14 @@ def _depthwise(sch: s_tir.Schedule, lanes: int) -> None:
     co, ci = sch.split(c, [None, _tile(_extent(sch, c), 2 * lanes)])
     owo, owi = sch.split(ow, [None, _tile(_extent(sch, ow), PIXEL_TILE)])
     sch.reorder(n, oh, owo, co, ry, rx, owi, ci)
+    sch.parallel(sch.fuse(n, oh))
     if epi is not None:
         sch.reverse_compute_at(epi, co)
         _vectorize_inner(sch, epi, lanes)
-    init = sch.decompose_reduction(block, ry)
-    _vectorize_inner(sch, init, 2 * lanes)
     sch.vectorize(ci)
     sch.unroll(owi)
-    sch.parallel(sch.fuse(n, oh))
+    init = sch.decompose_reduction(block, ry)
+    _vectorize_inner(sch, init, 2 * lanes)
 
 
 def _elementwise(sch: s_tir.Schedule, lanes: int) -> None:
@@ -148,8 +160,12 @@ def _lanes(target: tvm.target.Target) -> int:
     return 8 if target_has_features("avx2", target) else 4
 
 
-def rule(lay: Layout | None) -> dlight.base.ScheduleRule:
-    """The dlight rule that schedules one kernel (None: leave it to the generic lowering)."""
+def rule(lay: Layout | None, tensorize: bool) -> dlight.base.ScheduleRule:
+    """The dlight rule that schedules one kernel (None: leave it to the generic lowering).
+
+    `tensorize`: use the layout's intrinsic (only when the layout is the target's own).
+    """
+    intrin = lay.intrin if lay is not None and tensorize else None
 
     def apply(func: tirx.PrimFunc, target: tvm.target.Target, _tunable: bool):
         sch = s_tir.Schedule(func)
@@ -161,18 +177,18 @@ def rule(lay: Layout | None) -> dlight.base.ScheduleRule:
             elif sch.get(anchor).name_hint == te_depthwise.BLOCK:
                 _depthwise(sch, lanes)
             elif lay is not None and sch.get(anchor).name_hint in ("conv_packed", "dense_packed"):
-                _packed(sch, lay, lanes)
+                _packed(sch, lay, intrin, lanes)
             else:
                 return None
         except (s_tir.ScheduleError, RuntimeError, ValueError):  # does not fit: generic
-            if __import__("os").environ.get("TK_DEBUG"): raise
             return None
         return sch
 
     return dlight.base.ScheduleRule.from_callable("edgemb_default")(apply)
 
 
-def apply(mod: tvm.IRModule, target: tvm.target.Target, lay: Layout | None) -> tvm.IRModule:
+def apply(mod: tvm.IRModule, target: tvm.target.Target, lay: Layout | None,
+          tensorize: bool) -> tvm.IRModule:
     """Schedule every kernel of `mod` that is not scheduled yet (tuned ones keep theirs)."""
     with target:
-        return dlight.ApplyDefaultSchedule(rule(lay))(mod)
+        return dlight.ApplyDefaultSchedule(rule(lay, tensorize))(mod)

@@ -23,6 +23,7 @@ class Layout:
     name: str        # vnni | dotprod | neon
     oc_block: int    # output channels per intrinsic call
     unsigned: bool   # activations as uint8 (x + 128)
+    intrin: str | None   # tensor intrinsic C[b] += A[4] . B[b, 4] (None: vectorised loops)
 
     @property
     def act_offset(self) -> int:
@@ -34,9 +35,12 @@ class Layout:
         return "uint8" if self.unsigned else "int8"
 
 
-VNNI = Layout("vnni", 16, True)
-DOTPROD = Layout("dotprod", 4, False)
-NEON = Layout("neon", 4, False)
+VNNI = Layout("vnni", 16, True, "dot_16x4_vnni")
+DOTPROD = Layout("dotprod", 4, False, "dot_4x4_i8i8s32_sdot")
+NEON = Layout("neon", 4, False, "dot_4x4_i8i8s32_neon")
+# x86 without VNNI (e.g. znver3): no bit-exact int8 dot product (vpmaddubsw saturates), so
+# the packed kernel's channel block is vectorised as widening int16 multiplies
+AVX2 = Layout("avx2", 16, False, None)
 
 
 def select(target: dict[str, Any]) -> Layout | None:
@@ -49,7 +53,9 @@ def select(target: dict[str, Any]) -> Layout | None:
     tgt = tvm.target.Target(dict(target))
     triple = str(target.get("mtriple", "")) or tvm.target.codegen.llvm_get_system_triple()
     if triple.startswith("x86_64"):
-        return VNNI if target_has_features("avx512vnni", tgt) else None
+        if target_has_features("avx512vnni", tgt):
+            return VNNI
+        return AVX2 if target_has_features("avx2", tgt) else None
     if triple.startswith("aarch64"):
         if target_has_features("dotprod", tgt):
             return DOTPROD

@@ -5,7 +5,8 @@ offline into the bias, padding filled with the zero point); every requantizing s
 TE kernel (`te_fixedpoint`) that TVM fuses behind the convolution. With a dot-product
 `layouts.Layout` (chosen from the target), convolutions with groups == 1 and dense layers
 are TE kernels over packed, channel-padded weights (`te_packed`) that MetaSchedule
-tensorizes; depthwise and grouped convolutions stay generic. Per-channel constants
+tensorizes; depthwise convolutions are TE kernels over `(KH, KW, C)` weights
+(`te_depthwise`); grouped convolutions stay generic. Per-channel constants
 are computed here with numpy; every quantization constant (zero points, clamp bounds,
 multipliers, shifts) reaches the kernels as a small int32 tensor, so kernels depend on
 shapes only and a tuning database serves every calibration of an architecture. The function is `main(x: int8 (1,H,W,C))` and returns the
@@ -20,7 +21,7 @@ from tvm import relax, te, tirx
 
 from edgemobilenet.backends.tvm import layouts
 from edgemobilenet.backends.tvm import te_fixedpoint as tfp
-from edgemobilenet.backends.tvm import te_packed
+from edgemobilenet.backends.tvm import te_depthwise, te_packed
 from edgemobilenet.backends.tvm.layouts import Layout
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant import ops
@@ -84,9 +85,14 @@ class _Builder:
         top, left, bottom, right = pads
         if top or left or bottom or right:  # padded positions hold zp_x: contribute 0
             x = self.te(lambda t, z: tfp.pad_zp(t, pads, z), x, self.ints([zp_x]), name="pad")
+        groups = int(n.attrs.get("groups", 1))
+        if groups == w.shape[0] == self.g.tensors[n.inputs[0]].shape[3] and w.shape[3] == 1:
+            acc = self.te(lambda t, k: te_depthwise.depthwise(t, k, stride, dilation), x,
+                          self.c(te_depthwise.weights(w), "int8"), name="depthwise")
+            return self._requant_acc(n, acc, w, zp_x)
         acc = self.emit(op.nn.conv2d(
             x, self.c(w, "int8"), strides=stride, padding=0, dilation=dilation,
-            groups=int(n.attrs.get("groups", 1)), data_layout="NHWC", kernel_layout="OHWI",
+            groups=groups, data_layout="NHWC", kernel_layout="OHWI",
             out_dtype="int32"))
         return self._requant_acc(n, acc, w, zp_x)
 

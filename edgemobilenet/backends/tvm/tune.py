@@ -107,7 +107,7 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
                                 session_timeout_sec=int(timeout_sec)),
             ms.runner.EvaluatorConfig(number=3, repeat=1), timeout_sec=timeout_sec)
     tgt = tvm_target(target.tvm_target)
-    mod = lower(g, target.tvm_target)   # registers the re-built VNNI intrinsic if needed
+    mod = lower(g, target.tvm_target, schedule=False)   # registers the VNNI intrinsic if needed
     tasks = ms.relax_integration.extract_tasks(mod, tgt, module_equality=MODULE_EQUALITY)
     if max_tasks:
         tasks = sorted(tasks, key=lambda t: t.task_name)[:max_tasks]
