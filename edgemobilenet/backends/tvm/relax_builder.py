@@ -122,19 +122,21 @@ class _Builder:
                                   out_dtype="int32"))
         bias = n.params["bias"].astype(np.int64) - zp_x * w.astype(np.int64).sum(axis=1)
         k = 31 - n.params["shift"].astype(np.int64)
-        zy, lo, hi = self.zp(n.outputs[0]), int(n.attrs["act_min"]), int(n.attrs["act_max"])
+        # output zero point and clamp bounds as a kernel argument (shape-only workload)
+        q = np.array([self.zp(n.outputs[0]), int(n.attrs["act_min"]), int(n.attrs["act_max"])],
+                     dtype=np.int64)
 
-        def body(acc: te.Tensor, b: te.Tensor, m: te.Tensor, k: te.Tensor) -> te.Tensor:
+        def body(acc: te.Tensor, b: te.Tensor, m: te.Tensor, k: te.Tensor,
+                 q: te.Tensor) -> te.Tensor:
             def f(i, c):
                 v = (tirx.Cast("int64", acc[i, c]) + b[c]) * m[c] + (tirx.const(1, "int64")
                                                                       << (k[c] - 1))
-                v = (v >> k[c]) + zy
-                return tirx.Cast("int8", tirx.Max(tirx.Min(v, tirx.const(hi, "int64")),
-                                                  tirx.const(lo, "int64")))
+                v = (v >> k[c]) + q[0]
+                return tirx.Cast("int8", tirx.Max(tirx.Min(v, q[2]), q[1]))
             return te.compute(acc.shape, f, name="requant_1r")
         return self.te(body, acc, self.c(bias, "int64"),
                        self.c(n.params["multiplier"].astype(np.int64), "int64"),
-                       self.c(k, "int64"), name="requant_1r")
+                       self.c(k, "int64"), self.c(q, "int64"), name="requant_1r")
 
     def _requant_acc(self, n: QNode, acc: Expr, w: np.ndarray, zp_x: int) -> Expr:
         """acc = sum(x*w) -> + bias - zp_x*sum(w) -> MBQM -> + zp_y -> clamp, one kernel.
@@ -226,8 +228,12 @@ class _Builder:
         if t or l or b or r:
             x = self.emit(op.nn.pad(x, [0, 0, t, b, l, r, 0, 0], pad_value=-128.0))
         y = self.emit(op.nn.max_pool2d(x, (kh, kw), (sh, sw), layout="NHWC"))
-        lo, hi = int(n.attrs.get("act_min", -128)), int(n.attrs.get("act_max", 127))
-        return self.emit(op.clip(y, lo, hi)) if (lo, hi) != (-128, 127) else y
+        bounds = self.ints([n.attrs.get("act_min", -128), n.attrs.get("act_max", 127)])
+
+        def clamp(v: te.Tensor, p: te.Tensor) -> te.Tensor:  # bounds as a kernel argument
+            return te.compute(v.shape, lambda *i: tirx.Cast("int8", tirx.Max(tirx.Min(
+                tirx.Cast("int32", v(*i)), p[1]), p[0])), name="clamp")
+        return self.te(clamp, y, bounds, name="clamp", elemwise=True)
 
     def reshape(self, n: QNode) -> Expr:
         shape = tuple(self.g.tensors[n.outputs[0]].shape)
@@ -321,9 +327,10 @@ def _q10_coords(out: int, size: int) -> tuple[np.ndarray, ...]:
     return i0, np.minimum(i0 + 1, size - 1), 1024 - f, f
 
 
-for _op in ("conv2d", "fully_connected", "fully_connected_single_round", "add", "mul", "lut", "avg_pool", "max_pool",
-            "reshape", "concat", "resize_bilinear", "resize_table", "softmax"):
-    ops.register_lowering("tvm", _op, getattr(_Builder, _op))
+# every registered op with a `_Builder` method of its name is lowered by that method
+for _op in ops.OPS:
+    if hasattr(_Builder, _op):
+        ops.register_lowering("tvm", _op, getattr(_Builder, _op))
 
 
 def build_module(g: QGraph, layout: Layout | None = None) -> "tvm.IRModule":  # noqa: F821
