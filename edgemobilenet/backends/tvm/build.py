@@ -46,10 +46,15 @@ def lower(g: QGraph, target: dict[str, Any], tune_db: str | os.PathLike | None =
     mod = _zero_pipeline()(build_module(g, lay))
     if tune_db is not None:
         mod = apply_database(mod, tvm_target(target), tune_db)
-    if schedule:
-        mod = default_schedules.apply(mod, tvm_target(target), lay,
-                                      tensorize=lay is layouts.select(target))
-    return mod
+    return schedule_kernels(mod, target, lay) if schedule else mod
+
+
+def schedule_kernels(mod: tvm.IRModule, target: dict[str, Any],
+                     lay: layouts.Layout | None | str = "auto") -> tvm.IRModule:
+    """The hand-written default schedules for every kernel of `mod` not scheduled yet."""
+    lay = layouts.select(target) if lay == "auto" else lay
+    return default_schedules.apply(mod, tvm_target(target), lay,
+                                   tensorize=lay is layouts.select(target))
 
 
 @tvm.transform.module_pass(opt_level=0, name="MarkElemwise")
