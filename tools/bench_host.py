@@ -11,9 +11,8 @@ Per model, all in this one process, same threads, median of --runs after warm-up
 - onnxruntime int8 from its own `quant_pre_process` + `quantize_static` (per-channel,
   calibrated on crops of the bundled photos): QOperator U8S8, QDQ U8S8, QDQ S8S8,
   QOperator S8S8; its docs recommend U8S8 on x86 (S8S8 QOperator is marked slow there);
-- our QDQ export (`edgemb export m.qgraph -o m.onnx`) with default session options, and
-  with `session.qdqisint8allowed=1` (that option turns off onnxruntime's int8->uint8 QDQ
-  rewrite on x86 and forces its slow S8S8 kernels: listed, labelled, never the peer);
+- our QDQ export (`edgemb export m.qgraph -o m.onnx`) with default session options (never
+  `session.qdqisint8allowed=1`: on x86 it forces onnxruntime's slow S8S8 kernels);
 - LiteRT (`ai-edge-litert`, XNNPACK, its default) on the int8 `.tflite` of the same QGraph
   (`edgemb export m.qgraph -o m.tflite`);
 - onnxruntime fp32 and torch float (the float model);
@@ -52,20 +51,17 @@ def _median_ms(fn, runs: int, warmup: int = 3) -> float:
     return float(np.median(times) * 1e3)
 
 
-def _ort_session(path: Path, threads: int, config: dict[str, str] | None = None):
+def _ort_session(path: Path, threads: int):
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
-    for k, v in (config or {}).items():
-        so.add_session_config_entry(k, v)
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
-def _ort_ms(path: Path, x: np.ndarray, threads: int, runs: int,
-            config: dict[str, str] | None = None) -> float:
-    s = _ort_session(path, threads, config)
+def _ort_ms(path: Path, x: np.ndarray, threads: int, runs: int) -> float:
+    s = _ort_session(path, threads)
     feed = {s.get_inputs()[0].name: x}
     return _median_ms(lambda: s.run(None, feed), runs)
 
@@ -156,11 +152,6 @@ def bench_model(spec: str, a: argparse.Namespace, work: Path) -> dict:
     export_qdq(g, ours_onnx)
     add("int8 peer", "onnxruntime", "our QDQ export, default session options",
         lambda: _ort_ms(ours_onnx, x8, a.threads, a.runs))
-    add("int8 (labelled)", "onnxruntime", "our QDQ export, session.qdqisint8allowed=1",
-        lambda: _ort_ms(ours_onnx, x8, a.threads, a.runs,
-                        {"session.qdqisint8allowed": "1"}),
-        "on x86 this option disables onnxruntime's int8->uint8 QDQ rewrite and forces its "
-        "slow S8S8 kernels: not a recommended configuration, never the peer")
     tfl, route = peers.tflite_int8(g, work / "model.tflite")
     if tfl:
         add("int8 peer", "LiteRT", "XNNPACK (default), int8 .tflite: " + route,
