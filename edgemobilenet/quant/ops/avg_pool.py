@@ -53,7 +53,8 @@ def check(g, node, a: AvgPoolAttrs) -> str | None:
     return same_quantization(g, node)
 
 
-def _call(ctx: KernelContext):
+def window_call(ctx: KernelContext):
+    """Kernel arguments of a pooling window op (avg_pool, max_pool share them)."""
     a: AvgPoolAttrs = ctx.attrs
     (h, w, c), (oh, ow, _) = ctx.hwc(0), ctx.hwc()
     return [{"in_h": h, "in_w": w, "c": c, "out_h": oh, "out_w": ow, "k_h": a.kernel[0],
@@ -62,9 +63,12 @@ def _call(ctx: KernelContext):
              "act_max": a.act_max, "in": 0}]
 
 
-SPEC = register(OpSpec(
-    "avg_pool", 1, (), AvgPoolAttrs, reference, check,
-    mcu=McuKernel("emb_avg_pool_s8",
-                  (*ints("in_h", "in_w", "c", "out_h", "out_w", "k_h", "k_w", "stride_h",
-                         "stride_w", "pad_top", "pad_left", "act_min", "act_max"),
-                   inp("in"), OUT), _call)))
+def window_kernel(symbol: str) -> McuKernel:
+    """The MCU kernel descriptor of a pooling window op."""
+    return McuKernel(symbol, (*ints("in_h", "in_w", "c", "out_h", "out_w", "k_h", "k_w",
+                                    "stride_h", "stride_w", "pad_top", "pad_left", "act_min",
+                                    "act_max"), inp("in"), OUT), window_call)
+
+
+SPEC = register(OpSpec("avg_pool", 1, (), AvgPoolAttrs, reference, check,
+                       mcu=window_kernel("emb_avg_pool_s8")))
