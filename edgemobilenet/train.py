@@ -121,6 +121,27 @@ def lr_at(step: int, total: int, base: float) -> float:
     return 0.5 * base * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
 
 
+def optimizer_and_start(model: nn.Module, cfg: TrainConfig, options: dict,
+                        ckpt: dict | None, resume: str | Path | None
+                        ) -> tuple[torch.optim.Optimizer, int]:
+    """SGD with Nesterov momentum (no weight decay on biases and BN), and the first epoch:
+    1, or the one after `ckpt`'s (whose options must equal `options`; state restored)."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay},
+                           {"params": no_decay, "weight_decay": 0.0}],
+                          lr=cfg.lr, momentum=0.9, nesterov=True)
+    if ckpt is None:
+        return opt, 1
+    if ckpt["options"] != {**options, "width": float(cfg.width)}:
+        raise EdgembError(f"{resume}: checkpoint has options {ckpt['options']}, "
+                          f"cannot resume with {options}")
+    model.load_state_dict(ckpt["state_dict"])
+    if "optimizer" in ckpt:
+        opt.load_state_dict(ckpt["optimizer"])
+    return opt, ckpt["epoch"] + 1
+
+
 def train(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
           progress: Progress | None = None, stop_after: int | None = None) -> dict:
     """Train and write `out` after every epoch; returns the last checkpoint's summary.
@@ -150,20 +171,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: str | Path | None = None,
     options = {"width": cfg.width, "resolution": resolution, "num_classes": num_classes,
                "in_channels": in_channels, "width_rule": cfg.width_rule}
     model = build(cfg.arch, **options).to(memory_format=torch.channels_last)
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
-    opt = torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay},
-                           {"params": no_decay, "weight_decay": 0.0}],
-                          lr=cfg.lr, momentum=0.9, nesterov=True)
-    start = 1
-    if ckpt is not None:
-        if ckpt["options"] != {**options, "width": float(cfg.width)}:
-            raise EdgembError(f"{resume}: checkpoint has options {ckpt['options']}, "
-                              f"cannot resume with {options}")
-        model.load_state_dict(ckpt["state_dict"])
-        if "optimizer" in ckpt:
-            opt.load_state_dict(ckpt["optimizer"])
-        start = ckpt["epoch"] + 1
+    opt, start = optimizer_and_start(model, cfg, options, ckpt, resume)
     steps = math.ceil(len(train_ds) / cfg.batch_size)
     summary: dict = {}
     for epoch in range(start, min(cfg.epochs, stop_after or cfg.epochs) + 1):

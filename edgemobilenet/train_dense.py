@@ -24,7 +24,7 @@ from edgemobilenet.errors import EdgembError
 from edgemobilenet.evaluate_dense import IGNORE, evaluate_detection, evaluate_segmentation
 from edgemobilenet.models import build
 from edgemobilenet.models.zoo import arch_defaults, check_options
-from edgemobilenet.train import TrainConfig, lr_at, recalibrate_batchnorm
+from edgemobilenet.train import TrainConfig, lr_at, optimizer_and_start, recalibrate_batchnorm
 
 
 def _flip(ds: DenseSet, idx: torch.Tensor, flip: torch.Tensor, task: str):
@@ -69,20 +69,7 @@ def train_dense(cfg: TrainConfig, task: str, out: str | Path, resume: str | Path
     options = {"width": cfg.width, "resolution": resolution, "num_classes": len(train_ds.classes),
                "in_channels": in_channels, "width_rule": cfg.width_rule}
     model = build(cfg.arch, **options)
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    opt = torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay},
-                           {"params": no_decay, "weight_decay": 0.0}],
-                          lr=cfg.lr, momentum=0.9, nesterov=True)
-    start = 1
-    if ckpt is not None:
-        if ckpt["options"] != {**options, "width": float(cfg.width)}:
-            raise EdgembError(f"{resume}: checkpoint has options {ckpt['options']}, "
-                              f"cannot resume with {options}")
-        model.load_state_dict(ckpt["state_dict"])
-        if "optimizer" in ckpt:
-            opt.load_state_dict(ckpt["optimizer"])
-        start = ckpt["epoch"] + 1
+    opt, start = optimizer_and_start(model, cfg, options, ckpt, resume)
     anc = torch.from_numpy(make_anchors(model.anchor_style, resolution, resolution)) \
         if task == "detection" else None
     steps = math.ceil(len(train_ds) / cfg.batch_size)
