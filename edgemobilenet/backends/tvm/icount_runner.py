@@ -18,27 +18,14 @@ import time
 from pathlib import Path
 
 from tvm.ir.utils import derived_object
-from tvm.s_tir.meta_schedule.runner import (PyRunner, PyRunnerFuture, RunnerFuture,
-                                            RunnerInput, RunnerResult)
+from tvm.s_tir.meta_schedule.runner import PyRunner, RunnerFuture, RunnerInput, RunnerResult
 
 from edgemobilenet.device import insn_count, pi_emulator
 from edgemobilenet.device.pi_count import GUEST, guest_env
+from edgemobilenet.backends.tvm.ms_result import Done
 from edgemobilenet.errors import EdgembError
 
 START_TIMEOUT = 300.0     # import tvm under emulation with the plugin: 30-60 s, more if busy
-
-
-@derived_object
-class Done(PyRunnerFuture):
-    def __init__(self, result: RunnerResult):
-        super().__init__()
-        self._result = result
-
-    def done(self) -> bool:
-        return True
-
-    def result(self) -> RunnerResult:
-        return self._result
 
 
 class CountingWorker:

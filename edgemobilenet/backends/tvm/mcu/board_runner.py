@@ -21,7 +21,8 @@ from tvm.s_tir.meta_schedule.runner import PyRunner, RunnerFuture, RunnerInput, 
 
 from edgemobilenet.backends.mcu.build import compile_model
 from edgemobilenet.backends.tvm.mcu import harness, kernels, tir_ops
-from edgemobilenet.backends.tvm.mcu.runner import CANDIDATE_SYMBOL, Done
+from edgemobilenet.backends.tvm.mcu.runner import CANDIDATE_SYMBOL
+from edgemobilenet.backends.tvm.ms_result import Done
 from edgemobilenet.backends.tvm.mcu.selection import Selection
 from edgemobilenet.device.mcu import Device
 from edgemobilenet.errors import EdgembError

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 from tvm.ir.utils import derived_object
 from tvm.s_tir.meta_schedule.builder import BuilderInput, BuilderResult, PyBuilder
-from tvm.s_tir.meta_schedule.runner import (PyRunner, PyRunnerFuture, RunnerFuture,
-                                            RunnerInput, RunnerResult)
+from tvm.s_tir.meta_schedule.runner import PyRunner, RunnerFuture, RunnerInput, RunnerResult
 from tvm.target import Target
 
 from edgemobilenet.backends.tvm.mcu import harness, unpacked_api
+from edgemobilenet.backends.tvm.ms_result import Done
 from edgemobilenet.errors import EdgembError
 
 CANDIDATE_SYMBOL = "emb_tvm_candidate"
@@ -45,19 +45,6 @@ class ObjectBuilder(PyBuilder):
                 self.errors.append(f"build failed: {e}")
                 results.append(BuilderResult(None, self.errors[-1]))
         return results
-
-
-@derived_object
-class Done(PyRunnerFuture):
-    def __init__(self, result: RunnerResult):
-        super().__init__()
-        self._result = result
-
-    def done(self) -> bool:
-        return True
-
-    def result(self) -> RunnerResult:
-        return self._result
 
 
 @derived_object
