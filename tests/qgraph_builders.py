@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from edgemobilenet.quant.fixedpoint import quantize_multiplier, quantize_multipliers
-from edgemobilenet.quant.qgraph import QGraph, QNode, QTensor
+from edgemobilenet.quant.qgraph import QGraph, QNode, QTensor, validate
 from edgemobilenet.quant.tflite_tables import resize_table as tflite_resize_table
 from edgemobilenet.quant.reference import run_node
 
@@ -300,7 +300,7 @@ class GraphBuilder:
     def build(self, outputs: list[str] | str, meta: dict | None = None) -> QGraph:
         outputs = [outputs] if isinstance(outputs, str) else list(outputs)
         g = QGraph(dict(self.tensors), list(self.nodes), ["input"], outputs, dict(meta or {}))
-        g.validate("builder")
+        validate(g, "builder")
         return g
 
 

@@ -1,4 +1,4 @@
-"""The op registry (quant/ops): typed attributes, OPS.md's rules in QGraph.validate, and
+"""The op registry (quant/ops): typed attributes, OPS.md's rules in qgraph.validate, and
 the MCU kernel descriptors against the C prototypes they describe."""
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import qgraph_builders as qb
 from edgemobilenet.backends.mcu import kernel_check
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant import ops
+from edgemobilenet.quant.qgraph import validate
 
 KERNELS_H = Path(kernel_check.KERNEL_DIR) / "include" / "emb_kernels.h"
 
@@ -52,7 +53,7 @@ def test_validate_checks_ops_md_rules(breakage, match):
     else:
         node.attrs["act_mn"] = 0
     with pytest.raises(EdgembError, match=match):
-        g.validate("g")
+        validate(g, "g")
 
 
 def _prototypes() -> dict[str, int]:

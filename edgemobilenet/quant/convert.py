@@ -20,7 +20,7 @@ from edgemobilenet.quant.capture import capture
 from edgemobilenet.quant.fixedpoint import quantize_multipliers
 from edgemobilenet.quant.floatgraph import INPUT, FloatGraph, FNode
 from edgemobilenet.quant.observers import QMAX, QMIN, qparams
-from edgemobilenet.quant.qgraph import QGraph, QNode, QTensor
+from edgemobilenet.quant.qgraph import QGraph, QNode, QTensor, validate
 
 ADD_LEFT_SHIFT = 20
 SOFTMAX_SCALE, SOFTMAX_ZP = 1.0 / 256.0, -128
@@ -238,7 +238,7 @@ def convert(g: FloatGraph, ranges: Ranges, per_tensor_weights: bool = False,
     q = _Converter(g, ranges, per_tensor_weights).run()
     q.meta = {**g.meta, **(meta or {}), "per_tensor_weights": bool(per_tensor_weights),
               "input_layout": "NHWC"}
-    q.validate("converted model")
+    validate(q, "converted model")
     return q
 
 

@@ -22,7 +22,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from edgemobilenet.errors import EdgembError
-from edgemobilenet.quant.qgraph import QGraph, QNode, QTensor
+from edgemobilenet.quant.qgraph import QGraph, QNode, QTensor, validate
 
 OPSET = 17
 _TO_NCHW, _TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
@@ -238,7 +238,7 @@ class _Exporter:
 
 def to_onnx(g: QGraph) -> onnx.ModelProto:
     """The QDQ ONNX model of `g` (checked with onnx.checker)."""
-    g.validate("qgraph")
+    validate(g, "qgraph")
     return _Exporter(g).build()
 
 

@@ -29,7 +29,7 @@ from edgemobilenet.quant.fixedpoint import quantize_multipliers
 from edgemobilenet.quant.floatgraph import FloatGraph, FNode
 from edgemobilenet.quant.observers import QMAX, QMIN
 from edgemobilenet.quant.onnx_file import load_onnx
-from edgemobilenet.quant.qgraph import QGraph, QTensor
+from edgemobilenet.quant.qgraph import QGraph, QTensor, validate
 
 
 class _FileConverter(_Converter):
@@ -190,7 +190,7 @@ def import_onnx_int8(path: str | Path) -> tuple[QGraph, FloatGraph, QuantInfo]:
               "calibration": "the file's own scales", "per_tensor_weights": bool(all(
                   np.unique(r["w_scale"]).size == 1 for r in info.weights.values())),
               "input_layout": "NHWC", "onnx_input_layout": info.input_layout}
-    q.validate(str(path))
+    validate(q, str(path))
     return q, g, info
 
 

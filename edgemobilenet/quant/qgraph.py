@@ -14,7 +14,6 @@ import os
 import tempfile
 import zipfile
 import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,69 +21,23 @@ import numpy as np
 
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant import ops
+from edgemobilenet.quant.ir import FORMAT, VERSION, QGraph, QNode, QTensor, structure
 
-FORMAT = "edgemb-qgraph"
-VERSION = 1
-
-@dataclass
-class QTensor:
-    """An int8 (or int32) tensor: real = scale * (q - zero_point)."""
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str = "int8"
-    scale: float = 1.0
-    zero_point: int = 0
+__all__ = ["QGraph", "QNode", "QTensor", "load", "save", "validate"]
 
 
-@dataclass
-class QNode:
-    """One op; `name` is the layer path in the source model (for error messages)."""
-
-    name: str
-    op: str
-    inputs: list[str]
-    outputs: list[str]
-    attrs: dict[str, Any] = field(default_factory=dict)
-    params: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-@dataclass
-class QGraph:
-    """Nodes in execution (topological) order over named tensors."""
-
-    tensors: dict[str, QTensor]
-    nodes: list[QNode]
-    inputs: list[str]
-    outputs: list[str]
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def tensor(self, name: str) -> QTensor:
-        return self.tensors[name]
-
-    def producer(self, tensor: str) -> QNode | None:
-        return next((n for n in self.nodes if tensor in n.outputs), None)
-
-    def digest(self) -> str:
-        """sha256 of the canonical serialisation: the model hash devices report."""
-        h = hashlib.sha256(json.dumps(_structure(self), sort_keys=True).encode())
-        for node in self.nodes:
-            for key in sorted(node.params):
-                h.update(np.ascontiguousarray(node.params[key]).tobytes())
-        return h.hexdigest()
-
-    def validate(self, where: str = "qgraph") -> None:
-        """Check structure and parameter shapes; raise EdgembError naming the node."""
-        known = set(self.inputs)
-        for t in self.inputs:
-            if t not in self.tensors:
-                raise EdgembError(f"{where}: graph input '{t}' has no tensor entry")
-        for node in self.nodes:
-            _validate_node(self, node, known, where)
-            known.update(node.outputs)
-        for t in self.outputs:
-            if t not in known:
-                raise EdgembError(f"{where}: graph output '{t}' is never produced")
+def validate(g: QGraph, where: str = "qgraph") -> None:
+    """Check structure and parameter shapes; raise EdgembError naming the node."""
+    known = set(g.inputs)
+    for t in g.inputs:
+        if t not in g.tensors:
+            raise EdgembError(f"{where}: graph input '{t}' has no tensor entry")
+    for node in g.nodes:
+        _validate_node(g, node, known, where)
+        known.update(node.outputs)
+    for t in g.outputs:
+        if t not in known:
+            raise EdgembError(f"{where}: graph output '{t}' is never produced")
 
 
 def _validate_node(g: QGraph, node: QNode, known: set[str], where: str) -> None:
@@ -119,33 +72,11 @@ def _validate_node(g: QGraph, node: QNode, known: set[str], where: str) -> None:
         raise EdgembError(f"{at}: {problem}")
 
 
-def _structure(g: QGraph) -> dict[str, Any]:
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "meta": g.meta,
-        "inputs": g.inputs,
-        "outputs": g.outputs,
-        "tensors": [
-            {"name": t.name, "shape": list(t.shape), "dtype": t.dtype,
-             "scale": float(t.scale), "zero_point": int(t.zero_point)}
-            for t in g.tensors.values()
-        ],
-        "nodes": [
-            {"name": n.name, "op": n.op, "inputs": n.inputs, "outputs": n.outputs,
-             "attrs": n.attrs,
-             "params": {k: {"shape": list(v.shape), "dtype": str(v.dtype)}
-                        for k, v in sorted(n.params.items())}}
-            for n in g.nodes
-        ],
-    }
-
-
 def save(g: QGraph, path: str | os.PathLike) -> None:
     """Write atomically (temp file, then rename)."""
-    g.validate(str(path))
+    validate(g, str(path))
     path = Path(path)
-    doc = _structure(g)
+    doc = structure(g)
     arrays: dict[str, np.ndarray] = {}
     for i, n in enumerate(g.nodes):
         for k, v in n.params.items():
@@ -190,7 +121,7 @@ def load(path: str | os.PathLike) -> QGraph:
         raise EdgembError(f"{path}: cannot read QGraph file ({e})") from None
     except (KeyError, TypeError, ValueError, json.JSONDecodeError) as e:
         raise EdgembError(f"{path}: malformed QGraph ({type(e).__name__}: {e})") from None
-    g.validate(str(path))
+    validate(g, str(path))
     return g
 
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.fixedpoint import quantize_multiplier, quantize_multipliers
-from edgemobilenet.quant.qgraph import QGraph, QNode, QTensor
+from edgemobilenet.quant.qgraph import QGraph, QNode, QTensor, validate
 from edgemobilenet.quant.tflite_schema import (
     FILE_IDENTIFIER, METADATA_NAME, SCHEMA_VERSION, Act, Op, TType, activation_range,
     conv_multiplier, f32, mean_multiplier, schema)
@@ -493,7 +493,7 @@ class _Writer:
 
 def to_tflite(g: QGraph) -> ExportResult:
     """The int8 `.tflite` flatbuffer of `g` and the nodes TFLite computes differently."""
-    g.validate("qgraph")
+    validate(g, "qgraph")
     w = _Writer(g)
     data = w.build()
     return ExportResult(data, w.inexact)

@@ -25,7 +25,7 @@ import numpy as np
 
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.fixedpoint import quantize_multiplier, quantize_multipliers
-from edgemobilenet.quant.qgraph import QGraph, QNode, QTensor
+from edgemobilenet.quant.qgraph import QGraph, QNode, QTensor, validate
 from edgemobilenet.quant.tflite_export import same_padding
 from edgemobilenet.quant.tflite_schema import (
     FILE_IDENTIFIER, METADATA_NAME, OP_NAMES, TYPE_NAMES, Act, Op, TType, activation_range,
@@ -729,7 +729,7 @@ class _Importer:
             for node, name in zip(self.nodes, names):
                 node.name = name
         g = QGraph(self.tensors, self.nodes, [gin.name], [yname], meta)
-        g.validate(c.where)
+        validate(g, c.where)
         return g
 
     def requant_feeds_concat(self, op: _Op) -> bool:

@@ -83,7 +83,7 @@ def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
         raise EdgembError(f"{target.path.name}: target '{target.name}' is {target.kind}, "
                           f"the MCU backend needs kind 'mcu'")
     say = step or (lambda _: None)
-    g.validate("compile")
+    qgraph.validate(g, "compile")
     say("plan")
     in_place = inplace.choose(g, memory, arena_alignment(target))
     plan, post_at = _plan(g, target, in_place, post)

@@ -25,7 +25,7 @@ from edgemobilenet.backends.tvm import te_depthwise, te_packed
 from edgemobilenet.backends.tvm.layouts import Layout
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant import ops
-from edgemobilenet.quant.qgraph import QGraph, QNode
+from edgemobilenet.quant.qgraph import QGraph, QNode, validate
 
 Expr = relax.Expr
 op = relax.op
@@ -338,7 +338,7 @@ def build_module(g: QGraph, layout: Layout | None = None) -> "tvm.IRModule":  # 
 
     With a `layout`, convolutions (groups == 1) and dense layers use packed weights.
     """
-    g.validate("qgraph")
+    validate(g, "qgraph")
     if len(g.inputs) != 1:
         raise EdgembError(f"tvm backend: graphs with {len(g.inputs)} inputs are not supported")
     bb = relax.BlockBuilder()

@@ -10,12 +10,11 @@ argument lists here by `driver_dispatch_c`). So the argument order exists once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from edgemobilenet.quant.qgraph import QNode, QTensor
+from edgemobilenet.quant.ir import QNode, QTensor
 
 
 @dataclass(frozen=True)

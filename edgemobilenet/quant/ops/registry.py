@@ -2,7 +2,7 @@
 
 An entry holds the op's typed attributes (a frozen dataclass whose field defaults are the
 defaults), its inputs and parameters, its extra validity rules (OPS.md's, checked by
-`QGraph.validate`), its numpy reference implementation, its MAC count and the C ABI of its
+`qgraph.validate`), its numpy reference implementation, its MAC count and the C ABI of its
 MCU kernel (`mcu.py`). Backends attach their lowering to an entry with `register_lowering`
 (the way TVM attaches per-target attributes to its ops) and dispatch with `lowering`.
 See README.md beside this file for adding an op.
@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
+from typing import Any, Callable, Generic, TypeVar
 
 import numpy as np
 
 from edgemobilenet.errors import EdgembError
-
-if TYPE_CHECKING:
-    from edgemobilenet.quant.ops.mcu import McuKernel
-    from edgemobilenet.quant.qgraph import QGraph, QNode, QTensor
+from edgemobilenet.quant.ir import QGraph, QNode, QTensor
+from edgemobilenet.quant.ops.mcu import McuKernel
 
 A = TypeVar("A")
 Arrays = list[np.ndarray]
