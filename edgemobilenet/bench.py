@@ -161,9 +161,10 @@ def open_mcu_runner(build: Build, port: str | None = None, baud: int | None = No
     transport = f"serial {port}" if port else f"qemu {target.qemu.machine}"
     with tempfile.TemporaryDirectory(prefix="edgemb-cycles-") as tmp:
         log, args = None, ()
-        if port is None and cycles.supported(target.cpu):   # estimated cycles in emulation
+        if port is None and target.qemu.cycle_table:   # estimated cycles in emulation
             out = Path(tmp) / "cycles.txt"
-            args = tuple(cycles.qemu_args(target.cpu, out, cycles.symbol_address(build.elf)))
+            args = tuple(cycles.qemu_args(target.qemu.cycle_table, out,
+                                          cycles.symbol_address(build.elf)))
             log = cycles.CycleLog(out)
         with open_device(target, elf=build.elf, port=port, baud=baud, qemu_args=args,
                          expected_hash=build.manifest["model_hash"], timeout=timeout) as dev:

@@ -29,11 +29,14 @@ _MCU = {
     "uart": {"base": int, "baud": int, "clock_hz": int, "bauddiv?": int},
     "flash": {"method": str, "args": list},
 }
-_MCU_OPTIONAL = {"qemu": {"machine": str, "args": list, "pool_origin?": int, "pool_length?": int},
+_MCU_OPTIONAL = {"qemu": {"machine": str, "args": list, "pool_origin?": int, "pool_length?": int,
+                          "cycle_table?": str},
                  "llvm": {"mtriple": str, "mattr": list}}
 # Cortex-A boards: their engineer extends these (tvm target, rpc key, emulation, ...).
 _LINUX: dict[str, Any] = {"features": dict, "sram_bytes": int}
 _LINUX_OPTIONAL: dict[str, Any] = {"tvm": dict, "rpc": dict, "qemu": dict}
+# what /proc/cpuinfo says of the emulated core ([qemu.cpuinfo] of a linux target)
+_CPUINFO = {"part": int, "revision": int, "features": list}
 
 _CHOICES = {
     "kind": ("mcu", "linux"),
@@ -41,6 +44,7 @@ _CHOICES = {
     "timer.source": ("systick", "dwt"),
     "timer.unit": ("instructions", "cycles"),
     "flash.method": ("openocd", "pyocd", "stlink", "copy", "qemu"),
+    "qemu.cycle_table": ("m4", "m7"),   # the cores qemu_plugins/cm_cycles.c has tables for
 }
 
 
@@ -80,6 +84,7 @@ class Qemu:
     args: list[str]
     pool_origin: int | None = None   # emulated memory the kernel test firmware may use
     pool_length: int | None = None
+    cycle_table: str | None = None   # cm_cycles plugin table of the core (cycle estimates)
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,15 @@ class Llvm:
 
     mtriple: str
     mattr: list[str]
+
+
+@dataclass(frozen=True)
+class CpuInfo:
+    """What Linux's /proc/cpuinfo says of a core: MIDR part number, revision, features."""
+
+    part: int
+    revision: int
+    features: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -120,6 +134,7 @@ class Target:
     qemu: Qemu | None = None
     flash: Flash | None = None
     llvm: Llvm | None = None
+    cpuinfo: CpuInfo | None = None   # linux: the emulated core's /proc/cpuinfo facts
     extra: dict[str, Any] = field(default_factory=dict)   # linux tables (tvm, rpc, qemu)
 
     @property
@@ -206,6 +221,18 @@ def _display(path: Path) -> str:
         return str(path)
 
 
+def _cpuinfo(d: dict, where: str) -> CpuInfo | None:
+    info = d.get("qemu", {}).get("cpuinfo")
+    if info is None:
+        return None
+    if not isinstance(info, dict):
+        raise EdgembError(f"{where}: field 'qemu.cpuinfo' must be a table")
+    _check(info, _CPUINFO, where, "qemu.cpuinfo.")
+    if not all(isinstance(f, str) for f in info["features"]):
+        raise EdgembError(f"{where}: field 'qemu.cpuinfo.features' must be a list of strings")
+    return CpuInfo(info["part"], info["revision"], tuple(info["features"]))
+
+
 def _from_dict(d: dict, path: Path) -> Target:
     where = _display(path)
     _check(d, _COMMON, where)
@@ -221,7 +248,7 @@ def _from_dict(d: dict, path: Path) -> Target:
     common = {k: d[k] for k in _COMMON}
     if kind == "linux":
         return Target(**common, features=d["features"], path=path,
-                      sram_bytes=d["sram_bytes"],
+                      sram_bytes=d["sram_bytes"], cpuinfo=_cpuinfo(d, where),
                       extra={k: d[k] for k in _LINUX_OPTIONAL if k in d})
     _validate_mcu(d, where)
     q = d.get("qemu")
@@ -232,7 +259,7 @@ def _from_dict(d: dict, path: Path) -> Target:
         cflags=list(d["cflags"]), kernels=d["kernels"], board=d["board"],
         memory=Memory(**d["memory"]), timer=Timer(**d["timer"]), uart=Uart(**d["uart"]),
         qemu=Qemu(q["machine"], [str(a) for a in q["args"]], q.get("pool_origin"),
-                  q.get("pool_length")) if q else None,
+                  q.get("pool_length"), q.get("cycle_table")) if q else None,
         flash=Flash(d["flash"]["method"], [str(a) for a in d["flash"]["args"]]),
         llvm=Llvm(d["llvm"]["mtriple"], [str(a) for a in d["llvm"]["mattr"]])
         if "llvm" in d else None,

@@ -10,6 +10,7 @@ import pytest
 
 from edgemobilenet.backends.mcu import kernel_check as kc
 from edgemobilenet.device import cycles
+from edgemobilenet.targets import load_target
 
 ROOT = Path(__file__).resolve().parents[1]
 GUEST = ROOT / "qemu_plugins" / "tests" / "known_loop.c"
@@ -18,8 +19,7 @@ WANT_CLASSES = {"load": 100, "mul_mac": 100, "alu": 100, "branch_cond": 100, "br
 # (est, low, high) from CORTEX_M_CYCLES.md:
 # M4: loop block LDR 2|1|2 + SMLAD 1 + SUBS 1 + BNE 1, 99 taken BNE +2|+1|+3, BX / BL 3|2|4
 # M7: loop block 4 (single issue) | 2 (2-wide floor) | 5, taken +1|+0|+3, BX / BL 2|1|4
-WANT_CYCLES = {"mps2-an386": ("cortex-m4", (704, 503, 805)),
-               "mps2-an500": ("cortex-m7", (503, 202, 805))}
+WANT_CYCLES = {"mps2-an386": (704, 503, 805), "mps2-an500": (503, 202, 805)}
 
 
 def _build(machine: str, out: Path) -> Path:
@@ -34,13 +34,14 @@ def _build(machine: str, out: Path) -> Path:
 
 @pytest.mark.parametrize("machine", list(WANT_CYCLES))
 def test_plugin_counts_a_known_loop_exactly(machine, tmp_path):
-    cpu, want = WANT_CYCLES[machine]
+    want = WANT_CYCLES[machine]
+    table = load_target(machine).qemu.cycle_table
     elf = _build(machine, tmp_path)
     out = tmp_path / "cycles.txt"
     mark = cycles.symbol_address(elf, "plugin_mark")
     cmd = ["qemu-system-arm", "-M", machine, "-kernel", str(elf), "-display", "none",
            "-monitor", "none", "-serial", "none", "-semihosting-config",
-           "enable=on,target=native", "-icount", "shift=0", *cycles.qemu_args(cpu, out, mark)]
+           "enable=on,target=native", "-icount", "shift=0", *cycles.qemu_args(table, out, mark)]
     r = subprocess.run(cmd, capture_output=True, timeout=60, cwd=tmp_path)
     assert r.returncode == 0, r.stderr.decode()[-500:]
     log = cycles.CycleLog(out)

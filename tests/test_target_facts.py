@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from edgemobilenet.backends.mcu import kernel_check as kc
 from edgemobilenet.backends.tvm.mcu import intrin, unpacked_api
+from edgemobilenet.errors import EdgembError
 from edgemobilenet.targets import TARGETS_DIR, list_targets, load_target
 
 
@@ -34,3 +37,22 @@ def test_features_not_names(tmp_path):
     (tmp_path / "my-board.toml").write_text(text)
     tt = unpacked_api.mcu_target(load_target(tmp_path / "my-board.toml"))
     assert intrin.has_feature(tt, "mve") and not intrin.has_feature(tt, "dsp")
+
+
+def test_core_facts_live_in_the_target_files(tmp_path):
+    """The emulated Pi's /proc/cpuinfo and the cycle-estimate table come from the target."""
+    from edgemobilenet.device import cycles, pi_emulator
+
+    for t in list_targets():
+        if t.kind == "linux" and "qemu" in t.extra:
+            assert t.cpuinfo is not None, t.name
+    text = pi_emulator._cpuinfo(load_target("rpi4").cpuinfo)
+    assert text.count("CPU part\t: 0xd08\n") == 4 and "asimddp" not in text
+    assert "asimddp" in pi_emulator._cpuinfo(load_target("rpi5").cpuinfo)
+    args = cycles.qemu_args(load_target("mps2-an500").qemu.cycle_table, tmp_path / "c", None)
+    assert args[1].endswith(",cpu=m7")
+    bad = (TARGETS_DIR / "mps2-an386.toml").read_text().replace(
+        'name = "mps2-an386"', 'name = "odd"').replace('cycle_table = "m4"', 'cycle_table = "m3"')
+    (tmp_path / "odd.toml").write_text(bad)
+    with pytest.raises(EdgembError, match="qemu.cycle_table' must be one of m4, m7"):
+        load_target(tmp_path / "odd.toml")

@@ -23,10 +23,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peers  # noqa: E402
 
+from edgemobilenet.targets import CpuInfo  # noqa: E402
+
 MODELS = "mobilenet_v2:1.0:224,mobilenet_v1:1.0:224,mobilenet_v3_large:1.0:224"
 
 
-def bench_model(spec: str, a: argparse.Namespace, cpu: str, work: Path) -> dict:
+def bench_model(spec: str, a: argparse.Namespace, cpu: str, cpuinfo: CpuInfo | None,
+                work: Path) -> dict:
     from edgemobilenet.backends.tvm.export import compile_linux
     from edgemobilenet.device.pi_count import count_build, count_inference
 
@@ -63,9 +66,9 @@ def bench_model(spec: str, a: argparse.Namespace, cpu: str, work: Path) -> dict:
     r["tflite_route"] = route
     if tfl:
         add("LiteRT int8", "XNNPACK (default)", lambda: count_inference(
-            "litert", tfl, cpu, inferences=a.inferences))
+            "litert", tfl, cpu, cpuinfo=cpuinfo, inferences=a.inferences))
         add("LiteRT int8", "builtin kernels, no XNNPACK", lambda: count_inference(
-            "litert-noxnnpack", tfl, cpu, inferences=a.inferences))
+            "litert-noxnnpack", tfl, cpu, cpuinfo=cpuinfo, inferences=a.inferences))
     else:
         r["rows"].append({"runtime": "LiteRT int8", "config": "-", "error": route})
     fp32 = peers.float_onnx(m, work / "float.onnx")
@@ -73,7 +76,7 @@ def bench_model(spec: str, a: argparse.Namespace, cpu: str, work: Path) -> dict:
         q = work / f"ort-{config.replace(' ', '-')}.onnx"
         add("onnxruntime int8", f"own quantize_static {config}, per-channel",
             lambda: count_inference("ort", peers.ort_quantized(fp32, q, calib, config), cpu,
-                                    inferences=a.inferences))
+                                    cpuinfo=cpuinfo, inferences=a.inferences))
     counted = [x for x in r["rows"] if "instructions" in x]
     peer = [x for x in counted if not x["runtime"].startswith("edgemb")]
     if peer:
@@ -127,7 +130,7 @@ def main() -> None:
            "host_cpu": peers.cpu_description()["model"], "models": []}
     a.output.parent.mkdir(parents=True, exist_ok=True)
     for spec in a.models.split(","):   # the JSON is rewritten after each model
-        res["models"].append(bench_model(spec, a, lt.qemu_cpu,
+        res["models"].append(bench_model(spec, a, lt.qemu_cpu, lt.cpuinfo,
                                          a.work / f"{lt.name}-{spec.replace(':', '-')}"))
         tmp = a.output.with_suffix(".tmp")
         tmp.write_text(json.dumps(res, indent=1))

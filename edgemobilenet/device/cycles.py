@@ -20,7 +20,6 @@ from edgemobilenet.device.insn_count import plugin_path
 from edgemobilenet.errors import EdgembError
 
 PLUGIN = "cm_cycles"
-CPUS = {"cortex-m4": "m4", "cortex-m7": "m7"}   # cores with a cycle table
 MARK_SYMBOL = "board_clock"
 
 
@@ -41,10 +40,6 @@ class Snapshot:
                         tuple(a - b for a, b in zip(self.classes, o.classes)))
 
 
-def supported(cpu: str) -> bool:
-    return cpu in CPUS
-
-
 def symbol_address(elf: Path, name: str = MARK_SYMBOL) -> int:
     """Address of a function in the firmware ELF (arm-none-eabi-nm)."""
     nm = shutil.which("arm-none-eabi-nm")
@@ -59,12 +54,10 @@ def symbol_address(elf: Path, name: str = MARK_SYMBOL) -> int:
     raise EdgembError(f"{elf}: no symbol '{name}' (needed to place the cycle estimates)")
 
 
-def qemu_args(cpu: str, out: Path, mark: int | None) -> list[str]:
-    """`-plugin` arguments for qemu-system-arm: estimates for `cpu` written to `out`."""
-    if cpu not in CPUS:
-        raise EdgembError(f"{cpu}: no cycle table (cycle estimates exist for "
-                          f"{', '.join(CPUS)})")
-    arg = f"{plugin_path(PLUGIN)},out={out},cpu={CPUS[cpu]}"
+def qemu_args(table: str, out: Path, mark: int | None) -> list[str]:
+    """`-plugin` arguments for qemu-system-arm: estimates with the plugin's cycle `table`
+    (a target's `qemu.cycle_table`) written to `out`."""
+    arg = f"{plugin_path(PLUGIN)},out={out},cpu={table}"
     return ["-plugin", arg + (f",mark={mark:#x}" if mark is not None else "")]
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edgemobilenet.device import insn_count, pi_emulator
 from edgemobilenet.errors import EdgembError
+from edgemobilenet.targets import CpuInfo
 
 GUEST = Path(__file__).with_name("pi_guest.py")
 RUNTIMES = ("tvm", "litert", "litert-noxnnpack", "ort")
@@ -39,19 +40,24 @@ def guest_env(root: Path, cpu: str, extra: dict[str, str] | None = None) -> dict
 
 def count_inference(runtime: str, model: str | os.PathLike, cpu: str, *, inferences: int = 3,
                     input_spec: dict | None = None, input_npy: str | os.PathLike | None = None,
-                    timeout: float = 1800) -> InferenceCount:
+                    cpuinfo: CpuInfo | None = None, timeout: float = 1800) -> InferenceCount:
     """Instructions per inference of `model` run by `runtime` on the emulated `cpu`.
 
     `runtime`: "tvm" (a Relax `.so` built for an aarch64 target; `input_spec` {"shape",
     "dtype"} from its manifest), "litert" (XNNPACK, LiteRT's default), "litert-noxnnpack",
-    "ort" (onnxruntime CPU). Input: `input_npy` or a fixed random tensor.
+    "ort" (onnxruntime CPU); the peers need the core's `cpuinfo` (its target's
+    [qemu.cpuinfo]). Input: `input_npy` or a fixed random tensor.
     """
     if runtime not in RUNTIMES:
         raise EdgembError(f"runtime '{runtime}': expected one of {', '.join(RUNTIMES)}")
     model = Path(model)
     if not model.is_file():
         raise EdgembError(f"{model}: no such model file")
-    root = pi_emulator.prepare_root() if runtime == "tvm" else pi_emulator.peer_root(cpu)
+    if runtime != "tvm" and cpuinfo is None:
+        raise EdgembError(f"{runtime} on {model.name}: the emulated {cpu} needs its target's "
+                          f"[qemu.cpuinfo] (onnxruntime reads /proc/cpuinfo)")
+    root = (pi_emulator.prepare_root() if runtime == "tvm"
+            else pi_emulator.peer_root(cpu, cpuinfo))
     if runtime == "tvm" and input_spec is None:
         raise EdgembError(f"{model}: a TVM module needs its input shape and dtype")
     env = guest_env(root, cpu, {"EDGEMB_INPUT": json.dumps(input_spec)} if input_spec else None)

@@ -23,12 +23,13 @@ from typing import Callable
 from edgemobilenet.cache import cache_dir, log_file
 from edgemobilenet.device.rpc import parse_hostport, stop_group, wait_for_board
 from edgemobilenet.errors import EdgembError
+from edgemobilenet.targets import CpuInfo
 
 DEBS = ["python3.11-minimal", "libpython3.11-stdlib", "libstdc++6"]
 WHEELS = ["apache-tvm==0.27.0.post1", "apache-tvm-ffi==0.1.14.post0", "numpy", "cloudpickle",
           "psutil", "tornado", "typing-extensions", "ml-dtypes"]
 # the peers measured on the same emulated core (tools/bench_pi_emulated.py), same versions
-# as on the host; onnxruntime needs a Pi-like /proc/cpuinfo in the root (`write_cpuinfo`)
+# as on the host; onnxruntime needs a Pi-like /proc/cpuinfo in the root (`peer_root`)
 PEER_WHEELS = ["ai-edge-litert==2.3.0", "onnxruntime==1.32.0", "flatbuffers", "protobuf",
                "packaging", "backports.strenum", "tqdm"]
 STAMP = ".edgemb-ready"
@@ -139,27 +140,23 @@ def prepare_peers(progress: Progress | None = None) -> Path:
     return root
 
 
-# /proc/cpuinfo of a Raspberry Pi (per core: its MIDR part number and features). qemu-user
-# shows the guest the host's file, on which onnxruntime's CPU detection crashes; it serves
-# PREFIX/proc/cpuinfo instead when that file exists under QEMU_LD_PREFIX. Only the peers'
-# root gets one: the RPC board's LLVM would then claim a real Cortex-A72 (see rpc_runner).
-_CPU_PART = {"cortex-a53": ("0xd03", 4), "cortex-a72": ("0xd08", 3), "cortex-a76": ("0xd0b", 1)}
-_FEATURES = {"cortex-a76": "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp "
-                           "cpuid asimdrdm lrcpc dcpop asimddp"}
-
-
-def _cpuinfo(cpu: str, cores: int = 4) -> str:
-    part, rev = _CPU_PART.get(cpu, ("0xd08", 3))
-    feats = _FEATURES.get(cpu, "fp asimd evtstrm crc32 cpuid")
-    text = "".join(f"processor\t: {i}\nBogoMIPS\t: 108.00\nFeatures\t: {feats}\n"
+def _cpuinfo(info: CpuInfo, cores: int = 4) -> str:
+    """/proc/cpuinfo of a Raspberry Pi whose cores are `info` (the target's [qemu.cpuinfo]).
+    qemu-user shows the guest the host's file, on which onnxruntime's CPU detection crashes;
+    it serves PREFIX/proc/cpuinfo instead when that file exists under QEMU_LD_PREFIX. Only
+    the peers' root gets one: the RPC board's LLVM would then claim a real core (see
+    rpc_runner)."""
+    text = "".join(f"processor\t: {i}\nBogoMIPS\t: 108.00\nFeatures\t: {' '.join(info.features)}\n"
                    f"CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\n"
-                   f"CPU part\t: {part}\nCPU revision\t: {rev}\n\n" for i in range(cores))
+                   f"CPU part\t: {info.part:#05x}\nCPU revision\t: {info.revision}\n\n"
+                   for i in range(cores))
     return text + "Hardware\t: BCM2835\nModel\t\t: Raspberry Pi (emulated by edgemb)\n"
 
 
-def peer_root(cpu: str) -> Path:
-    """A prefix for the peers on `cpu`: the root's entries (symlinks) plus a Pi-like
-    proc/cpuinfo for that core. One per core, so runs on different cores do not race."""
+def peer_root(cpu: str, info: CpuInfo) -> Path:
+    """A prefix for the peers on the emulated core `cpu` (qemu's -cpu name): the root's
+    entries (symlinks) plus a Pi-like proc/cpuinfo saying `info`. One per core, so runs on
+    different cores do not race."""
     root = prepare_peers()
     overlay = cache_dir() / f"pi-root-{cpu}"
     overlay.mkdir(exist_ok=True)
@@ -168,7 +165,7 @@ def peer_root(cpu: str) -> Path:
         if not link.is_symlink() and not link.exists():
             link.symlink_to(entry)
     path = overlay / "proc" / "cpuinfo"
-    text = _cpuinfo(cpu)
+    text = _cpuinfo(info)
     if not (path.is_file() and path.read_text() == text):
         path.parent.mkdir(exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgemobilenet.errors import EdgembError
-from edgemobilenet.targets import Target, load_target
+from edgemobilenet.targets import CpuInfo, Target, load_target
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class LinuxTarget:
     rpc_port: int
     qemu_user: str | None           # qemu-user binary for the emulated board
     qemu_cpu: str | None
+    cpuinfo: CpuInfo | None         # what the emulated core's /proc/cpuinfo says
 
     @property
     def is_host(self) -> bool:
@@ -45,4 +46,4 @@ def linux_target(target: Target | str) -> LinuxTarget:
     return LinuxTarget(
         name=t.name, tvm_target=spec, cross_compiler=tvm_t.get("cross_compiler") or None,
         threads=threads, rpc_key=str(rpc.get("key", t.name)), rpc_port=int(rpc.get("port", 9090)),
-        qemu_user=qemu.get("user"), qemu_cpu=qemu.get("cpu"))
+        qemu_user=qemu.get("user"), qemu_cpu=qemu.get("cpu"), cpuinfo=t.cpuinfo)
