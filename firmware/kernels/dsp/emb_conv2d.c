@@ -230,6 +230,14 @@ static void widen1(const int8_t *x, int32_t n, int32_t zp2, int32_t *xb)
 
 static int rq_fold(const emb_conv_params *p, int32_t m, int32_t s, int32_t q[4]);
 
+/* emb_rq_pos_ok for channels oc0 .. oc0 + n - 1: their runs may drop the sign terms. */
+static int rq_pos(const emb_conv_params *p, const int32_t *mult, int32_t oc0, int32_t n)
+{
+    int ok = 1;
+    for (int32_t j = 0; j < n; j++) ok &= emb_rq_pos_ok(mult[oc0 + j], p->out_zp, p->act_min);
+    return ok;
+}
+
 /* w16_run's table for the channel pairs from oc0 (n channels, n even): b0 b1 b0 b1, then
  * rq_fold's constants of both channels. Returns a bit mask of the pairs whose channels both
  * fold (bit j / 2 for the pair at j); the others need emb_requant. */
@@ -308,6 +316,7 @@ static void conv_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w
         const int32_t n = oc_n - oc0 < chunk ? oc_n - oc0 : chunk, n2 = n & ~1;
         const uint32_t fast = w16_table(p, bias, mult, shift, oc0, n2, tbl);
         const int all = fast == (n2 >= 64 ? ~0u : (1u << (n2 >> 1)) - 1u) && n2 > 0;
+        const int pos = rq_pos(p, mult, oc0, n2);
         const int8_t *wc = w + oc0 * k * 2;
         for (int32_t pix = 0; pix < n_pix; pix += 2) {
             const int32_t p0 = pix + 1 < n_pix || n_pix < 2 ? pix : n_pix - 2;   /* odd end */
@@ -315,7 +324,8 @@ static void conv_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w
             int8_t *o = out + p0 * oc_n + oc0;
             w16_gather(p, in, p0, n_pix, k, buf, xb);
             if (all) {   /* the usual case: every pair in one w16_run */
-                const w16_ctx c = {tbl, o, two ? oc_n : 0, hi4, lo4, tbl + 6 * n2, xb, 10 * k};
+                const w16_ctx c = {tbl, o, two ? oc_n : 0, hi4, lo4, tbl + 6 * n2, xb, 10 * k,
+                                   pos};
                 w16_run(&c, wc);
             }
             for (int32_t j = all ? n2 : 0; j < n; ) {
@@ -323,7 +333,7 @@ static void conv_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w
                 while (j1 < n2 && (fast >> (j1 >> 1) & 1u)) j1 += 2;
                 if (j1 > j) {   /* pairs j .. j1 - 1: one w16_run */
                     const w16_ctx c = {tbl + 6 * j, o + j, two ? oc_n : 0, hi4, lo4,
-                                       tbl + 6 * j1, xb, 10 * k};
+                                       tbl + 6 * j1, xb, 10 * k, pos};
                     w16_run(&c, wc + j * k * 2);
                     j = j1;
                     continue;
@@ -517,7 +527,7 @@ static void dw3_fill(const emb_conv_params *p, const int8_t *in, int32_t iy, int
  * in buffer row iy mod 3 (filled once per segment), so the weight order per output row is
  * one of 3 tables (wt). Scratch: 1152 (ring) + 216 (wt) + 264 (dw3_fill) bytes. */
 static void dw3_block(const emb_conv_params *p, const int8_t *in, const int8_t *w,
-                      int32_t ch, const int32_t *rq, const int32_t t[4], int8_t *out)
+                      int32_t ch, const int32_t *rq, const int32_t t[4], int pos, int8_t *out)
 {
     const int32_t c = p->in_c;
     int32_t ring[3][DW3_ROW / 4], wt[3][18], wk[18];
@@ -537,7 +547,7 @@ static void dw3_block(const emb_conv_params *p, const int8_t *in, const int8_t *
         for (int32_t kh = 0; kh < 3; kh++)
             memcpy(wt[r] + 6 * ((r + kh) % 3), wk + 6 * kh, 6 * sizeof(int32_t));
     dw3_ctx k = {ring[0], 0, rq, 0, c, 0, (uint32_t)(p->act_max - p->act_min) * 0x01010101u,
-                 ((uint32_t)p->act_min & 0xFFu) * 0x01010101u};
+                 ((uint32_t)p->act_min & 0xFFu) * 0x01010101u, pos};
     const int32_t n_seg = (p->out_w + DW3_SLOTS - 1) / DW3_SLOTS;
     const int32_t seg = (p->out_w + n_seg - 1) / n_seg;   /* balanced segments */
     for (int32_t ox0 = 0; ox0 < p->out_w; ox0 += seg) {
@@ -625,7 +635,7 @@ static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int
                                 rq + j, t + j);
         }
         if (fast) {
-            dw3_block(p, in, w, ch, rq + 4, t, out);
+            dw3_block(p, in, w, ch, rq + 4, t, rq_pos(p, mult, ch, 4), out);
             continue;
         }
         for (int32_t oy = 0; oy < p->out_h; oy++) {

@@ -290,9 +290,17 @@ typedef struct {
     int32_t o_step;              /* 16: C */
     int8_t *o_end;               /* 20: o after the last slot */
     uint32_t hi4, lo4;           /* 24, 28: act_max - act_min, act_min per byte */
+    int pos;                     /* 32: emb_rq_pos_ok for every lane (dw3_run_pos) */
 } dw3_ctx;
 
 #if defined(EMB_ACLE_EMULATED)
+/* One requantized lane as uint8 from rq_fold's constants q, with or without the sign term. */
+static inline uint32_t emb_rq_lane(int32_t a, const int32_t q[4], int pos)
+{
+    return __usat(pos ? emb_rq_apply_pos(a, q[0], q[1], q[2], q[3])
+                      : emb_rq_apply(a, q[0], q[1], q[2], q[3]), 8);
+}
+
 static void dw3_run(const dw3_ctx *k)
 {
     const int32_t *x = k->x;
@@ -310,10 +318,8 @@ static void dw3_run(const dw3_ctx *k)
             a[3] = __smlad(xr[5], w[5], a[3]);
         }
         uint32_t u = 0;
-        for (int32_t j = 0; j < 4; j++) {
-            const int32_t *q = k->rq + 4 * j;
-            u |= __usat(emb_rq_apply(a[j], q[0], q[1], q[2], q[3]), 8) << (8 * j);
-        }
+        for (int32_t j = 0; j < 4; j++)
+            u |= emb_rq_lane(a[j], k->rq + 4 * j, k->pos) << (8 * j);
         emb_wr4(o, __uadd8(__usub8(k->hi4, __uqsub8(k->hi4, u)), k->lo4));
     }
 }
@@ -332,6 +338,8 @@ void emb_dsp_dw3_run(const dw3_ctx *k);
     "    ldrd r1, r2, [r3], #8\n"                                                            \
     "    smlad r5, r8, r1, r5\n"                                                             \
     "    smlad r7, r9, r2, r7\n"
+/* One lane's requantization, constants {m, klo, khi, e1} from r2: with the sign term, or
+ * without it (_POS: emb_rq_pos_ok). */
 #define EMB_DW3_LANE(a)                                                                     \
     "    ldm r2!, {r8-r11}\n"                                                                \
     "    asr ip, " a ", #31\n"                                                               \
@@ -340,49 +348,60 @@ void emb_dsp_dw3_run(const dw3_ctx *k);
     "    smlal r9, r10, " a ", r8\n"                                                         \
     "    asr " a ", r10, r11\n"                                                              \
     "    usat " a ", #8, " a "\n"
-__asm__(
-    "    .text\n"
-    "    .syntax unified\n"
-    "    .thumb\n"
-    "    .align 2\n"
-    "    .global emb_dsp_dw3_run\n"
-    "    .thumb_func\n"
-    "    .type emb_dsp_dw3_run, %function\n"
-    "emb_dsp_dw3_run:\n"
-    "    push {r4-r11, lr}\n"
-    "    ldm r0, {r1-r8}\n"
-    "    push {r1-r8}\n"                          /* [sp]: a copy of the ctx */
-    "    mov r0, r1\n"
-    "1:  ldrd r3, ip, [sp, #4]\n"                 /* wt, rq */
-    "    ldmdb ip, {r4-r7}\n"                     /* biases */
-    EMB_DW3_ROW
-    "    add r0, r0, #" DW3_ROW_S "\n"
-    EMB_DW3_ROW
-    "    add r0, r0, #" DW3_ROW_S "\n"
-    EMB_DW3_ROW
-    "    ldr r2, [sp, #8]\n"
-    EMB_DW3_LANE("r4") EMB_DW3_LANE("r5") EMB_DW3_LANE("r6") EMB_DW3_LANE("r7")
-    "    orr r4, r4, r5, lsl #8\n"
-    "    orr r4, r4, r6, lsl #16\n"
-    "    orr r4, r4, r7, lsl #24\n"
-    "    ldrd r8, r9, [sp, #24]\n"                /* hi4, lo4 */
-    "    uqsub8 ip, r8, r4\n"
-    "    usub8 r4, r8, ip\n"
-    "    uadd8 r4, r4, r9\n"
-    "    ldrd r10, r11, [sp, #12]\n"              /* o, o_step */
-    "    str r4, [r10]\n"
-    "    add r10, r10, r11\n"
-    "    str r10, [sp, #12]\n"
-    "    sub r0, r0, #" DW3_NEXT_S "\n"
-    "    ldr r1, [sp, #20]\n"
-    "    cmp r10, r1\n"
-    "    bne 1b\n"
-    "    add sp, sp, #32\n"
-    "    pop {r4-r11, pc}\n"
-    "    .size emb_dsp_dw3_run, .-emb_dsp_dw3_run\n");
+#define EMB_DW3_LANE_POS(a)                                                                 \
+    "    ldm r2!, {r8-r11}\n"                                                                \
+    "    smlal r9, r10, " a ", r8\n"                                                         \
+    "    asr " a ", r10, r11\n"                                                              \
+    "    usat " a ", #8, " a "\n"
+#define EMB_DW3_FN(name, LANE)                                                              \
+    __asm__(                                                                                \
+    "    .text\n"                                                                           \
+    "    .syntax unified\n"                                                                 \
+    "    .thumb\n"                                                                          \
+    "    .align 2\n"                                                                        \
+    "    .global " name "\n"                                                                \
+    "    .thumb_func\n"                                                                     \
+    "    .type " name ", %function\n"                                                       \
+    name ":\n"                                                                              \
+    "    push {r4-r11, lr}\n"                                                               \
+    "    ldm r0, {r1-r8}\n"                                                                 \
+    "    push {r1-r8}\n"                          /* [sp]: a copy of the ctx */             \
+    "    mov r0, r1\n"                                                                      \
+    "1:  ldrd r3, ip, [sp, #4]\n"                 /* wt, rq */                              \
+    "    ldmdb ip, {r4-r7}\n"                     /* biases */                              \
+    EMB_DW3_ROW                                                                             \
+    "    add r0, r0, #" DW3_ROW_S "\n"                                                      \
+    EMB_DW3_ROW                                                                             \
+    "    add r0, r0, #" DW3_ROW_S "\n"                                                      \
+    EMB_DW3_ROW                                                                             \
+    "    ldr r2, [sp, #8]\n"                                                                \
+    LANE("r4") LANE("r5") LANE("r6") LANE("r7")                                             \
+    "    orr r4, r4, r5, lsl #8\n"                                                          \
+    "    orr r4, r4, r6, lsl #16\n"                                                         \
+    "    orr r4, r4, r7, lsl #24\n"                                                         \
+    "    ldrd r8, r9, [sp, #24]\n"                /* hi4, lo4 */                            \
+    "    uqsub8 ip, r8, r4\n"                                                               \
+    "    usub8 r4, r8, ip\n"                                                                \
+    "    uadd8 r4, r4, r9\n"                                                                \
+    "    ldrd r10, r11, [sp, #12]\n"              /* o, o_step */                           \
+    "    str r4, [r10]\n"                                                                   \
+    "    add r10, r10, r11\n"                                                               \
+    "    str r10, [sp, #12]\n"                                                              \
+    "    sub r0, r0, #" DW3_NEXT_S "\n"                                                     \
+    "    ldr r1, [sp, #20]\n"                                                               \
+    "    cmp r10, r1\n"                                                                     \
+    "    bne 1b\n"                                                                          \
+    "    add sp, sp, #32\n"                                                                 \
+    "    pop {r4-r11, pc}\n"                                                                \
+    "    .size " name ", .-" name "\n");
+void emb_dsp_dw3_run_pos(const dw3_ctx *k);
+EMB_DW3_FN("emb_dsp_dw3_run", EMB_DW3_LANE)
+EMB_DW3_FN("emb_dsp_dw3_run_pos", EMB_DW3_LANE_POS)
+#undef EMB_DW3_FN
 #undef EMB_DW3_LANE
+#undef EMB_DW3_LANE_POS
 #undef EMB_DW3_ROW
-#define dw3_run emb_dsp_dw3_run
+#define dw3_run(k) ((k)->pos ? emb_dsp_dw3_run_pos : emb_dsp_dw3_run)(k)
 #endif
 
 /* n >= 1 slots of a buffer row from widened columns ab (2 words a column, x_step bytes from
@@ -440,6 +459,7 @@ typedef struct {
     const int32_t *tbl_end;      /* 20 */
     const int32_t *xb;           /* 24: widened pixel pair */
     int32_t back;                /* 28: 10 * k (bytes of unrolled steps before the end label) */
+    int pos;                     /* 32: emb_rq_pos_ok for every channel (w16_run_pos) */
 } w16_ctx;
 enum { W16_K_MAX = 256 };        /* input channels (k) per pixel: 64 unrolled steps */
 
@@ -507,11 +527,6 @@ __asm__(
 #endif
 
 #if defined(EMB_ACLE_EMULATED)
-static uint32_t w16_lane(int32_t a, const int32_t q[4])
-{
-    return __usat(emb_rq_apply(a, q[0], q[1], q[2], q[3]), 8);
-}
-
 static void w16_run(const w16_ctx *k, const int8_t *w)
 {
     int8_t *o = k->o;
@@ -519,8 +534,9 @@ static void w16_run(const w16_ctx *k, const int8_t *w)
     for (const int32_t *t = k->tbl; t != k->tbl_end; t += 12, o += 2, w += 4 * n) {
         int32_t a[4] = {t[0], t[1], t[2], t[3]};
         w16_acc(k->xb, w, n, a);
-        uint32_t u = w16_lane(a[0], t + 4) | w16_lane(a[1], t + 8) << 8 |
-                     w16_lane(a[2], t + 4) << 16 | w16_lane(a[3], t + 8) << 24;
+        uint32_t u = emb_rq_lane(a[0], t + 4, k->pos) | emb_rq_lane(a[1], t + 8, k->pos) << 8 |
+                     emb_rq_lane(a[2], t + 4, k->pos) << 16 |
+                     emb_rq_lane(a[3], t + 8, k->pos) << 24;
         u = __uadd8(__usub8(k->hi4, __uqsub8(k->hi4, u)), k->lo4);
         emb_wr2(o + k->o_step, u >> 16);
         emb_wr2(o, u);
@@ -559,55 +575,71 @@ void emb_dsp_w16_run(const w16_ctx *k, const int8_t *w);
     "    smlal r9, r10, " b ", r8\n"                                                         \
     "    asr " b ", r10, r11\n"                                                              \
     "    usat " b ", #8, " b "\n"
-__asm__(
-    "    .text\n"
-    "    .syntax unified\n"
-    "    .thumb\n"
-    "    .align 2\n"
-    "    .global emb_dsp_w16_run\n"
-    "    .thumb_func\n"
-    "    .type emb_dsp_w16_run, %function\n"
-    "emb_dsp_w16_run:\n"
-    "    push {r4-r11, lr}\n"
-    "    ldm r0, {r2-r9}\n"
-    "    push {r2-r9}\n"                          /* [sp]: a copy of the ctx */
-    "    adr.w r0, 9f\n"
-    "    sub r0, r0, r9\n"
-    "    orr r0, r0, #1\n"
-    "    str r0, [sp, #28]\n"                     /* back -> entry address */
-    "1:  ldr r2, [sp]\n"
-    "    ldm r2!, {r4-r7}\n"                      /* biases */
-    "    str r2, [sp]\n"
-    "    ldrd r0, ip, [sp, #24]\n"                /* xb, entry */
-    "    bx ip\n"
-    "    .rept 64\n"
-    EMB_W16_STEP
-    "    .endr\n"
-    "9:  ldr r2, [sp]\n"
-    EMB_W16_RQ2("r6", "r4")
-    EMB_W16_RQ2("r7", "r5")
-    "    str r2, [sp]\n"
-    "    orr r4, r4, r5, lsl #8\n"
-    "    orr r6, r6, r7, lsl #8\n"
-    "    orr r4, r4, r6, lsl #16\n"
-    "    ldrd r8, r9, [sp, #4]\n"                 /* o, o_step */
-    "    ldrd r10, r11, [sp, #12]\n"              /* hi4, lo4 */
-    "    uqsub8 ip, r10, r4\n"
-    "    usub8 r4, r10, ip\n"
-    "    uadd8 r4, r4, r11\n"
-    "    lsrs r5, r4, #16\n"
-    "    strh r5, [r8, r9]\n"
-    "    strh r4, [r8], #2\n"
-    "    str r8, [sp, #4]\n"
-    "    ldr r3, [sp, #20]\n"
-    "    cmp r2, r3\n"
-    "    bne 1b\n"
-    "    add sp, sp, #32\n"
-    "    pop {r4-r11, pc}\n"
-    "    .size emb_dsp_w16_run, .-emb_dsp_w16_run\n");
+/* The same without the sign terms (emb_rq_pos_ok): klo, khi loaded again for lane a. */
+#define EMB_W16_RQ2_POS(a, b)                                                               \
+    "    ldm r2!, {r8-r11}\n"                                                                \
+    "    ldrd r0, r3, [r2, #-12]\n"                                                          \
+    "    smlal r0, r3, " a ", r8\n"                                                          \
+    "    asr " a ", r3, r11\n"                                                               \
+    "    usat " a ", #8, " a "\n"                                                            \
+    "    smlal r9, r10, " b ", r8\n"                                                         \
+    "    asr " b ", r10, r11\n"                                                              \
+    "    usat " b ", #8, " b "\n"
+#define EMB_W16_FN(name, RQ2)                                                               \
+    __asm__(                                                                                \
+    "    .text\n"                                                                           \
+    "    .syntax unified\n"                                                                 \
+    "    .thumb\n"                                                                          \
+    "    .align 2\n"                                                                        \
+    "    .global " name "\n"                                                                \
+    "    .thumb_func\n"                                                                     \
+    "    .type " name ", %function\n"                                                       \
+    name ":\n"                                                                              \
+    "    push {r4-r11, lr}\n"                                                               \
+    "    ldm r0, {r2-r9}\n"                                                                 \
+    "    push {r2-r9}\n"                          /* [sp]: a copy of the ctx */             \
+    "    adr.w r0, 9f\n"                                                                    \
+    "    sub r0, r0, r9\n"                                                                  \
+    "    orr r0, r0, #1\n"                                                                  \
+    "    str r0, [sp, #28]\n"                     /* back -> entry address */               \
+    "1:  ldr r2, [sp]\n"                                                                    \
+    "    ldm r2!, {r4-r7}\n"                      /* biases */                              \
+    "    str r2, [sp]\n"                                                                    \
+    "    ldrd r0, ip, [sp, #24]\n"                /* xb, entry */                           \
+    "    bx ip\n"                                                                           \
+    "    .rept 64\n"                                                                        \
+    EMB_W16_STEP                                                                            \
+    "    .endr\n"                                                                           \
+    "9:  ldr r2, [sp]\n"                                                                    \
+    RQ2("r6", "r4")                                                                         \
+    RQ2("r7", "r5")                                                                         \
+    "    str r2, [sp]\n"                                                                    \
+    "    orr r4, r4, r5, lsl #8\n"                                                          \
+    "    orr r6, r6, r7, lsl #8\n"                                                          \
+    "    orr r4, r4, r6, lsl #16\n"                                                         \
+    "    ldrd r8, r9, [sp, #4]\n"                 /* o, o_step */                           \
+    "    ldrd r10, r11, [sp, #12]\n"              /* hi4, lo4 */                            \
+    "    uqsub8 ip, r10, r4\n"                                                              \
+    "    usub8 r4, r10, ip\n"                                                               \
+    "    uadd8 r4, r4, r11\n"                                                               \
+    "    lsrs r5, r4, #16\n"                                                                \
+    "    strh r5, [r8, r9]\n"                                                               \
+    "    strh r4, [r8], #2\n"                                                               \
+    "    str r8, [sp, #4]\n"                                                                \
+    "    ldr r3, [sp, #20]\n"                                                               \
+    "    cmp r2, r3\n"                                                                      \
+    "    bne 1b\n"                                                                          \
+    "    add sp, sp, #32\n"                                                                 \
+    "    pop {r4-r11, pc}\n"                                                                \
+    "    .size " name ", .-" name "\n");
+void emb_dsp_w16_run_pos(const w16_ctx *k, const int8_t *w);
+EMB_W16_FN("emb_dsp_w16_run", EMB_W16_RQ2)
+EMB_W16_FN("emb_dsp_w16_run_pos", EMB_W16_RQ2_POS)
+#undef EMB_W16_FN
 #undef EMB_W16_RQ2
+#undef EMB_W16_RQ2_POS
 #undef EMB_W16_STEP
-#define w16_run emb_dsp_w16_run
+#define w16_run(k, w) ((k)->pos ? emb_dsp_w16_run_pos : emb_dsp_w16_run)(k, w)
 #endif
 
 #endif

@@ -83,6 +83,22 @@ static inline int32_t emb_rq_apply(int32_t a, int32_t m, int32_t klo, int32_t kh
 #endif
 }
 
+/* emb_rq_apply without the sign term (on the target: SMLAL, ASR), exact for every output
+ * that survives the clamp when emb_rq_pos_ok: for a < 0 and m >= 0, e >= 1, a*m + K <=
+ * 2^30 - m + 2^(30+e) < 2^(31+e), so both forms give MBQM <= 0, an output <= out_zp, which
+ * the clamp at act_min >= out_zp (ReLU-style) replaces anyway; for a >= 0 they agree. */
+static inline int emb_rq_pos_ok(int32_t m, int32_t out_zp, int32_t act_min)
+{
+    return m >= 0 && act_min >= out_zp;
+}
+
+static inline int32_t emb_rq_apply_pos(int32_t a, int32_t m, int32_t klo, int32_t khi,
+                                       int32_t e1)
+{
+    const int64_t k = (int64_t)khi * 4294967296LL + (int64_t)(uint32_t)klo;
+    return (int32_t)((k + (int64_t)a * m) >> 32) >> e1;
+}
+
 /* acc -> int8 output of a conv / FC (OPS.md conv2d). */
 static inline int8_t emb_requant(int32_t acc, int32_t m, int32_t shift, int32_t out_zp,
                                  int32_t act_min, int32_t act_max)
