@@ -497,40 +497,61 @@ static inline int32_t pkhbt(int32_t lo, int32_t hi)   /* (lo.bottom, hi.bottom) 
     return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
 }
 
-/* dw3_run's buffer row for input row iy, channels ch..ch+3: slot j holds the taps of output
- * column ox0 + j (n slots); rows and columns in the padding are 0 (x - zp). The columns are
- * widened once into ab first (2 words each, DW3_COLS at most). */
+/* One column segment of dw3_block: output columns ox0 .. ox0 + n - 1, their input columns
+ * ix0 .. ix0 + ncol - 1 of which lo .. hi - 1 are inside the image. ab holds the columns
+ * widened (2 words each: x - zp, 0 in the padding, which is written once per segment). */
 enum { DW3_COLS = 2 * (DW3_SLOTS - 1) + 3 };
-static void dw3_fill(const emb_conv_params *p, const int8_t *in, int32_t iy, int32_t ch,
-                     int32_t ox0, int32_t n, int32_t *slot)
-{
-    const int32_t c = p->in_c, s = p->stride_w, zp2 = emb_neg_zp2(p->in_zp);
-    const int32_t ix0 = ox0 * s - p->pad_left, ncol = (n - 1) * s + 3;
+typedef struct {
+    int32_t ix0, n, lo, hi;
     int32_t ab[2 * DW3_COLS];
-    int32_t lo = -ix0 > 0 ? -ix0 : 0, hi = p->in_w - ix0 < ncol ? p->in_w - ix0 : ncol;
-    if ((uint32_t)iy >= (uint32_t)p->in_h) lo = hi = 0;
-    if (hi < lo) hi = lo;
-    int32_t j = 0;
-    for (; j < lo; j++) ab[2 * j] = ab[2 * j + 1] = 0;
-    const int8_t *src = in + ((iy * p->in_w + ix0 + lo) * c + ch) * (hi > lo);
-    for (; j < hi; j++, src += c) {
-        const int32_t v = emb_rd4(src);
-        ab[2 * j] = __sxtab16(zp2, v);
-        ab[2 * j + 1] = emb_sxtab16_odd(zp2, v);
+} dw3_seg;
+
+static const int32_t dw3_zero[2 * DW3_COLS];   /* a row in the padding */
+
+static void dw3_seg_make(const emb_conv_params *p, int32_t ox0, int32_t n, dw3_seg *g)
+{
+    const int32_t ncol = (n - 1) * p->stride_w + 3;
+    g->ix0 = ox0 * p->stride_w - p->pad_left;
+    g->n = n;
+    g->lo = -g->ix0 > 0 ? -g->ix0 : 0;
+    g->hi = p->in_w - g->ix0 < ncol ? p->in_w - g->ix0 : ncol;
+    if (g->hi < g->lo) g->hi = g->lo;
+    for (int32_t j = 0; j < ncol; j++)
+        if (j < g->lo || j >= g->hi) g->ab[2 * j] = g->ab[2 * j + 1] = 0;
+}
+
+/* dw3_run's buffer row for input row iy, channels ch..ch+3: slot j holds the taps of output
+ * column ox0 + j (dw3_slots from the widened columns). */
+static void dw3_fill(const emb_conv_params *p, const int8_t *in, int32_t iy, int32_t ch,
+                     dw3_seg *g, int32_t *slot)
+{
+    const int32_t c = p->in_c, s8 = 8 * p->stride_w;
+    if ((uint32_t)iy >= (uint32_t)p->in_h || g->hi == g->lo) {
+        dw3_slots(dw3_zero, slot, g->n, s8);
+        return;
     }
-    for (; j < ncol; j++) ab[2 * j] = ab[2 * j + 1] = 0;
-    dw3_slots(ab, slot, n, 8 * s);
+    const int32_t zp2 = emb_neg_zp2(p->in_zp);
+    const int8_t *src = in + (iy * p->in_w + g->ix0 + g->lo) * c + ch;
+    int32_t *ab = g->ab + 2 * g->lo, *end = g->ab + 2 * g->hi;
+    for (; ab != end; ab += 2, src += c) {
+        const int32_t v = emb_rd4(src);
+        ab[0] = __sxtab16(zp2, v);
+        ab[1] = emb_sxtab16_odd(zp2, v);
+    }
+    dw3_slots(g->ab, slot, g->n, s8);
 }
 
 /* Depthwise 3x3 (no dilation), channels ch..ch+3 with rq_fold constants rq
- * (biases in rq[-4..-1]): segments of at most DW3_SLOTS output columns; input row iy lives
- * in buffer row iy mod 3 (filled once per segment), so the weight order per output row is
- * one of 3 tables (wt). Scratch: 1152 (ring) + 216 (wt) + 264 (dw3_fill) bytes. */
+ * (biases in rq[-4..-1]): segments of at most DW3_SLOTS output columns; the input rows go
+ * round a ring of 3 buffer rows in order (each filled once per segment), so the weight
+ * order per output row is one of 3 rotations of the kernel rows (wk + wrot[r0], r0 the
+ * buffer row of the window's first row). Scratch: 1152 (ring) + 120 (wk) + 280 (seg). */
 static void dw3_block(const emb_conv_params *p, const int8_t *in, const int8_t *w,
                       int32_t ch, const int32_t *rq, const int32_t t[4], int pos, int8_t *out)
 {
+    static const int8_t wrot[3] = {0, 12, 6};   /* {k0 k1 k2}, {k2 k0 k1}, {k1 k2 k0} */
     const int32_t c = p->in_c;
-    int32_t ring[3][DW3_ROW / 4], wt[3][18], wk[18];
+    int32_t ring[3][DW3_ROW / 4], wk[30];
     for (int32_t kh = 0; kh < 3; kh++) {   /* kernel row kh's 6 words, taps scaled by 2^t */
         const int8_t *x = w + kh * 3 * c + ch;
         int32_t *q = wk + 6 * kh;
@@ -543,29 +564,25 @@ static void dw3_block(const emb_conv_params *p, const int8_t *in, const int8_t *
         q[5] = pkhbt(W(0, 3), W(1, 3));
 #undef W
     }
-    for (int32_t r = 0; r < 3; r++)   /* wt[r]: first input row in buffer row r */
-        for (int32_t kh = 0; kh < 3; kh++)
-            memcpy(wt[r] + 6 * ((r + kh) % 3), wk + 6 * kh, 6 * sizeof(int32_t));
+    memcpy(wk + 18, wk, 12 * sizeof(int32_t));   /* k0 k1 k2 k0 k1 */
     dw3_ctx k = {ring[0], 0, rq, 0, c, 0, (uint32_t)(p->act_max - p->act_min) * 0x01010101u,
                  ((uint32_t)p->act_min & 0xFFu) * 0x01010101u, pos};
     const int32_t n_seg = (p->out_w + DW3_SLOTS - 1) / DW3_SLOTS;
     const int32_t seg = (p->out_w + n_seg - 1) / n_seg;   /* balanced segments */
+    dw3_seg g;
     for (int32_t ox0 = 0; ox0 < p->out_w; ox0 += seg) {
-        const int32_t n = p->out_w - ox0 < seg ? p->out_w - ox0 : seg;
-        int32_t tag[3] = {INT32_MIN, INT32_MIN, INT32_MIN};
+        dw3_seg_make(p, ox0, p->out_w - ox0 < seg ? p->out_w - ox0 : seg, &g);
+        int32_t next = -p->pad_top, b = 0;   /* the next input row to fill, its buffer row */
         for (int32_t oy = 0; oy < p->out_h; oy++) {
             const int32_t iy0 = oy * p->stride_h - p->pad_top;
-            const int32_t r0 = (iy0 % 3 + 3) % 3;
-            for (int32_t kh = 0; kh < 3; kh++) {
-                const int32_t iy = iy0 + kh, b = (r0 + kh) % 3;
-                if (tag[b] != iy) {
-                    tag[b] = iy;
-                    dw3_fill(p, in, iy, ch, ox0, n, ring[b]);
-                }
+            for (; next < iy0; next++) b = b == 2 ? 0 : b + 1;   /* rows skipped (stride > 3) */
+            for (; next < iy0 + 3; next++) {
+                dw3_fill(p, in, next, ch, &g, ring[b]);
+                b = b == 2 ? 0 : b + 1;
             }
-            k.wt = wt[r0];
+            k.wt = wk + wrot[b];   /* b: the buffer row of iy0 (next == iy0 + 3) */
             k.o = out + (oy * p->out_w + ox0) * c + ch;
-            k.o_end = k.o + n * c;
+            k.o_end = k.o + g.n * c;
             dw3_run(&k);
         }
     }
