@@ -268,33 +268,62 @@ static int w16_inside(const emb_conv_params *p, int32_t oy, int32_t ox, int32_t 
            (iy0 * p->in_w + ix0) * c + (p->k_h - 1) * row + run4 <= p->in_h * p->in_w * c;
 }
 
-/* The widened pair of output pixels pix and pix + 1 (pix again at the end; k values each):
- * a 1x1 conv's input pixels, or (buf != NULL) their windows, kernel rows padded to run4
- * bytes (the bytes past a row's KW * C have weight 0, so they may be anything). */
-static void w16_gather(const emb_conv_params *p, const int8_t *in, int32_t pix, int32_t n_pix,
-                       int32_t k, int8_t *buf, int32_t *xb)
+/* Where w16_gather may read windows straight from the input: output columns ox_a .. ox_b - 1
+ * and rows oy_a .. oy_b - 1 have their windows inside the image (rows from oy_b on need
+ * w16_inside: run4 bytes of the last row might pass the input's end); dense: a 1x1 conv
+ * reading input pixel pix for output pixel pix. */
+typedef struct {
+    int32_t ox_a, ox_b, oy_a, oy_b, dense;
+} w16_geom;
+
+static int32_t ceil_div(int32_t a, int32_t b) { return a > 0 ? (a + b - 1) / b : 0; }
+
+static void w16_geom_make(const emb_conv_params *p, w16_geom *g)
+{
+    const int32_t span_h = (p->k_h - 1) * p->dil_h + 1;
+    g->ox_a = ceil_div(p->pad_left, p->stride_w);
+    g->ox_b = p->in_w + p->pad_left >= p->k_w ? (p->in_w + p->pad_left - p->k_w) / p->stride_w + 1 : 0;
+    g->oy_a = ceil_div(p->pad_top, p->stride_h);
+    /* windows whose last row is above the input's last row: any run4 bytes are inside */
+    g->oy_b = p->in_h - 1 + p->pad_top >= span_h ? (p->in_h - 1 + p->pad_top - span_h) / p->stride_h + 1
+                                                 : 0;
+    if (g->ox_b > p->out_w) g->ox_b = p->out_w;
+    if (g->oy_b > p->out_h || p->in_w * p->in_c < 3) g->oy_b = p->in_w * p->in_c < 3 ? 0 : p->out_h;
+    g->dense = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
+               p->pad_top == 0 && p->pad_left == 0 && p->in_w == p->out_w && p->in_h >= p->out_h;
+}
+
+/* The widened pair of output pixels pix = (oy, ox) and pix + 1 (pix again if !two; k values
+ * each): a 1x1 conv's input pixels, or (buf != NULL) their windows, kernel rows padded to
+ * run4 bytes (the bytes past a row's KW * C have weight 0, so they may be anything). */
+static void w16_gather(const emb_conv_params *p, const w16_geom *g, const int8_t *in,
+                       int32_t oy, int32_t ox, int two, int32_t k, int8_t *buf, int32_t *xb)
 {
     const int32_t zp2 = emb_neg_zp2(p->in_zp), c = p->in_c;
-    const int32_t pix1 = pix + 1 < n_pix ? pix + 1 : pix;
+    const int32_t pix = oy * p->out_w + ox;
     if (!buf) {
-        const int8_t *x0 = pw_src(p, in, pix), *x1 = pw_src(p, in, pix1);
+        if (g->dense) {
+            w16_widen(in + pix * c, two ? c : 0, 0, 1, k >> 2, xb, zp2);
+            return;
+        }
+        const int8_t *x0 = pw_src(p, in, pix), *x1 = two ? pw_src(p, in, pix + 1) : x0;
         if (x0 && x1) w16_widen(x0, (int32_t)(x1 - x0), 0, 1, k >> 2, xb, zp2);
         else widen2(x0, x1, k, zp2, xb);
         return;
     }
     const int32_t run4 = (p->k_w * c + 3) & ~3, row = p->dil_h * p->in_w * c;
-    int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;
-    if (ox + 1 < p->out_w && w16_inside(p, oy, ox, run4) && w16_inside(p, oy, ox + 1, run4)) {
+    const int32_t ox1 = two ? ox + 1 : ox;
+    if (p->dil_w == 1 && ox >= g->ox_a && ox1 < g->ox_b && oy >= g->oy_a &&
+        (oy < g->oy_b || (w16_inside(p, oy, ox, run4) && w16_inside(p, oy, ox1, run4)))) {
         const int32_t first = ((oy * p->stride_h - p->pad_top) * p->in_w +
                                ox * p->stride_w - p->pad_left) * c;
-        w16_widen(in + first, pix1 != pix ? p->stride_w * c : 0, row, p->k_h, run4 >> 2, xb,
-                  zp2);
+        w16_widen(in + first, two ? p->stride_w * c : 0, row, p->k_h, run4 >> 2, xb, zp2);
         return;
     }
     for (int32_t i = 0; i < 2; i++) {   /* at the borders: each window through im2col */
         emb_im2col(p, in, oy, ox, buf, run4);
         widen1(buf, k, zp2, xb + 2 * i);
-        if (pix1 != pix && ++ox == p->out_w) ox = 0, oy++;
+        if (two && ++ox == p->out_w) ox = 0, oy++;
     }
 }
 
@@ -312,17 +341,27 @@ static void conv_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w
     const int32_t n_pix = p->out_h * p->out_w, oc_n = p->out_c;
     const uint32_t lo4 = ((uint32_t)p->act_min & 0xFFu) * 0x01010101u;
     const uint32_t hi4 = (uint32_t)(p->act_max - p->act_min) * 0x01010101u;
+    w16_geom geom;
+    w16_geom_make(p, &geom);
     for (int32_t oc0 = 0; oc0 < oc_n; oc0 += chunk) {
         const int32_t n = oc_n - oc0 < chunk ? oc_n - oc0 : chunk, n2 = n & ~1;
         const uint32_t fast = w16_table(p, bias, mult, shift, oc0, n2, tbl);
         const int all = fast == (n2 >= 64 ? ~0u : (1u << (n2 >> 1)) - 1u) && n2 > 0;
         const int pos = rq_pos(p, mult, oc0, n2);
         const int8_t *wc = w + oc0 * k * 2;
+        int32_t oy = 0, ox = 0;
         for (int32_t pix = 0; pix < n_pix; pix += 2) {
-            const int32_t p0 = pix + 1 < n_pix || n_pix < 2 ? pix : n_pix - 2;   /* odd end */
+            int32_t p0 = pix;
+            if (pix + 1 == n_pix && n_pix >= 2) {   /* odd end: the last two pixels again */
+                p0 = n_pix - 2;
+                oy = p0 / p->out_w;
+                ox = p0 - oy * p->out_w;
+            }
             const int two = p0 + 1 < n_pix;
             int8_t *o = out + p0 * oc_n + oc0;
-            w16_gather(p, in, p0, n_pix, k, buf, xb);
+            w16_gather(p, &geom, in, oy, ox, two, k, buf, xb);
+            if ((ox += 2) >= p->out_w) ox -= p->out_w, oy++;
+            if (ox >= p->out_w) ox -= p->out_w, oy++;   /* out_w 1 */
             if (all) {   /* the usual case: every pair in one w16_run */
                 const w16_ctx c = {tbl, o, two ? oc_n : 0, hi4, lo4, tbl + 6 * n2, xb, 10 * k,
                                    pos};
@@ -497,6 +536,25 @@ static inline int32_t pkhbt(int32_t lo, int32_t hi)   /* (lo.bottom, hi.bottom) 
     return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
 }
 
+static inline int32_t pkhtb(int32_t hi, int32_t lo)   /* (lo.top, hi.top) */
+{
+    return (int32_t)(((uint32_t)hi & 0xFFFF0000u) | ((uint32_t)lo >> 16));
+}
+
+/* A kernel row's 6 weight words in dw3_run's slot order, from the int8 words of taps 0, 1, 2
+ * (4 channels each). */
+static inline void dw3_wrow(int32_t v0, int32_t v1, int32_t v2, int32_t *q)
+{
+    const int32_t a0 = __sxtb16(v0), b0 = emb_sxtb16_odd(v0);
+    const int32_t a1 = __sxtb16(v1), b1 = emb_sxtb16_odd(v1);
+    q[0] = __sxtb16(v2);
+    q[1] = emb_sxtb16_odd(v2);
+    q[2] = pkhbt(a0, a1);
+    q[3] = pkhtb(a1, a0);
+    q[4] = pkhbt(b0, b1);
+    q[5] = pkhtb(b1, b0);
+}
+
 /* One column segment of dw3_block: output columns ox0 .. ox0 + n - 1, their input columns
  * ix0 .. ix0 + ncol - 1 of which lo .. hi - 1 are inside the image. ab holds the columns
  * widened (2 words each: x - zp, 0 in the padding, which is written once per segment). */
@@ -552,9 +610,14 @@ static void dw3_block(const emb_conv_params *p, const int8_t *in, const int8_t *
     static const int8_t wrot[3] = {0, 12, 6};   /* {k0 k1 k2}, {k2 k0 k1}, {k1 k2 k0} */
     const int32_t c = p->in_c;
     int32_t ring[3][DW3_ROW / 4], wk[30];
+    const int shifted = t[0] | t[1] | t[2] | t[3];
     for (int32_t kh = 0; kh < 3; kh++) {   /* kernel row kh's 6 words, taps scaled by 2^t */
         const int8_t *x = w + kh * 3 * c + ch;
         int32_t *q = wk + 6 * kh;
+        if (!shifted) {   /* SXTB16 splits a tap's word into channels (0, 2) and (1, 3) */
+            dw3_wrow(emb_rd4(x), emb_rd4(x + c), emb_rd4(x + 2 * c), q);
+            continue;
+        }
 #define W(kw, j) (x[(kw) * c + (j)] * (1 << t[j]))   /* tap kw of channel ch + j */
         q[0] = pkhbt(W(2, 0), W(2, 2));
         q[1] = pkhbt(W(2, 1), W(2, 3));
