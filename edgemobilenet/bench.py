@@ -134,6 +134,13 @@ class McuRunner:
         self._skip_cycle_reports()
         return np.concatenate(out) if out else np.zeros((0,), np.int8)
 
+    def run_postprocessed(self, x: np.ndarray) -> tuple[np.ndarray, bytes]:
+        """One run and the device's post-processing of it (detectors, segmenters)."""
+        y, _ = self.device.run(x)
+        post = self.device.get_postprocessed()
+        self._skip_cycle_reports()
+        return y, post
+
     def layer_output(self, x: np.ndarray, layer: int) -> np.ndarray:
         self.device.set_input(x)
         y = self.device.get_tensor(layer)
@@ -175,11 +182,18 @@ def open_mcu_runner(build: Build, port: str | None = None, baud: int | None = No
 
 @dataclass
 class Images:
-    """Quantized inputs (N, H, W, C) int8, labels (N,), and the float dataset they came from."""
+    """Quantized inputs (N, H, W, C) int8, labels (N,), and the float dataset they came from
+    (a bench_dense.DenseData for detection / segmentation builds, labels unused)."""
 
     x: np.ndarray
     labels: np.ndarray
     dataset: Any
+
+    @property
+    def dense(self) -> bool:
+        from edgemobilenet.bench_dense import DenseData
+
+        return isinstance(self.dataset, DenseData)
 
 
 def load_images(build: Build, data: str, limit: int | None, seed: int = 0) -> Images:
@@ -193,6 +207,10 @@ def load_images(build: Build, data: str, limit: int | None, seed: int = 0) -> Im
     shape = build.input_shape
     if len(shape) != 4:
         raise EdgembError(f"{build.path}: model input {shape} is not an image (1, H, W, C)")
+    from edgemobilenet import bench_dense
+    if bench_dense.dense_spec(build) is not None:      # detection / segmentation data
+        x, dense = bench_dense.load_dense(build, data, limit)
+        return Images(x, np.zeros(len(x), np.int64), dense)
     _, h, w, c = shape
     pre = build.graph.meta.get("preprocess") or default_preprocess(data, h)
     ds = limit_dataset(open_dataset(data, train=False, preprocess=dict(pre), in_channels=c),
@@ -233,7 +251,11 @@ def reference_outputs(g: QGraph, xs: np.ndarray,
 
 def float_accuracy(build: Build, images: Images) -> tuple[dict[str, float] | None, str | None]:
     """Top-1/top-5 of the float model the build was quantized from, if it can be loaded:
-    ({"top1", "top5"}, None), else (None, why not)."""
+    ({"top1", "top5"}, None), else (None, why not). Detection / segmentation builds: the
+    float model's raw outputs instead (bench_dense.float_outputs)."""
+    if images.dense:
+        from edgemobilenet.bench_dense import float_outputs
+        return float_outputs(build, images.dataset)
     meta = build.graph.meta
     source = meta.get("source")
     if not source:
@@ -313,17 +335,19 @@ def run_bench(build: Build, runner: Runner, *, images: Images | None = None, rep
     lat_ref = reference_outputs(g, lat_x)
     acc: dict[str, Any] = {"images": 0, "notes": []}
     ref = None
+    dense = images is not None and images.dense
     if images is not None:
         n = len(images.x)
         ref = reference_outputs(g, images.x, lambda k: say("reference", k, n))
-        acc.update(images=n, int8_top1=_topk(ref, images.labels, 1),
-                   int8_top5=_topk(ref, images.labels, 5))
+        acc["images"] = n
         fa, note = float_acc if float_acc is not None else float_accuracy(build, images)
-        if fa:
-            acc.update(float_top1=fa["top1"], float_top5=fa["top5"])
-        else:
-            acc.update(float_top1=None, float_top5=None)
+        if note:
             acc["notes"].append(note)
+        if not dense:
+            acc.update(int8_top1=_topk(ref, images.labels, 1),
+                       int8_top5=_topk(ref, images.labels, 5),
+                       float_top1=fa["top1"] if fa else None,
+                       float_top5=fa["top5"] if fa else None)
 
     ticks, layer_ticks, lat_out = [], [], []
     for i in range(repeat):
@@ -334,7 +358,16 @@ def run_bench(build: Build, runner: Runner, *, images: Images | None = None, rep
             layer_ticks.append(prof)
         say("latency", i + 1, repeat)
     compared = [(lat_x[i], lat_out[i], lat_ref[i]) for i in range(repeat)]
-    if images is not None:
+    samples = None
+    if dense:
+        from edgemobilenet import bench_dense
+        n = len(images.x)
+        dev, post, where = bench_dense.device_results(build, runner, images.x,
+                                                      lambda k: say("accuracy", k, n))
+        dense_acc, samples = bench_dense.accuracy(build, images.dataset, ref, post, fa)
+        acc.update(dense=dense_acc, postprocess_on=where)
+        compared += [(images.x[i], dev[i], ref[i]) for i in range(n)]
+    elif images is not None:
         n = len(images.x)
         dev = runner.outputs(images.x, lambda k: say("accuracy", k, n)).reshape(n, -1)
         acc.update(device_top1=_topk(dev, images.labels, 1),
@@ -402,10 +435,13 @@ def run_bench(build: Build, runner: Runner, *, images: Images | None = None, rep
         memory["notes"].append("flash, SRAM, arena and stack: n/a on Linux (the TVM runtime "
                                "allocates activations from the heap); the .so holds code and "
                                "weights")
-    return {"target": man["target"], "build": str(build.path), "model_hash": man["model_hash"],
-            "transport": runner.transport, "macs": man["macs"] if "macs" in man else graph_macs(g),
-            "latency": lat, "accuracy": acc, "memory": memory,
-            "arena": arena_timeline(g, man)}
+    doc = {"target": man["target"], "build": str(build.path), "model_hash": man["model_hash"],
+           "transport": runner.transport, "macs": man["macs"] if "macs" in man else graph_macs(g),
+           "latency": lat, "accuracy": acc, "memory": memory,
+           "arena": arena_timeline(g, man)}
+    if samples is not None:
+        doc["samples"] = samples     # arrays, for the HTML report (not JSON)
+    return doc
 
 
 ESTIMATE_LABEL = ("estimated cycles: the executed instructions (exact, QEMU) priced with "

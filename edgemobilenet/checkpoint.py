@@ -7,7 +7,8 @@
              "width_rule": str},  # width_rule absent in older files: "torchvision"
  "preprocess": {"mean": [..], "std": [..], "resize": int, "crop": int},
  "state_dict": {...}, "epoch": int, "val_top1": float, "dataset": str,
- "optimizer": {...}  # optional, for --resume
+ "optimizer": {...},  # optional, for --resume
+ "classes": [str, ...]  # optional: class names (detection/segmentation: background first)
 }
 ```
 """
@@ -30,7 +31,8 @@ _PREPROCESS_KEYS = ("mean", "std", "resize", "crop")
 
 def make_checkpoint(arch: str, options: dict, preprocess: dict, state_dict: dict, *,
                     epoch: int, val_top1: float, dataset: str,
-                    optimizer: dict | None = None) -> dict[str, Any]:
+                    optimizer: dict | None = None,
+                    classes: list[str] | None = None) -> dict[str, Any]:
     """Assemble a checkpoint dict with plain Python/tensor values only."""
     ckpt: dict[str, Any] = {
         "format": FORMAT, "version": VERSION, "arch": arch,
@@ -44,6 +46,8 @@ def make_checkpoint(arch: str, options: dict, preprocess: dict, state_dict: dict
     }
     if optimizer is not None:
         ckpt["optimizer"] = optimizer
+    if classes is not None:
+        ckpt["classes"] = [str(c) for c in classes]
     return ckpt
 
 

@@ -29,16 +29,15 @@ def tvm_kernel_chooser(g: QGraph, target: Target, tune_db: Path, choice: str = "
 def compile_mcu(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
                 step: Callable[[str], None] | None = None, tune_db: Path | None = None,
                 kernel_choice: str = "fastest", connect: Any = None,
-                weight_layout: str = "auto", memory: str = "auto",
-                nms: Any = None) -> dict[str, Any]:
+                weight_layout: str = "auto", memory: str = "auto") -> dict[str, Any]:
     """Firmware build directory for an MCU target (see `build.compile_model`); with a
     `tune_db` (`edgemb tune`), tuned layers may run TVM kernels (`tvm_kernel_chooser`).
-    Detectors and segmenters get their device post-processing after the last layer
-    (`nms`: a detection.tflite_nms.NMSConfig, default `detection.device.DEVICE_NMS`)."""
-    from edgemobilenet.detection.device import DEVICE_NMS, device_postprocess  # torch
+    Detectors and segmenters get their device post-processing after the last layer, as
+    the QGraph's metadata describes it (`detection.postspec`; `with_nms` changes it)."""
+    from edgemobilenet.detection.device import device_postprocess
 
     chooser = None if tune_db is None else tvm_kernel_chooser(g, target, tune_db,
                                                                kernel_choice, connect)
     return build.compile_model(g, target, out_dir, jobs=jobs, step=step, kernels=chooser,
                                weight_layout=weight_layout, memory=memory,
-                               post=device_postprocess(g, nms or DEVICE_NMS))
+                               post=device_postprocess(g))

@@ -1,7 +1,8 @@
 """The bench report as one self-contained HTML file: matplotlib plots embedded as base64 PNG
 (viewable offline), per-layer latency, arena occupancy over the layer sequence, accuracy and
-memory tables. Input is the document `bench.run_bench` returns; `render_all` puts several
-targets' results on one page, side by side."""
+memory tables; for detection / segmentation builds the first test images with ground truth
+next to the device's boxes or class map. Input is the document `bench.run_bench` returns;
+`render_all` puts several targets' results on one page, side by side."""
 from __future__ import annotations
 
 import base64
@@ -18,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
+import numpy as np  # noqa: E402
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;
@@ -113,9 +115,85 @@ def _bytes(n: int | None, budget: int | None = None) -> list[str]:
     return [f"{n:,}", f"{n / 1024:,.1f}", use]
 
 
-def _accuracy_section(acc: dict[str, Any]) -> str:
+# ---- detection / segmentation samples: ground truth next to the device's boxes or map
+
+DRAW_SCORE = 0.3    # predicted boxes drawn: those scoring at least this (legible pictures)
+
+
+def _boxes(ax, img: np.ndarray, boxes: np.ndarray, labels, scores, names: list[str],
+           title: str, color: str) -> None:
+    ax.imshow(img, cmap="gray")
+    h, w = img.shape[:2]
+    for k, (b, lab) in enumerate(zip(np.asarray(boxes).reshape(-1, 4), labels)):
+        name = names[int(lab)] if 0 <= int(lab) < len(names) else str(lab)
+        text = name if scores is None else f"{name} {float(scores[k]):.2f}"
+        ax.add_patch(Rectangle((b[0] * w, b[1] * h), (b[2] - b[0]) * w, (b[3] - b[1]) * h,
+                               fill=False, color=color, lw=1.5))
+        ax.text(b[0] * w, b[1] * h, text, color=color, fontsize=6, va="bottom")
+    ax.set_title(title, fontsize=8)
+    ax.axis("off")
+
+
+def samples_html(samples: dict[str, Any], caption: str) -> str:
+    """`samples` (bench_dense.accuracy): "images" (H, W) floats, "classes" names and, for
+    detection, "truth" (boxes, labels) and "pred" (boxes, labels, scores) with corner
+    fractions and labels 1..K-1; for segmentation (H, W) class maps (255: ignored)."""
+    images, names = samples["images"], samples["classes"]
+    n = len(images)
+    fig, axes = plt.subplots(n, 2, figsize=(5.5, 2.75 * n), squeeze=False)
+    for i, (img, t, p) in enumerate(zip(images, samples["truth"], samples["pred"])):
+        if samples["task"] == "detection":
+            _boxes(axes[i, 0], img, t[0], t[1], None, names, "ground truth", "lime")
+            keep = np.asarray(p[2]) >= DRAW_SCORE
+            _boxes(axes[i, 1], img, np.asarray(p[0])[keep], np.asarray(p[1])[keep],
+                   np.asarray(p[2])[keep], names, f"device (score >= {DRAW_SCORE:g})", "red")
+            continue
+        for ax, m, title in ((axes[i, 0], t, "ground truth"), (axes[i, 1], p, "device")):
+            ax.imshow(img, cmap="gray")
+            ax.imshow(np.ma.masked_where((m == 0) | (m == 255), m), cmap="tab20",
+                      alpha=0.6, vmin=0, vmax=20, interpolation="nearest")
+            for c in np.unique(m):
+                if 0 < c < len(names):
+                    ys, xs = np.nonzero(m == c)
+                    ax.text(xs.mean(), ys.mean(), names[c], fontsize=6, color="white",
+                            ha="center", va="center")
+            ax.set_title(title, fontsize=8)
+            ax.axis("off")
+    fig.tight_layout()
+    out = _img(fig, caption)
+    plt.close(fig)
+    return f"<figure>{out}<figcaption>{html.escape(caption)}</figcaption></figure>"
+
+
+def _dense_section(acc: dict[str, Any], samples: dict[str, Any] | None) -> str:
+    from edgemobilenet.bench_dense import METRICS
+
+    d = acc["dense"]
+    cols = METRICS[d["task"]]
+    rows = [[name] + [_pct((d.get(key) or {}).get(k)) for _, k in cols]
+            for name, key in (("float", "float"), ("int8 (reference executor)", "int8"),
+                              ("device", "device"))]
+    nms = d.get("nms")
+    how = (f"TFLite_Detection_PostProcess {'regular' if nms['use_regular_nms'] else 'fast'} "
+           f"NMS: score &ge; {nms['score_threshold']:g}, IoU &gt; {nms['iou_threshold']:g} "
+           f"suppressed, {nms['max_detections']} detections, top {nms['top_k']} candidates"
+           if nms else "per-pixel argmax")
+    out = [_table(["model"] + [f"{t} %" for t, _ in cols], rows),
+           f'<p class="note">on {acc["images"]} images; post-processing ({how}) on '
+           f'{html.escape(acc["postprocess_on"])}; the device\'s results equal the int8 '
+           f'reference\'s: <b>{"yes" if d["device_equals_int8"] else "no"}</b></p>']
+    if samples:
+        out.append(samples_html(samples, f"ground truth and the device's "
+                                f"{'boxes' if nms else 'class map'}, first "
+                                f"{len(samples['images'])} test images"))
+    return "".join(out)
+
+
+def _accuracy_section(acc: dict[str, Any], samples: dict[str, Any] | None = None) -> str:
     out = []
-    if acc.get("images"):
+    if acc.get("dense"):
+        out.append(_dense_section(acc, samples))
+    elif acc.get("images"):
         rows = [[name, _pct(acc.get(f"{key}_top1")), _pct(acc.get(f"{key}_top5"))]
                 for name, key in (("float", "float"), ("int8 (reference executor)", "int8"),
                                   ("device", "device"))]
@@ -183,7 +261,7 @@ def _body(doc: dict[str, Any], h: int = 2) -> str:
              f"<code>{html.escape(str(doc.get('model_hash', ''))[:12])}</code>, "
              f"{html.escape(str(doc.get('transport', '')))}</p>",
              f"<h{h}>latency</h{h}>", _latency_section(doc["latency"]),
-             f"<h{h}>accuracy</h{h}>", _accuracy_section(doc["accuracy"]),
+             f"<h{h}>accuracy</h{h}>", _accuracy_section(doc["accuracy"], doc.get("samples")),
              f"<h{h}>memory</h{h}>", _memory_section(doc["memory"])]
     arena = doc.get("arena")
     if arena and arena.get("buffers"):
@@ -218,11 +296,17 @@ def render_all(docs: list[dict[str, Any]]) -> str:
     for d in docs:
         acc, mem, lat = d["accuracy"], d["memory"], d["latency"]
         size = mem.get("library_bytes") if "library_bytes" in mem else mem.get("flash_bytes")
+        dense = acc.get("dense")
+        device = (_pct(dense["device"].get("map50", dense["device"].get("miou"))) if dense
+                  else _pct(acc.get("device_top1")))
         rows.append([d["target"], d.get("transport", ""), _latency_cell(lat),
-                     _pct(acc.get("device_top1")), _pct(acc.get("reference_match")),
+                     device, _pct(acc.get("reference_match")),
                      f"{size:,}" if size is not None else "-",
                      f"{mem['sram_bytes']:,}" if mem.get("sram_bytes") else "-"])
-    table = _table(["target", "measured with", "latency (median)", "device top-1 %",
+    metric = {"detection": "device mAP@0.5 %", "segmentation": "device mIoU %"}.get(
+        (docs[0]["accuracy"].get("dense") or {}).get("task") if docs else None,
+        "device top-1 %")
+    table = _table(["target", "measured with", "latency (median)", metric,
                     "bit-exact %", "flash / .so bytes", "SRAM bytes"], rows)
     cols = "".join(f'<section><h2>{html.escape(d["target"])}</h2>{_body(d, 3)}</section>'
                    for d in docs)

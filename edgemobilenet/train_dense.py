@@ -108,7 +108,8 @@ def train_dense(cfg: TrainConfig, task: str, out: str | Path, resume: str | Path
             progress.end_epoch(epoch, train_loss, score)
         save_checkpoint(make_checkpoint(cfg.arch, options, preprocess, model.state_dict(),
                                         epoch=epoch, val_top1=score, dataset=cfg.data,
-                                        optimizer=opt.state_dict()), out, half=cfg.half)
+                                        optimizer=opt.state_dict(),
+                                        classes=train_ds.classes), out, half=cfg.half)
         summary = {"epoch": epoch, "train_loss": train_loss, "val_top1": score,
                    "val_images": len(val_ds), "train_images": len(train_ds),
                    "metric": "mAP@0.5" if task == "detection" else "mIoU"}

@@ -51,9 +51,11 @@ def detect_record(raw_q: np.ndarray, scale: float, zp: int, anchors: np.ndarray,
     k = raw_q.size // a - 4
     table = scores_of(dequantize(np.arange(-128, 128), scale, zp)).astype("<f4")
     ints = [0, a, k, zp, int8_threshold(scale, zp, cfg.score_threshold),
-            cfg.top_k or a, cfg.max_detections, cfg.max_classes_per_detection]
+            cfg.top_k or a, cfg.max_detections, cfg.max_classes_per_detection,
+            int(cfg.use_regular_nms), cfg.detections_per_class]
     return (struct.pack(f"<{len(ints)}i", *ints) + _blob(struct.pack("<f", scale))
             + _blob(struct.pack("<d", cfg.iou_threshold))
+            + _blob(struct.pack("<4d", cfg.x_scale, cfg.y_scale, cfg.w_scale, cfg.h_scale))
             + _blob(anchors.astype("<f4").tobytes()) + _blob(table.tobytes())
             + _blob(np.ascontiguousarray(raw_q, np.int8).tobytes()))
 

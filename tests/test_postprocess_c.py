@@ -1,6 +1,6 @@
-"""The device post-processing in C (firmware/kernels/portable/emb_postprocess.c) returns
-exactly what the host module returns (edgemobilenet/detection/tflite_nms.py) on the same raw
-int8 outputs: on the host under ASan+UBSan, and on the M4, M7 and M55 in QEMU. The segmentation
+"""The device post-processing in C (firmware/kernels/portable/emb_postprocess.c), fast and
+regular NMS, returns exactly what the host module returns
+(edgemobilenet/detection/tflite_nms.py) on the same raw int8 outputs: on the host under ASan+UBSan, and on the M4, M7 and M55 in QEMU. The segmentation
 argmax equals numpy's (ties: the lowest class)."""
 from __future__ import annotations
 
@@ -15,7 +15,14 @@ CONFIGS = [NMSConfig(max_detections=20, score_threshold=0.9, iou_threshold=0.3,
                      max_classes_per_detection=2),
            NMSConfig(score_threshold=0.5, top_k=50),
            NMSConfig(score_threshold=0.3, iou_threshold=0.6, max_detections=10, top_k=8),
-           NMSConfig(score_threshold=0.999)]     # nothing or almost nothing passes
+           NMSConfig(score_threshold=0.999),     # nothing or almost nothing passes
+           # regular (per-class) NMS: the merge truncated to max_detections, and uncapped
+           # with other box coder scales
+           NMSConfig(use_regular_nms=True, score_threshold=0.5, detections_per_class=5,
+                     max_detections=12, top_k=40),
+           NMSConfig(use_regular_nms=True, score_threshold=0.2, iou_threshold=0.45,
+                     max_detections=100, detections_per_class=10, x_scale=8.0, y_scale=12.0,
+                     w_scale=4.0, h_scale=6.0)]
 
 
 def _cases():
@@ -61,6 +68,7 @@ def _check(driver) -> list[int]:
 def test_c_postprocess_equals_host_module_under_sanitizers(tmp_path):
     n = _check(build_host(tmp_path))
     assert n[0] == 40 and n[1] == 10 and n[2] == 8   # max_detections x 2 classes, top_k
+    assert n[4] == 12 and 12 < n[5] <= 50            # regular: merge truncated / not
 
 
 @pytest.mark.needs("arm-none-eabi-gcc", "qemu-system-arm")

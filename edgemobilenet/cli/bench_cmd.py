@@ -50,6 +50,26 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.2f}%"
 
 
+def _print_dense(acc: dict[str, Any], dense: dict[str, Any], con: Console) -> None:
+    from edgemobilenet.bench_dense import METRICS
+
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    t.add_column(dense["task"])
+    for title, _ in METRICS[dense["task"]]:
+        t.add_column(title, justify="right")
+    for name, key in (("float", "float"), ("int8 (reference)", "int8"), ("device", "device")):
+        m = dense.get(key)
+        t.add_row(name, *(_pct(m[k] if m else None) for _, k in METRICS[dense["task"]]))
+    con.print(t)
+    nms = dense.get("nms")
+    how = (f"; {'regular' if nms['use_regular_nms'] else 'fast'} NMS, score >= "
+           f"{nms['score_threshold']:g}, IoU > {nms['iou_threshold']:g} suppressed, "
+           f"{nms['max_detections']} detections" if nms else "; per-pixel argmax")
+    con.print(f"on {acc['images']} images; post-processing on {acc['postprocess_on']}{how}; "
+              f"device results equal the int8 reference's: "
+              f"{'yes' if dense['device_equals_int8'] else 'NO'}", highlight=False)
+
+
 def print_result(doc: dict[str, Any], con: Console) -> None:
     lat, acc, mem = doc["latency"], doc["accuracy"], doc["memory"]
     con.print(f"[bold]{doc['target']}[/] over {doc['transport']}: model "
@@ -88,9 +108,11 @@ def print_result(doc: dict[str, Any], con: Console) -> None:
             f"{r['index']} {r['name']} ({r['op']}) {100 * r['share']:.1f}%" for r in top),
             highlight=False)
     a = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("accuracy", "top-1", "top-5"):
-        a.add_column(col, justify="left" if col == "accuracy" else "right")
-    if acc["images"]:
+    if dense := acc.get("dense"):
+        _print_dense(acc, dense, con)
+    elif acc["images"]:
+        for col in ("accuracy", "top-1", "top-5"):
+            a.add_column(col, justify="left" if col == "accuracy" else "right")
         for name, key in (("float", "float"), ("int8 (reference)", "int8"),
                           ("device", "device")):
             a.add_row(name, _pct(acc.get(f"{key}_top1")), _pct(acc.get(f"{key}_top5")))
@@ -156,7 +178,7 @@ def command(build_dir: Path, port: str | None, baud: int | None, emulate: bool, 
         from edgemobilenet.report import write_report
         write_report(report, doc)
     if as_json:
-        click.echo(json.dumps({k: v for k, v in doc.items() if k != "arena"}))
+        click.echo(json.dumps({k: v for k, v in doc.items() if k not in ("arena", "samples")}))
         return
     out = stdout_console()
     print_result(doc, out)

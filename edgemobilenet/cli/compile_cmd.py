@@ -12,6 +12,7 @@ from rich.table import Table
 from edgemobilenet.backends.mcu.inplace import MEMORY_MODES
 from edgemobilenet.backends.mcu.layout import WEIGHT_LAYOUTS
 from edgemobilenet.cli.board_options import board_connect, board_options
+from edgemobilenet.detection.postspec import with_nms
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.pipeline import compile_mcu
 from edgemobilenet.cli.quantize_cmd import model_options, ptq_options
@@ -97,13 +98,20 @@ def _print(doc: dict, out_dir: Path, show_layers: bool) -> None:
                    "scratch): min (wherever legal), fast (never), auto (where it lowers "
                    "the activation peak).")
 @board_options
+@click.option("--nms", type=click.Choice(["fast", "regular"]), help="Detectors: "
+              "TFLite_Detection_PostProcess fast NMS or regular (per-class) NMS (default: "
+              "what the model carries, fast unless changed).")
+@click.option("--score-threshold", type=float, help="Detectors: lowest reported score.")
+@click.option("--iou-threshold", type=float, help="Detectors: NMS suppresses IoU above this.")
+@click.option("--max-detections", type=int, help="Detectors: detections reported.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON only.")
 def command(model: str, target_name: str, out_dir: Path | None, calib: str | None,
             method: str, per_tensor: bool, limit: int, arch: str | None,
             width: float | None, resolution: int | None, num_classes: int | None,
             in_channels: int | None, show_layers: bool, jobs: int, tune_db: Path | None,
             weight_layout: str, memory: str, port: str | None, baud: int | None, probe: str | None,
-            drive: Path | None,
+            drive: Path | None, nms: str | None, score_threshold: float | None,
+            iou_threshold: float | None, max_detections: int | None,
             as_json: bool) -> None:
     """Compile MODEL (default: the shipped default model) for a target. Cortex-M targets
     (kind mcu): memory plan, model.c, firmware.elf and manifest.json in the build
@@ -115,8 +123,18 @@ def command(model: str, target_name: str, out_dir: Path | None, calib: str | Non
     With --tune-db (a database of `edgemb tune` for the same target), tuned kernels are
     used: on Cortex-M each tuned layer's kernels are compared in QEMU, or on the board at
     --port (one-layer firmware flashed and timed per kernel); on Linux the database's
-    schedules are applied."""
+    schedules are applied. A detector or segmenter gets its post-processing (NMS or the
+    argmax) from the model's metadata; the NMS options change it (stored in the build)."""
     target = load_target(target_name)
+    nms_given = {k: v for k, v in (("use_regular_nms", None if nms is None else
+                                    nms == "regular"), ("score_threshold", score_threshold),
+                                   ("iou_threshold", iou_threshold),
+                                   ("max_detections", max_detections)) if v is not None}
+
+    def quantized():
+        g = load_qgraph(model, opts)
+        return with_nms(g, **nms_given) if nms_given else g
+
     if port and tune_db is None:
         raise EdgembError("--port is for comparing kernels on the board with --tune-db; "
                           "flash the build with `edgemb flash`")
@@ -126,7 +144,7 @@ def command(model: str, target_name: str, out_dir: Path | None, calib: str | Non
                         calib_count=limit, per_tensor_weights=per_tensor)
     if target.kind == "linux":  # Cortex-A boards: the TVM backend (.so for TVM RPC)
         from edgemobilenet.backends.tvm import compile_linux
-        doc = compile_linux(load_qgraph(model, opts), target, out_dir, tune_db)
+        doc = compile_linux(quantized(), target, out_dir, tune_db)
         click.echo(json.dumps(doc, indent=2) if as_json else
                    f"{doc['target']}: model {doc['model_hash'][:12]}, {doc['nodes']} nodes, "
                    f"{doc['library_bytes']:,} byte library; wrote {out_dir}/ (model.so, "
@@ -138,13 +156,13 @@ def command(model: str, target_name: str, out_dir: Path | None, calib: str | Non
         con.print("[yellow]warning:[/] no --calib data: calibrating on random inputs, the "
                   "int8 model's accuracy is meaningless", highlight=False)
     if as_json:
-        doc = compile_mcu(load_qgraph(model, opts), target, out_dir, jobs=jobs,
+        doc = compile_mcu(quantized(), target, out_dir, jobs=jobs,
                           tune_db=tune_db, connect=connect, weight_layout=weight_layout,
                           memory=memory)
         click.echo(json.dumps(doc, indent=2))
         return
     with con.status(f"quantizing {model}") as status:
-        g = load_qgraph(model, opts)
+        g = quantized()
         doc = compile_mcu(g, target, out_dir, jobs=jobs, tune_db=tune_db, connect=connect,
                           weight_layout=weight_layout, memory=memory,
                           step=lambda s: status.update(f"{s}: {model} for {target.name}"))

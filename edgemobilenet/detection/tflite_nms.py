@@ -6,8 +6,9 @@ sorted by score, stably (ties keep anchor order); greedy NMS suppresses a later 
 with a kept one is > `iou_threshold` (IoU 0 when either box has no area); fast NMS (default)
 ranks each anchor by its best class and reports its `max_classes_per_detection` best
 classes; regular NMS runs per class (`detections_per_class` each) and keeps the
-`max_detections` best overall. Box decoding is TFLite's center-size decoding with scales
-10/10/5/5, computed in double from float32 inputs.
+`max_detections` best overall. Box decoding is TFLite's center-size decoding with the box
+coder's scales (`x_scale`, `y_scale`, `w_scale`, `h_scale`; SSD's 10/10/5/5), computed in
+double from float32 inputs.
 
 Ours, not TFLite's: codes and boxes are in (x, y) order ((dx, dy, dw, dh) codes, (x1, y1,
 x2, y2) boxes); scores are `sigmoid(logit)` of the model's raw logits (TF graphs apply the
@@ -40,6 +41,10 @@ class NMSConfig:
     iou_threshold: float = 0.6
     use_regular_nms: bool = False
     top_k: int | None = None      # ours: keep only the top_k candidates (None: all)
+    x_scale: float = SCALES[0]
+    y_scale: float = SCALES[1]
+    w_scale: float = SCALES[2]
+    h_scale: float = SCALES[3]
 
 
 @dataclass
@@ -58,13 +63,13 @@ def scores_of(logits: np.ndarray) -> np.ndarray:
     return (np.float32(1.0) / (np.float32(1.0) + np.exp(-x))).astype(np.float32)
 
 
-def decode(codes: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+def decode(codes: np.ndarray, anchors: np.ndarray, cfg: NMSConfig = NMSConfig()) -> np.ndarray:
     """TFLite's center-size decoding (double arithmetic, float32 result)."""
     c, a = np.asarray(codes, np.float32).astype(np.float64), anchors.astype(np.float64)
-    cx = (c[:, 0] / SCALES[0] * a[:, 2] + a[:, 0]).astype(np.float32)
-    cy = (c[:, 1] / SCALES[1] * a[:, 3] + a[:, 1]).astype(np.float32)
-    hw = (0.5 * np.exp(c[:, 2] / SCALES[2]) * a[:, 2]).astype(np.float32)
-    hh = (0.5 * np.exp(c[:, 3] / SCALES[3]) * a[:, 3]).astype(np.float32)
+    cx = (c[:, 0] / cfg.x_scale * a[:, 2] + a[:, 0]).astype(np.float32)
+    cy = (c[:, 1] / cfg.y_scale * a[:, 3] + a[:, 1]).astype(np.float32)
+    hw = (0.5 * np.exp(c[:, 2] / cfg.w_scale) * a[:, 2]).astype(np.float32)
+    hh = (0.5 * np.exp(c[:, 3] / cfg.h_scale) * a[:, 3]).astype(np.float32)
     return np.stack([cx - hw, cy - hh, cx + hw, cy + hh], 1)
 
 
@@ -105,7 +110,7 @@ def _run(codes_of, class_keys: np.ndarray, class_scores, passes, cfg: NMSConfig,
          anchors: np.ndarray) -> Detections:
     """Shared by both paths: `class_keys` (A, C) orders candidates (scores or their ranks),
     `class_scores(a, c)` gives the reported float score, `passes` (A, C) the threshold."""
-    box_of = lambda i: decode(codes_of(i)[None], anchors[i:i + 1])[0]  # noqa: E731
+    box_of = lambda i: decode(codes_of(i)[None], anchors[i:i + 1], cfg)[0]  # noqa: E731
     n_cls = class_keys.shape[1]
     out_a, out_c = [], []
     if not cfg.use_regular_nms:

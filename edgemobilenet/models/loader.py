@@ -29,6 +29,7 @@ class LoadedModel:
     options: dict
     preprocess: dict
     source: str
+    classes: list[str] | None = None   # class names, when the file has them
 
 
 def _options(base: dict, **given) -> dict:
@@ -110,7 +111,8 @@ def load_model(spec: str, *, arch: str | None = None, width: float | None = None
         if resolution is not None and resolution != preprocess["crop"]:  # scale both sizes
             preprocess.update(resize=round(preprocess["resize"] * resolution / preprocess["crop"]),
                               crop=resolution)
-        return LoadedModel(module.eval(), ckpt["arch"], opts, preprocess, str(path))
+        return LoadedModel(module.eval(), ckpt["arch"], opts, preprocess, str(path),
+                           ckpt.get("classes"))
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise EdgembError(f"{path}: neither an edgemb checkpoint nor a state dict of tensors")
     if arch is None:

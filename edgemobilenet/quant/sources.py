@@ -17,6 +17,8 @@ from torch.utils.data import Dataset
 from edgemobilenet.data import (calibration_images, default_preprocess, open_dataset,
                                 open_dense_dataset)
 from edgemobilenet.data.tensors import ImageTensors
+from edgemobilenet.detection.postspec import KEY as POST_KEY
+from edgemobilenet.detection.postspec import spec_of_model, to_meta
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.models.loader import load_model
 from edgemobilenet.models.zoo import task_of
@@ -61,6 +63,11 @@ def load_float_model(spec: str, *, arch: str | None = None, width: float | None 
         fm = FloatModel(g, lm.module, lm.arch, dict(o), dict(lm.preprocess), lm.source)
     fm.meta = {"arch": fm.arch, "options": fm.options, "preprocess": fm.preprocess,
                "source": fm.source}
+    if fm.module is not None and task_of(fm.arch) != "classification":
+        o = fm.options
+        spec = spec_of_model(task_of(fm.arch), getattr(fm.module, "anchor_style", None),
+                             o["resolution"], o["num_classes"], lm.classes)
+        fm.meta[POST_KEY] = to_meta(spec)
     return fm
 
 

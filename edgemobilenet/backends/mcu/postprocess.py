@@ -1,13 +1,13 @@
 """Device post-processing of a detector or segmenter, run in model.c right after the last
-layer (firmware/kernels/portable/emb_postprocess.c): TFLite_Detection_PostProcess fast NMS
-on the raw int8 output, or the per-pixel int8 argmax. Its scratch and result live in the
+layer (firmware/kernels/portable/emb_postprocess.c): TFLite_Detection_PostProcess fast or
+regular NMS on the raw int8 output, or the per-pixel int8 argmax. Its scratch and result live in the
 arena, beside the model's output tensor, and are counted in the memory plan.
 
 The constants (anchors, the int8 score threshold, the 256-entry score table) are computed
 offline by the caller (edgemobilenet/detection/device.py); this module only lays them out."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -21,21 +21,22 @@ DETECTION_BYTES = 24      # sizeof(emb_detection_t)
 
 @dataclass(frozen=True)
 class DetectPost:
-    """Fast NMS on the raw output: A x 4 codes then A x K logits, one (scale, zero point)."""
+    """Fast or regular NMS on the raw output: A x 4 codes then A x K logits, one (scale,
+    zero point). `config`: the host NMSConfig's fields (thresholds, limits, box coder
+    scales), as in the manifest."""
 
     anchors: np.ndarray          # (A, 4) float32 cx, cy, w, h
     num_classes: int             # K, the background included
     q_threshold: int
     score_table: np.ndarray      # (256,) float32
-    top_k: int
-    max_detections: int
-    max_classes_per_detection: int
-    iou_threshold: float
-    config: dict = field(default_factory=dict)    # the host NMSConfig, for the manifest
+    top_k: int                   # candidates (per class with regular NMS)
+    config: dict
 
     def result_bytes(self) -> int:
-        k = min(self.max_classes_per_detection, self.num_classes - 1)
-        return 4 + DETECTION_BYTES * self.max_detections * k
+        c = self.config
+        k = 1 if c["use_regular_nms"] else min(c["max_classes_per_detection"],
+                                                self.num_classes - 1)
+        return 4 + DETECTION_BYTES * c["max_detections"] * k
 
     def scratch_bytes(self) -> int:
         return CANDIDATE_BYTES * self.top_k
@@ -95,13 +96,16 @@ def c_source(g: QGraph, post: Post, out_ptr: str, result_off: int, scratch_off: 
     if a * (4 + post.num_classes) != int(np.prod(t.shape)):
         raise ValueError(f"detector output {t.name}: {int(np.prod(t.shape))} values, not "
                          f"{a} anchors x (4 + {post.num_classes})")
+    c = post.config
+    scales = ", ".join(repr(float(c[k])) for k in ("x_scale", "y_scale", "w_scale", "h_scale"))
     return (_floats("post_anchors", post.anchors, attrs)
             + _floats("post_scores", post.score_table, attrs)
             + "static const emb_detect_params_t post_params = {\n"
             f"    {a}, {post.num_classes}, post_anchors, post_scores, {float(t.scale)!r}f, "
             f"{int(t.zero_point)},\n    {post.q_threshold}, {post.top_k}, "
-            f"{post.max_detections}, {post.max_classes_per_detection}, "
-            f"{float(post.iou_threshold)!r}\n}};\n\n"
+            f"{c['max_detections']}, {c['max_classes_per_detection']}, "
+            f"{int(c['use_regular_nms'])}, {c['detections_per_class']},\n    "
+            f"{float(c['iou_threshold'])!r}, {{{scales}}}\n}};\n\n"
             "static void post_run(void)\n{\n"
             f"    int32_t *count = (int32_t *)(void *)(arena + {result_off});\n"
             f"    *count = emb_detect_postprocess(&post_params, {out_ptr}, arena + {scratch_off}, "
@@ -118,4 +122,5 @@ def manifest_record(post: Post, result_off: int, scratch_off: int) -> dict:
     return {"kind": "detect", "anchors": len(post.anchors), "q_threshold": post.q_threshold,
             "top_k": post.top_k, "config": post.config, "result_offset": result_off,
             "result_bytes": post.result_bytes(), "scratch_offset": scratch_off,
-            "scratch_bytes": post.scratch_bytes(), "decode": "double, survivors only"}
+            "scratch_bytes": post.scratch_bytes(), "decode": "double, candidates only",
+            "nms": "regular" if post.config["use_regular_nms"] else "fast"}

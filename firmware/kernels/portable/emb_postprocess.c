@@ -1,4 +1,4 @@
-/* Detection post-processing (TFLite_Detection_PostProcess, fast NMS) and the segmentation
+/* Detection post-processing (TFLite_Detection_PostProcess, fast or regular NMS) and the segmentation
  * argmax, mirroring edgemobilenet/detection/tflite_nms.py step for step: the int8 logits
  * are thresholded and ranked without dequantizing, only the top_k survivors are decoded
  * (double arithmetic and exp(), float32 boxes, as TFLite), IoU in float32. No
@@ -24,10 +24,10 @@ static void decode(const emb_detect_params_t *p, const int8_t *code, const float
 {
     float c[4];
     for (int32_t i = 0; i < 4; i++) c[i] = ((float)code[i] - (float)p->zero_point) * p->scale;
-    const float cx = (float)((double)c[0] / 10.0 * (double)a[2] + (double)a[0]);
-    const float cy = (float)((double)c[1] / 10.0 * (double)a[3] + (double)a[1]);
-    const float hw = (float)(0.5 * exp((double)c[2] / 5.0) * (double)a[2]);
-    const float hh = (float)(0.5 * exp((double)c[3] / 5.0) * (double)a[3]);
+    const float cx = (float)((double)c[0] / p->scales[0] * (double)a[2] + (double)a[0]);
+    const float cy = (float)((double)c[1] / p->scales[1] * (double)a[3] + (double)a[1]);
+    const float hw = (float)(0.5 * exp((double)c[2] / p->scales[2]) * (double)a[2]);
+    const float hh = (float)(0.5 * exp((double)c[3] / p->scales[3]) * (double)a[3]);
     box[0] = cx - hw;
     box[1] = cy - hh;
     box[2] = cx + hw;
@@ -60,33 +60,52 @@ static int32_t insert(emb_detect_candidate_t *cand, int32_t n, int32_t cap, int3
     return n < cap ? n + 1 : n;
 }
 
-int32_t emb_detect_postprocess(const emb_detect_params_t *p, const int8_t *raw,
-                               void *scratch, emb_detection_t *out)
+/* decode the n candidates, then greedy NMS: afterwards exactly the selected candidates
+ * (at most `limit`, best first) are active */
+static void nms(const emb_detect_params_t *p, const int8_t *raw, emb_detect_candidate_t *cand,
+                int32_t n, int32_t limit)
+{
+    for (int32_t i = 0; i < n; i++) {
+        decode(p, raw + 4 * cand[i].anchor, p->anchors + 4 * cand[i].anchor, cand[i].box);
+        cand[i].active = 1;
+    }
+    int32_t selected = 0, i = 0;
+    for (; i < n && selected < limit; i++) {
+        if (!cand[i].active) continue;
+        if (++selected == limit) continue;     /* the last one: nothing more to suppress */
+        for (int32_t j = i + 1; j < n; j++) {
+            if (cand[j].active && (double)iou(cand[i].box, cand[j].box) > p->iou_threshold) {
+                cand[j].active = 0;
+            }
+        }
+    }
+    for (; i < n; i++) cand[i].active = 0;     /* not reached: not selected */
+}
+
+static void set_detection(emb_detection_t *d, const float *box, int32_t cls, float score)
+{
+    for (int32_t t = 0; t < 4; t++) d->box[t] = box[t];
+    d->cls = cls;
+    d->score = score;
+}
+
+static int32_t fast_nms(const emb_detect_params_t *p, const int8_t *raw,
+                        emb_detect_candidate_t *cand, emb_detection_t *out)
 {
     const int32_t n_anchors = p->num_anchors, k_all = p->num_classes;
     const int8_t *logits = raw + 4 * n_anchors;
-    emb_detect_candidate_t *cand = (emb_detect_candidate_t *)scratch;
     int32_t n = 0;
     for (int32_t a = 0; a < n_anchors; a++) {
         const int8_t *l = logits + a * k_all;
         const int32_t c = best_class(p, l);
         if ((int32_t)l[c] >= p->q_threshold) n = insert(cand, n, p->top_k, a, score_of(p, l[c]));
     }
-    for (int32_t i = 0; i < n; i++) {
-        decode(p, raw + 4 * cand[i].anchor, p->anchors + 4 * cand[i].anchor, cand[i].box);
-        cand[i].active = 1;
-    }
+    nms(p, raw, cand, n, p->max_detections);
     int32_t k = p->max_classes_per_detection;
     if (k > k_all - 1) k = k_all - 1;
-    int32_t n_out = 0, selected = 0;
-    for (int32_t i = 0; i < n && selected < p->max_detections; i++) {
+    int32_t n_out = 0;
+    for (int32_t i = 0; i < n; i++) {
         if (!cand[i].active) continue;
-        selected++;
-        for (int32_t j = i + 1; j < n; j++) {
-            if (cand[j].active && (double)iou(cand[i].box, cand[j].box) > p->iou_threshold) {
-                cand[j].active = 0;
-            }
-        }
         /* the anchor's k best classes, best first (ties: the lowest index) */
         const int8_t *l = logits + cand[i].anchor * k_all;
         for (int32_t r = 0; r < k; r++) {
@@ -96,13 +115,43 @@ int32_t emb_detect_postprocess(const emb_detect_params_t *p, const int8_t *raw,
                 for (int32_t t = n_out - r; t < n_out; t++) taken |= out[t].cls == c - 1;
                 if (!taken && (best < 0 || score_of(p, l[c]) > score_of(p, l[best]))) best = c;
             }
-            emb_detection_t *d = &out[n_out++];
-            for (int32_t t = 0; t < 4; t++) d->box[t] = cand[i].box[t];
-            d->cls = best - 1;
-            d->score = score_of(p, l[best]);
+            set_detection(&out[n_out++], cand[i].box, best - 1, score_of(p, l[best]));
         }
     }
     return n_out;
+}
+
+static int32_t regular_nms(const emb_detect_params_t *p, const int8_t *raw,
+                           emb_detect_candidate_t *cand, emb_detection_t *out)
+{
+    const int32_t n_anchors = p->num_anchors, k_all = p->num_classes;
+    const int8_t *logits = raw + 4 * n_anchors;
+    int32_t n_out = 0;
+    for (int32_t c = 1; c < k_all; c++) {
+        int32_t n = 0;
+        for (int32_t a = 0; a < n_anchors; a++) {
+            const int8_t q = logits[a * k_all + c];
+            if ((int32_t)q >= p->q_threshold) n = insert(cand, n, p->top_k, a, score_of(p, q));
+        }
+        nms(p, raw, cand, n, p->detections_per_class);
+        for (int32_t i = 0; i < n; i++) {          /* merge: after equal scores, capped */
+            if (!cand[i].active) continue;
+            int32_t pos = n_out;
+            while (pos > 0 && out[pos - 1].score < cand[i].score) pos--;
+            if (pos >= p->max_detections) continue;
+            if (n_out < p->max_detections) n_out++;
+            for (int32_t t = n_out - 1; t > pos; t--) out[t] = out[t - 1];
+            set_detection(&out[pos], cand[i].box, c - 1, cand[i].score);
+        }
+    }
+    return n_out;
+}
+
+int32_t emb_detect_postprocess(const emb_detect_params_t *p, const int8_t *raw,
+                               void *scratch, emb_detection_t *out)
+{
+    emb_detect_candidate_t *cand = (emb_detect_candidate_t *)scratch;
+    return p->use_regular_nms ? regular_nms(p, raw, cand, out) : fast_nms(p, raw, cand, out);
 }
 
 void emb_argmax_channels(const int8_t *x, int32_t pixels, int32_t channels, int8_t *out)
