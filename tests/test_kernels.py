@@ -48,6 +48,8 @@ CONV_SHAPES = [
     (9, 9, 3, 7, 3, 2, [0, 0, 1, 1], 1, 1),        # small window, odd OC
     (3, 41, 8, 8, 3, 1, [1, 1, 1, 1], 1, 8),       # depthwise, 3 column segments
     (4, 45, 12, 12, 3, 2, [0, 0, 1, 1], 1, 12),    # depthwise s2, 2 column segments
+    (10, 9, 1, 6, 3, 2, [0, 0, 1, 1], 1, 1),       # one-channel first conv (K 9), odd OC
+    (7, 6, 1, 8, 3, 1, [1, 1, 1, 1], 1, 1),        # one channel, padding all round
 ]
 FC_SHAPES = [(64, 10), (13, 7), (256, 10), (3, 1), (100, 33), (1030, 3)]   # > 1024: MVE sums w
 
@@ -157,6 +159,7 @@ TRAINED_SHAPES = [
     (4, 5, 32, 40, 1, 1, [0, 0, 0, 0], 1, 1),      # pointwise, 2 w16 chunks, odd pixels
     (3, 3, 260, 8, 1, 1, [0, 0, 0, 0], 1, 1),      # int8 pointwise (C > 256)
     (9, 9, 3, 8, 3, 2, [0, 0, 1, 1], 1, 1),        # first conv (small window)
+    (9, 9, 1, 8, 3, 2, [0, 0, 1, 1], 1, 1),        # one-channel first conv
     (8, 8, 16, 16, 3, 1, [1, 1, 1, 1], 1, 16),     # depthwise 3x3
     (9, 9, 24, 24, 3, 2, [0, 0, 1, 1], 1, 24),     # depthwise 3x3 stride 2
     (7, 7, 12, 12, 5, 1, [2, 2, 2, 2], 1, 12),     # depthwise 5x5

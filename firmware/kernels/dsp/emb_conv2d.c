@@ -268,27 +268,18 @@ static int w16_inside(const emb_conv_params *p, int32_t oy, int32_t ox, int32_t 
            (iy0 * p->in_w + ix0) * c + (p->k_h - 1) * row + run4 <= p->in_h * p->in_w * c;
 }
 
-/* Where w16_gather may read windows straight from the input: output columns ox_a .. ox_b - 1
- * and rows oy_a .. oy_b - 1 have their windows inside the image (rows from oy_b on need
- * w16_inside: run4 bytes of the last row might pass the input's end); dense: a 1x1 conv
- * reading input pixel pix for output pixel pix. */
+/* Where w16_gather may read windows straight from the input (in: rows from in.oy_b on
+ * need w16_inside: run4 bytes of the window's last row might pass the input's end); dense:
+ * a 1x1 conv reading input pixel pix for output pixel pix. */
 typedef struct {
-    int32_t ox_a, ox_b, oy_a, oy_b, dense;
+    emb_inside in;
+    int dense;
 } w16_geom;
-
-static int32_t ceil_div(int32_t a, int32_t b) { return a > 0 ? (a + b - 1) / b : 0; }
 
 static void w16_geom_make(const emb_conv_params *p, w16_geom *g)
 {
-    const int32_t span_h = (p->k_h - 1) * p->dil_h + 1;
-    g->ox_a = ceil_div(p->pad_left, p->stride_w);
-    g->ox_b = p->in_w + p->pad_left >= p->k_w ? (p->in_w + p->pad_left - p->k_w) / p->stride_w + 1 : 0;
-    g->oy_a = ceil_div(p->pad_top, p->stride_h);
-    /* windows whose last row is above the input's last row: any run4 bytes are inside */
-    g->oy_b = p->in_h - 1 + p->pad_top >= span_h ? (p->in_h - 1 + p->pad_top - span_h) / p->stride_h + 1
-                                                 : 0;
-    if (g->ox_b > p->out_w) g->ox_b = p->out_w;
-    if (g->oy_b > p->out_h || p->in_w * p->in_c < 3) g->oy_b = p->in_w * p->in_c < 3 ? 0 : p->out_h;
+    g->in = emb_inside_range(p, 1);
+    if (p->in_w * p->in_c < 3) g->in.oy_b = 0;   /* run4 may pass more than one row */
     g->dense = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
                p->pad_top == 0 && p->pad_left == 0 && p->in_w == p->out_w && p->in_h >= p->out_h;
 }
@@ -313,8 +304,8 @@ static void w16_gather(const emb_conv_params *p, const w16_geom *g, const int8_t
     }
     const int32_t run4 = (p->k_w * c + 3) & ~3, row = p->dil_h * p->in_w * c;
     const int32_t ox1 = two ? ox + 1 : ox;
-    if (p->dil_w == 1 && ox >= g->ox_a && ox1 < g->ox_b && oy >= g->oy_a &&
-        (oy < g->oy_b || (w16_inside(p, oy, ox, run4) && w16_inside(p, oy, ox1, run4)))) {
+    if (ox >= g->in.ox_a && ox1 < g->in.ox_b && oy >= g->in.oy_a &&
+        (oy < g->in.oy_b || (w16_inside(p, oy, ox, run4) && w16_inside(p, oy, ox1, run4)))) {
         const int32_t first = ((oy * p->stride_h - p->pad_top) * p->in_w +
                                ox * p->stride_w - p->pad_left) * c;
         w16_widen(in + first, two ? p->stride_w * c : 0, row, p->k_h, run4 >> 2, xb, zp2);

@@ -5,6 +5,29 @@
 #define EMB_IM2COL_H
 #include "emb_kernels.h"
 
+/* Output pixels whose windows lie inside the image: columns ox_a .. ox_b - 1 (dil_w 1) and
+ * rows oy_a .. oy_b - 1, the window's last row at least `margin` rows above the image's
+ * last one (a kernel reading past a row's end wants margin 1). */
+typedef struct {
+    int32_t ox_a, ox_b, oy_a, oy_b;
+} emb_inside;
+
+static inline int32_t emb_ceil_pos(int32_t a, int32_t b) { return a > 0 ? (a + b - 1) / b : 0; }
+
+static inline emb_inside emb_inside_range(const emb_conv_params *p, int32_t margin)
+{
+    const int32_t last = p->in_h - 1 - margin + p->pad_top - (p->k_h - 1) * p->dil_h;
+    emb_inside r = {emb_ceil_pos(p->pad_left, p->stride_w),
+                    p->in_w + p->pad_left >= p->k_w
+                        ? (p->in_w + p->pad_left - p->k_w) / p->stride_w + 1 : 0,
+                    emb_ceil_pos(p->pad_top, p->stride_h),
+                    last >= 0 ? last / p->stride_h + 1 : 0};
+    if (p->dil_w != 1) r.ox_b = 0;
+    if (r.ox_b > p->out_w) r.ox_b = p->out_w;
+    if (r.oy_b > p->out_h) r.oy_b = p->out_h;
+    return r;
+}
+
 /* The (KH, KW, C) window of output pixel (oy, ox), kernel row kh at dst + kh * dst_row;
  * padded taps hold the zero point (x - zp = 0 once widened). */
 static void emb_im2col(const emb_conv_params *p, const int8_t *in, int32_t oy, int32_t ox,

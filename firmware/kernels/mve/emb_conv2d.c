@@ -276,25 +276,40 @@ static inline void fill_run(int8_t *dst, int8_t v, int32_t n)
 
 #include "emb_im2col.h"   /* windows as K contiguous bytes: dst_row = k_w * in_c */
 
-/* im2col of pixel pix and the next one (or pix again at the end), rows k apart. */
-static inline void im2col_2(const emb_conv_params *p, const int8_t *in, int32_t pix,
-                            int32_t n_pix, int32_t k, int8_t *dst)
+/* im2col of output pixel (oy, ox) into dst (rows k_w * C apart): straight row copies
+ * inside the image (in_r), emb_im2col at the borders. */
+static inline void im2col_1(const emb_conv_params *p, const emb_inside *in_r, const int8_t *in,
+                            int32_t oy, int32_t ox, int8_t *dst)
 {
-    int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;
-    emb_im2col(p, in, oy, ox, dst, p->k_w * p->in_c);
-    if (pix + 1 < n_pix && ++ox == p->out_w) ox = 0, oy++;
-    emb_im2col(p, in, oy, ox, dst + k, p->k_w * p->in_c);
+    const int32_t run = p->k_w * p->in_c;
+    if (ox >= in_r->ox_a && ox < in_r->ox_b && oy >= in_r->oy_a && oy < in_r->oy_b) {
+        const int32_t row = p->dil_h * p->in_w * p->in_c;
+        const int8_t *src = in + ((oy * p->stride_h - p->pad_top) * p->in_w +
+                                  ox * p->stride_w - p->pad_left) * p->in_c;
+        if (run <= 16) {   /* one predicated vector a row */
+            const mve_pred16_t q = vctp8q((uint32_t)run);
+            for (int32_t kh = 0; kh < p->k_h; kh++, dst += run, src += row)
+                vstrbq_p_s8(dst, vldrbq_z_s8(src, q), q);
+            return;
+        }
+        for (int32_t kh = 0; kh < p->k_h; kh++, dst += run, src += row) copy_run(dst, src, run);
+        return;
+    }
+    emb_im2col(p, in, oy, ox, dst, run);
 }
 
 /* groups 1 with a small window (K = KH * KW * C <= SMALL_K_MAX; the first conv):
- * 2 pixels' windows copied to the stack, then the pointwise kernel over K, weights packed
- * like pointwise (blocks of 4 output channels, packing.py). */
+ * 2 pixels' windows copied to the stack, then dot products over K, weights packed like
+ * pointwise (blocks of 4 output channels, packing.py). K <= 16 (a one-channel image): each
+ * window is one predicated vector, one VMLADAV per pixel and channel; else emb_mve_pw_2x4. */
 static void conv_small(const emb_conv_params *p, const int8_t *in, const int8_t *w,
                        const int32_t *bias, const int32_t *mult, const int32_t *shift,
                        int8_t *out)
 {
     const int32_t k = p->k_h * p->k_w * p->in_c;
     const int32_t n_pix = p->out_h * p->out_w, oc_n = p->out_c;
+    const emb_inside in_r = emb_inside_range(p, 0);
+    const mve_pred16_t pk = vctp8q((uint32_t)k);
     int8_t buf[2][SMALL_K_MAX] __attribute__((aligned(16)));
     int32_t base[SMALL_OC_MAX + 3] __attribute__((aligned(16)));
     memset(buf, 0, sizeof buf);
@@ -304,19 +319,40 @@ static void conv_small(const emb_conv_params *p, const int8_t *in, const int8_t 
         for (int j = 0; j < 4; j++)
             base[oc + j] = oc + j < oc_n ? bias[oc + j] - p->in_zp * ws[j] : 0;
     }
+    int32_t oy = 0, ox = 0;
     for (int32_t pix = 0; pix < n_pix; pix += 2) {
         const int two = pix + 1 < n_pix;
-        im2col_2(p, in, pix, n_pix, SMALL_K_MAX, buf[0]);
+        im2col_1(p, &in_r, in, oy, ox, buf[0]);
+        if (++ox == p->out_w) ox = 0, oy++;
+        if (two) {
+            im2col_1(p, &in_r, in, oy, ox, buf[1]);
+            if (++ox == p->out_w) ox = 0, oy++;
+        }
+        const int8x16_t x0 = vldrbq_z_s8(buf[0], pk), x1 = vldrbq_z_s8(buf[1], pk);
         for (int32_t oc = 0; oc < oc_n; oc += 4) {
             const int32_t m = oc_n - oc < 4 ? oc_n - oc : 4;
             const mve_pred16_t pr = vctp32q((uint32_t)m);
             const emb_mve_rq rq = emb_mve_rq_load(mult + oc, shift + oc, pr);
+            const int8_t *wb = w + oc * k;
+            int32_t acc[8] __attribute__((aligned(16)));
+            if (k <= 16) {   /* 4 weight rows of k bytes (packing.py's tail layout) */
+                const int8x16_t w0 = vldrbq_z_s8(wb, pk), w1 = vldrbq_z_s8(wb + k, pk);
+                const int8x16_t w2 = vldrbq_z_s8(wb + 2 * k, pk), w3 = vldrbq_z_s8(wb + 3 * k, pk);
+                const int32x4_t a = {vmladavq_s8(x0, w0), vmladavq_s8(x0, w1),
+                                     vmladavq_s8(x0, w2), vmladavq_s8(x0, w3)};
+                const int32x4_t c = {vmladavq_s8(x1, w0), vmladavq_s8(x1, w1),
+                                     vmladavq_s8(x1, w2), vmladavq_s8(x1, w3)};
+                vstrwq_s32(acc, a);
+                vstrwq_s32(acc + 4, c);
+            } else {
+                vstrwq_s32(acc, vdupq_n_s32(0));
+                vstrwq_s32(acc + 4, vdupq_n_s32(0));
+                emb_mve_pw_2x4(buf[0], buf[1], wb, k >> 4, acc);
+                if (k & 15)
+                    emb_mve_pw_tail(buf[0] + (k & ~15), buf[1] + (k & ~15), wb + 4 * (k & ~15),
+                                    k & 15, acc);
+            }
             const int32x4_t b = vldrwq_s32(base + oc);
-            int32_t acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            emb_mve_pw_2x4(buf[0], buf[1], w + oc * k, k >> 4, acc);
-            if (k & 15)
-                emb_mve_pw_tail(buf[0] + (k & ~15), buf[1] + (k & ~15), w + oc * k + 4 * (k & ~15),
-                                k & 15, acc);
             vstrbq_p_s32(out + pix * oc_n + oc,
                          emb_mve_requant(vaddq_s32(b, vldrwq_s32(acc)), rq, p->out_zp,
                                          p->act_min, p->act_max), pr);
