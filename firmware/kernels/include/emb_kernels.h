@@ -2,7 +2,7 @@
  * by EMB_KERNELS. Semantics: edgemobilenet/quant/OPS.md, bit for bit. NHWC, batch 1.
  * No malloc and no caller-provided buffers (but emb_conv2d_inplace_s8's scratch, planned
  * in the arena); optimised kernels use bounded stack scratch
- * (local arrays; a conv2d call needs at most about 2.2 KB of stack with dsp/, 1.6 KB with
+ * (local arrays; a conv2d call needs at most about 2.2 KB of stack with dsp/, 3.0 KB with
  * mve/), so the firmware stack (16 KB) must leave room for it. */
 #ifndef EMB_KERNELS_H
 #define EMB_KERNELS_H

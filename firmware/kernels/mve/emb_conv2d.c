@@ -407,7 +407,7 @@ static void interior(int32_t out_n, int32_t stride, int32_t pad, int32_t dil, in
     *hi = b > *lo ? b : *lo;
 }
 
-enum { DW8_MAX_TAPS = 25 };
+enum { DW8_MAX_TAPS = 25, DW8_PAD_BYTES = 1600 };
 
 /* (ab, at) += the 3x3 window at x times wv (9 x 8 int16, tap-major): even / odd channels.
  * Hand-scheduled (gcc spills every product): 6 instructions per tap + 8 pointer adds. */
@@ -435,8 +435,8 @@ static inline __attribute__((always_inline)) void dw8_3x3(
             EMB_DW8_TAP("%[q]", "112") "add %[q], %[q], %[col]\n\t"
             EMB_DW8_TAP("%[q]", "128")
             : [ab] "+w"(ab), [at] "+w"(at), [xv] "=&w"(xv), [wt] "=&w"(wt), [pr] "=&w"(pr),
-              [r] "=&r"(r), [q] "=&r"(q)
-            : [x] "r"(x), [row] "r"(x_row), [col] "r"(x_col), [wv] "r"(wv),
+              [r] "=&l"(r), [q] "=&l"(q)   /* widening VLDRB: base in r0-r7 */
+            : [x] "l"(x), [row] "r"(x_row), [col] "r"(x_col), [wv] "r"(wv),
               "m"(*(const int16_t(*)[72])wv),
               "m"(*(const int8_t(*)[2 * x_row + 2 * x_col + 8])x));
 #undef EMB_DW8_TAP
@@ -468,6 +468,39 @@ static void dw8_block(const emb_conv_params *p, const int8_t *in, const int8_t *
     const int32_t out_w = p->out_w, x_step = p->stride_w * c;
     const int32_t ox_lo = rng[0], ox_hi = rng[1], out_zp = p->out_zp;
     const int32_t act_min = p->act_min, act_max = p->act_max;
+    const int32_t ph = (p->out_h - 1) * p->stride_h + 2 * p->dil_h + 1;   /* 3x3: the */
+    const int32_t pw = (p->out_w - 1) * p->stride_w + 2 * p->dil_w + 1;   /* padded map */
+    if (kh_n == 3 && kw_n == 3 && p->stride_h == 1 && p->stride_w == 1 &&
+        ph * pw * 8 <= DW8_PAD_BYTES) {
+        /* small map, stride 1 (many border pixels): the block's 8 channels copied with their
+         * padding (zero point), then every pixel as an interior one */
+        int8_t buf[DW8_PAD_BYTES] __attribute__((aligned(8)));
+        const uint64_t zp8 = (uint64_t)(uint8_t)zp * 0x0101010101010101ull;
+        int8_t *d = buf;
+        for (int32_t py = 0; py < ph; py++) {
+            const int32_t iy = py - p->pad_top;
+            for (int32_t px = 0; px < pw; px++, d += 8) {
+                const int32_t ix = px - p->pad_left;
+                if ((uint32_t)iy < (uint32_t)p->in_h && (uint32_t)ix < (uint32_t)p->in_w)
+                    memcpy(d, in + (iy * p->in_w + ix) * c + ch, 8);
+                else
+                    memcpy(d, &zp8, 8);
+            }
+        }
+        const int32_t b_row = p->dil_h * pw * 8, b_col = p->dil_w * 8;
+        for (int32_t oy = 0; oy < p->out_h; oy++) {
+            const int8_t *x = buf + oy * p->stride_h * pw * 8;
+            int8_t *o = out + oy * out_w * c + ch;
+            for (int32_t ox = 0; ox < out_w; ox++, o += c, x += 8 * p->stride_w) {
+                int32x4_t ab = base_b, at = base_t;
+                dw8_3x3(x, b_row, b_col, wv[0], &ab, &at);
+                const int32x4_t yb = emb_mve_requant(ab, rb, out_zp, act_min, act_max);
+                const int32x4_t yt = emb_mve_requant(at, rt, out_zp, act_min, act_max);
+                vstrbq_s16(o, vmovntq_s32(vmovnbq_s32(vdupq_n_s16(0), yb), yt));
+            }
+        }
+        return;
+    }
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         int32_t kh0, kh1;
         emb_window(oy, p->stride_h, p->pad_top, p->dil_h, kh_n, p->in_h, &kh0, &kh1);
