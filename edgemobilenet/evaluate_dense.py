@@ -12,6 +12,7 @@ from edgemobilenet.data import DenseSet
 from edgemobilenet.detection.anchors import anchors as make_anchors
 from edgemobilenet.detection.metrics import coco_map
 from edgemobilenet.detection.postprocess import detect
+from edgemobilenet.detection.postspec import from_meta
 from edgemobilenet.quant import reference
 from edgemobilenet.quant.convert import dequantize_output, quantize_input
 from edgemobilenet.quant.qgraph import QGraph
@@ -45,27 +46,32 @@ def _outputs(model: nn.Module | None, q: QGraph | None, x: torch.Tensor) -> dict
     return out
 
 
-def evaluate_detection(ds: DenseSet, model: nn.Module, q: QGraph | None = None,
+def evaluate_detection(ds: DenseSet, model: nn.Module | None, q: QGraph | None = None,
                        float_model: bool = True, batch_size: int = 32,
                        progress: Callable[[int], None] | None = None) -> dict:
     """{"images", "float": {"map", "map50"}, "int8": {...}}; `model` (an SSDLite) gives the
-    output layout and anchors; `float_model=False` evaluates only the QGraph."""
+    anchors and class count, else the QGraph's carried spec (detection.postspec: then only
+    the QGraph is evaluated); `float_model=False` evaluates only the QGraph."""
     size = ds.images.shape[-1]
-    anc = make_anchors(model.anchor_style, ds.images.shape[-2], size)
+    if model is not None:
+        anc, k = make_anchors(model.anchor_style, ds.images.shape[-2], size), model.num_classes
+    else:
+        spec = from_meta(q)
+        anc, k = spec.anchors, spec.num_classes
+    a = len(anc)
     dets: dict[str, list] = {}
     for sl in _batches(len(ds), batch_size):
         outs = _outputs(model if float_model else None, q, ds.images[sl])
         for key, raw in outs.items():
-            codes, logits = model.split(torch.from_numpy(raw))
-            dets.setdefault(key, []).extend(detect(c.numpy(), lg.numpy(), anc)
-                                            for c, lg in zip(codes, logits))
+            codes, logits = raw[:, :4 * a].reshape(-1, a, 4), raw[:, 4 * a:].reshape(-1, a, k)
+            dets.setdefault(key, []).extend(detect(c, lg, anc) for c, lg in zip(codes, logits))
         if progress:
             progress(sl.stop)
     gt_b = [b.numpy() for b in ds.boxes]
     gt_l = [lab.numpy() for lab in ds.labels]
     res: dict = {"images": len(ds)}
     for key, d in dets.items():
-        res[key] = coco_map(gt_b, gt_l, d, model.num_classes, size)
+        res[key] = coco_map(gt_b, gt_l, d, k, size)
     return res
 
 

@@ -23,6 +23,7 @@ from edgemobilenet.detection.metrics import coco_map
 from edgemobilenet.detection.postprocess import nms
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.evaluate_dense import confusion, miou
+from edgemobilenet.quant import qgraph
 
 EDGEMB = Path(sys.executable).parent / "edgemb"
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -160,6 +161,16 @@ def test_train_and_eval_float_and_int8(tmp_path, arch, keys):
     assert res["images"] == 6
     for key in ("float", "int8"):
         assert all(0.0 <= res[key][k] <= 1.0 for k in keys)
+    # the .qgraph alone (anchors, classes in its metadata) evaluates the same, no flags
+    q = tmp_path / "m.qgraph"
+    r = CliRunner().invoke(main, ["quantize", str(out), "-o", str(q), "--calib",
+                                  "fashion-mnist", "--limit", "8"])
+    assert r.exit_code == 0, r.output
+    assert qgraph.load(q).meta["postprocess"]["classes"][1] == "T-shirt/top"
+    r = CliRunner().invoke(main, ["eval", str(q), "--data", "fashion-mnist", "--limit", "6",
+                                  "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output.strip().splitlines()[-1])["int8"] == res["int8"]
 
 
 @pytest.mark.parametrize("regular", [False, True])

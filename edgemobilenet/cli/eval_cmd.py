@@ -12,6 +12,7 @@ from edgemobilenet.cli.quantize_cmd import model_options, progress_bar, ptq_opti
 from edgemobilenet.data import default_preprocess, open_dataset, open_dense_dataset
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.data.tensors import limit_dataset
+from edgemobilenet.detection.postspec import from_meta
 from edgemobilenet.evaluate import evaluate
 from edgemobilenet.evaluate_dense import evaluate_detection, evaluate_segmentation
 from edgemobilenet.models.zoo import ARCHS, task_of
@@ -59,6 +60,9 @@ def command(model, data, int8, qgraph_file, eval_limit, calib, method, per_tenso
     graph = q = None
     if model.endswith(".qgraph"):
         q = qgraph.load(model)
+        if (spec := from_meta(q, model)) is not None:      # a detector / segmenter
+            _eval_dense_qgraph(model, q, spec, data, eval_limit, console, as_json)
+            return
         preprocess, channels = _qgraph_preprocess(q, data)
         title = f"{model} (int8)"
     else:
@@ -154,6 +158,40 @@ def _print_runtime_compare(model: str, data: str, res: dict, label: str, console
                   f"({100 * res['exact_values']:.3f}% of output values)", highlight=False)
 
 
+def _eval_dense_qgraph(model: str, q: qgraph.QGraph, spec, data: str, eval_limit: int | None,
+                       console: Console, as_json: bool) -> None:
+    """mAP or mIoU of a detection/segmentation QGraph (int8 reference) from what it carries."""
+    task = "detection" if spec.kind == "detect" else "segmentation"
+    _, h, _, c = q.tensor(q.inputs[0]).shape
+    ds = open_dense_dataset(data, task, train=False, count=eval_limit, resolution=h,
+                            in_channels=c)
+    with progress_bar(console, not as_json) as p:
+        t = p.add_task("evaluating", total=len(ds), info="") if p else None
+        step = (lambda n: p.update(t, completed=n)) if p else None
+        res = (evaluate_detection(ds, None, q, float_model=False, progress=step)
+               if task == "detection" else
+               evaluate_segmentation(ds, None, q, spec.num_classes, progress=step))
+    _print_dense(f"{model} (int8)", task, data, res, console, as_json)
+
+
+def _print_dense(title: str, task: str, data: str, res: dict, console: Console,
+                 as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(res))
+        return
+    cols = (("mAP@0.5 %", "map50"), ("mAP@[.5:.95] %", "map")) if task == "detection" else \
+        (("mIoU %", "miou"), ("pixel acc. %", "pixel_acc"))
+    console.print(f"{title} on {res['images']} images of {data}", highlight=False)
+    table = Table()
+    table.add_column("model")
+    for name, _ in cols:
+        table.add_column(name, justify="right")
+    for key in ("float", "int8"):
+        if key in res:
+            table.add_row(key, *(f"{100 * res[key][k]:.2f}" for _, k in cols))
+    console.print(table)
+
+
 def _eval_dense(fm, task: str, data: str, int8: bool, calib: str | None, method: str,
                 per_tensor: bool, calib_limit: int, eval_limit: int | None, console: Console,
                 as_json: bool) -> None:
@@ -170,17 +208,4 @@ def _eval_dense(fm, task: str, data: str, int8: bool, calib: str | None, method:
         step = (lambda n: p.update(t, completed=n)) if p else None
         res = (evaluate_detection(ds, fm.module, q, progress=step) if task == "detection" else
                evaluate_segmentation(ds, fm.module, q, o["num_classes"], progress=step))
-    if as_json:
-        click.echo(json.dumps(res))
-        return
-    cols = (("mAP@0.5 %", "map50"), ("mAP@[.5:.95] %", "map")) if task == "detection" else \
-        (("mIoU %", "miou"), ("pixel acc. %", "pixel_acc"))
-    console.print(f"{fm.source} on {res['images']} images of {data}", highlight=False)
-    table = Table()
-    table.add_column("model")
-    for title, _ in cols:
-        table.add_column(title, justify="right")
-    for key in ("float", "int8"):
-        if key in res:
-            table.add_row(key, *(f"{100 * res[key][k]:.2f}" for _, k in cols))
-    console.print(table)
+    _print_dense(fm.source, task, data, res, console, as_json)
