@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
-from edgemobilenet.backends.mcu import (codegen, elf, inplace, layout, manifest, planner,
-                                        postprocess, project)
+from edgemobilenet.backends.mcu import (codegen, elf, inplace, layout, manifest, patch,
+                                        planner, postprocess, project)
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant import qgraph
 from edgemobilenet.quant.qgraph import QGraph
@@ -57,9 +57,10 @@ def _make(build: Path, target: Target, jobs: int) -> Path:
 
 
 def _plan(g: QGraph, target: Target, in_place: Mapping[int, tuple[int, int]],
-          post: postprocess.Post | None) -> tuple[planner.MemoryPlan, Any]:
+          post: postprocess.Post | None, pp: patch.PatchPlan | None = None
+          ) -> tuple[planner.MemoryPlan, Any]:
     """The memory plan, grown for device post-processing (with its offsets) if any."""
-    plan = planner.plan(g, arena_alignment(target), in_place)
+    plan = planner.plan(g, arena_alignment(target), in_place, pp)
     if post is None:
         return plan, None
     plan, res_off, scr_off = postprocess.place(g, plan, post)
@@ -85,8 +86,9 @@ def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
     say = step or (lambda _: None)
     qgraph.validate(g, "compile")
     say("plan")
-    in_place = inplace.choose(g, memory, arena_alignment(target))
-    plan, post_at = _plan(g, target, in_place, post)
+    variant = target.kernels or "portable"
+    pp, in_place = patch.choose(g, memory, arena_alignment(target), variant)
+    plan, post_at = _plan(g, target, in_place, post, pp)
     where = layout.place(g, plan, target, weight_layout)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -96,12 +98,15 @@ def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
         if kernels is not None:
             say("select kernels")
             sel = kernels(tmp / ".kernels", where.compact_layers)
+            if pp and set(sel.calls) & set(pp.stage):   # external kernels take whole maps
+                pp, in_place = None, inplace.choose(g, memory, arena_alignment(target))
             if set(sel.calls) & set(in_place):   # external kernels write a separate output
                 in_place = {i: v for i, v in in_place.items() if i not in sel.calls}
-                plan, post_at = _plan(g, target, in_place, post)
+            if plan.patch is not pp or set(plan.inplace) != set(in_place):
+                plan, post_at = _plan(g, target, in_place, post, pp)
                 where = layout.place(g, plan, target, weight_layout)   # same weights
         say("generate")
-        layers = codegen.generate_model(g, plan, target.kernels or "portable", tmp,
+        layers = codegen.generate_model(g, plan, variant, tmp,
                                         arena_alignment(target), where.const_section,
                                         where.arena_section, sel.calls if sel else None,
                                         where.compact_layers, post_at)

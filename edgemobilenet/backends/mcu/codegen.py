@@ -12,11 +12,11 @@ from typing import Callable, Mapping, Protocol
 
 import numpy as np
 
-from edgemobilenet.backends.mcu import kernel_args, postprocess
+from edgemobilenet.backends.mcu import kernel_args, patch, planner, postprocess
 from edgemobilenet.backends.mcu.planner import MemoryPlan
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant import ops
-from edgemobilenet.quant.ops.mcu import ints
+from edgemobilenet.quant.ops.mcu import Window, ints
 from edgemobilenet.quant.qgraph import QGraph, QNode
 
 
@@ -78,6 +78,99 @@ class _Emitter:
         self.consts.append(_carray(ctype, name, arr, self.attrs))
         return name
 
+    def table(self, ctype: str, name: str, rows: list) -> str:
+        """A const table in the function (one row per patch or per distinct value)."""
+        def c(v):
+            return "{" + ", ".join(map(str, v)) + "}" if isinstance(v, (list, tuple)) else str(v)
+        dims = f"[{len(rows)}]" + (f"[{len(rows[0])}]" if ctype == "int32_t" and
+                                   isinstance(rows[0], (list, tuple)) else "")
+        return f"    static const {ctype} {name}{dims} = {{{', '.join(c(r) for r in rows)}}};\n"
+
+    def stage(self, pp: PatchPlan) -> str:
+        """C statements of the patched stage (patch.py): a loop over the tiles of the join
+        in which every stage layer runs over its window (per-patch values from tables),
+        window copies first, and the tile goes into the join buffer."""
+        g, plan = self.g, self.plan
+        jt = g.nodes[pp.join].outputs[0]
+        jrow = g.tensor(jt).shape[2] * g.tensor(jt).shape[3]
+        tables, loop = [], []
+
+        def copy(name: str, rows: list[list[int]], dst: str, src: str, to_join: bool) -> None:
+            # rows per patch: [offset, stride, rows, row bytes]
+            tables.append(self.table("int32_t", name, rows))
+            r = f"{name}[n]"
+            if to_join:
+                loop.append(f"        window_copy({dst} + {r}[0], {jrow}, {src}, {r}[3], "
+                            f"{r}[2], {r}[3]);\n")
+            else:
+                loop.append(f"        window_copy({dst}, {r}[3], {src} + {r}[0], {r}[1], "
+                            f"{r}[2], {r}[3]);\n")
+
+        for k in pp.stage:
+            n = g.nodes[k]
+            c_out = g.tensor(n.outputs[0]).shape[3]
+            ptrs = []
+            for j, t in enumerate(n.inputs):
+                if (k, j) not in pp.windows:
+                    ptrs.append(self.ptr(t))
+                    continue
+                c = g.tensor(t).shape[3]
+                rows = []
+                for p in pp.patches:
+                    src, box = p.held[t], p.reads[(k, j)]
+                    stride = (src.x1 - src.x0) * c
+                    rows.append([(box.y0 - src.y0) * stride + (box.x0 - src.x0) * c, stride,
+                                 box.y1 - box.y0, (box.x1 - box.x0) * c])
+                dst = f"(arena + {plan.temps[planner.window_name(g, k, j)]})"
+                copy(f"l{k}_w{j}", rows, dst, self.ptr(t), False)
+                ptrs.append(dst)
+            out = self.ptr(n.outputs[0])
+            if k == pp.join and pp.tile:
+                out = f"(arena + {plan.temps[planner.tile_name(g, k)]})"
+            elif k == pp.join:
+                tables.append(self.table("int32_t", f"l{k}_at",
+                                         [p.held[jt].y0 * jrow for p in pp.patches]))
+                out = f"{self.ptr(jt)} + l{k}_at[n]"
+            calls, mcu = self.values(k, n)
+            per = []
+            for p in pp.patches:
+                ob, ib = p.held[n.outputs[0]], p.reads[(k, 0)]
+                pad = patch.conv_pad(g, k, ob) if n.op == "conv2d" else (0, 0)
+                per.append(mcu.window(calls[0], Window(ib.hw, ob.hw, pad, ob.hw[0] * ob.hw[1] * c_out)))
+            vary = [a for a in mcu.args if a.kind in ("int", "struct")
+                    and any(v[a.name] != per[0][a.name] for v in per)]
+            keys = [tuple(tuple(v[a.name]) if a.kind == "struct" else v[a.name] for a in vary)
+                    for v in per]
+            distinct = sorted(set(keys), key=keys.index)
+            exprs = {}
+            if vary:
+                tables.append(self.table("uint16_t", f"l{k}_i", [distinct.index(key) for key in keys]))
+            for m, a in enumerate(vary):
+                name = f"l{k}_{a.name}"
+                tables.append(self.table(a.ctype, name, [d[m] for d in distinct]))
+                exprs[a.name] = f"{'&' if a.kind == 'struct' else ''}{name}[l{k}_i[n]]"
+            loop.append("    " + mcu.render(
+                per[0], input_ptr=lambda j: ptrs[j], out_ptr=out,
+                const=lambda a, arr, k=k: self.const(a.ctype, f"l{k}_{a.name}", arr),
+                local=f"l{k}", exprs_of=exprs).replace("\n    ", "\n        "))
+            if k == pp.join and pp.tile:
+                rows = [[p.held[jt].y0 * jrow + p.held[jt].x0 * c_out, 0, p.held[jt].hw[0],
+                         p.held[jt].hw[1] * c_out] for p in pp.patches]
+                copy(f"l{k}_tile", rows, self.ptr(jt), out, True)
+        return ("".join(tables)
+                + f"    for (int32_t n = 0; n < {len(pp.patches)}; n++) {{   "
+                f"/* {pp.grid[0]} x {pp.grid[1]} patches */\n" + "".join(loop) + "    }\n")
+
+    def values(self, i: int, node: QNode) -> tuple[list[dict], object]:
+        """The argument values of node i's kernel calls, and its descriptor."""
+        s = ops.spec(node.op, f"layer '{node.name}' ({node.op})")
+        if s.mcu is None:
+            raise EdgembError(f"layer '{node.name}' ({node.op}): op is not supported by the "
+                              f"MCU backend")
+        return (kernel_args.calls(node, [self.g.tensor(t) for t in node.inputs],
+                                  self.g.tensor(node.outputs[0]), self.variant,
+                                  i in self.compact_layers), s.mcu)
+
     def body(self, i: int, node: QNode) -> str:
         """C statements for node i: its kernel calls (emb_kernels.h), rendered from the
         op's MCU kernel descriptor (quant/ops/mcu.py)."""
@@ -88,11 +181,7 @@ class _Emitter:
             if self.plan.offsets[ins[0]] != self.plan.offsets[out]:
                 raise EdgembError(f"{at}: memory plan did not alias the output to the input")
             return f"    /* {node.op}: same bytes, new shape */\n"
-        if s.mcu is None:
-            raise EdgembError(f"{at}: op is not supported by the MCU backend")
-        calls = kernel_args.calls(node, [self.g.tensor(t) for t in ins], self.g.tensor(out),
-                                  self.variant, i in self.compact_layers)
-        mcu = s.mcu
+        calls, mcu = self.values(i, node)
         if i in self.plan.inplace:   # inplace.py: over its own input, a scratch of rows
             if self.plan.offsets[ins[0]] != self.plan.offsets[out]:
                 raise EdgembError(f"{at}: memory plan did not put the output over the input")
@@ -109,6 +198,17 @@ class _Emitter:
                 const=lambda a, arr, tag=tag: self.const(a.ctype, f"{tag}_{a.name}", arr),
                 local=tag))
         return "".join(out_lines)
+
+
+_WINDOW_COPY = """/* patch-based execution: rows of a window from one buffer to another */
+static void window_copy(int8_t *dst, int32_t dst_stride, const int8_t *src,
+                        int32_t src_stride, int32_t rows, int32_t row_bytes)
+{
+    for (int32_t r = 0; r < rows; r++)
+        memcpy(dst + r * dst_stride, src + r * src_stride, (size_t)row_bytes);
+}
+
+"""
 
 
 def layers(g: QGraph, plan: MemoryPlan) -> list[Layer]:
@@ -143,11 +243,18 @@ def generate_model(g: QGraph, plan: MemoryPlan, variant: str, out_dir: Path, ali
     em = _Emitter(g, plan, variant, _attrs(align, const_section), compact_layers)
     funcs = []
     external = external or {}
+    pp = plan.patch
     for i, node in enumerate(g.nodes):
         ext = external.get(i)
-        if ext and i in plan.inplace:
-            raise EdgembError(f"layer '{node.name}': an external kernel cannot run in place")
-        body = ext.c_body(f"l{i}", em.const, em.ptr) if ext else em.body(i, node)
+        if ext and (i in plan.inplace or (pp and i <= pp.join)):
+            raise EdgembError(f"layer '{node.name}': an external kernel cannot run in place "
+                              f"or in patches")
+        if pp and i < pp.join:
+            body = f"    /* runs in patches, in layer_{pp.join} */\n"
+        elif pp and i == pp.join:
+            body = em.stage(pp)
+        else:
+            body = ext.c_body(f"l{i}", em.const, em.ptr) if ext else em.body(i, node)
         funcs.append(f"/* {i}: {_comment(node.name)} ({node.op}) */\n"
                      f"static void layer_{i}(void)\n{{\n{body}}}\n")
     table = layers(g, plan)
@@ -169,11 +276,12 @@ def generate_model(g: QGraph, plan: MemoryPlan, variant: str, out_dir: Path, ali
     calls = ", ".join(f"layer_{i}" for i in range(n))
     body = (
         "/* Generated by edgemobilenet (backends/mcu/codegen.py). Do not edit. */\n"
-        "#include <stddef.h>\n#include <stdint.h>\n"
+        "#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n"
         "#include \"emb_kernels.h\"\n#include \"emb_model.h\"\n#include \"model.h\"\n"
         + ("#include \"emb_postprocess.h\"\n" if post else "") + "\n"
         + "".join(e.c_prototype() + "\n" for e in external.values())
         + f"static int8_t arena[{max(plan.arena_bytes, 1)}] {_attrs(16, arena_section)};\n\n"
+        + (_WINDOW_COPY if pp else "")
         + "".join(em.consts) + "\n" + "\n".join(funcs))
     if post:
         body += "\n" + postprocess.c_source(g, post[0], em.ptr(t_out.name), post[1], post[2],

@@ -12,21 +12,26 @@ kernel's per-call setup again) that keeps the arena of one-row bands everywhere.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from edgemobilenet.backends.mcu import planner
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant import ops
 from edgemobilenet.quant.qgraph import QGraph
 
+if TYPE_CHECKING:
+    from edgemobilenet.backends.mcu.patch import PatchPlan
+
 MEMORY_MODES = ("auto", "fast", "min")
 
 
-def eligible(g: QGraph) -> list[int]:
-    """Depthwise layers that may run in place: the input dies there, is no graph output,
-    and the output is no larger than it."""
+def eligible(g: QGraph, after: int = -1) -> list[int]:
+    """Depthwise layers after layer `after` (the patched stage's join) that may run in
+    place: the input dies there, is no graph output, and the output is no larger than it."""
     buffers, of = planner.build_buffers(g, 4)
     out = []
     for i, n in enumerate(g.nodes):
-        if n.op != "conv2d":
+        if n.op != "conv2d" or i <= after:
             continue
         a = ops.attrs_of(n)
         c_in = g.tensor(n.inputs[0]).shape[-1]
@@ -67,19 +72,21 @@ def layer(g: QGraph, i: int, band: int) -> tuple[int, int]:
     return band, scratch_rows(g, i, band) * out_w * c
 
 
-def choose(g: QGraph, mode: str, alignment: int) -> dict[int, tuple[int, int]]:
-    """The layers to run in place for `mode`, each with (band rows, scratch bytes)."""
+def choose(g: QGraph, mode: str, alignment: int, patch: PatchPlan | None = None
+           ) -> dict[int, tuple[int, int]]:
+    """The layers to run in place for `mode` (after the patched stage, if any), each with
+    (band rows, scratch bytes)."""
     if mode not in MEMORY_MODES:
         raise EdgembError(f"memory mode must be one of {', '.join(MEMORY_MODES)}, "
                           f"not '{mode}'")
     if mode == "fast":
         return {}
-    chosen = {i: layer(g, i, 1) for i in eligible(g)}
+    chosen = {i: layer(g, i, 1) for i in eligible(g, patch.join if patch else -1)}
     if not chosen:
         return chosen
 
     def arena(c: dict[int, tuple[int, int]]) -> int:
-        return planner.plan(g, alignment, c).arena_bytes
+        return planner.plan(g, alignment, c, patch).arena_bytes
 
     target = arena(chosen)
     if mode == "auto" and target >= arena({}):

@@ -6,16 +6,21 @@ may write over its input when that input dies there; so may the depthwise layers
 run in place (inplace.py), whose scratch is a buffer live at that layer only. Offsets come from greedy placement
 (lowest gap that fits among already placed, time-overlapping buffers), tried for several
 orderings; the best is kept and reported beside the lower bound (the largest sum of live
-bytes at any step), which no plan can beat.
+bytes at any step), which no plan can beat. Layers run in patches (patch.py) hold their
+tensors in buffers of the largest patch region, with the window copies as buffers of their
+layer; the input lives and the join buffer is allocated over the whole patched stage.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
 from edgemobilenet.quant.qgraph import QGraph
+
+if TYPE_CHECKING:
+    from edgemobilenet.backends.mcu.patch import PatchPlan
 
 _ITEMSIZE = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4}
 # ops whose output may occupy exactly its (dying) first input's bytes
@@ -51,6 +56,8 @@ class MemoryPlan:
     peak_layer: int = 0                                    # node index with most live bytes
     inplace: dict[int, tuple[int, int]] = field(default_factory=dict)  # layer: (band, scratch)
     scratch: dict[int, int] = field(default_factory=dict)  # layer: scratch offset
+    patch: "PatchPlan | None" = None
+    temps: dict[str, int] = field(default_factory=dict)    # patch copy buffer: offset
 
 
 def _align(n: int, a: int) -> int:
@@ -62,11 +69,21 @@ def tensor_bytes(g: QGraph, name: str) -> int:
     return int(np.prod(t.shape, dtype=np.int64)) * _ITEMSIZE[t.dtype]
 
 
-def build_buffers(g: QGraph, alignment: int, inplace: Mapping[int, tuple[int, int]] = {}
-                  ) -> tuple[list[Buffer], dict[str, Buffer]]:
+def window_name(g: QGraph, k: int, j: int) -> str:
+    """The buffer a patch layer k reads its input j through (a window copy)."""
+    return f"{g.nodes[k].name}:window{j}"
+
+
+def tile_name(g: QGraph, k: int) -> str:
+    return f"{g.nodes[k].name}:tile"
+
+
+def build_buffers(g: QGraph, alignment: int, inplace: Mapping[int, tuple[int, int]] = {},
+                  patch: PatchPlan | None = None) -> tuple[list[Buffer], dict[str, Buffer]]:
     """Lifetimes of all activation tensors, with aliases merged into one buffer; the
     layers in `inplace` (node: (band rows, scratch bytes)) share their input's buffer and
-    get a scratch buffer (not in the returned map) live at that node."""
+    get a scratch buffer (not in the returned map) live at that node; `patch`: layers run
+    in patches (patch.py), their tensors sized as the largest region."""
     last = len(g.nodes) - 1
     last_use: dict[str, int] = {}
     for i, node in enumerate(g.nodes):
@@ -74,16 +91,29 @@ def build_buffers(g: QGraph, alignment: int, inplace: Mapping[int, tuple[int, in
             last_use[t] = i
     for t in g.outputs:
         last_use[t] = max(last, 0)
+    sizes = patch.sizes if patch else {}
+    join = patch.join if patch else -1
+
+    def nbytes(t: str) -> int:
+        return sizes.get(t) or tensor_bytes(g, t)
+
     of: dict[str, Buffer] = {}
     buffers: list[Buffer] = []
 
     def new(t: str, step: int) -> None:
-        b = Buffer([t], _align(tensor_bytes(g, t), alignment), step, max(step, last_use.get(t, step)))
+        start = 0 if step == join else step   # the join buffer fills patch by patch
+        b = Buffer([t], _align(nbytes(t), alignment), start, max(step, last_use.get(t, step)))
         buffers.append(b)
         of[t] = b
 
     for t in g.inputs:
         new(t, 0)
+        of[t].end = max(of[t].end, join)
+    if patch:
+        for (k, j), n in patch.windows.items():
+            buffers.append(Buffer([window_name(g, k, j)], _align(n, alignment), k, k))
+        if patch.tile:
+            buffers.append(Buffer([tile_name(g, join)], _align(patch.tile, alignment), join, join))
     for i, node in enumerate(g.nodes):
         kind = _ALIAS_OPS.get(node.op)
         src = node.inputs[0] if node.inputs else None
@@ -95,7 +125,7 @@ def build_buffers(g: QGraph, alignment: int, inplace: Mapping[int, tuple[int, in
                 continue
             if i in inplace:
                 can_alias = True
-            elif src not in of or tensor_bytes(g, t) != tensor_bytes(g, src):
+            elif src not in of or nbytes(t) != nbytes(src) or (i <= join and kind != "always"):
                 can_alias = False
             elif kind == "always":
                 can_alias = True
@@ -149,11 +179,12 @@ _ORDERINGS = {
 }
 
 
-def plan(g: QGraph, alignment: int = 4, inplace: Mapping[int, tuple[int, int]] = {}
-         ) -> MemoryPlan:
+def plan(g: QGraph, alignment: int = 4, inplace: Mapping[int, tuple[int, int]] = {},
+         patch: PatchPlan | None = None) -> MemoryPlan:
     """Assign arena offsets to every activation tensor of `g`, minimising the arena;
-    `inplace`: depthwise layers run in place (inplace.choose)."""
-    buffers, of = build_buffers(g, alignment, inplace)
+    `inplace`: depthwise layers run in place (inplace.choose); `patch`: layers run in
+    patches (patch.choose)."""
+    buffers, of = build_buffers(g, alignment, inplace, patch)
     lb, live = lower_bound(buffers, len(g.nodes))
     best: tuple[int, str, list[int]] | None = None
     for name, key in _ORDERINGS.items():
@@ -166,9 +197,13 @@ def plan(g: QGraph, alignment: int = 4, inplace: Mapping[int, tuple[int, int]] =
         b.offset = off
     peak = int(np.argmax(live)) if live else 0
     return MemoryPlan(offsets={t: b.offset for t, b in of.items()},
-                      sizes={t: tensor_bytes(g, t) for t in of},
+                      sizes={t: (patch.sizes.get(t) if patch else None) or tensor_bytes(g, t)
+                             for t in of},
                       buffers=buffers, arena_bytes=best[0], lower_bound=lb,
                       alignment=alignment, strategy=best[1], live_bytes=live, peak_layer=peak,
                       inplace=dict(inplace),
                       scratch={i: b.offset for b in buffers if b.tensors[0].endswith(":scratch")
-                               for i in [b.start]})
+                               for i in [b.start]},
+                      patch=patch,
+                      temps={b.tensors[0]: b.offset for b in buffers
+                             if ":window" in b.tensors[0] or b.tensors[0].endswith(":tile")})

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgemobilenet.quant.ops import numeric as nu
-from edgemobilenet.quant.ops.mcu import OUT, KernelContext, McuKernel, const, inp, struct
+from edgemobilenet.quant.ops.mcu import (OUT, KernelContext, McuKernel, Window, const, inp,
+                                          struct)
 from edgemobilenet.quant.ops.registry import Activation, OpSpec, register
 
 WEIGHTED_PARAMS = ("weight", "bias", "multiplier", "shift")
@@ -94,6 +95,13 @@ def _conv_call(ctx: KernelContext):
              "mult": p["multiplier"], "shift": p["shift"]}]
 
 
+def _conv_window(values, win: Window):
+    p = dict(zip(CONV_FIELDS, values["p"]))
+    (p["in_h"], p["in_w"]), (p["out_h"], p["out_w"]) = win.in_hw, win.out_hw
+    p["pad_top"], p["pad_left"] = win.pad
+    return {**values, "p": [p[f] for f in CONV_FIELDS]}
+
+
 WEIGHT_ARGS = (const("weight", "int8_t"), const("bias", "int32_t"), const("mult", "int32_t"),
                const("shift", "int32_t"))
 
@@ -101,4 +109,4 @@ SPEC = register(OpSpec(
     "conv2d", 1, WEIGHTED_PARAMS, Conv2dAttrs, reference, check, macs,
     McuKernel("emb_conv2d_s8",
               (struct("p", "emb_conv_params", CONV_FIELDS), inp("in"), *WEIGHT_ARGS, OUT),
-              _conv_call)))
+              _conv_call, _conv_window)))

@@ -7,7 +7,8 @@ import numpy as np
 
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.fixedpoint import mbqm, saturate_int8
-from edgemobilenet.quant.ops.mcu import OUT, KernelContext, McuKernel, const, inp, ints
+from edgemobilenet.quant.ops.mcu import (OUT, KernelContext, McuKernel, const,
+                                          elementwise_window, inp, ints)
 from edgemobilenet.quant.ops.registry import Activation, OpSpec, register
 
 
@@ -52,7 +53,8 @@ ADD = register(OpSpec(
     mcu=McuKernel("emb_add_s8",
                   (ints("size")[0], inp("a"), inp("b"),
                    *ints("a_zp", "b_zp", "out_zp", "left_shift"), const("m", "int32_t"),
-                   const("s", "int32_t"), *ints("act_min", "act_max"), OUT), _add_call)))
+                   const("s", "int32_t"), *ints("act_min", "act_max"), OUT), _add_call,
+                  elementwise_window)))
 
 
 def mul_reference(node, a: Activation, inputs, in_t, out_t) -> np.ndarray:
@@ -121,4 +123,5 @@ LUT = register(OpSpec(
     "lut", 1, ("table",), LutAttrs, lut_reference, lut_check,
     mcu=McuKernel("emb_lut_s8", (ints("size")[0], inp("in"), const("table", "int8_t"), OUT),
                   lambda ctx: [{"size": ctx.numel(), "in": 0,
-                                "table": ctx.node.params["table"]}])))
+                                "table": ctx.node.params["table"]}],
+                  elementwise_window)))

@@ -89,6 +89,23 @@ Values = dict[str, Any]
 
 
 @dataclass(frozen=True)
+class Window:
+    """One call over a spatial window of a node (patch-based execution,
+    backends/mcu/patch.py): input and output window sizes, the padding the window still
+    has at its top and left (image borders), and the output window's element count."""
+
+    in_hw: tuple[int, int]
+    out_hw: tuple[int, int]
+    pad: tuple[int, int]
+    out_elems: int
+
+
+def elementwise_window(values: Values, win: Window) -> Values:
+    """The window form of an elementwise kernel taking a `size`."""
+    return {**values, "size": win.out_elems}
+
+
+@dataclass(frozen=True)
 class McuKernel:
     """`fn(args...)`; `calls(ctx)` gives the argument values of each call the node makes
     (most ops one; concat one per input), keyed by argument name."""
@@ -96,6 +113,8 @@ class McuKernel:
     fn: str
     args: tuple[Arg, ...]
     calls: Callable[[KernelContext], list[Values]]
+    # the values of one call over a spatial window (None: the op cannot run in patches)
+    window: Callable[[Values, Window], Values] | None = None
 
     @property
     def n_ints(self) -> int:
@@ -130,12 +149,16 @@ class McuKernel:
         return out
 
     def render(self, values: Values, *, input_ptr: Callable[[int], str], out_ptr: str,
-               const: Callable[[Arg, np.ndarray], str], local: str) -> str:
+               const: Callable[[Arg, np.ndarray], str], local: str,
+               exprs_of: dict[str, str] | None = None) -> str:
         """C statements for one call; `const(arg, array)` names the emitted array and
-        `local` prefixes struct locals."""
+        `local` prefixes struct locals; `exprs_of`: C expressions given for some int or
+        struct arguments (by name) instead of their values (per-patch tables)."""
         decls, exprs = [], []
         for a in self.args:
-            if a.kind == "int":
+            if exprs_of and a.name in exprs_of:
+                exprs.append(exprs_of[a.name])
+            elif a.kind == "int":
                 exprs.append(str(int(values[a.name])))
             elif a.kind == "struct":
                 init = ", ".join(str(int(v)) for v in values[a.name])

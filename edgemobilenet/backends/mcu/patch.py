@@ -1,0 +1,255 @@
+"""Compile pass "patch-based execution" (MCUNetV2; `edgemb compile --memory auto|min`): the
+first, memory-heavy layers 0..J of a model run on spatial patches instead of whole maps.
+
+The output of layer J (the join) is cut into a grid of tiles; for each tile, every layer of
+the stage computes only the region its consumers need (the receptive field of the tile,
+clipped to the map: the halos of neighbouring patches are recomputed), into small patch
+buffers, and layer J writes its tile into the join's full output buffer. After the join the
+model runs layer by layer. A patch layer is one call of the op's own kernel over a window
+(`McuKernel.window`: smaller in/out sizes; the padding it keeps is the image border's, so
+border patches pad with the input zero point exactly as the reference does). A layer that
+reads only part of a buffer (the image, or a residual's input wider than the add needs)
+reads a copy of that window; layer J's tile is copied into the join buffer unless it spans
+whole rows. The planner (planner.py) sizes each patch tensor as its largest region, keeps
+the input alive and the join buffer allocated over the whole stage, so the plan and its
+lower bound count the patches.
+
+Choice (`choose`): for each stage end J and square grid, the arena lower bound (depthwise
+layers after the join in place) and an instruction estimate (MACs per layer kind weighted by
+the variant's measured instructions per MAC, plus a fixed cost per kernel call and per
+copied byte). "auto": the smallest peak whose estimate is within `budget` (+15 %) of the
+layer-by-layer plan; "min": the smallest peak whatever it costs; "fast": none. Either way a
+patch plan is kept only if it lowers the arena.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from edgemobilenet.backends.mcu import inplace, planner
+from edgemobilenet.quant import ops
+from edgemobilenet.quant.qgraph import QGraph
+
+STAGE_OPS = ("conv2d", "add", "lut")
+GRIDS = range(2, 9)
+BUDGET = 0.15
+
+
+@dataclass(frozen=True)
+class Box:
+    """Rows y0..y1-1, columns x0..x1-1 of a feature map."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+    @property
+    def hw(self) -> tuple[int, int]:
+        return self.y1 - self.y0, self.x1 - self.x0
+
+    def union(self, o: Box | None) -> Box:
+        if o is None:
+            return self
+        return Box(min(self.y0, o.y0), max(self.y1, o.y1), min(self.x0, o.x0), max(self.x1, o.x1))
+
+
+@dataclass
+class Patch:
+    """One tile of the join: the region each stage tensor holds (`held`) and the region
+    each (layer, input index) reads (`reads`)."""
+
+    held: dict[str, Box]
+    reads: dict[tuple[int, int], Box]
+
+
+@dataclass
+class PatchPlan:
+    """Layers 0..join run per patch over a grid of the join output."""
+
+    join: int
+    grid: tuple[int, int]
+    patches: list[Patch]
+    sizes: dict[str, int]                   # stage tensor -> largest region bytes
+    windows: dict[tuple[int, int], int]     # (layer, input) read through a copy -> bytes
+    tile: int                               # bytes of layer J's tile copy (0: direct)
+    estimate: tuple[int, int] = (0, 0)      # estimated instructions: layer by layer, patched
+    stage: list[int] = field(default_factory=list)
+
+
+def _hwc(g: QGraph, t: str) -> tuple[int, int, int]:
+    s = g.tensor(t).shape
+    return s[1], s[2], s[3]
+
+
+def _full(g: QGraph, t: str) -> Box:
+    h, w, _ = _hwc(g, t)
+    return Box(0, h, 0, w)
+
+
+def stage_ends(g: QGraph) -> list[int]:
+    """Layers J such that layers 0..J can run in patches: spatially local ops with a window
+    form on 4-D maps, every tensor they make (but J's output) used only inside the stage,
+    the graph input only by them, no graph output before J."""
+    if len(g.inputs) != 1 or len(g.tensor(g.inputs[0]).shape) != 4:
+        return []
+    last_use: dict[str, int] = {}
+    for i, n in enumerate(g.nodes):
+        for t in n.inputs:
+            last_use[t] = i
+    ends, made = [], [g.inputs[0]]
+    for j, n in enumerate(g.nodes):
+        s = ops.spec(n.op)
+        out = g.tensor(n.outputs[0])
+        if (n.op not in STAGE_OPS or s.mcu is None or s.mcu.window is None
+                or len(n.outputs) != 1 or len(out.shape) != 4 or n.outputs[0] in g.outputs
+                or any(g.tensor(t).shape[:3] != out.shape[:3] for t in n.inputs
+                       if n.op != "conv2d")
+                or any(t not in made for t in n.inputs)):
+            break
+        if n.op == "conv2d" and ops.attrs_of(n).dilation != (1, 1):
+            break
+        made.append(n.outputs[0])
+        if all(last_use.get(t, -1) <= j for t in made[:-1]):
+            ends.append(j)
+    return ends
+
+
+def _conv_reads(g: QGraph, k: int, out: Box) -> tuple[Box, tuple[int, int]]:
+    """The input region layer k (conv2d) reads for output region `out`, and the padding
+    left at its top and left."""
+    n = g.nodes[k]
+    a = ops.attrs_of(n)
+    kh, kw = n.params["weight"].shape[1:3]
+    h, w, _ = _hwc(g, n.inputs[0])
+    (sh, sw), (pt, pl) = a.stride, a.padding[:2]
+    lo_y, lo_x = out.y0 * sh - pt, out.x0 * sw - pl
+    hi_y, hi_x = (out.y1 - 1) * sh - pt + kh, (out.x1 - 1) * sw - pl + kw
+    box = Box(max(lo_y, 0), min(hi_y, h), max(lo_x, 0), min(hi_x, w))
+    return box, (box.y0 - lo_y, box.x0 - lo_x)
+
+
+def conv_pad(g: QGraph, k: int, out: Box) -> tuple[int, int]:
+    return _conv_reads(g, k, out)[1]
+
+
+def regions(g: QGraph, join: int, tile: Box) -> Patch:
+    """What each stage layer computes and reads for one tile of layer `join`'s output."""
+    held = {g.nodes[join].outputs[0]: tile}
+    reads: dict[tuple[int, int], Box] = {}
+    for k in range(join, -1, -1):
+        n = g.nodes[k]
+        out = held[n.outputs[0]]
+        box = _conv_reads(g, k, out)[0] if n.op == "conv2d" else out
+        for j, t in enumerate(n.inputs):
+            reads[(k, j)] = box
+            held[t] = box.union(held.get(t))
+    held[g.inputs[0]] = _full(g, g.inputs[0])
+    return Patch(held, reads)
+
+
+def _split(n: int, parts: int) -> list[tuple[int, int]]:
+    return [(n * i // parts, n * (i + 1) // parts) for i in range(parts)]
+
+
+def make(g: QGraph, join: int, grid: tuple[int, int]) -> PatchPlan:
+    """The patch plan of layers 0..join over a `grid` (rows, columns) of tiles."""
+    jt = g.nodes[join].outputs[0]
+    h, w, c_join = _hwc(g, jt)
+    patches = [regions(g, join, Box(y0, y1, x0, x1))
+               for y0, y1 in _split(h, grid[0]) for x0, x1 in _split(w, grid[1])]
+    sizes: dict[str, int] = {}
+    windows: dict[tuple[int, int], int] = {}
+    for p in patches:
+        for t, b in p.held.items():
+            if t in (jt, g.inputs[0]):
+                continue
+            sizes[t] = max(sizes.get(t, 0), b.hw[0] * b.hw[1] * _hwc(g, t)[2])
+        for (k, j), b in p.reads.items():
+            t = g.nodes[k].inputs[j]
+            if b != p.held[t]:
+                windows[(k, j)] = max(windows.get((k, j), 0), b.hw[0] * b.hw[1] * _hwc(g, t)[2])
+    tile = 0 if grid[1] == 1 else max(p.held[jt].hw[0] * p.held[jt].hw[1] for p in patches) * c_join
+    pp = PatchPlan(join, grid, patches, sizes, windows, tile, stage=list(range(join + 1)))
+    pp.estimate = estimate(g, pp)
+    return pp
+
+
+# instructions per MAC by layer kind (first conv / depthwise / pointwise) and per element of
+# an elementwise op, from the trained-model measurements (README, Cortex-M); per kernel
+# call a fixed cost, per copied byte a fraction
+_PER_MAC = {"dsp": (3.5, 4.0, 1.2, 30.0), "mve": (4.0, 2.2, 0.4, 10.0),
+            "portable": (6.0, 6.0, 5.0, 30.0)}
+_PER_CALL, _PER_BYTE = 400, 0.6
+
+
+def _node_cost(g: QGraph, k: int, out_hw: tuple[int, int], variant: str) -> float:
+    n = g.nodes[k]
+    first, dw, pw, elem = _PER_MAC.get(variant, _PER_MAC["portable"])
+    pix = out_hw[0] * out_hw[1]
+    c_out = _hwc(g, n.outputs[0])[2]
+    if n.op != "conv2d":
+        return _PER_CALL + elem * pix * c_out
+    w = n.params["weight"]
+    per = dw if ops.attrs_of(n).groups > 1 else (pw if w.shape[1] == w.shape[2] == 1 else first)
+    return _PER_CALL + per * pix * c_out * int(w.shape[1] * w.shape[2] * w.shape[3])
+
+
+def estimate(g: QGraph, pp: PatchPlan, variant: str = "dsp") -> tuple[int, int]:
+    """Estimated instructions of layers 0..join: layer by layer, and in patches."""
+    base = sum(_node_cost(g, k, _hwc(g, g.nodes[k].outputs[0])[:2], variant) for k in pp.stage)
+    patched = 0.0
+    for p in pp.patches:
+        for k in pp.stage:
+            patched += _node_cost(g, k, p.held[g.nodes[k].outputs[0]].hw, variant)
+    copied = sum(pp.windows.values()) + pp.tile
+    patched += len(pp.patches) * _PER_BYTE * copied * 2
+    return int(base), int(patched)
+
+
+def model_cost(g: QGraph, variant: str = "dsp") -> int:
+    """Estimated instructions of the whole model layer by layer (the budget's base)."""
+    return int(sum(_node_cost(g, k, _hwc(g, n.outputs[0])[:2], variant)
+                   for k, n in enumerate(g.nodes) if len(g.tensor(n.outputs[0]).shape) == 4
+                   and ops.spec(n.op).mcu is not None))
+
+
+def candidates(g: QGraph, variant: str) -> list[PatchPlan]:
+    """Every stage end and square grid whose tiles are at least one pixel."""
+    out = []
+    for j in stage_ends(g):
+        h, w, _ = _hwc(g, g.nodes[j].outputs[0])
+        for p in GRIDS:
+            if p <= min(h, w):
+                pp = make(g, j, (p, p))
+                pp.estimate = estimate(g, pp, variant)
+                out.append(pp)
+    return out
+
+
+def choose(g: QGraph, mode: str, alignment: int, variant: str, budget: float = BUDGET
+           ) -> tuple[PatchPlan | None, dict[int, tuple[int, int]]]:
+    """The patch plan for `mode` (None: layer by layer) and the in-place layers with it."""
+    in_place = inplace.choose(g, mode, alignment)
+    if mode == "fast":
+        return None, in_place
+    base = planner.plan(g, alignment, in_place).arena_bytes
+    total = model_cost(g, variant)
+    ranked = []
+    for pp in candidates(g, variant):
+        extra = pp.estimate[1] - pp.estimate[0]
+        if mode == "auto" and extra > budget * total:
+            continue
+        one_row = {i: inplace.layer(g, i, 1) for i in inplace.eligible(g, pp.join)}
+        bound = planner.lower_bound(planner.build_buffers(g, alignment, one_row, pp)[0],
+                                    len(g.nodes))[0]
+        ranked.append((bound, extra, pp))
+    ranked.sort(key=lambda r: r[:2])
+    best: tuple[int, int, PatchPlan, dict[int, tuple[int, int]]] | None = None
+    for _, extra, pp in ranked[:3]:
+        ip = inplace.choose(g, mode, alignment, pp)
+        arena = planner.plan(g, alignment, ip, pp).arena_bytes
+        if best is None or (arena, extra) < best[:2]:
+            best = (arena, extra, pp, ip)
+    if best is None or best[0] >= base:
+        return None, in_place
+    return best[2], best[3]
