@@ -71,6 +71,11 @@ def _print(doc: dict, out_dir: Path, show_layers: bool) -> None:
                   f"; --weights)", highlight=False)
     con.print(f"depthwise in place (--memory): {len(doc['in_place_layers'])} layer(s)",
               highlight=False)
+    pt = doc["patch"]
+    con.print("patches (--memory): " + (
+        f"layers 0..{pt['join_index']} in a {pt['grid'][0]} x {pt['grid'][1]} grid, joined at "
+        f"'{pt['join_layer']}'" if pt else "none") + f"; arena {doc['arena_bytes']:,} B, "
+        f"layer by layer {doc['arena_layer_by_layer']:,} B", highlight=False)
     con.print(f"peak activation memory at layer '{doc['peak_layer']}'; model "
               f"{doc['model_hash'][:12]}; wrote {out_dir}/ (firmware.elf, manifest.json)")
 
@@ -94,9 +99,12 @@ def _print(doc: dict, out_dir: Path, show_layers: bool) -> None:
                    "compact (int8, slower), auto (fast, int8 on the fewest layers that make "
                    "the model fit flash).")
 @click.option("--memory", type=click.Choice(MEMORY_MODES), default="auto", show_default=True,
-              help="Cortex-M depthwise in place (output over its input, a few rows of "
-                   "scratch): min (wherever legal), fast (never), auto (where it lowers "
-                   "the activation peak).")
+              help="Cortex-M activation memory: depthwise in place (output over its input, "
+                   "a few rows of scratch) and the first layers in spatial patches "
+                   "(MCUNetV2). min: in place wherever legal, patches with the smallest "
+                   "peak within +15 % estimated instructions; fast: neither; auto: in place "
+                   "where it lowers the peak, patches only if the model does not fit SRAM "
+                   "otherwise.")
 @board_options
 @click.option("--nms", type=click.Choice(["fast", "regular"]), help="Detectors: "
               "TFLite_Detection_PostProcess fast NMS or regular (per-class) NMS (default: "

@@ -87,7 +87,9 @@ def compile_model(g: QGraph, target: Target, out_dir: Path, *, jobs: int = 2,
     qgraph.validate(g, "compile")
     say("plan")
     variant = target.kernels or "portable"
-    pp, in_place = patch.choose(g, memory, arena_alignment(target), variant)
+    room = (target.sram_bytes - (target.reserved_sram_bytes or 0)
+            if target.sram_bytes is not None else None)
+    pp, in_place = patch.choose(g, memory, arena_alignment(target), variant, room)
     plan, post_at = _plan(g, target, in_place, post, pp)
     where = layout.place(g, plan, target, weight_layout)
     out_dir = Path(out_dir)

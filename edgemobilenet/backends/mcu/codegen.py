@@ -86,7 +86,7 @@ class _Emitter:
                                    isinstance(rows[0], (list, tuple)) else "")
         return f"    static const {ctype} {name}{dims} = {{{', '.join(c(r) for r in rows)}}};\n"
 
-    def stage(self, pp: PatchPlan) -> str:
+    def stage(self, pp: patch.PatchPlan) -> str:
         """C statements of the patched stage (patch.py): a loop over the tiles of the join
         in which every stage layer runs over its window (per-patch values from tables),
         window copies first, and the tile goes into the join buffer."""
@@ -136,7 +136,8 @@ class _Emitter:
             for p in pp.patches:
                 ob, ib = p.held[n.outputs[0]], p.reads[(k, 0)]
                 pad = patch.conv_pad(g, k, ob) if n.op == "conv2d" else (0, 0)
-                per.append(mcu.window(calls[0], Window(ib.hw, ob.hw, pad, ob.hw[0] * ob.hw[1] * c_out)))
+                win = Window(ib.hw, ob.hw, pad, ob.hw[0] * ob.hw[1] * c_out)
+                per.append(mcu.window(calls[0], win))
             vary = [a for a in mcu.args if a.kind in ("int", "struct")
                     and any(v[a.name] != per[0][a.name] for v in per)]
             keys = [tuple(tuple(v[a.name]) if a.kind == "struct" else v[a.name] for a in vary)
@@ -144,7 +145,8 @@ class _Emitter:
             distinct = sorted(set(keys), key=keys.index)
             exprs = {}
             if vary:
-                tables.append(self.table("uint16_t", f"l{k}_i", [distinct.index(key) for key in keys]))
+                tables.append(self.table("uint16_t", f"l{k}_i",
+                                         [distinct.index(key) for key in keys]))
             for m, a in enumerate(vary):
                 name = f"l{k}_{a.name}"
                 tables.append(self.table(a.ctype, name, [d[m] for d in distinct]))

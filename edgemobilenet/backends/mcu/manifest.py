@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from edgemobilenet.backends.mcu.codegen import Layer
+from edgemobilenet.backends.mcu import planner
 from edgemobilenet.backends.mcu.planner import MemoryPlan
 from edgemobilenet.quant.qgraph import QGraph
 from edgemobilenet.targets import Target
@@ -19,6 +20,17 @@ def _io(g: QGraph, name: str) -> dict[str, Any]:
     t = g.tensor(name)
     return {"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "scale": float(t.scale),
             "zero_point": int(t.zero_point)}
+
+
+def patch_record(g: QGraph, plan: MemoryPlan) -> dict[str, Any] | None:
+    """The patched stage (patch.py): join layer, grid, estimated instructions."""
+    pp = plan.patch
+    if pp is None:
+        return None
+    return {"join_layer": g.nodes[pp.join].name, "join_index": pp.join,
+            "layers": len(pp.stage), "grid": list(pp.grid),
+            "estimated_instructions": {"layer_by_layer": pp.estimate[0],
+                                       "patched": pp.estimate[1]}}
 
 
 def make_manifest(g: QGraph, target: Target, plan: MemoryPlan, layers: list[Layer],
@@ -38,6 +50,8 @@ def make_manifest(g: QGraph, target: Target, plan: MemoryPlan, layers: list[Laye
         "arena_alignment": plan.alignment, "plan_strategy": plan.strategy,
         "peak_layer": g.nodes[plan.peak_layer].name if g.nodes else None,
         "in_place_layers": [g.nodes[i].name for i in sorted(plan.inplace)],
+        "arena_layer_by_layer": planner.plan(g, plan.alignment).arena_bytes,
+        "patch": patch_record(g, plan),
         "sections": sections, "placement": placement,
         "macs": sum(r.macs for r in layers),
         "layers": [{**asdict(r), "live_bytes": plan.live_bytes[r.index],

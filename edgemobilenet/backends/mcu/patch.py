@@ -17,13 +17,17 @@ lower bound count the patches.
 Choice (`choose`): for each stage end J and square grid, the arena lower bound (depthwise
 layers after the join in place) and an instruction estimate (MACs per layer kind weighted by
 the variant's measured instructions per MAC, plus a fixed cost per kernel call and per
-copied byte). "auto": the smallest peak whose estimate is within `budget` (+15 %) of the
-layer-by-layer plan; "min": the smallest peak whatever it costs; "fast": none. Either way a
-patch plan is kept only if it lowers the arena.
+copied byte). Only plans whose estimated extra instructions stay within `budget` (+15 % of
+the whole model) count, in every mode: "min" takes the smallest peak among them; "auto"
+(the default) takes it only when the model would not fit the target's SRAM otherwise (and
+fits with it), so a model that fits keeps the fastest code; "fast" never patches. A patch
+plan is kept only if it lowers the arena.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from edgemobilenet.backends.mcu import inplace, planner
 from edgemobilenet.quant import ops
@@ -114,32 +118,56 @@ def stage_ends(g: QGraph) -> list[int]:
     return ends
 
 
-def _conv_reads(g: QGraph, k: int, out: Box) -> tuple[Box, tuple[int, int]]:
-    """The input region layer k (conv2d) reads for output region `out`, and the padding
-    left at its top and left."""
-    n = g.nodes[k]
-    a = ops.attrs_of(n)
-    kh, kw = n.params["weight"].shape[1:3]
-    h, w, _ = _hwc(g, n.inputs[0])
-    (sh, sw), (pt, pl) = a.stride, a.padding[:2]
+@dataclass(frozen=True)
+class _Conv:
+    kh: int
+    kw: int
+    stride: tuple[int, int]
+    pad: tuple[int, int]
+    in_hw: tuple[int, int]
+    per_pixel: int        # MACs per output pixel
+    kind: int             # index into _PER_MAC: first conv, depthwise, pointwise
+
+
+def _convs(g: QGraph) -> dict[int, _Conv]:
+    """The geometry of every conv2d (read once: attrs_of is slow)."""
+    out = {}
+    for k, n in enumerate(g.nodes):
+        if n.op != "conv2d" or len(g.tensor(n.outputs[0]).shape) != 4:
+            continue
+        a = ops.attrs_of(n)
+        w = n.params["weight"]
+        kind = 1 if a.groups > 1 else (2 if w.shape[1] == w.shape[2] == 1 else 0)
+        h, wd, _ = _hwc(g, n.inputs[0])
+        out[k] = _Conv(int(w.shape[1]), int(w.shape[2]), a.stride, a.padding[:2], (h, wd),
+                       _hwc(g, n.outputs[0])[2] * int(np.prod(w.shape[1:])), kind)
+    return out
+
+
+def _conv_reads(cv: _Conv, out: Box) -> tuple[Box, tuple[int, int]]:
+    """The input region a conv reads for output region `out`, and the padding left at its
+    top and left."""
+    (sh, sw), (pt, pl) = cv.stride, cv.pad
     lo_y, lo_x = out.y0 * sh - pt, out.x0 * sw - pl
-    hi_y, hi_x = (out.y1 - 1) * sh - pt + kh, (out.x1 - 1) * sw - pl + kw
-    box = Box(max(lo_y, 0), min(hi_y, h), max(lo_x, 0), min(hi_x, w))
+    hi_y, hi_x = (out.y1 - 1) * sh - pt + cv.kh, (out.x1 - 1) * sw - pl + cv.kw
+    box = Box(max(lo_y, 0), min(hi_y, cv.in_hw[0]), max(lo_x, 0), min(hi_x, cv.in_hw[1]))
     return box, (box.y0 - lo_y, box.x0 - lo_x)
 
 
 def conv_pad(g: QGraph, k: int, out: Box) -> tuple[int, int]:
-    return _conv_reads(g, k, out)[1]
+    """The padding a conv's window call keeps at its top and left for output region `out`."""
+    return _conv_reads(_convs(g)[k], out)[1]
 
 
-def regions(g: QGraph, join: int, tile: Box) -> Patch:
+def regions(g: QGraph, join: int, tile: Box, convs: dict[int, _Conv] | None = None) -> Patch:
     """What each stage layer computes and reads for one tile of layer `join`'s output."""
+    convs = _convs(g) if convs is None else convs
     held = {g.nodes[join].outputs[0]: tile}
     reads: dict[tuple[int, int], Box] = {}
     for k in range(join, -1, -1):
         n = g.nodes[k]
         out = held[n.outputs[0]]
-        box = _conv_reads(g, k, out)[0] if n.op == "conv2d" else out
+        box = _conv_reads(convs[k], out)[0] if k in convs else out
         for j, t in enumerate(n.inputs):
             reads[(k, j)] = box
             held[t] = box.union(held.get(t))
@@ -151,11 +179,13 @@ def _split(n: int, parts: int) -> list[tuple[int, int]]:
     return [(n * i // parts, n * (i + 1) // parts) for i in range(parts)]
 
 
-def make(g: QGraph, join: int, grid: tuple[int, int]) -> PatchPlan:
+def make(g: QGraph, join: int, grid: tuple[int, int], variant: str = "dsp",
+         convs: dict[int, _Conv] | None = None) -> PatchPlan:
     """The patch plan of layers 0..join over a `grid` (rows, columns) of tiles."""
+    convs = _convs(g) if convs is None else convs
     jt = g.nodes[join].outputs[0]
     h, w, c_join = _hwc(g, jt)
-    patches = [regions(g, join, Box(y0, y1, x0, x1))
+    patches = [regions(g, join, Box(y0, y1, x0, x1), convs)
                for y0, y1 in _split(h, grid[0]) for x0, x1 in _split(w, grid[1])]
     sizes: dict[str, int] = {}
     windows: dict[tuple[int, int], int] = {}
@@ -170,7 +200,7 @@ def make(g: QGraph, join: int, grid: tuple[int, int]) -> PatchPlan:
                 windows[(k, j)] = max(windows.get((k, j), 0), b.hw[0] * b.hw[1] * _hwc(g, t)[2])
     tile = 0 if grid[1] == 1 else max(p.held[jt].hw[0] * p.held[jt].hw[1] for p in patches) * c_join
     pp = PatchPlan(join, grid, patches, sizes, windows, tile, stage=list(range(join + 1)))
-    pp.estimate = estimate(g, pp)
+    pp.estimate = estimate(g, pp, variant, convs)
     return pp
 
 
@@ -182,25 +212,24 @@ _PER_MAC = {"dsp": (3.5, 4.0, 1.2, 30.0), "mve": (4.0, 2.2, 0.4, 10.0),
 _PER_CALL, _PER_BYTE = 400, 0.6
 
 
-def _node_cost(g: QGraph, k: int, out_hw: tuple[int, int], variant: str) -> float:
-    n = g.nodes[k]
-    first, dw, pw, elem = _PER_MAC.get(variant, _PER_MAC["portable"])
+def _node_cost(g: QGraph, k: int, out_hw: tuple[int, int], variant: str,
+               convs: dict[int, _Conv]) -> float:
+    per = _PER_MAC.get(variant, _PER_MAC["portable"])
     pix = out_hw[0] * out_hw[1]
-    c_out = _hwc(g, n.outputs[0])[2]
-    if n.op != "conv2d":
-        return _PER_CALL + elem * pix * c_out
-    w = n.params["weight"]
-    per = dw if ops.attrs_of(n).groups > 1 else (pw if w.shape[1] == w.shape[2] == 1 else first)
-    return _PER_CALL + per * pix * c_out * int(w.shape[1] * w.shape[2] * w.shape[3])
+    if k in convs:
+        return _PER_CALL + per[convs[k].kind] * pix * convs[k].per_pixel
+    return _PER_CALL + per[3] * pix * _hwc(g, g.nodes[k].outputs[0])[2]
 
 
-def estimate(g: QGraph, pp: PatchPlan, variant: str = "dsp") -> tuple[int, int]:
+def estimate(g: QGraph, pp: PatchPlan, variant: str, convs: dict[int, _Conv]
+             ) -> tuple[int, int]:
     """Estimated instructions of layers 0..join: layer by layer, and in patches."""
-    base = sum(_node_cost(g, k, _hwc(g, g.nodes[k].outputs[0])[:2], variant) for k in pp.stage)
+    base = sum(_node_cost(g, k, _hwc(g, g.nodes[k].outputs[0])[:2], variant, convs)
+               for k in pp.stage)
     patched = 0.0
     for p in pp.patches:
         for k in pp.stage:
-            patched += _node_cost(g, k, p.held[g.nodes[k].outputs[0]].hw, variant)
+            patched += _node_cost(g, k, p.held[g.nodes[k].outputs[0]].hw, variant, convs)
     copied = sum(pp.windows.values()) + pp.tile
     patched += len(pp.patches) * _PER_BYTE * copied * 2
     return int(base), int(patched)
@@ -208,36 +237,42 @@ def estimate(g: QGraph, pp: PatchPlan, variant: str = "dsp") -> tuple[int, int]:
 
 def model_cost(g: QGraph, variant: str = "dsp") -> int:
     """Estimated instructions of the whole model layer by layer (the budget's base)."""
-    return int(sum(_node_cost(g, k, _hwc(g, n.outputs[0])[:2], variant)
+    convs = _convs(g)
+    return int(sum(_node_cost(g, k, _hwc(g, n.outputs[0])[:2], variant, convs)
                    for k, n in enumerate(g.nodes) if len(g.tensor(n.outputs[0]).shape) == 4
                    and ops.spec(n.op).mcu is not None))
 
 
-def candidates(g: QGraph, variant: str) -> list[PatchPlan]:
-    """Every stage end and square grid whose tiles are at least one pixel."""
+def candidates(g: QGraph, variant: str, below: int | None = None) -> list[PatchPlan]:
+    """Every stage end and square grid whose tiles are at least one pixel (whose input and
+    join buffers alone stay `below` bytes)."""
     out = []
+    convs = _convs(g)
     for j in stage_ends(g):
-        h, w, _ = _hwc(g, g.nodes[j].outputs[0])
-        for p in GRIDS:
-            if p <= min(h, w):
-                pp = make(g, j, (p, p))
-                pp.estimate = estimate(g, pp, variant)
-                out.append(pp)
+        h, w, c = _hwc(g, g.nodes[j].outputs[0])
+        if below is not None and h * w * c + planner.tensor_bytes(g, g.inputs[0]) >= below:
+            continue   # the input and the join buffer alone reach it
+        out += [make(g, j, (p, p), variant, convs) for p in GRIDS if p <= min(h, w)]
     return out
 
 
-def choose(g: QGraph, mode: str, alignment: int, variant: str, budget: float = BUDGET
-           ) -> tuple[PatchPlan | None, dict[int, tuple[int, int]]]:
-    """The patch plan for `mode` (None: layer by layer) and the in-place layers with it."""
+def choose(g: QGraph, mode: str, alignment: int, variant: str, room: int | None = None,
+           budget: float = BUDGET) -> tuple[PatchPlan | None, dict[int, tuple[int, int]]]:
+    """The patch plan for `mode` (None: layer by layer) and the in-place layers with it.
+    "min": the smallest arena among the plans within `budget`; "auto": that plan only when
+    the arena without patches exceeds `room` (the target's SRAM for activations) and the
+    patched one fits; "fast": none."""
     in_place = inplace.choose(g, mode, alignment)
     if mode == "fast":
         return None, in_place
     base = planner.plan(g, alignment, in_place).arena_bytes
+    if mode == "auto" and (room is None or base <= room):
+        return None, in_place
     total = model_cost(g, variant)
     ranked = []
-    for pp in candidates(g, variant):
+    for pp in candidates(g, variant, base):
         extra = pp.estimate[1] - pp.estimate[0]
-        if mode == "auto" and extra > budget * total:
+        if extra > budget * total:
             continue
         one_row = {i: inplace.layer(g, i, 1) for i in inplace.eligible(g, pp.join)}
         bound = planner.lower_bound(planner.build_buffers(g, alignment, one_row, pp)[0],
@@ -245,11 +280,11 @@ def choose(g: QGraph, mode: str, alignment: int, variant: str, budget: float = B
         ranked.append((bound, extra, pp))
     ranked.sort(key=lambda r: r[:2])
     best: tuple[int, int, PatchPlan, dict[int, tuple[int, int]]] | None = None
-    for _, extra, pp in ranked[:3]:
-        ip = inplace.choose(g, mode, alignment, pp)
+    for _, extra, pp in ranked[:2]:
+        ip = inplace.choose(g, "min", alignment, pp)
         arena = planner.plan(g, alignment, ip, pp).arena_bytes
         if best is None or (arena, extra) < best[:2]:
             best = (arena, extra, pp, ip)
-    if best is None or best[0] >= base:
+    if best is None or best[0] >= base or (mode == "auto" and best[0] > (room or 0)):
         return None, in_place
     return best[2], best[3]
