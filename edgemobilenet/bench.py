@@ -292,31 +292,19 @@ def _stat(v: list[int]) -> dict[str, int]:
             "min": int(a.min()), "max": int(a.max())}
 
 
-def arena_timeline(g: QGraph, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Each layer output's arena offset, size and lifetime (producing layer to last use),
-    and the scratch of in-place depthwise layers (live at their layer); empty for builds
-    without an arena (Linux)."""
-    if "layers" not in manifest:
+def arena_timeline(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The arena plan's buffers (offset, size, lifetime: layer outputs, the input, in-place
+    scratch, patch copies) and live bytes per layer, with the layer-by-layer plan as
+    `before` when the build's plan differs from it; empty for builds without an arena
+    (Linux)."""
+    plans = manifest.get("arena_plans")
+    if not plans:
         return {}
-    last = {}
-    for i, node in enumerate(g.nodes):
-        for t in node.inputs:
-            last[t] = i
-    for t in g.outputs:
-        last[t] = len(g.nodes) - 1
-    buffers = []
-    for row in manifest["layers"]:
-        i = row["index"]
-        out = g.nodes[i].outputs[0] if i < len(g.nodes) else None
-        buffers.append({"index": i, "name": row["name"], "offset": row["out_offset"],
-                        "bytes": row["out_bytes"], "start": i, "end": max(i, last.get(out, i))})
-        if row.get("in_place"):
-            s = row["in_place"]
-            buffers.append({"index": i, "name": f"{row['name']} scratch",
-                            "offset": s["scratch_offset"], "bytes": s["scratch_bytes"],
-                            "start": i, "end": i})
-    return {"buffers": buffers, "live_bytes": [r.get("live_bytes", 0) for r in
-                                               manifest["layers"]]}
+    chosen, before = plans["chosen"], plans["layer_by_layer"]
+    out = {"buffers": chosen["buffers"], "live_bytes": chosen["live_bytes"]}
+    if before["arena_bytes"] != chosen["arena_bytes"]:
+        out["before"] = before
+    return out
 
 
 def run_bench(build: Build, runner: Runner, *, images: Images | None = None, repeat: int = 10,
@@ -438,7 +426,7 @@ def run_bench(build: Build, runner: Runner, *, images: Images | None = None, rep
     doc = {"target": man["target"], "build": str(build.path), "model_hash": man["model_hash"],
            "transport": runner.transport, "macs": man["macs"] if "macs" in man else graph_macs(g),
            "latency": lat, "accuracy": acc, "memory": memory,
-           "arena": arena_timeline(g, man)}
+           "arena": arena_timeline(man)}
     if samples is not None:
         doc["samples"] = samples     # arrays, for the HTML report (not JSON)
     return doc

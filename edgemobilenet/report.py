@@ -56,8 +56,9 @@ def latency_plot(layers: list[dict[str, Any]], unit: str, kind: str = "layer") -
 
 
 def arena_plot(buffers: list[dict[str, Any]], live: list[int], arena_bytes: int,
-               lower_bound: int) -> Figure:
-    """Each layer output as a rectangle (arena offset x lifetime) and the live bytes."""
+               lower_bound: int, title: str = "arena occupancy over the layer sequence",
+               y_max: int = 0) -> Figure:
+    """Each buffer as a rectangle (arena offset x lifetime) and the live bytes."""
     fig, ax = plt.subplots(figsize=(11, 3.8))
     cmap = plt.get_cmap("tab20")
     for k, b in enumerate(buffers):
@@ -71,10 +72,10 @@ def arena_plot(buffers: list[dict[str, Any]], live: list[int], arena_bytes: int,
     if lower_bound and lower_bound != arena_bytes:
         ax.axhline(lower_bound / 1024, color="grey", linestyle=":", label="lower bound")
     ax.set_xlim(-1, max(len(live), 1))
-    ax.set_ylim(0, max(arena_bytes, max(live, default=0), 1) / 1024 * 1.08)
+    ax.set_ylim(0, max(y_max, arena_bytes, max(live, default=0), 1) / 1024 * 1.08)
     ax.set_xlabel("layer")
     ax.set_ylabel("KB")
-    ax.set_title("arena occupancy over the layer sequence (buffers by offset and lifetime)")
+    ax.set_title(f"{title} (buffers by offset and lifetime)")
     ax.legend(fontsize=8, loc="upper right")
     return fig
 
@@ -265,9 +266,17 @@ def _body(doc: dict[str, Any], h: int = 2) -> str:
              f"<h{h}>memory</h{h}>", _memory_section(doc["memory"])]
     arena = doc.get("arena")
     if arena and arena.get("buffers"):
+        before = arena.get("before")
+        top = before["arena_bytes"] if before else 0
+        if before:   # same scale, so the two plans compare by eye
+            parts.append(_img(arena_plot(before["buffers"], before["live_bytes"],
+                                         before["arena_bytes"], before["lower_bound"],
+                                         "before: layer by layer"), "arena, layer by layer"))
         parts.append(_img(arena_plot(arena["buffers"], arena["live_bytes"],
                                      doc["memory"]["arena_bytes"],
-                                     doc["memory"].get("arena_lower_bound") or 0),
+                                     doc["memory"].get("arena_lower_bound") or 0,
+                                     "after: this build's plan (in place, patches)" if before
+                                     else "arena occupancy over the layer sequence", top),
                           "arena occupancy"))
     return "".join(parts)
 

@@ -36,7 +36,7 @@ def test_in_place_depthwise_matches_reference(target_name, arch, band, tmp_path,
     assert len(doc["in_place_layers"]) == len(every) >= 5
     rows = [r for r in doc["layers"] if r["in_place"]]
     assert all(r["in_place"]["band_rows"] == band for r in rows)
-    timeline = arena_timeline(g, doc)["buffers"]
+    timeline = arena_timeline(doc)["buffers"]
     assert sum(b["name"].endswith(" scratch") for b in timeline) == len(every)
     assert_firmware_matches_reference(g, target, tmp_path / "b", n_inputs=2)
 

@@ -22,6 +22,18 @@ def _io(g: QGraph, name: str) -> dict[str, Any]:
             "zero_point": int(t.zero_point)}
 
 
+def plan_timeline(g: QGraph, plan: MemoryPlan) -> dict[str, Any]:
+    """Every buffer of a plan (offset, bytes, first and last step) for the arena plot: layer
+    outputs by layer name, the input, in-place scratch and patch copies by their layer."""
+    producer = {n.outputs[0]: n.name for n in g.nodes}
+    producer.update({t: "input" for t in g.inputs})
+    bufs = [{"name": producer.get(b.tensors[0]) or b.tensors[0].replace(":", " "),
+             "offset": b.offset, "bytes": b.size, "start": b.start, "end": b.end}
+            for b in plan.buffers]
+    return {"arena_bytes": plan.arena_bytes, "lower_bound": plan.lower_bound,
+            "buffers": bufs, "live_bytes": plan.live_bytes}
+
+
 def patch_record(g: QGraph, plan: MemoryPlan) -> dict[str, Any] | None:
     """The patched stage (patch.py): join layer, grid, estimated instructions."""
     pp = plan.patch
@@ -37,6 +49,7 @@ def make_manifest(g: QGraph, target: Target, plan: MemoryPlan, layers: list[Laye
                   flash_bytes: int, sram_bytes: int, bulk_bytes: int, sections: dict[str, int],
                   placement: dict[str, str]) -> dict[str, Any]:
     """The manifest document (plain JSON types)."""
+    before = plan_timeline(g, planner.plan(g, plan.alignment))
     return {
         "format": FORMAT, "version": VERSION,
         "target": target.name, "cpu": target.cpu, "kernels": target.kernels,
@@ -50,7 +63,8 @@ def make_manifest(g: QGraph, target: Target, plan: MemoryPlan, layers: list[Laye
         "arena_alignment": plan.alignment, "plan_strategy": plan.strategy,
         "peak_layer": g.nodes[plan.peak_layer].name if g.nodes else None,
         "in_place_layers": [g.nodes[i].name for i in sorted(plan.inplace)],
-        "arena_layer_by_layer": planner.plan(g, plan.alignment).arena_bytes,
+        "arena_layer_by_layer": before["arena_bytes"],
+        "arena_plans": {"layer_by_layer": before, "chosen": plan_timeline(g, plan)},
         "patch": patch_record(g, plan),
         "sections": sections, "placement": placement,
         "macs": sum(r.macs for r in layers),
