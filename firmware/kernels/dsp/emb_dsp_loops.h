@@ -52,14 +52,7 @@ static void dot_2x2_rows(const int8_t *x0, const int8_t *w0, int32_t c, int32_t 
  * input channels (16 MACs), 2 iterations per pass when c / 4 is even. */
 void emb_dsp_dot_2x2_rows(const int8_t *x0, const int8_t *w0, int32_t c, int32_t a[4]);
 __asm__(
-    "    .text\n"
-    "    .syntax unified\n"
-    "    .thumb\n"
-    "    .align 2\n"
-    "    .global emb_dsp_dot_2x2_rows\n"
-    "    .thumb_func\n"
-    "    .type emb_dsp_dot_2x2_rows, %function\n"
-    "emb_dsp_dot_2x2_rows:\n"
+    EMB_ASM_BEGIN("emb_dsp_dot_2x2_rows")
     "    push {r3-r11, lr}\n"
     "    ldm r3, {r4-r7}\n"               /* a00 a01 a10 a11 */
     "    bic ip, r2, #3\n"
@@ -136,7 +129,7 @@ __asm__(
     "3:  pop {r3}\n"
     "    stm r3, {r4-r7}\n"
     "    pop {r4-r11, pc}\n"
-    "    .size emb_dsp_dot_2x2_rows, .-emb_dsp_dot_2x2_rows\n");
+    EMB_ASM_END("emb_dsp_dot_2x2_rows"));
 
 static void dot_2x2_rows(const int8_t *x0, const int8_t *w0, int32_t c, int32_t a[4])
 {
@@ -213,14 +206,7 @@ void emb_dsp_pw_run(const int8_t *x, const int8_t *w, const pw_ctx *k, int32_t n
     "    add r10, r10, lr\n"                                                                 \
     "    usat " acc ", #8, r10\n"
 __asm__(
-    "    .text\n"
-    "    .syntax unified\n"
-    "    .thumb\n"
-    "    .align 2\n"
-    "    .global emb_dsp_pw_run\n"
-    "    .thumb_func\n"
-    "    .type emb_dsp_pw_run, %function\n"
-    "emb_dsp_pw_run:\n"
+    EMB_ASM_BEGIN("emb_dsp_pw_run")
     "    push {r1-r11, lr}\n"                    /* [sp]: w, [sp, #4]: k, [sp, #8]: n */
     "1:  ldr r2, [sp, #4]\n"
     "    ldrd r4, r5, [r2, #" PW_FB "]\n"
@@ -266,7 +252,7 @@ __asm__(
     "    str r3, [sp, #8]\n"
     "    bne 1b\n"
     "    pop {r1-r11, pc}\n"
-    "    .size emb_dsp_pw_run, .-emb_dsp_pw_run\n");
+    EMB_ASM_END("emb_dsp_pw_run"));
 #undef EMB_PW_RQ
 #undef EMB_PW_STEP
 #define pw_run emb_dsp_pw_run
@@ -355,14 +341,7 @@ void emb_dsp_dw3_run(const dw3_ctx *k);
     "    usat " a ", #8, " a "\n"
 #define EMB_DW3_FN(name, LANE)                                                              \
     __asm__(                                                                                \
-    "    .text\n"                                                                           \
-    "    .syntax unified\n"                                                                 \
-    "    .thumb\n"                                                                          \
-    "    .align 2\n"                                                                        \
-    "    .global " name "\n"                                                                \
-    "    .thumb_func\n"                                                                     \
-    "    .type " name ", %function\n"                                                       \
-    name ":\n"                                                                              \
+    EMB_ASM_BEGIN(name)                                                                     \
     "    push {r4-r11, lr}\n"                                                               \
     "    ldm r0, {r1-r8}\n"                                                                 \
     "    push {r1-r8}\n"                          /* [sp]: a copy of the ctx */             \
@@ -393,7 +372,7 @@ void emb_dsp_dw3_run(const dw3_ctx *k);
     "    bne 1b\n"                                                                          \
     "    add sp, sp, #32\n"                                                                 \
     "    pop {r4-r11, pc}\n"                                                                \
-    "    .size " name ", .-" name "\n");
+    EMB_ASM_END(name));
 void emb_dsp_dw3_run_pos(const dw3_ctx *k);
 EMB_DW3_FN("emb_dsp_dw3_run", EMB_DW3_LANE)
 EMB_DW3_FN("emb_dsp_dw3_run_pos", EMB_DW3_LANE_POS)
@@ -422,14 +401,7 @@ static void dw3_slots(const int32_t *ab, int32_t *slot, int32_t n, int32_t x_ste
 #else
 void emb_dsp_dw3_slots(const int32_t *ab, int32_t *slot, int32_t n, int32_t x_step);
 __asm__(
-    "    .text\n"
-    "    .syntax unified\n"
-    "    .thumb\n"
-    "    .align 2\n"
-    "    .global emb_dsp_dw3_slots\n"
-    "    .thumb_func\n"
-    "    .type emb_dsp_dw3_slots, %function\n"
-    "emb_dsp_dw3_slots:\n"
+    EMB_ASM_BEGIN("emb_dsp_dw3_slots")
     "    push {r4-r11, lr}\n"
     "1:  ldm r0, {r4-r9}\n"                       /* a0 b0 a1 b1 a2 b2 */
     "    pkhbt r10, r4, r6, lsl #16\n"
@@ -441,7 +413,7 @@ __asm__(
     "    subs r2, r2, #1\n"
     "    bne 1b\n"
     "    pop {r4-r11, pc}\n"
-    "    .size emb_dsp_dw3_slots, .-emb_dsp_dw3_slots\n");
+    EMB_ASM_END("emb_dsp_dw3_slots"));
 #define dw3_slots emb_dsp_dw3_slots
 #endif
 
@@ -496,14 +468,7 @@ static void w16_widen(const int8_t *x0, int32_t off, int32_t row_step, int32_t r
 void emb_dsp_w16_widen(const int8_t *x0, int32_t off, int32_t row_step, int32_t rows,
                        int32_t groups, int32_t *xb, int32_t zp2);
 __asm__(
-    "    .text\n"
-    "    .syntax unified\n"
-    "    .thumb\n"
-    "    .align 2\n"
-    "    .global emb_dsp_w16_widen\n"
-    "    .thumb_func\n"
-    "    .type emb_dsp_w16_widen, %function\n"
-    "emb_dsp_w16_widen:\n"
+    EMB_ASM_BEGIN("emb_dsp_w16_widen")
     "    push {r4-r10, lr}\n"
     "    ldrd r4, r5, [sp, #32]\n"                /* groups, xb */
     "    ldr r6, [sp, #40]\n"                     /* zp2 */
@@ -522,7 +487,7 @@ __asm__(
     "    subs r3, r3, #1\n"
     "    bne 1b\n"
     "    pop {r4-r10, pc}\n"
-    "    .size emb_dsp_w16_widen, .-emb_dsp_w16_widen\n");
+    EMB_ASM_END("emb_dsp_w16_widen"));
 #define w16_widen emb_dsp_w16_widen
 #endif
 
@@ -587,14 +552,7 @@ void emb_dsp_w16_run(const w16_ctx *k, const int8_t *w);
     "    usat " b ", #8, " b "\n"
 #define EMB_W16_FN(name, RQ2)                                                               \
     __asm__(                                                                                \
-    "    .text\n"                                                                           \
-    "    .syntax unified\n"                                                                 \
-    "    .thumb\n"                                                                          \
-    "    .align 2\n"                                                                        \
-    "    .global " name "\n"                                                                \
-    "    .thumb_func\n"                                                                     \
-    "    .type " name ", %function\n"                                                       \
-    name ":\n"                                                                              \
+    EMB_ASM_BEGIN(name)                                                                     \
     "    push {r4-r11, lr}\n"                                                               \
     "    ldm r0, {r2-r9}\n"                                                                 \
     "    push {r2-r9}\n"                          /* [sp]: a copy of the ctx */             \
@@ -631,7 +589,7 @@ void emb_dsp_w16_run(const w16_ctx *k, const int8_t *w);
     "    bne 1b\n"                                                                          \
     "    add sp, sp, #32\n"                                                                 \
     "    pop {r4-r11, pc}\n"                                                                \
-    "    .size " name ", .-" name "\n");
+    EMB_ASM_END(name));
 void emb_dsp_w16_run_pos(const w16_ctx *k, const int8_t *w);
 EMB_W16_FN("emb_dsp_w16_run", EMB_W16_RQ2)
 EMB_W16_FN("emb_dsp_w16_run_pos", EMB_W16_RQ2_POS)

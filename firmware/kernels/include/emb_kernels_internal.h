@@ -4,6 +4,12 @@
 #define EMB_KERNELS_INTERNAL_H
 #include "emb_kernels.h"
 
+/* Opening and closing lines of a hand-written Thumb-2 routine in a top-level __asm__. */
+#define EMB_ASM_BEGIN(name)                                                                 \
+    "    .text\n    .syntax unified\n    .thumb\n    .align 2\n    .global " name "\n"          \
+    "    .thumb_func\n    .type " name ", %function\n" name ":\n"
+#define EMB_ASM_END(name) "    .size " name ", .-" name "\n"
+
 /* Any conv2d (groups, dilation, padding); plain loops, OHWI weights. */
 void emb_conv2d_generic_s8(const emb_conv_params *p, const int8_t *in, const int8_t *weight,
                            const int32_t *bias, const int32_t *mult, const int32_t *shift,

@@ -16,14 +16,7 @@
 
 /* emb_mve_pw_2x4 (declared in emb_mve.h). */
 __asm__(
-    "    .text\n"
-    "    .syntax unified\n"
-    "    .thumb\n"
-    "    .align 2\n"
-    "    .global emb_mve_pw_2x4\n"
-    "    .thumb_func\n"
-    "    .type emb_mve_pw_2x4, %function\n"
-    "emb_mve_pw_2x4:\n"
+    EMB_ASM_BEGIN("emb_mve_pw_2x4")
     "    push {r4-r11, lr}\n"
     "    mov r7, r3\n"
     "    mov r3, r1\n"
@@ -59,7 +52,7 @@ __asm__(
     "    str r12, [r7, #24]\n"
     "    str lr, [r7, #28]\n"
     "    pop {r4-r11, pc}\n"
-    "    .size emb_mve_pw_2x4, .-emb_mve_pw_2x4\n");
+    EMB_ASM_END("emb_mve_pw_2x4"));
 
 /* A run of pixel pairs of one block of 4 output channels (pointwise, dense): everything the
  * loops below read, at fixed byte offsets. */
@@ -113,14 +106,7 @@ void emb_mve_pw_run_lsh(pw_run_ctx *k);
     "    vmladava.s8 " a1 ", q1, q2\n"
 #define EMB_PW_RUN_ASM(name, LSH)                                                          \
     __asm__(                                                                            \
-    "    .text\n"                                                                       \
-    "    .syntax unified\n"                                                             \
-    "    .thumb\n"                                                                      \
-    "    .align 2\n"                                                                    \
-    "    .global " name "\n"                                                            \
-    "    .thumb_func\n"                                                                 \
-    "    .type " name ", %function\n"                                                   \
-    name ":\n"                                                                         \
+    EMB_ASM_BEGIN(name)                                                                 \
     "    push {r4-r11, lr}\n"                                                           \
     "    vpush {d8-d15}\n"                                                              \
     "    mov r9, r0\n"                                                                  \
@@ -174,7 +160,7 @@ void emb_mve_pw_run_lsh(pw_run_ctx *k);
     "    bne 1b\n"                                                                      \
     "    vpop {d8-d15}\n"                                                               \
     "    pop {r4-r11, pc}\n"                                                            \
-    "    .size " name ", .-" name "\n");
+    EMB_ASM_END(name));
 #define EMB_PW_LSH                                                                          \
     "    vldrw.32 q2, [r9, #116]\n"                                                         \
     "    vshl.s32 q0, q0, q2\n"
