@@ -73,14 +73,18 @@ _Static_assert(offsetof(pw_run_ctx, base) == 36 && offsetof(pw_run_ctx, hi) == 1
  * predicated C % 16 tail) and emb_mve_requant in registers: about 40 instructions per pair
  * besides the dot products. emb_mve_pw_run: no left shifts (shift <= 0: dead channels, any
  * right shift); emb_mve_pw_run_lsh: a block with a left shift (VSHL first, 4 more
- * instructions a pair). */
+ * instructions a pair); emb_mve_pw_run_pos: no left shifts and act_min >= out_zp, without
+ * the rounding fix-up of negative values (EMB_PW_FIX; see emb_mve_requant_pos). */
 void emb_mve_pw_run(pw_run_ctx *k);
 void emb_mve_pw_run_lsh(pw_run_ctx *k);
-#define EMB_PW_RQ                                                                           \
-    "    vqrdmulh.s32 q0, q0, q4\n"                                                          \
+void emb_mve_pw_run_pos(pw_run_ctx *k);
+#define EMB_PW_FIX                                                                          \
     "    vand q1, q0, q5\n"                                                                  \
     "    vshr.s32 q1, q1, #31\n"                                                             \
-    "    vqadd.s32 q0, q0, q1\n"                                                             \
+    "    vqadd.s32 q0, q0, q1\n"
+#define EMB_PW_RQ(FIX)                                                                      \
+    "    vqrdmulh.s32 q0, q0, q4\n"                                                          \
+    FIX                                                                                     \
     "    vrshl.s32 q0, q0, q5\n"                                                             \
     "    vadd.i32 q0, q0, r7\n"                                                              \
     "    vmax.s32 q0, q0, q6\n"                                                              \
@@ -104,7 +108,7 @@ void emb_mve_pw_run_lsh(pw_run_ctx *k);
     "    add r5, r5, r7\n"                                                                   \
     "    vmladava.s8 " a0 ", q0, q2\n"                                                       \
     "    vmladava.s8 " a1 ", q1, q2\n"
-#define EMB_PW_RUN_ASM(name, LSH)                                                          \
+#define EMB_PW_RUN_ASM(name, LSH, FIX)                                                    \
     __asm__(                                                                            \
     EMB_ASM_BEGIN(name)                                                                 \
     "    push {r4-r11, lr}\n"                                                           \
@@ -144,12 +148,12 @@ void emb_mve_pw_run_lsh(pw_run_ctx *k);
     "    ldr r7, [r9, #32]\n"                                                           \
     "    vmov q0[2], q0[0], r0, r4\n"                                                   \
     "    vmov q0[3], q0[1], r2, r6\n"                                                   \
-    LSH EMB_PW_RQ                                                                       \
+    LSH EMB_PW_RQ(FIX)                                                                  \
     "    ldrd r5, r11, [r9, #20]\n"            /* o, o_step */                          \
     "    vstrb.32 q0, [r5]\n"                                                           \
     "    vmov q0[2], q0[0], r8, r12\n"                                                  \
     "    vmov q0[3], q0[1], r10, lr\n"                                                  \
-    LSH EMB_PW_RQ                                                                       \
+    LSH EMB_PW_RQ(FIX)                                                                  \
     "    add r5, r5, r11\n"                                                             \
     "    vstrb.32 q0, [r5]\n"                                                           \
     "    add r5, r5, r11\n"                                                             \
@@ -164,13 +168,15 @@ void emb_mve_pw_run_lsh(pw_run_ctx *k);
 #define EMB_PW_LSH                                                                          \
     "    vldrw.32 q2, [r9, #116]\n"                                                         \
     "    vshl.s32 q0, q0, q2\n"
-EMB_PW_RUN_ASM("emb_mve_pw_run", "")
-EMB_PW_RUN_ASM("emb_mve_pw_run_lsh", EMB_PW_LSH)
+EMB_PW_RUN_ASM("emb_mve_pw_run", "", EMB_PW_FIX)
+EMB_PW_RUN_ASM("emb_mve_pw_run_lsh", EMB_PW_LSH, EMB_PW_FIX)
+EMB_PW_RUN_ASM("emb_mve_pw_run_pos", "", "")
 #undef EMB_PW_LSH
 #undef EMB_PW_RUN_ASM
 #undef EMB_PW_TAIL_W
 #undef EMB_PW_DOT
 #undef EMB_PW_RQ
+#undef EMB_PW_FIX
 
 /* Input pixel of a 1x1 conv's output pixel, or NULL where it lies in the padding. */
 static const int8_t *pw_src(const emb_conv_params *p, const int8_t *in, int32_t pix)
@@ -210,7 +216,9 @@ static void conv_pointwise(const emb_conv_params *p, const int8_t *in, const int
             vstrwq_s32(k.lo, vdupq_n_s32(p->act_min));
             vstrwq_s32(k.hi, vdupq_n_s32(p->act_max));
             vstrwq_s32(k.left, rq.left);
-            void (*run)(pw_run_ctx *) = lsh ? emb_mve_pw_run_lsh : emb_mve_pw_run;
+            void (*run)(pw_run_ctx *) = lsh ? emb_mve_pw_run_lsh
+                                        : p->act_min >= p->out_zp ? emb_mve_pw_run_pos
+                                                                  : emb_mve_pw_run;
             run(&k);
             if (n_pix & 1) {   /* last pixel: paired with the one before (computed twice) */
                 k.x = in + (n_pix - 2) * c;
@@ -454,6 +462,9 @@ static void dw8_block(const emb_conv_params *p, const int8_t *in, const int8_t *
     const int32_t out_w = p->out_w, x_step = p->stride_w * c;
     const int32_t ox_lo = rng[0], ox_hi = rng[1], out_zp = p->out_zp;
     const int32_t act_min = p->act_min, act_max = p->act_max;
+    const int pos = act_min >= out_zp && vmaxvq_s32(0, vmaxq_s32(rb.left, rt.left)) == 0;
+#define DW8_RQ(a, r) (pos ? emb_mve_requant_pos(a, r, out_zp, act_min, act_max)             \
+                          : emb_mve_requant(a, r, out_zp, act_min, act_max))
     const int32_t ph = (p->out_h - 1) * p->stride_h + 2 * p->dil_h + 1;   /* 3x3: the */
     const int32_t pw = (p->out_w - 1) * p->stride_w + 2 * p->dil_w + 1;   /* padded map */
     if (kh_n == 3 && kw_n == 3 && p->stride_h == 1 && p->stride_w == 1 &&
@@ -480,8 +491,7 @@ static void dw8_block(const emb_conv_params *p, const int8_t *in, const int8_t *
             for (int32_t ox = 0; ox < out_w; ox++, o += c, x += 8 * p->stride_w) {
                 int32x4_t ab = base_b, at = base_t;
                 dw8_3x3(x, b_row, b_col, wv[0], &ab, &at);
-                const int32x4_t yb = emb_mve_requant(ab, rb, out_zp, act_min, act_max);
-                const int32x4_t yt = emb_mve_requant(at, rt, out_zp, act_min, act_max);
+                const int32x4_t yb = DW8_RQ(ab, rb), yt = DW8_RQ(at, rt);
                 vstrbq_s16(o, vmovntq_s32(vmovnbq_s32(vdupq_n_s16(0), yb), yt));
             }
         }
@@ -529,12 +539,12 @@ static void dw8_block(const emb_conv_params *p, const int8_t *in, const int8_t *
                     }
                 }
             }
-            const int32x4_t yb = emb_mve_requant(ab, rb, out_zp, act_min, act_max);
-            const int32x4_t yt = emb_mve_requant(at, rt, out_zp, act_min, act_max);
+            const int32x4_t yb = DW8_RQ(ab, rb), yt = DW8_RQ(at, rt);
             vstrbq_s16(o, vmovntq_s32(vmovnbq_s32(vdupq_n_s16(0), yb), yt));
         }
     }
 }
+#undef DW8_RQ
 
 /* Depthwise, weights (KH, KW, C): blocks of 8 channels through dw8_block, the channels
  * left over 4 per vector, (x - zp) * w summed per lane. */
