@@ -73,11 +73,12 @@ _Static_assert(offsetof(pw_run_ctx, base) == 36 && offsetof(pw_run_ctx, hi) == 1
  * predicated C % 16 tail) and emb_mve_requant in registers: about 40 instructions per pair
  * besides the dot products. emb_mve_pw_run: no left shifts (shift <= 0: dead channels, any
  * right shift); emb_mve_pw_run_lsh: a block with a left shift (VSHL first, 4 more
- * instructions a pair); emb_mve_pw_run_pos: no left shifts and act_min >= out_zp, without
- * the rounding fix-up of negative values (EMB_PW_FIX; see emb_mve_requant_pos). */
+ * instructions a pair); *_pos: act_min >= out_zp, without the rounding fix-up of negative
+ * values (EMB_PW_FIX; see emb_mve_requant_pos). */
 void emb_mve_pw_run(pw_run_ctx *k);
 void emb_mve_pw_run_lsh(pw_run_ctx *k);
 void emb_mve_pw_run_pos(pw_run_ctx *k);
+void emb_mve_pw_run_lsh_pos(pw_run_ctx *k);
 #define EMB_PW_FIX                                                                          \
     "    vand q1, q0, q5\n"                                                                  \
     "    vshr.s32 q1, q1, #31\n"                                                             \
@@ -171,6 +172,7 @@ void emb_mve_pw_run_pos(pw_run_ctx *k);
 EMB_PW_RUN_ASM("emb_mve_pw_run", "", EMB_PW_FIX)
 EMB_PW_RUN_ASM("emb_mve_pw_run_lsh", EMB_PW_LSH, EMB_PW_FIX)
 EMB_PW_RUN_ASM("emb_mve_pw_run_pos", "", "")
+EMB_PW_RUN_ASM("emb_mve_pw_run_lsh_pos", EMB_PW_LSH, "")
 #undef EMB_PW_LSH
 #undef EMB_PW_RUN_ASM
 #undef EMB_PW_TAIL_W
@@ -216,9 +218,9 @@ static void conv_pointwise(const emb_conv_params *p, const int8_t *in, const int
             vstrwq_s32(k.lo, vdupq_n_s32(p->act_min));
             vstrwq_s32(k.hi, vdupq_n_s32(p->act_max));
             vstrwq_s32(k.left, rq.left);
-            void (*run)(pw_run_ctx *) = lsh ? emb_mve_pw_run_lsh
-                                        : p->act_min >= p->out_zp ? emb_mve_pw_run_pos
-                                                                  : emb_mve_pw_run;
+            static void (*const runs[2][2])(pw_run_ctx *) = {
+                {emb_mve_pw_run, emb_mve_pw_run_pos}, {emb_mve_pw_run_lsh, emb_mve_pw_run_lsh_pos}};
+            void (*run)(pw_run_ctx *) = runs[lsh][p->act_min >= p->out_zp];
             run(&k);
             if (n_pix & 1) {   /* last pixel: paired with the one before (computed twice) */
                 k.x = in + (n_pix - 2) * c;
@@ -462,7 +464,7 @@ static void dw8_block(const emb_conv_params *p, const int8_t *in, const int8_t *
     const int32_t out_w = p->out_w, x_step = p->stride_w * c;
     const int32_t ox_lo = rng[0], ox_hi = rng[1], out_zp = p->out_zp;
     const int32_t act_min = p->act_min, act_max = p->act_max;
-    const int pos = act_min >= out_zp && vmaxvq_s32(0, vmaxq_s32(rb.left, rt.left)) == 0;
+    const int pos = act_min >= out_zp;
 #define DW8_RQ(a, r) (pos ? emb_mve_requant_pos(a, r, out_zp, act_min, act_max)             \
                           : emb_mve_requant(a, r, out_zp, act_min, act_max))
     const int32_t ph = (p->out_h - 1) * p->stride_h + 2 * p->dil_h + 1;   /* 3x3: the */

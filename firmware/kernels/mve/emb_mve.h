@@ -46,14 +46,15 @@ static inline int32x4_t emb_mve_requant(int32x4_t acc, emb_mve_rq r, int32_t out
     return vminq_s32(vmaxq_s32(x, vdupq_n_s32(act_min)), vdupq_n_s32(act_max));
 }
 
-/* emb_mve_requant when act_min >= out_zp (ReLU-style) and no lane shifts left: without the
- * rounding fix-up of negative values, exact for every output the clamp keeps (a negative
- * VQRDMULH result stays <= 0 through VRSHL with or without it, so its output is <= out_zp
- * and becomes act_min either way). */
+/* emb_mve_requant when act_min >= out_zp (ReLU-style): without the rounding fix-up of
+ * negative values, exact for every output the clamp keeps (a negative VQRDMULH result
+ * stays <= 0 through VRSHL with or without it, so its output is <= out_zp and becomes
+ * act_min either way; a non-negative one gets no fix-up). */
 static inline int32x4_t emb_mve_requant_pos(int32x4_t acc, emb_mve_rq r, int32_t out_zp,
                                             int32_t act_min, int32_t act_max)
 {
-    const int32x4_t x = vaddq_n_s32(vrshlq_s32(vqrdmulhq_s32(acc, r.mult), r.right), out_zp);
+    const int32x4_t m = vqrdmulhq_s32(vshlq_s32(acc, r.left), r.mult);
+    const int32x4_t x = vaddq_n_s32(vrshlq_s32(m, r.right), out_zp);
     return vminq_s32(vmaxq_s32(x, vdupq_n_s32(act_min)), vdupq_n_s32(act_max));
 }
 
