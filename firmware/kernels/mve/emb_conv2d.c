@@ -306,6 +306,9 @@ static void conv_small(const emb_conv_params *p, const int8_t *in, const int8_t 
     const int32_t n_pix = p->out_h * p->out_w, oc_n = p->out_c;
     const emb_inside in_r = emb_inside_range(p, 0);
     const mve_pred16_t pk = vctp8q((uint32_t)k);
+    const int pos = p->act_min >= p->out_zp;
+#define SMALL_RQ(a) (pos ? emb_mve_requant_pos(a, rq, p->out_zp, p->act_min, p->act_max)     \
+                         : emb_mve_requant(a, rq, p->out_zp, p->act_min, p->act_max))
     int8_t buf[2][SMALL_K_MAX] __attribute__((aligned(16)));
     int32_t base[SMALL_OC_MAX + 3] __attribute__((aligned(16)));
     memset(buf, 0, sizeof buf);
@@ -349,16 +352,14 @@ static void conv_small(const emb_conv_params *p, const int8_t *in, const int8_t 
                                     k & 15, acc);
             }
             const int32x4_t b = vldrwq_s32(base + oc);
-            vstrbq_p_s32(out + pix * oc_n + oc,
-                         emb_mve_requant(vaddq_s32(b, vldrwq_s32(acc)), rq, p->out_zp,
-                                         p->act_min, p->act_max), pr);
-            if (two)
-                vstrbq_p_s32(out + (pix + 1) * oc_n + oc,
-                             emb_mve_requant(vaddq_s32(b, vldrwq_s32(acc + 4)), rq, p->out_zp,
-                                             p->act_min, p->act_max), pr);
+            const int32x4_t a0 = vaddq_s32(b, vldrwq_s32(acc));
+            const int32x4_t a1 = vaddq_s32(b, vldrwq_s32(acc + 4));
+            vstrbq_p_s32(out + pix * oc_n + oc, SMALL_RQ(a0), pr);
+            if (two) vstrbq_p_s32(out + (pix + 1) * oc_n + oc, SMALL_RQ(a1), pr);
         }
     }
 }
+#undef SMALL_RQ
 
 static void conv_rows(const emb_conv_params *p, const int8_t *in, const int8_t *w,
                       const int32_t *bias, const int32_t *mult, const int32_t *shift,
