@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from edgemobilenet.cache import cache_dir, log_file
-from edgemobilenet.device.rpc import parse_hostport, stop_group, wait_for_board
+from edgemobilenet.device.rpc import die_with_parent, parse_hostport, stop_group, wait_for_board
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.targets import CpuInfo
 
@@ -259,6 +259,9 @@ def start_board(cpu: str, *, host: str = "127.0.0.1", port: int | None = None,
     """Start TVM's RPC server (`pi_rpc_server.py`) under qemu-aarch64 for `cpu`; wait until
     it listens.
 
+    The server gets SIGTERM when the thread that started it ends, also when this process
+    is killed without a chance to stop it (`rpc.die_with_parent`); it then stops its sessions.
+
     With `tracker` ("HOST:PORT") and `key` the server registers with the tracker; the call
     returns once the tracker lists it.
     """
@@ -270,7 +273,8 @@ def start_board(cpu: str, *, host: str = "127.0.0.1", port: int | None = None,
     log = log_file(f"pi-server-{port}.log")
     with open(log, "w") as f:
         proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT,
-                                env=python_env(root, cpu, threads), start_new_session=True)
+                                env=python_env(root, cpu, threads), start_new_session=True,
+                                preexec_fn=die_with_parent)
     board = EmulatedBoard(proc, host, port, cpu, log)
     try:   # on every way out but success (errors, Ctrl-C, SIGTERM) the board is stopped
         deadline = time.monotonic() + ready_timeout

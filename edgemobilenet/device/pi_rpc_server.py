@@ -10,11 +10,15 @@ hung, and so did every later one). Here:
 - the socket is bound only once TVM is imported: a client during start-up is refused;
 - sessions are forked from a single-threaded process, and there is no second process
   (the popen_worker that survived SIGTERM);
+- SIGTERM (from `stop`, or sent by the kernel when the process that started the server
+  dies) kills the server's whole process group, its session children included;
 - a session whose client asked for no time limit gets `--session-limit` seconds: a hung
   session is killed and the server goes on.
 Uses `tvm.rpc.server._listen_loop` and `_parse_server_opt` (private; TVM 0.27.0.post1).
 """
 import argparse
+import os
+import signal
 import socket
 
 
@@ -26,6 +30,7 @@ def main() -> None:
     ap.add_argument("--key", default="")
     ap.add_argument("--session-limit", type=float, default=1800.0)
     a = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: os.killpg(os.getpgrp(), signal.SIGKILL))
 
     from tvm.rpc import server   # the slow part (about 10-30 s emulated): before binding
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -24,6 +25,7 @@ from edgemobilenet.errors import EdgembError
 
 
 CONNECT_TIMEOUT = 120.0   # connect + handshake (an emulated board forks its session slowly)
+PR_SET_PDEATHSIG = 1      # <linux/prctl.h>
 CALL_TIMEOUT = 900.0      # any one remote call: upload, load, run, time (emulated: slow)
 
 
@@ -190,6 +192,13 @@ def load_build(session, build_dir: str | Path) -> RemoteModel:
     klib = manifest.get("kernel_library")
     return RemoteModel(session, vm, dev, [o["name"] for o in manifest["outputs"]],
                        manifest.get("kernels"), build_dir / klib if klib else None)
+
+
+def die_with_parent() -> None:
+    """`preexec_fn` for a server child: the kernel sends it SIGTERM when the thread that
+    started it exits (Linux `PR_SET_PDEATHSIG`; kept across exec), so a parent killed with
+    SIGKILL leaves no server behind."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def stop_group(proc: subprocess.Popen, timeout: float = 10) -> None:
