@@ -9,7 +9,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from edgemobilenet.backends.tvm import default_schedules, intrin_vnni, layouts
+from edgemobilenet.backends.tvm import default_schedules, intrin_vnni, layouts, tvm_compat
 from edgemobilenet.backends.tvm.ms_database import apply_database
 from edgemobilenet.backends.tvm.relax_builder import ELEMWISE_ATTR, build_module
 from edgemobilenet.device.tvm_vm import run_vm
@@ -41,6 +41,8 @@ def lower(g: QGraph, target: dict[str, Any], tune_db: str | os.PathLike | None =
     default schedules (`default_schedules`); without, they stay unscheduled (tuning tasks).
     """
     lay = layouts.select(target) if layout == "auto" else layout
+    if lay is not None and lay.intrin:   # tuning and databases look intrinsics up by name
+        tvm_compat.cpu_tensor_intrins()
     if lay is layouts.VNNI:
         intrin_vnni.register()
     mod = _zero_pipeline()(build_module(g, lay))

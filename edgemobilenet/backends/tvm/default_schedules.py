@@ -17,11 +17,10 @@ from __future__ import annotations
 from typing import Any
 
 import tvm
-import tvm.s_tir.tensor_intrin  # noqa: F401  (registers the NEON / sdot intrinsics)
 from tvm import s_tir, tirx
 from tvm.s_tir import dlight
 
-from edgemobilenet.backends.tvm import te_depthwise
+from edgemobilenet.backends.tvm import te_depthwise, tvm_compat
 from edgemobilenet.backends.tvm.layouts import K_BLOCK, Layout
 
 PIXEL_TILE = 4        # output pixels per register tile (convolutions)
@@ -166,6 +165,8 @@ def rule(lay: Layout | None, tensorize: bool) -> dlight.base.ScheduleRule:
     `tensorize`: use the layout's intrinsic (only when the layout is the target's own).
     """
     intrin = lay.intrin if lay is not None and tensorize else None
+    if intrin is not None:
+        tvm_compat.cpu_tensor_intrins()   # registers the NEON / sdot intrinsics
 
     def apply(func: tirx.PrimFunc, target: tvm.target.Target, _tunable: bool):
         sch = s_tir.Schedule(func)

@@ -34,9 +34,10 @@ def register() -> None:
     global _registered
     if _registered:
         return
-    from tvm.s_tir.tensor_intrin import x86
-
     from edgemobilenet.backends.tvm import tvm_compat
+
+    tvm_compat.cpu_tensor_intrins()
+    from tvm.s_tir.tensor_intrin import x86
 
     tvm_compat.override_tensor_intrin(VNNI_INTRIN, x86.dot_product_16x4_u8i8i32_desc,
                                       _vnni_impl)

@@ -6,10 +6,10 @@ these were not checked against: update and re-check each entry, then `CHECKED`.
 """
 from __future__ import annotations
 
-import contextlib
+import importlib
+import importlib.util
 import sys
 import types
-from collections.abc import Iterator
 from typing import Any
 
 import tvm
@@ -52,27 +52,35 @@ def pool_worker_processes(pool: Any) -> list[Any]:
         return [w._proc for w in pool._worker_map.values() if w._proc is not None]
 
 
-# -- MetaSchedule's tensor-intrinsic import (backends/tvm/mcu/tune.py), checked on 0.27 ------
+# -- TVM's shipped tensor intrinsics, imported lean, checked on 0.27 -----------------------
 
-@contextlib.contextmanager
-def without_shipped_tensor_intrin() -> Iterator[None]:
-    """Let MetaSchedule start without importing `tvm.s_tir.tensor_intrin`.
+TENSOR_INTRIN = "tvm.s_tir.tensor_intrin"
 
-    Why: `TuneContext` imports that package (hundreds of CUDA, x86, ... TVMScript
-    intrinsics: 30-60 s here) although Cortex-M search spaces only use the ones
-    backends/tvm/mcu/intrin.py registers. Internal: an empty module stands in for it in
-    `sys.modules` unless it was imported already, and is removed afterwards so a later real
-    import still works."""
-    name = "tvm.s_tir.tensor_intrin"
-    if name in sys.modules:
-        yield
+
+def lean_tensor_intrin_package() -> None:
+    """Make `import tvm.s_tir.tensor_intrin` cheap: its submodules register only when asked.
+
+    Why: the package's `__init__` builds every CUDA, ROCm, Hexagon, RISC-V, x86 and Arm
+    intrinsic from TVMScript (about 25 s of CPU here; over 3 minutes on a loaded machine, so
+    every `edgemb` command that imported it started that slowly), and MetaSchedule's
+    `TuneContext` imports the package although our search spaces only use intrinsics
+    registered on their own. Internal: a package module with the real `__path__` but
+    without running `__init__` stands in in `sys.modules` (unless the real package was
+    imported already); `from tvm.s_tir.tensor_intrin import x86` still works."""
+    if TENSOR_INTRIN in sys.modules:
         return
-    stub = sys.modules[name] = types.ModuleType(name)
-    try:
-        yield
-    finally:
-        if sys.modules.get(name) is stub:
-            del sys.modules[name]
+    spec = importlib.util.find_spec(TENSOR_INTRIN)
+    pkg = types.ModuleType(TENSOR_INTRIN, "TVM's tensor intrinsics (lean: tvm_compat)")
+    pkg.__path__ = list(spec.submodule_search_locations)
+    pkg.__package__ = TENSOR_INTRIN
+    sys.modules[TENSOR_INTRIN] = pkg
+
+
+def cpu_tensor_intrins() -> None:
+    """Register TVM's shipped Arm (NEON, sdot) and x86 tensor intrinsics, nothing else."""
+    lean_tensor_intrin_package()
+    importlib.import_module(TENSOR_INTRIN + ".arm_cpu")
+    importlib.import_module(TENSOR_INTRIN + ".x86")
 
 
 # -- a shipped tensor intrinsic replaced process-wide (backends/tvm/intrin_vnni.py) ----------

@@ -181,8 +181,9 @@ def _tune_task(task: Task, tvm_target: Target, runner, db: ms.database.Database,
     """Run MetaSchedule on one task; return the errors of failed candidates."""
     layer = task.layer
     names = intrin.for_layer(tvm_target, layer)
+    tvm_compat.lean_tensor_intrin_package()
     with tempfile.TemporaryDirectory(prefix="emb_tune_", dir=cache) as work, \
-            tvm_compat.without_shipped_tensor_intrin(), quiet_metaschedule():
+            quiet_metaschedule():
         builder = ms_runner.ObjectBuilder(tvm_target, Path(work))
         ms.tir_integration.tune_tir(
             kernels.layer_module(layer), tvm_target, work_dir=str(Path(work) / "logs"),
