@@ -118,7 +118,7 @@ def _bytes(n: int | None, budget: int | None = None) -> list[str]:
 
 # ---- detection / segmentation samples: ground truth next to the device's boxes or map
 
-DRAW_SCORE = 0.3    # predicted boxes drawn: those scoring at least this (legible pictures)
+DRAW_TOP = 5    # predicted boxes drawn per image: the best ones (legible pictures)
 
 
 def _boxes(ax, img: np.ndarray, boxes: np.ndarray, labels, scores, names: list[str],
@@ -145,9 +145,10 @@ def samples_html(samples: dict[str, Any], caption: str) -> str:
     for i, (img, t, p) in enumerate(zip(images, samples["truth"], samples["pred"])):
         if samples["task"] == "detection":
             _boxes(axes[i, 0], img, t[0], t[1], None, names, "ground truth", "lime")
-            keep = np.asarray(p[2]) >= DRAW_SCORE
-            _boxes(axes[i, 1], img, np.asarray(p[0])[keep], np.asarray(p[1])[keep],
-                   np.asarray(p[2])[keep], names, f"device (score >= {DRAW_SCORE:g})", "red")
+            best = np.argsort(-np.asarray(p[2]), kind="stable")[:DRAW_TOP]
+            _boxes(axes[i, 1], img, np.asarray(p[0])[best], np.asarray(p[1])[best],
+                   np.asarray(p[2])[best], names, f"device (best {DRAW_TOP}, with scores)",
+                   "red")
             continue
         for ax, m, title in ((axes[i, 0], t, "ground truth"), (axes[i, 1], p, "device")):
             ax.imshow(img, cmap="gray")
