@@ -20,7 +20,7 @@ from edgemobilenet.quant import ops
 from edgemobilenet.quant.qgraph import QGraph
 
 if TYPE_CHECKING:
-    from edgemobilenet.backends.mcu.patch import PatchPlan
+    from edgemobilenet.backends.mcu.patch_plan import PatchPlan
 
 MEMORY_MODES = ("auto", "fast", "min")
 

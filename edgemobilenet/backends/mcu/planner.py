@@ -20,7 +20,7 @@ import numpy as np
 from edgemobilenet.quant.qgraph import QGraph
 
 if TYPE_CHECKING:
-    from edgemobilenet.backends.mcu.patch import PatchPlan
+    from edgemobilenet.backends.mcu.patch_plan import PatchPlan
 
 _ITEMSIZE = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4}
 # ops whose output may occupy exactly its (dying) first input's bytes
