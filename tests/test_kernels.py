@@ -189,10 +189,14 @@ def trained_cases(seed: int = 3) -> list[tuple]:
     rng = np.random.default_rng(seed)
     cases = []
     for shape in TRAINED_SHAPES:
-        for relu in (True, False):
+        for relu in (True, "full", False):
             case = trained_requant(_conv_case(rng, shape), rng)
             node, yt = case[0], case[2]
-            if relu:
+            if relu == "full":   # ReLU with output zero point -128: the whole int8 range
+                yt.zero_point = -128
+                node.attrs.update(act_min=-128, act_max=127)
+                node.name += "_relu_full"
+            elif relu:
                 node.attrs.update(act_min=int(yt.zero_point), act_max=127)
                 node.name += "_relu"
             else:

@@ -230,12 +230,14 @@ static void widen1(const int8_t *x, int32_t n, int32_t zp2, int32_t *xb)
 
 static int rq_fold(const emb_conv_params *p, int32_t m, int32_t s, int32_t q[4]);
 
-/* emb_rq_pos_ok for channels oc0 .. oc0 + n - 1: their runs may drop the sign terms. */
-static int rq_pos(const emb_conv_params *p, const int32_t *mult, int32_t oc0, int32_t n)
+/* The requantization form of a run over channels oc0 .. oc0 + n - 1: 1 if every one is
+ * emb_rq_pos_ok (no sign terms), 2 if the clamp is also the whole int8 range (act_min -128,
+ * act_max 127: no clamp instructions), else 0. */
+static int rq_mode(const emb_conv_params *p, const int32_t *mult, int32_t oc0, int32_t n)
 {
     int ok = 1;
     for (int32_t j = 0; j < n; j++) ok &= emb_rq_pos_ok(mult[oc0 + j], p->out_zp, p->act_min);
-    return ok;
+    return ok ? 1 + (p->act_min == -128 && p->act_max == 127) : 0;
 }
 
 /* w16_run's table for the channel pairs from oc0 (n channels, n even): b0 b1 b0 b1, then
@@ -338,7 +340,7 @@ static void conv_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w
         const int32_t n = oc_n - oc0 < chunk ? oc_n - oc0 : chunk, n2 = n & ~1;
         const uint32_t fast = w16_table(p, bias, mult, shift, oc0, n2, tbl);
         const int all = fast == (n2 >= 64 ? ~0u : (1u << (n2 >> 1)) - 1u) && n2 > 0;
-        const int pos = rq_pos(p, mult, oc0, n2);
+        const int pos = rq_mode(p, mult, oc0, n2);
         const int8_t *wc = w + oc0 * k * 2;
         int32_t oy = 0, ox = 0;
         for (int32_t pix = 0; pix < n_pix; pix += 2) {
@@ -706,7 +708,7 @@ static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int
                                 rq + j, t + j);
         }
         if (fast) {
-            dw3_block(p, in, w, ch, rq + 4, t, rq_pos(p, mult, ch, 4), out);
+            dw3_block(p, in, w, ch, rq + 4, t, rq_mode(p, mult, ch, 4), out);
             continue;
         }
         for (int32_t oy = 0; oy < p->out_h; oy++) {

@@ -276,7 +276,7 @@ typedef struct {
     int32_t o_step;              /* 16: C */
     int8_t *o_end;               /* 20: o after the last slot */
     uint32_t hi4, lo4;           /* 24, 28: act_max - act_min, act_min per byte */
-    int pos;                     /* 32: emb_rq_pos_ok for every lane (dw3_run_pos) */
+    int pos;                     /* 32: rq_mode: 0, 1 (emb_rq_pos_ok), 2 (and full range) */
 } dw3_ctx;
 
 #if defined(EMB_ACLE_EMULATED)
@@ -339,7 +339,15 @@ void emb_dsp_dw3_run(const dw3_ctx *k);
     "    smlal r9, r10, " a ", r8\n"                                                         \
     "    asr " a ", r10, r11\n"                                                              \
     "    usat " a ", #8, " a "\n"
-#define EMB_DW3_FN(name, LANE)                                                              \
+/* The act clamp of 4 uint8 lanes (value - act_min) in r4 and their int8 form; _FULL for
+ * act_min -128, act_max 127, where only the sign flip is left. */
+#define EMB_DW3_CLAMP                                                                       \
+    "    ldrd r8, r9, [sp, #24]\n"                /* hi4, lo4 */                            \
+    "    uqsub8 ip, r8, r4\n"                                                               \
+    "    usub8 r4, r8, ip\n"                                                                \
+    "    uadd8 r4, r4, r9\n"
+#define EMB_CLAMP_FULL "    eor r4, r4, #0x80808080\n"
+#define EMB_DW3_FN(name, LANE, CLAMP)                                                       \
     __asm__(                                                                                \
     EMB_ASM_BEGIN(name)                                                                     \
     "    push {r4-r11, lr}\n"                                                               \
@@ -358,10 +366,7 @@ void emb_dsp_dw3_run(const dw3_ctx *k);
     "    orr r4, r4, r5, lsl #8\n"                                                          \
     "    orr r4, r4, r6, lsl #16\n"                                                         \
     "    orr r4, r4, r7, lsl #24\n"                                                         \
-    "    ldrd r8, r9, [sp, #24]\n"                /* hi4, lo4 */                            \
-    "    uqsub8 ip, r8, r4\n"                                                               \
-    "    usub8 r4, r8, ip\n"                                                                \
-    "    uadd8 r4, r4, r9\n"                                                                \
+    CLAMP                                                                                   \
     "    ldrd r10, r11, [sp, #12]\n"              /* o, o_step */                           \
     "    str r4, [r10]\n"                                                                   \
     "    add r10, r10, r11\n"                                                               \
@@ -374,13 +379,18 @@ void emb_dsp_dw3_run(const dw3_ctx *k);
     "    pop {r4-r11, pc}\n"                                                                \
     EMB_ASM_END(name));
 void emb_dsp_dw3_run_pos(const dw3_ctx *k);
-EMB_DW3_FN("emb_dsp_dw3_run", EMB_DW3_LANE)
-EMB_DW3_FN("emb_dsp_dw3_run_pos", EMB_DW3_LANE_POS)
+void emb_dsp_dw3_run_pos_full(const dw3_ctx *k);
+EMB_DW3_FN("emb_dsp_dw3_run", EMB_DW3_LANE, EMB_DW3_CLAMP)
+EMB_DW3_FN("emb_dsp_dw3_run_pos", EMB_DW3_LANE_POS, EMB_DW3_CLAMP)
+EMB_DW3_FN("emb_dsp_dw3_run_pos_full", EMB_DW3_LANE_POS, EMB_CLAMP_FULL)
 #undef EMB_DW3_FN
 #undef EMB_DW3_LANE
 #undef EMB_DW3_LANE_POS
+#undef EMB_DW3_CLAMP
 #undef EMB_DW3_ROW
-#define dw3_run(k) ((k)->pos ? emb_dsp_dw3_run_pos : emb_dsp_dw3_run)(k)
+static void (*const dw3_runs[3])(const dw3_ctx *) = {emb_dsp_dw3_run, emb_dsp_dw3_run_pos,
+                                                     emb_dsp_dw3_run_pos_full};
+#define dw3_run(k) dw3_runs[(k)->pos](k)
 #endif
 
 /* n >= 1 slots of a buffer row from widened columns ab (2 words a column, x_step bytes from
@@ -431,7 +441,7 @@ typedef struct {
     const int32_t *tbl_end;      /* 20 */
     const int32_t *xb;           /* 24: widened pixel pair */
     int32_t back;                /* 28: 10 * k (bytes of unrolled steps before the end label) */
-    int pos;                     /* 32: emb_rq_pos_ok for every channel (w16_run_pos) */
+    int pos;                     /* 32: rq_mode: 0, 1 (emb_rq_pos_ok), 2 (and full range) */
 } w16_ctx;
 enum { W16_K_MAX = 256 };        /* input channels (k) per pixel: 64 unrolled steps */
 
@@ -550,7 +560,12 @@ void emb_dsp_w16_run(const w16_ctx *k, const int8_t *w);
     "    smlal r9, r10, " b ", r8\n"                                                         \
     "    asr " b ", r10, r11\n"                                                              \
     "    usat " b ", #8, " b "\n"
-#define EMB_W16_FN(name, RQ2)                                                               \
+#define EMB_W16_CLAMP                                                                       \
+    "    ldrd r10, r11, [sp, #12]\n"              /* hi4, lo4 */                            \
+    "    uqsub8 ip, r10, r4\n"                                                              \
+    "    usub8 r4, r10, ip\n"                                                               \
+    "    uadd8 r4, r4, r11\n"
+#define EMB_W16_FN(name, RQ2, CLAMP)                                                        \
     __asm__(                                                                                \
     EMB_ASM_BEGIN(name)                                                                     \
     "    push {r4-r11, lr}\n"                                                               \
@@ -576,10 +591,7 @@ void emb_dsp_w16_run(const w16_ctx *k, const int8_t *w);
     "    orr r6, r6, r7, lsl #8\n"                                                          \
     "    orr r4, r4, r6, lsl #16\n"                                                         \
     "    ldrd r8, r9, [sp, #4]\n"                 /* o, o_step */                           \
-    "    ldrd r10, r11, [sp, #12]\n"              /* hi4, lo4 */                            \
-    "    uqsub8 ip, r10, r4\n"                                                              \
-    "    usub8 r4, r10, ip\n"                                                               \
-    "    uadd8 r4, r4, r11\n"                                                               \
+    CLAMP                                                                                   \
     "    lsrs r5, r4, #16\n"                                                                \
     "    strh r5, [r8, r9]\n"                                                               \
     "    strh r4, [r8], #2\n"                                                               \
@@ -591,13 +603,19 @@ void emb_dsp_w16_run(const w16_ctx *k, const int8_t *w);
     "    pop {r4-r11, pc}\n"                                                                \
     EMB_ASM_END(name));
 void emb_dsp_w16_run_pos(const w16_ctx *k, const int8_t *w);
-EMB_W16_FN("emb_dsp_w16_run", EMB_W16_RQ2)
-EMB_W16_FN("emb_dsp_w16_run_pos", EMB_W16_RQ2_POS)
+void emb_dsp_w16_run_pos_full(const w16_ctx *k, const int8_t *w);
+EMB_W16_FN("emb_dsp_w16_run", EMB_W16_RQ2, EMB_W16_CLAMP)
+EMB_W16_FN("emb_dsp_w16_run_pos", EMB_W16_RQ2_POS, EMB_W16_CLAMP)
+EMB_W16_FN("emb_dsp_w16_run_pos_full", EMB_W16_RQ2_POS, EMB_CLAMP_FULL)
 #undef EMB_W16_FN
 #undef EMB_W16_RQ2
 #undef EMB_W16_RQ2_POS
+#undef EMB_W16_CLAMP
+#undef EMB_CLAMP_FULL
 #undef EMB_W16_STEP
-#define w16_run(k, w) ((k)->pos ? emb_dsp_w16_run_pos : emb_dsp_w16_run)(k, w)
+static void (*const w16_runs[3])(const w16_ctx *, const int8_t *) = {
+    emb_dsp_w16_run, emb_dsp_w16_run_pos, emb_dsp_w16_run_pos_full};
+#define w16_run(k, w) w16_runs[(k)->pos](k, w)
 #endif
 
 #endif
