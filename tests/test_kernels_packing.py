@@ -8,6 +8,12 @@ import pytest
 
 from edgemobilenet.backends.mcu import packing
 from edgemobilenet.errors import EdgembError
+from edgemobilenet.quant.qgraph import QNode
+
+
+def _n(op: str, **attrs: int) -> QNode:
+    """A node of `op` with `attrs` (packing reads only the op and its typed attributes)."""
+    return QNode("layer", op, ["x"], ["y"], attrs)
 
 
 def _w(rng: np.random.Generator, *shape: int) -> np.ndarray:
@@ -17,15 +23,15 @@ def _w(rng: np.random.Generator, *shape: int) -> np.ndarray:
 def test_portable_is_identity_and_unknown_variant_fails():
     rng = np.random.default_rng(0)
     w = _w(rng, 6, 3, 3, 5)
-    np.testing.assert_array_equal(packing.pack_weights("conv2d", {}, w, "portable"), w)
+    np.testing.assert_array_equal(packing.pack_weights(_n("conv2d"), w, "portable"), w)
     with pytest.raises(EdgembError, match="unknown kernel variant"):
-        packing.pack_weights("conv2d", {}, w, "neon")
+        packing.pack_weights(_n("conv2d"), w, "neon")
 
 
 @pytest.mark.parametrize("variant", ["dsp", "mve"])
 def test_depthwise_becomes_khkwc(variant):
     w = _w(np.random.default_rng(1), 12, 3, 3, 1)
-    got = packing.pack_weights("conv2d", {"groups": 12}, w, variant)
+    got = packing.pack_weights(_n("conv2d", groups=12), w, variant)
     assert got.shape == (3, 3, 12)
     for c in range(12):
         np.testing.assert_array_equal(got[:, :, c], w[c, :, :, 0])
@@ -34,7 +40,7 @@ def test_depthwise_becomes_khkwc(variant):
 @pytest.mark.parametrize("oc,k", [(8, 64), (11, 40), (4, 13), (5, 16)])
 def test_mve_pointwise_blocks(oc, k):
     w = _w(np.random.default_rng(k), oc, 1, 1, k)
-    got = packing.pack_weights("conv2d", {"groups": 1}, w, "mve")
+    got = packing.pack_weights(_n("conv2d", groups=1), w, "mve")
     oc4, full, t = -(-oc // 4) * 4, k // 16 * 16, k % 16
     assert got.shape == (oc4 * k,)
     for o in range(oc4):
@@ -51,12 +57,12 @@ def test_mve_fc_and_small_conv_use_the_block_layout():
     rng = np.random.default_rng(2)
     fc = _w(rng, 10, 40)
     conv1 = _w(rng, 8, 3, 3, 3)
-    np.testing.assert_array_equal(packing.pack_weights("fully_connected", {}, fc, "mve"),
+    np.testing.assert_array_equal(packing.pack_weights(_n("fully_connected"), fc, "mve"),
                                   packing._interleave4(fc))
-    np.testing.assert_array_equal(packing.pack_weights("conv2d", {"groups": 1}, conv1, "mve"),
+    np.testing.assert_array_equal(packing.pack_weights(_n("conv2d", groups=1), conv1, "mve"),
                                   packing._interleave4(conv1.reshape(8, 27)))
     big = _w(rng, 8, 3, 3, 64)   # K = 576: general path, OHWI
-    np.testing.assert_array_equal(packing.pack_weights("conv2d", {"groups": 1}, big, "mve"), big)
+    np.testing.assert_array_equal(packing.pack_weights(_n("conv2d", groups=1), big, "mve"), big)
 
 
 def _w16_value(got: np.ndarray, k4: int, o: int, kk: int) -> int:
@@ -69,7 +75,7 @@ def _w16_value(got: np.ndarray, k4: int, o: int, kk: int) -> int:
 def test_dsp_w16_pairs(shape):
     """Pointwise: (OC, C); small window: (OC, KH, run4), each kernel row zero-padded."""
     w = _w(np.random.default_rng(sum(shape)), *shape)
-    got = packing.pack_weights("conv2d", {"groups": 1}, w, "dsp")
+    got = packing.pack_weights(_n("conv2d", groups=1), w, "dsp")
     oc, kh, run = shape[0], shape[1], shape[2] * shape[3]
     run4 = -(-run // 4) * 4
     k = kh * run4
@@ -87,17 +93,17 @@ def test_dsp_other_layers_stay_ohwi():
     for w, groups in [(_w(rng, 8, 1, 1, 13), 1),            # pointwise, C % 4 != 0
                       (_w(rng, 8, 1, 1, 260), 1),           # pointwise, C > DSP_W16_K_MAX
                       (_w(rng, 40, 3, 3, 3), 1)]:           # > DSP_SMALL_OC_MAX channels
-        np.testing.assert_array_equal(packing.pack_weights("conv2d", {"groups": groups}, w,
+        np.testing.assert_array_equal(packing.pack_weights(_n("conv2d", groups=groups), w,
                                                            "dsp"), w)
     fc = _w(rng, 10, 40)
-    np.testing.assert_array_equal(packing.pack_weights("fully_connected", {}, fc, "dsp"), fc)
+    np.testing.assert_array_equal(packing.pack_weights(_n("fully_connected"), fc, "dsp"), fc)
 
 
 def test_dsp_compact_keeps_pointwise_int8():
     w = _w(np.random.default_rng(5), 16, 1, 1, 8)
-    np.testing.assert_array_equal(packing.pack_weights("conv2d", {"groups": 1}, w, "dsp",
+    np.testing.assert_array_equal(packing.pack_weights(_n("conv2d", groups=1), w, "dsp",
                                                        compact=True), w)
-    assert packing.pack_weights("conv2d", {"groups": 1}, w, "dsp").nbytes == 2 * w.nbytes
+    assert packing.pack_weights(_n("conv2d", groups=1), w, "dsp").nbytes == 2 * w.nbytes
 
 
 def test_dead_channels_get_the_fast_form_of_the_same_constant_output():

@@ -116,9 +116,9 @@ def layer_kind(g: QGraph, node: QNode) -> str:
     if node.op != "conv2d":
         return node.op
     w = node.params["weight"]
-    if is_depthwise(node.op, node.attrs, w):
+    if is_depthwise(node, w):
         return "depthwise"
-    if is_pointwise(node.op, node.attrs, w):
+    if is_pointwise(node, w):
         return "pointwise"
     return "first_conv" if node.inputs[0] == g.inputs[0] else "conv"
 
@@ -182,7 +182,7 @@ def bench_model(name: str, g: QGraph, x: np.ndarray, build_dir: Path) -> dict:
             "bit_exact": all(r["bit_exact"] for r in rows if r["machine"] == machine
                              and r["variant"] == variant)}
     conv = [n for n in g.nodes if n.op in ("conv2d", "fully_connected")]
-    weight_bytes = {v: sum(pack_weights(n.op, n.attrs, n.params["weight"], v).nbytes
+    weight_bytes = {v: sum(pack_weights(n, n.params["weight"], v).nbytes
                            for n in conv) for v in ("portable", "dsp", "mve")}
     dead = sum(int((n.params["multiplier"] == 0).sum()) for n in conv)
     left = sum(int(((n.params["shift"] >= 0) & (n.params["multiplier"] != 0)).sum())

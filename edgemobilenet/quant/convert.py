@@ -20,10 +20,10 @@ from edgemobilenet.quant.capture import capture
 from edgemobilenet.quant.fixedpoint import quantize_multipliers
 from edgemobilenet.quant.floatgraph import INPUT, FloatGraph, FNode
 from edgemobilenet.quant.observers import QMAX, QMIN, qparams
+from edgemobilenet.quant.ops import softmax
 from edgemobilenet.quant.qgraph import QGraph, QNode, QTensor, validate
 
 ADD_LEFT_SHIFT = 20
-SOFTMAX_SCALE, SOFTMAX_ZP = 1.0 / 256.0, -128
 _LUT_FNS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": torch.relu, "relu6": lambda x: torch.clamp(x, 0.0, 6.0),
     "hardswish": nn.functional.hardswish, "hardsigmoid": nn.functional.hardsigmoid,
@@ -116,7 +116,7 @@ class _Converter:
         if n.op in _SAME_SCALE:
             out = self._tensor(n.name, shape, ins[0].scale, ins[0].zero_point)
         elif n.op == "softmax":
-            out = self._tensor(n.name, shape, SOFTMAX_SCALE, SOFTMAX_ZP)
+            out = self._tensor(n.name, shape, softmax.OUT_SCALE, softmax.OUT_ZP)
         else:
             out = self._tensor(n.name, shape, *self._range(n.name))
         getattr(self, "_" + n.op)(n, ins, out)

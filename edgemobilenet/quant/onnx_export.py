@@ -22,6 +22,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from edgemobilenet.errors import EdgembError
+from edgemobilenet.quant import ops
 from edgemobilenet.quant.qgraph import QGraph, QNode, QTensor, validate
 
 OPSET = 17
@@ -66,7 +67,8 @@ class _Exporter:
     def quant(self, y: str, node: QNode) -> None:
         """Activation clamp (folded ReLU/ReLU6), then QuantizeLinear into the node's output."""
         t = self.g.tensors[node.outputs[0]]
-        lo, hi = int(node.attrs.get("act_min", -128)), int(node.attrs.get("act_max", 127))
+        act = ops.activation(node)
+        lo, hi = act.act_min, act.act_max
         if lo == t.zero_point and hi == 127:
             y = self.add("Relu", [y], f"{node.name}::relu", f"{node.name}::relu")
         elif lo > -128 or hi < 127:
@@ -101,14 +103,13 @@ class _Exporter:
 
     # -- ops ------------------------------------------------------------------------------
     def conv2d(self, node: QNode) -> None:
-        a = node.attrs
+        a = ops.attrs_of(node)
         w_oihw = np.ascontiguousarray(node.params["weight"].transpose(0, 3, 1, 2))
         wq, bq = self.weight_dq(node, w_oihw)
         kh, kw = node.params["weight"].shape[1:3]
         y = self.add("Conv", [self.dq(node.inputs[0]), wq, bq], f"{node.name}::conv", node.name,
-                     kernel_shape=[kh, kw], strides=list(a.get("stride", [1, 1])),
-                     pads=list(a.get("padding", [0, 0, 0, 0])),
-                     dilations=list(a.get("dilation", [1, 1])), group=int(a.get("groups", 1)))
+                     kernel_shape=[kh, kw], strides=list(a.stride), pads=list(a.padding),
+                     dilations=list(a.dilation), group=a.groups)
         self.quant(y, node)
 
     def fully_connected(self, node: QNode) -> None:
@@ -121,7 +122,7 @@ class _Exporter:
         self.quant(self.add(op, [a, b], f"{node.name}::{op}", node.name), node)
 
     def lut(self, node: QNode) -> None:
-        fn, x, n = node.attrs.get("fn"), self.dq(node.inputs[0]), node.name
+        fn, x, n = ops.attrs_of(node).fn, self.dq(node.inputs[0]), node.name
         if fn in ("hardswish", "hardsigmoid", "sigmoid", "relu", "tanh"):
             op = {"hardswish": "HardSwish", "hardsigmoid": "HardSigmoid", "sigmoid": "Sigmoid",
                   "relu": "Relu", "tanh": "Tanh"}[fn]
@@ -137,25 +138,24 @@ class _Exporter:
         self.quant(y, node)
 
     def avg_pool(self, node: QNode) -> None:
-        a, x = node.attrs, self.dq(node.inputs[0])
+        a, x = ops.attrs_of(node), self.dq(node.inputs[0])
         _, h, w, _ = self.g.tensors[node.inputs[0]].shape
-        pads = list(a.get("padding", [0, 0, 0, 0]))
-        if list(a["kernel"]) == [h, w] and not any(pads):
+        pads = list(a.padding)
+        if list(a.kernel) == [h, w] and not any(pads):
             y = self.add("GlobalAveragePool", [x], f"{node.name}::pool", node.name)
         else:
             y = self.add("AveragePool", [x], f"{node.name}::pool", node.name,
-                         kernel_shape=list(a["kernel"]), strides=list(a.get("stride", [1, 1])),
-                         pads=pads, count_include_pad=0)
+                         kernel_shape=list(a.kernel), strides=list(a.stride), pads=pads,
+                         count_include_pad=0)
         self.quant(y, node)
 
     def max_pool(self, node: QNode) -> None:
         """On the int8 values (exact: max commutes with the monotonic dequantization)."""
-        a = node.attrs
+        a = ops.attrs_of(node)
         y = self.add("MaxPool", [self.q(node.inputs[0])], f"{node.name}::pool", node.name,
-                     kernel_shape=list(a["kernel"]), strides=list(a.get("stride", [1, 1])),
-                     pads=list(a.get("padding", [0, 0, 0, 0])))
+                     kernel_shape=list(a.kernel), strides=list(a.stride), pads=list(a.padding))
         t = self.g.tensors[node.outputs[0]]
-        lo, hi = int(a.get("act_min", -128)), int(a.get("act_max", 127))
+        lo, hi = a.act_min, a.act_max
         if (lo, hi) == (-128, 127):
             self.add("Identity", [y], self.q(t.name), f"{node.name}::out")
             return
@@ -179,13 +179,13 @@ class _Exporter:
 
     def concat(self, node: QNode) -> None:
         rank = len(self.g.tensors[node.outputs[0]].shape)
-        axis = int(node.attrs.get("axis", 3)) % rank
+        axis = ops.attrs_of(node).axis % rank
         axis = _NHWC_TO_NCHW_AXIS[axis] if rank == 4 else axis
         xs = [self.dq(t) for t in node.inputs]
         self.quant(self.add("Concat", xs, f"{node.name}::concat", node.name, axis=axis), node)
 
     def resize_bilinear(self, node: QNode) -> None:
-        oh, ow = node.attrs["size"]
+        oh, ow = ops.attrs_of(node).size
         c = self.g.tensors[node.inputs[0]].shape[3]
         sizes = self.const(f"{node.name}::sizes", np.array([1, c, oh, ow], np.int64))
         y = self.add("Resize", [self.dq(node.inputs[0]), "", "", sizes], f"{node.name}::resize",

@@ -24,10 +24,11 @@ import torch
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.capture_onnx import capture_onnx_model, is_quantized
 from edgemobilenet.quant.capture_onnx_quant import QuantInfo
-from edgemobilenet.quant.convert import SOFTMAX_SCALE, SOFTMAX_ZP, _Converter, nhwc_shape
+from edgemobilenet.quant.convert import _Converter, nhwc_shape
 from edgemobilenet.quant.fixedpoint import quantize_multipliers
 from edgemobilenet.quant.floatgraph import FloatGraph, FNode
 from edgemobilenet.quant.observers import QMAX, QMIN
+from edgemobilenet.quant.ops import softmax
 from edgemobilenet.quant.onnx_file import load_onnx
 from edgemobilenet.quant.qgraph import QGraph, QTensor, validate
 
@@ -58,7 +59,7 @@ class _FileConverter(_Converter):
             raise EdgembError(f"layer '{n.name}' ({n.op}): the file requantizes this "
                               f"{n.op} from {x.scale:.6g}/{x.zero_point} to {qp[0]:.6g}/{qp[1]}")
         if n.op == "softmax" and qp is not None and \
-                (np.float32(qp[0]), qp[1]) != (np.float32(SOFTMAX_SCALE), SOFTMAX_ZP):
+                (np.float32(qp[0]), qp[1]) != (np.float32(softmax.OUT_SCALE), softmax.OUT_ZP):
             self._softmax_rescaled(n, x, qp)
             return
         super()._node(n)
@@ -67,7 +68,8 @@ class _FileConverter(_Converter):
         """Softmax at its fixed 1/256 scale, then a table to the file's output scale
         (onnxruntime writes 1/255): two roundings, within 1 LSB of rounding once."""
         tmp = f"{n.name}.softmax"
-        p = QTensor(tmp, nhwc_shape(self.g.shapes[n.name]), "int8", SOFTMAX_SCALE, SOFTMAX_ZP)
+        p = QTensor(tmp, nhwc_shape(self.g.shapes[n.name]), "int8", softmax.OUT_SCALE,
+                    softmax.OUT_ZP)
         self.tensors[tmp] = p
         self._softmax(FNode(tmp, "softmax", n.inputs), [x], p)
         out = self._tensor(n.name, self.g.shapes[n.name], *qp)

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import torch
 
-from edgemobilenet.quant import reference
+from edgemobilenet.quant import ops, reference
 from edgemobilenet.quant.convert import dequantize, quantize_input
 from edgemobilenet.quant.floatgraph import FloatGraph, run
 from edgemobilenet.quant.qgraph import QGraph
@@ -56,7 +56,7 @@ def layer_report(g: FloatGraph, q: QGraph, x: torch.Tensor | None) -> list[dict]
     for n in q.nodes:
         t = q.tensors[n.outputs[0]]
         v = db.get(n.outputs[0])
-        op = f"{n.op} {n.attrs['fn']}" if n.op == "lut" else n.op
+        op = f"{n.op} {ops.attrs_of(n).fn}" if n.op == "lut" else n.op
         rows.append({"layer": n.name, "op": op, "scale": t.scale, "zero_point": t.zero_point,
                      "sqnr_db": None if v is None or math.isinf(v) else round(v, 2)})
     return rows

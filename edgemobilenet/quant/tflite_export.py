@@ -27,6 +27,7 @@ import flatbuffers
 import numpy as np
 
 from edgemobilenet.errors import EdgembError
+from edgemobilenet.quant import ops
 from edgemobilenet.quant.fixedpoint import quantize_multiplier, quantize_multipliers
 from edgemobilenet.quant.qgraph import QGraph, QNode, QTensor, validate
 from edgemobilenet.quant.tflite_schema import (
@@ -128,7 +129,8 @@ class _Writer:
         """(output tensor index for the op, fused activation); a clamp that no fused
         activation gives becomes MAXIMUM / MINIMUM after the op."""
         t = self.g.tensors[node.outputs[0]]
-        lo, hi = int(node.attrs.get("act_min", -128)), int(node.attrs.get("act_max", 127))
+        act = ops.activation(node)
+        lo, hi = act.act_min, act.act_max
         for a in (Act.NONE, Act.RELU, Act.RELU6, Act.RELU_N1_TO_1):
             if activation_range(a, t.scale, t.zero_point) == (lo, hi):
                 return self.act(t), a
@@ -196,20 +198,18 @@ class _Writer:
         return y
 
     def conv2d(self, node: QNode) -> None:
-        a, p = node.attrs, node.params
+        a, p = ops.attrs_of(node), node.params
         x = self.g.tensors[node.inputs[0]]
         w = p["weight"]
         oc, kh, kw, cg = w.shape
         c = x.shape[3]
-        groups = int(a.get("groups", 1))
+        groups = a.groups
         depthwise = groups == c and cg == 1 and oc % c == 0   # depth multiplier oc / c
         if self.is_mean(node):
             self.mean(node)
             return
         depthwise = depthwise and groups > 1   # else a grouped CONV_2D (filter C/groups deep)
-        stride = list(a.get("stride", [1, 1]))
-        dil = list(a.get("dilation", [1, 1]))
-        pad = list(a.get("padding", [0, 0, 0, 0]))
+        stride, dil, pad = list(a.stride), list(a.dilation), list(a.padding)
         mode = padding_mode(x.shape[1:3], (kh, kw), stride, dil, pad)
         xin = self.index[x.name]
         if mode is None:
@@ -241,12 +241,11 @@ class _Writer:
     def is_mean(self, node: QNode) -> bool:
         """A unit-weight depthwise conv over the whole (H, W) with MEAN's multiplier: that is
         how the importer writes TFLite's MEAN, so it exports back as one."""
-        a, p = node.attrs, node.params
+        a, p = ops.attrs_of(node), node.params
         x, y = (self.g.tensors[t] for t in node.inputs + node.outputs)
         if len(x.shape) != 4 or p["weight"].shape != (x.shape[3], x.shape[1], x.shape[2], 1) or \
-                int(a.get("groups", 1)) != x.shape[3] or any(a.get("padding", [0] * 4)) or \
-                (p["weight"] != 1).any() or p["bias"].any() or \
-                (int(a.get("act_min", -128)), int(a.get("act_max", 127))) != (-128, 127):
+                a.groups != x.shape[3] or any(a.padding) or (p["weight"] != 1).any() or \
+                p["bias"].any() or (a.act_min, a.act_max) != (-128, 127):
             return False
         m, sh = mean_multiplier(x.scale, y.scale, x.shape[1] * x.shape[2])
         return bool((p["multiplier"] == m).all() and (p["shift"] == sh).all())
@@ -305,7 +304,7 @@ class _Writer:
     def add(self, node: QNode) -> None:
         sa, sb, sy = (f32(self.g.tensors[t].scale) for t in node.inputs + node.outputs)
         twice = 2.0 * max(sa, sb)
-        ls = int(node.attrs.get("left_shift", 20))
+        ls = ops.attrs_of(node).left_shift
         want = quantize_multipliers(np.array([sa / twice, sb / twice,
                                               twice / ((1 << 20) * sy)]))
         if ls != 20 or any((want[i] != node.params[k]).any() for i, k in
@@ -338,7 +337,7 @@ class _Writer:
         x = self.g.tensors[node.inputs[0]]
         y = self.g.tensors[node.outputs[0]]
         n = node.name
-        fn = node.attrs.get("fn")
+        fn = ops.attrs_of(node).fn
         fixed_out = {"sigmoid": (1 / 256, -128), "tanh": (1 / 128, 0)}.get(fn)
         if fn in _NATIVE_LUT and (fixed_out is None or fixed_out == (y.scale, y.zero_point)):
             try:
@@ -365,12 +364,12 @@ class _Writer:
         self.pool(node, Op.AVERAGE_POOL_2D)
 
     def pool(self, node: QNode, code: int) -> None:
-        a = node.attrs
+        a = ops.attrs_of(node)
         x = self.g.tensors[node.inputs[0]]
-        k, stride = list(a["kernel"]), list(a.get("stride", [1, 1]))
-        mode = padding_mode(x.shape[1:3], k, stride, [1, 1], list(a.get("padding", [0] * 4)))
+        k, stride = list(a.kernel), list(a.stride)
+        mode = padding_mode(x.shape[1:3], k, stride, [1, 1], list(a.padding))
         if mode is None:
-            raise EdgembError(f"node '{node.name}' ({node.op}): padding {a['padding']} is "
+            raise EdgembError(f"node '{node.name}' ({node.op}): padding {list(a.padding)} is "
                               f"neither SAME nor VALID in TFLite")
 
         def emit(out: int, act: int) -> None:
@@ -396,11 +395,12 @@ class _Writer:
         self.reshape_op(self.index[node.inputs[0]], self.act(y), tuple(y.shape), node.name)
 
     def concat(self, node: QNode) -> None:
+        a = ops.attrs_of(node)
         y = self.g.tensors[node.outputs[0]]
         ins = []
         for i, t in enumerate(node.inputs):
             x = self.g.tensors[t]
-            if node.attrs.get("requant", [1] * len(node.inputs))[i]:
+            if a.requantizes(i):
                 m = quantize_multiplier(f32(x.scale) / f32(y.scale))
                 if m != (int(node.params["multiplier"][i]), int(node.params["shift"][i])):
                     self.inexact.append(f"{node.name}: input {i} requantization differs")
@@ -412,13 +412,13 @@ class _Writer:
             else:
                 ins.append(self.index[t])
         o = schema.ConcatenationOptionsT()
-        o.axis = int(node.attrs.get("axis", 3))
+        o.axis = a.axis
         self.op(Op.CONCATENATION, ins, [self.act(y)],
                 schema.BuiltinOptions.ConcatenationOptions, o)
 
     def resize_bilinear(self, node: QNode) -> None:
         self.inexact.append(f"{node.name}: RESIZE_BILINEAR rounds differently (OPS.md)")
-        size = self.const(f"{node.name}::size", np.array(node.attrs["size"], np.int32))
+        size = self.const(f"{node.name}::size", np.array(ops.attrs_of(node).size, np.int32))
         o = schema.ResizeBilinearOptionsT()
         o.halfPixelCenters = True
         self.op(Op.RESIZE_BILINEAR, [self.index[node.inputs[0]], size],
@@ -426,9 +426,8 @@ class _Writer:
                 schema.BuiltinOptions.ResizeBilinearOptions, o)
 
     def resize_table(self, node: QNode) -> None:
-        a = node.attrs
-        mode, align, half = a.get("mode", "bilinear"), bool(a.get("align_corners")), \
-            bool(a.get("half_pixel"))
+        a = ops.attrs_of(node)
+        mode, align, half = a.mode, bool(a.align_corners), bool(a.half_pixel)
         x, y = (self.g.tensors[t] for t in node.inputs + node.outputs)
         (_, h, w, _), (_, oh, ow, _) = x.shape, y.shape
         if not (np.array_equal(resize_table(mode, oh, h, align, half), node.params["rows"]) and
@@ -469,8 +468,8 @@ class _Writer:
         sub.outputs = np.array([self.index[t] for t in g.outputs], np.int32)
         sub.name = str(g.meta.get("arch", "main"))
         info = {"meta": g.meta, "nodes": [n.name for n in g.nodes], "digest": g.digest(),
-                "fns": {n.outputs[0]: n.attrs["fn"] for n in g.nodes
-                        if n.op == "lut" and "fn" in n.attrs}}
+                "fns": {n.outputs[0]: fn for n in g.nodes
+                        if n.op == "lut" and (fn := ops.attrs_of(n).fn)}}
         meta_buf = len(self.buffers)
         self.buffers.append(schema.BufferT(data=np.frombuffer(
             json.dumps(info, sort_keys=True).encode(), np.uint8)))

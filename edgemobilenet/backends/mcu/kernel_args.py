@@ -23,7 +23,7 @@ def calls(node: QNode, in_tensors: list[QTensor], out_tensor: QTensor, variant: 
     (`compact`: dsp pointwise weights kept int8, packing.py)."""
     ctx = KernelContext(
         node, ops.attrs_of(node), list(in_tensors), out_tensor,
-        lambda w: packing.pack_weights(node.op, node.attrs, w, variant, compact), compact)
+        lambda w: packing.pack_weights(node, w, variant, compact), compact)
     values = kernel(node).calls(ctx)
     if node.op in packing.DEAD_CHANNEL_OPS:   # requantize with MBQM (OPS.md)
         for v in values:

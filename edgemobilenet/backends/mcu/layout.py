@@ -47,7 +47,7 @@ def compact_candidates(g: QGraph, variant: str) -> list[int]:
     if variant != "dsp":
         return []
     idx = [i for i, n in enumerate(g.nodes) if n.op == "conv2d" and
-           packing.has_w16_pointwise(n.op, n.attrs, n.params["weight"])]
+           packing.has_w16_pointwise(n, n.params["weight"])]
     return sorted(idx, key=lambda i: int(np.prod(g.tensor(g.nodes[i].outputs[0]).shape)))
 
 
@@ -66,7 +66,7 @@ def choose_compact(g: QGraph, variant: str, layout: str, budget: int) -> frozens
             break
         n = g.nodes[i]
         w = n.params["weight"]
-        need -= packing.pack_weights(n.op, n.attrs, w, variant).nbytes - w.nbytes
+        need -= packing.pack_weights(n, w, variant).nbytes - w.nbytes
         chosen.append(i)
     return frozenset(chosen)
 

@@ -40,7 +40,9 @@ from __future__ import annotations
 import numpy as np
 
 from edgemobilenet.errors import EdgembError
+from edgemobilenet.quant import ops
 from edgemobilenet.quant.fixedpoint import mbqm
+from edgemobilenet.quant.qgraph import QNode
 
 VARIANTS = ("portable", "dsp", "mve")
 # Small-window conv paths (conv_small in firmware/kernels/{dsp,mve}/emb_conv2d.c; the C
@@ -50,23 +52,26 @@ DSP_W16_K_MAX = 256   # W16_K_MAX in firmware/kernels/dsp/emb_dsp_loops.h
 MVE_SMALL_K_MAX, MVE_SMALL_OC_MAX = 256, 64
 
 
-def is_depthwise(node_op: str, attrs: dict, weight: np.ndarray) -> bool:
+def _conv_groups(node: QNode, weight: np.ndarray) -> int:
+    """groups of a conv2d node with an OHWI weight (its typed attributes); 0 otherwise."""
+    return ops.attrs_of(node).groups if node.op == "conv2d" and weight.ndim == 4 else 0
+
+
+def is_depthwise(node: QNode, weight: np.ndarray) -> bool:
     """Depthwise with channel multiplier 1: the case the optimised variants repack."""
-    groups = int(attrs.get("groups", 1))
-    return (node_op == "conv2d" and weight.ndim == 4 and groups > 1
-            and weight.shape[0] == groups and weight.shape[3] == 1)
+    groups = _conv_groups(node, weight)
+    return groups > 1 and weight.shape[0] == groups and weight.shape[3] == 1
 
 
-def is_pointwise(node_op: str, attrs: dict, weight: np.ndarray) -> bool:
+def is_pointwise(node: QNode, weight: np.ndarray) -> bool:
     """1x1 conv2d with groups 1 (dilation and stride do not change the weight use)."""
-    return (node_op == "conv2d" and weight.ndim == 4 and int(attrs.get("groups", 1)) == 1
-            and weight.shape[1] == 1 and weight.shape[2] == 1)
+    return _conv_groups(node, weight) == 1 and weight.shape[1] == 1 and weight.shape[2] == 1
 
 
-def _small(node_op: str, attrs: dict, weight: np.ndarray, k_max: int, oc_max: int) -> bool:
+def _small(node: QNode, weight: np.ndarray, k_max: int, oc_max: int) -> bool:
     """groups-1 conv2d whose window fits a small-window path (conv_small)."""
-    return (node_op == "conv2d" and weight.ndim == 4 and int(attrs.get("groups", 1)) == 1
-            and weight.shape[0] <= oc_max and int(np.prod(weight.shape[1:])) <= k_max)
+    return (_conv_groups(node, weight) == 1 and weight.shape[0] <= oc_max
+            and int(np.prod(weight.shape[1:])) <= k_max)
 
 
 def _pad_k4(w2: np.ndarray) -> np.ndarray:
@@ -77,10 +82,10 @@ def _pad_k4(w2: np.ndarray) -> np.ndarray:
     return out
 
 
-def _dsp_small(node_op: str, attrs: dict, w: np.ndarray) -> bool:
+def _dsp_small(node: QNode, w: np.ndarray) -> bool:
     """dsp conv_small: not 1x1, groups 1, OC and KH * run4 within the limits."""
-    return (node_op == "conv2d" and w.ndim == 4 and int(attrs.get("groups", 1)) == 1
-            and not is_pointwise(node_op, attrs, w) and w.shape[0] <= DSP_SMALL_OC_MAX
+    return (_conv_groups(node, w) == 1 and not is_pointwise(node, w)
+            and w.shape[0] <= DSP_SMALL_OC_MAX
             and w.shape[1] * (-(-w.shape[2] * w.shape[3] // 4) * 4) <= DSP_SMALL_K_MAX)
 
 
@@ -107,30 +112,30 @@ def _interleave4(w2: np.ndarray) -> np.ndarray:
         [main.reshape(oc4 // 4, -1), tail.reshape(oc4 // 4, -1)], axis=1).reshape(-1))
 
 
-def has_w16_pointwise(node_op: str, attrs: dict, weight: np.ndarray) -> bool:
+def has_w16_pointwise(node: QNode, weight: np.ndarray) -> bool:
     """A pointwise conv the dsp kernels run from int16 weights unless told `compact`."""
-    return (is_pointwise(node_op, attrs, weight) and weight.shape[3] % 4 == 0
+    return (is_pointwise(node, weight) and weight.shape[3] % 4 == 0
             and weight.shape[3] <= DSP_W16_K_MAX)
 
 
-def pack_weights(node_op: str, attrs: dict, weight: np.ndarray, variant: str,
+def pack_weights(node: QNode, weight: np.ndarray, variant: str,
                  compact: bool = False) -> np.ndarray:
     """QGraph weight (OHWI int8, or (OC, C) for FC) -> the layout `variant` expects (a
     flat or shaped int8 array; the C kernels only see its bytes). Biases are not packed: the
     kernels take the QGraph's bias, multiplier and shift arrays unchanged. `compact` keeps
     dsp pointwise weights int8 (half the bytes, slower)."""
     if variant not in VARIANTS:
-        raise EdgembError(f"{node_op}: unknown kernel variant '{variant}' "
+        raise EdgembError(f"layer '{node.name}' ({node.op}): unknown kernel variant '{variant}' "
                           f"(expected one of {', '.join(VARIANTS)})")
     w = np.ascontiguousarray(weight, dtype=np.int8)
-    if variant != "portable" and is_depthwise(node_op, attrs, w):
+    if variant != "portable" and is_depthwise(node, w):
         return np.ascontiguousarray(w[..., 0].transpose(1, 2, 0))
-    if variant == "mve" and (node_op == "fully_connected" or is_pointwise(node_op, attrs, w) or
-                             _small(node_op, attrs, w, MVE_SMALL_K_MAX, MVE_SMALL_OC_MAX)):
+    if variant == "mve" and (node.op == "fully_connected" or is_pointwise(node, w) or
+                             _small(node, w, MVE_SMALL_K_MAX, MVE_SMALL_OC_MAX)):
         return _interleave4(w.reshape(w.shape[0], -1))
-    if variant == "dsp" and not compact and has_w16_pointwise(node_op, attrs, w):
+    if variant == "dsp" and not compact and has_w16_pointwise(node, w):
         return _w16(w.reshape(w.shape[0], -1))
-    if variant == "dsp" and _dsp_small(node_op, attrs, w):
+    if variant == "dsp" and _dsp_small(node, w):
         rows = _pad_k4(w.reshape(w.shape[0] * w.shape[1], -1))    # (OC * KH, run4)
         return _w16(rows.reshape(w.shape[0], -1))
     return w

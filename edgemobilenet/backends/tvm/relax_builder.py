@@ -71,10 +71,9 @@ class _Builder:
         x = self.env[n.inputs[0]]
         w = n.params["weight"]
         zp_x = self.zp(n.inputs[0])
-        pads = tuple(int(v) for v in n.attrs.get("padding", [0, 0, 0, 0]))
-        stride = tuple(int(v) for v in n.attrs.get("stride", [1, 1]))
-        dilation = tuple(int(v) for v in n.attrs.get("dilation", [1, 1]))
-        if self.layout is not None and int(n.attrs.get("groups", 1)) == 1:
+        a = ops.attrs_of(n)
+        pads, stride, dilation, groups = a.padding, a.stride, a.dilation, a.groups
+        if self.layout is not None and groups == 1:
             lay = self.layout
             _, cp = layouts.padded(w.shape[0], w.shape[3], lay)
             xp = self.te(lambda t, z: te_packed.prepare_input(t, pads, cp, z, lay), x,
@@ -85,7 +84,6 @@ class _Builder:
         top, left, bottom, right = pads
         if top or left or bottom or right:  # padded positions hold zp_x: contribute 0
             x = self.te(lambda t, z: tfp.pad_zp(t, pads, z), x, self.ints([zp_x]), name="pad")
-        groups = int(n.attrs.get("groups", 1))
         if groups == w.shape[0] == self.g.tensors[n.inputs[0]].shape[3] and w.shape[3] == 1:
             acc = self.te(lambda t, k: te_depthwise.depthwise(t, k, stride, dilation), x,
                           self.c(te_depthwise.weights(w), "int8"), name="depthwise")
@@ -123,8 +121,8 @@ class _Builder:
         bias = n.params["bias"].astype(np.int64) - zp_x * w.astype(np.int64).sum(axis=1)
         k = 31 - n.params["shift"].astype(np.int64)
         # output zero point and clamp bounds as a kernel argument (shape-only workload)
-        q = np.array([self.zp(n.outputs[0]), int(n.attrs["act_min"]), int(n.attrs["act_max"])],
-                     dtype=np.int64)
+        a = ops.attrs_of(n)
+        q = np.array([self.zp(n.outputs[0]), a.act_min, a.act_max], dtype=np.int64)
 
         def body(acc: te.Tensor, b: te.Tensor, m: te.Tensor, k: te.Tensor,
                  q: te.Tensor) -> te.Tensor:
@@ -150,14 +148,15 @@ class _Builder:
             raise EdgembError(f"tvm backend: node '{n.name}': folded bias overflows int32")
         shift = n.params["shift"]
         cols = [self.c(col, "int32") for col in tfp.qparams(bias, n.params["multiplier"], shift).T]
-        q = self.ints([self.zp(n.outputs[0]), n.attrs["act_min"], n.attrs["act_max"]])
+        a = ops.attrs_of(n)
+        q = self.ints([self.zp(n.outputs[0]), a.act_min, a.act_max])
         return self.te(tfp.requant_channels, acc, *cols, q, w.shape[0], name="requant",
                        elemwise=True)
 
     def add(self, n: QNode) -> Expr:
-        m, sh = n.params["multiplier"], n.params["shift"]
+        m, sh, a = n.params["multiplier"], n.params["shift"], ops.attrs_of(n)
         p = self.ints([self.zp(n.inputs[0]), self.zp(n.inputs[1]), self.zp(n.outputs[0]),
-                       n.attrs["act_min"], n.attrs["act_max"], n.attrs.get("left_shift", 20),
+                       a.act_min, a.act_max, a.left_shift,
                        *(v for k in range(3) for v in tfp.scalar_qparams(m[k], sh[k]))])
 
         def body(a: te.Tensor, b: te.Tensor, p: te.Tensor) -> te.Tensor:
@@ -171,8 +170,9 @@ class _Builder:
                        elemwise=True)
 
     def mul(self, n: QNode) -> Expr:
+        a = ops.attrs_of(n)
         p = self.ints([self.zp(n.inputs[0]), self.zp(n.inputs[1]), self.zp(n.outputs[0]),
-                       n.attrs["act_min"], n.attrs["act_max"],
+                       a.act_min, a.act_max,
                        *tfp.scalar_qparams(n.params["multiplier"][0], n.params["shift"][0])])
         b_shape = self.g.tensors[n.inputs[1]].shape
 
@@ -195,9 +195,8 @@ class _Builder:
         x = self.env[n.inputs[0]]
         _, h, w, ch = self.g.tensors[n.inputs[0]].shape
         _, oh, ow, _ = self.g.tensors[n.outputs[0]].shape
-        kh, kw = (int(v) for v in n.attrs["kernel"])
-        sh, sw = (int(v) for v in n.attrs.get("stride", [1, 1]))
-        t, l, b, r = (int(v) for v in n.attrs.get("padding", [0, 0, 0, 0]))
+        a = ops.attrs_of(n)
+        (kh, kw), (sh, sw), (t, l, b, r) = a.kernel, a.stride, a.padding
         if (kh, kw) == (h, w) and (oh, ow) == (1, 1) and not (t or l or b or r):
             s = self.emit(op.sum(op.astype(x, "int32"), axis=[1, 2], keepdims=True))
             count = np.full((1, 1), h * w, dtype=np.int32)
@@ -207,7 +206,7 @@ class _Builder:
                                        padding=(t, l, b, r), groups=ch, data_layout="NHWC",
                                        kernel_layout="OHWI", out_dtype="int32"))
             count = _window_counts(h, w, oh, ow, kh, kw, sh, sw, t, l).astype(np.int32)
-        p = self.ints([n.attrs.get("act_min", -128), n.attrs.get("act_max", 127)])
+        p = self.ints([a.act_min, a.act_max])
 
         def body(s: te.Tensor, cnt: te.Tensor, p: te.Tensor) -> te.Tensor:
             def f(b_, y, x_, c):
@@ -222,13 +221,12 @@ class _Builder:
     def max_pool(self, n: QNode) -> Expr:
         """Padding with -128 never wins a window (each holds a real position)."""
         x = self.env[n.inputs[0]]
-        kh, kw = (int(v) for v in n.attrs["kernel"])
-        sh, sw = (int(v) for v in n.attrs.get("stride", [1, 1]))
-        t, l, b, r = (int(v) for v in n.attrs.get("padding", [0, 0, 0, 0]))
+        a = ops.attrs_of(n)
+        (kh, kw), (sh, sw), (t, l, b, r) = a.kernel, a.stride, a.padding
         if t or l or b or r:
             x = self.emit(op.nn.pad(x, [0, 0, t, b, l, r, 0, 0], pad_value=-128.0))
         y = self.emit(op.nn.max_pool2d(x, (kh, kw), (sh, sw), layout="NHWC"))
-        bounds = self.ints([n.attrs.get("act_min", -128), n.attrs.get("act_max", 127)])
+        bounds = self.ints([a.act_min, a.act_max])
 
         def clamp(v: te.Tensor, p: te.Tensor) -> te.Tensor:  # bounds as a kernel argument
             return te.compute(v.shape, lambda *i: tirx.Cast("int8", tirx.Max(tirx.Min(
@@ -240,15 +238,15 @@ class _Builder:
         return self.emit(op.reshape(self.env[n.inputs[0]], shape))
 
     def concat(self, n: QNode) -> Expr:
-        requant = n.attrs.get("requant", [1] * len(n.inputs))
+        a = ops.attrs_of(n)
         zy = self.zp(n.outputs[0])
         parts = []
         for i, t in enumerate(n.inputs):
             # an input kept as is (same scale and zero point) is rescaled by exactly 1
             # (MBQM(v, 2^30, 1) == v), so the kernel does not depend on the calibration
-            m, sh = ((n.params["multiplier"][i], n.params["shift"][i]) if requant[i]
+            m, sh = ((n.params["multiplier"][i], n.params["shift"][i]) if a.requantizes(i)
                      else (1 << 30, 1))
-            p = self.ints([self.zp(t), zy if requant[i] else self.zp(t),
+            p = self.ints([self.zp(t), zy if a.requantizes(i) else self.zp(t),
                            *tfp.scalar_qparams(m, sh)])
 
             def body(x: te.Tensor, p: te.Tensor) -> te.Tensor:
@@ -256,11 +254,11 @@ class _Builder:
                     tfp.mbqm_at(tirx.Cast("int32", x(*j)) - p[0], p, 2) + p[1], -128, 127),
                     name="rescale")
             parts.append(self.te(body, self.env[t], p, name="rescale", elemwise=True))
-        return self.emit(op.concat(parts, axis=int(n.attrs.get("axis", 3))))
+        return self.emit(op.concat(parts, axis=a.axis))
 
     def resize_bilinear(self, n: QNode) -> Expr:
         _, h, w, _ = self.g.tensors[n.inputs[0]].shape
-        oh, ow = (int(v) for v in n.attrs["size"])
+        oh, ow = ops.attrs_of(n).size
         zp = self.ints([self.zp(n.inputs[0])])
         # per output row / column: [i0, i1, 1024 - f, f]
         rows = np.stack(_q10_coords(oh, h), axis=1).astype(np.int32)

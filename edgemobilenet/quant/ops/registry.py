@@ -106,6 +106,12 @@ def attrs_of(node: "QNode") -> Any:
     return spec(node.op, f"node '{node.name}'").attrs_of(node)
 
 
+def activation(node: QNode) -> Activation:
+    """The node's int8 output clamp; the whole int8 range for an op that carries none."""
+    a = attrs_of(node)
+    return a if isinstance(a, Activation) else Activation()
+
+
 def register_lowering(backend: str, op: str, fn: Callable[..., Any]) -> None:
     """Attach `backend`'s lowering of `op` (called by the backend module at import)."""
     spec(op).lowerings[backend] = fn
