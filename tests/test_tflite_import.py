@@ -109,34 +109,31 @@ def add_model(act=Act.RELU) -> bytes:
     return _unary_chain(b)
 
 
+def _global_pool(m, x: int) -> int:
+    """AVERAGE_POOL_2D of the (1, 6, 5, 8) input over its whole map: (1, 1, 1, 8)."""
+    p = m.tensor("pooled", (1, 1, 1, 8), np.int8, S_X, Z_X)
+    m.op(Op.AVERAGE_POOL_2D, [x], [p], BO.Pool2DOptions,
+         _opts(schema.Pool2DOptionsT, padding=schema.Padding.VALID, strideH=1, strideW=1,
+               filterHeight=6, filterWidth=5))
+    return p
+
+
 def mul_model(swap: bool) -> bytes:
     def b(m, x):
-        p = m.tensor("pooled", (1, 1, 1, 8), np.int8, S_X, Z_X)
-        m.op(Op.AVERAGE_POOL_2D, [x], [p], BO.Pool2DOptions,
-             _opts(schema.Pool2DOptionsT, padding=schema.Padding.VALID, strideH=1, strideW=1,
-                   filterHeight=6, filterWidth=5))
+        p = _global_pool(m, x)
         y = m.tensor("y", (1, 6, 5, 8), np.int8, 0.06, 4)
         m.op(Op.MUL, [p, x] if swap else [x, p], [y], BO.MulOptions, schema.MulOptionsT())
         return y
     return _unary_chain(b)
 
 
-def avg_pool_model() -> bytes:
+def pool_model(code: int, act: int) -> bytes:
+    """AVERAGE_POOL_2D / MAX_POOL_2D, 3x3 stride 2 SAME."""
     def b(m, x):
         y = m.tensor("y", (1, 3, 3, 8), np.int8, S_X, Z_X)
-        m.op(Op.AVERAGE_POOL_2D, [x], [y], BO.Pool2DOptions,
+        m.op(code, [x], [y], BO.Pool2DOptions,
              _opts(schema.Pool2DOptionsT, padding=schema.Padding.SAME, strideH=2, strideW=2,
-                   filterHeight=3, filterWidth=3))
-        return y
-    return _unary_chain(b)
-
-
-def max_pool_model() -> bytes:
-    def b(m, x):
-        y = m.tensor("y", (1, 3, 3, 8), np.int8, S_X, Z_X)
-        m.op(Op.MAX_POOL_2D, [x], [y], BO.Pool2DOptions,
-             _opts(schema.Pool2DOptionsT, padding=schema.Padding.SAME, strideH=2, strideW=2,
-                   filterHeight=3, filterWidth=3, fusedActivationFunction=Act.RELU))
+                   filterHeight=3, filterWidth=3, fusedActivationFunction=act))
         return y
     return _unary_chain(b)
 
@@ -188,10 +185,7 @@ def reshape_concat_model() -> bytes:
 
 def squeeze_model() -> bytes:
     def b(m, x):
-        p = m.tensor("pooled", (1, 1, 1, 8), np.int8, S_X, Z_X)
-        m.op(Op.AVERAGE_POOL_2D, [x], [p], BO.Pool2DOptions,
-             _opts(schema.Pool2DOptionsT, padding=schema.Padding.VALID, strideH=1, strideW=1,
-                   filterHeight=6, filterWidth=5))
+        p = _global_pool(m, x)
         y = m.tensor("y", (1, 8), np.int8, S_X, Z_X)
         m.op(Op.SQUEEZE, [p], [y], BO.SqueezeOptions,
              _opts(schema.SqueezeOptionsT, squeezeDims=[1, 2]))
@@ -224,8 +218,8 @@ OTHER_CASES = {
     "add_relu_requantize": lambda rng: add_model(),
     "mul_broadcast": lambda rng: mul_model(False),
     "mul_broadcast_first": lambda rng: mul_model(True),
-    "avg_pool_3x3_s2_same": lambda rng: avg_pool_model(),
-    "max_pool_3x3_s2_same_relu": lambda rng: max_pool_model(),
+    "avg_pool_3x3_s2_same": lambda rng: pool_model(Op.AVERAGE_POOL_2D, Act.NONE),
+    "max_pool_3x3_s2_same_relu": lambda rng: pool_model(Op.MAX_POOL_2D, Act.RELU),
     "mean_keep_dims": lambda rng: mean_model(True),
     "mean_squeezed": lambda rng: mean_model(False),
     "concat_reshape": lambda rng: reshape_concat_model(),

@@ -37,6 +37,8 @@ _NP = {TType.INT8: np.int8, TType.UINT8: np.uint8, TType.INT32: np.int32,
        TType.INT64: np.int64, TType.FLOAT32: np.float32, TType.INT16: np.int16}
 _ELEMENTWISE = {Op.LOGISTIC: "sigmoid", Op.TANH: "tanh", Op.HARD_SWISH: "hardswish",
                 Op.RELU: "relu", Op.RELU6: "relu6", Op.RELU_N1_TO_1: "relu_n1_to_1"}
+# operators that may come without builtin options
+_NO_OPTIONS = (*_ELEMENTWISE, Op.QUANTIZE, Op.SQUEEZE, Op.RESHAPE, Op.CAST)
 
 
 @dataclass
@@ -459,7 +461,8 @@ class _Importer:
         self.emit(op, "mul", ins, out, act, {"multiplier": np.array([m], np.int32),
                                              "shift": np.array([sh], np.int32)})
 
-    def avg_pool(self, op: _Op) -> None:
+    def pool(self, op: _Op, kind: str) -> None:
+        """AVERAGE_POOL_2D / MAX_POOL_2D as `kind` (avg_pool / max_pool): same options."""
         o = op.opts
         x = self.t(op.inputs[0])
         if x.scalar_q != self.t(op.outputs[0]).scalar_q:
@@ -470,22 +473,7 @@ class _Importer:
             raise self.err(op, f"filter {k} / stride {s} must be >= 1")
         pad = self.padding(o.padding, x.shape[1:3], k, s, [1, 1])
         out, act = self.finish_act(op, o.fusedActivationFunction)
-        self.emit(op, "avg_pool", [op.inputs[0]], out,
-                  {"kernel": k, "stride": s, "padding": pad, **act})
-
-    def max_pool(self, op: _Op) -> None:
-        o = op.opts
-        x = self.t(op.inputs[0])
-        if x.scalar_q != self.t(op.outputs[0]).scalar_q:
-            raise self.err(op, "input and output quantization differ")
-        k = [int(o.filterHeight), int(o.filterWidth)]
-        s = [int(o.strideH), int(o.strideW)]
-        if min(k + s) < 1:
-            raise self.err(op, f"filter {k} / stride {s} must be >= 1")
-        pad = self.padding(o.padding, x.shape[1:3], k, s, [1, 1])
-        out, act = self.finish_act(op, o.fusedActivationFunction)
-        self.emit(op, "max_pool", [op.inputs[0]], out,
-                  {"kernel": k, "stride": s, "padding": pad, **act})
+        self.emit(op, kind, [op.inputs[0]], out, {"kernel": k, "stride": s, "padding": pad, **act})
 
     def mean(self, op: _Op) -> None:
         """MEAN over H and W as LiteRT's reference kernel computes it (and its generic
@@ -688,7 +676,8 @@ class _Importer:
         table = {Op.CONV_2D: lambda o: self.conv(o, False),
                  Op.DEPTHWISE_CONV_2D: lambda o: self.conv(o, True),
                  Op.FULLY_CONNECTED: self.fully_connected, Op.ADD: self.add, Op.MUL: self.mul,
-                 Op.AVERAGE_POOL_2D: self.avg_pool, Op.MAX_POOL_2D: self.max_pool,
+                 Op.AVERAGE_POOL_2D: lambda o: self.pool(o, "avg_pool"),
+                 Op.MAX_POOL_2D: lambda o: self.pool(o, "max_pool"),
                  Op.MEAN: self.mean, Op.RESHAPE: self.reshape, Op.PAD: self.pad,
                  Op.PADV2: self.pad,
                  Op.RESIZE_BILINEAR: lambda o: self.resize(o, "bilinear"),
@@ -708,9 +697,7 @@ class _Importer:
             if impl is None:
                 raise EdgembError(f"{c.where}: operator {op.index}: "
                                   f"{OP_NAMES.get(op.code, op.code)} is not supported")
-            if op.opts is None and op.code not in (Op.LOGISTIC, Op.TANH, Op.HARD_SWISH, Op.RELU,
-                                                   Op.RELU6, Op.RELU_N1_TO_1, Op.QUANTIZE,
-                                                   Op.SQUEEZE, Op.RESHAPE, Op.CAST):
+            if op.opts is None and op.code not in _NO_OPTIONS:
                 raise self.err(op, "missing builtin options")
             impl(op)
         yname = self.t(y).name
