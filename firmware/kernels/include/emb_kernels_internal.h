@@ -15,6 +15,16 @@ void emb_conv2d_generic_s8(const emb_conv_params *p, const int8_t *in, const int
                            const int32_t *bias, const int32_t *mult, const int32_t *shift,
                            int8_t *out);
 
+/* One dense-layer output before requantization: bias + sum_i (x[i] - x_zp) * w[i]. */
+static inline int32_t emb_dense_acc(const int8_t *x, const int8_t *w, int32_t n, int32_t x_zp,
+                                    int32_t bias)
+{
+    int32_t acc = bias;
+    for (int32_t i = 0; i < n; i++)
+        acc += ((int32_t)x[i] - x_zp) * (int32_t)w[i];
+    return acc;
+}
+
 /* Output pixel (oy, ox): first valid kernel tap and one-past-last along one axis. */
 static inline void emb_window(int32_t o, int32_t stride, int32_t pad, int32_t dil, int32_t k,
                               int32_t in, int32_t *k0, int32_t *k1)
