@@ -24,6 +24,7 @@ import pytest
 import qgraph_builders as qb
 
 from edgemobilenet.errors import EdgembError
+from edgemobilenet.quant import ops
 from edgemobilenet.quant.fixedpoint import mbqm, round_div_away
 from edgemobilenet.quant.reference import run, run_node
 
@@ -38,8 +39,8 @@ def _node_diffs(g, x):
         in_t = [g.tensors[t] for t in node.inputs]
         out_t = g.tensors[node.outputs[0]]
         xs = [qb.dequantize(env[t], q) for t, q in zip(node.inputs, in_t)]
-        want = qb.quantize(qb.float_forward(node, xs, in_t), out_t,
-                           node.attrs.get("act_min", -128), node.attrs.get("act_max", 127))
+        act = ops.activation(node)
+        want = qb.quantize(qb.float_forward(node, xs, in_t), out_t, act.act_min, act.act_max)
         got = env[node.outputs[0]]
         assert got.dtype == np.int8 and got.shape == want.shape
         out.append((node, int(np.abs(got.astype(np.int32) - want).max()),
