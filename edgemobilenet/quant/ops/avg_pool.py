@@ -22,8 +22,7 @@ def reference(node, a: AvgPoolAttrs, inputs, in_t, out_t) -> np.ndarray:
     x = inputs[0][0]
     h, w, c = x.shape
     kh, kw = a.kernel
-    oh = nu.out_size(h, a.padding[0], a.padding[2], kh, a.stride[0], 1)
-    ow = nu.out_size(w, a.padding[1], a.padding[3], kw, a.stride[1], 1)
+    oh, ow = nu.out_hw((h, w), a.kernel, a.stride, a.padding)
     if (kh, kw) == (h, w) and a.padding == (0, 0, 0, 0):
         s = x.astype(np.int32).sum(axis=(0, 1), keepdims=True)
         count: np.ndarray | int = h * w

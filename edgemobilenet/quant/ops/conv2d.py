@@ -26,8 +26,7 @@ def reference(node, a: Conv2dAttrs, inputs, in_t, out_t) -> np.ndarray:
     w = node.params["weight"]
     oc, kh, kw, cg = w.shape
     h, wd, c = x.shape
-    oh = nu.out_size(h, a.padding[0], a.padding[2], kh, a.stride[0], a.dilation[0])
-    ow = nu.out_size(wd, a.padding[1], a.padding[3], kw, a.stride[1], a.dilation[1])
+    oh, ow = nu.out_hw((h, wd), (kh, kw), a.stride, a.padding, a.dilation)
     xc = nu.pad(x.astype(np.int32) - int(in_t[0].zero_point), a.padding, 0)  # pads -> 0
     if a.groups == c == oc and cg == 1:
         acc = nu.depthwise(xc, w, a.stride, a.dilation, oh, ow)

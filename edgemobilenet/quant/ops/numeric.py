@@ -28,6 +28,14 @@ def out_size(n: int, lo: int, hi: int, k: int, s: int, d: int) -> int:
     return (n + lo + hi - d * (k - 1) - 1) // s + 1
 
 
+def out_hw(hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
+           padding: tuple[int, int, int, int],
+           dilation: tuple[int, int] = (1, 1)) -> tuple[int, int]:
+    """Output rows and columns of a window op over an (H, W) map (padding t, l, b, r)."""
+    return (out_size(hw[0], padding[0], padding[2], kernel[0], stride[0], dilation[0]),
+            out_size(hw[1], padding[1], padding[3], kernel[1], stride[1], dilation[1]))
+
+
 def windows(xp: np.ndarray, kh: int, kw: int, stride: tuple[int, int],
             dilation: tuple[int, int], oh: int, ow: int) -> np.ndarray:
     """(OH, OW, KH, KW, C) view of the padded (H, W, C) input."""

@@ -15,8 +15,7 @@ def max_pool_reference(node, a: AvgPoolAttrs, inputs, in_t, out_t) -> np.ndarray
     x = inputs[0][0]
     h, w, _ = x.shape
     kh, kw = a.kernel
-    oh = nu.out_size(h, a.padding[0], a.padding[2], kh, a.stride[0], 1)
-    ow = nu.out_size(w, a.padding[1], a.padding[3], kw, a.stride[1], 1)
+    oh, ow = nu.out_hw((h, w), a.kernel, a.stride, a.padding)
     xp = nu.pad(x, a.padding, -128)   # padded positions never win (every window has one real)
     v = nu.windows(xp, kh, kw, a.stride, (1, 1), oh, ow)   # (OH, OW, KH, KW, C)
     return saturate_int8(v.max(axis=(2, 3)), a.act_min, a.act_max)[None]
