@@ -14,6 +14,7 @@ from typing import Mapping
 import numpy as np
 
 from edgemobilenet.backends.mcu import codegen, planner
+from edgemobilenet.backends.mcu.patch import PatchPlan
 from edgemobilenet.targets import FIRMWARE_DIR as FIRMWARE
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.qgraph import QGraph
@@ -49,14 +50,16 @@ def build_kernel_objects(work_dir: Path, *, sanitize: bool = True, cc: str = "gc
 
 def build_host(g: QGraph, work_dir: Path, *, sanitize: bool = True, cc: str = "gcc",
                objects: list[Path] | None = None,
-               inplace: Mapping[int, tuple[int, int]] = {}) -> Path:
+               inplace: Mapping[int, tuple[int, int]] = {},
+               patch: PatchPlan | None = None) -> Path:
     """Generate model.c for `g` (portable kernels) into work_dir and link `host_model`.
 
     `objects` from `build_kernel_objects` (same `sanitize`) skip recompiling the kernels;
-    `inplace`: depthwise layers run in place (inplace.py).
+    `inplace`: depthwise layers run in place (inplace.py); `patch`: layers run in patches
+    (patch.py).
     """
     work_dir.mkdir(parents=True, exist_ok=True)
-    codegen.generate_model(g, planner.plan(g, 4, inplace), "portable", work_dir)
+    codegen.generate_model(g, planner.plan(g, 4, inplace, patch), "portable", work_dir)
     if objects is None:
         objects = build_kernel_objects(work_dir / "obj", sanitize=sanitize, cc=cc)
     exe = work_dir / "host_model"
