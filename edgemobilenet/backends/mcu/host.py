@@ -14,7 +14,7 @@ from typing import Mapping
 import numpy as np
 
 from edgemobilenet.backends.mcu import codegen, planner
-from edgemobilenet.backends.mcu.patch import PatchPlan
+from edgemobilenet.backends.mcu.patch_plan import PatchPlan
 from edgemobilenet.targets import FIRMWARE_DIR as FIRMWARE
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.qgraph import QGraph
