@@ -1,7 +1,7 @@
 """The QGraph op registry (registry.py) and one module per op family registering its entry.
 
-Import `OPS`, `spec`, `attrs_of`, `activation`, `register_lowering`, `lowering` from here: importing this
-package registers every op. README.md beside this file says how to add an op.
+Import `OPS`, `spec`, `attrs_of`, `activation`, `register_lowering`, `lowering` from here:
+importing this package registers every op. README.md beside this file says how to add an op.
 """
 from edgemobilenet.quant.ops.registry import (OPS, PARAM_DTYPES, Activation, OpSpec, activation,
                                               attrs_of, lowering, register, register_lowering,
