@@ -205,22 +205,15 @@ def stop_group(proc: subprocess.Popen, timeout: float = 10) -> None:
     """Terminate a process started with `start_new_session=True` and its whole group:
     SIGTERM, up to `timeout` s for the leader, then SIGKILL to whatever of the group is
     left (members that outlive or ignore SIGTERM, e.g. forked session children)."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        pass
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
 
 
 def start_tracker(host: str = "127.0.0.1", port: int = 9190, timeout: float = 60):
