@@ -418,6 +418,13 @@ def run_bench(build: Build, runner: Runner, *, images: Images | None = None, rep
                                       "sram_budget")}
     memory["stack_high_water"] = runner.stack_high_water()
     memory["notes"] = []
+    if man.get("patch"):   # backends/mcu/patch.py
+        pt = man["patch"]
+        memory["notes"].append(
+            f"layers 0..{pt['join_index']} run in a {pt['grid'][0]} x {pt['grid'][1]} grid of "
+            f"patches joined at '{pt['join_layer']}' (layer by layer the arena would be "
+            f"{man['arena_layer_by_layer']:,} B); the per-layer figures of layer "
+            f"{pt['join_index']} hold the whole patched stage, the layers before it show 0")
     if build.is_linux:
         memory["library_bytes"] = man.get("library_bytes")
         memory["notes"].append("flash, SRAM, arena and stack: n/a on Linux (the TVM runtime "
