@@ -15,8 +15,6 @@
 #define MAX_INTS 32
 #define MAX_BLOBS 8
 
-static void wr32(int32_t v) { tb_write(&v, 4); }
-
 static void run_mbqm(int32_t n, void *const *b, void *out)
 {
     const int32_t *x = b[0], *m = b[1], *s = b[2];
@@ -56,14 +54,7 @@ int main(void)
         } else {
             kc_call(op, ints, blobs, out);
         }
-        const uint32_t instr = tb_instr_end(t0);
-        const uint32_t zero = 0;
-        wr32(0);
-        wr32((int32_t)instr);
-        wr32((int32_t)out_n);
-        tb_write(out, out_n);
-        tb_write(&zero, ((out_n + 3u) & ~3u) - out_n);
-        tb_free_all();
+        tb_write_result(0, tb_instr_end(t0), out, out_n);
     }
     tb_exit(0);
     return 0;

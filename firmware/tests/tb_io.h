@@ -28,4 +28,17 @@ static inline void *tb_read_blob(void)
     if (!blob || tb_read(blob, n) || (padded > n && tb_read(pad, padded - n))) tb_exit(6);
     return blob;
 }
+
+/* The result record of both drivers: int32 status, uint32 instructions, int32 out_nbytes,
+ * the output padded to 4; then every tb_alloc block is released for the next case. */
+static inline void tb_write_result(int32_t status, uint32_t instr, const void *out,
+                                   uint32_t out_n)
+{
+    const int32_t head[3] = {status, (int32_t)instr, (int32_t)out_n};
+    const uint32_t zero = 0;
+    tb_write(head, sizeof head);
+    tb_write(out, out_n);
+    tb_write(&zero, ((out_n + 3u) & ~3u) - out_n);
+    tb_free_all();
+}
 #endif

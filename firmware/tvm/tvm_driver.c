@@ -10,8 +10,6 @@
 
 int emb_tvm_dispatch(int32_t kernel, void **args);   /* generated per build */
 
-static void wr32(int32_t v) { tb_write(&v, 4); }
-
 int main(void)
 {
     for (;;) {
@@ -29,14 +27,7 @@ int main(void)
         args[n_blobs] = out;
         const uint32_t t0 = tb_instr_begin();
         const int status = emb_tvm_dispatch(kernel, args);
-        const uint32_t instr = tb_instr_end(t0);
-        const uint32_t zero = 0;
-        wr32(status);
-        wr32((int32_t)instr);
-        wr32((int32_t)out_n);
-        tb_write(out, out_n);
-        tb_write(&zero, ((out_n + 3u) & ~3u) - out_n);
-        tb_free_all();
+        tb_write_result(status, tb_instr_end(t0), out, out_n);
     }
     tb_exit(0);
     return 0;
