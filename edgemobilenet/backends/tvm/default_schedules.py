@@ -24,6 +24,9 @@ from edgemobilenet.backends.tvm import te_depthwise, tvm_compat
 from edgemobilenet.backends.tvm.layouts import K_BLOCK, Layout
 
 PIXEL_TILE = 4        # output pixels per register tile (convolutions)
+# per layout with its intrinsic: (output pixels, accumulator vectors) of a register tile;
+# VNNI: up to 8 pixels x 3 blocks of 16 channels = 24 of the 32 zmm registers
+TILES = {"vnni": (8, 24)}
 MIN_PARALLEL = 4096   # elements below which an elementwise kernel stays on one thread
 
 
@@ -35,6 +38,15 @@ def _extent(sch: s_tir.Schedule, loop) -> int | None:
 def _tile(n: int, limit: int) -> int:
     """The largest divisor of `n` that is at most `limit`."""
     return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)
+
+
+def _pow2_tile(n: int, limit: int) -> int:
+    """The largest power of two dividing `n` that is at most `limit` (vector lanes: odd
+    widths such as 24 make LLVM split or scalarise the vectors)."""
+    v = 1
+    while n % (2 * v) == 0 and 2 * v <= limit:
+        v *= 2
+    return v
 
 
 def _blocks(sch: s_tir.Schedule) -> list:
@@ -73,17 +85,33 @@ def _vectorize_inner(sch: s_tir.Schedule, block, lanes: int) -> None:
         sch.vectorize(sch.split(inner, [None, v])[1] if v < n else inner)
 
 
+def _epilogue_at(sch: s_tir.Schedule, epi, anchor, loop, lanes: int) -> None:
+    """Compute the epilogue per register tile at `loop`: its channel loop vectorised, its
+    other loops unrolled, so every accumulator index is a constant and LLVM keeps the tile
+    in registers (a loop left rolled forces the tile through the stack)."""
+    loop_stmt = sch.get(loop)
+    depth = 1 + next(i for i, lp in enumerate(sch.get_loops(anchor))
+                     if sch.get(lp).same_as(loop_stmt))
+    sch.reverse_compute_at(epi, loop)
+    _vectorize_inner(sch, epi, lanes)
+    for lp in sch.get_loops(epi)[depth:-1]:
+        sch.unroll(lp)
+
+
 def _packed(sch: s_tir.Schedule, lay: Layout, intrin: str | None, lanes: int) -> None:
     block = sch.get_sblock(sch.get(_anchor(sch)).name_hint)
     epi = _epilogue(sch, block)
     loops = sch.get_loops(block)
     if len(loops) == 7:                       # conv: n, oh, ow, oc, ry, rx, rc
         n, oh, ow, oc, ry, rx, rc = loops
-        owo, owi = sch.split(ow, [None, _tile(_extent(sch, ow), PIXEL_TILE)])
-        oco, oci = sch.split(oc, [None, lay.oc_block])
+        pix, blocks = TILES.get(lay.name, (PIXEL_TILE, 1)) if intrin else (PIXEL_TILE, 1)
+        owo, owi = sch.split(ow, [None, _tile(_extent(sch, ow), pix)])
+        nb = _tile(_extent(sch, oc) // lay.oc_block, max(1, blocks // _extent(sch, owi)))
+        oco, ocb, oci = sch.split(oc, [None, nb, lay.oc_block])
         rco, rci = sch.split(rc, [None, K_BLOCK])
-        sch.reorder(n, oh, owo, oco, ry, rx, rco, owi, oci, rci)
+        sch.reorder(n, oh, owo, oco, ry, rx, rco, owi, ocb, oci, rci)
         sch.parallel(sch.fuse(n, oh))
+        sch.unroll(ocb)
         first_r = ry
     else:                                     # dense: i, j, k
         i, j, k = loops
@@ -93,8 +121,7 @@ def _packed(sch: s_tir.Schedule, lay: Layout, intrin: str | None, lanes: int) ->
         sch.parallel(oco)
         first_r, owi = rco, None
     if epi is not None:
-        sch.reverse_compute_at(epi, oco)
-        _vectorize_inner(sch, epi, lanes)
+        _epilogue_at(sch, epi, block, oco, lanes)
     if intrin is None:   # channel block as vectors, the 4 reduction lanes unrolled
         sch.reorder(rci, oci)
         sch.unroll(rci)
@@ -111,13 +138,12 @@ def _depthwise(sch: s_tir.Schedule, lanes: int) -> None:
     block = sch.get_sblock(te_depthwise.BLOCK)
     epi = _epilogue(sch, block)
     n, oh, ow, c, ry, rx = sch.get_loops(block)
-    co, ci = sch.split(c, [None, _tile(_extent(sch, c), 2 * lanes)])
+    co, ci = sch.split(c, [None, _pow2_tile(_extent(sch, c), 2 * lanes)])
     owo, owi = sch.split(ow, [None, _tile(_extent(sch, ow), PIXEL_TILE)])
     sch.reorder(n, oh, owo, co, ry, rx, owi, ci)
     sch.parallel(sch.fuse(n, oh))
     if epi is not None:
-        sch.reverse_compute_at(epi, co)
-        _vectorize_inner(sch, epi, lanes)
+        _epilogue_at(sch, epi, block, co, lanes)
     sch.vectorize(ci)
     sch.unroll(owi)
     init = sch.decompose_reduction(block, ry)
@@ -129,6 +155,19 @@ def _elementwise(sch: s_tir.Schedule, lanes: int) -> None:
     for b in producers:
         sch.compute_inline(b)
     loops = sch.get_loops(last)
+    c = _extent(sch, loops[-1])
+    v = _pow2_tile(c, 2 * lanes) if c else 1
+    if v > 1 and len(loops) > 1:   # channels as vectors: no index arithmetic per lane
+        *outer, inner = loops
+        if v < c:
+            io, inner = sch.split(inner, [None, v])
+            outer.append(io)
+        sch.vectorize(inner)
+        fused = sch.fuse(*outer) if len(outer) > 1 else outer[0]
+        n = _extent(sch, fused)
+        if n is not None and n * v >= MIN_PARALLEL:
+            sch.parallel(fused)
+        return
     fused = sch.fuse(*loops) if len(loops) > 1 else loops[0]
     n = _extent(sch, fused)
     if n is None:
