@@ -20,13 +20,15 @@ import tvm
 from tvm import s_tir, tirx
 from tvm.s_tir import dlight
 
-from edgemobilenet.backends.tvm import te_depthwise, tvm_compat
-from edgemobilenet.backends.tvm.layouts import K_BLOCK, Layout
+from edgemobilenet.backends.tvm import intrin_neon, te_depthwise, tvm_compat
+from edgemobilenet.backends.tvm.layouts import K_BLOCK, NEON, Layout
 
 PIXEL_TILE = 4        # output pixels per register tile (convolutions)
 # per layout with its intrinsic: (output pixels, accumulator vectors) of a register tile;
 # VNNI: up to 8 pixels x 3 blocks of 16 channels = 24 of the 32 zmm registers
 TILES = {"vnni": (8, 24)}
+NEON_PIXEL_TILE = 8   # aarch64 register tile: pixels x 4 channels (2 accumulators each)
+NEON_KBLOCKS = 8      # input-channel blocks of 4 per aarch64 intrinsic call
 MIN_PARALLEL = 4096   # elements below which an elementwise kernel stays on one thread
 
 
@@ -98,10 +100,14 @@ def _epilogue_at(sch: s_tir.Schedule, epi, anchor, loop, lanes: int) -> None:
         sch.unroll(lp)
 
 
-def _packed(sch: s_tir.Schedule, lay: Layout, intrin: str | None, lanes: int) -> None:
+def _packed(sch: s_tir.Schedule, lay: Layout, intrin: str | None, lanes: int,
+            tile_kind: str | None) -> None:
     block = sch.get_sblock(sch.get(_anchor(sch)).name_hint)
     epi = _epilogue(sch, block)
     loops = sch.get_loops(block)
+    if len(loops) == 7 and tile_kind is not None and _extent(sch, loops[-1]) > K_BLOCK:
+        _packed_tile(sch, block, epi, loops, tile_kind, lanes)
+        return
     if len(loops) == 7:                       # conv: n, oh, ow, oc, ry, rx, rc
         n, oh, ow, oc, ry, rx, rc = loops
         pix, blocks = TILES.get(lay.name, (PIXEL_TILE, 1)) if intrin else (PIXEL_TILE, 1)
@@ -132,6 +138,25 @@ def _packed(sch: s_tir.Schedule, lay: Layout, intrin: str | None, lanes: int) ->
     _vectorize_inner(sch, init, lanes)
     if intrin is not None:
         sch.tensorize(oci, intrin)
+
+
+def _packed_tile(sch: s_tir.Schedule, block, epi, loops: list, kind: str, lanes: int) -> None:
+    """aarch64 conv: P pixels x 4 output channels x KB input-channel blocks per call of an
+    `intrin_neon` register-tile intrinsic."""
+    n, oh, ow, oc, ry, rx, rc = loops
+    p = _tile(_extent(sch, ow), NEON_PIXEL_TILE)
+    owo, owi = sch.split(ow, [None, p])
+    oco, oci = sch.split(oc, [None, 4])
+    kb = _tile(_extent(sch, rc) // K_BLOCK, NEON_KBLOCKS)
+    rco, rcb, rci = sch.split(rc, [None, kb, K_BLOCK])
+    sch.reorder(n, oh, owo, oco, ry, rx, rco, owi, rcb, oci, rci)
+    sch.parallel(sch.fuse(n, oh))
+    if epi is not None:
+        sch.reverse_compute_at(epi, oco)
+        _vectorize_inner(sch, epi, lanes)
+    init = sch.decompose_reduction(block, ry)
+    _vectorize_inner(sch, init, lanes)
+    sch.tensorize(owi, intrin_neon.intrin(p, kb, kind))
 
 
 def _depthwise(sch: s_tir.Schedule, lanes: int) -> None:
@@ -198,14 +223,17 @@ def _lanes(target: tvm.target.Target) -> int:
     return 8 if target_has_features("avx2", target) else 4
 
 
-def rule(lay: Layout | None, tensorize: bool) -> dlight.base.ScheduleRule:
+def rule(lay: Layout | None, tensorize: bool,
+         narrow_weights: bool = False) -> dlight.base.ScheduleRule:
     """The dlight rule that schedules one kernel (None: leave it to the generic lowering).
 
-    `tensorize`: use the layout's intrinsic (only when the layout is the target's own).
+    `tensorize`: use the layout's intrinsic (only when the layout is the target's own);
+    `narrow_weights`: no packed weight is -128 (`intrin_neon.narrow_weights`).
     """
     intrin = lay.intrin if lay is not None and tensorize else None
     if intrin is not None:
         tvm_compat.cpu_tensor_intrins()   # registers the NEON / sdot intrinsics
+    tile_kind = "neon" if tensorize and lay is NEON and narrow_weights else None
 
     def apply(func: tirx.PrimFunc, target: tvm.target.Target, _tunable: bool):
         sch = s_tir.Schedule(func)
@@ -217,7 +245,7 @@ def rule(lay: Layout | None, tensorize: bool) -> dlight.base.ScheduleRule:
             elif sch.get(anchor).name_hint == te_depthwise.BLOCK:
                 _depthwise(sch, lanes)
             elif lay is not None and sch.get(anchor).name_hint in ("conv_packed", "dense_packed"):
-                _packed(sch, lay, intrin, lanes)
+                _packed(sch, lay, intrin, lanes, tile_kind)
             else:
                 return None
         except (s_tir.ScheduleError, RuntimeError, ValueError):  # does not fit: generic
@@ -230,5 +258,6 @@ def rule(lay: Layout | None, tensorize: bool) -> dlight.base.ScheduleRule:
 def apply(mod: tvm.IRModule, target: tvm.target.Target, lay: Layout | None,
           tensorize: bool) -> tvm.IRModule:
     """Schedule every kernel of `mod` that is not scheduled yet (tuned ones keep theirs)."""
+    narrow = lay is NEON and tensorize and intrin_neon.narrow_weights(mod)
     with target:
-        return dlight.ApplyDefaultSchedule(rule(lay, tensorize))(mod)
+        return dlight.ApplyDefaultSchedule(rule(lay, tensorize, narrow))(mod)
