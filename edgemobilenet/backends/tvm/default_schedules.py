@@ -21,7 +21,7 @@ from tvm import s_tir, tirx
 from tvm.s_tir import dlight
 
 from edgemobilenet.backends.tvm import intrin_neon, te_depthwise, tvm_compat
-from edgemobilenet.backends.tvm.layouts import K_BLOCK, NEON, Layout
+from edgemobilenet.backends.tvm.layouts import DOTPROD, K_BLOCK, NEON, Layout
 
 PIXEL_TILE = 4        # output pixels per register tile (convolutions)
 # per layout with its intrinsic: (output pixels, accumulator vectors) of a register tile;
@@ -233,7 +233,11 @@ def rule(lay: Layout | None, tensorize: bool,
     intrin = lay.intrin if lay is not None and tensorize else None
     if intrin is not None:
         tvm_compat.cpu_tensor_intrins()   # registers the NEON / sdot intrinsics
-    tile_kind = "neon" if tensorize and lay is NEON and narrow_weights else None
+    tile_kind = None
+    if tensorize and lay is DOTPROD:
+        tile_kind = "sdot"
+    elif tensorize and lay is NEON and narrow_weights:
+        tile_kind = "neon"
 
     def apply(func: tirx.PrimFunc, target: tvm.target.Target, _tunable: bool):
         sch = s_tir.Schedule(func)

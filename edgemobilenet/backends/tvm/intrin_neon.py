@@ -107,10 +107,10 @@ def narrow_weights(mod: tvm.IRModule) -> bool:
 
     def visit(e) -> None:
         nonlocal ok
-        if isinstance(e, tvm.ir.expr.Constant) and hasattr(e, "data"):
-            w = e.data.numpy()
-            if w.dtype == np.int8 and w.ndim in (4, 6) and w.shape[-1] == 4:
-                ok = ok and bool(w.min() > -128)
+        v = getattr(e, "value", None) if isinstance(e, tvm.ir.expr.Constant) else None
+        if hasattr(v, "numpy") and str(v.dtype) == "int8" and len(v.shape) in (4, 6) \
+                and int(v.shape[-1]) == 4:
+            ok = ok and bool(v.numpy().min() > -128)
 
     relax.analysis.post_order_visit(mod["main"].body, visit)
     return ok
