@@ -45,7 +45,8 @@ def lower(g: QGraph, target: dict[str, Any], tune_db: str | os.PathLike | None =
         tvm_compat.cpu_tensor_intrins()
     if lay is layouts.VNNI:
         intrin_vnni.register()
-    mod = _zero_pipeline()(build_module(g, lay))
+    arm = str(target.get("mtriple", "")).startswith("aarch64")
+    mod = _zero_pipeline()(build_module(g, lay, sqrdmulh=arm and lay is not None))
     if tune_db is not None:
         mod = apply_database(mod, tvm_target(target), tune_db)
     return schedule_kernels(mod, target, lay) if schedule else mod

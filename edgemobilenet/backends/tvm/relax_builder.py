@@ -39,10 +39,12 @@ ELEMWISE_ATTR = "edgemb.elemwise"
 class _Builder:
     """Emits one QGraph node at a time into a Relax dataflow block."""
 
-    def __init__(self, bb: relax.BlockBuilder, g: QGraph, layout: Layout | None = None):
+    def __init__(self, bb: relax.BlockBuilder, g: QGraph, layout: Layout | None = None,
+                 sqrdmulh: bool = False):
         self.bb = bb
         self.g = g
         self.layout = layout
+        self.sqrdmulh = sqrdmulh
         self.env: dict[str, Expr] = {}
 
     # ---- small helpers -------------------------------------------------------------
@@ -150,8 +152,8 @@ class _Builder:
         cols = [self.c(col, "int32") for col in tfp.qparams(bias, n.params["multiplier"], shift).T]
         a = ops.attrs_of(n)
         q = self.ints([self.zp(n.outputs[0]), a.act_min, a.act_max])
-        return self.te(tfp.requant_channels, acc, *cols, q, w.shape[0], name="requant",
-                       elemwise=True)
+        return self.te(lambda *a: tfp.requant_channels(*a, sqrdmulh=self.sqrdmulh), acc,
+                       *cols, q, w.shape[0], name="requant", elemwise=True)
 
     def add(self, n: QNode) -> Expr:
         m, sh, a = n.params["multiplier"], n.params["shift"], ops.attrs_of(n)
@@ -331,10 +333,12 @@ for _op in ops.OPS:
         ops.register_lowering("tvm", _op, getattr(_Builder, _op))
 
 
-def build_module(g: QGraph, layout: Layout | None = None) -> "tvm.IRModule":  # noqa: F821
+def build_module(g: QGraph, layout: Layout | None = None,
+                 sqrdmulh: bool = False) -> "tvm.IRModule":  # noqa: F821
     """Translate a validated QGraph into an IRModule with one Relax function `main`.
 
-    With a `layout`, convolutions (groups == 1) and dense layers use packed weights.
+    With a `layout`, convolutions (groups == 1) and dense layers use packed weights;
+    `sqrdmulh` (aarch64 targets only): their requantize epilogue in int32 with `sqrdmulh`.
     """
     validate(g, "qgraph")
     if len(g.inputs) != 1:
@@ -344,7 +348,7 @@ def build_module(g: QGraph, layout: Layout | None = None) -> "tvm.IRModule":  # 
     x = relax.Var("x", relax.TensorType(list(tin.shape), "int8"))
     with bb.function("main", [x]):
         with bb.dataflow():
-            b = _Builder(bb, g, layout)
+            b = _Builder(bb, g, layout, sqrdmulh)
             b.env[tin.name] = x
             for node in g.nodes:
                 b.env[node.outputs[0]] = ops.lowering("tvm", node)(b, node)

@@ -60,6 +60,22 @@ def mbqm(x: tirx.PrimExpr, m, left, right, half, pos) -> tirx.PrimExpr:
     return tirx.Cast("int32", (q + _i64(half) + up) >> _i64(right))
 
 
+def mbqm_sqrdmulh(x: tirx.PrimExpr, m, left, right, half) -> tirx.PrimExpr:
+    """`mbqm` in int32 with aarch64's `sqrdmulh` (int32 only; aarch64 targets only).
+
+    `sqrdmulh(a, m)` = (a * m + 2^30) >> 31 (saturating only for INT32_MIN * INT32_MIN; m
+    >= 0), which is SRDHM (above). The rounding shift is gemmlowp's RoundingDivideByPOT:
+    (q >> right) + ((q & mask) > half - (q >> 31)), mask = 2^right - 1, half = mask >> 1
+    (0 when right is 0); q < 0 exactly when t < 0, so it equals the int64 form.
+    """
+    a = x if isinstance(left, int) and left == 0 else x << left   # wraps as int32
+    q = tirx.call_llvm_pure_intrin("int32", "llvm.aarch64.neon.sqrdmulh", a, m)
+    one = tirx.const(1, "int32")
+    rem = q & ((one << right) - one)
+    up = tirx.Cast("int32", rem > half - (q >> tirx.const(31, "int32")))
+    return (q >> right) + up
+
+
 def mbqm_at(x: tirx.PrimExpr, p: te.Tensor, i: int) -> tirx.PrimExpr:
     """`mbqm` with the multiplier stored as `scalar_qparams` at `p[i:i + 5]`."""
     return mbqm(x, *(p[i + k] for k in range(5)))
@@ -74,16 +90,20 @@ def clamp_i8(y: tirx.PrimExpr, lo, hi) -> tirx.PrimExpr:
 
 def requant_channels(acc: te.Tensor, bias: te.Tensor, m: te.Tensor, left: te.Tensor,
                      right: te.Tensor, half: te.Tensor, pos: te.Tensor, q: te.Tensor,
-                     channels: int | None = None) -> te.Tensor:
+                     channels: int | None = None, sqrdmulh: bool = False) -> te.Tensor:
     """int32 accumulator (channels last) -> int8: + bias, MBQM, + zp, clamp; one stage.
 
     The per-channel columns of `qparams` come as separate 1-D tensors so the stage stays a
     broadcast op that TVM fuses into the convolution before it; `q` is `[zp, lo, hi]`.
-    `channels` keeps only the first channels of a padded accumulator.
+    `channels` keeps only the first channels of a padded accumulator; `sqrdmulh` uses
+    `mbqm_sqrdmulh` (aarch64).
     """
     def body(*i):
         c = i[-1]
-        y = mbqm(acc(*i) + bias[c], m[c], left[c], right[c], half[c], pos[c])
+        if sqrdmulh:
+            y = mbqm_sqrdmulh(acc(*i) + bias[c], m[c], left[c], right[c], half[c])
+        else:
+            y = mbqm(acc(*i) + bias[c], m[c], left[c], right[c], half[c], pos[c])
         return clamp_i8(y + q[0], q[1], q[2])
     shape = tuple(acc.shape[:-1]) + (channels if channels is not None else acc.shape[-1],)
     return te.compute(shape, body, name="requant")
