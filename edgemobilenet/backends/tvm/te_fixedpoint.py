@@ -44,36 +44,40 @@ def _i64(v: tirx.PrimExpr | int) -> tirx.PrimExpr:
     return tirx.const(v, "int64") if isinstance(v, int) else tirx.Cast("int64", v)
 
 
-def mbqm(x: tirx.PrimExpr, m, left, right, half, pos) -> tirx.PrimExpr:
-    """MultiplyByQuantizedMultiplier of an int32 expression; returns int32.
-
-    Parameters are int32 expressions or Python ints (folded; zero shifts drop their steps).
-    """
-    x64 = tirx.Cast("int64", x)
-    if not (isinstance(left, int) and left == 0):  # x * 2^left wraps as int32
-        x64 = tirx.Cast("int64", tirx.Cast("int32", x64 << _i64(left)))
-    t = x64 * _i64(m) + tirx.const(1 << 30, "int64")
-    q = t >> tirx.const(31, "int64")
-    if isinstance(right, int) and right == 0:
-        return tirx.Cast("int32", q)
-    up = _i64(pos) * (tirx.const(1, "int64") + (t >> tirx.const(63, "int64")))
-    return tirx.Cast("int32", (q + _i64(half) + up) >> _i64(right))
-
-
-def mbqm_sqrdmulh(x: tirx.PrimExpr, m, left, right, half) -> tirx.PrimExpr:
-    """`mbqm` in int32 with aarch64's `sqrdmulh` (int32 only; aarch64 targets only).
-
-    `sqrdmulh(a, m)` = (a * m + 2^30) >> 31 (saturating only for INT32_MIN * INT32_MIN; m
-    >= 0), which is SRDHM (above). The rounding shift is gemmlowp's RoundingDivideByPOT:
+def round_shift(q: tirx.PrimExpr, right, half) -> tirx.PrimExpr:
+    """RDIVPOT of an int32 `q` by 2^right in int32 (gemmlowp's RoundingDivideByPOT):
     (q >> right) + ((q & mask) > half - (q >> 31)), mask = 2^right - 1, half = mask >> 1
-    (0 when right is 0); q < 0 exactly when t < 0, so it equals the int64 form.
-    """
-    a = x if isinstance(left, int) and left == 0 else x << left   # wraps as int32
-    q = tirx.call_llvm_pure_intrin("int32", "llvm.aarch64.neon.sqrdmulh", a, m)
+    (0 when right is 0): rounding half away from zero."""
     one = tirx.const(1, "int32")
     rem = q & ((one << right) - one)
     up = tirx.Cast("int32", rem > half - (q >> tirx.const(31, "int32")))
     return (q >> right) + up
+
+
+def _shift_left(x: tirx.PrimExpr, left) -> tirx.PrimExpr:
+    return x if isinstance(left, int) and left == 0 else x << left   # wraps as int32
+
+
+def mbqm(x: tirx.PrimExpr, m, left, right, half, pos=None) -> tirx.PrimExpr:
+    """MultiplyByQuantizedMultiplier of an int32 expression; returns int32.
+
+    SRDHM = (a * m + 2^30) >> 31 is the only int64 step (its result fits int32 for m >= 0);
+    the rounding shift runs in int32 (`round_shift`: q < 0 exactly when t < 0, so it equals
+    the int64 form above). `pos` is not needed here (kept for the table's layout).
+    Parameters are int32 expressions or Python ints (folded; zero shifts drop their steps).
+    """
+    t = tirx.Cast("int64", _shift_left(x, left)) * _i64(m) + tirx.const(1 << 30, "int64")
+    q = tirx.Cast("int32", t >> tirx.const(31, "int64"))
+    return q if isinstance(right, int) and right == 0 else round_shift(q, right, half)
+
+
+def mbqm_sqrdmulh(x: tirx.PrimExpr, m, left, right, half) -> tirx.PrimExpr:
+    """`mbqm` with aarch64's `sqrdmulh` for SRDHM (int32 only; aarch64 targets only):
+    `sqrdmulh(a, m)` = (a * m + 2^30) >> 31 (saturating only for INT32_MIN * INT32_MIN;
+    m >= 0)."""
+    q = tirx.call_llvm_pure_intrin("int32", "llvm.aarch64.neon.sqrdmulh",
+                                   _shift_left(x, left), m)
+    return round_shift(q, right, half)
 
 
 def mbqm_at(x: tirx.PrimExpr, p: te.Tensor, i: int) -> tirx.PrimExpr:
