@@ -95,8 +95,7 @@ def intrin(pixels: int, kblocks: int, kind: str) -> str:
     """The registered intrinsic's name (kind "neon" or "sdot"); registers it once."""
     name = f"edgemb_{kind}_{pixels}x4x{kblocks}"
     if name not in _registered:
-        TensorIntrin.register(name, _desc(pixels, kblocks), _impl(pixels, kblocks, kind),
-                              override=True)
+        TensorIntrin.register(name, _desc(pixels, kblocks), _impl(pixels, kblocks, kind))
         _registered.add(name)
     return name
 
