@@ -59,7 +59,9 @@ def test_bench_on_emulated_target(target: str) -> None:
     assert lat["runs"] == REPEAT and lat["ms_median"] is None
     assert 0 < lat["min"] <= lat["median"] <= lat["p90"] <= lat["max"]
     assert [r["index"] for r in lat["layers"]] == [r["index"] for r in man["layers"]]
-    assert 0.8 * lat["median"] <= lat["layers_total"] <= lat["median"]
+    # medians over images: for data-dependent kernels the sum of per-layer medians may pass
+    # the median of the totals by a little (a run's own layers never exceed its total)
+    assert 0.8 * lat["median"] <= lat["layers_total"] <= 1.001 * lat["median"]
     assert all(r["median"] > 0 for r in lat["layers"] if r["macs"] > 0)
     # estimated cycles (cm_cycles plugin) beside the instructions: M4 / M7 only
     est = lat.get("estimate")

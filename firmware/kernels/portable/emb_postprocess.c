@@ -82,6 +82,20 @@ static void nms(const emb_detect_params_t *p, const int8_t *raw, emb_detect_cand
     for (; i < n; i++) cand[i].active = 0;     /* not reached: not selected */
 }
 
+/* the top_k candidates at or above the threshold, best first: of class `cls` (>= 1), or
+ * with `cls` 0 of each anchor's best class */
+static int32_t gather(const emb_detect_params_t *p, const int8_t *logits, int32_t cls,
+                      emb_detect_candidate_t *cand)
+{
+    int32_t n = 0;
+    for (int32_t a = 0; a < p->num_anchors; a++) {
+        const int8_t *l = logits + a * p->num_classes;
+        const int32_t c = cls ? cls : best_class(p, l);
+        if ((int32_t)l[c] >= p->q_threshold) n = insert(cand, n, p->top_k, a, score_of(p, l[c]));
+    }
+    return n;
+}
+
 static void set_detection(emb_detection_t *d, const float *box, int32_t cls, float score)
 {
     for (int32_t t = 0; t < 4; t++) d->box[t] = box[t];
@@ -92,14 +106,9 @@ static void set_detection(emb_detection_t *d, const float *box, int32_t cls, flo
 static int32_t fast_nms(const emb_detect_params_t *p, const int8_t *raw,
                         emb_detect_candidate_t *cand, emb_detection_t *out)
 {
-    const int32_t n_anchors = p->num_anchors, k_all = p->num_classes;
-    const int8_t *logits = raw + 4 * n_anchors;
-    int32_t n = 0;
-    for (int32_t a = 0; a < n_anchors; a++) {
-        const int8_t *l = logits + a * k_all;
-        const int32_t c = best_class(p, l);
-        if ((int32_t)l[c] >= p->q_threshold) n = insert(cand, n, p->top_k, a, score_of(p, l[c]));
-    }
+    const int32_t k_all = p->num_classes;
+    const int8_t *logits = raw + 4 * p->num_anchors;
+    const int32_t n = gather(p, logits, 0, cand);
     nms(p, raw, cand, n, p->max_detections);
     int32_t k = p->max_classes_per_detection;
     if (k > k_all - 1) k = k_all - 1;
@@ -124,15 +133,10 @@ static int32_t fast_nms(const emb_detect_params_t *p, const int8_t *raw,
 static int32_t regular_nms(const emb_detect_params_t *p, const int8_t *raw,
                            emb_detect_candidate_t *cand, emb_detection_t *out)
 {
-    const int32_t n_anchors = p->num_anchors, k_all = p->num_classes;
-    const int8_t *logits = raw + 4 * n_anchors;
+    const int8_t *logits = raw + 4 * p->num_anchors;
     int32_t n_out = 0;
-    for (int32_t c = 1; c < k_all; c++) {
-        int32_t n = 0;
-        for (int32_t a = 0; a < n_anchors; a++) {
-            const int8_t q = logits[a * k_all + c];
-            if ((int32_t)q >= p->q_threshold) n = insert(cand, n, p->top_k, a, score_of(p, q));
-        }
+    for (int32_t c = 1; c < p->num_classes; c++) {
+        const int32_t n = gather(p, logits, c, cand);
         nms(p, raw, cand, n, p->detections_per_class);
         for (int32_t i = 0; i < n; i++) {          /* merge: after equal scores, capped */
             if (!cand[i].active) continue;
