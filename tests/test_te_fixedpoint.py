@@ -1,51 +1,87 @@
 """The TIR fixed-point arithmetic of the TVM kernels (backends/tvm/te_fixedpoint.py) equals
 the reference's MBQM (quant/fixedpoint.py) for every int32 input, multiplier and shift,
-compiled vectorised for this machine as the kernels are."""
+compiled vectorised as the kernels are: the int64 form on this machine, aarch64's
+`sqrdmulh` form on an emulated Cortex-A72."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import tvm
-from tvm import s_tir, te
+from tvm import relax, s_tir, te
 
 from edgemobilenet.backends.tvm import te_fixedpoint as tfp
-from edgemobilenet.backends.tvm.build import host_target, tvm_target
+from edgemobilenet.backends.tvm.build import compile_module, export, host_target
+from edgemobilenet.backends.tvm.linux_target import linux_target
+from edgemobilenet.device.pi_count import count_inference
+from edgemobilenet.device.tvm_vm import run_vm
 from edgemobilenet.quant.fixedpoint import INT32_MAX, INT32_MIN, mbqm
 
-LANES = 16
+LANES = {"host": 16, "rpi4": 4}   # int32 lanes of the kernels' vectors (default_schedules)
+EDGE_X = [INT32_MIN, INT32_MIN + 1, -(1 << 30) - 1, -(1 << 30), -3, -2, -1, 0, 1, 2, 3,
+          1 << 30, INT32_MAX - 1, INT32_MAX]
+EDGE_M = [0, 1, 1 << 30, (1 << 30) + 1, INT32_MAX - 1, INT32_MAX]
 
 
-def _cases(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    edge_x = [INT32_MIN, INT32_MIN + 1, -(1 << 30), -3, -2, -1, 0, 1, 2, 3, 1 << 30,
-              INT32_MAX - 1, INT32_MAX]
-    edge_m = [0, 1, 1 << 30, (1 << 30) + 1, INT32_MAX - 1, INT32_MAX]
-    x = [a for a in edge_x for _ in edge_m for _ in range(40)]
-    m = [b for _ in edge_x for b in edge_m for _ in range(40)]
-    shift = [s for _ in edge_x for _ in edge_m for s in range(-31, 9)]
-    n = 20000
-    x += list(rng.integers(INT32_MIN, INT32_MAX, n, endpoint=True)) + \
-        list(rng.integers(-70000, 70000, n))
-    m += list(rng.integers(1 << 30, INT32_MAX, 2 * n, endpoint=True))
-    shift += list(rng.integers(-31, 9, 2 * n))
-    pad = -len(x) % LANES
+def _cases(rng: np.random.Generator, random: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every edge input x edge multiplier x shift -31..8, then `random` random triples
+    (full int32 range and accumulator-sized inputs)."""
+    x = [a for a in EDGE_X for _ in EDGE_M for _ in range(40)]
+    m = [b for _ in EDGE_X for b in EDGE_M for _ in range(40)]
+    shift = [s for _ in EDGE_X for _ in EDGE_M for s in range(-31, 9)]
+    h = random // 2
+    x += list(rng.integers(INT32_MIN, INT32_MAX, h, endpoint=True)) + \
+        list(rng.integers(-70000, 70000, random - h))
+    m += list(rng.integers(1 << 30, INT32_MAX, random, endpoint=True))
+    shift += list(rng.integers(-31, 9, random))
+    pad = -len(x) % LANES["host"]
     return tuple(np.array(v + v[:pad], dtype=np.int64) for v in (x, m, shift))
 
 
-def test_mbqm_matches_the_reference_vectorised():
-    rng = np.random.default_rng(0)
-    x, m, shift = _cases(rng)
-    n = x.size
-    X = te.placeholder((n,), "int32", name="x")
-    P = te.placeholder((n, 6), "int32", name="p")   # qparams columns: bias, m, left, right, half, pos
-    Y = te.compute((n,), lambda i: tfp.mbqm(X[i], *(P[i, k] for k in range(1, 6))), name="y")
-    sch = s_tir.Schedule(te.create_prim_func([X, P, Y]))
-    _, inner = sch.split(sch.get_loops(sch.get_sblock("y"))[0], [None, LANES])
+def _module(m: np.ndarray, shift: np.ndarray, sqrdmulh: bool, lanes: int) -> tvm.IRModule:
+    """main(x: int32[n]) -> MBQM(x[i], m[i], shift[i]), the kernel vectorised by `lanes`."""
+    table = tfp.qparams(np.zeros(m.size, dtype=np.int64), m, shift)
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType([m.size], "int32"))
+
+    def kernel(xt: te.Tensor, p: te.Tensor) -> te.Tensor:
+        return te.compute(xt.shape, lambda i: tfp.mbqm(
+            xt[i], *(p[i, k] for k in range(1, 5)), sqrdmulh=sqrdmulh), name="y")
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            y = bb.emit_output(bb.emit_te(kernel, x, relax.const(table), primfunc_name_hint="k"))
+        bb.emit_func_output(y)
+    mod = bb.get()
+    sch = s_tir.Schedule(mod["k"])
+    _, inner = sch.split(sch.get_loops(sch.get_sblock("y"))[0], [None, lanes])
     sch.vectorize(inner)
-    f = tvm.compile(sch.mod, target=tvm_target(host_target()))
-    table = tfp.qparams(np.zeros(n, dtype=np.int64), m, shift)
-    dev = tvm.cpu()
-    y = tvm.runtime.tensor(np.zeros(n, dtype=np.int32), dev)
-    f(tvm.runtime.tensor(x.astype(np.int32), dev), tvm.runtime.tensor(table, dev), y)
+    mod["k"] = sch.mod["main"]
+    return mod
+
+
+def _check(got: np.ndarray, x, m, shift) -> None:
     want = mbqm(x, m, shift)
-    bad = np.flatnonzero(y.numpy() != want)
-    assert bad.size == 0, [(int(x[i]), int(m[i]), int(shift[i]), int(y.numpy()[i]), int(want[i]))
+    bad = np.flatnonzero(got != want)
+    assert bad.size == 0, [(int(x[i]), int(m[i]), int(shift[i]), int(got[i]), int(want[i]))
                            for i in bad[:5]]
+
+
+def test_mbqm_matches_the_reference_vectorised():
+    x, m, shift = _cases(np.random.default_rng(0), 40000)
+    ex = compile_module(_module(m, shift, False, LANES["host"]), host_target())
+    dev = tvm.cpu()
+    (got,) = run_vm(relax.VirtualMachine(ex, dev), dev, x.astype(np.int32), 1)
+    _check(got, x, m, shift)
+
+
+@pytest.mark.slow  # one emulated run (import tvm under qemu), ~20 s
+def test_mbqm_sqrdmulh_matches_the_reference_on_emulated_a72(tmp_path):
+    lt = linux_target("rpi4")
+    assert tfp.has_sqrdmulh(lt.tvm_target) and not tfp.has_sqrdmulh(host_target())
+    x, m, shift = _cases(np.random.default_rng(1), 4096 - len(EDGE_X) * len(EDGE_M) * 40)
+    lib = export(compile_module(_module(m, shift, True, LANES["rpi4"]), lt.tvm_target),
+                 tmp_path / "mbqm.so", lt.cross_compiler)
+    np.save(tmp_path / "x.npy", x.astype(np.int32))
+    c = count_inference("tvm", lib, lt.qemu_cpu, inferences=1,
+                        input_spec={"shape": [x.size], "dtype": "int32"},
+                        input_npy=tmp_path / "x.npy")
+    _check(np.array(c.output["values"], dtype=np.int64), x, m, shift)

@@ -9,7 +9,8 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from edgemobilenet.backends.tvm import default_schedules, intrin_vnni, layouts, tvm_compat
+from edgemobilenet.backends.tvm import (default_schedules, intrin_vnni, layouts, te_fixedpoint,
+                                        tvm_compat)
 from edgemobilenet.backends.tvm.ms_database import apply_database
 from edgemobilenet.backends.tvm.relax_builder import ELEMWISE_ATTR, build_module
 from edgemobilenet.device.tvm_vm import run_vm
@@ -45,8 +46,7 @@ def lower(g: QGraph, target: dict[str, Any], tune_db: str | os.PathLike | None =
         tvm_compat.cpu_tensor_intrins()
     if lay is layouts.VNNI:
         intrin_vnni.register()
-    arm = str(target.get("mtriple", "")).startswith("aarch64")
-    mod = _zero_pipeline()(build_module(g, lay, sqrdmulh=arm and lay is not None))
+    mod = _zero_pipeline()(build_module(g, lay, sqrdmulh=te_fixedpoint.has_sqrdmulh(target)))
     if tune_db is not None:
         mod = apply_database(mod, tvm_target(target), tune_db)
     return schedule_kernels(mod, target, lay) if schedule else mod

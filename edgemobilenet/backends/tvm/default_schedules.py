@@ -175,13 +175,21 @@ def _depthwise(sch: s_tir.Schedule, lanes: int) -> None:
     _vectorize_inner(sch, init, 2 * lanes)
 
 
+def _vector_limit(sch: s_tir.Schedule, block, lanes: int) -> int:
+    """Lanes of an elementwise kernel's vectors: two int32 vectors' worth, or one when it
+    calls an LLVM target intrinsic (`te_fixedpoint`'s sqrdmulh): LLVM does not split
+    those, and a wider vector aborts its code generation."""
+    return lanes if "call_llvm_pure_intrin" in sch.get(block).body.script() else 2 * lanes
+
+
 def _elementwise(sch: s_tir.Schedule, lanes: int) -> None:
     *producers, last = _blocks(sch)
     for b in producers:
         sch.compute_inline(b)
+    wide = _vector_limit(sch, last, lanes)
     loops = sch.get_loops(last)
     c = _extent(sch, loops[-1])
-    v = _pow2_tile(c, 2 * lanes) if c else 1
+    v = _pow2_tile(c, wide) if c else 1
     if v > 1 and len(loops) > 1:   # channels as vectors: no index arithmetic per lane
         *outer, inner = loops
         if v < c:
@@ -197,7 +205,7 @@ def _elementwise(sch: s_tir.Schedule, lanes: int) -> None:
     n = _extent(sch, fused)
     if n is None:
         return
-    v = _tile(n, 2 * lanes)
+    v = _tile(n, wide)
     outer, inner = sch.split(fused, [None, v]) if 1 < v < n else (None, fused)
     if v > 1:
         sch.vectorize(inner)

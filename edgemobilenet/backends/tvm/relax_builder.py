@@ -157,6 +157,7 @@ class _Builder:
 
     def add(self, n: QNode) -> Expr:
         m, sh, a = n.params["multiplier"], n.params["shift"], ops.attrs_of(n)
+        sq = self.sqrdmulh
         p = self.ints([self.zp(n.inputs[0]), self.zp(n.inputs[1]), self.zp(n.outputs[0]),
                        a.act_min, a.act_max, a.left_shift,
                        *(v for k in range(3) for v in tfp.scalar_qparams(m[k], sh[k]))])
@@ -165,8 +166,8 @@ class _Builder:
             def f(*i):
                 ai = (tirx.Cast("int32", a(*i)) - p[0]) << p[5]
                 bi = (tirx.Cast("int32", b(*i)) - p[1]) << p[5]
-                s = tfp.mbqm_at(ai, p, 6) + tfp.mbqm_at(bi, p, 11)
-                return tfp.clamp_i8(tfp.mbqm_at(s, p, 16) + p[2], p[3], p[4])
+                s = tfp.mbqm_at(ai, p, 6, sq) + tfp.mbqm_at(bi, p, 10, sq)
+                return tfp.clamp_i8(tfp.mbqm_at(s, p, 14, sq) + p[2], p[3], p[4])
             return te.compute(a.shape, f, name="add")
         return self.te(body, self.env[n.inputs[0]], self.env[n.inputs[1]], p, name="qadd",
                        elemwise=True)
@@ -182,7 +183,7 @@ class _Builder:
             def f(*i):
                 bi = [0 if d == 1 else i[k + len(i) - len(b_shape)] for k, d in enumerate(b_shape)]
                 v = (tirx.Cast("int32", a(*i)) - p[0]) * (tirx.Cast("int32", b(*bi)) - p[1])
-                return tfp.clamp_i8(tfp.mbqm_at(v, p, 5) + p[2], p[3], p[4])
+                return tfp.clamp_i8(tfp.mbqm_at(v, p, 5, self.sqrdmulh) + p[2], p[3], p[4])
             return te.compute(a.shape, f, name="mul")
         return self.te(body, self.env[n.inputs[0]], self.env[n.inputs[1]], p, name="qmul",
                        elemwise=True)
@@ -253,7 +254,8 @@ class _Builder:
 
             def body(x: te.Tensor, p: te.Tensor) -> te.Tensor:
                 return te.compute(x.shape, lambda *j: tfp.clamp_i8(
-                    tfp.mbqm_at(tirx.Cast("int32", x(*j)) - p[0], p, 2) + p[1], -128, 127),
+                    tfp.mbqm_at(tirx.Cast("int32", x(*j)) - p[0], p, 2, self.sqrdmulh) + p[1],
+                    -128, 127),
                     name="rescale")
             parts.append(self.te(body, self.env[t], p, name="rescale", elemwise=True))
         return self.emit(op.concat(parts, axis=a.axis))
@@ -338,7 +340,7 @@ def build_module(g: QGraph, layout: Layout | None = None,
     """Translate a validated QGraph into an IRModule with one Relax function `main`.
 
     With a `layout`, convolutions (groups == 1) and dense layers use packed weights;
-    `sqrdmulh` (aarch64 targets only): their requantize epilogue in int32 with `sqrdmulh`.
+    `sqrdmulh` (`te_fixedpoint.has_sqrdmulh` of the target): every MBQM in int32 with it.
     """
     validate(g, "qgraph")
     if len(g.inputs) != 1:

@@ -4,44 +4,51 @@ Each requantizing op becomes one `te.compute` whose body is one expression (a ch
 Relax elementwise ops leaves one loop nest and one buffer per step, which makes LLVM slow
 to compile and the kernels slow to run).
 
-MBQM is rewritten without selects and with each operand used at most twice, so the TIR
-expression stays small; it equals `fixedpoint.mbqm` for every int32 input (m >= 0):
-    t = x * m + 2^30                      (int64; SRDHM = t >> 31, truncation included)
-    y = ((t >> 31) + half + pos * (1 + (t >> 63))) >> right
-with half = 2^(right-1) - 1 and pos = 1 when right > 0 (else half = pos = 0): rounding
-half away from zero, as RDIVPOT. Per-channel constants are the columns
-`[bias, m, left, right, half, pos]` of the int32 table built by `qparams`.
+MBQM (`mbqm`) is SRDHM then RDIVPOT, equal to `fixedpoint.mbqm` for every int32 input
+(m >= 0): SRDHM(a, m) = (a * m + 2^30) >> 31 (gemmlowp's nudge and truncation give this
+floor form; the result fits int32 for m >= 0), then the rounding shift by `right` in
+int32 (`round_shift`, rounding half away from zero). SRDHM is one of two forms: the int64
+product (any target) or aarch64's `sqrdmulh`, which computes exactly that in int32
+(`has_sqrdmulh`: one fact, from the target). Per-channel constants are the columns
+`[bias, m, left, right, half]` of the int32 table built by `qparams`
+(half = 2^(right-1) - 1, 0 when right is 0).
 
 Workloads depend on shapes only: zero points, clamp bounds, multipliers and shifts are
 read from small int32 tensors (kernel arguments), never folded into the TIR as immediates,
 so every calibration of an architecture gives the same kernels and one tuning database
-serves them all. A scalar multiplier is the 5 entries `[m, left, right, half, pos]` of
+serves them all. A scalar multiplier is the 4 entries `[m, left, right, half]` of
 `scalar_qparams`.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from tvm import te, tirx
 
+SQRDMULH = "llvm.aarch64.neon.sqrdmulh"
+
+
+def has_sqrdmulh(target: dict[str, Any]) -> bool:
+    """Whether a TVM target dict is aarch64, whose Advanced SIMD (every Armv8-A core)
+    has `sqrdmulh` (`SQRDMULH`, the LLVM intrinsic used by `mbqm`)."""
+    return str(target.get("mtriple", "")).startswith("aarch64")
+
+
 def qparams(bias: np.ndarray, m: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """int32 (n, 6) table: bias, multiplier, left shift, right shift, half, pos."""
+    """int32 (n, 5) table: bias, multiplier, left shift, right shift, half."""
     m = np.asarray(m, dtype=np.int64)
     shift = np.asarray(shift, dtype=np.int64)
     left = np.maximum(shift, 0)
     right = np.maximum(-shift, 0)
-    pos = (right > 0).astype(np.int64)
     half = np.where(right > 0, (np.int64(1) << np.maximum(right - 1, 0)) - 1, 0)
-    cols = [np.broadcast_to(np.asarray(bias, dtype=np.int64), m.shape), m, left, right, half, pos]
+    cols = [np.broadcast_to(np.asarray(bias, dtype=np.int64), m.shape), m, left, right, half]
     return np.stack(cols, axis=-1).astype(np.int32)
 
 
 def scalar_qparams(m: int, shift: int) -> list[int]:
-    """The 5 int32 entries `[m, left, right, half, pos]` of one multiplier and shift."""
+    """The 4 int32 entries `[m, left, right, half]` of one multiplier and shift."""
     return [int(v) for v in qparams(np.int64(0), np.int64(m), np.int64(shift))[1:]]
-
-
-def _i64(v: tirx.PrimExpr | int) -> tirx.PrimExpr:
-    return tirx.const(v, "int64") if isinstance(v, int) else tirx.Cast("int64", v)
 
 
 def round_shift(q: tirx.PrimExpr, right, half) -> tirx.PrimExpr:
@@ -58,31 +65,29 @@ def _shift_left(x: tirx.PrimExpr, left) -> tirx.PrimExpr:
     return x if isinstance(left, int) and left == 0 else x << left   # wraps as int32
 
 
-def mbqm(x: tirx.PrimExpr, m, left, right, half, pos=None) -> tirx.PrimExpr:
+def mbqm(x: tirx.PrimExpr, m, left, right, half, sqrdmulh: bool = False) -> tirx.PrimExpr:
     """MultiplyByQuantizedMultiplier of an int32 expression; returns int32.
 
-    SRDHM = (a * m + 2^30) >> 31 is the only int64 step (its result fits int32 for m >= 0);
-    the rounding shift runs in int32 (`round_shift`: q < 0 exactly when t < 0, so it equals
-    the int64 form above). `pos` is not needed here (kept for the table's layout).
-    Parameters are int32 expressions or Python ints (folded; zero shifts drop their steps).
+    SRDHM = (a * m + 2^30) >> 31 as an int64 product, or with `sqrdmulh` (aarch64 targets
+    only, see `has_sqrdmulh`) in int32 (it saturates only INT32_MIN * INT32_MIN, never
+    reached with m >= 0; vectors of at most 4 lanes: LLVM does not split the intrinsic);
+    then `round_shift` (q < 0 exactly when a * m + 2^30 < 0, so it equals RDIVPOT of the
+    int64 value). Parameters are int32 expressions or Python ints (folded; zero shifts
+    drop their steps).
     """
-    t = tirx.Cast("int64", _shift_left(x, left)) * _i64(m) + tirx.const(1 << 30, "int64")
-    q = tirx.Cast("int32", t >> tirx.const(31, "int64"))
+    a = _shift_left(x, left)
+    if sqrdmulh:
+        q = tirx.call_llvm_pure_intrin("int32", SQRDMULH, a, m)
+    else:
+        m64 = tirx.const(m, "int64") if isinstance(m, int) else tirx.Cast("int64", m)
+        t = tirx.Cast("int64", a) * m64 + tirx.const(1 << 30, "int64")
+        q = tirx.Cast("int32", t >> tirx.const(31, "int64"))
     return q if isinstance(right, int) and right == 0 else round_shift(q, right, half)
 
 
-def mbqm_sqrdmulh(x: tirx.PrimExpr, m, left, right, half) -> tirx.PrimExpr:
-    """`mbqm` with aarch64's `sqrdmulh` for SRDHM (int32 only; aarch64 targets only):
-    `sqrdmulh(a, m)` = (a * m + 2^30) >> 31 (saturating only for INT32_MIN * INT32_MIN;
-    m >= 0)."""
-    q = tirx.call_llvm_pure_intrin("int32", "llvm.aarch64.neon.sqrdmulh",
-                                   _shift_left(x, left), m)
-    return round_shift(q, right, half)
-
-
-def mbqm_at(x: tirx.PrimExpr, p: te.Tensor, i: int) -> tirx.PrimExpr:
-    """`mbqm` with the multiplier stored as `scalar_qparams` at `p[i:i + 5]`."""
-    return mbqm(x, *(p[i + k] for k in range(5)))
+def mbqm_at(x: tirx.PrimExpr, p: te.Tensor, i: int, sqrdmulh: bool = False) -> tirx.PrimExpr:
+    """`mbqm` with the multiplier stored as `scalar_qparams` at `p[i:i + 4]`."""
+    return mbqm(x, *(p[i + k] for k in range(4)), sqrdmulh=sqrdmulh)
 
 
 def clamp_i8(y: tirx.PrimExpr, lo, hi) -> tirx.PrimExpr:
@@ -93,21 +98,18 @@ def clamp_i8(y: tirx.PrimExpr, lo, hi) -> tirx.PrimExpr:
 
 
 def requant_channels(acc: te.Tensor, bias: te.Tensor, m: te.Tensor, left: te.Tensor,
-                     right: te.Tensor, half: te.Tensor, pos: te.Tensor, q: te.Tensor,
+                     right: te.Tensor, half: te.Tensor, q: te.Tensor,
                      channels: int | None = None, sqrdmulh: bool = False) -> te.Tensor:
     """int32 accumulator (channels last) -> int8: + bias, MBQM, + zp, clamp; one stage.
 
     The per-channel columns of `qparams` come as separate 1-D tensors so the stage stays a
     broadcast op that TVM fuses into the convolution before it; `q` is `[zp, lo, hi]`.
-    `channels` keeps only the first channels of a padded accumulator; `sqrdmulh` uses
-    `mbqm_sqrdmulh` (aarch64).
+    `channels` keeps only the first channels of a padded accumulator; `sqrdmulh`: see
+    `mbqm`.
     """
     def body(*i):
         c = i[-1]
-        if sqrdmulh:
-            y = mbqm_sqrdmulh(acc(*i) + bias[c], m[c], left[c], right[c], half[c])
-        else:
-            y = mbqm(acc(*i) + bias[c], m[c], left[c], right[c], half[c], pos[c])
+        y = mbqm(acc(*i) + bias[c], m[c], left[c], right[c], half[c], sqrdmulh)
         return clamp_i8(y + q[0], q[1], q[2])
     shape = tuple(acc.shape[:-1]) + (channels if channels is not None else acc.shape[-1],)
     return te.compute(shape, body, name="requant")
