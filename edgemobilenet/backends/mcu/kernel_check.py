@@ -201,8 +201,10 @@ def decode(raw: bytes, cases: list[KernelCase]) -> list[KernelResult]:
     return results
 
 
-def run(driver: Driver, cases: list[KernelCase], timeout: float = 120.0) -> list[KernelResult]:
-    """Run every case on the driver; raise EdgembError with the driver's stderr on failure."""
+def run(driver: Driver, cases: list[KernelCase], timeout: float = 120.0,
+        qemu_args: tuple[str, ...] = ()) -> list[KernelResult]:
+    """Run every case on the driver; raise EdgembError with the driver's stderr on failure.
+    `qemu_args`: more qemu-system-arm arguments (a TCG plugin), paths absolute."""
     data = encode(cases)
     if driver.machine is None:
         env = {**os.environ, **driver.env}
@@ -212,10 +214,10 @@ def run(driver: Driver, cases: list[KernelCase], timeout: float = 120.0) -> list
             raise EdgembError(f"kernel driver ({driver.variant}, host) exited "
                               f"{r.returncode}:\n{r.stderr.decode(errors='replace')[-4000:]}")
         return decode(r.stdout, cases)
-    return decode(_run_qemu(driver, data, timeout), cases)
+    return decode(_run_qemu(driver, data, timeout, qemu_args), cases)
 
 
-def _run_qemu(driver: Driver, data: bytes, timeout: float) -> bytes:
+def _run_qemu(driver: Driver, data: bytes, timeout: float, extra: tuple[str, ...]) -> bytes:
     qemu = shutil.which("qemu-system-arm")
     if not qemu:
         raise EdgembError("qemu-system-arm not found (tools/setup.sh installs it)")
@@ -223,7 +225,7 @@ def _run_qemu(driver: Driver, data: bytes, timeout: float) -> bytes:
         (Path(tmp) / "tb_in.bin").write_bytes(data)
         cmd = [qemu, "-M", driver.machine, "-kernel", str(driver.path), "-display", "none",
                "-monitor", "none", "-serial", "none", "-semihosting-config",
-               "enable=on,target=native", "-icount", "shift=0"]
+               "enable=on,target=native", "-icount", "shift=0", *extra]
         proc = subprocess.Popen(cmd, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 start_new_session=True)
         try:
