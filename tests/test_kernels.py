@@ -51,6 +51,13 @@ CONV_SHAPES = [
     (4, 45, 12, 12, 3, 2, [0, 0, 1, 1], 1, 12),    # depthwise s2, 2 column segments
     (10, 9, 1, 6, 3, 2, [0, 0, 1, 1], 1, 1),       # one-channel first conv (K 9), odd OC
     (7, 6, 1, 8, 3, 1, [1, 1, 1, 1], 1, 1),        # one channel, padding all round
+    (6, 1, 8, 8, 3, 1, [1, 1, 1, 1], 1, 8),        # depthwise rows: one slot, both ends padded
+    (7, 9, 8, 8, 3, 1, [0, 0, 0, 0], 1, 8),        # depthwise rows: no padding
+    (5, 7, 4, 4, 3, 1, [1, 1, 0, 0], 1, 4),        # depthwise rows: first column padded only
+    (7, 9, 8, 8, 3, 2, [1, 1, 0, 0], 1, 8),        # same, stride 2
+    (5, 3, 4, 4, 3, 2, [1, 1, 1, 1], 1, 4),        # stride 2, both ends padded
+    (5, 3, 4, 4, 3, 1, [1, 1, 2, 2], 1, 4),        # 2 columns padded on the right: widened
+    (4, 5, 4, 4, 3, 1, [2, 2, 1, 1], 1, 4),        # 2 on the left: widened
 ]
 FC_SHAPES = [(64, 10), (13, 7), (256, 10), (3, 1), (100, 33), (1030, 3)]   # > 1024: MVE sums w
 

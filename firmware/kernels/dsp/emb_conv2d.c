@@ -549,11 +549,13 @@ static inline void dw3_wrow(int32_t v0, int32_t v1, int32_t v2, int32_t *q)
 }
 
 /* One column segment of dw3_block: output columns ox0 .. ox0 + n - 1, their input columns
- * ix0 .. ix0 + ncol - 1 of which lo .. hi - 1 are inside the image. ab holds the columns
- * widened (2 words each: x - zp, 0 in the padding, which is written once per segment). */
+ * ix0 .. ix0 + ncol - 1 of which lo .. hi - 1 are inside the image. Stride 1 or 2 with at
+ * most the first and the last column in the padding (row >= 0: dw3_row's flags): rows come
+ * straight from the input; else ab holds the columns widened (2 words each: x - zp, 0 in
+ * the padding, which is written once per segment), then dw3_slots. */
 enum { DW3_COLS = 2 * (DW3_SLOTS - 1) + 3 };
 typedef struct {
-    int32_t ix0, n, lo, hi;
+    int32_t ix0, n, lo, hi, row;
     int32_t ab[2 * DW3_COLS];
 } dw3_seg;
 
@@ -567,12 +569,14 @@ static void dw3_seg_make(const emb_conv_params *p, int32_t ox0, int32_t n, dw3_s
     g->lo = -g->ix0 > 0 ? -g->ix0 : 0;
     g->hi = p->in_w - g->ix0 < ncol ? p->in_w - g->ix0 : ncol;
     if (g->hi < g->lo) g->hi = g->lo;
+    g->row = p->stride_w <= 2 && g->lo <= 1 && g->hi >= ncol - 1 ? g->lo | (g->hi < ncol) << 1
+                                                                 : -1;
     for (int32_t j = 0; j < ncol; j++)
         if (j < g->lo || j >= g->hi) g->ab[2 * j] = g->ab[2 * j + 1] = 0;
 }
 
 /* dw3_run's buffer row for input row iy, channels ch..ch+3: slot j holds the taps of output
- * column ox0 + j (dw3_slots from the widened columns). */
+ * column ox0 + j. */
 static void dw3_fill(const emb_conv_params *p, const int8_t *in, int32_t iy, int32_t ch,
                      dw3_seg *g, int32_t *slot)
 {
@@ -583,6 +587,10 @@ static void dw3_fill(const emb_conv_params *p, const int8_t *in, int32_t iy, int
     }
     const int32_t zp2 = emb_neg_zp2(p->in_zp);
     const int8_t *src = in + (iy * p->in_w + g->ix0 + g->lo) * c + ch;
+    if (g->row >= 0) {
+        dw3_row(src, c, slot, g->n, zp2, g->row, p->stride_w);
+        return;
+    }
     int32_t *ab = g->ab + 2 * g->lo, *end = g->ab + 2 * g->hi;
     for (; ab != end; ab += 2, src += c) {
         const int32_t v = emb_rd4(src);

@@ -427,6 +427,132 @@ __asm__(
 #define dw3_slots emb_dsp_dw3_slots
 #endif
 
+/* A whole buffer row of n >= 1 slots straight from the input row, stride 1 or 2: slot j
+ * from columns j * stride .. j * stride + 2, each column (4 channels at src, the next ones
+ * step bytes on) loaded and widened minus zp (zp2) once. Padding: flags bit 0, column 0
+ * is outside the image (0, src is column 1); bit 1, the last column is (0); every other
+ * column is inside. */
+#if defined(EMB_ACLE_EMULATED)
+static void dw3_row(const int8_t *src, int32_t step, int32_t *slot, int32_t n, int32_t zp2,
+                    int32_t flags, int32_t stride)
+{
+    const int32_t ncol = (n - 1) * stride + 3;
+    int32_t ab[2 * (2 * DW3_SLOTS + 1)];
+    for (int32_t k = 0; k < ncol; k++) {
+        const int pad = (k == 0 && (flags & 1)) || (k == ncol - 1 && (flags & 2));
+        const int32_t u = pad ? 0 : emb_rd4(src);
+        ab[2 * k] = pad ? 0 : __sxtab16(zp2, u);
+        ab[2 * k + 1] = pad ? 0 : emb_sxtab16_odd(zp2, u);
+        if (!pad) src += step;
+    }
+    dw3_slots(ab, slot, n, 8 * stride);
+}
+#else
+/* Per slot: the new column(s) LDR, ADD, SXTAB16 x 2, then 4 PKH and 3 STRD (kw 2's words
+ * last, post-indexed); the columns rotate through r4-r9 (unrolled: no moves); the last
+ * slot apart, its last column maybe padding. */
+void emb_dsp_dw3_row_s1(const int8_t *src, int32_t step, int32_t *slot, int32_t n, int32_t zp2,
+                        int32_t flags);
+void emb_dsp_dw3_row_s2(const int8_t *src, int32_t step, int32_t *slot, int32_t n, int32_t zp2,
+                        int32_t flags);
+#define EMB_DW3_COL(a, b)                                                                   \
+    "    ldr " a ", [r0]\n"                                                                  \
+    "    add r0, r0, r1\n"                                                                   \
+    "    sxtab16 " b ", ip, " a ", ror #8\n"                                                 \
+    "    sxtab16 " a ", ip, " a "\n"
+/* a column that is padding (0) where the flags bit `bit` is set */
+#define EMB_DW3_COL_IF(a, b, bit)                                                           \
+    "    tst lr, #" bit "\n"                                                                 \
+    "    itt eq\n"                                                                           \
+    "    ldreq " a ", [r0]\n"                                                                \
+    "    addeq r0, r0, r1\n"                                                                 \
+    "    sxtab16 " b ", ip, " a ", ror #8\n"                                                 \
+    "    sxtab16 " a ", ip, " a "\n"                                                         \
+    "    itt ne\n"                                                                           \
+    "    movne " a ", #0\n"                                                                  \
+    "    movne " b ", #0\n"
+/* slot from columns (a0 b0), (a1 b1), (a2 b2) */
+#define EMB_DW3_SLOT(a0, b0, a1, b1, a2, b2)                                                \
+    "    pkhbt r10, " a0 ", " a1 ", lsl #16\n"                                               \
+    "    pkhtb r11, " a1 ", " a0 ", asr #16\n"                                               \
+    "    strd r10, r11, [r2, #8]\n"                                                          \
+    "    pkhbt r10, " b0 ", " b1 ", lsl #16\n"                                               \
+    "    pkhtb r11, " b1 ", " b0 ", asr #16\n"                                               \
+    "    strd r10, r11, [r2, #16]\n"                                                         \
+    "    strd " a2 ", " b2 ", [r2], #24\n"
+#define EMB_DW3_ROW_ENTRY                                                                   \
+    "    push {r4-r11, lr}\n"                                                               \
+    "    ldrd ip, lr, [sp, #36]\n"                /* zp2, flags */                          \
+    EMB_DW3_COL_IF("r4", "r5", "1")                                                         \
+    "    subs r3, r3, #1\n"                       /* slots before the last */
+__asm__(
+    EMB_ASM_BEGIN("emb_dsp_dw3_row_s1")
+    EMB_DW3_ROW_ENTRY
+    EMB_DW3_COL("r6", "r7")
+    "    beq 5f\n"
+    "1:\n"
+    EMB_DW3_COL("r8", "r9")
+    EMB_DW3_SLOT("r4", "r5", "r6", "r7", "r8", "r9")
+    "    subs r3, r3, #1\n"
+    "    beq 6f\n"
+    EMB_DW3_COL("r4", "r5")
+    EMB_DW3_SLOT("r6", "r7", "r8", "r9", "r4", "r5")
+    "    subs r3, r3, #1\n"
+    "    beq 7f\n"
+    EMB_DW3_COL("r6", "r7")
+    EMB_DW3_SLOT("r8", "r9", "r4", "r5", "r6", "r7")
+    "    subs r3, r3, #1\n"
+    "    bne 1b\n"
+    "5:\n"
+    EMB_DW3_COL_IF("r8", "r9", "2")
+    EMB_DW3_SLOT("r4", "r5", "r6", "r7", "r8", "r9")
+    "    pop {r4-r11, pc}\n"
+    "6:\n"
+    EMB_DW3_COL_IF("r4", "r5", "2")
+    EMB_DW3_SLOT("r6", "r7", "r8", "r9", "r4", "r5")
+    "    pop {r4-r11, pc}\n"
+    "7:\n"
+    EMB_DW3_COL_IF("r6", "r7", "2")
+    EMB_DW3_SLOT("r8", "r9", "r4", "r5", "r6", "r7")
+    "    pop {r4-r11, pc}\n"
+    EMB_ASM_END("emb_dsp_dw3_row_s1"));
+__asm__(
+    EMB_ASM_BEGIN("emb_dsp_dw3_row_s2")
+    EMB_DW3_ROW_ENTRY
+    "    beq 5f\n"
+    "1:\n"
+    EMB_DW3_COL("r6", "r7")
+    EMB_DW3_COL("r8", "r9")
+    EMB_DW3_SLOT("r4", "r5", "r6", "r7", "r8", "r9")
+    "    subs r3, r3, #1\n"
+    "    beq 6f\n"
+    EMB_DW3_COL("r6", "r7")
+    EMB_DW3_COL("r4", "r5")
+    EMB_DW3_SLOT("r8", "r9", "r6", "r7", "r4", "r5")
+    "    subs r3, r3, #1\n"
+    "    bne 1b\n"
+    "5:\n"
+    EMB_DW3_COL("r6", "r7")
+    EMB_DW3_COL_IF("r8", "r9", "2")
+    EMB_DW3_SLOT("r4", "r5", "r6", "r7", "r8", "r9")
+    "    pop {r4-r11, pc}\n"
+    "6:\n"
+    EMB_DW3_COL("r6", "r7")
+    EMB_DW3_COL_IF("r4", "r5", "2")
+    EMB_DW3_SLOT("r8", "r9", "r6", "r7", "r4", "r5")
+    "    pop {r4-r11, pc}\n"
+    EMB_ASM_END("emb_dsp_dw3_row_s2"));
+#undef EMB_DW3_ROW_ENTRY
+#undef EMB_DW3_COL
+#undef EMB_DW3_COL_IF
+#undef EMB_DW3_SLOT
+static void dw3_row(const int8_t *src, int32_t step, int32_t *slot, int32_t n, int32_t zp2,
+                    int32_t flags, int32_t stride)
+{
+    (stride == 1 ? emb_dsp_dw3_row_s1 : emb_dsp_dw3_row_s2)(src, step, slot, n, zp2, flags);
+}
+#endif
+
 /* Pointwise / small-window conv with int16 weights (pack_weights' "w16" layout): per output
  * channel pair, per group of 4 input channels, 4 words: oc0 (c0, c2), oc0 (c1, c3),
  * oc1 (c0, c2), oc1 (c1, c3), i.e. the SXTB16 split done offline. The pixel pair is widened
