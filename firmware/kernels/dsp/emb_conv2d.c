@@ -575,9 +575,9 @@ static void dw3_seg_make(const emb_conv_params *p, int32_t ox0, int32_t n, dw3_s
         if (j < g->lo || j >= g->hi) g->ab[2 * j] = g->ab[2 * j + 1] = 0;
 }
 
-/* dw3_run's buffer row for input row iy, channels ch..ch+3: slot j holds the taps of output
- * column ox0 + j. */
-static void dw3_fill(const emb_conv_params *p, const int8_t *in, int32_t iy, int32_t ch,
+/* dw3_run's buffer row for input row iy, channels ch..ch+3 (src: its column lo): slot j
+ * holds the taps of output column ox0 + j. */
+static void dw3_fill(const emb_conv_params *p, const int8_t *src, int32_t iy, int32_t zp2,
                      dw3_seg *g, int32_t *slot)
 {
     const int32_t c = p->in_c, s8 = 8 * p->stride_w;
@@ -585,10 +585,8 @@ static void dw3_fill(const emb_conv_params *p, const int8_t *in, int32_t iy, int
         dw3_slots(dw3_zero, slot, g->n, s8);
         return;
     }
-    const int32_t zp2 = emb_neg_zp2(p->in_zp);
-    const int8_t *src = in + (iy * p->in_w + g->ix0 + g->lo) * c + ch;
     if (g->row >= 0) {
-        dw3_row(src, c, slot, g->n, zp2, g->row, p->stride_w);
+        (p->stride_w == 1 ? dw3_row_s1 : dw3_row_s2)(src, c, slot, g->n, zp2, g->row);
         return;
     }
     int32_t *ab = g->ab + 2 * g->lo, *end = g->ab + 2 * g->hi;
@@ -633,20 +631,24 @@ static void dw3_block(const emb_conv_params *p, const int8_t *in, const int8_t *
                  ((uint32_t)p->act_min & 0xFFu) * 0x01010101u, pos};
     const int32_t n_seg = (p->out_w + DW3_SLOTS - 1) / DW3_SLOTS;
     const int32_t seg = (p->out_w + n_seg - 1) / n_seg;   /* balanced segments */
+    const int32_t zp2 = emb_neg_zp2(p->in_zp), row = p->in_w * c, o_row = p->out_w * c;
     dw3_seg g;
     for (int32_t ox0 = 0; ox0 < p->out_w; ox0 += seg) {
         dw3_seg_make(p, ox0, p->out_w - ox0 < seg ? p->out_w - ox0 : seg, &g);
-        int32_t next = -p->pad_top, b = 0;   /* the next input row to fill, its buffer row */
-        for (int32_t oy = 0; oy < p->out_h; oy++) {
-            const int32_t iy0 = oy * p->stride_h - p->pad_top;
-            for (; next < iy0; next++) b = b == 2 ? 0 : b + 1;   /* rows skipped (stride > 3) */
-            for (; next < iy0 + 3; next++) {
-                dw3_fill(p, in, next, ch, &g, ring[b]);
+        const int32_t o_len = g.n * c;
+        /* the next input row to fill, its buffer row, its column lo (an offset from in: the
+         * row may lie in the padding) */
+        int32_t next = -p->pad_top, b = 0, src = next * row + (g.ix0 + g.lo) * c + ch;
+        int32_t iy0 = -p->pad_top;
+        k.o = out + ox0 * c + ch;
+        for (int32_t oy = 0; oy < p->out_h; oy++, iy0 += p->stride_h, k.o += o_row) {
+            for (; next < iy0; next++, src += row) b = b == 2 ? 0 : b + 1;   /* stride > 3 */
+            for (; next < iy0 + 3; next++, src += row) {
+                dw3_fill(p, in + (next >= 0 ? src : 0), next, zp2, &g, ring[b]);
                 b = b == 2 ? 0 : b + 1;
             }
             k.wt = wk + wrot[b];   /* b: the buffer row of iy0 (next == iy0 + 3) */
-            k.o = out + (oy * p->out_w + ox0) * c + ch;
-            k.o_end = k.o + g.n * c;
+            k.o_end = k.o + o_len;
             dw3_run(&k);
         }
     }
@@ -660,12 +662,13 @@ static int rq_fold(const emb_conv_params *p, int32_t m, int32_t s, int32_t q[4])
 {
     if (!emb_rq_fast(m, s)) return 0;
     const emb_rq r = emb_rq_make(m, s);
-    const int64_t f = (int64_t)p->out_zp - p->act_min;
-    const int64_t fold = (f < 0 ? -f : f) * ((int64_t)1 << r.e1);
-    if ((1LL << 30) + 1 + (int64_t)r.khi + fold >= (1LL << 31)) return 0;
+    const int32_t f = p->out_zp - p->act_min;
+    const uint32_t af = (uint32_t)(f < 0 ? -f : f);
+    /* 2^30 + 1 + khi + |f| * 2^e1 < 2^31, in 32 bits: |f| <= (2^30 - 2 - khi) >> e1 */
+    if (af > ((1u << 30) - 2u - (uint32_t)r.khi) >> r.e1) return 0;
     q[0] = r.m;
     q[1] = r.klo;
-    q[2] = (int32_t)(r.khi + f * ((int64_t)1 << r.e1));
+    q[2] = (int32_t)((uint32_t)r.khi + (uint32_t)f * (1u << r.e1));
     q[3] = r.e1;
     return 1;
 }

@@ -447,6 +447,18 @@ static void dw3_row(const int8_t *src, int32_t step, int32_t *slot, int32_t n, i
     }
     dw3_slots(ab, slot, n, 8 * stride);
 }
+
+static void dw3_row_s1(const int8_t *src, int32_t step, int32_t *slot, int32_t n, int32_t zp2,
+                       int32_t flags)
+{
+    dw3_row(src, step, slot, n, zp2, flags, 1);
+}
+
+static void dw3_row_s2(const int8_t *src, int32_t step, int32_t *slot, int32_t n, int32_t zp2,
+                       int32_t flags)
+{
+    dw3_row(src, step, slot, n, zp2, flags, 2);
+}
 #else
 /* Per slot: the new column(s) LDR, ADD, SXTAB16 x 2, then 4 PKH and 3 STRD (kw 2's words
  * last, post-indexed); the columns rotate through r4-r9 (unrolled: no moves); the last
@@ -546,11 +558,8 @@ __asm__(
 #undef EMB_DW3_COL
 #undef EMB_DW3_COL_IF
 #undef EMB_DW3_SLOT
-static void dw3_row(const int8_t *src, int32_t step, int32_t *slot, int32_t n, int32_t zp2,
-                    int32_t flags, int32_t stride)
-{
-    (stride == 1 ? emb_dsp_dw3_row_s1 : emb_dsp_dw3_row_s2)(src, step, slot, n, zp2, flags);
-}
+#define dw3_row_s1 emb_dsp_dw3_row_s1
+#define dw3_row_s2 emb_dsp_dw3_row_s2
 #endif
 
 /* Pointwise / small-window conv with int16 weights (pack_weights' "w16" layout): per output
