@@ -422,7 +422,9 @@ def run_bench(build: Build, runner: Runner, *, images: Images | None = None, rep
         pt = man["patch"]
         memory["notes"].append(
             f"layers 0..{pt['join_index']} run in a {pt['grid'][0]} x {pt['grid'][1]} grid of "
-            f"patches joined at '{pt['join_layer']}' (layer by layer the arena would be "
+            f"patches joined at '{pt['join_layer']}' ("
+            f"{'rows cached down each column' if pt.get('cached_rows') else 'halos recomputed'}"
+            f"; layer by layer the arena would be "
             f"{man['arena_layer_by_layer']:,} B); the per-layer figures of layer "
             f"{pt['join_index']} hold the whole patched stage, the layers before it show 0")
     if build.is_linux:

@@ -31,6 +31,15 @@ from edgemobilenet.quant import qgraph, reference
 from edgemobilenet.targets import load_target
 
 
+def forced_plan(g: qgraph.QGraph, spec: str, variant: str) -> patch.PatchPlan:
+    """`J:P` (a PxP grid at join layer J, halos recomputed), `J:PxQ` (P rows, Q columns) or
+    either with a trailing `c` (rows cached down each column)."""
+    j, grid = spec.split(":")
+    cached = grid.endswith("c")
+    p, _, q = grid.rstrip("c").partition("x")
+    return patch.make(g, int(j), (int(p), int(q or p)), variant, cached=cached)
+
+
 def measure(model: str, target_name: str, plan: str, models_dir: Path, work: Path
             ) -> dict[str, Any]:
     """Compile `model` for `target_name` with `plan` and run its image once in QEMU."""
@@ -43,8 +52,7 @@ def measure(model: str, target_name: str, plan: str, models_dir: Path, work: Pat
         def forced(g, _mode, align, *_a, **_k):
             return None, inplace.choose(g, "min", align)
     elif ":" in plan:
-        j, p = map(int, plan.split(":"))
-        pp = patch.make(g, j, (p, p), target.kernels or "portable")
+        pp = forced_plan(g, plan, target.kernels or "portable")
 
         def forced(g, _mode, align, *_a, **_k):
             return pp, inplace.choose(g, "auto", align, pp)
@@ -56,14 +64,21 @@ def measure(model: str, target_name: str, plan: str, models_dir: Path, work: Pat
         doc = build.compile_model(g, target, out, memory="fast" if plan == "fast" else "min")
     finally:
         patch.choose = chosen
+    want_all = reference.run(g, x, keep_all=True)
+    want = want_all[g.outputs[0]]
+    join_exact = None
     with open_device(target, elf=out / "firmware.elf", expected_hash=g.digest()) as dev:
         y, instructions = dev.run(x)
-    want = reference.run(g, x)[g.outputs[0]]
+        if doc["patch"]:   # the join output too (logits can hide a wrong patch)
+            t = want_all[g.nodes[doc["patch"]["join_index"]].outputs[0]]
+            join_exact = bool(np.array_equal(
+                dev.get_tensor(doc["patch"]["join_index"]).reshape(t.shape), t))
     return {"model": model, "target": target_name, "cpu": target.cpu, "plan": plan,
             "peak_bytes": doc["arena_bytes"], "lower_bound": doc["arena_lower_bound"],
             "layer_by_layer_bytes": doc["arena_layer_by_layer"],
             "instructions": int(instructions),
             "bit_exact": bool(np.array_equal(y.reshape(want.shape), want)),
+            "join_bit_exact": join_exact,
             "patch": doc["patch"], "in_place_layers": len(doc["in_place_layers"]),
             "arena_in": doc["placement"]["arena"]}
 

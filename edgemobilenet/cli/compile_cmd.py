@@ -74,7 +74,8 @@ def _print(doc: dict, out_dir: Path, show_layers: bool) -> None:
     pt = doc["patch"]
     con.print("patches (--memory): " + (
         f"layers 0..{pt['join_index']} in a {pt['grid'][0]} x {pt['grid'][1]} grid, joined at "
-        f"'{pt['join_layer']}'" if pt else "none") + f"; arena {doc['arena_bytes']:,} B, "
+        f"'{pt['join_layer']}', {'rows cached' if pt['cached_rows'] else 'halos recomputed'}"
+        if pt else "none") + f"; arena {doc['arena_bytes']:,} B, "
         f"layer by layer {doc['arena_layer_by_layer']:,} B", highlight=False)
     con.print(f"peak activation memory at layer '{doc['peak_layer']}'; model "
               f"{doc['model_hash'][:12]}; wrote {out_dir}/ (firmware.elf, manifest.json)")

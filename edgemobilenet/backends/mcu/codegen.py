@@ -106,15 +106,26 @@ class _Emitter:
                 loop.append(f"        window_copy({dst}, {r}[3], {src} + {r}[0], {r}[1], "
                             f"{r}[2], {r}[3]);\n")
 
+        def at(name: str, offsets: list[int]) -> str:
+            # a per-patch byte offset (none if always 0)
+            if not any(offsets):
+                return ""
+            tables.append(self.table("int32_t", name, offsets))
+            return f" + {name}[n]"
+
+        convs = patch.conv_geometry(g)
         for k in pp.stage:
             n = g.nodes[k]
-            c_out = g.tensor(n.outputs[0]).shape[3]
+            t_out = n.outputs[0]
+            c_out = g.tensor(t_out).shape[3]
             ptrs = []
             for j, t in enumerate(n.inputs):
-                if (k, j) not in pp.windows:
-                    ptrs.append(self.ptr(t))
-                    continue
                 c = g.tensor(t).shape[3]
+                if (k, j) not in pp.windows:   # whole rows of what t holds
+                    ptrs.append(self.ptr(t) + at(f"l{k}_o{j}", [
+                        (p.reads[(k, j)].y0 - p.held[t].y0) * p.held[t].hw[1] * c
+                        for p in pp.patches]))
+                    continue
                 rows = []
                 for p in pp.patches:
                     src, box = p.held[t], p.reads[(k, j)]
@@ -124,18 +135,26 @@ class _Emitter:
                 dst = f"(arena + {plan.temps[planner.window_name(g, k, j)]})"
                 copy(f"l{k}_w{j}", rows, dst, self.ptr(t), False)
                 ptrs.append(dst)
-            out = self.ptr(n.outputs[0])
             if k == pp.join and pp.tile:
                 out = f"(arena + {plan.temps[planner.tile_name(g, k)]})"
             elif k == pp.join:
-                tables.append(self.table("int32_t", f"l{k}_at",
-                                         [p.held[jt].y0 * jrow for p in pp.patches]))
-                out = f"{self.ptr(jt)} + l{k}_at[n]"
+                out = self.ptr(jt) + at(f"l{k}_at", [p.held[jt].y0 * jrow for p in pp.patches])
+            else:
+                out = self.ptr(t_out) + at(f"l{k}_out", [
+                    (p.out(t_out).y0 - p.held[t_out].y0) * p.held[t_out].hw[1] * c_out
+                    for p in pp.patches])
+            if t_out in pp.carried:   # rows kept from the patch above go to the top first
+                row = [p.held[t_out].hw[1] * c_out for p in pp.patches]
+                tables.append(self.table("int32_t", f"l{k}_keep", [
+                    [p.kept[t_out][0] * r, p.kept[t_out][1] * r] if t_out in p.kept else [0, 0]
+                    for p, r in zip(pp.patches, row)]))
+                loop.append(f"        if (l{k}_keep[n][1]) memmove({self.ptr(t_out)}, "
+                            f"{self.ptr(t_out)} + l{k}_keep[n][0], (size_t)l{k}_keep[n][1]);\n")
             calls, mcu = self.values(k, n)
             per = []
             for p in pp.patches:
-                ob, ib = p.held[n.outputs[0]], p.reads[(k, 0)]
-                pad = patch.conv_pad(g, k, ob) if n.op == "conv2d" else (0, 0)
+                ob, ib = p.out(t_out), p.reads[(k, 0)]
+                pad = patch.conv_pad(g, k, ob, convs) if n.op == "conv2d" else (0, 0)
                 win = Window(ib.hw, ob.hw, pad, ob.hw[0] * ob.hw[1] * c_out)
                 per.append(mcu.window(calls[0], win))
             vary = [a for a in mcu.args if a.kind in ("int", "struct")

@@ -35,12 +35,13 @@ def plan_timeline(g: QGraph, plan: MemoryPlan) -> dict[str, Any]:
 
 
 def patch_record(g: QGraph, plan: MemoryPlan) -> dict[str, Any] | None:
-    """The patched stage (patch.py): join layer, grid, estimated instructions."""
+    """The patched stage (patch.py): join layer, grid, whether rows are cached down the
+    columns (else halos are recomputed), estimated instructions."""
     pp = plan.patch
     if pp is None:
         return None
     return {"join_layer": g.nodes[pp.join].name, "join_index": pp.join,
-            "layers": len(pp.stage), "grid": list(pp.grid),
+            "layers": len(pp.stage), "grid": list(pp.grid), "cached_rows": pp.cached,
             "estimated_instructions": {"layer_by_layer": pp.estimate[0],
                                        "patched": pp.estimate[1]}}
 

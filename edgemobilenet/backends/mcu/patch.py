@@ -88,7 +88,7 @@ class _Conv:
     kind: int             # index into _PER_MAC: first conv, depthwise, pointwise
 
 
-def _convs(g: QGraph) -> dict[int, _Conv]:
+def conv_geometry(g: QGraph) -> dict[int, _Conv]:
     """The geometry of every conv2d (read once: attrs_of is slow)."""
     out = {}
     for k, n in enumerate(g.nodes):
@@ -113,25 +113,41 @@ def _conv_reads(cv: _Conv, out: Box) -> tuple[Box, tuple[int, int]]:
     return box, (box.y0 - lo_y, box.x0 - lo_x)
 
 
-def conv_pad(g: QGraph, k: int, out: Box) -> tuple[int, int]:
-    """The padding a conv's window call keeps at its top and left for output region `out`."""
-    return _conv_reads(_convs(g)[k], out)[1]
+def conv_pad(g: QGraph, k: int, out: Box, convs: dict[int, _Conv] | None = None
+             ) -> tuple[int, int]:
+    """The padding a conv's window call keeps at its top and left for output region `out`
+    (`convs`: conv_geometry(g), read once)."""
+    return _conv_reads(conv_geometry(g) if convs is None else convs[k], out)[1]
 
 
-def regions(g: QGraph, join: int, tile: Box, convs: dict[int, _Conv] | None = None) -> Patch:
-    """What each stage layer computes and reads for one tile of layer `join`'s output."""
-    convs = _convs(g) if convs is None else convs
-    held = {g.nodes[join].outputs[0]: tile}
+def regions(g: QGraph, join: int, tile: Box, convs: dict[int, _Conv] | None = None,
+            above: Patch | None = None) -> Patch:
+    """What each stage layer computes and reads for one tile of layer `join`'s output;
+    `above`: the patch above it in the same column (cached rows): rows a buffer held there
+    are kept, only the rows below them are computed."""
+    convs = conv_geometry(g) if convs is None else convs
+    jt = g.nodes[join].outputs[0]
+    held = {jt: tile}
     reads: dict[tuple[int, int], Box] = {}
+    made: dict[str, Box] = {}
+    kept: dict[str, tuple[int, int]] = {}
     for k in range(join, -1, -1):
         n = g.nodes[k]
-        out = held[n.outputs[0]]
+        t = n.outputs[0]
+        out = held[t]
+        if above is not None and t != jt:
+            prev = above.held[t]
+            y0 = min(max(out.y0, prev.y1), out.y1 - 1)   # (recompute one row if all is held)
+            if y0 > out.y0:
+                assert prev.y0 <= out.y0 and y0 <= prev.y1 and prev.x0 == out.x0, (t, prev, out)
+                kept[t] = (out.y0 - prev.y0, y0 - out.y0)
+                out = made[t] = Box(y0, out.y1, out.x0, out.x1)
         box = _conv_reads(convs[k], out)[0] if k in convs else out
         for j, t in enumerate(n.inputs):
             reads[(k, j)] = box
             held[t] = box.union(held.get(t))
     held[g.inputs[0]] = _full(g, g.inputs[0])
-    return Patch(held, reads)
+    return Patch(held, reads, made, kept)
 
 
 def _split(n: int, parts: int) -> list[tuple[int, int]]:
@@ -139,13 +155,22 @@ def _split(n: int, parts: int) -> list[tuple[int, int]]:
 
 
 def make(g: QGraph, join: int, grid: tuple[int, int], variant: str = "dsp",
-         convs: dict[int, _Conv] | None = None) -> PatchPlan:
-    """The patch plan of layers 0..join over a `grid` (rows, columns) of tiles."""
-    convs = _convs(g) if convs is None else convs
+         convs: dict[int, _Conv] | None = None, cached: bool = False) -> PatchPlan:
+    """The patch plan of layers 0..join over a `grid` (rows, columns) of tiles; `cached`:
+    down each column in turn, keeping rows instead of recomputing the vertical halo."""
+    convs = conv_geometry(g) if convs is None else convs
     jt = g.nodes[join].outputs[0]
     h, w, c_join = _hwc(g, jt)
-    patches = [regions(g, join, Box(y0, y1, x0, x1), convs)
-               for y0, y1 in _split(h, grid[0]) for x0, x1 in _split(w, grid[1])]
+    patches: list[Patch] = []
+    if cached:
+        for x0, x1 in _split(w, grid[1]):
+            above = None
+            for y0, y1 in _split(h, grid[0]):
+                above = regions(g, join, Box(y0, y1, x0, x1), convs, above)
+                patches.append(above)
+    else:
+        patches = [regions(g, join, Box(y0, y1, x0, x1), convs)
+                   for y0, y1 in _split(h, grid[0]) for x0, x1 in _split(w, grid[1])]
     sizes: dict[str, int] = {}
     windows: dict[tuple[int, int], int] = {}
     for p in patches:
@@ -155,10 +180,11 @@ def make(g: QGraph, join: int, grid: tuple[int, int], variant: str = "dsp",
             sizes[t] = max(sizes.get(t, 0), b.hw[0] * b.hw[1] * _hwc(g, t)[2])
         for (k, j), b in p.reads.items():
             t = g.nodes[k].inputs[j]
-            if b != p.held[t]:
+            if (b.x0, b.x1) != (p.held[t].x0, p.held[t].x1):   # rows apart: a copy
                 windows[(k, j)] = max(windows.get((k, j), 0), b.hw[0] * b.hw[1] * _hwc(g, t)[2])
     tile = 0 if grid[1] == 1 else max(p.held[jt].hw[0] * p.held[jt].hw[1] for p in patches) * c_join
-    pp = PatchPlan(join, grid, patches, sizes, windows, tile, stage=list(range(join + 1)))
+    pp = PatchPlan(join, grid, patches, sizes, windows, tile, stage=list(range(join + 1)),
+                   cached=cached)
     pp.estimate = estimate(g, pp, variant, convs)
     return pp
 
@@ -194,7 +220,9 @@ def estimate(g: QGraph, pp: PatchPlan, variant: str, convs: dict[int, _Conv]
     patched = 0.0
     for p in pp.patches:
         for k in pp.stage:
-            patched += _node_cost(g, k, p.held[g.nodes[k].outputs[0]].hw, variant, convs)
+            patched += _node_cost(g, k, p.out(g.nodes[k].outputs[0]).hw, variant, convs)
+        patched += 2 * _PER_BYTE * sum(rows * p.held[t].hw[1] * _hwc(g, t)[2]
+                                   for t, (_, rows) in p.kept.items())
     copied = sum(pp.windows.values()) + pp.tile
     patched += len(pp.patches) * _PER_BYTE * copied * 2
     return int(base), int(patched)
@@ -202,7 +230,7 @@ def estimate(g: QGraph, pp: PatchPlan, variant: str, convs: dict[int, _Conv]
 
 def model_cost(g: QGraph, variant: str = "dsp") -> int:
     """Estimated instructions of the whole model layer by layer (the budget's base)."""
-    convs = _convs(g)
+    convs = conv_geometry(g)
     return int(sum(_node_cost(g, k, _hwc(g, n.outputs[0])[:2], variant, convs)
                    for k, n in enumerate(g.nodes) if len(g.tensor(n.outputs[0]).shape) == 4
                    and ops.spec(n.op).mcu is not None))
@@ -212,7 +240,7 @@ def candidates(g: QGraph, variant: str, below: int | None = None) -> list[PatchP
     """Every stage end and square grid whose tiles are at least one pixel (whose input and
     join buffers alone stay `below` bytes)."""
     out = []
-    convs = _convs(g)
+    convs = conv_geometry(g)
     for j in stage_ends(g):
         h, w, c = _hwc(g, g.nodes[j].outputs[0])
         if below is not None and h * w * c + planner.tensor_bytes(g, g.inputs[0]) >= below:

@@ -8,7 +8,8 @@ run in place (inplace.py), whose scratch is a buffer live at that layer only. Of
 orderings; the best is kept and reported beside the lower bound (the largest sum of live
 bytes at any step), which no plan can beat. Layers run in patches (patch.py) hold their
 tensors in buffers of the largest patch region, with the window copies as buffers of their
-layer; the input lives and the join buffer is allocated over the whole patched stage.
+layer; the input lives and the join buffer is allocated over the whole patched stage, and
+so is every buffer that keeps rows from one patch to the next (cached rows).
 """
 from __future__ import annotations
 
@@ -100,9 +101,14 @@ def build_buffers(g: QGraph, alignment: int, inplace: Mapping[int, tuple[int, in
     of: dict[str, Buffer] = {}
     buffers: list[Buffer] = []
 
+    carried = patch.carried if patch else set()
+
     def new(t: str, step: int) -> None:
-        start = 0 if step == join else step   # the join buffer fills patch by patch
-        b = Buffer([t], _align(nbytes(t), alignment), start, max(step, last_use.get(t, step)))
+        # the join buffer fills patch by patch; a buffer keeping rows for the next patch
+        # lives over the whole stage
+        start = 0 if step == join or t in carried else step
+        end = max(step, last_use.get(t, step), join if t in carried else -1)
+        b = Buffer([t], _align(nbytes(t), alignment), start, end)
         buffers.append(b)
         of[t] = b
 
