@@ -76,17 +76,50 @@ def test_patch_buffers_do_not_overlap_live_buffers() -> None:
     join = next(b for b in bufs if g.nodes[pp.join].outputs[0] in b.tensors)
     assert inp.end >= pp.join and join.start == 0
     assert {t for t in plan.temps} == ({planner.window_name(g, k, j) for k, j in pp.windows}
-                                      | ({planner.tile_name(g, pp.join)} if pp.tile else set()))
+                                      | ({planner.tile_name(g, pp.join)} if pp.tile else set())
+                                      | {planner.cache_name(t) for t in pp.caches})
+    for t in pp.caches:   # kept rows outlive every patch
+        b = next(b for b in bufs if b.tensors == [planner.cache_name(t)])
+        assert (b.start, b.end) == (0, pp.join)
+
+
+def test_cached_rows_make_every_row_once_per_column() -> None:
+    """Down each column a stage tensor's rows are made once (kept, not recomputed); what a
+    patch keeps is what the patch above held; reads stay inside what the buffer holds."""
+    g = _v1_96()
+    pp = patch.make(g, 3, (5, 2), cached=True)
+    assert pp.caches and pp.cached
+    per_column = len(pp.rows)
+    for col in range(len(pp.cols)):
+        column = pp.patches[col * per_column:(col + 1) * per_column]
+        for k in range(pp.join):
+            t = g.nodes[k].outputs[0]
+            made = [p.out(t) for p in column]
+            rows = [y for b in made for y in range(b.y0, b.y1)]
+            assert rows == list(range(made[0].y0, made[-1].y1))   # each row once, in order
+            assert made[-1].y1 == g.tensor(t).shape[1] and made[0].y0 == 0
+            for above, p in zip(column, column[1:]):
+                if t in p.kept:
+                    first, n = p.kept[t]
+                    assert above.held[t].y0 + first == p.held[t].y0
+                    assert p.held[t].y0 + n == p.out(t).y0 <= above.held[t].y1
+        for p in column:
+            for (k, j), box in p.reads.items():
+                assert _inside(box, p.held[g.nodes[k].inputs[j]])
+    # the same tiles with halos recomputed make more
+    assert pp.estimate[1] < patch.make(g, 3, (5, 2)).estimate[1]
 
 
 @pytest.mark.needs("gcc")
-def test_patched_model_on_the_host_matches_reference(tmp_path) -> None:
-    """Portable kernels, ASan + UBSan, uneven 3x2 tiles past a residual add: window copies
-    and tiles stay inside the arena."""
+@pytest.mark.parametrize("cached", [False, True])
+def test_patched_model_on_the_host_matches_reference(cached, tmp_path) -> None:
+    """Portable kernels, ASan + UBSan, uneven 3x2 tiles past a residual add (halos
+    recomputed, or rows cached down the columns): window copies, tiles and kept rows stay
+    inside the arena."""
     g = mobilenet_v2(np.random.default_rng(1), width=0.35, resolution=32, num_classes=10)
     assert 9 in patch.stage_ends(g) and g.nodes[9].op == "add"
-    pp = patch.make(g, 9, (3, 2), "portable")
-    assert pp.windows and pp.tile
+    pp = patch.make(g, 9, (3, 2), "portable", cached=cached)
+    assert pp.windows and pp.tile and bool(pp.caches) == cached
     exe = host.build_host(g, tmp_path / "b", patch=pp,
                           inplace=inplace.choose(g, "min", 4, pp))
     for seed in (2, 3):

@@ -1,7 +1,8 @@
 """Patch-based execution (`--memory`, backends/mcu/patch.py): firmware whose first layers
-run in spatial patches (halos recomputed, image borders padded, stride 2, depthwise, a
-residual add read through a window copy, hard-swish tables) equals the numpy reference bit
-for bit in QEMU, and its arena is below the layer-by-layer plan's."""
+run in spatial patches (halos recomputed or rows kept down the columns, image borders
+padded, stride 2, depthwise, a residual add read through a window copy, hard-swish tables)
+equals the numpy reference bit for bit in QEMU, and its arena is below the layer-by-layer
+plan's."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -27,10 +28,11 @@ def _graph(arch: str):
                                           calib=None, calib_count=2))
 
 
-# (target, arch, forced join layer and grid; None: what `--memory min` chooses)
+# (target, arch, forced join layer, grid and cached rows; None: what `--memory min` chooses)
 CASES = [("mps2-an386", "mobilenet_v1", None),
-         ("mps3-an547", "mobilenet_v2", (9, (3, 3))),          # after the first residual add
-         ("mps2-an386", "mobilenet_v3_large", (4, (2, 3)))]    # lut, add; tiles copied
+         ("mps3-an547", "mobilenet_v2", (9, (4, 2), True)),    # after the first residual
+         # add, rows kept down the columns; lut, add, tiles copied, halos recomputed:
+         ("mps2-an386", "mobilenet_v3_large", (4, (2, 3), False))]
 
 
 @pytest.mark.parametrize("target_name,arch,forced", CASES)
@@ -39,9 +41,10 @@ def test_patched_firmware_matches_reference(target_name, arch, forced, tmp_path,
     g = _graph(arch)
     target = load_target(target_name)
     if forced:
-        join, grid = forced
+        join, grid, cached = forced
         assert join in patch.stage_ends(g)
-        pp = patch.make(g, join, grid, target.kernels)
+        pp = patch.make(g, join, grid, target.kernels, cached=cached)
+        assert bool(pp.caches) == cached
         assert any(g.nodes[k].op == "add" for k in pp.stage) and pp.windows
         monkeypatch.setattr(patch, "choose",
                             lambda g, _m, a, *_r: (pp, inplace.choose(g, "min", a, pp)))

@@ -143,13 +143,20 @@ class _Emitter:
                 out = self.ptr(t_out) + at(f"l{k}_out", [
                     (p.out(t_out).y0 - p.held[t_out].y0) * p.held[t_out].hw[1] * c_out
                     for p in pp.patches])
-            if t_out in pp.carried:   # rows kept from the patch above go to the top first
-                row = [p.held[t_out].hw[1] * c_out for p in pp.patches]
-                tables.append(self.table("int32_t", f"l{k}_keep", [
-                    [p.kept[t_out][0] * r, p.kept[t_out][1] * r] if t_out in p.kept else [0, 0]
-                    for p, r in zip(pp.patches, row)]))
-                loop.append(f"        if (l{k}_keep[n][1]) memmove({self.ptr(t_out)}, "
-                            f"{self.ptr(t_out)} + l{k}_keep[n][0], (size_t)l{k}_keep[n][1]);\n")
+            save = ""
+            if t_out in pp.caches:   # cached rows: restore those kept, save those to keep
+                cache = f"(arena + {plan.temps[planner.cache_name(t_out)]})"
+                keep = []
+                for p, below in zip(pp.patches, pp.patches[1:] + [None]):
+                    row = p.held[t_out].hw[1] * c_out
+                    nxt = below.kept.get(t_out, (0, 0)) if below else (0, 0)
+                    keep.append([nxt[0] * row, nxt[1] * row,
+                                 p.kept.get(t_out, (0, 0))[1] * row])
+                tables.append(self.table("int32_t", f"l{k}_keep", keep))
+                loop.append(f"        memcpy({self.ptr(t_out)}, {cache}, "
+                            f"(size_t)l{k}_keep[n][2]);\n")
+                save = (f"        memcpy({cache}, {self.ptr(t_out)} + l{k}_keep[n][0], "
+                        f"(size_t)l{k}_keep[n][1]);\n")
             calls, mcu = self.values(k, n)
             per = []
             for p in pp.patches:
@@ -173,7 +180,7 @@ class _Emitter:
             loop.append("    " + mcu.render(
                 per[0], input_ptr=lambda j: ptrs[j], out_ptr=out,
                 const=lambda a, arr, k=k: self.const(a.ctype, f"l{k}_{a.name}", arr),
-                local=f"l{k}", exprs_of=exprs).replace("\n    ", "\n        "))
+                local=f"l{k}", exprs_of=exprs).replace("\n    ", "\n        ") + save)
             if k == pp.join and pp.tile:
                 rows = [[p.held[jt].y0 * jrow + p.held[jt].x0 * c_out, 0, p.held[jt].hw[0],
                          p.held[jt].hw[1] * c_out] for p in pp.patches]

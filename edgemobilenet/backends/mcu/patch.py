@@ -30,23 +30,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgemobilenet.backends.mcu import inplace, planner
-from edgemobilenet.backends.mcu.patch_plan import Box, Patch, PatchPlan
+from edgemobilenet.backends.mcu.patch_plan import Box, Patch, PatchPlan, Span
 from edgemobilenet.quant import ops
 from edgemobilenet.quant.qgraph import QGraph
 
 STAGE_OPS = ("conv2d", "add", "lut")
 GRIDS = range(2, 9)
+CACHED_COLUMNS = range(1, 7)
 BUDGET = 0.15
 
 
 def _hwc(g: QGraph, t: str) -> tuple[int, int, int]:
     s = g.tensor(t).shape
     return s[1], s[2], s[3]
-
-
-def _full(g: QGraph, t: str) -> Box:
-    h, w, _ = _hwc(g, t)
-    return Box(0, h, 0, w)
 
 
 def stage_ends(g: QGraph) -> list[int]:
@@ -103,51 +99,55 @@ def conv_geometry(g: QGraph) -> dict[int, _Conv]:
     return out
 
 
-def _conv_reads(cv: _Conv, out: Box) -> tuple[Box, tuple[int, int]]:
-    """The input region a conv reads for output region `out`, and the padding left at its
-    top and left."""
-    (sh, sw), (pt, pl) = cv.stride, cv.pad
-    lo_y, lo_x = out.y0 * sh - pt, out.x0 * sw - pl
-    hi_y, hi_x = (out.y1 - 1) * sh - pt + cv.kh, (out.x1 - 1) * sw - pl + cv.kw
-    box = Box(max(lo_y, 0), min(hi_y, cv.in_hw[0]), max(lo_x, 0), min(hi_x, cv.in_hw[1]))
-    return box, (box.y0 - lo_y, box.x0 - lo_x)
+def _conv_span(cv: _Conv, axis: int, lo: int, hi: int) -> tuple[int, int, int]:
+    """The input rows (axis 0) or columns (1) a conv reads for outputs lo..hi-1, and the
+    padding left before them."""
+    s, p, k = cv.stride[axis], cv.pad[axis], (cv.kh, cv.kw)[axis]
+    a, b = lo * s - p, (hi - 1) * s - p + k
+    return max(a, 0), min(b, cv.in_hw[axis]), max(a, 0) - a
 
 
 def conv_pad(g: QGraph, k: int, out: Box, convs: dict[int, _Conv] | None = None
              ) -> tuple[int, int]:
     """The padding a conv's window call keeps at its top and left for output region `out`
     (`convs`: conv_geometry(g), read once)."""
-    return _conv_reads(conv_geometry(g) if convs is None else convs[k], out)[1]
+    cv = (conv_geometry(g) if convs is None else convs)[k]
+    return _conv_span(cv, 0, out.y0, out.y1)[2], _conv_span(cv, 1, out.x0, out.x1)[2]
 
 
-def regions(g: QGraph, join: int, tile: Box, convs: dict[int, _Conv] | None = None,
-            above: Patch | None = None) -> Patch:
-    """What each stage layer computes and reads for one tile of layer `join`'s output;
-    `above`: the patch above it in the same column (cached rows): rows a buffer held there
-    are kept, only the rows below them are computed."""
-    convs = conv_geometry(g) if convs is None else convs
+def _span(g: QGraph, join: int, axis: int, lo: int, hi: int, convs: dict[int, _Conv],
+          above: Span | None = None) -> Span:
+    """Outputs lo..hi-1 of layer `join` along `axis`, back through the stage; `above`: the
+    tile before along this axis (cached rows): what a buffer held there is kept, only the
+    rows after it are made."""
     jt = g.nodes[join].outputs[0]
-    held = {jt: tile}
-    reads: dict[tuple[int, int], Box] = {}
-    made: dict[str, Box] = {}
-    kept: dict[str, tuple[int, int]] = {}
+    held = {jt: (lo, hi)}
+    sp = Span(held, {})
     for k in range(join, -1, -1):
         n = g.nodes[k]
         t = n.outputs[0]
-        out = held[t]
+        a, b = held[t]
         if above is not None and t != jt:
-            prev = above.held[t]
-            y0 = min(max(out.y0, prev.y1), out.y1 - 1)   # (recompute one row if all is held)
-            if y0 > out.y0:
-                assert prev.y0 <= out.y0 and y0 <= prev.y1 and prev.x0 == out.x0, (t, prev, out)
-                kept[t] = (out.y0 - prev.y0, y0 - out.y0)
-                out = made[t] = Box(y0, out.y1, out.x0, out.x1)
-        box = _conv_reads(convs[k], out)[0] if k in convs else out
+            p0, p1 = above.held[t]
+            a2 = min(max(a, p1), b - 1)   # (recompute one row if all of them are held)
+            if a2 > a:
+                assert p0 <= a and a2 <= p1, (t, (p0, p1), (a, b))
+                sp.kept[t] = (a - p0, a2 - a)
+                sp.made[t] = (a, b) = (a2, b)
+        r = _conv_span(convs[k], axis, a, b)[:2] if k in convs else (a, b)
         for j, t in enumerate(n.inputs):
-            reads[(k, j)] = box
-            held[t] = box.union(held.get(t))
-    held[g.inputs[0]] = _full(g, g.inputs[0])
-    return Patch(held, reads, made, kept)
+            sp.reads[(k, j)] = r
+            h = held.get(t)
+            held[t] = r if h is None else (min(h[0], r[0]), max(h[1], r[1]))
+    held[g.inputs[0]] = (0, _hwc(g, g.inputs[0])[axis])
+    return sp
+
+
+def regions(g: QGraph, join: int, tile: Box, convs: dict[int, _Conv] | None = None) -> Patch:
+    """What each stage layer computes and reads for one tile of layer `join`'s output."""
+    convs = conv_geometry(g) if convs is None else convs
+    return PatchPlan(join, (1, 1), [_span(g, join, 0, tile.y0, tile.y1, convs)],
+                     [_span(g, join, 1, tile.x0, tile.x1, convs)], {}, {}, 0).patches[0]
 
 
 def _split(n: int, parts: int) -> list[tuple[int, int]]:
@@ -161,30 +161,30 @@ def make(g: QGraph, join: int, grid: tuple[int, int], variant: str = "dsp",
     convs = conv_geometry(g) if convs is None else convs
     jt = g.nodes[join].outputs[0]
     h, w, c_join = _hwc(g, jt)
-    patches: list[Patch] = []
-    if cached:
-        for x0, x1 in _split(w, grid[1]):
-            above = None
-            for y0, y1 in _split(h, grid[0]):
-                above = regions(g, join, Box(y0, y1, x0, x1), convs, above)
-                patches.append(above)
-    else:
-        patches = [regions(g, join, Box(y0, y1, x0, x1), convs)
-                   for y0, y1 in _split(h, grid[0]) for x0, x1 in _split(w, grid[1])]
-    sizes: dict[str, int] = {}
-    windows: dict[tuple[int, int], int] = {}
-    for p in patches:
-        for t, b in p.held.items():
-            if t in (jt, g.inputs[0]):
-                continue
-            sizes[t] = max(sizes.get(t, 0), b.hw[0] * b.hw[1] * _hwc(g, t)[2])
-        for (k, j), b in p.reads.items():
-            t = g.nodes[k].inputs[j]
-            if (b.x0, b.x1) != (p.held[t].x0, p.held[t].x1):   # rows apart: a copy
-                windows[(k, j)] = max(windows.get((k, j), 0), b.hw[0] * b.hw[1] * _hwc(g, t)[2])
-    tile = 0 if grid[1] == 1 else max(p.held[jt].hw[0] * p.held[jt].hw[1] for p in patches) * c_join
-    pp = PatchPlan(join, grid, patches, sizes, windows, tile, stage=list(range(join + 1)),
-                   cached=cached)
+    rows: list[Span] = []
+    for y0, y1 in _split(h, grid[0]):
+        rows.append(_span(g, join, 0, y0, y1, convs, rows[-1] if cached and rows else None))
+    cols = [_span(g, join, 1, x0, x1, convs) for x0, x1 in _split(w, grid[1])]
+    # a box is a row span times a column span: the largest is the largest of each
+    def most(spans: list[Span], f) -> int:
+        return max(f(s) for s in spans)
+
+    sizes = {t: most(rows, lambda s: s.extent(t)) * most(cols, lambda s: s.extent(t))
+             * _hwc(g, t)[2] for t in rows[0].held if t not in (jt, g.inputs[0])}
+    caches = {t: most(rows, lambda s: s.kept.get(t, (0, 0))[1])
+              * most(cols, lambda s: s.extent(t)) * _hwc(g, t)[2]
+              for t in {t for r in rows for t in r.kept}}
+    windows = {}
+    for (k, j) in rows[0].reads:   # columns apart in some tile: a copy (rows: an offset)
+        t = g.nodes[k].inputs[j]
+        if any(c.reads[(k, j)] != c.held[t] for c in cols):
+            windows[(k, j)] = (most(rows, lambda s: s.reads[(k, j)][1] - s.reads[(k, j)][0])
+                               * most(cols, lambda s: s.reads[(k, j)][1] - s.reads[(k, j)][0])
+                               * _hwc(g, t)[2])
+    tile = 0 if grid[1] == 1 else (most(rows, lambda s: s.extent(jt))
+                                   * most(cols, lambda s: s.extent(jt)) * c_join)
+    pp = PatchPlan(join, grid, rows, cols, sizes, windows, tile, stage=list(range(join + 1)),
+                   cached=cached, caches=caches)
     pp.estimate = estimate(g, pp, variant, convs)
     return pp
 
@@ -199,33 +199,41 @@ _PER_CALL = {"dsp": 3000, "mve": 4000, "portable": 1000}
 _PER_BYTE = 0.6
 
 
-def _node_cost(g: QGraph, k: int, out_hw: tuple[int, int], variant: str,
-               convs: dict[int, _Conv]) -> float:
+def _cost_terms(g: QGraph, k: int, variant: str, convs: dict[int, _Conv]
+                ) -> tuple[float, float]:
+    """Estimated instructions of one call of layer k: fixed, and per output pixel."""
     per = _PER_MAC.get(variant, _PER_MAC["portable"])
     call = _PER_CALL.get(variant, _PER_CALL["portable"])
-    pix = out_hw[0] * out_hw[1]
     c_out = _hwc(g, g.nodes[k].outputs[0])[2]
     if k in convs:
         cv = convs[k]
-        return (call + per[cv.kind] * pix * cv.per_pixel
-                + (per[3] * pix * c_out if cv.kind == 2 else 0))
-    return call + per[4] * pix * c_out
+        return call, per[cv.kind] * cv.per_pixel + (per[3] * c_out if cv.kind == 2 else 0)
+    return call, per[4] * c_out
+
+
+def _node_cost(g: QGraph, k: int, out_hw: tuple[int, int], variant: str,
+               convs: dict[int, _Conv]) -> float:
+    call, per_pixel = _cost_terms(g, k, variant, convs)
+    return call + per_pixel * out_hw[0] * out_hw[1]
 
 
 def estimate(g: QGraph, pp: PatchPlan, variant: str, convs: dict[int, _Conv]
              ) -> tuple[int, int]:
-    """Estimated instructions of layers 0..join: layer by layer, and in patches."""
+    """Estimated instructions of layers 0..join: layer by layer, and in patches (calls
+    over their windows, window and tile copies, cached rows saved and restored)."""
     base = sum(_node_cost(g, k, _hwc(g, g.nodes[k].outputs[0])[:2], variant, convs)
                for k in pp.stage)
+    n = len(pp.rows) * len(pp.cols)
     patched = 0.0
-    for p in pp.patches:
-        for k in pp.stage:
-            patched += _node_cost(g, k, p.out(g.nodes[k].outputs[0]).hw, variant, convs)
-        patched += 2 * _PER_BYTE * sum(rows * p.held[t].hw[1] * _hwc(g, t)[2]
-                                   for t, (_, rows) in p.kept.items())
-    copied = sum(pp.windows.values()) + pp.tile
-    patched += len(pp.patches) * _PER_BYTE * copied * 2
-    return int(base), int(patched)
+    for k in pp.stage:   # output pixels over all patches: row extents times column extents
+        t = g.nodes[k].outputs[0]
+        call, per_pixel = _cost_terms(g, k, variant, convs)
+        patched += call * n + per_pixel * (sum(r.extent(t, made=True) for r in pp.rows)
+                                           * sum(c.extent(t) for c in pp.cols))
+    copied = n * (sum(pp.windows.values()) + pp.tile) + sum(
+        rows * sum(c.extent(t) for c in pp.cols) * _hwc(g, t)[2]
+        for r in pp.rows for t, (_, rows) in r.kept.items())
+    return int(base), int(patched + 2 * _PER_BYTE * copied)
 
 
 def model_cost(g: QGraph, variant: str = "dsp") -> int:
@@ -237,8 +245,9 @@ def model_cost(g: QGraph, variant: str = "dsp") -> int:
 
 
 def candidates(g: QGraph, variant: str, below: int | None = None) -> list[PatchPlan]:
-    """Every stage end and square grid whose tiles are at least one pixel (whose input and
-    join buffers alone stay `below` bytes)."""
+    """Every stage end (whose input and join buffers alone stay `below` bytes) with square
+    grids (halos recomputed) and grids of a few rows to one row of the join per patch by
+    up to CACHED_COLUMNS columns (rows cached), tiles at least one pixel."""
     out = []
     convs = conv_geometry(g)
     for j in stage_ends(g):
@@ -246,6 +255,9 @@ def candidates(g: QGraph, variant: str, below: int | None = None) -> list[PatchP
         if below is not None and h * w * c + planner.tensor_bytes(g, g.inputs[0]) >= below:
             continue   # the input and the join buffer alone reach it
         out += [make(g, j, (p, p), variant, convs) for p in GRIDS if p <= min(h, w)]
+        rows = sorted({p for p in (*GRIDS, h // 4, h // 2, h) if 2 <= p <= h})
+        out += [make(g, j, (p, q), variant, convs, cached=True)
+                for p in rows for q in CACHED_COLUMNS if q <= w]
     return out
 
 
@@ -263,12 +275,14 @@ def choose(g: QGraph, mode: str, alignment: int, variant: str, room: int | None 
         return None, in_place
     total = model_cost(g, variant)
     ranked = []
+    one_row: dict[int, dict[int, tuple[int, int]]] = {}   # per join
     for pp in candidates(g, variant, base):
         extra = pp.estimate[1] - pp.estimate[0]
         if extra > budget * total:
             continue
-        one_row = {i: inplace.layer(g, i, 1) for i in inplace.eligible(g, pp.join)}
-        bound = planner.lower_bound(planner.build_buffers(g, alignment, one_row, pp)[0],
+        if pp.join not in one_row:
+            one_row[pp.join] = {i: inplace.layer(g, i, 1) for i in inplace.eligible(g, pp.join)}
+        bound = planner.lower_bound(planner.build_buffers(g, alignment, one_row[pp.join], pp)[0],
                                     len(g.nodes))[0]
         ranked.append((bound, extra, pp))
     ranked.sort(key=lambda r: r[:2])

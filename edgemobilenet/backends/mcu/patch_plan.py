@@ -3,6 +3,7 @@ it): a leaf module, so those passes name its types without an import cycle."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,10 @@ class Box:
 class Patch:
     """One tile of the join: the region each stage tensor holds (`held`), the region
     each (layer, input index) reads (`reads`) and the region each layer writes (`made`;
-    absent: all it holds). With cached rows (`PatchPlan.cached`) a buffer first moves the
-    rows it keeps from the patch above to its top: `kept[tensor]` = (first kept row in the
-    buffer as the patch above left it, rows kept); the layer writes the rows below them."""
+    absent: all it holds). With cached rows (`PatchPlan.cached`) the top of a buffer first
+    gets the rows kept from the patch above (saved in a cache buffer when they were made):
+    `kept[tensor]` = (first kept row in that patch's region, rows kept); the layer writes
+    the rows below them."""
 
     held: dict[str, Box]
     reads: dict[tuple[int, int], Box]
@@ -43,22 +45,47 @@ class Patch:
 
 
 @dataclass
+class Span:
+    """The regions of one tile along one axis (a box is a row span times a column span):
+    the interval each tensor holds, each (layer, input) reads, each layer makes when rows
+    are cached (absent: all it holds), and the rows kept from the tile above (first kept
+    row in what that tile held, rows kept)."""
+
+    held: dict[str, tuple[int, int]]
+    reads: dict[tuple[int, int], tuple[int, int]]
+    made: dict[str, tuple[int, int]] = field(default_factory=dict)
+    kept: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def extent(self, t: str, made: bool = False) -> int:
+        a, b = (self.made.get(t) if made else None) or self.held[t]
+        return b - a
+
+
+@dataclass
 class PatchPlan:
-    """Layers 0..join run per patch over a grid of the join output; `cached`: patches go
-    down each column of the grid in turn and every stage buffer keeps the rows the patch
-    below reads again (no vertical halo recomputed; those buffers live the whole stage)."""
+    """Layers 0..join run per patch over a grid of the join output (`rows` x `cols` spans);
+    `cached`: patches go down each column of the grid in turn, and the rows the patch below
+    reads again are saved in a cache buffer per tensor (`caches`: bytes; live over the
+    whole stage) instead of being recomputed."""
 
     join: int
     grid: tuple[int, int]
-    patches: list[Patch]
+    rows: list[Span]
+    cols: list[Span]
     sizes: dict[str, int]                   # stage tensor -> largest region bytes
     windows: dict[tuple[int, int], int]     # (layer, input) read through a copy -> bytes
     tile: int                               # bytes of layer J's tile copy (0: direct)
     estimate: tuple[int, int] = (0, 0)      # estimated instructions: layer by layer, patched
     stage: list[int] = field(default_factory=list)
     cached: bool = False
+    caches: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def carried(self) -> set[str]:
-        """Stage tensors whose buffer keeps rows from one patch to the next."""
-        return {t for p in self.patches for t in p.kept}
+    @cached_property
+    def patches(self) -> list[Patch]:
+        """The tiles in execution order (down each column when rows are cached)."""
+        order = ([(r, c) for c in self.cols for r in self.rows] if self.cached
+                 else [(r, c) for r in self.rows for c in self.cols])
+        return [Patch({t: Box(*y, *c.held[t]) for t, y in r.held.items()},
+                      {kj: Box(*y, *c.reads[kj]) for kj, y in r.reads.items()},
+                      {t: Box(*y, *c.held[t]) for t, y in r.made.items()}, r.kept)
+                for r, c in order]

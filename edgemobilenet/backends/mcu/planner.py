@@ -9,10 +9,11 @@ orderings; the best is kept and reported beside the lower bound (the largest sum
 bytes at any step), which no plan can beat. Layers run in patches (patch.py) hold their
 tensors in buffers of the largest patch region, with the window copies as buffers of their
 layer; the input lives and the join buffer is allocated over the whole patched stage, and
-so is every buffer that keeps rows from one patch to the next (cached rows).
+so does the cache of rows a patch tensor keeps for the next patch (cached rows).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping
 
@@ -67,7 +68,7 @@ def _align(n: int, a: int) -> int:
 
 def tensor_bytes(g: QGraph, name: str) -> int:
     t = g.tensor(name)
-    return int(np.prod(t.shape, dtype=np.int64)) * _ITEMSIZE[t.dtype]
+    return math.prod(t.shape) * _ITEMSIZE[t.dtype]
 
 
 def window_name(g: QGraph, k: int, j: int) -> str:
@@ -77,6 +78,11 @@ def window_name(g: QGraph, k: int, j: int) -> str:
 
 def tile_name(g: QGraph, k: int) -> str:
     return f"{g.nodes[k].name}:tile"
+
+
+def cache_name(tensor: str) -> str:
+    """The buffer keeping a patch tensor's rows for the patch below (cached rows)."""
+    return f"{tensor}:cache"
 
 
 def build_buffers(g: QGraph, alignment: int, inplace: Mapping[int, tuple[int, int]] = {},
@@ -101,14 +107,9 @@ def build_buffers(g: QGraph, alignment: int, inplace: Mapping[int, tuple[int, in
     of: dict[str, Buffer] = {}
     buffers: list[Buffer] = []
 
-    carried = patch.carried if patch else set()
-
     def new(t: str, step: int) -> None:
-        # the join buffer fills patch by patch; a buffer keeping rows for the next patch
-        # lives over the whole stage
-        start = 0 if step == join or t in carried else step
-        end = max(step, last_use.get(t, step), join if t in carried else -1)
-        b = Buffer([t], _align(nbytes(t), alignment), start, end)
+        start = 0 if step == join else step   # the join buffer fills patch by patch
+        b = Buffer([t], _align(nbytes(t), alignment), start, max(step, last_use.get(t, step)))
         buffers.append(b)
         of[t] = b
 
@@ -120,6 +121,8 @@ def build_buffers(g: QGraph, alignment: int, inplace: Mapping[int, tuple[int, in
             buffers.append(Buffer([window_name(g, k, j)], _align(n, alignment), k, k))
         if patch.tile:
             buffers.append(Buffer([tile_name(g, join)], _align(patch.tile, alignment), join, join))
+        for t, n in patch.caches.items():
+            buffers.append(Buffer([cache_name(t)], _align(n, alignment), 0, join))
     for i, node in enumerate(g.nodes):
         kind = _ALIAS_OPS.get(node.op)
         src = node.inputs[0] if node.inputs else None
@@ -212,4 +215,5 @@ def plan(g: QGraph, alignment: int = 4, inplace: Mapping[int, tuple[int, int]] =
                                for i in [b.start]},
                       patch=patch,
                       temps={b.tensors[0]: b.offset for b in buffers
-                             if ":window" in b.tensors[0] or b.tensors[0].endswith(":tile")})
+                             if b.tensors[0].endswith((":tile", ":cache"))
+                             or ":window" in b.tensors[0]})

@@ -470,10 +470,13 @@ static void dw8_block(const emb_conv_params *p, const int8_t *in, const int8_t *
                           : emb_mve_requant(a, r, out_zp, act_min, act_max))
     const int32_t ph = (p->out_h - 1) * p->stride_h + 2 * p->dil_h + 1;   /* 3x3: the */
     const int32_t pw = (p->out_w - 1) * p->stride_w + 2 * p->dil_w + 1;   /* padded map */
-    if (kh_n == 3 && kw_n == 3 && p->stride_h == 1 && p->stride_w == 1 &&
+    const int padded = p->pad_top || p->pad_left || ph - p->pad_top > p->in_h ||
+                       pw - p->pad_left > p->in_w;
+    if (kh_n == 3 && kw_n == 3 && p->stride_h == 1 && p->stride_w == 1 && padded &&
         ph * pw * 8 <= DW8_PAD_BYTES) {
-        /* small map, stride 1 (many border pixels): the block's 8 channels copied with their
-         * padding (zero point), then every pixel as an interior one */
+        /* small padded map, stride 1 (many border pixels): the block's 8 channels copied
+         * with their padding (zero point), then every pixel as an interior one (a window
+         * without padding, e.g. a patch's, has interior pixels only: no copy) */
         int8_t buf[DW8_PAD_BYTES] __attribute__((aligned(8)));
         const uint64_t zp8 = (uint64_t)(uint8_t)zp * 0x0101010101010101ull;
         int8_t *d = buf;
