@@ -35,6 +35,7 @@ CONV_SHAPES = [
     (7, 7, 8, 12, 3, 1, [1, 1, 1, 1], 1, 2),       # grouped
     (2, 2, 4, 5, 3, 1, [1, 1, 1, 1], 1, 1),        # input smaller than the kernel
     (8, 8, 16, 16, 3, 1, [1, 1, 1, 1], 1, 16),     # depthwise 3x3
+    (6, 9, 16, 16, 3, 1, [0, 0, 0, 0], 1, 16),     # depthwise 3x3, no padding (a patch)
     (9, 9, 17, 17, 3, 2, [1, 1, 1, 1], 1, 17),     # depthwise 3x3 stride 2, odd channels
     (10, 10, 5, 5, 3, 2, [0, 0, 1, 1], 1, 5),
     (9, 7, 20, 20, 5, 1, [2, 2, 2, 2], 1, 20),     # depthwise 5x5
