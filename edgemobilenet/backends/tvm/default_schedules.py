@@ -175,11 +175,22 @@ def _depthwise(sch: s_tir.Schedule, lanes: int) -> None:
     _vectorize_inner(sch, init, 2 * lanes)
 
 
+_LLVM_INTRIN = tvm.ir.Op.get("tirx.call_llvm_pure_intrin")
+
+
+def _calls_llvm_intrin(e) -> bool:
+    if isinstance(e, tvm.ir.expr.Call) and e.op.same_as(_LLVM_INTRIN):
+        return True
+    kids = [getattr(e, f, None) for f in ("a", "b", "value", "condition", "true_value",
+                                           "false_value")] + list(getattr(e, "args", []))
+    return any(isinstance(k, tvm.ir.expr.Expr) and _calls_llvm_intrin(k) for k in kids)
+
+
 def _vector_limit(sch: s_tir.Schedule, block, lanes: int) -> int:
     """Lanes of an elementwise kernel's vectors: two int32 vectors' worth, or one when it
     calls an LLVM target intrinsic (`te_fixedpoint`'s sqrdmulh): LLVM does not split
     those, and a wider vector aborts its code generation."""
-    return lanes if "call_llvm_pure_intrin" in sch.get(block).body.script() else 2 * lanes
+    return lanes if _calls_llvm_intrin(sch.get(block).body.value) else 2 * lanes
 
 
 def _elementwise(sch: s_tir.Schedule, lanes: int) -> None:
