@@ -5,9 +5,11 @@ instructions (not cycles) per inference, one run, for each memory plan of each m
 Plans: `fast` (layer by layer), `in_place` (`--memory min` without patches: every legal
 depthwise in place), `min` (`--memory min`: patches within +15 % estimated instructions,
 in place where it lowers the arena) and, with `--grids J:P,...`, patches forced at join
-layer J over a PxP grid (to show what a peak below `min`'s costs). Models are names
+layer J over a PxP grid, halos recomputed (`J:PxQ`: P rows, Q columns; a trailing `c`:
+rows cached down the columns), to show what other plans cost. Models are names
 prepared by tools/trained_models.py under --models-dir; each run's input is the model's
-real image (NAME.input.npy), and the output is checked against the numpy reference.
+real image (NAME.input.npy), and the output (and a patched plan's join output) is checked
+against the numpy reference.
 
     .venv/bin/python tools/trained_models.py
     .venv/bin/python tools/bench_memory.py --models v1_025_96_fmnist_rgb \
@@ -89,7 +91,8 @@ def main() -> None:
                     help="comma-separated names from tools/trained_models.py")
     ap.add_argument("--targets", nargs="+", default=["mps2-an386"])
     ap.add_argument("--models-dir", type=Path, default=Path("build/trained"))
-    ap.add_argument("--grids", default="", help="extra forced plans J:P (join layer, grid)")
+    ap.add_argument("--grids", default="",
+                    help="extra forced plans J:P, J:PxQ, J:PxQc (join layer, grid, cached)")
     ap.add_argument("--work", type=Path, default=Path("build/bench_memory"))
     ap.add_argument("--out", type=Path, default=Path("build/bench_memory.json"))
     args = ap.parse_args()

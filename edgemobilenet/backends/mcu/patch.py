@@ -3,25 +3,31 @@ first, memory-heavy layers 0..J of a model run on spatial patches instead of who
 
 The output of layer J (the join) is cut into a grid of tiles; for each tile, every layer of
 the stage computes only the region its consumers need (the receptive field of the tile,
-clipped to the map: the halos of neighbouring patches are recomputed), into small patch
-buffers, and layer J writes its tile into the join's full output buffer. After the join the
-model runs layer by layer. A patch layer is one call of the op's own kernel over a window
-(`McuKernel.window`: smaller in/out sizes; the padding it keeps is the image border's, so
-border patches pad with the input zero point exactly as the reference does). A layer that
-reads only part of a buffer (the image, or a residual's input wider than the add needs)
-reads a copy of that window; layer J's tile is copied into the join buffer unless it spans
-whole rows. The planner (planner.py) sizes each patch tensor as its largest region, keeps
-the input alive and the join buffer allocated over the whole stage, so the plan and its
-lower bound count the patches.
+clipped to the map), into small patch buffers, and layer J writes its tile into the join's
+full output buffer. After the join the model runs layer by layer. The halos neighbouring
+patches share are recomputed, or, with cached rows, the patches go down each column of the
+grid in turn and each stage tensor saves the rows the patch below reads again in a cache
+buffer (restored to the top of its patch buffer before the layer makes the rows below
+them): only the columns' halos are recomputed. Regions are products of a row span and a
+column span (`Span`), worked out once per grid row and column. A patch layer is one call
+of the op's own kernel over a window (`McuKernel.window`: smaller in/out sizes; the padding
+it keeps is the image border's, so border patches pad with the input zero point exactly as
+the reference does). A layer that reads only some columns of a buffer (the image, or a
+residual's input wider than the add needs) reads a copy of that window (only some rows: a
+pointer offset); layer J's tile is copied into the join buffer unless it spans whole rows.
+The planner (planner.py) sizes each patch tensor as its largest region, keeps the input
+alive and the join buffer and the row caches allocated over the whole stage, so the plan
+and its lower bound count the patches.
 
-Choice (`choose`): for each stage end J and square grid, the arena lower bound (depthwise
-layers after the join in place) and an instruction estimate (MACs per layer kind weighted by
-the variant's measured instructions per MAC, plus a fixed cost per kernel call and per
-copied byte). Only plans whose estimated extra instructions stay within `budget` (+15 % of
-the whole model) count, in every mode: "min" takes the smallest peak among them; "auto"
-(the default) takes it only when the model would not fit the target's SRAM otherwise (and
-fits with it), so a model that fits keeps the fastest code; "fast" never patches. A patch
-plan is kept only if it lowers the arena.
+Choice (`choose`): for each stage end J, square grids (halos recomputed) and grids of a few
+rows up to one join row per patch by 1..6 columns (rows cached), the arena lower bound
+(depthwise layers after the join in place) and an instruction estimate (MACs per layer kind
+weighted by the variant's measured instructions per MAC, a cost per kernel call and output
+channel, per copied byte, and for the layers then run in place). Only plans whose estimated
+extra instructions stay within `budget` (+15 % of the whole model) count, in every mode:
+"min" takes the smallest peak among them; "auto" (the default) takes it only when the model
+would not fit the target's SRAM otherwise (and fits with it), so a model that fits keeps
+the fastest code; "fast" never patches. A patch plan is kept only if it lowers the arena.
 """
 from __future__ import annotations
 

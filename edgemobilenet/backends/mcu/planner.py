@@ -2,14 +2,14 @@
 
 A tensor lives from the node that produces it to its last consumer (graph inputs from the
 start, graph outputs to the end). `reshape` outputs alias their input (no copy) and `lut`
-may write over its input when that input dies there; so may the depthwise layers chosen to
-run in place (inplace.py), whose scratch is a buffer live at that layer only. Offsets come from greedy placement
-(lowest gap that fits among already placed, time-overlapping buffers), tried for several
-orderings; the best is kept and reported beside the lower bound (the largest sum of live
-bytes at any step), which no plan can beat. Layers run in patches (patch.py) hold their
-tensors in buffers of the largest patch region, with the window copies as buffers of their
-layer; the input lives and the join buffer is allocated over the whole patched stage, and
-so does the cache of rows a patch tensor keeps for the next patch (cached rows).
+may write over its input when that input dies there; so may the depthwise layers chosen
+to run in place (inplace.py), whose scratch is a buffer live at that layer only. Offsets
+come from greedy placement (lowest gap that fits among already placed, time-overlapping
+buffers), tried for several orderings; the best is kept and reported beside the lower bound
+(the largest sum of live bytes at any step), which no plan can beat. Layers run in patches
+(patch.py) hold their tensors in buffers of the largest patch region, with the window
+copies as buffers of their layer; the input, the join buffer and the caches of rows a
+patch tensor keeps for the next patch (cached rows) live over the whole patched stage.
 """
 from __future__ import annotations
 
