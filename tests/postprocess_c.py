@@ -73,7 +73,7 @@ def run(driver: kc.Driver, records: list[bytes], kinds: list[str]) -> list:
         assert r.returncode == 0, r.stderr.decode(errors="replace")[-3000:]
         raw = r.stdout
     else:
-        raw = kc._run_qemu(driver, data, 60.0)
+        raw = kc.run_qemu(driver, data, 60.0)
     out, pos = [], 0
     for kind in kinds:
         n, instr = struct.unpack_from("<iI", raw, pos)

@@ -214,10 +214,12 @@ def run(driver: Driver, cases: list[KernelCase], timeout: float = 120.0,
             raise EdgembError(f"kernel driver ({driver.variant}, host) exited "
                               f"{r.returncode}:\n{r.stderr.decode(errors='replace')[-4000:]}")
         return decode(r.stdout, cases)
-    return decode(_run_qemu(driver, data, timeout, qemu_args), cases)
+    return decode(run_qemu(driver, data, timeout, qemu_args), cases)
 
 
-def _run_qemu(driver: Driver, data: bytes, timeout: float, extra: tuple[str, ...]) -> bytes:
+def run_qemu(driver: Driver, data: bytes, timeout: float, extra: tuple[str, ...] = ()) -> bytes:
+    """The driver's output file after one QEMU run on `data` (-icount shift=0; `extra`: more
+    qemu-system-arm arguments)."""
     qemu = shutil.which("qemu-system-arm")
     if not qemu:
         raise EdgembError("qemu-system-arm not found (tools/setup.sh installs it)")

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tvm import tirx
 
-from edgemobilenet.backends.mcu.kernel_check import (TEST_DIR, Driver, _run_qemu, qemu_flags,
+from edgemobilenet.backends.mcu.kernel_check import (TEST_DIR, Driver, run_qemu, qemu_flags,
                                                      qemu_target)
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.targets import FIRMWARE_DIR
@@ -143,5 +143,5 @@ def run(elf: Path, machine: str, cases: list[Case],
         timeout: float = 120.0) -> list[tuple[np.ndarray, int]]:
     """Run the cases in QEMU (-icount shift=0): (output, instructions) per case."""
     # QEMU runs in a temporary working directory (semihosting files): absolute path
-    raw = _run_qemu(Driver(Path(elf).resolve(), "tvm", machine), encode(cases), timeout)
+    raw = run_qemu(Driver(Path(elf).resolve(), "tvm", machine), encode(cases), timeout)
     return decode(raw, cases)
