@@ -60,6 +60,8 @@ CONV_SHAPES = [
     (5, 3, 4, 4, 3, 2, [1, 1, 1, 1], 1, 4),        # stride 2, both ends padded
     (5, 3, 4, 4, 3, 1, [1, 1, 2, 2], 1, 4),        # 2 columns padded on the right: widened
     (4, 5, 4, 4, 3, 1, [2, 2, 1, 1], 1, 4),        # 2 on the left: widened
+    (3, 90, 8, 8, 3, 1, [1, 1, 1, 1], 1, 8),       # mve dw3: 2 column segments, 1-row bands
+    (5, 90, 8, 8, 3, 2, [0, 0, 1, 1], 1, 8),       # mve dw3 stride 2: 2 column segments
 ]
 FC_SHAPES = [(64, 10), (13, 7), (256, 10), (3, 1), (100, 33), (1030, 3)]   # > 1024: MVE sums w
 
@@ -117,12 +119,13 @@ def _builder_cases(rng: np.random.Generator) -> list[tuple]:
     return out
 
 
-def _edge_requant(case: tuple, rng: np.random.Generator) -> tuple:
+def _edge_requant(case: tuple, rng: np.random.Generator, left_max: int = 3) -> tuple:
     """Shifts over the whole range (left shifts that wrap, right shifts to 31), zero
-    multipliers: the vector requantization paths must still equal emb_mbqm."""
+    multipliers: the vector requantization paths must still equal emb_mbqm. `left_max`
+    above 8: past the mve depthwise 3x3 weight-scaled left shift (DW3_MAX_LEFT)."""
     node = case[0]
     oc = node.params["bias"].shape[0]
-    node.params["shift"] = rng.integers(-31, 4, oc).astype(np.int32)
+    node.params["shift"] = rng.integers(-31, left_max + 1, oc).astype(np.int32)
     node.params["multiplier"][rng.random(oc) < 0.2] = 0
     node.name += "_edge_requant"
     return case
@@ -224,6 +227,7 @@ def node_cases(seed: int = 0) -> list[tuple]:
     cases += [_fc_case(rng, c, oc) for c, oc in FC_SHAPES]
     edge = (CONV_SHAPES[1], CONV_SHAPES[5], CONV_SHAPES[11])   # pointwise, first conv, dw
     cases += [_edge_requant(_conv_case(rng, s), rng) for s in edge]
+    cases.append(_edge_requant(_conv_case(rng, CONV_SHAPES[11]), rng, left_max=12))
     cases.append(_edge_requant(_fc_case(rng, 40, 9), rng))
     return cases + trained_cases() + _builder_cases(rng)
 

@@ -6,7 +6,8 @@
  * - groups 1, any other kernel (dil_w 1): kernel rows are contiguous k_w * C runs (NHWC /
  *   OHWI), dot products with the weight sums of the valid taps accumulated alongside;
  * - depthwise: weights packed (KH, KW, C) by packing.py; 8 channels per block in int16
- *   lanes (VMULLB / VMULLT), the remaining channels 4 per vector;
+ *   lanes (VMULLB / VMULLT), the remaining channels 4 per vector; 3x3 stride 1 / 2: the
+ *   block's rows copied with their padding to a 2 KB buffer, 2 outputs per pass (dw3);
  * - anything else: the portable generic loop.
  * All paths requantize 4 channels at a time (emb_mve_requant, bit-exact with OPS.md). */
 #include <stddef.h>
@@ -404,42 +405,7 @@ static void interior(int32_t out_n, int32_t stride, int32_t pad, int32_t dil, in
     *hi = b > *lo ? b : *lo;
 }
 
-enum { DW8_MAX_TAPS = 25, DW8_PAD_BYTES = 1600 };
-
-/* (ab, at) += the 3x3 window at x times wv (9 x 8 int16, tap-major): even / odd channels.
- * Hand-scheduled (gcc spills every product): 6 instructions per tap + 8 pointer adds. */
-static inline __attribute__((always_inline)) void dw8_3x3(
-    const int8_t *x, int32_t x_row, int32_t x_col, const int16_t *wv, int32x4_t *pab,
-    int32x4_t *pat)
-{
-    int32x4_t ab = *pab, at = *pat, pr;
-    int16x8_t xv, wt;
-    const int8_t *r, *q;
-#define EMB_DW8_TAP(ptr, off)                                                               \
-    "vldrb.s16 %q[xv], [" ptr "]\n\t"                                                        \
-    "vldrh.16 %q[wt], [%[wv], #" off "]\n\t"                                                 \
-    "vmullb.s16 %q[pr], %q[xv], %q[wt]\n\t"                                                  \
-    "vadd.i32 %q[ab], %q[ab], %q[pr]\n\t"                                                    \
-    "vmullt.s16 %q[pr], %q[xv], %q[wt]\n\t"                                                  \
-    "vadd.i32 %q[at], %q[at], %q[pr]\n\t"
-    __asm__(EMB_DW8_TAP("%[x]", "0") "add %[q], %[x], %[col]\n\t"
-            EMB_DW8_TAP("%[q]", "16") "add %[q], %[q], %[col]\n\t"
-            EMB_DW8_TAP("%[q]", "32") "add %[r], %[x], %[row]\n\t"
-            EMB_DW8_TAP("%[r]", "48") "add %[q], %[r], %[col]\n\t"
-            EMB_DW8_TAP("%[q]", "64") "add %[q], %[q], %[col]\n\t"
-            EMB_DW8_TAP("%[q]", "80") "add %[r], %[r], %[row]\n\t"
-            EMB_DW8_TAP("%[r]", "96") "add %[q], %[r], %[col]\n\t"
-            EMB_DW8_TAP("%[q]", "112") "add %[q], %[q], %[col]\n\t"
-            EMB_DW8_TAP("%[q]", "128")
-            : [ab] "+w"(ab), [at] "+w"(at), [xv] "=&w"(xv), [wt] "=&w"(wt), [pr] "=&w"(pr),
-              [r] "=&l"(r), [q] "=&l"(q)   /* widening VLDRB: base in r0-r7 */
-            : [x] "l"(x), [row] "r"(x_row), [col] "r"(x_col), [wv] "r"(wv),
-              "m"(*(const int16_t(*)[72])wv),
-              "m"(*(const int8_t(*)[2 * x_row + 2 * x_col + 8])x));
-#undef EMB_DW8_TAP
-    *pab = ab;
-    *pat = at;
-}
+enum { DW8_MAX_TAPS = 25 };
 
 /* One block of 8 channels: int16 lanes, VMULLB / VMULLT give the even / odd channels'
  * int32 products; weights widened once per block. Interior pixels fold the zero point into
@@ -468,41 +434,6 @@ static void dw8_block(const emb_conv_params *p, const int8_t *in, const int8_t *
     const int pos = act_min >= out_zp;
 #define DW8_RQ(a, r) (pos ? emb_mve_requant_pos(a, r, out_zp, act_min, act_max)             \
                           : emb_mve_requant(a, r, out_zp, act_min, act_max))
-    const int32_t ph = (p->out_h - 1) * p->stride_h + 2 * p->dil_h + 1;   /* 3x3: the */
-    const int32_t pw = (p->out_w - 1) * p->stride_w + 2 * p->dil_w + 1;   /* padded map */
-    const int padded = p->pad_top || p->pad_left || ph - p->pad_top > p->in_h ||
-                       pw - p->pad_left > p->in_w;
-    if (kh_n == 3 && kw_n == 3 && p->stride_h == 1 && p->stride_w == 1 && padded &&
-        ph * pw * 8 <= DW8_PAD_BYTES) {
-        /* small padded map, stride 1 (many border pixels): the block's 8 channels copied
-         * with their padding (zero point), then every pixel as an interior one (a window
-         * without padding, e.g. a patch's, has interior pixels only: no copy) */
-        int8_t buf[DW8_PAD_BYTES] __attribute__((aligned(8)));
-        const uint64_t zp8 = (uint64_t)(uint8_t)zp * 0x0101010101010101ull;
-        int8_t *d = buf;
-        for (int32_t py = 0; py < ph; py++) {
-            const int32_t iy = py - p->pad_top;
-            for (int32_t px = 0; px < pw; px++, d += 8) {
-                const int32_t ix = px - p->pad_left;
-                if ((uint32_t)iy < (uint32_t)p->in_h && (uint32_t)ix < (uint32_t)p->in_w)
-                    memcpy(d, in + (iy * p->in_w + ix) * c + ch, 8);
-                else
-                    memcpy(d, &zp8, 8);
-            }
-        }
-        const int32_t b_row = p->dil_h * pw * 8, b_col = p->dil_w * 8;
-        for (int32_t oy = 0; oy < p->out_h; oy++) {
-            const int8_t *x = buf + oy * p->stride_h * pw * 8;
-            int8_t *o = out + oy * out_w * c + ch;
-            for (int32_t ox = 0; ox < out_w; ox++, o += c, x += 8 * p->stride_w) {
-                int32x4_t ab = base_b, at = base_t;
-                dw8_3x3(x, b_row, b_col, wv[0], &ab, &at);
-                const int32x4_t yb = DW8_RQ(ab, rb), yt = DW8_RQ(at, rt);
-                vstrbq_s16(o, vmovntq_s32(vmovnbq_s32(vdupq_n_s16(0), yb), yt));
-            }
-        }
-        return;
-    }
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         int32_t kh0, kh1;
         emb_window(oy, p->stride_h, p->pad_top, p->dil_h, kh_n, p->in_h, &kh0, &kh1);
@@ -516,19 +447,14 @@ static void dw8_block(const emb_conv_params *p, const int8_t *in, const int8_t *
             if (row_in && ox >= ox_lo && ox < ox_hi) {   /* x: this pixel's window */
                 ab = base_b;
                 at = base_t;
-                if (kh_n == 3 && kw_n == 3) {
-                    dw8_3x3(x, x_row, x_col, wv[0], &ab, &at);
-                    x += x_step;
-                } else {
-                    for (int32_t kh = 0; kh < kh_n; kh++)
-                        for (int32_t kw = 0; kw < kw_n; kw++) {
-                            const int16x8_t xv = vldrbq_s16(x + kh * x_row + kw * x_col);
-                            const int16x8_t wt = vldrhq_s16(wv[kh * kw_n + kw]);
-                            ab = vaddq_s32(ab, vmullbq_int_s16(xv, wt));
-                            at = vaddq_s32(at, vmulltq_int_s16(xv, wt));
-                        }
-                    x += x_step;
-                }
+                for (int32_t kh = 0; kh < kh_n; kh++)
+                    for (int32_t kw = 0; kw < kw_n; kw++) {
+                        const int16x8_t xv = vldrbq_s16(x + kh * x_row + kw * x_col);
+                        const int16x8_t wt = vldrhq_s16(wv[kh * kw_n + kw]);
+                        ab = vaddq_s32(ab, vmullbq_int_s16(xv, wt));
+                        at = vaddq_s32(at, vmulltq_int_s16(xv, wt));
+                    }
+                x += x_step;
             } else {
                 int32_t kw0, kw1;
                 emb_window(ox, p->stride_w, p->pad_left, p->dil_w, kw_n, p->in_w, &kw0, &kw1);
@@ -552,6 +478,250 @@ static void dw8_block(const emb_conv_params *p, const int8_t *in, const int8_t *
 }
 #undef DW8_RQ
 
+/* Depthwise 3x3, dilation 1, stride_w 1 or 2, one block of 8 channels: the block's input
+ * rows (with their padding: the input zero point) are copied into a small buffer of
+ * (x, 8 channels) int8 pixels, so every window is an interior one; a hand-written routine
+ * then computes 2 neighbouring outputs per pass in int16 lanes (VMULLB / VMULLT into int32
+ * even / odd channels): each loaded input column serves the taps of both outputs, each
+ * weight vector both, and the requantization constants are loaded once per pair. */
+typedef struct {
+    const int8_t *x;              /* 0: buffer, top-left of the first output row's first window */
+    int32_t brow, x_row, rows;    /* 4, 8, 12: buffer row bytes; per output row; output rows */
+    int32_t pairs, odd;           /* 16, 20: out_w / 2, out_w % 2 (a last single output) */
+    int8_t *o;                    /* 24: output of the first pixel */
+    int32_t o_row, c, zp;         /* 28, 32, 36: output row bytes, C (pixel step), out_zp */
+    const int16_t *w;             /* 40: 9 taps x 8 channels, int16 */
+    int32_t pad_;                 /* 44 */
+    int32_t base[2][4];           /* 48, 64: bias - in_zp * sum(w), even / odd channels */
+    int32_t mult[2][4];           /* 80, 96: VQRDMULH multipliers */
+    int32_t right[2][4];          /* 112, 128: VRSHL shifts (<= 0) */
+    int16_t lo[8], hi[8];         /* 144, 160: act_min, act_max */
+    int8_t dummy[8];              /* 176: where a row's odd last pass puts its second output */
+} dw3_ctx;
+_Static_assert(offsetof(dw3_ctx, base) == 48 && offsetof(dw3_ctx, lo) == 144 &&
+               offsetof(dw3_ctx, dummy) == 176, "emb_mve_dw3 offsets");
+
+/* emb_mve_dw3_s{1,2}[_pos]: stride_w 1 / 2; _pos: act_min >= out_zp (no rounding fix-up
+ * of negative values, as emb_mve_requant_pos). About 127 instructions per pair of outputs
+ * (144 MACs). Left shifts are in the weights and base (dw3_block). */
+void emb_mve_dw3_s1(dw3_ctx *k);
+void emb_mve_dw3_s1_pos(dw3_ctx *k);
+void emb_mve_dw3_s2(dw3_ctx *k);
+void emb_mve_dw3_s2_pos(dw3_ctx *k);
+/* acc (q0, q1) or (q2, q3) += x * w, even / odd channels; q6 the product */
+#define DW3_MAC0(x, w)                                                                      \
+    "    vmullb.s16 q6, " x ", " w "\n    vadd.i32 q0, q0, q6\n"                              \
+    "    vmullt.s16 q6, " x ", " w "\n    vadd.i32 q1, q1, q6\n"
+#define DW3_MAC1(x, w)                                                                      \
+    "    vmullb.s16 q6, " x ", " w "\n    vadd.i32 q2, q2, q6\n"                              \
+    "    vmullt.s16 q6, " x ", " w "\n    vadd.i32 q3, q3, q6\n"
+/* one kernel row (pointer r, weights at byte offset wo): stride 1, columns 0..3 */
+#define DW3_ROW_S1(r, w0, w1, w2)                                                           \
+    "    vldrw.32 q5, [r3, #" w0 "]\n"                                                      \
+    "    vldrb.s16 q4, [" r "], #16\n"                                                       \
+    DW3_MAC0("q4", "q5")                                                                     \
+    "    vldrb.s16 q7, [" r ", #-8]\n"                                                       \
+    DW3_MAC1("q7", "q5")                                                                     \
+    "    vldrw.32 q5, [r3, #" w1 "]\n"                                                      \
+    DW3_MAC0("q7", "q5")                                                                     \
+    "    vldrb.s16 q4, [" r "]\n"                                                            \
+    DW3_MAC1("q4", "q5")                                                                     \
+    "    vldrw.32 q5, [r3, #" w2 "]\n"                                                      \
+    DW3_MAC0("q4", "q5")                                                                     \
+    "    vldrb.s16 q7, [" r ", #8]\n"                                                        \
+    DW3_MAC1("q7", "q5")
+/* stride 2: columns 0..4, output 0 reads 0..2, output 1 reads 2..4 */
+#define DW3_ROW_S2(r, w0, w1, w2)                                                           \
+    "    vldrw.32 q5, [r3, #" w0 "]\n"                                                      \
+    "    vldrb.s16 q4, [" r "], #32\n"                                                       \
+    DW3_MAC0("q4", "q5")                                                                     \
+    "    vldrb.s16 q7, [" r ", #-16]\n"                                                      \
+    DW3_MAC1("q7", "q5")                                                                     \
+    "    vldrw.32 q5, [r3, #" w1 "]\n"                                                      \
+    "    vldrb.s16 q4, [" r ", #-24]\n"                                                      \
+    DW3_MAC0("q4", "q5")                                                                     \
+    "    vldrb.s16 q4, [" r ", #-8]\n"                                                       \
+    DW3_MAC1("q4", "q5")                                                                     \
+    "    vldrw.32 q5, [r3, #" w2 "]\n"                                                      \
+    DW3_MAC0("q7", "q5")                                                                     \
+    "    vldrb.s16 q4, [" r "]\n"                                                            \
+    DW3_MAC1("q4", "q5")
+#define DW3_FIX1(a, s)                                                                      \
+    "    vand q6, " a ", " s "\n    vshr.s32 q6, q6, #31\n    vqadd.s32 " a ", " a ", q6\n"
+#define DW3_FIX DW3_FIX1("q0", "q4") DW3_FIX1("q2", "q4") DW3_FIX1("q1", "q5") DW3_FIX1("q3", "q5")
+#define DW3_ASM(name, ROW, FIX)                                                        \
+    __asm__(                                                                                \
+    EMB_ASM_BEGIN(name)                                                                     \
+    "    push {r4-r11, lr}\n"                                                               \
+    "    vpush {d8-d15}\n"                                                                  \
+    "    mov r9, r0\n"                                                                      \
+    "    ldr r12, [r9, #0]\n"                 /* x of the row */                            \
+    "    ldr lr, [r9, #24]\n"                 /* o of the row */                            \
+    "    ldr r10, [r9, #12]\n"                /* rows */                                    \
+    "    ldr r3, [r9, #40]\n"                 /* w */                                       \
+    "    ldrd r8, r7, [r9, #32]\n"            /* c, zp */                                   \
+    "1:  ldr r11, [r9, #4]\n"                                                               \
+    "    mov r0, r12\n"                                                                     \
+    "    add r1, r0, r11\n"                                                                 \
+    "    add r2, r1, r11\n"                                                                 \
+    "    mov r4, lr\n"                                                                      \
+    "    ldrd r6, r11, [r9, #16]\n"           /* pairs, odd */                              \
+    "    cmp r6, #0\n"                                                                      \
+    "    beq 4f\n"                                                                          \
+    "2:  add r5, r4, r8\n"                                                                  \
+    "3:  vldrw.32 q0, [r9, #48]\n"                                                          \
+    "    vldrw.32 q1, [r9, #64]\n"                                                          \
+    "    vmov q2, q0\n"                                                                     \
+    "    vmov q3, q1\n"                                                                     \
+    ROW("r0", "0", "16", "32") ROW("r1", "48", "64", "80") ROW("r2", "96", "112", "128")    \
+    "    vldrw.32 q4, [r9, #80]\n"                                                          \
+    "    vldrw.32 q5, [r9, #96]\n"                                                          \
+    "    vqrdmulh.s32 q0, q0, q4\n"                                                         \
+    "    vqrdmulh.s32 q2, q2, q4\n"                                                         \
+    "    vqrdmulh.s32 q1, q1, q5\n"                                                         \
+    "    vqrdmulh.s32 q3, q3, q5\n"                                                         \
+    "    vldrw.32 q4, [r9, #112]\n"                                                         \
+    "    vldrw.32 q5, [r9, #128]\n"                                                         \
+    FIX                                                                                     \
+    "    vrshl.s32 q0, q0, q4\n"                                                            \
+    "    vrshl.s32 q2, q2, q4\n"                                                            \
+    "    vrshl.s32 q1, q1, q5\n"                                                            \
+    "    vrshl.s32 q3, q3, q5\n"                                                            \
+    "    vqmovnb.s32 q6, q0\n"                /* saturated to int16: the clamp below is */  \
+    "    vqmovnt.s32 q6, q1\n"                /* within int8, so results are unchanged */   \
+    "    vqmovnb.s32 q7, q2\n"                                                              \
+    "    vqmovnt.s32 q7, q3\n"                                                              \
+    "    vqadd.s16 q6, q6, r7\n"                                                            \
+    "    vqadd.s16 q7, q7, r7\n"                                                            \
+    "    vldrw.32 q4, [r9, #144]\n"                                                         \
+    "    vldrw.32 q5, [r9, #160]\n"                                                         \
+    "    vmax.s16 q6, q6, q4\n"                                                             \
+    "    vmax.s16 q7, q7, q4\n"                                                             \
+    "    vmin.s16 q6, q6, q5\n"                                                             \
+    "    vmin.s16 q7, q7, q5\n"                                                             \
+    "    vstrb.16 q7, [r5]\n"                                                               \
+    "    vstrb.16 q6, [r4]\n"                                                               \
+    "    add r4, r4, r8, lsl #1\n"                                                          \
+    "    subs r6, r6, #1\n"                                                                 \
+    "    bgt 2b\n"                                                                          \
+    "4:  cmp r11, #0\n"                       /* odd: one more pass, output 1 to dummy */  \
+    "    beq 5f\n"                                                                          \
+    "    movs r11, #0\n"                                                                    \
+    "    add r5, r9, #176\n"                                                                \
+    "    b 3b\n"                                                                            \
+    "5:  ldr r11, [r9, #8]\n"                                                               \
+    "    add r12, r12, r11\n"                                                               \
+    "    ldr r11, [r9, #28]\n"                                                              \
+    "    add lr, lr, r11\n"                                                                 \
+    "    subs r10, r10, #1\n"                                                               \
+    "    bne 1b\n"                                                                          \
+    "    vpop {d8-d15}\n"                                                                   \
+    "    pop {r4-r11, pc}\n"                                                                \
+    EMB_ASM_END(name));
+DW3_ASM("emb_mve_dw3_s1", DW3_ROW_S1, DW3_FIX)
+DW3_ASM("emb_mve_dw3_s1_pos", DW3_ROW_S1, "")
+DW3_ASM("emb_mve_dw3_s2", DW3_ROW_S2, DW3_FIX)
+DW3_ASM("emb_mve_dw3_s2_pos", DW3_ROW_S2, "")
+#undef DW3_ASM
+#undef DW3_FIX
+#undef DW3_FIX1
+#undef DW3_ROW_S2
+#undef DW3_ROW_S1
+#undef DW3_MAC1
+#undef DW3_MAC0
+
+enum { DW3_BUF = 2048 };   /* bytes of buffered input rows (8 bytes a pixel) */
+
+/* The buffer rows of input rows iy0.. (n of them) and columns ix0.. (w pixels) of channels
+ * ch..ch+7, the zero point outside the input. */
+static void dw3_fill(const emb_conv_params *p, const int8_t *in, int32_t ch, int32_t iy0,
+                     int32_t n, int32_t ix0, int32_t w, int8_t *d, int32_t rowb)
+{
+    const int16x8_t zp = vdupq_n_s16((int16_t)p->in_zp);
+    const int32_t c = p->in_c;
+    int32_t a = -ix0, b = p->in_w - ix0;          /* valid columns [a, b) of the w */
+    a = a < 0 ? 0 : (a > w ? w : a);
+    b = b > w ? w : (b < a ? a : b);
+    for (int32_t r = 0; r < n; r++, d += rowb) {
+        const int32_t iy = iy0 + r;
+        if ((uint32_t)iy >= (uint32_t)p->in_h) {
+            for (int32_t i = 0; i < w; i++) vstrbq_s16(d + 8 * i, zp);
+            continue;
+        }
+        int8_t *e = d;
+        for (int32_t i = 0; i < a; i++, e += 8) vstrbq_s16(e, zp);
+        const int8_t *s = in + (iy * p->in_w + ix0 + a) * c + ch;
+        for (int32_t i = a; i < b; i++, e += 8, s += c) vstrbq_s16(e, vldrbq_s16(s));
+        for (int32_t i = b; i < w; i++, e += 8) vstrbq_s16(e, zp);
+    }
+}
+
+enum { DW3_MAX_LEFT = 8 };   /* int8 weight << 8 still fits int16 */
+
+/* One block of 8 channels of a depthwise 3x3 conv (dilation 1, stride_w 1 or 2): column
+ * segments that fit 3 buffer rows, bands of output rows that fit the buffer. A left shift
+ * l (<= DW3_MAX_LEFT) is applied to the weights and the base instead of the accumulator:
+ * equal modulo 2^32, as VSHL. Returns 0 (nothing done) for larger left shifts. */
+static int dw3_block(const emb_conv_params *p, const int8_t *in, const int8_t *w,
+                     const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                     int8_t *out, int32_t ch)
+{
+    const int32_t c = p->in_c, sh = p->stride_h, sw = p->stride_w;
+    const int32x4x2_t b = vld2q_s32(bias + ch), m = vld2q_s32(mult + ch);
+    const int32x4x2_t s = vld2q_s32(shift + ch);
+    const int32x4_t zero = vdupq_n_s32(0);
+    const int32x4_t left[2] = {vmaxq_s32(s.val[0], zero), vmaxq_s32(s.val[1], zero)};
+    if (vmaxvq_s32(0, vmaxq_s32(left[0], left[1])) > DW3_MAX_LEFT) return 0;
+    const int16x8_t left16 = vmovntq_s32(vmovnbq_s32(vdupq_n_s16(0), left[0]), left[1]);
+    int16_t wv[9][8] __attribute__((aligned(16)));
+    int8_t buf[DW3_BUF] __attribute__((aligned(16)));
+    int16x8_t ws = vdupq_n_s16(0);
+    for (int32_t t = 0; t < 9; t++) {
+        const int16x8_t v = vldrbq_s16(w + t * c + ch);
+        vstrhq_s16(wv[t], vshlq_s16(v, left16));
+        ws = vaddq_s16(ws, v);
+    }
+    dw3_ctx k;
+    const int32x4_t wsum[2] = {vmovlbq_s16(ws), vmovltq_s16(ws)};
+    for (int j = 0; j < 2; j++) {
+        const int32x4_t base = vsubq_s32(b.val[j], vmulq_n_s32(wsum[j], p->in_zp));
+        vstrwq_s32(k.base[j], vshlq_s32(base, left[j]));
+        vstrwq_s32(k.mult[j], m.val[j]);
+        vstrwq_s32(k.right[j], vminq_s32(s.val[j], zero));
+    }
+    vstrhq_s16(k.lo, vdupq_n_s16((int16_t)p->act_min));
+    vstrhq_s16(k.hi, vdupq_n_s16((int16_t)p->act_max));
+    k.c = c;
+    k.zp = p->out_zp;
+    k.w = wv[0];
+    static void (*const runs[2][2])(dw3_ctx *) = {
+        {emb_mve_dw3_s1, emb_mve_dw3_s1_pos}, {emb_mve_dw3_s2, emb_mve_dw3_s2_pos}};
+    void (*run)(dw3_ctx *) = runs[sw == 2][p->act_min >= p->out_zp];
+    int32_t seg = p->out_w, max_seg = (DW3_BUF / 24 - 3) / sw;
+    if (seg > max_seg) seg = max_seg;
+    const int32_t rowb = 8 * (seg * sw + 3);
+    int32_t nb = (DW3_BUF / rowb - 3) / sh + 1;
+    if (nb > p->out_h) nb = p->out_h;
+    k.brow = rowb;
+    k.x_row = sh * rowb;
+    k.o_row = p->out_w * c;
+    for (int32_t ox0 = 0; ox0 < p->out_w; ox0 += seg) {
+        const int32_t ow = p->out_w - ox0 < seg ? p->out_w - ox0 : seg;
+        k.pairs = ow >> 1;
+        k.odd = ow & 1;
+        for (int32_t oy0 = 0; oy0 < p->out_h; oy0 += nb) {
+            const int32_t rows = p->out_h - oy0 < nb ? p->out_h - oy0 : nb;
+            dw3_fill(p, in, ch, oy0 * sh - p->pad_top, (rows - 1) * sh + 3,
+                     ox0 * sw - p->pad_left, ow * sw + 3, buf, rowb);
+            k.x = buf;
+            k.rows = rows;
+            k.o = out + (oy0 * p->out_w + ox0) * c + ch;
+            run(&k);
+        }
+    }
+    return 1;
+}
+
 /* Depthwise, weights (KH, KW, C): blocks of 8 channels through dw8_block, the channels
  * left over 4 per vector, (x - zp) * w summed per lane. */
 static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int8_t *w,
@@ -565,7 +735,12 @@ static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int
         int32_t rng[4];
         interior(p->out_w, p->stride_w, p->pad_left, p->dil_w, p->k_w, p->in_w, &rng[0], &rng[1]);
         interior(p->out_h, p->stride_h, p->pad_top, p->dil_h, p->k_h, p->in_h, &rng[2], &rng[3]);
-        for (; ch + 8 <= c; ch += 8) dw8_block(p, in, w, bias, mult, shift, out, ch, rng);
+        const int dw3 = p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1 &&
+                        (p->stride_w == 1 || p->stride_w == 2);
+        for (; ch + 8 <= c; ch += 8) {
+            if (!dw3 || !dw3_block(p, in, w, bias, mult, shift, out, ch))
+                dw8_block(p, in, w, bias, mult, shift, out, ch, rng);
+        }
     }
     for (; ch < c; ch += 4) {
         const mve_pred16_t pr = vctp32q((uint32_t)(c - ch));
