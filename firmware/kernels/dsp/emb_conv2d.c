@@ -320,20 +320,6 @@ static void w16_gather(const emb_conv_params *p, const w16_geom *g, const int8_t
     }
 }
 
-/* m >= 1 pixel pairs through w16_run (cx: every channel pair of the chunk), pair i widened
- * straight from the input: `rows` runs of 4 * groups bytes (row_step apart) of pixel 0 at
- * src + i * 2 * step, of pixel 1 at + step; outputs at o + i * 2 * cx->o_step. */
-static void __attribute__((noinline)) w16_pairs(
-    w16_ctx *cx, const int8_t *wc, const int8_t *src, int32_t step, int32_t row_step,
-    int32_t rows, int32_t groups, int32_t zp2, int32_t *xb, int8_t *o, int32_t m)
-{
-    for (const int32_t o2 = 2 * cx->o_step; m > 0; m--, src += 2 * step, o += o2) {
-        w16_widen(src, step, row_step, rows, groups, xb, zp2);
-        cx->o = o;
-        w16_run(cx, wc);
-    }
-}
-
 /* groups-1 conv with w16 weights (packing.py: pointwise with C % 4 == 0, C <= W16_K_MAX,
  * k = C; small windows, k = KH * run4): chunks of `chunk` output channels outer (their
  * requantization table built once, tbl), pixel pairs inner (widened once per chunk, xb),
@@ -358,7 +344,8 @@ static void conv_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w
         const int all = fast == (n2 >= 64 ? ~0u : (1u << (n2 >> 1)) - 1u) && n2 > 0;
         const int pos = rq_mode(p, mult, oc0, n2);
         const int8_t *wc = w + oc0 * k * 2;
-        w16_ctx cx = {tbl, 0, oc_n, hi4, lo4, tbl + 6 * n2, xb, 10 * k, pos};
+        w16_ctx cx = {tbl, 0, oc_n, hi4, lo4, tbl + 6 * n2, xb, 10 * k, pos, 0, 0, 0, 0, 0,
+                      zp2, 1};
         int32_t oy = 0, ox = 0;
         for (int32_t pix = 0; pix < n_pix; pix += 2) {
             int32_t m = 0;   /* a run of m pairs straight from the input: dense 1x1, or the */
@@ -372,8 +359,15 @@ static void conv_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w
                 const int8_t *src = buf ? in + ((oy * p->stride_h - p->pad_top) * p->in_w +
                                                 ox * p->stride_w - p->pad_left) * c
                                         : in + pix * c;
-                w16_pairs(&cx, wc, src, step, buf ? row : 0, buf ? p->k_h : 1,
-                          (buf ? run4 : k) >> 2, zp2, xb, out + pix * oc_n + oc0, m);
+                cx.o = out + pix * oc_n + oc0;   /* m pairs widened by w16_run: `rows` */
+                cx.o_step = oc_n;                   /* runs of 4 * groups bytes */
+                cx.src = src;
+                cx.step = step;
+                cx.row_step = buf ? row : 0;
+                cx.rows = buf ? p->k_h : 1;
+                cx.groups = (buf ? run4 : k) >> 2;
+                cx.m = m;
+                w16_run(&cx, wc);
                 pix += 2 * m - 2;
                 if ((ox += 2 * m) >= p->out_w) ox -= p->out_w, oy++;   /* buf: ox = out_w */
                 continue;
@@ -392,14 +386,16 @@ static void conv_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w
             if (all) {   /* the usual case: every pair in one w16_run */
                 cx.o = o;
                 cx.o_step = two ? oc_n : 0;
+                cx.rows = 0;
+                cx.m = 1;
                 w16_run(&cx, wc);
             }
             for (int32_t j = all ? n2 : 0; j < n; ) {
                 int32_t j1 = j;
                 while (j1 < n2 && (fast >> (j1 >> 1) & 1u)) j1 += 2;
                 if (j1 > j) {   /* pairs j .. j1 - 1: one w16_run */
-                    const w16_ctx kc = {tbl + 6 * j, o + j, two ? oc_n : 0, hi4, lo4,
-                                        tbl + 6 * j1, xb, 10 * k, pos};
+                    w16_ctx kc = {tbl + 6 * j, o + j, two ? oc_n : 0, hi4, lo4,
+                                  tbl + 6 * j1, xb, 10 * k, pos, 0, 0, 0, 0, 0, 0, 1};
                     w16_run(&kc, wc + j * k * 2);
                     j = j1;
                     continue;

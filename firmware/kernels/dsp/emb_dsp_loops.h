@@ -574,9 +574,16 @@ typedef struct {
     int32_t o_step;              /* 8: bytes from pixel 0's outputs to pixel 1's (0: one pixel) */
     uint32_t hi4, lo4;           /* 12, 16: act_max - act_min, act_min per byte */
     const int32_t *tbl_end;      /* 20 */
-    const int32_t *xb;           /* 24: widened pixel pair */
+    int32_t *xb;                 /* 24: widened pixel pair */
     int32_t back;                /* 28: 10 * k (bytes of unrolled steps before the end label) */
     int pos;                     /* 32: rq_mode: 0, 1 (emb_rq_pos_ok), 2 (and full range) */
+    /* w16_run runs m pixel pairs, pair i widened (w16_widen) from src + 2 * i * step into xb
+     * first unless rows == 0 (then xb is the caller's one pair, m 1), outputs at
+     * o + 2 * i * o_step; src, o and m are used up. */
+    const int8_t *src;           /* 36 */
+    int32_t step, row_step;      /* 40, 44 */
+    int32_t rows, groups, zp2;   /* 48, 52, 56 */
+    int32_t m;                   /* 60 */
 } w16_ctx;
 enum { W16_K_MAX = 256 };        /* input channels (k) per pixel: 64 unrolled steps */
 
@@ -637,28 +644,35 @@ __asm__(
 #endif
 
 #if defined(EMB_ACLE_EMULATED)
-static void w16_run(const w16_ctx *k, const int8_t *w)
+static void w16_run(w16_ctx *k, const int8_t *w0)
 {
-    int8_t *o = k->o;
     const int32_t n = k->back / 10;
-    for (const int32_t *t = k->tbl; t != k->tbl_end; t += 12, o += 2, w += 4 * n) {
-        int32_t a[4] = {t[0], t[1], t[2], t[3]};
-        w16_acc(k->xb, w, n, a);
-        uint32_t u = emb_rq_lane(a[0], t + 4, k->pos) | emb_rq_lane(a[1], t + 8, k->pos) << 8 |
-                     emb_rq_lane(a[2], t + 4, k->pos) << 16 |
-                     emb_rq_lane(a[3], t + 8, k->pos) << 24;
-        u = __uadd8(__usub8(k->hi4, __uqsub8(k->hi4, u)), k->lo4);
-        emb_wr2(o + k->o_step, u >> 16);
-        emb_wr2(o, u);
+    for (; k->m > 0; k->m--, k->src += 2 * k->step, k->o += 2 * k->o_step) {
+        if (k->rows > 0)
+            w16_widen(k->src, k->step, k->row_step, k->rows, k->groups, k->xb, k->zp2);
+        int8_t *o = k->o;
+        const int8_t *w = w0;
+        for (const int32_t *t = k->tbl; t != k->tbl_end; t += 12, o += 2, w += 4 * n) {
+            int32_t a[4] = {t[0], t[1], t[2], t[3]};
+            w16_acc(k->xb, w, n, a);
+            uint32_t u = emb_rq_lane(a[0], t + 4, k->pos) | emb_rq_lane(a[1], t + 8, k->pos) << 8 |
+                         emb_rq_lane(a[2], t + 4, k->pos) << 16 |
+                         emb_rq_lane(a[3], t + 8, k->pos) << 24;
+            u = __uadd8(__usub8(k->hi4, __uqsub8(k->hi4, u)), k->lo4);
+            emb_wr2(o + k->o_step, u >> 16);
+            emb_wr2(o, u);
+        }
     }
 }
 #else
-/* w16_run: every channel pair of the chunk over one widened pixel pair. The k / 4 steps are
- * entered Duff-style (back bytes before label 9, 40 bytes per step: no loop counter, which
- * the 14 live registers leave no room for), then the requantization with the constants of
- * w16_table (zero point and act_min folded in: 6 instructions a lane), the act_max clamp
- * on 4 lanes at once and two halfword stores. */
-void emb_dsp_w16_run(const w16_ctx *k, const int8_t *w);
+/* w16_run: per pixel pair (widened first when rows > 0, the loop of w16_widen inlined),
+ * every channel pair of the chunk. The k / 4 steps are entered Duff-style (back bytes before
+ * label 9, 40 bytes per step: no loop counter, which the 14 live registers leave no room
+ * for), then the requantization with the constants of w16_table (zero point and act_min
+ * folded in: 6 instructions a lane), the act_max clamp on 4 lanes at once and two halfword
+ * stores. [sp]: a copy of the ctx's first 8 words (tbl and o advance), [sp, #32] the ctx
+ * (src, o, m advance), [sp, #36] w. */
+void emb_dsp_w16_run(w16_ctx *k, const int8_t *w);
 #define EMB_W16_STEP                                                                        \
     "    ldm.w r0!, {r8-r11}\n"                                                              \
     "    ldm.w r1!, {r2, r3, r12, lr}\n"                                                     \
@@ -704,14 +718,42 @@ void emb_dsp_w16_run(const w16_ctx *k, const int8_t *w);
     __asm__(                                                                                \
     EMB_ASM_BEGIN(name)                                                                     \
     "    push {r4-r11, lr}\n"                                                               \
+    "    push {r0, r1}\n"                                                                   \
     "    ldm r0, {r2-r9}\n"                                                                 \
     "    push {r2-r9}\n"                          /* [sp]: a copy of the ctx */             \
     "    adr.w r0, 9f\n"                                                                    \
     "    sub r0, r0, r9\n"                                                                  \
     "    orr r0, r0, #1\n"                                                                  \
     "    str r0, [sp, #28]\n"                     /* back -> entry address */               \
-    "1:  ldr r2, [sp]\n"                                                                    \
-    "    ldm r2!, {r4-r7}\n"                      /* biases */                              \
+    "5:  ldr r0, [sp, #32]\n"                     /* next pixel pair */                     \
+    "    ldrd r3, r4, [r0, #44]\n"                /* row_step, rows */                      \
+    "    cbz r4, 8f\n"                                                                      \
+    "    ldrd r1, r2, [r0, #36]\n"                /* src, step */                           \
+    "    ldrd r11, r6, [r0, #52]\n"               /* groups, zp2 */                         \
+    "    ldr r5, [sp, #24]\n"                     /* xb */                                  \
+    "    add r7, r1, r2, lsl #1\n"                                                          \
+    "    str r7, [r0, #36]\n"                     /* src of the next pair */                \
+    "6:  mov ip, r1\n"                                                                      \
+    "    mov lr, r11\n"                                                                     \
+    "7:  ldr r9, [ip, r2]\n"                                                                \
+    "    ldr r8, [ip], #4\n"                                                                \
+    "    sxtab16 r7, r6, r8\n"                                                              \
+    "    sxtab16 r8, r6, r8, ror #8\n"                                                      \
+    "    sxtab16 r10, r6, r9, ror #8\n"                                                     \
+    "    sxtab16 r9, r6, r9\n"                                                              \
+    "    stm r5!, {r7-r10}\n"                                                               \
+    "    subs lr, lr, #1\n"                                                                 \
+    "    bne 7b\n"                                                                          \
+    "    add r1, r1, r3\n"                                                                  \
+    "    subs r4, r4, #1\n"                                                                 \
+    "    bne 6b\n"                                                                          \
+    "8:  ldrd r3, r4, [r0, #4]\n"                 /* o, o_step */                           \
+    "    str r3, [sp, #4]\n"                                                                \
+    "    add r3, r3, r4, lsl #1\n"                                                          \
+    "    str r3, [r0, #4]\n"                      /* o of the next pair */                  \
+    "    ldr r2, [r0]\n"                          /* tbl */                                 \
+    "    ldr r1, [sp, #36]\n"                     /* w */                                   \
+    "1:  ldm r2!, {r4-r7}\n"                      /* biases */                              \
     "    str r2, [sp]\n"                                                                    \
     "    ldrd r0, ip, [sp, #24]\n"                /* xb, entry */                           \
     "    bx ip\n"                                                                           \
@@ -721,7 +763,6 @@ void emb_dsp_w16_run(const w16_ctx *k, const int8_t *w);
     "9:  ldr r2, [sp]\n"                                                                    \
     RQ2("r6", "r4")                                                                         \
     RQ2("r7", "r5")                                                                         \
-    "    str r2, [sp]\n"                                                                    \
     "    orr r4, r4, r5, lsl #8\n"                                                          \
     "    orr r6, r6, r7, lsl #8\n"                                                          \
     "    orr r4, r4, r6, lsl #16\n"                                                         \
@@ -734,11 +775,16 @@ void emb_dsp_w16_run(const w16_ctx *k, const int8_t *w);
     "    ldr r3, [sp, #20]\n"                                                               \
     "    cmp r2, r3\n"                                                                      \
     "    bne 1b\n"                                                                          \
-    "    add sp, sp, #32\n"                                                                 \
+    "    ldr r0, [sp, #32]\n"                                                               \
+    "    ldr r3, [r0, #60]\n"                                                               \
+    "    subs r3, r3, #1\n"                                                                 \
+    "    str r3, [r0, #60]\n"                                                               \
+    "    bne 5b\n"                                                                          \
+    "    add sp, sp, #40\n"                                                                 \
     "    pop {r4-r11, pc}\n"                                                                \
     EMB_ASM_END(name));
-void emb_dsp_w16_run_pos(const w16_ctx *k, const int8_t *w);
-void emb_dsp_w16_run_pos_full(const w16_ctx *k, const int8_t *w);
+void emb_dsp_w16_run_pos(w16_ctx *k, const int8_t *w);
+void emb_dsp_w16_run_pos_full(w16_ctx *k, const int8_t *w);
 EMB_W16_FN("emb_dsp_w16_run", EMB_W16_RQ2, EMB_W16_CLAMP)
 EMB_W16_FN("emb_dsp_w16_run_pos", EMB_W16_RQ2_POS, EMB_W16_CLAMP)
 EMB_W16_FN("emb_dsp_w16_run_pos_full", EMB_W16_RQ2_POS, EMB_CLAMP_FULL)
@@ -748,7 +794,7 @@ EMB_W16_FN("emb_dsp_w16_run_pos_full", EMB_W16_RQ2_POS, EMB_CLAMP_FULL)
 #undef EMB_W16_CLAMP
 #undef EMB_CLAMP_FULL
 #undef EMB_W16_STEP
-static void (*const w16_runs[3])(const w16_ctx *, const int8_t *) = {
+static void (*const w16_runs[3])(w16_ctx *, const int8_t *) = {
     emb_dsp_w16_run, emb_dsp_w16_run_pos, emb_dsp_w16_run_pos_full};
 #define w16_run(k, w) w16_runs[(k)->pos](k, w)
 #endif
