@@ -5,17 +5,21 @@ the 4 output channels of a weight block and KB blocks of 4 input channels: the w
 KB vectors are loaded once for all P pixels and the P accumulators stay in registers for
 the whole call (TVM's shipped intrinsics cover one pixel and one block of 4, so every call
 reloads and stores its accumulator).
-- `neon`: two k-blocks per step as `smull` + `smlal` (int16 sums of two products), then
-  `sadalp` into int32 lanes, `addp` at the end: 6 instructions per 32 MACs of a pixel
-  (TVM's `dot_4x4_i8i8s32_neon`: 6 per 16). The int16 sum of two products is exact only
-  when no weight is -128 (|sum| <= 2 * 128 * 127 < 2^15): `narrow_weights` checks that.
-- `sdot`: one `sdot` per k-block and pixel.
+A pixel's activations are loaded 16 bytes (4 k-blocks) at a time and each k-block's 4 bytes
+broadcast from a lane (`dup`; `sdot` by element), not one `ld1r` per k-block (which has no
+immediate offset: an address add each).
+- `neon`: two k-blocks per step as `smull` + `smlal` on the low halves and `smull2` +
+  `smlal2` on the high halves (int16 sums of two products), then `sadalp` into int32
+  lanes, `addp` at the end: 8 instructions per 32 MACs of a pixel with the broadcasts.
+  The int16 sum of two products is exact only when no weight is -128
+  (|sum| <= 2 * 128 * 127 < 2^15): `narrow_weights` checks that.
+- `sdot`: one `sdot` by element per k-block and pixel.
 """
 from __future__ import annotations
 
 import numpy as np
 import tvm
-from tvm import relax
+from tvm import relax, tirx
 from tvm.s_tir import TensorIntrin
 from tvm.script import tirx as T
 from tvm.script.ir_builder import IRBuilder
@@ -61,20 +65,34 @@ def _impl(p_: int, kb_: int, kind: str):
                 T.writes(C[0:p_, 0:4])
                 bv = [T.bind(B.vload([kb, 0, 0], "int8x16")) for kb in range(kb_)]
                 for p in range(p_):
-                    a4 = [T.reinterpret(A.vload([p, kb * 4], "int8x4"), dtype="int32")
-                          for kb in range(kb_)]
+                    a16 = _activations(A, p, kb_)
                     acc = C.vload([p, 0], "int32x4")
                     if kind == "sdot":
                         for kb in range(kb_):
-                            a16 = T.reinterpret(T.broadcast(a4[kb], 4), dtype="int8x16")
-                            acc = _llvm("sdot.v4i32.v16i8", "int32x4", acc, a16, bv[kb])
+                            acc = _llvm("sdot.v4i32.v16i8", "int32x4", acc, bv[kb], a16[kb])
                     else:
-                        acc = acc + _mlal(a4, bv)
+                        acc = acc + _mlal(a16, bv)
                     T.buffer_store(C, acc, [p, T.ramp(0, 1, 4)])
     return ib.get()
 
 
-def _mlal(a4: list, bv: list):
+def _activations(A, p: int, kb_: int) -> list:
+    """Pixel `p`'s k-blocks, each as int8x16 (its 4 bytes in every 32-bit lane): whole
+    groups of 4 k-blocks are one 16-byte load whose lanes are broadcast (`dup` by lane, or
+    `sdot` by element), the rest one 4-byte load each (`ld1r` needs its address computed)."""
+    out = []
+    for kb in range(kb_):
+        if kb % 4 == 0 and kb + 4 <= kb_:
+            words = T.reinterpret(A.vload([p, kb * 4], "int8x16"), dtype="int32x4")
+        if kb < kb_ // 4 * 4:
+            lane = tirx.Shuffle([words], [kb % 4] * 4)
+        else:
+            lane = T.broadcast(T.reinterpret(A.vload([p, kb * 4], "int8x4"), dtype="int32"), 4)
+        out.append(T.reinterpret(lane, dtype="int8x16"))
+    return out
+
+
+def _mlal(a16: list, bv: list):
     """int32x4 [oc0..oc3] of KB k-blocks: pairs of int16 products, pairwise widened."""
     halves = []
     for half in (T.vectorlow, T.vectorhigh):
@@ -82,8 +100,8 @@ def _mlal(a4: list, bv: list):
         for j in range(0, len(bv), 2):
             t = None
             for kb in range(j, min(j + 2, len(bv))):
-                a8 = T.reinterpret(T.broadcast(a4[kb], 2), dtype="int8x8")
-                prod = _llvm("smull.v8i16", "int16x8", a8, half(bv[kb], dtype="int8x8"))
+                prod = _llvm("smull.v8i16", "int16x8", half(a16[kb], dtype="int8x8"),
+                             half(bv[kb], dtype="int8x8"))
                 t = prod if t is None else t + prod
             w = _llvm("saddlp.v4i32.v8i16", "int32x4", t)
             s = w if s is None else s + w
