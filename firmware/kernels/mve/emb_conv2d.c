@@ -1,6 +1,8 @@
 /* conv2d for Cortex-M55 (Helium).
  * - pointwise (1x1, groups 1): weights in blocks of 4 output channels (packing.py), zp *
  *   sum(w) once per block, then 2 pixels x 4 channels per VMLADAVA pass (hand-written loop);
+ * - groups 1, kernel rows of <= 4 bytes (KW * C <= 4, KH <= 3: a one-channel first conv):
+ *   each window one vector of word loads, one VMLADAV per output channel (conv_rows4);
  * - groups 1, small window (K = KH * KW * C <= 256, OC <= 64: the first conv): windows of 2
  *   pixels copied to the stack (512 bytes), then the pointwise loop, pointwise weight layout;
  * - groups 1, any other kernel (dil_w 1): kernel rows are contiguous k_w * C runs (NHWC /
@@ -361,6 +363,186 @@ static void conv_small(const emb_conv_params *p, const int8_t *in, const int8_t 
     }
 }
 #undef SMALL_RQ
+
+/* A run of pixel pairs of conv_rows4 for one block of 4 output channels (interior
+ * pixels, k_h <= 3): everything the loop reads, at fixed byte offsets. */
+typedef struct {
+    const int8_t *x;              /* 0: row 0 of the first pixel's window */
+    int32_t rk1, rk2, step;       /* 4, 8, 12: rows 1 and 2 (bytes from row 0), pixel step */
+    int8_t *o;                    /* 16: output of the first pixel */
+    int32_t o_step, pairs, zp;    /* 20, 24, 28: out_c, pixel pairs, out_zp */
+    int8_t w[4][16];              /* 32: the 4 channels' packed weights */
+    int32_t base[4], mult[4];     /* 96, 112: bias - in_zp * sum(w); VQRDMULH multipliers */
+    int32_t left[4], right[4];    /* 128, 144: VSHL (>= 0) and VRSHL (<= 0) shifts */
+    int32_t lo[4], hi[4];         /* 160, 176: act_min, act_max */
+} rows4_ctx;
+_Static_assert(offsetof(rows4_ctx, w) == 32 && offsetof(rows4_ctx, hi) == 176,
+               "emb_mve_rows4_run offsets");
+
+/* 2 pixels a pass: each window 3 word loads moved into a vector (row kh at lanes 4 kh..,
+ * row 0 again in the unused lanes 12..15, whose weights are 0), 4 VMLADAV per pixel,
+ * requantized together (constants loaded once per pair); _pos: act_min >= out_zp. */
+void emb_mve_rows4_run(rows4_ctx *k);
+void emb_mve_rows4_run_pos(rows4_ctx *k);
+#define ROWS4_FIX                                                                           \
+    "    vand q5, q6, q4\n    vshr.s32 q5, q5, #31\n    vqadd.s32 q6, q6, q5\n"              \
+    "    vand q5, q7, q4\n    vshr.s32 q5, q5, #31\n    vqadd.s32 q7, q7, q5\n"
+#define ROWS4_ASM(name, FIX)                                                                \
+    __asm__(                                                                                \
+    EMB_ASM_BEGIN(name)                                                                     \
+    "    push {r4-r11, lr}\n"                                                               \
+    "    vpush {d8-d15}\n"                                                                  \
+    "    mov r12, r0\n"                                                                     \
+    "    ldr r8, [r12, #0]\n"                                                               \
+    "    ldrd r9, r10, [r12, #4]\n"                                                         \
+    "    ldr r11, [r12, #16]\n"                                                             \
+    "    ldr lr, [r12, #24]\n"                                                              \
+    "    vldrw.32 q0, [r12, #32]\n"                                                         \
+    "    vldrw.32 q1, [r12, #48]\n"                                                         \
+    "    vldrw.32 q2, [r12, #64]\n"                                                         \
+    "    vldrw.32 q3, [r12, #80]\n"                                                         \
+    "1:  ldr r7, [r12, #12]\n"                                                              \
+    "    ldr r0, [r8]\n"                                                                    \
+    "    ldr r1, [r8, r9]\n"                                                                \
+    "    ldr r2, [r8, r10]\n"                                                               \
+    "    add r8, r8, r7\n"                                                                  \
+    "    ldr r3, [r8]\n"                                                                    \
+    "    ldr r4, [r8, r9]\n"                                                                \
+    "    ldr r5, [r8, r10]\n"                                                               \
+    "    add r8, r8, r7\n"                                                                  \
+    "    vmov q4[2], q4[0], r0, r2\n"                                                       \
+    "    vmov q4[3], q4[1], r1, r0\n"                                                       \
+    "    vmov q5[2], q5[0], r3, r5\n"                                                       \
+    "    vmov q5[3], q5[1], r4, r3\n"                                                       \
+    "    vmladav.s8 r0, q4, q0\n"                                                           \
+    "    vmladav.s8 r2, q4, q1\n"                                                           \
+    "    vmladav.s8 r4, q4, q2\n"                                                           \
+    "    vmladav.s8 r6, q4, q3\n"                                                           \
+    "    vmov q6[2], q6[0], r0, r4\n"                                                       \
+    "    vmov q6[3], q6[1], r2, r6\n"                                                       \
+    "    vmladav.s8 r0, q5, q0\n"                                                           \
+    "    vmladav.s8 r2, q5, q1\n"                                                           \
+    "    vmladav.s8 r4, q5, q2\n"                                                           \
+    "    vmladav.s8 r6, q5, q3\n"                                                           \
+    "    vmov q7[2], q7[0], r0, r4\n"                                                       \
+    "    vmov q7[3], q7[1], r2, r6\n"                                                       \
+    "    vldrw.32 q4, [r12, #96]\n"                                                         \
+    "    vadd.i32 q6, q6, q4\n"                                                             \
+    "    vadd.i32 q7, q7, q4\n"                                                             \
+    "    vldrw.32 q4, [r12, #128]\n"                                                        \
+    "    vshl.s32 q6, q6, q4\n"                                                             \
+    "    vshl.s32 q7, q7, q4\n"                                                             \
+    "    vldrw.32 q4, [r12, #112]\n"                                                        \
+    "    vqrdmulh.s32 q6, q6, q4\n"                                                         \
+    "    vqrdmulh.s32 q7, q7, q4\n"                                                         \
+    "    vldrw.32 q4, [r12, #144]\n"                                                        \
+    FIX                                                                                     \
+    "    vrshl.s32 q6, q6, q4\n"                                                            \
+    "    vrshl.s32 q7, q7, q4\n"                                                            \
+    "    ldr r0, [r12, #28]\n"                                                              \
+    "    vadd.i32 q6, q6, r0\n"                                                             \
+    "    vadd.i32 q7, q7, r0\n"                                                             \
+    "    vldrw.32 q4, [r12, #160]\n"                                                        \
+    "    vmax.s32 q6, q6, q4\n"                                                             \
+    "    vmax.s32 q7, q7, q4\n"                                                             \
+    "    vldrw.32 q4, [r12, #176]\n"                                                        \
+    "    vmin.s32 q6, q6, q4\n"                                                             \
+    "    vmin.s32 q7, q7, q4\n"                                                             \
+    "    ldr r1, [r12, #20]\n"                                                              \
+    "    mov r2, r11\n"                                                                     \
+    "    vstrb.32 q6, [r2]\n"                                                               \
+    "    add r2, r2, r1\n"                                                                  \
+    "    vstrb.32 q7, [r2]\n"                                                               \
+    "    add r11, r2, r1\n"                                                                 \
+    "    subs lr, lr, #1\n"                                                                 \
+    "    bne 1b\n"                                                                          \
+    "    vpop {d8-d15}\n"                                                                   \
+    "    pop {r4-r11, pc}\n"                                                                \
+    EMB_ASM_END(name));
+ROWS4_ASM("emb_mve_rows4_run", ROWS4_FIX)
+ROWS4_ASM("emb_mve_rows4_run_pos", "")
+#undef ROWS4_ASM
+#undef ROWS4_FIX
+
+/* groups 1, kernel rows of at most 4 bytes (k_w * C <= 4, k_h <= 3, dil_w 1: a one-channel
+ * image's first conv): weights packed as (OC, 16), kernel row kh at bytes 4 kh.. (zero
+ * elsewhere; packing.py, mve_rows4). A window is one vector, row kh at lanes 4 kh.. (bytes
+ * past the kernel row meet zero weights), then one VMLADAV per output channel: interior
+ * pixel pairs by emb_mve_rows4_run, the rest (border: the zero point outside the input)
+ * here. */
+static void conv_rows4(const emb_conv_params *p, const int8_t *in, const int8_t *w,
+                       const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                       int8_t *out)
+{
+    const int32_t c = p->in_c, run = p->k_w * c, row_b = p->dil_h * p->in_w * c;
+    const int32_t zp = p->in_zp, out_w = p->out_w, oc_n = p->out_c;
+    const emb_inside in_r = emb_inside_range(p, 0);
+    int32_t xb = in_r.ox_b;   /* and the 4 bytes of each row inside the input row */
+    while (xb > in_r.ox_a && ((xb - 1) * p->stride_w - p->pad_left) * c + 4 > p->in_w * c) xb--;
+    const int pos = p->act_min >= p->out_zp;
+    void (*const run2)(rows4_ctx *) = pos ? emb_mve_rows4_run_pos : emb_mve_rows4_run;
+    rows4_ctx k;
+    k.rk1 = p->k_h > 1 ? row_b : 0;
+    k.rk2 = p->k_h > 2 ? 2 * row_b : 0;
+    k.step = p->stride_w * c;
+    k.o_step = oc_n;
+    k.zp = p->out_zp;
+    vstrwq_s32(k.lo, vdupq_n_s32(p->act_min));
+    vstrwq_s32(k.hi, vdupq_n_s32(p->act_max));
+    for (int32_t oc = 0; oc < oc_n; oc += 4) {
+        const int32_t m = oc_n - oc < 4 ? oc_n - oc : 4;
+        const mve_pred16_t pr = vctp32q((uint32_t)m);
+        const int8_t *wb = w + oc * 16;
+        const int8x16_t w0 = vldrbq_s8(wb), w1 = vldrbq_s8(wb + 16);
+        const int8x16_t w2 = vldrbq_s8(wb + 32), w3 = vldrbq_s8(wb + 48);
+        const int32x4_t ws = {vaddvq_s8(w0), vaddvq_s8(w1), vaddvq_s8(w2), vaddvq_s8(w3)};
+        const int32x4_t base = vsubq_s32(vldrwq_z_s32(bias + oc, pr), vmulq_n_s32(ws, zp));
+        const emb_mve_rq rq = emb_mve_rq_load(mult + oc, shift + oc, pr);
+        memcpy(k.w, wb, sizeof k.w);
+        vstrwq_s32(k.base, base);
+        vstrwq_s32(k.mult, rq.mult);
+        vstrwq_s32(k.left, rq.left);
+        vstrwq_s32(k.right, rq.right);
+        for (int32_t oy = 0; oy < p->out_h; oy++) {
+            const int32_t iy = oy * p->stride_h - p->pad_top;
+            const int row_in = oy >= in_r.oy_a && oy < in_r.oy_b;
+            int8_t *o_row = out + oy * out_w * oc_n + oc;
+            int32_t a = 0, b = 0;   /* pixels [a, b) in pairs by emb_mve_rows4_run */
+            if (row_in && m == 4 && xb - in_r.ox_a >= 2) {
+                a = in_r.ox_a;
+                b = a + ((xb - a) & ~1);
+                k.x = in + (iy * p->in_w + a * p->stride_w - p->pad_left) * c;
+                k.o = o_row + a * oc_n;
+                k.pairs = (b - a) >> 1;
+                run2(&k);
+            }
+            for (int32_t ox = 0; ox < out_w; ox++) {
+                if (ox == a && b > a) ox = b;
+                if (ox == out_w) break;
+                const int32_t ix = ox * p->stride_w - p->pad_left;
+                int8_t v[16] __attribute__((aligned(16)));
+                memset(v, 0, sizeof v);
+                for (int32_t kh = 0; kh < p->k_h; kh++) {
+                    const int32_t y = iy + kh * p->dil_h;
+                    for (int32_t j = 0; j < run; j++) {
+                        const int32_t xx = ix + j / c;
+                        v[4 * kh + j] = (uint32_t)y < (uint32_t)p->in_h &&
+                                        (uint32_t)xx < (uint32_t)p->in_w
+                                            ? in[(y * p->in_w + xx) * c + j % c] : (int8_t)zp;
+                    }
+                }
+                const int8x16_t x = vldrbq_s8(v);
+                const int32x4_t acc = {vmladavq_s8(x, w0), vmladavq_s8(x, w1),
+                                       vmladavq_s8(x, w2), vmladavq_s8(x, w3)};
+                const int32x4_t y = vaddq_s32(base, acc);
+                vstrbq_p_s32(o_row + ox * oc_n,
+                             pos ? emb_mve_requant_pos(y, rq, p->out_zp, p->act_min, p->act_max)
+                                 : emb_mve_requant(y, rq, p->out_zp, p->act_min, p->act_max),
+                             pr);
+            }
+        }
+    }
+}
 
 static void conv_rows(const emb_conv_params *p, const int8_t *in, const int8_t *w,
                       const int32_t *bias, const int32_t *mult, const int32_t *shift,
@@ -777,6 +959,8 @@ void emb_conv2d_s8(const emb_conv_params *p, const int8_t *in, const int8_t *wei
         conv_depthwise(p, in, weight, bias, mult, shift, out);   /* (KH, KW, C) weights */
     else if (p->groups == 1 && p->k_h == 1 && p->k_w == 1)
         conv_pointwise(p, in, weight, bias, mult, shift, out);
+    else if (p->groups == 1 && p->k_w * p->in_c <= 4 && p->k_h <= 3 && p->dil_w == 1)
+        conv_rows4(p, in, weight, bias, mult, shift, out);   /* (OC, 16) weights */
     else if (p->groups == 1 && p->out_c <= SMALL_OC_MAX &&
              p->k_h * p->k_w * p->in_c <= SMALL_K_MAX)
         conv_small(p, in, weight, bias, mult, shift, out);   /* pointwise-packed weights */
