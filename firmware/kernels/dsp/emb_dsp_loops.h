@@ -266,8 +266,10 @@ __asm__(
  * for the Thumb-2 routine below. */
 #define DW3_ROW_S "384"          /* DW3_ROW, for the assembler */
 #define DW3_NEXT_S "744"         /* 2 * DW3_ROW - 24: row 2 of slot j -> row 0 of slot j + 1 */
+#define DW3_NEXT2_S "720"        /* 2 * DW3_ROW - 48: row 2 of slot j -> row 0 of slot j + 2 */
 enum { DW3_SLOTS = 16, DW3_ROW = DW3_SLOTS * 24 };
-typedef char emb_dw3_row_matches_asm[DW3_ROW == 384 && 2 * DW3_ROW - 24 == 744 ? 1 : -1];
+typedef char emb_dw3_row_matches_asm[DW3_ROW == 384 && 2 * DW3_ROW - 24 == 744 &&
+                                     2 * DW3_ROW - 48 == 720 ? 1 : -1];
 typedef struct {
     const int32_t *x;            /* 0: slot 0 of buffer row 0 */
     const int32_t *wt;           /* 4: 18 weight words, buffer row order */
@@ -347,13 +349,100 @@ void emb_dsp_dw3_run(const dw3_ctx *k);
     "    usub8 r4, r8, ip\n"                                                                \
     "    uadd8 r4, r4, r9\n"
 #define EMB_CLAMP_FULL "    eor r4, r4, #0x80808080\n"
-#define EMB_DW3_FN(name, LANE, CLAMP)                                                       \
+/* Two pixels (A at r0, B at r0 + 24) of a kernel row sharing its weight loads: LDM w, LDRD x
+ * of A, 4 MACs, LDRD x of B, 4 MACs (kw 2), then the tap pairs the same way. */
+#define EMB_DW3_ROW2                                                                        \
+    "    ldm r3!, {r1, r2}\n"                                                                \
+    "    ldrd r12, lr, [r0]\n"                                                               \
+    "    smlabb r4, r12, r1, r4\n"                                                           \
+    "    smlatt r6, r12, r1, r6\n"                                                           \
+    "    smlabb r5, lr, r2, r5\n"                                                            \
+    "    smlatt r7, lr, r2, r7\n"                                                            \
+    "    ldrd r12, lr, [r0, #24]\n"                                                          \
+    "    smlabb r8, r12, r1, r8\n"                                                           \
+    "    smlatt r10, r12, r1, r10\n"                                                         \
+    "    smlabb r9, lr, r2, r9\n"                                                            \
+    "    smlatt r11, lr, r2, r11\n"                                                          \
+    "    ldm r3!, {r1, r2}\n"                                                                \
+    "    ldrd r12, lr, [r0, #8]\n"                                                           \
+    "    smlad r4, r12, r1, r4\n"                                                            \
+    "    smlad r6, lr, r2, r6\n"                                                             \
+    "    ldrd r12, lr, [r0, #32]\n"                                                          \
+    "    smlad r8, r12, r1, r8\n"                                                            \
+    "    smlad r10, lr, r2, r10\n"                                                           \
+    "    ldm r3!, {r1, r2}\n"                                                                \
+    "    ldrd r12, lr, [r0, #16]\n"                                                          \
+    "    smlad r5, r12, r1, r5\n"                                                            \
+    "    smlad r7, lr, r2, r7\n"                                                             \
+    "    ldrd r12, lr, [r0, #40]\n"                                                          \
+    "    smlad r9, r12, r1, r9\n"                                                            \
+    "    smlad r11, lr, r2, r11\n"
+/* Lanes a (pixel A) and b (pixel B) of one channel without the sign terms, constants
+ * {m, klo, khi, e1} from r2 (klo, khi loaded again for lane b). */
+#define EMB_DW3_LANE2_POS(a, b)                                                             \
+    "    ldm r2!, {r1, r3, r12, lr}\n"                                                       \
+    "    smlal r3, r12, " a ", r1\n"                                                         \
+    "    asr " a ", r12, lr\n"                                                               \
+    "    usat " a ", #8, " a "\n"                                                            \
+    "    ldrd r3, r12, [r2, #-12]\n"                                                         \
+    "    smlal r3, r12, " b ", r1\n"                                                         \
+    "    asr " b ", r12, lr\n"                                                               \
+    "    usat " b ", #8, " b "\n"
+#define EMB_DW3_CLAMP2                                                                      \
+    "    ldrd r1, r3, [sp, #24]\n"                /* hi4, lo4 */                            \
+    "    uqsub8 ip, r1, r4\n"                                                               \
+    "    usub8 r4, r1, ip\n"                                                                \
+    "    uadd8 r4, r4, r3\n"                                                                \
+    "    uqsub8 ip, r1, r8\n"                                                               \
+    "    usub8 r8, r1, ip\n"                                                                \
+    "    uadd8 r8, r8, r3\n"
+#define EMB_CLAMP_FULL2                                                                     \
+    "    eor r4, r4, #0x80808080\n"                                                         \
+    "    eor r8, r8, #0x80808080\n"
+/* Pixel pairs first (pos forms: 2 x 4 accumulators leave no register for the sign terms'
+ * temporary), while at least 2 pixels are left; then single pixels. */
+#define EMB_DW3_PAIRS(CLAMP2)                                                               \
+    "2:  ldrd r10, r11, [sp, #12]\n"              /* o, o_step */                           \
+    "    ldr r1, [sp, #20]\n"                                                               \
+    "    add r10, r10, r11\n"                                                               \
+    "    cmp r10, r1\n"                                                                     \
+    "    bhs 3f\n"                                /* fewer than 2 pixels left */            \
+    "    ldrd r3, ip, [sp, #4]\n"                 /* wt, rq */                              \
+    "    ldmdb ip, {r4-r7}\n"                     /* biases, pixel A */                     \
+    "    ldmdb ip, {r8-r11}\n"                    /* pixel B */                             \
+    EMB_DW3_ROW2                                                                            \
+    "    add r0, r0, #" DW3_ROW_S "\n"                                                      \
+    EMB_DW3_ROW2                                                                            \
+    "    add r0, r0, #" DW3_ROW_S "\n"                                                      \
+    EMB_DW3_ROW2                                                                            \
+    "    ldr r2, [sp, #8]\n"                                                                \
+    EMB_DW3_LANE2_POS("r4", "r8") EMB_DW3_LANE2_POS("r5", "r9")                             \
+    EMB_DW3_LANE2_POS("r6", "r10") EMB_DW3_LANE2_POS("r7", "r11")                           \
+    "    orr r4, r4, r5, lsl #8\n"                                                          \
+    "    orr r4, r4, r6, lsl #16\n"                                                         \
+    "    orr r4, r4, r7, lsl #24\n"                                                         \
+    "    orr r8, r8, r9, lsl #8\n"                                                          \
+    "    orr r8, r8, r10, lsl #16\n"                                                        \
+    "    orr r8, r8, r11, lsl #24\n"                                                        \
+    CLAMP2                                                                                  \
+    "    ldrd r10, r11, [sp, #12]\n"              /* o, o_step */                           \
+    "    str r4, [r10]\n"                                                                   \
+    "    str r8, [r10, r11]\n"                                                              \
+    "    add r10, r10, r11, lsl #1\n"                                                       \
+    "    str r10, [sp, #12]\n"                                                              \
+    "    subw r0, r0, #" DW3_NEXT2_S "\n"                                                   \
+    "    b 2b\n"                                                                            \
+    "3:  ldr r10, [sp, #12]\n"                                                              \
+    "    cmp r10, r1\n"                                                                     \
+    "    beq 4f\n"
+#define EMB_DW3_FN(name, LANE, CLAMP, PAIRS)                                                \
     __asm__(                                                                                \
     EMB_ASM_BEGIN(name)                                                                     \
     "    push {r4-r11, lr}\n"                                                               \
     "    ldm r0, {r1-r8}\n"                                                                 \
     "    push {r1-r8}\n"                          /* [sp]: a copy of the ctx */             \
     "    mov r0, r1\n"                                                                      \
+    PAIRS                                                                                   \
     "1:  ldrd r3, ip, [sp, #4]\n"                 /* wt, rq */                              \
     "    ldmdb ip, {r4-r7}\n"                     /* biases */                              \
     EMB_DW3_ROW                                                                             \
@@ -375,15 +464,22 @@ void emb_dsp_dw3_run(const dw3_ctx *k);
     "    ldr r1, [sp, #20]\n"                                                               \
     "    cmp r10, r1\n"                                                                     \
     "    bne 1b\n"                                                                          \
-    "    add sp, sp, #32\n"                                                                 \
+    "4:  add sp, sp, #32\n"                                                                 \
     "    pop {r4-r11, pc}\n"                                                                \
     EMB_ASM_END(name));
 void emb_dsp_dw3_run_pos(const dw3_ctx *k);
 void emb_dsp_dw3_run_pos_full(const dw3_ctx *k);
-EMB_DW3_FN("emb_dsp_dw3_run", EMB_DW3_LANE, EMB_DW3_CLAMP)
-EMB_DW3_FN("emb_dsp_dw3_run_pos", EMB_DW3_LANE_POS, EMB_DW3_CLAMP)
-EMB_DW3_FN("emb_dsp_dw3_run_pos_full", EMB_DW3_LANE_POS, EMB_CLAMP_FULL)
+EMB_DW3_FN("emb_dsp_dw3_run", EMB_DW3_LANE, EMB_DW3_CLAMP, "")
+EMB_DW3_FN("emb_dsp_dw3_run_pos", EMB_DW3_LANE_POS, EMB_DW3_CLAMP,
+           EMB_DW3_PAIRS(EMB_DW3_CLAMP2))
+EMB_DW3_FN("emb_dsp_dw3_run_pos_full", EMB_DW3_LANE_POS, EMB_CLAMP_FULL,
+           EMB_DW3_PAIRS(EMB_CLAMP_FULL2))
 #undef EMB_DW3_FN
+#undef EMB_DW3_PAIRS
+#undef EMB_CLAMP_FULL2
+#undef EMB_DW3_CLAMP2
+#undef EMB_DW3_LANE2_POS
+#undef EMB_DW3_ROW2
 #undef EMB_DW3_LANE
 #undef EMB_DW3_LANE_POS
 #undef EMB_DW3_CLAMP
