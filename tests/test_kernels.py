@@ -172,6 +172,8 @@ def pruned_layer(case: tuple) -> tuple:
 TRAINED_SHAPES = [
     (6, 6, 64, 24, 1, 1, [0, 0, 0, 0], 1, 1),      # pointwise (w16 / mve run)
     (4, 5, 32, 72, 1, 1, [0, 0, 0, 0], 1, 1),      # pointwise, 2 w16 chunks, odd pixels
+    (5, 5, 8, 12, 1, 1, [0, 0, 0, 0], 1, 1),       # pointwise C = 8 (mve pw_k), odd pixels
+    (4, 5, 16, 10, 1, 1, [0, 0, 0, 0], 1, 1),      # pointwise C = 16 (mve pw_k), OC tail
     (3, 3, 260, 8, 1, 1, [0, 0, 0, 0], 1, 1),      # int8 pointwise (C > 256)
     (9, 9, 3, 8, 3, 2, [0, 0, 1, 1], 1, 1),        # first conv (small window)
     (9, 9, 1, 8, 3, 2, [0, 0, 1, 1], 1, 1),        # one-channel first conv

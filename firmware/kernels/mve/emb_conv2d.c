@@ -1,6 +1,7 @@
 /* conv2d for Cortex-M55 (Helium).
  * - pointwise (1x1, groups 1): weights in blocks of 4 output channels (packing.py), zp *
  *   sum(w) once per block, then 2 pixels x 4 channels per VMLADAVA pass (hand-written loop);
+ *   dense with C = 8 / 16: a pixel one vector, the block's weights in registers (pw_k);
  * - groups 1, kernel rows of <= 4 bytes (KW * C <= 4, KH <= 3: a one-channel first conv):
  *   each window one vector of word loads, one VMLADAV per output channel (conv_rows4);
  * - groups 1, small window (K = KH * KW * C <= 256, OC <= 64: the first conv): windows of 2
@@ -183,6 +184,128 @@ EMB_PW_RUN_ASM("emb_mve_pw_run_lsh_pos", EMB_PW_LSH, "")
 #undef EMB_PW_RQ
 #undef EMB_PW_FIX
 
+/* A run of pixel pairs of a dense pointwise conv with C = 8 or 16 (the small-K layers of
+ * narrow MobileNetV2s), one block of 4 output channels: a pixel is one vector (C = 16:
+ * int8 lanes; C = 8: widened to int16 lanes), the block's 4 weight vectors stay in
+ * registers, 4 VMLADAV per pixel, the pair requantized together. */
+typedef struct {
+    const int8_t *x;              /* 0: first pixel */
+    int8_t *o;                    /* 4: its output */
+    int32_t o_step, pairs, zp;    /* 8, 12, 16: out_c, pixel pairs, out_zp */
+    int32_t pad_[3];
+    int8_t w[4][16];              /* 32: weights (C = 8: as int16) */
+    int32_t base[4], left[4];     /* 96, 112: bias - in_zp * sum(w); VSHL shifts (>= 0) */
+    int32_t mult[4], right[4];    /* 128, 144: VQRDMULH multipliers; VRSHL shifts (<= 0) */
+    int32_t lo[4], hi[4];         /* 160, 176: act_min, act_max */
+} pwk_ctx;
+_Static_assert(offsetof(pwk_ctx, w) == 32 && offsetof(pwk_ctx, hi) == 176,
+               "emb_mve_pw_k offsets");
+
+/* emb_mve_pw_k{8,16}[_pos]: _pos: act_min >= out_zp (no rounding fix-up). */
+void emb_mve_pw_k8(pwk_ctx *k);
+void emb_mve_pw_k8_pos(pwk_ctx *k);
+void emb_mve_pw_k16(pwk_ctx *k);
+void emb_mve_pw_k16_pos(pwk_ctx *k);
+#define PWK_DOT(LD, DT, q)                                                                  \
+    LD                                                                                      \
+    "    vmladav." DT " r0, q4, q0\n"                                                       \
+    "    vmladav." DT " r2, q4, q1\n"                                                       \
+    "    vmladav." DT " r4, q4, q2\n"                                                       \
+    "    vmladav." DT " r6, q4, q3\n"                                                       \
+    "    vmov " q "[2], " q "[0], r0, r4\n"                                                 \
+    "    vmov " q "[3], " q "[1], r2, r6\n"
+#define PWK_FIX                                                                             \
+    "    vand q7, q5, q4\n    vshr.s32 q7, q7, #31\n    vqadd.s32 q5, q5, q7\n"              \
+    "    vand q7, q6, q4\n    vshr.s32 q7, q7, #31\n    vqadd.s32 q6, q6, q7\n"
+#define PWK_ASM(name, LD, DT, FIX)                                                          \
+    __asm__(                                                                                \
+    EMB_ASM_BEGIN(name)                                                                     \
+    "    push {r4-r11, lr}\n"                                                               \
+    "    vpush {d8-d15}\n"                                                                  \
+    "    mov r12, r0\n"                                                                     \
+    "    ldrd r1, r3, [r12, #0]\n"                                                          \
+    "    ldrd r8, lr, [r12, #8]\n"                                                          \
+    "    ldr r7, [r12, #16]\n"                                                              \
+    "    vldrw.32 q0, [r12, #32]\n"                                                         \
+    "    vldrw.32 q1, [r12, #48]\n"                                                         \
+    "    vldrw.32 q2, [r12, #64]\n"                                                         \
+    "    vldrw.32 q3, [r12, #80]\n"                                                         \
+    "1:\n"                                                                                  \
+    PWK_DOT(LD, DT, "q5") PWK_DOT(LD, DT, "q6")                                             \
+    "    vldrw.32 q4, [r12, #96]\n"                                                         \
+    "    vadd.i32 q5, q5, q4\n"                                                             \
+    "    vadd.i32 q6, q6, q4\n"                                                             \
+    "    vldrw.32 q4, [r12, #112]\n"                                                        \
+    "    vshl.s32 q5, q5, q4\n"                                                             \
+    "    vshl.s32 q6, q6, q4\n"                                                             \
+    "    vldrw.32 q4, [r12, #128]\n"                                                        \
+    "    vqrdmulh.s32 q5, q5, q4\n"                                                         \
+    "    vqrdmulh.s32 q6, q6, q4\n"                                                         \
+    "    vldrw.32 q4, [r12, #144]\n"                                                        \
+    FIX                                                                                     \
+    "    vrshl.s32 q5, q5, q4\n"                                                            \
+    "    vrshl.s32 q6, q6, q4\n"                                                            \
+    "    vadd.i32 q5, q5, r7\n"                                                             \
+    "    vadd.i32 q6, q6, r7\n"                                                             \
+    "    vldrw.32 q4, [r12, #160]\n"                                                        \
+    "    vmax.s32 q5, q5, q4\n"                                                             \
+    "    vmax.s32 q6, q6, q4\n"                                                             \
+    "    vldrw.32 q4, [r12, #176]\n"                                                        \
+    "    vmin.s32 q5, q5, q4\n"                                                             \
+    "    vmin.s32 q6, q6, q4\n"                                                             \
+    "    vstrb.32 q5, [r3]\n"                                                               \
+    "    add r3, r3, r8\n"                                                                  \
+    "    vstrb.32 q6, [r3]\n"                                                               \
+    "    add r3, r3, r8\n"                                                                  \
+    "    subs lr, lr, #1\n"                                                                 \
+    "    bne 1b\n"                                                                          \
+    "    vpop {d8-d15}\n"                                                                   \
+    "    pop {r4-r11, pc}\n"                                                                \
+    EMB_ASM_END(name));
+#define PWK_LD8 "    vldrb.s16 q4, [r1], #8\n"
+#define PWK_LD16 "    vldrb.8 q4, [r1], #16\n"
+PWK_ASM("emb_mve_pw_k8", PWK_LD8, "s16", PWK_FIX)
+PWK_ASM("emb_mve_pw_k8_pos", PWK_LD8, "s16", "")
+PWK_ASM("emb_mve_pw_k16", PWK_LD16, "s8", PWK_FIX)
+PWK_ASM("emb_mve_pw_k16_pos", PWK_LD16, "s8", "")
+#undef PWK_LD16
+#undef PWK_LD8
+#undef PWK_ASM
+#undef PWK_FIX
+#undef PWK_DOT
+
+/* conv_pointwise's dense run for C = 8 / 16 through emb_mve_pw_k* (weights of the block:
+ * 4 rows of C bytes, packing.py's tail layout for C = 8, one 64-byte chunk for C = 16). */
+static void pw_k_run(const emb_conv_params *p, const int8_t *in, const int8_t *wb,
+                     int32x4_t base, const emb_mve_rq *rq, int8_t *out, int32_t n_pix)
+{
+    const int32_t c = p->in_c;
+    pwk_ctx k = {in, out, p->out_c, n_pix >> 1, p->out_zp, {0}, {{0}}, {0}, {0}, {0}, {0},
+                 {0}, {0}};
+    for (int j = 0; j < 4; j++) {
+        if (c == 8)
+            vstrhq_s16((int16_t *)k.w[j], vldrbq_s16(wb + 8 * j));
+        else
+            vstrbq_s8(k.w[j], vldrbq_s8(wb + 16 * j));
+    }
+    vstrwq_s32(k.base, base);
+    vstrwq_s32(k.left, rq->left);
+    vstrwq_s32(k.mult, rq->mult);
+    vstrwq_s32(k.right, rq->right);
+    vstrwq_s32(k.lo, vdupq_n_s32(p->act_min));
+    vstrwq_s32(k.hi, vdupq_n_s32(p->act_max));
+    static void (*const runs[2][2])(pwk_ctx *) = {{emb_mve_pw_k8, emb_mve_pw_k8_pos},
+                                                  {emb_mve_pw_k16, emb_mve_pw_k16_pos}};
+    void (*run)(pwk_ctx *) = runs[c == 16][p->act_min >= p->out_zp];
+    run(&k);
+    if (n_pix & 1) {   /* last pixel: paired with the one before (computed twice) */
+        k.x = in + (n_pix - 2) * c;
+        k.o = out + (n_pix - 2) * p->out_c;
+        k.pairs = 1;
+        run(&k);
+    }
+}
+
 /* Input pixel of a 1x1 conv's output pixel, or NULL where it lies in the padding. */
 static const int8_t *pw_src(const emb_conv_params *p, const int8_t *in, int32_t pix)
 {
@@ -211,7 +334,10 @@ static void conv_pointwise(const emb_conv_params *p, const int8_t *in, const int
         const int32x4_t base = vsubq_s32(b, vmulq_n_s32(emb_mve_vec4(wsum), p->in_zp));
         const emb_mve_rq rq = emb_mve_rq_load(mult + oc, shift + oc, pr);
         int32_t pix = 0;
-        if (dense && m == 4 && n_pix >= 2) {
+        if (dense && m == 4 && n_pix >= 2 && (c == 8 || c == 16)) {
+            pw_k_run(p, in, wb, base, &rq, out + oc, n_pix);
+            pix = n_pix;
+        } else if (dense && m == 4 && n_pix >= 2) {
             const int lsh = vmaxvq_s32(0, rq.left) > 0;
             pw_run_ctx k = {in, wb, c >> 4, c & 15, c, out + oc, p->out_c, n_pix >> 1,
                             p->out_zp, {0}, {0}, {0}, {0}, {0}, {0}};
