@@ -20,8 +20,8 @@ import tvm
 from tvm import s_tir, tirx
 from tvm.s_tir import dlight
 
-from edgemobilenet.backends.tvm import intrin_neon, te_depthwise, tvm_compat
-from edgemobilenet.backends.tvm.layouts import DOTPROD, K_BLOCK, NEON, Layout
+from edgemobilenet.backends.tvm import intrin_avx2, intrin_neon, te_depthwise, tvm_compat
+from edgemobilenet.backends.tvm.layouts import AVX2, DOTPROD, K_BLOCK, NEON, Layout
 
 PIXEL_TILE = 4        # output pixels per register tile (convolutions)
 # per layout with its intrinsic: (output pixels, accumulator vectors) of a register tile;
@@ -29,6 +29,7 @@ PIXEL_TILE = 4        # output pixels per register tile (convolutions)
 TILES = {"vnni": (8, 24)}
 NEON_PIXEL_TILE = 8   # aarch64 register tile: pixels x 4 channels (2 accumulators each)
 NEON_KBLOCKS = 8      # input-channel blocks of 4 per aarch64 intrinsic call
+AVX2_PIXEL_TILE = 8   # x86 AVX2 register tile: pixels x 16 channels (4 ymm accumulators each)
 MIN_PARALLEL = 4096   # elements below which an elementwise kernel stays on one thread
 
 
@@ -141,12 +142,13 @@ def _packed(sch: s_tir.Schedule, lay: Layout, intrin: str | None, lanes: int,
 
 
 def _packed_tile(sch: s_tir.Schedule, block, epi, loops: list, kind: str, lanes: int) -> None:
-    """aarch64 conv: P pixels x 4 output channels x KB input-channel blocks per call of an
-    `intrin_neon` register-tile intrinsic."""
+    """Conv: P pixels x one channel block x KB input-channel blocks per call of a
+    register-tile intrinsic (`intrin_neon` on aarch64, `intrin_avx2` on x86 without VNNI)."""
     n, oh, ow, oc, ry, rx, rc = loops
-    p = _tile(_extent(sch, ow), NEON_PIXEL_TILE)
+    pix, ocb = (AVX2_PIXEL_TILE, intrin_avx2.OC) if kind == "avx2" else (NEON_PIXEL_TILE, 4)
+    p = _tile(_extent(sch, ow), pix)
     owo, owi = sch.split(ow, [None, p])
-    oco, oci = sch.split(oc, [None, 4])
+    oco, oci = sch.split(oc, [None, ocb])
     kb = _tile(_extent(sch, rc) // K_BLOCK, NEON_KBLOCKS)
     rco, rcb, rci = sch.split(rc, [None, kb, K_BLOCK])
     sch.reorder(n, oh, owo, oco, ry, rx, rco, owi, rcb, oci, rci)
@@ -156,7 +158,8 @@ def _packed_tile(sch: s_tir.Schedule, block, epi, loops: list, kind: str, lanes:
         _vectorize_inner(sch, epi, lanes)
     init = sch.decompose_reduction(block, ry)
     _vectorize_inner(sch, init, lanes)
-    sch.tensorize(owi, intrin_neon.intrin(p, kb, kind))
+    sch.tensorize(owi, intrin_avx2.intrin(p, kb) if kind == "avx2"
+                  else intrin_neon.intrin(p, kb, kind))
 
 
 def _depthwise(sch: s_tir.Schedule, lanes: int) -> None:
@@ -257,6 +260,8 @@ def rule(lay: Layout | None, tensorize: bool,
         tile_kind = "sdot"
     elif tensorize and lay is NEON and narrow_weights:
         tile_kind = "neon"
+    elif tensorize and lay is AVX2:
+        tile_kind = "avx2"
 
     def apply(func: tirx.PrimFunc, target: tvm.target.Target, _tunable: bool):
         sch = s_tir.Schedule(func)

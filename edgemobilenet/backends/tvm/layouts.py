@@ -38,8 +38,9 @@ class Layout:
 VNNI = Layout("vnni", 16, True, "dot_16x4_vnni")
 DOTPROD = Layout("dotprod", 4, False, "dot_4x4_i8i8s32_sdot")
 NEON = Layout("neon", 4, False, "dot_4x4_i8i8s32_neon")
-# x86 without VNNI (e.g. znver3): no bit-exact int8 dot product (vpmaddubsw saturates), so
-# the packed kernel's channel block is vectorised as widening int16 multiplies
+# x86 without VNNI (e.g. znver3): `vpmaddubsw` saturates, so int8 operands are widened to
+# int16 for `vpmaddwd` in a register tile (`intrin_avx2`, applied by the default schedules);
+# no single-block intrinsic for MetaSchedule
 AVX2 = Layout("avx2", 16, False, None)
 
 
