@@ -56,13 +56,31 @@ def test_mve_pointwise_blocks(oc, k):
 def test_mve_fc_and_small_conv_use_the_block_layout():
     rng = np.random.default_rng(2)
     fc = _w(rng, 10, 40)
-    conv1 = _w(rng, 8, 3, 3, 3)
+    conv1 = _w(rng, 8, 3, 3, 6)   # kernel rows of 18 bytes: not mve_rows
     np.testing.assert_array_equal(packing.pack_weights(_n("fully_connected"), fc, "mve"),
                                   packing._interleave4(fc))
     np.testing.assert_array_equal(packing.pack_weights(_n("conv2d", groups=1), conv1, "mve"),
-                                  packing._interleave4(conv1.reshape(8, 27)))
+                                  packing._interleave4(conv1.reshape(8, 54)))
     big = _w(rng, 8, 3, 3, 64)   # K = 576: general path, OHWI
     np.testing.assert_array_equal(packing.pack_weights(_n("conv2d", groups=1), big, "mve"), big)
+
+
+@pytest.mark.parametrize("shape,r", [((8, 3, 3, 1), 4), ((6, 3, 2, 2), 4), ((8, 3, 3, 3), 16),
+                                     ((5, 2, 2, 8), 16)])
+def test_mve_rows_layout(shape, r):
+    """mve_rows: per block of 4 output channels, nv vectors of 16 bytes per channel; byte
+    r * kh + j of the window (kernel row kh, byte j) at vector (r kh + j) // 16."""
+    w = _w(np.random.default_rng(3), *shape)
+    got = packing.pack_weights(_n("conv2d", groups=1), w, "mve")
+    oc, kh_n, row = shape[0], shape[1], shape[2] * shape[3]
+    nv = 1 if r == 4 else 3
+    assert got.shape == (-(-oc // 4) * 4 * 16 * nv,)
+    for o in range(-(-oc // 4) * 4):
+        for b in range(16 * nv):
+            kh, j = divmod(b, r)
+            want = w[o, kh].reshape(-1)[j] if o < oc and kh < kh_n and j < row else 0
+            idx = (o // 4) * 64 * nv + 64 * (b // 16) + 16 * (o % 4) + b % 16
+            assert got[idx] == want, (o, b)
 
 
 def _w16_value(got: np.ndarray, k4: int, o: int, kk: int) -> int:

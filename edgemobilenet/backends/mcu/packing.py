@@ -18,10 +18,10 @@ the result as the layer's `const int8_t` array. Layouts:
   LDM then feeds SMLAD directly (firmware/kernels/dsp/emb_dsp_loops.h, w16_run). For
   MobileNetV1 0.25-96 this adds 196 KB of flash (530 -> 726 KB). With `compact`, pointwise
   weights stay int8 OHWI (the slower SMLAD path; the C side reads emb_conv_params.compact).
-- mve groups-1 conv2d, not 1x1, with kernel rows of at most 4 bytes (KW * C <= 4, KH <= 3,
-  dilation_w 1; `mve_rows4`: a one-channel image's first conv): (OC, KH, KW * C) zero-padded
-  to (OC, 4, 4) = (OC, 16), kernel row kh at bytes 4 kh.. (row 3 zero), then the 4-channel blocks below
-  (each block 4 rows of 16 bytes).
+- mve groups-1 conv2d, not 1x1, with kernel rows of at most 16 bytes (KW * C <= 16, KH <= 3,
+  dilation_w 1; `mve_rows`: the first conv of a one-channel or RGB image): with R = 4 if
+  KW * C <= 4 else 16, (OC, KH, KW * C) zero-padded to (OC, 16 / R or 3, R), kernel row kh
+  at bytes R kh.., then the 4-channel blocks below (each block 4 rows of 16 or 48 bytes).
 - mve fully_connected, pointwise conv2d (1x1, groups 1), and groups-1 conv2d with a small
   window (K = KH * KW * C <= MVE_SMALL_K_MAX and OC <= MVE_SMALL_OC_MAX, e.g. the first
   conv): the weight, seen as (OC, K), in blocks of 4 output channels (OC zero-padded to a
@@ -78,11 +78,11 @@ def _small(node: QNode, weight: np.ndarray, k_max: int, oc_max: int) -> bool:
             and int(np.prod(weight.shape[1:])) <= k_max)
 
 
-def mve_rows4(node: QNode, weight: np.ndarray) -> bool:
-    """mve conv_rows4: groups 1, not 1x1, kernel rows of at most 4 bytes (KW * C <= 4,
-    KH <= 3), dilation_w 1 (a one-channel image's first conv)."""
+def mve_rows(node: QNode, weight: np.ndarray) -> bool:
+    """mve conv_rows_k: groups 1, not 1x1, kernel rows of at most 16 bytes (KW * C <= 16,
+    KH <= 3), dilation_w 1 (the first conv of a one-channel or RGB image)."""
     return (_conv_groups(node, weight) == 1 and not is_pointwise(node, weight)
-            and weight.shape[2] * weight.shape[3] <= 4 and weight.shape[1] <= 3
+            and weight.shape[2] * weight.shape[3] <= 16 and weight.shape[1] <= 3
             and ops.attrs_of(node).dilation[1] == 1)
 
 
@@ -142,10 +142,11 @@ def pack_weights(node: QNode, weight: np.ndarray, variant: str,
     w = np.ascontiguousarray(weight, dtype=np.int8)
     if variant != "portable" and is_depthwise(node, w):
         return np.ascontiguousarray(w[..., 0].transpose(1, 2, 0))
-    if variant == "mve" and mve_rows4(node, w):
-        rows = np.zeros((w.shape[0], 4, 4), np.int8)   # (OC, 16): kernel row kh at 4 kh..
+    if variant == "mve" and mve_rows(node, w):
+        r = 4 if w.shape[2] * w.shape[3] <= 4 else 16     # kernel row kh at bytes r kh..
+        rows = np.zeros((w.shape[0], 4 if r == 4 else 3, r), np.int8)
         rows[:, :w.shape[1], :w.shape[2] * w.shape[3]] = w.reshape(*w.shape[:2], -1)
-        return _interleave4(rows.reshape(w.shape[0], 16))
+        return _interleave4(rows.reshape(w.shape[0], -1))
     if variant == "mve" and (node.op == "fully_connected" or is_pointwise(node, w) or
                              _small(node, w, MVE_SMALL_K_MAX, MVE_SMALL_OC_MAX)):
         return _interleave4(w.reshape(w.shape[0], -1))

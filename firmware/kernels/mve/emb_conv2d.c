@@ -2,8 +2,9 @@
  * - pointwise (1x1, groups 1): weights in blocks of 4 output channels (packing.py), zp *
  *   sum(w) once per block, then 2 pixels x 4 channels per VMLADAVA pass (hand-written loop);
  *   dense with C = 8 / 16: a pixel one vector, the block's weights in registers (pw_k);
- * - groups 1, kernel rows of <= 4 bytes (KW * C <= 4, KH <= 3: a one-channel first conv):
- *   each window one vector of word loads, one VMLADAV per output channel (conv_rows4);
+ * - groups 1, kernel rows of <= 16 bytes (KW * C <= 16, KH <= 3: the first conv): each
+ *   window 1 (rows <= 4 bytes) or 3 vectors, one VMLADAV per vector and output channel
+ *   (conv_rows_k);
  * - groups 1, small window (K = KH * KW * C <= 256, OC <= 64: the first conv): windows of 2
  *   pixels copied to the stack (512 bytes), then the pointwise loop, pointwise weight layout;
  * - groups 1, any other kernel (dil_w 1): kernel rows are contiguous k_w * C runs (NHWC /
@@ -490,7 +491,7 @@ static void conv_small(const emb_conv_params *p, const int8_t *in, const int8_t 
 }
 #undef SMALL_RQ
 
-/* A run of pixel pairs of conv_rows4 for one block of 4 output channels (interior
+/* A run of pixel pairs of conv_rows_k (R = 4) for one block of 4 output channels (interior
  * pixels, k_h <= 3): everything the loop reads, at fixed byte offsets. */
 typedef struct {
     const int8_t *x;              /* 0: row 0 of the first pixel's window */
@@ -501,9 +502,10 @@ typedef struct {
     int32_t base[4], mult[4];     /* 96, 112: bias - in_zp * sum(w); VQRDMULH multipliers */
     int32_t left[4], right[4];    /* 128, 144: VSHL (>= 0) and VRSHL (<= 0) shifts */
     int32_t lo[4], hi[4];         /* 160, 176: act_min, act_max */
+    const int8_t *wp;             /* 192: the block's packed weights (rows16) */
 } rows4_ctx;
-_Static_assert(offsetof(rows4_ctx, w) == 32 && offsetof(rows4_ctx, hi) == 176,
-               "emb_mve_rows4_run offsets");
+_Static_assert(offsetof(rows4_ctx, w) == 32 && offsetof(rows4_ctx, hi) == 176 &&
+               offsetof(rows4_ctx, wp) == 192, "emb_mve_rows4_run offsets");
 
 /* 2 pixels a pass: each window 3 word loads moved into a vector (row kh at lanes 4 kh..,
  * row 0 again in the unused lanes 12..15, whose weights are 0), 4 VMLADAV per pixel,
@@ -590,23 +592,112 @@ ROWS4_ASM("emb_mve_rows4_run_pos", "")
 #undef ROWS4_ASM
 #undef ROWS4_FIX
 
-/* groups 1, kernel rows of at most 4 bytes (k_w * C <= 4, k_h <= 3, dil_w 1: a one-channel
- * image's first conv): weights packed as (OC, 16), kernel row kh at bytes 4 kh.. (zero
- * elsewhere; packing.py, mve_rows4). A window is one vector, row kh at lanes 4 kh.. (bytes
- * past the kernel row meet zero weights), then one VMLADAV per output channel: interior
- * pixel pairs by emb_mve_rows4_run, the rest (border: the zero point outside the input)
- * here. */
-static void conv_rows4(const emb_conv_params *p, const int8_t *in, const int8_t *w,
-                       const int32_t *bias, const int32_t *mult, const int32_t *shift,
-                       int8_t *out)
+/* emb_mve_rows16_run[_pos]: kernel rows of 5..16 bytes (k_h <= 3, e.g. an RGB image's 3x3
+ * first conv): a window is 3 vectors (one 16-byte load per kernel row; bytes past the row
+ * meet zero weights, missing rows repeat row 0), 12 VMLADAV(A) per pixel with the block's
+ * 12 weight vectors (loaded once per pair, from wp: row kh, channel j at 64 kh + 16 j). */
+void emb_mve_rows16_run(rows4_ctx *k);
+void emb_mve_rows16_run_pos(rows4_ctx *k);
+#define R16_ROW(op, qa, qb, o0, o1, o2, o3)                                                 \
+    "    vldrw.32 q6, [r11, #" o0 "]\n    " op " r0, " qa ", q6\n    " op " r8, " qb ", q6\n"  \
+    "    vldrw.32 q6, [r11, #" o1 "]\n    " op " r2, " qa ", q6\n    " op " r10, " qb ", q6\n" \
+    "    vldrw.32 q6, [r11, #" o2 "]\n    " op " r4, " qa ", q6\n    " op " r12, " qb ", q6\n" \
+    "    vldrw.32 q6, [r11, #" o3 "]\n    " op " r6, " qa ", q6\n    " op " lr, " qb ", q6\n"
+#define R16_FIX                                                                             \
+    "    vand q3, q0, q2\n    vshr.s32 q3, q3, #31\n    vqadd.s32 q0, q0, q3\n"              \
+    "    vand q3, q1, q2\n    vshr.s32 q3, q3, #31\n    vqadd.s32 q1, q1, q3\n"
+#define R16_ASM(name, FIX)                                                                  \
+    __asm__(                                                                                \
+    EMB_ASM_BEGIN(name)                                                                     \
+    "    push {r4-r11, lr}\n"                                                               \
+    "    vpush {d8-d15}\n"                                                                  \
+    "    mov r9, r0\n"                                                                      \
+    "    ldr r11, [r9, #192]\n"                                                             \
+    "1:  ldr r1, [r9, #0]\n"                                                                \
+    "    ldrd r3, r5, [r9, #4]\n"                                                           \
+    "    add r3, r1, r3\n"                                                                  \
+    "    add r5, r1, r5\n"                                                                  \
+    "    ldr r7, [r9, #12]\n"                                                               \
+    "    vldrb.8 q0, [r1]\n"                                                                \
+    "    vldrb.8 q1, [r3]\n"                                                                \
+    "    vldrb.8 q2, [r5]\n"                                                                \
+    "    add r1, r1, r7\n"                                                                  \
+    "    add r3, r3, r7\n"                                                                  \
+    "    add r5, r5, r7\n"                                                                  \
+    "    vldrb.8 q3, [r1]\n"                                                                \
+    "    vldrb.8 q4, [r3]\n"                                                                \
+    "    vldrb.8 q5, [r5]\n"                                                                \
+    "    add r1, r1, r7\n"                                                                  \
+    "    str r1, [r9, #0]\n"                                                                \
+    R16_ROW("vmladav.s8", "q0", "q3", "0", "16", "32", "48")                                \
+    R16_ROW("vmladava.s8", "q1", "q4", "64", "80", "96", "112")                             \
+    R16_ROW("vmladava.s8", "q2", "q5", "128", "144", "160", "176")                          \
+    "    vmov q0[2], q0[0], r0, r4\n"                                                       \
+    "    vmov q0[3], q0[1], r2, r6\n"                                                       \
+    "    vmov q1[2], q1[0], r8, r12\n"                                                      \
+    "    vmov q1[3], q1[1], r10, lr\n"                                                      \
+    "    vldrw.32 q2, [r9, #96]\n"                                                          \
+    "    vadd.i32 q0, q0, q2\n"                                                             \
+    "    vadd.i32 q1, q1, q2\n"                                                             \
+    "    vldrw.32 q2, [r9, #128]\n"                                                         \
+    "    vshl.s32 q0, q0, q2\n"                                                             \
+    "    vshl.s32 q1, q1, q2\n"                                                             \
+    "    vldrw.32 q2, [r9, #112]\n"                                                         \
+    "    vqrdmulh.s32 q0, q0, q2\n"                                                         \
+    "    vqrdmulh.s32 q1, q1, q2\n"                                                         \
+    "    vldrw.32 q2, [r9, #144]\n"                                                         \
+    FIX                                                                                     \
+    "    vrshl.s32 q0, q0, q2\n"                                                            \
+    "    vrshl.s32 q1, q1, q2\n"                                                            \
+    "    ldr r0, [r9, #28]\n"                                                               \
+    "    vadd.i32 q0, q0, r0\n"                                                             \
+    "    vadd.i32 q1, q1, r0\n"                                                             \
+    "    vldrw.32 q2, [r9, #160]\n"                                                         \
+    "    vmax.s32 q0, q0, q2\n"                                                             \
+    "    vmax.s32 q1, q1, q2\n"                                                             \
+    "    vldrw.32 q2, [r9, #176]\n"                                                         \
+    "    vmin.s32 q0, q0, q2\n"                                                             \
+    "    vmin.s32 q1, q1, q2\n"                                                             \
+    "    ldrd r1, r3, [r9, #16]\n"                                                          \
+    "    vstrb.32 q0, [r1]\n"                                                               \
+    "    add r1, r1, r3\n"                                                                  \
+    "    vstrb.32 q1, [r1]\n"                                                               \
+    "    add r1, r1, r3\n"                                                                  \
+    "    str r1, [r9, #16]\n"                                                               \
+    "    ldr r7, [r9, #24]\n"                                                               \
+    "    subs r7, r7, #1\n"                                                                 \
+    "    str r7, [r9, #24]\n"                                                               \
+    "    bne 1b\n"                                                                          \
+    "    vpop {d8-d15}\n"                                                                   \
+    "    pop {r4-r11, pc}\n"                                                                \
+    EMB_ASM_END(name));
+R16_ASM("emb_mve_rows16_run", R16_FIX)
+R16_ASM("emb_mve_rows16_run_pos", "")
+#undef R16_ASM
+#undef R16_FIX
+#undef R16_ROW
+
+/* groups 1, kernel rows of at most R = 4 or 16 bytes (k_w * C <= R, k_h <= 3, dil_w 1: the
+ * first conv of a one-channel image (R 4) or an RGB one (R 16)): weights packed per block
+ * of 4 output channels as nv = 1 (R 4) or 3 (R 16) vectors of 16 bytes per channel, byte
+ * R kh + j of the window (kernel row kh, byte j of it) at vector (R kh + j) / 16, lane
+ * (R kh + j) % 16, zero elsewhere (packing.py, mve_rows). Interior pixel pairs by
+ * emb_mve_rows{4,16}_run (word / vector loads of the kernel rows; bytes past a row meet
+ * zero weights), the rest (border: the zero point outside the input) here. */
+static inline __attribute__((always_inline)) void conv_rows_k(
+    const emb_conv_params *p, const int8_t *in, const int8_t *w,
+    const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *out, int32_t r)
 {
     const int32_t c = p->in_c, run = p->k_w * c, row_b = p->dil_h * p->in_w * c;
-    const int32_t zp = p->in_zp, out_w = p->out_w, oc_n = p->out_c;
+    const int32_t zp = p->in_zp, out_w = p->out_w, oc_n = p->out_c, nv = r == 4 ? 1 : 3;
     const emb_inside in_r = emb_inside_range(p, 0);
-    int32_t xb = in_r.ox_b;   /* and the 4 bytes of each row inside the input row */
-    while (xb > in_r.ox_a && ((xb - 1) * p->stride_w - p->pad_left) * c + 4 > p->in_w * c) xb--;
+    int32_t xb = in_r.ox_b;   /* and the r bytes of each row inside the input row */
+    while (xb > in_r.ox_a && ((xb - 1) * p->stride_w - p->pad_left) * c + r > p->in_w * c) xb--;
     const int pos = p->act_min >= p->out_zp;
-    void (*const run2)(rows4_ctx *) = pos ? emb_mve_rows4_run_pos : emb_mve_rows4_run;
+    const mve_pred16_t pk = vctp8q((uint32_t)run);
+    static void (*const runs[2][2])(rows4_ctx *) = {
+        {emb_mve_rows4_run, emb_mve_rows4_run_pos}, {emb_mve_rows16_run, emb_mve_rows16_run_pos}};
+    void (*const run2)(rows4_ctx *) = runs[r == 16][pos];
     rows4_ctx k;
     k.rk1 = p->k_h > 1 ? row_b : 0;
     k.rk2 = p->k_h > 2 ? 2 * row_b : 0;
@@ -618,13 +709,15 @@ static void conv_rows4(const emb_conv_params *p, const int8_t *in, const int8_t 
     for (int32_t oc = 0; oc < oc_n; oc += 4) {
         const int32_t m = oc_n - oc < 4 ? oc_n - oc : 4;
         const mve_pred16_t pr = vctp32q((uint32_t)m);
-        const int8_t *wb = w + oc * 16;
-        const int8x16_t w0 = vldrbq_s8(wb), w1 = vldrbq_s8(wb + 16);
-        const int8x16_t w2 = vldrbq_s8(wb + 32), w3 = vldrbq_s8(wb + 48);
-        const int32x4_t ws = {vaddvq_s8(w0), vaddvq_s8(w1), vaddvq_s8(w2), vaddvq_s8(w3)};
-        const int32x4_t base = vsubq_s32(vldrwq_z_s32(bias + oc, pr), vmulq_n_s32(ws, zp));
+        const int8_t *wb = w + oc * 16 * nv;
+        int32_t wsum[4] = {0, 0, 0, 0};
+        for (int32_t t = 0; t < nv; t++)
+            for (int j = 0; j < 4; j++) wsum[j] = vaddvaq_s8(wsum[j], vldrbq_s8(wb + 64 * t + 16 * j));
+        const int32x4_t base = vsubq_s32(vldrwq_z_s32(bias + oc, pr),
+                                         vmulq_n_s32(vldrwq_s32(wsum), zp));
         const emb_mve_rq rq = emb_mve_rq_load(mult + oc, shift + oc, pr);
-        memcpy(k.w, wb, sizeof k.w);
+        if (r == 4) memcpy(k.w, wb, sizeof k.w);
+        k.wp = wb;
         vstrwq_s32(k.base, base);
         vstrwq_s32(k.mult, rq.mult);
         vstrwq_s32(k.left, rq.left);
@@ -633,34 +726,48 @@ static void conv_rows4(const emb_conv_params *p, const int8_t *in, const int8_t 
             const int32_t iy = oy * p->stride_h - p->pad_top;
             const int row_in = oy >= in_r.oy_a && oy < in_r.oy_b;
             int8_t *o_row = out + oy * out_w * oc_n + oc;
-            int32_t a = 0, b = 0;   /* pixels [a, b) in pairs by emb_mve_rows4_run */
+            int32_t a = 0, b = 0;   /* pixels [a, b) in pairs by run2 */
             if (row_in && m == 4 && xb - in_r.ox_a >= 2) {
                 a = in_r.ox_a;
-                b = a + ((xb - a) & ~1);
+                b = xb;
                 k.x = in + (iy * p->in_w + a * p->stride_w - p->pad_left) * c;
                 k.o = o_row + a * oc_n;
                 k.pairs = (b - a) >> 1;
                 run2(&k);
+                if ((b - a) & 1) {   /* the last pixel paired with the one before (twice) */
+                    k.x = in + (iy * p->in_w + (b - 2) * p->stride_w - p->pad_left) * c;
+                    k.o = o_row + (b - 2) * oc_n;
+                    k.pairs = 1;
+                    run2(&k);
+                }
             }
             for (int32_t ox = 0; ox < out_w; ox++) {
                 if (ox == a && b > a) ox = b;
                 if (ox == out_w) break;
                 const int32_t ix = ox * p->stride_w - p->pad_left;
-                int8_t v[16] __attribute__((aligned(16)));
-                memset(v, 0, sizeof v);
+                /* window row kh: the bytes of its valid columns, the zero point in the
+                 * others (a predicated load reads only valid bytes) */
+                const int32_t j0 = (ix < 0 ? -ix : 0) * c;
+                const int32_t j1 = (p->in_w - ix < p->k_w ? p->in_w - ix : p->k_w) * c;
+                const mve_pred16_t valid = (mve_pred16_t)(vctp8q((uint32_t)(j1 > 0 ? j1 : 0)) &
+                                                          ~vctp8q((uint32_t)j0));
+                const int8x16_t zp8 = vdupq_n_s8((int8_t)zp);
+                int8_t v[48] __attribute__((aligned(16)));
+                for (int32_t t = 0; t < nv; t++) vstrbq_s8(v + 16 * t, vdupq_n_s8(0));
                 for (int32_t kh = 0; kh < p->k_h; kh++) {
                     const int32_t y = iy + kh * p->dil_h;
-                    for (int32_t j = 0; j < run; j++) {
-                        const int32_t xx = ix + j / c;
-                        v[4 * kh + j] = (uint32_t)y < (uint32_t)p->in_h &&
-                                        (uint32_t)xx < (uint32_t)p->in_w
-                                            ? in[(y * p->in_w + xx) * c + j % c] : (int8_t)zp;
-                    }
+                    const mve_pred16_t q = (uint32_t)y < (uint32_t)p->in_h ? valid : 0;
+                    const int8_t *src = (const int8_t *)((uintptr_t)in +
+                                                         (uintptr_t)((y * p->in_w + ix) * c));
+                    vstrbq_p_s8(v + r * kh, vpselq_s8(vldrbq_z_s8(src, q), zp8, q), pk);
                 }
-                const int8x16_t x = vldrbq_s8(v);
-                const int32x4_t acc = {vmladavq_s8(x, w0), vmladavq_s8(x, w1),
-                                       vmladavq_s8(x, w2), vmladavq_s8(x, w3)};
-                const int32x4_t y = vaddq_s32(base, acc);
+                int32_t acc[4] __attribute__((aligned(16))) = {0, 0, 0, 0};
+                for (int32_t t = 0; t < nv; t++) {
+                    const int8x16_t x = vldrbq_s8(v + 16 * t);
+                    for (int j = 0; j < 4; j++)
+                        acc[j] = vmladavaq_s8(acc[j], x, vldrbq_s8(wb + 64 * t + 16 * j));
+                }
+                const int32x4_t y = vaddq_s32(base, vldrwq_s32(acc));
                 vstrbq_p_s32(o_row + ox * oc_n,
                              pos ? emb_mve_requant_pos(y, rq, p->out_zp, p->act_min, p->act_max)
                                  : emb_mve_requant(y, rq, p->out_zp, p->act_min, p->act_max),
@@ -668,6 +775,20 @@ static void conv_rows4(const emb_conv_params *p, const int8_t *in, const int8_t 
             }
         }
     }
+}
+
+static void conv_rows4(const emb_conv_params *p, const int8_t *in, const int8_t *w,
+                       const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                       int8_t *out)
+{
+    conv_rows_k(p, in, w, bias, mult, shift, out, 4);
+}
+
+static void conv_rows16(const emb_conv_params *p, const int8_t *in, const int8_t *w,
+                        const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                        int8_t *out)
+{
+    conv_rows_k(p, in, w, bias, mult, shift, out, 16);
 }
 
 static void conv_rows(const emb_conv_params *p, const int8_t *in, const int8_t *w,
@@ -1085,8 +1206,9 @@ void emb_conv2d_s8(const emb_conv_params *p, const int8_t *in, const int8_t *wei
         conv_depthwise(p, in, weight, bias, mult, shift, out);   /* (KH, KW, C) weights */
     else if (p->groups == 1 && p->k_h == 1 && p->k_w == 1)
         conv_pointwise(p, in, weight, bias, mult, shift, out);
-    else if (p->groups == 1 && p->k_w * p->in_c <= 4 && p->k_h <= 3 && p->dil_w == 1)
-        conv_rows4(p, in, weight, bias, mult, shift, out);   /* (OC, 16) weights */
+    else if (p->groups == 1 && p->k_w * p->in_c <= 16 && p->k_h <= 3 && p->dil_w == 1)
+        /* packing.py mve_rows: kernel rows of R bytes */
+        (p->k_w * p->in_c <= 4 ? conv_rows4 : conv_rows16)(p, in, weight, bias, mult, shift, out);
     else if (p->groups == 1 && p->out_c <= SMALL_OC_MAX &&
              p->k_h * p->k_w * p->in_c <= SMALL_K_MAX)
         conv_small(p, in, weight, bias, mult, shift, out);   /* pointwise-packed weights */
