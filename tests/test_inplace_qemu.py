@@ -25,7 +25,8 @@ def _graph(arch: str):
 
 @pytest.mark.parametrize("target_name,arch,band", [
     ("mps2-an386", "mobilenet_v1", 1), ("mps2-an386", "mobilenet_v2", 3),
-    ("mps3-an547", "mobilenet_v2", 2)])
+    ("mps3-an547", "mobilenet_v2", 2), ("mps2-an500", "mobilenet_v3_small", 2),
+    ("mps2-an386", "mnasnet_b1", 3)])
 def test_in_place_depthwise_matches_reference(target_name, arch, band, tmp_path,
                                               monkeypatch) -> None:
     g = _graph(arch)

@@ -1,4 +1,5 @@
-"""Patch-based execution (`--memory`, backends/mcu/patch.py): firmware whose first layers
+"""Patch-based execution (`--memory`, backends/mcu/patch.py) on V1, V2, V3-Large/Small and
+MnasNet: firmware whose first layers
 run in spatial patches (halos recomputed or rows kept down the columns, image borders
 padded, stride 2, depthwise, a residual add read through a window copy, hard-swish tables)
 equals the numpy reference bit for bit in QEMU, and its arena is below the layer-by-layer
@@ -32,7 +33,8 @@ def _graph(arch: str):
 CASES = [("mps2-an386", "mobilenet_v1", None),
          ("mps3-an547", "mobilenet_v2", (9, (4, 2), True)),    # after the first residual
          # add, rows kept down the columns; lut, add, tiles copied, halos recomputed:
-         ("mps2-an386", "mobilenet_v3_large", (4, (2, 3), False))]
+         ("mps2-an386", "mobilenet_v3_large", (4, (2, 3), False)),
+         ("mps2-an500", "mobilenet_v3_small", None), ("mps3-an547", "mnasnet_a1", None)]
 
 
 @pytest.mark.parametrize("target_name,arch,forced", CASES)
@@ -50,7 +52,7 @@ def test_patched_firmware_matches_reference(target_name, arch, forced, tmp_path,
                             lambda g, _m, a, *_r: (pp, inplace.choose(g, "min", a, pp)))
     doc = build.compile_model(g, target, tmp_path / "b", memory="min")
     rec = doc["patch"]
-    assert rec is not None and rec["layers"] >= 4
+    assert rec is not None and rec["layers"] >= 3
     timeline = arena_timeline(doc)
     if not forced:   # forced plans are for coverage, not necessarily smaller
         assert doc["arena_bytes"] < doc["arena_layer_by_layer"]
