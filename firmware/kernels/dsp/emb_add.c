@@ -3,9 +3,21 @@
  * else emb_mbqm_inl; the same results as portable/emb_add.c. The larger-scale input's
  * rescale is always exactly 0.5 (multiplier 2^30, shift 0), a left-shift form; its input
  * (x - zp) << left_shift is even and below 2^29 in magnitude (left_shift 1..21), where
- * MBQM(x, 2^30, 0) == x / 2 == MBQM(x, 2^31 - 1, -1), which the fast form takes. */
+ * MBQM(x, 2^30, 0) == x / 2 == MBQM(x, 2^31 - 1, -1), which the fast form takes.
+ * From ADD_TABLE_MIN values on, each input's rescale is a table of its 256 possible results
+ * (2 x 1 KB on the stack), so a value costs two loads, an add and the output's MBQM. */
 #include "emb_kernels.h"
 #include "emb_fixedpoint.h"
+#include "emb_dsp.h"
+
+static inline int32_t ssat8(int32_t x)
+{
+#if defined(EMB_ACLE_EMULATED)
+    return emb_clamp(x, -128, 127);
+#else
+    return __ssat(x, 8);
+#endif
+}
 
 static inline int32_t rq(int32_t x, const emb_rq *r)
 {
@@ -21,10 +33,58 @@ static inline int input_fast(int32_t *m, int32_t *s, int32_t left_shift)
     return emb_rq_fast(*m, *s);
 }
 
+enum { ADD_TABLE_MIN = 1024 };   /* below it, the 512 table entries cost more than they save */
+
+/* t[v + 128] = MBQM((v - zp) << left_shift, m, s) for every int8 v. */
+static void add_table(int32_t zp, int32_t left_shift, int32_t m, int32_t s, int32_t *t)
+{
+    int32_t mf = m, sf = s;
+    const int fast = input_fast(&mf, &sf, left_shift);
+    const emb_rq r = emb_rq_make(mf, fast ? sf : -1);
+    for (int32_t v = -128; v < 128; v++) {
+        const int32_t x = (int32_t)((uint32_t)(v - zp) << left_shift);
+        t[v + 128] = fast ? rq(x, &r) : emb_mbqm_inl(x, m, s);
+    }
+}
+
+/* out[i] = clamp(rq(ta[a[i]] + tb[b[i]]) + out_zp) with the output's fast constants r; the
+ * whole int8 range (act_min -128, act_max 127) apart: constants, one SSAT. */
+static void __attribute__((noinline)) add_tables_fast(
+    int32_t n, const int8_t *a, const int8_t *b, const int32_t *ta, const int32_t *tb, emb_rq r,
+    int32_t out_zp, int32_t act_min, int32_t act_max, int8_t *out)
+{
+    const int32_t m = r.m, klo = r.klo, khi = r.khi, e1 = r.e1;
+    const int8_t *end = a + n;
+#define ADD_SUM (int32_t)((uint32_t)ta[*a] + (uint32_t)tb[*b])
+    if (act_min == -128 && act_max == 127)
+        for (; a != end; a++, b++, out++)
+            *out = (int8_t)ssat8(emb_rq_apply(ADD_SUM, m, klo, khi, e1) + out_zp);
+    else
+        for (; a != end; a++, b++, out++)
+            *out = (int8_t)emb_clamp(emb_rq_apply(ADD_SUM, m, klo, khi, e1) + out_zp, act_min,
+                                     act_max);
+#undef ADD_SUM
+}
+
 void emb_add_s8(int32_t size, const int8_t *a, const int8_t *b, int32_t a_zp, int32_t b_zp,
                 int32_t out_zp, int32_t left_shift, const int32_t m[3], const int32_t s[3],
                 int32_t act_min, int32_t act_max, int8_t *out)
 {
+    if (size >= ADD_TABLE_MIN) {
+        int32_t ta[256], tb[256];
+        add_table(a_zp, left_shift, m[0], s[0], ta);
+        add_table(b_zp, left_shift, m[1], s[1], tb);
+        if (emb_rq_fast(m[2], s[2]))
+            add_tables_fast(size, a, b, ta + 128, tb + 128, emb_rq_make(m[2], s[2]), out_zp,
+                            act_min, act_max, out);
+        else
+            for (int32_t i = 0; i < size; i++) {
+                const int32_t sum = (int32_t)((uint32_t)ta[a[i] + 128] + (uint32_t)tb[b[i] + 128]);
+                out[i] = (int8_t)emb_clamp(emb_mbqm_inl(sum, m[2], s[2]) + out_zp, act_min,
+                                           act_max);
+            }
+        return;
+    }
     int32_t ma = m[0], sa = s[0], mb = m[1], sb = s[1];
     if (!(input_fast(&ma, &sa, left_shift) && input_fast(&mb, &sb, left_shift) &&
           emb_rq_fast(m[2], s[2]))) {
