@@ -1,6 +1,6 @@
-"""Instruction counts on the emulated Pi core: a tiny instruction-count tuning run on the
-emulated rpi4 (qemu-aarch64 -cpu cortex-a72 with the counting plugin) finishes, its
-database is applied by compile, and the tuned module, counted on the same core, returns
+"""Instruction counts on the emulated Pi core: a tiny instruction-count tuning run over the
+knob space on the emulated rpi4 (qemu-aarch64 -cpu cortex-a72 with the counting plugin)
+finishes, its database is applied by compile, and the tuned module, counted on the same core, returns
 exactly the numpy reference's output."""
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def test_tiny_instruction_count_tuning_is_applied_bit_exact(tmp_path):
 
     g = mobilenet_v2(np.random.default_rng(0), width=0.35, resolution=32, num_classes=10)
     s = tune(g, linux_target("rpi4"), tmp_path / "db", trials=2, emulate=True, max_tasks=1,
-             strategy="replay-trace", in_process_build=True, timeout_sec=120)
+             timeout_sec=120)   # over the knob space of our default schedules
     assert s["measured"] == 2, s
     left = subprocess.run(["pgrep", "-f", "pi_guest.py kernels"], capture_output=True)
     assert left.returncode == 1, f"emulated worker left running: {left.stdout}"
@@ -33,8 +33,12 @@ def test_tiny_instruction_count_tuning_is_applied_bit_exact(tmp_path):
             for r in open_database(tmp_path / "db").get_all_tuning_records()]
     assert all(0 < v < 1 for v in secs)
     assert all(abs(v * 1e9 - round(v * 1e9)) < 1e-3 for v in secs)
+    from edgemobilenet.backends.tvm.knob_space import DEFAULT_TEXT, record_knobs
+    knobs = [record_knobs(r.trace) for r in open_database(tmp_path / "db").get_all_tuning_records()]
+    assert knobs[0] == DEFAULT_TEXT and knobs[1] not in (None, DEFAULT_TEXT)
 
-    compile_linux(g, "rpi4", tmp_path / "tuned", tune_db=tmp_path / "db")
+    m = compile_linux(g, "rpi4", tmp_path / "tuned", tune_db=tmp_path / "db")
+    assert m["tune_dbs"][0]["kernels"] >= 1 and not m["tune_notes"]
     c = count_build(tmp_path / "tuned", "cortex-a72", inferences=1)
     # the guest's input: numpy's generator with seed 0, as in pi_guest._input
     x = np.random.default_rng(0).integers(-128, 128, size=(1, 32, 32, 3), dtype=np.int8)

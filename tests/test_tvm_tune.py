@@ -27,10 +27,10 @@ def test_tiny_tuning_run_applies_bit_exact(tmp_path):
     g = conv2d(np.random.default_rng(0), h=8, w=8, c_in=16, c_out=16, kernel=1, act="relu")
     host = linux_target("host")
     summary = tune(g, host, tmp_path / "db", trials=2, local=True, max_tasks=1,
-                   in_process_build=True)
+                   in_process_build=True, space="metaschedule")
     assert summary["measured"] >= 1 and len(summary["tasks"]) == 1
     again = tune(g, host, tmp_path / "db", trials=2, local=True, max_tasks=1,
-                 in_process_build=True)
+                 in_process_build=True, space="metaschedule")
     assert again["new_records"] == 0 and again["records"] == summary["records"]
     ex = compile_qgraph(g, host.tvm_target, tmp_path / "db")
     for seed in (1, 2):
@@ -90,7 +90,7 @@ def test_tune_cli_shows_progress_and_resumes(tmp_path):
     g = conv2d(np.random.default_rng(0), h=8, w=8, c_in=16, c_out=16, kernel=1)
     qgraph.save(g, tmp_path / "m.qgraph")
     args = ["tune", str(tmp_path / "m.qgraph"), "--target", "host", "--local", "--trials", "1",
-            "--max-tasks", "1", "--db", str(tmp_path / "db")]
+            "--max-tasks", "1", "--space", "metaschedule", "--db", str(tmp_path / "db")]
     first = CliRunner().invoke(main, args)
     assert first.exit_code == 0, first.output
     assert "1 new candidates measured" in first.output

@@ -13,7 +13,7 @@ from tvm.s_tir.meta_schedule.tune_context import _normalize_mod
 
 from edgemobilenet.backends.tvm.build import compile_module, host_target, lower, run_local, \
     tvm_target
-from edgemobilenet.backends.tvm.ms_database import apply_database, open_database
+from edgemobilenet.backends.tvm.ms_database import apply_databases, open_database
 from edgemobilenet.quant import reference
 
 
@@ -56,7 +56,9 @@ def test_recalibrated_model_shares_every_kernel_and_database_record(tmp_path):
         sch.annotate(sch.get_child_blocks(sch.get_sblock("root"))[0], "edgemb.test", 1)
         rec = ms.database.TuningRecord(sch.trace, db.commit_workload(mod), [1e-3], tgt)
         db.commit_tuning_record(rec)
-    tuned = apply_database(lower(gb, target, schedule=False), tgt, tmp_path / "db")
+    tuned, applied = apply_databases(lower(gb, target, schedule=False), tgt,
+                                     [("db", tmp_path / "db")])
+    assert not applied.notes
     missing = [f for f in _kernels(tuned) if not f.attrs.get("tirx.is_scheduled", False)]
     assert not missing, f"{len(missing)} of {len(kb)} kernels missed the database"
     ex = compile_module(tuned, target)

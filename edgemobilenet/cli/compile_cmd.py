@@ -93,7 +93,9 @@ def _print(doc: dict, out_dir: Path, show_layers: bool) -> None:
 @click.option("-j", "--jobs", default=2, show_default=True, help="Parallel make jobs.")
 @click.option("--tune-db", type=click.Path(path_type=Path, file_okay=False),
               help="MetaSchedule database of `edgemb tune`: Cortex-M, per layer the faster of "
-                   "the hand-written and the tuned TVM kernel; Linux, the tuned schedules.")
+                   "the hand-written and the tuned TVM kernel; Linux, the tuned schedules, "
+                   "before the database shipped for the target (applied by default; "
+                   "`--tune-db none`: default schedules only).")
 @click.option("--weights", "weight_layout", type=click.Choice(WEIGHT_LAYOUTS), default="auto",
               show_default=True,
               help="Cortex-M DSP pointwise weights: fast (int16 layout, about 1.4x the weight flash), "
@@ -154,10 +156,15 @@ def command(model: str, target_name: str, out_dir: Path | None, calib: str | Non
     if target.kind == "linux":  # Cortex-A boards: the TVM backend (.so for TVM RPC)
         from edgemobilenet.backends.tvm import compile_linux
         doc = compile_linux(quantized(), target, out_dir, tune_db)
-        click.echo(json.dumps(doc, indent=2) if as_json else
-                   f"{doc['target']}: model {doc['model_hash'][:12]}, {doc['nodes']} nodes, "
+        if as_json:
+            click.echo(json.dumps(doc, indent=2))
+            return
+        click.echo(f"{doc['target']}: model {doc['model_hash'][:12]}, {doc['nodes']} nodes, "
                    f"{doc['library_bytes']:,} byte library; wrote {out_dir}/ (model.so, "
                    f"model.qgraph, manifest.json)")
+        click.echo(_schedules_line(doc))
+        for note in doc["tune_notes"]:
+            click.echo(f"note: {note}", err=True)
         return
     connect = board_connect(target, port, baud, probe, drive)
     con = Console(stderr=True)
@@ -176,3 +183,11 @@ def command(model: str, target_name: str, out_dir: Path | None, calib: str | Non
                           weight_layout=weight_layout, memory=memory,
                           step=lambda s: status.update(f"{s}: {model} for {target.name}"))
     _print(doc, out_dir, show_layers)
+
+
+def _schedules_line(doc: dict) -> str:
+    """Where the kernels' schedules came from: each database applied, then the defaults."""
+    n = len(doc["kernels"])
+    parts = [f"{d['kernels']} from {d['label']} ({d['path']})" for d in doc["tune_dbs"]]
+    tuned = sum(d["kernels"] for d in doc["tune_dbs"])
+    return "schedules: " + ", ".join(parts + [f"{n - tuned} default"]) + f" ({n} kernels)"

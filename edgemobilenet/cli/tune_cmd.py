@@ -36,6 +36,9 @@ from edgemobilenet.model_source import ModelOptions, load_qgraph
 @click.option("--trials", type=int, default=64, show_default=True, help="Total trials.")
 @click.option("--trials-per-task", type=int, default=None, help="Cap per kernel [--trials].")
 @click.option("--max-tasks", type=int, default=None, help="Tune only the first N kernels.")
+@click.option("--space", type=click.Choice(["knobs", "metaschedule"]), default="knobs",
+              show_default=True, help="Linux targets: the knobs of our default schedules "
+              "(conv register tile, depthwise tile) or MetaSchedule's own search space.")
 @click.option("--db", "db_dir", type=click.Path(path_type=Path), default=None,
               help="Database directory (default: build/tune-<target>), reused across runs.")
 @ptq_options
@@ -44,7 +47,7 @@ from edgemobilenet.model_source import ModelOptions, load_qgraph
 def command(model: str, target_name: str, tracker: str | None, key: str | None,
             rpc: str | None, local: bool, emulate: bool, port: str | None, baud: int | None,
             probe: str | None, drive: Path | None, trials: int, trials_per_task: int | None,
-            max_tasks: int | None, db_dir: Path | None, calib: str | None, method: str,
+            max_tasks: int | None, space: str, db_dir: Path | None, calib: str | None, method: str,
             per_tensor: bool, limit: int, arch: str | None, width: float | None,
             resolution: int | None, num_classes: int | None, in_channels: int | None,
             as_json: bool) -> None:
@@ -65,7 +68,7 @@ def command(model: str, target_name: str, tracker: str | None, key: str | None,
             raise EdgembError(f"--port is for microcontroller targets; {board.name} is "
                               f"measured over --rpc, --tracker, --emulate or --local")
         doc = _tune_linux(model, board, opts, db_dir, trials, tracker, key, local, rpc,
-                          emulate, trials_per_task, max_tasks, con)
+                          emulate, trials_per_task, max_tasks, space, con)
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return
@@ -75,7 +78,8 @@ def command(model: str, target_name: str, tracker: str | None, key: str | None,
 
 def _tune_linux(model: str, board, opts: ModelOptions, db_dir: Path, trials: int,
                 tracker: str | None, key: str | None, local: bool, rpc: str | None,
-                emulate: bool, trials_per_task: int | None, max_tasks: int | None, con: Console) -> dict:
+                emulate: bool, trials_per_task: int | None, max_tasks: int | None, space: str,
+                con: Console) -> dict:
     """MetaSchedule over the model's kernels, with a progress bar over the candidates."""
     from edgemobilenet.backends.tvm.tune import tune
     with con.status(f"quantizing {model} and extracting its kernels"):
@@ -89,7 +93,7 @@ def _tune_linux(model: str, board, opts: ModelOptions, db_dir: Path, trials: int
                      info=f"{best}, {s['failed']} failed")
         doc = tune(g, linux_target(board), db_dir, trials, tracker=tracker, key=key,
                    local=local, rpc=rpc, emulate=emulate, trials_per_task=trials_per_task, max_tasks=max_tasks,
-                   progress=step)
+                   space=space, progress=step)
     con.print(f"{doc['new_records']} new candidates measured ({doc['records']} in the "
               f"database, {doc['measured']} valid)", highlight=False)
     return doc

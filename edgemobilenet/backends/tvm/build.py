@@ -9,9 +9,9 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from edgemobilenet.backends.tvm import (default_schedules, intrin_vnni, layouts, te_fixedpoint,
-                                        tvm_compat)
-from edgemobilenet.backends.tvm.ms_database import apply_database
+from edgemobilenet.backends.tvm import (default_schedules, intrin_vnni, knob_space, layouts,
+                                        te_fixedpoint, tvm_compat)
+from edgemobilenet.backends.tvm.ms_database import apply_databases
 from edgemobilenet.backends.tvm.relax_builder import ELEMWISE_ATTR, build_module
 from edgemobilenet.device.tvm_vm import run_vm
 from edgemobilenet.errors import EdgembError
@@ -48,7 +48,8 @@ def lower(g: QGraph, target: dict[str, Any], tune_db: str | os.PathLike | None =
         intrin_vnni.register()
     mod = _zero_pipeline()(build_module(g, lay, sqrdmulh=te_fixedpoint.has_sqrdmulh(target)))
     if tune_db is not None:
-        mod = apply_database(mod, tvm_target(target), tune_db)
+        mod, _ = apply_databases(mod, tvm_target(target), [(str(tune_db), tune_db)],
+                                 knob_space.for_module(target, mod))
     return schedule_kernels(mod, target, lay) if schedule else mod
 
 

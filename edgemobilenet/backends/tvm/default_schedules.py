@@ -14,6 +14,7 @@ Anything else (reductions such as global pooling and softmax) stays as it is. Ap
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import tvm
@@ -27,10 +28,26 @@ PIXEL_TILE = 4        # output pixels per register tile (convolutions)
 # per layout with its intrinsic: (output pixels, accumulator vectors) of a register tile;
 # VNNI: up to 8 pixels x 3 blocks of 16 channels = 24 of the 32 zmm registers
 TILES = {"vnni": (8, 24)}
-NEON_PIXEL_TILE = 8   # aarch64 register tile: pixels x 4 channels (2 accumulators each)
-NEON_KBLOCKS = 8      # input-channel blocks of 4 per aarch64 intrinsic call
-AVX2_PIXEL_TILE = 8   # x86 AVX2 register tile: pixels x 16 channels (4 ymm accumulators each)
+# register tiles (`Knobs` defaults): aarch64 pixels x 4 channels (2 accumulators each),
+# x86 AVX2 pixels x 16 channels (4 ymm accumulators each)
+NEON_PIXEL_TILE = 8   # pixels per register-tile call (aarch64 and AVX2)
+NEON_KBLOCKS = 8      # input-channel blocks of 4 per register-tile call
 MIN_PARALLEL = 4096   # elements below which an elementwise kernel stays on one thread
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """The tunable choices of these schedules (`knob_space` samples them); the defaults are
+    the hand-picked values. Tiles are upper bounds: the largest divisor that fits is used."""
+    pixels: int = NEON_PIXEL_TILE   # conv register tile: output pixels per intrinsic call
+    kblocks: int = NEON_KBLOCKS     # conv register tile: input-channel blocks of 4 per call
+    oc_blocks: int = 1              # conv register tile: channel blocks per tile
+    unroll_k: bool = False          # conv register tile: unroll the loop over calls
+    dw_pixels: int = PIXEL_TILE     # depthwise: output pixels per tile
+    dw_vectors: int = 2             # depthwise: int32 vectors of channels per tile
+
+
+DEFAULT_KNOBS = Knobs()
 
 
 def _extent(sch: s_tir.Schedule, loop) -> int | None:
@@ -102,12 +119,12 @@ def _epilogue_at(sch: s_tir.Schedule, epi, anchor, loop, lanes: int) -> None:
 
 
 def _packed(sch: s_tir.Schedule, lay: Layout, intrin: str | None, lanes: int,
-            tile_kind: str | None) -> None:
+            tile_kind: str | None, knobs: Knobs) -> None:
     block = sch.get_sblock(sch.get(_anchor(sch)).name_hint)
     epi = _epilogue(sch, block)
     loops = sch.get_loops(block)
     if len(loops) == 7 and tile_kind is not None and _extent(sch, loops[-1]) > K_BLOCK:
-        _packed_tile(sch, block, epi, loops, tile_kind, lanes)
+        _packed_tile(sch, block, epi, loops, tile_kind, lanes, knobs)
         return
     if len(loops) == 7:                       # conv: n, oh, ow, oc, ry, rx, rc
         n, oh, ow, oc, ry, rx, rc = loops
@@ -141,18 +158,25 @@ def _packed(sch: s_tir.Schedule, lay: Layout, intrin: str | None, lanes: int,
         sch.tensorize(oci, intrin)
 
 
-def _packed_tile(sch: s_tir.Schedule, block, epi, loops: list, kind: str, lanes: int) -> None:
+def _packed_tile(sch: s_tir.Schedule, block, epi, loops: list, kind: str, lanes: int,
+                 knobs: Knobs) -> None:
     """Conv: P pixels x one channel block x KB input-channel blocks per call of a
-    register-tile intrinsic (`intrin_neon` on aarch64, `intrin_avx2` on x86 without VNNI)."""
+    register-tile intrinsic (`intrin_neon` on aarch64, `intrin_avx2` on x86 without VNNI),
+    OB such calls (channel blocks) per step of the reduction loops."""
     n, oh, ow, oc, ry, rx, rc = loops
-    pix, ocb = (AVX2_PIXEL_TILE, intrin_avx2.OC) if kind == "avx2" else (NEON_PIXEL_TILE, 4)
-    p = _tile(_extent(sch, ow), pix)
+    p = _tile(_extent(sch, ow), knobs.pixels)
     owo, owi = sch.split(ow, [None, p])
-    oco, oci = sch.split(oc, [None, ocb])
-    kb = _tile(_extent(sch, rc) // K_BLOCK, NEON_KBLOCKS)
+    block_oc = tile_oc_block(kind)
+    ob = _tile(_extent(sch, oc) // block_oc, knobs.oc_blocks)
+    oco, ocb, oci = sch.split(oc, [None, ob, block_oc])
+    kb = _tile(_extent(sch, rc) // K_BLOCK, knobs.kblocks)
     rco, rcb, rci = sch.split(rc, [None, kb, K_BLOCK])
-    sch.reorder(n, oh, owo, oco, ry, rx, rco, owi, rcb, oci, rci)
+    sch.reorder(n, oh, owo, oco, ry, rx, rco, ocb, owi, rcb, oci, rci)
     sch.parallel(sch.fuse(n, oh))
+    if ob > 1:
+        sch.unroll(ocb)
+    if knobs.unroll_k:
+        sch.unroll(rco)
     if epi is not None:
         sch.reverse_compute_at(epi, oco)
         _vectorize_inner(sch, epi, lanes)
@@ -162,12 +186,12 @@ def _packed_tile(sch: s_tir.Schedule, block, epi, loops: list, kind: str, lanes:
                   else intrin_neon.intrin(p, kb, kind))
 
 
-def _depthwise(sch: s_tir.Schedule, lanes: int) -> None:
+def _depthwise(sch: s_tir.Schedule, lanes: int, knobs: Knobs) -> None:
     block = sch.get_sblock(te_depthwise.BLOCK)
     epi = _epilogue(sch, block)
     n, oh, ow, c, ry, rx = sch.get_loops(block)
-    co, ci = sch.split(c, [None, _pow2_tile(_extent(sch, c), 2 * lanes)])
-    owo, owi = sch.split(ow, [None, _tile(_extent(sch, ow), PIXEL_TILE)])
+    co, ci = sch.split(c, [None, _pow2_tile(_extent(sch, c), knobs.dw_vectors * lanes)])
+    owo, owi = sch.split(ow, [None, _tile(_extent(sch, ow), knobs.dw_pixels)])
     sch.reorder(n, oh, owo, co, ry, rx, owi, ci)
     sch.parallel(sch.fuse(n, oh))
     if epi is not None:
@@ -245,23 +269,38 @@ def _lanes(target: tvm.target.Target) -> int:
     return 8 if target_has_features("avx2", target) else 4
 
 
-def rule(lay: Layout | None, tensorize: bool,
-         narrow_weights: bool = False) -> dlight.base.ScheduleRule:
+def rule(lay: Layout | None, tensorize: bool, narrow_weights: bool = False,
+         knobs: Knobs = DEFAULT_KNOBS) -> dlight.base.ScheduleRule:
     """The dlight rule that schedules one kernel (None: leave it to the generic lowering).
 
     `tensorize`: use the layout's intrinsic (only when the layout is the target's own);
     `narrow_weights`: no packed weight is -128 (`intrin_neon.narrow_weights`).
     """
+    return dlight.base.ScheduleRule.from_callable("edgemb_default")(
+        scheduler(lay, tensorize, narrow_weights, knobs))
+
+
+def tile_kind(lay: Layout | None, tensorize: bool, narrow_weights: bool) -> str | None:
+    """The register tile the packed convolutions use (None: none)."""
+    if tensorize and lay is DOTPROD:
+        return "sdot"
+    if tensorize and lay is AVX2:
+        return "avx2"
+    return "neon" if tensorize and lay is NEON and narrow_weights else None
+
+
+def tile_oc_block(kind: str) -> int:
+    """Output channels of a register tile's weight block."""
+    return intrin_avx2.OC if kind == "avx2" else 4
+
+
+def scheduler(lay: Layout | None, tensorize: bool, narrow_weights: bool = False,
+              knobs: Knobs = DEFAULT_KNOBS):
+    """`f(func, target, tunable) -> Schedule | None`: `rule`'s function, for `knob_space`."""
     intrin = lay.intrin if lay is not None and tensorize else None
     if intrin is not None:
         tvm_compat.cpu_tensor_intrins()   # registers the NEON / sdot intrinsics
-    tile_kind = None
-    if tensorize and lay is DOTPROD:
-        tile_kind = "sdot"
-    elif tensorize and lay is NEON and narrow_weights:
-        tile_kind = "neon"
-    elif tensorize and lay is AVX2:
-        tile_kind = "avx2"
+    kind = tile_kind(lay, tensorize, narrow_weights)
 
     def apply(func: tirx.PrimFunc, target: tvm.target.Target, _tunable: bool):
         sch = s_tir.Schedule(func)
@@ -271,16 +310,16 @@ def rule(lay: Layout | None, tensorize: bool,
             if anchor is None:
                 _elementwise(sch, lanes)
             elif sch.get(anchor).name_hint == te_depthwise.BLOCK:
-                _depthwise(sch, lanes)
+                _depthwise(sch, lanes, knobs)
             elif lay is not None and sch.get(anchor).name_hint in ("conv_packed", "dense_packed"):
-                _packed(sch, lay, intrin, lanes, tile_kind)
+                _packed(sch, lay, intrin, lanes, kind, knobs)
             else:
                 return None
         except (s_tir.ScheduleError, RuntimeError, ValueError):  # does not fit: generic
             return None
         return sch
 
-    return dlight.base.ScheduleRule.from_callable("edgemb_default")(apply)
+    return apply
 
 
 def apply(mod: tvm.IRModule, target: tvm.target.Target, lay: Layout | None,

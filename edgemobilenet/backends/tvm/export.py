@@ -9,9 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgemobilenet.backends.tvm.build import compile_module, export, lower, schedule_kernels
+from edgemobilenet.backends.tvm import knob_space, tune_dbs
+from edgemobilenet.backends.tvm.build import (compile_module, export, lower, schedule_kernels,
+                                              tvm_target)
 from edgemobilenet.backends.tvm.kernel_profile import KERNELS_LIB, export_kernels, kernel_table
 from edgemobilenet.backends.tvm.linux_target import LinuxTarget, linux_target
+from edgemobilenet.backends.tvm.ms_database import apply_databases
 from edgemobilenet.quant import qgraph as qg
 from edgemobilenet.quant.qgraph import QGraph
 from edgemobilenet.targets import Target
@@ -30,13 +33,21 @@ def compile_linux(g: QGraph, target: Target | str, out_dir: str | os.PathLike,
     """Compile `g` for a linux target into `out_dir` (replaced atomically).
 
     Writes `model.so` (cross-compiled for the board), `kernels.so` (its kernels alone, for
-    per-kernel timing), `model.qgraph` and `manifest.json`; returns the manifest.
+    per-kernel timing), `model.qgraph` and `manifest.json`; returns the manifest. Tuned
+    schedules come from `tune_db` then the package's database for the target
+    (`tune_dbs.resolve`; "none": neither); each kernel's `schedule` in the manifest names
+    the database it came from, or "default".
     """
     lt: LinuxTarget = target if isinstance(target, LinuxTarget) else linux_target(target)
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
-    unscheduled = lower(g, lt.tvm_target, tune_db, schedule=False)
+    dbs = tune_dbs.resolve(lt.name, tune_db)
+    unscheduled = lower(g, lt.tvm_target, schedule=False)
+    unscheduled, applied = apply_databases(unscheduled, tvm_target(lt.tvm_target), dbs,
+                                           knob_space.for_module(lt.tvm_target, unscheduled))
     kernels = kernel_table(unscheduled)   # MACs from the computation, before tensorizing
+    for k in kernels:
+        k["schedule"] = applied.kernels.get(k["name"], "default")
     mod = schedule_kernels(unscheduled, lt.tvm_target)
     ex = compile_module(mod, lt.tvm_target)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -61,8 +72,10 @@ def compile_linux(g: QGraph, target: Target | str, out_dir: str | os.PathLike,
             "library_bytes": (tmp / LIB_NAME).stat().st_size,
             "kernel_library": KERNELS_LIB,
             "kernels": kernels,
-            "tuned": tune_db is not None,
-            "tune_db": str(tune_db) if tune_db is not None else None,
+            "tuned": bool(applied.kernels),
+            "tune_dbs": [{"label": label, "path": str(d), "kernels": sum(
+                1 for v in applied.kernels.values() if v == label)} for label, d in dbs],
+            "tune_notes": applied.notes,
             "compile_seconds": round(time.perf_counter() - t0, 2),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))

@@ -16,6 +16,7 @@ from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
 from tvm.s_tir.meta_schedule.builder import local_builder
 
+from edgemobilenet.backends.tvm import knob_space
 from edgemobilenet.backends.tvm.bounded_runner import BoundedRPCRunner
 from edgemobilenet.backends.tvm.build import lower, tvm_target
 from edgemobilenet.backends.tvm.linux_target import LinuxTarget
@@ -25,6 +26,9 @@ from edgemobilenet.backends.tvm.ms_progress import Progress, with_progress
 from edgemobilenet.device.rpc import connect, parse_hostport, wait_for_board
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.qgraph import QGraph
+
+SPACES = ("knobs", "metaschedule")
+
 
 def export_aarch64(mod: tvm.runtime.Module) -> str:
     """LocalBuilder export hook: cross-compile a candidate for an aarch64 board."""
@@ -63,9 +67,12 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
          rpc: str | None = None, emulate: bool = False,
          trials_per_task: int | None = None, max_tasks: int | None = None,
          timeout_sec: float = 300, strategy: str = "evolutionary",
-         in_process_build: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+         in_process_build: bool = False, space: str = "knobs",
+         progress: Progress | None = None) -> dict[str, Any]:
     """Tune up to `trials` candidates over the graph's kernels into `db_dir`.
 
+    `space` "knobs" searches our default schedules' knobs (`knob_space`: candidates built in
+    this process), "metaschedule" MetaSchedule's own space with `strategy`.
     `max_tasks` keeps only the first N kernels (smoke tests). `strategy` is MetaSchedule's
     search strategy: "evolutionary" (cost model) or "replay-trace" (random samples of the
     design space: cheaper per trial, for small budgets). `in_process_build` compiles
@@ -74,6 +81,8 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
     so running again with the same budget measures nothing new. `progress` gets a dict
     after each measured batch (see `ms_progress`). Returns a summary dict.
     """
+    if space not in SPACES:
+        raise EdgembError(f"tune: space '{space}' is not one of {', '.join(SPACES)}")
     if trials < 1:
         raise EdgembError(f"tune: --trials must be >= 1, got {trials}")
     if sum(map(bool, (local, tracker, rpc, emulate))) != 1:
@@ -109,10 +118,13 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
     tgt = tvm_target(target.tvm_target)
     mod = lower(g, target.tvm_target, schedule=False)   # registers the VNNI intrinsic if needed
     tasks = ms.relax_integration.extract_tasks(mod, tgt, module_equality=MODULE_EQUALITY)
+    if space == "knobs":   # only kernels whose schedule has a choice to make
+        ks = knob_space.for_module(target.tvm_target, mod)
+        tasks = [t for t in tasks if len(ks.choices(t.dispatched[0]["main"])) > 1]
     if max_tasks:
         tasks = sorted(tasks, key=lambda t: t.task_name)[:max_tasks]
     f_export = None if target.is_host else export_aarch64
-    builder = (InProcessBuilder(f_export) if in_process_build
+    builder = (InProcessBuilder(f_export) if in_process_build or space == "knobs"
                else ms.builder.LocalBuilder(timeout_sec=timeout_sec, f_export=f_export))
     per_task = trials_per_task or trials
     db = open_database(db_dir)
@@ -121,14 +133,21 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
     budget = trials - sum(done.values())
     if todo and budget > 0:   # a resumed run adds only the candidates still missing
         per_todo = max(per_task - done[t.task_name] for t in todo)
+        if space == "knobs":
+            # round-robin: a run with 4x the budget continues where the smaller one stopped
+            gen, strat, batch, cost, sched = (knob_space.space(ks), knob_space.KnobSweep(ks), 4,
+                                              "random", "round-robin")
+        else:
+            gen, strat, batch, cost, sched = "post-order-apply", strategy, 16, "xgb", "gradient"
         with quiet_metaschedule(), _closing(runner):
             contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
-                todo, work_dir=str(db_dir), space="post-order-apply", strategy=strategy)
+                todo, work_dir=str(db_dir), space=gen, strategy=strat)
             ms.tune.tune_tasks(
                 tasks=contexts, task_weights=weights, work_dir=str(db_dir),
                 max_trials_global=budget, max_trials_per_task=per_todo,
-                num_trials_per_iter=min(per_todo, 16), builder=builder, runner=runner,
-                database=db, module_equality=MODULE_EQUALITY,
+                num_trials_per_iter=min(per_todo, batch), builder=builder, runner=runner,
+                database=db, module_equality=MODULE_EQUALITY, cost_model=cost,
+                task_scheduler=sched,
                 measure_callbacks=with_progress(progress, min(budget, per_todo * len(todo))))
     records = db.get_all_tuning_records()
     measured = [r for r in records if r.run_secs and min(float(s) for s in r.run_secs) < 1e9]
