@@ -102,8 +102,7 @@ def main() -> None:
         from edgemobilenet.device.pi_count import count_build
 
         counts = {}
-        for label, db in (("default", tune_dbs.NONE), ("shipped", None),
-                          ("work db", a.work / "db")):
+        for label, db in (("default", tune_dbs.NONE), ("shipped", None)):
             m = compile_linux(g, lt, a.work / f"build-{label.replace(' ', '-')}", db)
             c = count_build(a.work / f"build-{label.replace(' ', '-')}", lt.qemu_cpu,
                             inferences=2)

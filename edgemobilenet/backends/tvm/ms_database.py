@@ -23,8 +23,20 @@ MODULE_EQUALITY = "anchor-block"   # kernels with the same anchor (conv shape) s
 
 
 def open_database(db_dir: str | os.PathLike) -> ms.database.JSONDatabase:
+    """Open (create) a database; the register-tile intrinsics its records use are registered
+    first (loading replays every record)."""
     db_dir = Path(db_dir)
     db_dir.mkdir(parents=True, exist_ok=True)
+    records = db_dir / "database_tuning_record.json"
+    if records.is_file():
+        from edgemobilenet.backends.tvm import tvm_compat
+
+        tvm_compat.cpu_tensor_intrins()
+        with records.open() as f:
+            for line in f:
+                if line.strip():
+                    for n in _intrins(json.loads(line)[1][0]):
+                        _register(n)
     return ms.database.JSONDatabase(work_dir=str(db_dir), module_equality=MODULE_EQUALITY)
 
 
