@@ -224,7 +224,7 @@ def trained_cases(seed: int = 3) -> list[tuple]:
     cases.append(trained_requant(_fc_case(rng, 64, 10), rng))
     cases += [_add_case(rng, n, ls) for n, ls in ((1, 20), (7, 20), (33, 20), (64, 0), (9, 30),
                                                    (12, 21), (8, 1),
-                                                   (1024, 20), (1031, 0))]   # dsp: tables
+                                                   (512, 20), (1031, 0))]   # dsp: tables
     full = _add_case(rng, 1030, 20)   # dsp tables, the whole int8 range: SSAT
     full[0].attrs.update(act_min=-128, act_max=127)
     full[0].name += "_full"
