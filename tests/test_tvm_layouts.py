@@ -22,7 +22,7 @@ def _packed_graph():
     return b.build(b.fully_connected(x, 7))
 
 
-@pytest.mark.parametrize("lay", [layouts.VNNI, layouts.DOTPROD, layouts.AVX2],
+@pytest.mark.parametrize("lay", [layouts.VNNI, layouts.DOTPROD, layouts.NEON, layouts.AVX2],
                          ids=lambda l: l.name)
 def test_packed_layout_bit_exact_on_host(lay):
     g = _packed_graph()

@@ -13,6 +13,9 @@ immediate offset: an address add each).
   lanes, `addp` at the end: 8 instructions per 32 MACs of a pixel with the broadcasts.
   The int16 sum of two products is exact only when no weight is -128
   (|sum| <= 2 * 128 * 127 < 2^15): `narrow_weights` checks that.
+  With 8 k-blocks per call (`TRANSPOSED_KBLOCKS`) the weights are transposed once per
+  call instead (`ld4`: 16 weights of one channel per vector) and each pixel's 16 bytes
+  are used as loaded: 12 instructions per 64 MACs, no broadcasts (`_mlal_groups`).
 - `sdot`: one `sdot` by element per k-block and pixel.
 """
 from __future__ import annotations
@@ -26,6 +29,10 @@ from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder.tirx import prim_func as build_prim_func
 
 _registered: set[str] = set()
+# `neon` calls of this many k-blocks (the most, `default_schedules.NEON_KBLOCKS`) use
+# transposed weights: fewer (4 or 6 k-blocks, one call per tile) measured slower (the
+# transpose and 3 `addp` per pixel outweigh the saved broadcasts)
+TRANSPOSED_KBLOCKS = 8
 
 
 def _llvm(name: str, dtype: str, *args):
@@ -64,12 +71,15 @@ def _impl(p_: int, kb_: int, kind: str):
                 T.reads(C[0:p_, 0:4], A[0:p_, 0:kb_ * 4], B[0:kb_, 0:4, 0:4])
                 T.writes(C[0:p_, 0:4])
                 bv = [T.bind(B.vload([kb, 0, 0], "int8x16")) for kb in range(kb_)]
+                wt = _transposed(bv) if kind == "neon" and kb_ == TRANSPOSED_KBLOCKS else []
                 for p in range(p_):
                     a16 = _activations(A, p, kb_)
                     acc = C.vload([p, 0], "int32x4")
                     if kind == "sdot":
                         for kb in range(kb_):
                             acc = _llvm("sdot.v4i32.v16i8", "int32x4", acc, bv[kb], a16[kb])
+                    elif wt:
+                        acc = acc + _mlal_groups(A, p, wt)
                     else:
                         acc = acc + _mlal(a16, bv)
                     T.buffer_store(C, acc, [p, T.ramp(0, 1, 4)])
@@ -90,6 +100,36 @@ def _activations(A, p: int, kb_: int) -> list:
             lane = T.broadcast(T.reinterpret(A.vload([p, kb * 4], "int8x4"), dtype="int32"), 4)
         out.append(T.reinterpret(lane, dtype="int8x16"))
     return out
+
+
+def _transposed(bv: list) -> list:
+    """Per group of 4 k-blocks, per output channel: its 16 weights of the group as one
+    int8x16 (a 4x4 transpose of 32-bit words, `ld4`, once per call for all pixels)."""
+    groups = []
+    for g in range(len(bv) // 4):
+        words = [T.reinterpret(bv[4 * g + j], dtype="int32x4") for j in range(4)]
+        groups.append([T.bind(T.reinterpret(tirx.Shuffle(words, [oc, 4 + oc, 8 + oc, 12 + oc]),
+                                            dtype="int8x16")) for oc in range(4)])
+    return groups
+
+
+def _mlal_groups(A, p: int, wt: list):
+    """int32x4 [oc0..oc3] of groups of 4 k-blocks (`_transposed`): per channel `smull` of the
+    pixel's 16 bytes as loaded with the channel's transposed weights, `smlal2` of the high
+    halves (int16 sums of two products), `sadalp` per channel, `addp` twice at the end:
+    12 instructions per 64 MACs, no broadcasts."""
+    acc = [None] * 4
+    for g, w in enumerate(wt):
+        a = A.vload([p, 16 * g], "int8x16")
+        for oc in range(4):
+            t = _llvm("smull.v8i16", "int16x8", T.vectorlow(a, dtype="int8x8"),
+                      T.vectorlow(w[oc], dtype="int8x8")) + \
+                _llvm("smull.v8i16", "int16x8", T.vectorhigh(a, dtype="int8x8"),
+                      T.vectorhigh(w[oc], dtype="int8x8"))
+            wide = _llvm("saddlp.v4i32.v8i16", "int32x4", t)
+            acc[oc] = wide if acc[oc] is None else acc[oc] + wide
+    return _llvm("addp.v4i32", "int32x4", _llvm("addp.v4i32", "int32x4", acc[0], acc[1]),
+                 _llvm("addp.v4i32", "int32x4", acc[2], acc[3]))
 
 
 def _mlal(a16: list, bv: list):

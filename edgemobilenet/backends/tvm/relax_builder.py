@@ -78,10 +78,21 @@ class _Builder:
         if self.layout is not None and groups == 1:
             lay = self.layout
             _, cp = layouts.padded(w.shape[0], w.shape[3], lay)
-            xp = self.te(lambda t, z: te_packed.prepare_input(t, pads, cp, z, lay), x,
-                         self.ints([zp_x]), name="prep")
+            wp = layouts.pack_conv(w, lay)
+            if cp == layouts.K_BLOCK and w.shape[2] > 1 and lay is layouts.NEON:
+                # one channel block (the stem): the kernel columns become channel blocks,
+                # so the NEON register tile gets KW k-blocks per call, not one (sdot's
+                # one-pixel stem costs less than the gather: A76 +1 M instructions)
+                kw, sw, dw = w.shape[2], stride[1], dilation[1]
+                xp = self.te(lambda t, z: te_packed.prepare_columns(t, pads, kw, sw, dw, z, lay),
+                             x, self.ints([zp_x]), name="prep")
+                wp, stride, dilation = te_packed.columns_weights(wp), (stride[0], 1), \
+                    (dilation[0], 1)
+            else:
+                xp = self.te(lambda t, z: te_packed.prepare_input(t, pads, cp, z, lay), x,
+                             self.ints([zp_x]), name="prep")
             acc = self.te(lambda t, k: te_packed.conv2d(t, k, stride, dilation), xp,
-                          self.c(layouts.pack_conv(w, lay), "int8"), name="conv_packed")
+                          self.c(wp, "int8"), name="conv_packed")
             return self._requant_acc(n, acc, w, zp_x + lay.act_offset)
         top, left, bottom, right = pads
         if top or left or bottom or right:  # padded positions hold zp_x: contribute 0

@@ -28,6 +28,27 @@ def prepare_input(x: te.Tensor, pads: tuple[int, int, int, int], channels: int,
     return te.compute((n, h + top + bottom, w + left + right, channels), f, name="prep")
 
 
+def prepare_columns(x: te.Tensor, pads: tuple[int, int, int, int], kw: int, stride: int,
+                    dilation: int, zp: te.Tensor, lay: Layout) -> te.Tensor:
+    """`prepare_input` of a convolution with one block of input channels (the stem's 3 or
+    4), its `kw` kernel columns gathered per output column: `(N, Hp, OW, kw * 4)` with
+    `[b, i, j, c * 4 + k] = prepared[b, i, j * stride + c * dilation, k]`, so the convolution
+    is `kh x 1` (`stride` 1 across) over `kw` channel blocks with the same packed weights
+    reshaped to `(OCp/b, KH, 1, KW, b, 4)` (`columns_weights`)."""
+    xp = prepare_input(x, pads, K_BLOCK, zp, lay)
+    n, hp, wp, _ = (int(v) for v in xp.shape)
+    ow = (wp - dilation * (kw - 1) - 1) // stride + 1
+    return te.compute((n, hp, ow, kw * K_BLOCK),
+                      lambda b, i, j, r: xp[b, i, j * stride + r // K_BLOCK * dilation,
+                                            r % K_BLOCK], name="prep")
+
+
+def columns_weights(w_packed):
+    """Packed `(OCp/b, KH, KW, 1, b, 4)` weights as `(OCp/b, KH, 1, KW, b, 4)` (same bytes)."""
+    ocb, kh, kw, _, b, k = w_packed.shape
+    return w_packed.reshape(ocb, kh, 1, kw, b, k)
+
+
 def conv2d(x: te.Tensor, w: te.Tensor, stride: tuple[int, int],
            dilation: tuple[int, int]) -> te.Tensor:
     """int32 NHWC accumulator of a prepared input and packed weights (groups == 1)."""
