@@ -53,11 +53,12 @@ def scalar_qparams(m: int, shift: int) -> list[int]:
 
 def round_shift(q: tirx.PrimExpr, right, half) -> tirx.PrimExpr:
     """RDIVPOT of an int32 `q` by 2^right in int32 (gemmlowp's RoundingDivideByPOT):
-    (q >> right) + ((q & mask) > half - (q >> 31)), mask = 2^right - 1, half = mask >> 1
-    (0 when right is 0): rounding half away from zero."""
+    (q >> right) + ((q & mask) + (q >> 31) > half), mask = 2^right - 1, half = mask >> 1
+    (0 when right is 0): rounding half away from zero. The sign (-1 or 0) is added to the
+    remainder (a fresh value: aarch64's `ssra` accumulates into it, no copy of `half`)."""
     one = tirx.const(1, "int32")
     rem = q & ((one << right) - one)
-    up = tirx.Cast("int32", rem > half - (q >> tirx.const(31, "int32")))
+    up = tirx.Cast("int32", rem + (q >> tirx.const(31, "int32")) > half)
     return (q >> right) + up
 
 
