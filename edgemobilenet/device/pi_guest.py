@@ -7,8 +7,9 @@ edgemobilenet. Regions are marked with the plugin's marker system call.
                                       litert-noxnnpack, ort. Prints the last output
                                       (shape, dtype, sum, values when small) as JSON.
   kernels                             a worker: reads one JSON request per line
-                                      {"id", "lib", "args": [[shape, dtype], ...]}, runs the
-                                      module's entry once to warm up, then between markers
+                                      {"id", "lib", "args": [[shape, dtype], ...]} (and
+                                      "func": a function of the library, else its entry),
+                                      runs it once to warm up, then between markers
                                       2*id and 2*id+1; answers {"id", "ok"|"error"}.
 One thread everywhere: the plugin's counter is exact for one running thread.
 """
@@ -111,7 +112,10 @@ def kernels():
         req = json.loads(line)
         try:
             mod = tvm.runtime.load_module(req["lib"])
-            f = mod[mod.entry_name] if getattr(mod, "entry_name", None) else mod["main"]
+            if "func" in req:
+                f = mod[req["func"]]
+            else:
+                f = mod[mod.entry_name] if getattr(mod, "entry_name", None) else mod["main"]
             args = [tvm.runtime.tensor(_input(shape, dtype, None), dev)
                     for shape, dtype in req["args"]]
             f(*args)

@@ -78,10 +78,17 @@ def _zero_pipeline() -> tvm.transform.Pass:
                                      t.FoldConstant(), t.FuseOps(), t.FuseTIR()])
 
 
+# TIR's LoopPartition splits loops at the `likely` conditions of a kernel (depthwise
+# padding: interior and border apart); constant loops only with this switch
+PASS_CONFIG = {"s_tir.LoopPartition": {"partition_const_loop": True}}
+
+
 def compile_module(mod: tvm.IRModule, target: dict[str, Any]):
     """Build a lowered module for `target` (a TVM target dict): a `tvm.runtime.Executable`."""
     tgt = tvm_target(target)
-    with tgt:
+    ctx = tvm.transform.PassContext.current()
+    config = {**ctx.config, **PASS_CONFIG}
+    with tgt, tvm.transform.PassContext(opt_level=ctx.opt_level, config=config):
         return tvm.compile(mod, tgt)
 
 

@@ -6,7 +6,8 @@ never arithmetic):
 - packed convolutions and dense layers: register tile of output pixels x one output
   channel block, reduction tensorized with the intrinsic, the requantize epilogue (and a
   fused residual add) computed per tile, rows in parallel;
-- depthwise convolutions: channels innermost as vectors, epilogue per tile;
+- depthwise convolutions: channels innermost as vectors, epilogue per tile; their padding
+  is read in the kernel, interior and border apart (`build.PASS_CONFIG`);
 - elementwise kernels (padding, residual adds, pooling division, rescales, lookups):
   producers inlined, the flattened loop vectorised and split over threads.
 Anything else (reductions such as global pooling and softmax) stays as it is. Applied by
@@ -196,8 +197,9 @@ def _depthwise(sch: s_tir.Schedule, lanes: int, knobs: Knobs) -> None:
     sch.parallel(sch.fuse(n, oh))
     if epi is not None:
         _epilogue_at(sch, epi, block, co, lanes)
+    # owi stays a loop (LLVM unrolls it): marked unrolled, the border's copies of variable
+    # extent (LoopPartition) would stop the build
     sch.vectorize(ci)
-    sch.unroll(owi)
     init = sch.decompose_reduction(block, ry)
     _vectorize_inner(sch, init, 2 * lanes)
 

@@ -67,16 +67,17 @@ class CountingWorker:
                 return json.loads(line)
         return None
 
-    def measure(self, lib: str, args: list[list]) -> int:
-        """Instructions of one call of the candidate's entry function (EdgembError if the
-        candidate fails or exceeds the time limit)."""
+    def measure(self, lib: str, args: list[list], func: str | None = None) -> int:
+        """Instructions of one call of the library's entry function, or of `func`
+        (EdgembError if the candidate fails or exceeds the time limit)."""
         first = self.proc is None
         if first:
             self._start()
         rid = self.next_id
         self.next_id += 1
         try:
-            self.proc.stdin.write(json.dumps({"id": rid, "lib": lib, "args": args}) + "\n")
+            req = {"id": rid, "lib": lib, "args": args, **({"func": func} if func else {})}
+            self.proc.stdin.write(json.dumps(req) + "\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             self.stop()

@@ -94,13 +94,14 @@ class _Builder:
             acc = self.te(lambda t, k: te_packed.conv2d(t, k, stride, dilation), xp,
                           self.c(wp, "int8"), name="conv_packed")
             return self._requant_acc(n, acc, w, zp_x + lay.act_offset)
-        top, left, bottom, right = pads
-        if top or left or bottom or right:  # padded positions hold zp_x: contribute 0
-            x = self.te(lambda t, z: tfp.pad_zp(t, pads, z), x, self.ints([zp_x]), name="pad")
+        # padded positions hold zp_x, which the folded bias cancels
         if groups == w.shape[0] == self.g.tensors[n.inputs[0]].shape[3] and w.shape[3] == 1:
-            acc = self.te(lambda t, k: te_depthwise.depthwise(t, k, stride, dilation), x,
-                          self.c(te_depthwise.weights(w), "int8"), name="depthwise")
+            acc = self.te(lambda t, k, z: te_depthwise.depthwise(t, k, z, pads, stride, dilation),
+                          x, self.c(te_depthwise.weights(w), "int8"), self.ints([zp_x]),
+                          name="depthwise")
             return self._requant_acc(n, acc, w, zp_x)
+        if any(pads):
+            x = self.te(lambda t, z: tfp.pad_zp(t, pads, z), x, self.ints([zp_x]), name="pad")
         acc = self.emit(op.nn.conv2d(
             x, self.c(w, "int8"), strides=stride, padding=0, dilation=dilation,
             groups=groups, data_layout="NHWC", kernel_layout="OHWI",
