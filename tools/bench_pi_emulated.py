@@ -59,7 +59,7 @@ def bench_model(spec: str, a: argparse.Namespace, cpu: str, cpuinfo: CpuInfo | N
     compile_linux(g, a.target, ours, tune_db=a.tune_db)
     r["compile_s"] = round(time.monotonic() - t0, 1)
     add("edgemb TVM int8", f"compile --target {a.target}" +
-        (f" --tune-db {a.tune_db}" if a.tune_db else " (no tuning database given)"),
+        (f" --tune-db {a.tune_db}" if a.tune_db else " (the package's database for the target)"),
         lambda: count_build(ours, cpu, inferences=a.inferences))
 
     tfl, route = peers.tflite_int8(g, work / "model.tflite")
