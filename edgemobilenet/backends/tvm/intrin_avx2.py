@@ -16,6 +16,8 @@ from tvm.script import tirx as T
 from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder.tirx import prim_func as build_prim_func
 
+from edgemobilenet.backends.tvm.intrin_neon import tile_desc
+
 OC = 16               # output channels per weight block (`layouts.AVX2.oc_block`)
 _registered: set[str] = set()
 # vphaddd of the accumulators of channels 0-3 and 4-7 leaves [0 1 4 5 | 2 3 6 7]
@@ -25,24 +27,6 @@ _UNPERMUTE = [0, 1, 4, 5, 2, 3, 6, 7]
 def _x86(name: str, dtype: str, *args):
     return T.call_llvm_pure_intrin(T.llvm_lookup_intrinsic_id(f"llvm.x86.avx2.{name}"),
                                    *args, dtype=dtype)
-
-
-def _desc(p_: int, kb_: int):
-    @T.prim_func(s_tir=True)
-    def desc(a: T.handle, b: T.handle, c: T.handle) -> None:
-        A = T.match_buffer(a, (p_, kb_ * 4), "int8", offset_factor=1)
-        B = T.match_buffer(b, (kb_, OC, 4), "int8", offset_factor=1)
-        C = T.match_buffer(c, (p_, OC), "int32", offset_factor=1)
-        with T.sblock("root"):
-            T.reads(C[0:p_, 0:OC], A[0:p_, 0:kb_ * 4], B[0:kb_, 0:OC, 0:4])
-            T.writes(C[0:p_, 0:OC])
-            for p, kb, i, k in T.grid(p_, kb_, OC, 4):
-                with T.sblock("update"):
-                    vp, vi = T.axis.remap("SS", [p, i])
-                    vk = T.axis.reduce(kb_ * 4, kb * 4 + k)
-                    C[vp, vi] = C[vp, vi] + T.cast(A[vp, vk], "int32") * \
-                        T.cast(B[vk // 4, vi, vk % 4], "int32")
-    return desc
 
 
 def _impl(p_: int, kb_: int):
@@ -80,6 +64,6 @@ def intrin(pixels: int, kblocks: int) -> str:
     """The registered intrinsic's name; registers it once."""
     name = f"edgemb_avx2_{pixels}x{OC}x{kblocks}"
     if name not in _registered:
-        TensorIntrin.register(name, _desc(pixels, kblocks), _impl(pixels, kblocks))
+        TensorIntrin.register(name, tile_desc(pixels, kblocks, OC), _impl(pixels, kblocks))
         _registered.add(name)
     return name

@@ -40,16 +40,18 @@ def _llvm(name: str, dtype: str, *args):
                                    *args, dtype=dtype)
 
 
-def _desc(p_: int, kb_: int):
+def tile_desc(p_: int, kb_: int, oc: int = 4):
+    """`C[p, i] += sum_{kb, k} A[p, 4 kb + k] * B[kb, i, k]`: P pixels, `oc` output
+    channels, KB blocks of 4 input channels (also `intrin_avx2`'s, with 16 channels)."""
     @T.prim_func(s_tir=True)
     def desc(a: T.handle, b: T.handle, c: T.handle) -> None:
         A = T.match_buffer(a, (p_, kb_ * 4), "int8", offset_factor=1)
-        B = T.match_buffer(b, (kb_, 4, 4), "int8", offset_factor=1)
-        C = T.match_buffer(c, (p_, 4), "int32", offset_factor=1)
+        B = T.match_buffer(b, (kb_, oc, 4), "int8", offset_factor=1)
+        C = T.match_buffer(c, (p_, oc), "int32", offset_factor=1)
         with T.sblock("root"):
-            T.reads(C[0:p_, 0:4], A[0:p_, 0:kb_ * 4], B[0:kb_, 0:4, 0:4])
-            T.writes(C[0:p_, 0:4])
-            for p, kb, i, k in T.grid(p_, kb_, 4, 4):
+            T.reads(C[0:p_, 0:oc], A[0:p_, 0:kb_ * 4], B[0:kb_, 0:oc, 0:4])
+            T.writes(C[0:p_, 0:oc])
+            for p, kb, i, k in T.grid(p_, kb_, oc, 4):
                 with T.sblock("update"):
                     vp, vi = T.axis.remap("SS", [p, i])
                     vk = T.axis.reduce(kb_ * 4, kb * 4 + k)
@@ -153,7 +155,7 @@ def intrin(pixels: int, kblocks: int, kind: str) -> str:
     """The registered intrinsic's name (kind "neon" or "sdot"); registers it once."""
     name = f"edgemb_{kind}_{pixels}x4x{kblocks}"
     if name not in _registered:
-        TensorIntrin.register(name, _desc(pixels, kblocks), _impl(pixels, kblocks, kind))
+        TensorIntrin.register(name, tile_desc(pixels, kblocks), _impl(pixels, kblocks, kind))
         _registered.add(name)
     return name
 
