@@ -152,19 +152,19 @@ def test_neon_tile_record_needs_weights_without_minus_128(tmp_path, monkeypatch)
 
 
 @pytest.mark.slow  # lowering MobileNetV2 1.0-224: about 30 s (90 s on a loaded machine)
-def test_package_database_applies_to_every_mobilenet_v2_kernel_it_holds():
-    """The shipped rpi4 records still replay on today's kernels and schedule code (a
+@pytest.mark.parametrize("target", sorted(p.stem for p in tune_dbs.SHIPPED_ROOT.glob("*.json")))
+def test_package_database_applies_to_every_mobilenet_v2_kernel_it_holds(target):
+    """Each shipped database's records still replay on today's kernels and schedule code (a
     failure here: re-run `tools/tune_shipped.py`; users get the default schedules)."""
     from qgraph_builders import mobilenet_v2
 
     from edgemobilenet.backends.tvm.ms_database import apply_databases
 
-    ship = tune_dbs.shipped("rpi4")
-    assert ship is not None
-    held = len(json.loads(ship.read_text())["kernels"])
+    lt = linux_target(target)
+    held = len(json.loads(tune_dbs.shipped(target).read_text())["kernels"])
     g = mobilenet_v2(np.random.default_rng(0), width=1.0, resolution=224, num_classes=1000)
-    mod = lower(g, RPI4.tvm_target, schedule=False)
-    _, applied = apply_databases(mod, tvm_target(RPI4.tvm_target), tune_dbs.resolve("rpi4", None),
-                                 knob_space.for_module(RPI4.tvm_target, mod))
+    mod = lower(g, lt.tvm_target, schedule=False)
+    _, applied = apply_databases(mod, tvm_target(lt.tvm_target), tune_dbs.resolve(target, None),
+                                 knob_space.for_module(lt.tvm_target, mod))
     assert not applied.notes
     assert len(applied.kernels) >= held
