@@ -225,7 +225,7 @@ class _Builder:
 
         def body(s: te.Tensor, cnt: te.Tensor, p: te.Tensor) -> te.Tensor:
             def f(b_, y, x_, c):
-                v, k = s[b_, y, x_, c], cnt[y, x_]
+                v, k = s[b_, y, x_, c], _nonzero(cnt[y, x_])
                 num = tirx.Select(v >= 0, v + k // 2, v - k // 2)
                 q = tirx.Select(num >= 0, tirx.truncdiv(num, k), -tirx.truncdiv(-num, k))
                 return tfp.clamp_i8(q, p[0], p[1])
@@ -320,10 +320,19 @@ class _Builder:
         s = self.emit(op.sum(e, axis=-1, keepdims=True))
 
         def body(e: te.Tensor, s: te.Tensor) -> te.Tensor:
-            return te.compute(e.shape, lambda i, c: tfp.clamp_i8(
-                tirx.truncdiv(e[i, c] * 256 + tirx.truncdiv(s[i, 0], 2), s[i, 0]) - 128,
-                -128, 127), name="softmax")
+            def f(i, c):
+                total = s[i, 0]
+                q = tirx.truncdiv(e[i, c] * 256 + tirx.truncdiv(total, 2), _nonzero(total))
+                return tfp.clamp_i8(q - 128, -128, 127)
+            return te.compute(e.shape, f, name="softmax")
         return self.te(body, e, s, name="softmax_div")
+
+
+def _nonzero(d: tirx.PrimExpr) -> tirx.PrimExpr:
+    """A divisor that is never 0 in a real run (a window count, a sum of exponentials)
+    made safe for per-kernel timing on zero-filled arguments (`device/tvm_vm.py`): x86
+    traps on an integer division by zero."""
+    return tirx.Max(d, tirx.const(1, "int32"))
 
 
 def _window_counts(h, w, oh, ow, kh, kw, sh, sw, t, l) -> np.ndarray:
