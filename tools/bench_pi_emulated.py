@@ -30,6 +30,7 @@ MODELS = "mobilenet_v2:1.0:224,mobilenet_v1:1.0:224,mobilenet_v3_large:1.0:224"
 
 def bench_model(spec: str, a: argparse.Namespace, cpu: str, cpuinfo: CpuInfo | None,
                 work: Path) -> dict:
+    from edgemobilenet.backends.tvm import tune_dbs
     from edgemobilenet.backends.tvm.export import compile_linux
     from edgemobilenet.device.pi_count import count_build, count_inference
 
@@ -58,8 +59,11 @@ def bench_model(spec: str, a: argparse.Namespace, cpu: str, cpuinfo: CpuInfo | N
     t0 = time.monotonic()
     compile_linux(g, a.target, ours, tune_db=a.tune_db)
     r["compile_s"] = round(time.monotonic() - t0, 1)
+    shipped = tune_dbs.shipped(a.target)
     add("edgemb TVM int8", f"compile --target {a.target}" +
-        (f" --tune-db {a.tune_db}" if a.tune_db else " (the package's database for the target)"),
+        (f" --tune-db {a.tune_db}" if a.tune_db else
+         f" (package database {shipped.name})" if shipped else " (default schedules: no "
+         "database shipped for the target)"),
         lambda: count_build(ours, cpu, inferences=a.inferences))
 
     tfl, route = peers.tflite_int8(g, work / "model.tflite")
