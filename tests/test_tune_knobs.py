@@ -152,14 +152,19 @@ def test_neon_tile_record_needs_weights_without_minus_128(tmp_path, monkeypatch)
 
 
 @pytest.mark.slow  # lowering MobileNetV2 1.0-224: about 30 s (90 s on a loaded machine)
-@pytest.mark.parametrize("target", sorted(p.stem for p in tune_dbs.SHIPPED_ROOT.glob("*.json")))
+@pytest.mark.parametrize("target", ["rpi3", "rpi4", "rpi5"])
 def test_package_database_applies_to_every_mobilenet_v2_kernel_it_holds(target):
     """Each shipped database's records still replay on today's kernels and schedule code (a
-    failure here: re-run `tools/tune_shipped.py`; users get the default schedules)."""
+    failure here: re-run `tools/tune_shipped.py`; users get the default schedules); a
+    target without one compiles with the default schedules alone."""
     from qgraph_builders import mobilenet_v2
 
     from edgemobilenet.backends.tvm.ms_database import apply_databases
 
+    if tune_dbs.shipped(target) is None:
+        assert tune_dbs.resolve(target, None) == []
+        assert [label for label, _ in tune_dbs.resolve(target, "/x")] == ["/x"]
+        return
     lt = linux_target(target)
     held = len(json.loads(tune_dbs.shipped(target).read_text())["kernels"])
     g = mobilenet_v2(np.random.default_rng(0), width=1.0, resolution=224, num_classes=1000)
