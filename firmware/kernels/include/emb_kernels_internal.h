@@ -2,6 +2,7 @@
  * optimised variant falls back to. */
 #ifndef EMB_KERNELS_INTERNAL_H
 #define EMB_KERNELS_INTERNAL_H
+#include "emb_fixedpoint.h"
 #include "emb_kernels.h"
 
 /* Opening and closing lines of a hand-written Thumb-2 routine in a top-level __asm__. */
@@ -35,5 +36,27 @@ static inline void emb_window(int32_t o, int32_t stride, int32_t pad, int32_t di
     while (b > a && i0 + (b - 1) * dil >= in) b--;
     *k0 = a;
     *k1 = b;
+}
+
+/* One average-pooling output pixel, every channel: the sum over the non-padded taps
+ * [kh0, kh1) x [kw0, kw1) from input row iy0 / column ix0, divided rounding half away from
+ * zero (OPS.md avg_pool), clamped. */
+static inline void emb_avg_pool_pixel(const int8_t *in, int32_t in_w, int32_t c, int32_t iy0,
+                                      int32_t ix0, int32_t kh0, int32_t kh1, int32_t kw0,
+                                      int32_t kw1, int32_t act_min, int32_t act_max, int8_t *o)
+{
+    const int32_t count = (kh1 - kh0) * (kw1 - kw0);
+    for (int32_t ch = 0; ch < c; ch++) {
+        int32_t s = 0;
+        for (int32_t kh = kh0; kh < kh1; kh++) {
+            const int8_t *x = in + ((iy0 + kh) * in_w + ix0 + kw0) * c + ch;
+            for (int32_t kw = 0; kw < kw1 - kw0; kw++)
+                s += x[kw * c];
+        }
+        int32_t v = 0;
+        if (count > 0)
+            v = s >= 0 ? (s + count / 2) / count : (s - count / 2) / count;
+        o[ch] = (int8_t)emb_clamp(v, act_min, act_max);
+    }
 }
 #endif

@@ -1,6 +1,5 @@
 /* average pooling, rounding half away from zero over the non-padded positions. */
 #include "emb_kernels_internal.h"
-#include "emb_fixedpoint.h"
 
 void emb_avg_pool_s8(int32_t in_h, int32_t in_w, int32_t c, int32_t out_h, int32_t out_w,
                      int32_t k_h, int32_t k_w, int32_t stride_h, int32_t stride_w,
@@ -15,20 +14,8 @@ void emb_avg_pool_s8(int32_t in_h, int32_t in_w, int32_t c, int32_t out_h, int32
             int32_t kw0, kw1;
             emb_window(ox, stride_w, pad_left, 1, k_w, in_w, &kw0, &kw1);
             const int32_t ix0 = ox * stride_w - pad_left;
-            const int32_t count = (kh1 - kh0) * (kw1 - kw0);
-            int8_t *o = out + (oy * out_w + ox) * c;
-            for (int32_t ch = 0; ch < c; ch++) {
-                int32_t s = 0;
-                for (int32_t kh = kh0; kh < kh1; kh++) {
-                    const int8_t *x = in + ((iy0 + kh) * in_w + ix0 + kw0) * c + ch;
-                    for (int32_t kw = 0; kw < kw1 - kw0; kw++)
-                        s += x[kw * c];
-                }
-                int32_t v = 0;
-                if (count > 0)
-                    v = s >= 0 ? (s + count / 2) / count : (s - count / 2) / count;
-                o[ch] = (int8_t)emb_clamp(v, act_min, act_max);
-            }
+            emb_avg_pool_pixel(in, in_w, c, iy0, ix0, kh0, kh1, kw0, kw1, act_min, act_max,
+                               out + (oy * out_w + ox) * c);
         }
     }
 }
