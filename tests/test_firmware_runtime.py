@@ -131,11 +131,14 @@ def test_hostile_frames_then_every_request_gets_its_own_answer(name, dummy_elf):
             for _ in range(12):
                 cmd = int(rng.choice([P.CMD_PING, P.CMD_INFO, P.CMD_GET_STACK, P.CMD_INVOKE,
                                       P.CMD_GET_OUTPUT, *range(0x09, 0x80, 7)]))
-                junk.append(P.encode_frame(cmd, int(rng.integers(256)),
+                # seqs the next requests will not use: a frame with the seq and command of a
+                # request still to come is that request, as far as any protocol can tell
+                seq = (s.seq + 64 + int(rng.integers(160))) & 0xFF
+                junk.append(P.encode_frame(cmd, seq,
                                            bytes(rng.integers(0, 256, int(rng.integers(8)),
                                                               dtype="u1"))))
             junk.append(b"\xa5\x5a" + (P.MAX_PAYLOAD + 77).to_bytes(2, "little") + b"\x00\x03")
-            junk.append(P.encode_frame(P.CMD_PING, int(rng.integers(256)), b"x" * 60)[:30])
+            junk.append(P.encode_frame(P.CMD_PING, (s.seq + 240) & 0xFF, b"x" * 60)[:30])
             link.write(b"".join(junk))
             for i in range(10):
                 payload = f"ping {i} {rng.integers(1 << 30)}".encode()
