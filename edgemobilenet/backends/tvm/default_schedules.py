@@ -31,8 +31,8 @@ PIXEL_TILE = 4        # output pixels per register tile (convolutions)
 TILES = {"vnni": (8, 24)}
 # register tiles (`Knobs` defaults): aarch64 pixels x 4 channels (2 accumulators each),
 # x86 AVX2 pixels x 16 channels (4 ymm accumulators each)
-NEON_PIXEL_TILE = 8   # pixels per register-tile call (aarch64 and AVX2)
-NEON_KBLOCKS = 8      # input-channel blocks of 4 per register-tile call
+TILE_PIXELS = 8       # pixels per register-tile call (aarch64 and AVX2)
+TILE_KBLOCKS = 8      # input-channel blocks of 4 per register-tile call
 MIN_PARALLEL = 4096   # elements below which an elementwise kernel stays on one thread
 
 
@@ -40,8 +40,8 @@ MIN_PARALLEL = 4096   # elements below which an elementwise kernel stays on one 
 class Knobs:
     """The tunable choices of these schedules (`knob_space` samples them); the defaults are
     the hand-picked values. Tiles are upper bounds: the largest divisor that fits is used."""
-    pixels: int = NEON_PIXEL_TILE   # conv register tile: output pixels per intrinsic call
-    kblocks: int = NEON_KBLOCKS     # conv register tile: input-channel blocks of 4 per call
+    pixels: int = TILE_PIXELS       # conv register tile: output pixels per intrinsic call
+    kblocks: int = TILE_KBLOCKS     # conv register tile: input-channel blocks of 4 per call
     oc_blocks: int = 1              # conv register tile: channel blocks per tile
     unroll_k: bool = False          # conv register tile: unroll the loop over calls
     dw_pixels: int = PIXEL_TILE     # depthwise: output pixels per tile

@@ -29,7 +29,7 @@ from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder.tirx import prim_func as build_prim_func
 
 _registered: set[str] = set()
-# `neon` calls of this many k-blocks (the most, `default_schedules.NEON_KBLOCKS`) use
+# `neon` calls of this many k-blocks (the most, `default_schedules.TILE_KBLOCKS`) use
 # transposed weights: fewer (4 or 6 k-blocks, one call per tile) measured slower (the
 # transpose and 3 `addp` per pixel outweigh the saved broadcasts)
 TRANSPOSED_KBLOCKS = 8
