@@ -15,7 +15,6 @@ import tvm
 import tvm_ffi
 from qgraph_builders import GraphBuilder
 from tvm.s_tir import meta_schedule as ms
-from tvm.s_tir.meta_schedule.tune_context import _normalize_mod
 
 from edgemobilenet.backends.tvm import knob_space, tune_dbs
 from edgemobilenet.backends.tvm.build import lower, tvm_target
@@ -24,6 +23,7 @@ from edgemobilenet.backends.tvm.linux_target import linux_target
 from edgemobilenet.backends.tvm.ms_database import open_database, trace_json, workload_key
 from edgemobilenet.device.pi_count import count_build
 from edgemobilenet.quant import reference
+from edgemobilenet.backends.tvm import tvm_compat
 
 RPI4 = linux_target("rpi4")
 
@@ -46,7 +46,7 @@ def _tuned(g, seed: int = 0, mod=None) -> list[tuple[tvm.IRModule, knob_space.Kn
     rng, out = random.Random(seed), []
     for f in mod.functions.values():
         if isinstance(f, tvm.tirx.PrimFunc) and len(ks.choices(f)) > 1:
-            fmod = _normalize_mod(f)
+            fmod = tvm_compat.normalize_mod(f)
             for knobs in rng.sample(ks.choices(f)[1:], len(ks.choices(f)) - 1):
                 sch = ks(fmod["main"], knobs)
                 if sch is not None:
@@ -110,7 +110,8 @@ def test_user_database_takes_precedence_per_kernel(tmp_path, monkeypatch):
     mine_keys = {workload_key(f) for f, _, _ in mine}
     by_name = {k["name"]: k["schedule"] for k in m["kernels"]}
     for gv, f in mod.functions.items():
-        if isinstance(f, tvm.tirx.PrimFunc) and workload_key(_normalize_mod(f)) in mine_keys:
+        if isinstance(f, tvm.tirx.PrimFunc) and \
+                workload_key(tvm_compat.normalize_mod(f)) in mine_keys:
             assert by_name[gv.name_hint] == str(tmp_path / "mine")
     assert m["tune_dbs"][0]["kernels"] == 1 and m["tune_dbs"][1]["kernels"] >= 2
 

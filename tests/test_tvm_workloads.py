@@ -9,12 +9,12 @@ import tvm
 import tvm_ffi
 from qgraph_builders import GraphBuilder, sample_input
 from tvm.s_tir import meta_schedule as ms
-from tvm.s_tir.meta_schedule.tune_context import _normalize_mod
 
 from edgemobilenet.backends.tvm.build import compile_module, host_target, lower, run_local, \
     tvm_target
 from edgemobilenet.backends.tvm.ms_database import apply_databases, open_database
 from edgemobilenet.quant import reference
+from edgemobilenet.backends.tvm import tvm_compat
 
 
 def _every_op(scale: float, zero_point: int):
@@ -51,7 +51,7 @@ def test_recalibrated_model_shares_every_kernel_and_database_record(tmp_path):
     # annotation: a record needs one schedule instruction to count as valid)
     db = open_database(tmp_path / "db")
     for f in ka:
-        mod = _normalize_mod(f)
+        mod = tvm_compat.normalize_mod(f)
         sch = tvm.s_tir.Schedule(mod)
         sch.annotate(sch.get_child_blocks(sch.get_sblock("root"))[0], "edgemb.test", 1)
         rec = ms.database.TuningRecord(sch.trace, db.commit_workload(mod), [1e-3], tgt)

@@ -14,8 +14,8 @@ import tvm
 import tvm_ffi
 from tvm.s_tir import meta_schedule as ms
 from tvm import s_tir
-from tvm.s_tir.meta_schedule.tune_context import _normalize_mod
 
+from edgemobilenet.backends.tvm import tvm_compat
 from edgemobilenet.backends.tvm.knob_space import KnobScheduler, parse_knobs, record_knobs
 from edgemobilenet.errors import EdgembError
 
@@ -29,8 +29,6 @@ def open_database(db_dir: str | os.PathLike) -> ms.database.JSONDatabase:
     db_dir.mkdir(parents=True, exist_ok=True)
     records = db_dir / "database_tuning_record.json"
     if records.is_file():
-        from edgemobilenet.backends.tvm import tvm_compat
-
         tvm_compat.cpu_tensor_intrins()
         with records.open() as f:
             for line in f:
@@ -104,8 +102,6 @@ def trace_json(trace: s_tir.Trace) -> list:
 
 def _replay(fmod: tvm.IRModule, trace, target) -> s_tir.Schedule:
     """The kernel scheduled by `trace` (a Trace, or its JSON from a shipped file)."""
-    from edgemobilenet.backends.tvm import tvm_compat
-
     tvm_compat.cpu_tensor_intrins()
     for n in _intrins(trace):
         _register(n)
@@ -161,7 +157,7 @@ def apply_databases(mod: tvm.IRModule, target: tvm.target.Target,
         if not isinstance(func, tvm.tirx.PrimFunc) or (func.attrs and func.attrs.get(
                 "tirx.is_scheduled", False)):
             continue
-        fmod = _normalize_mod(func)
+        fmod = tvm_compat.normalize_mod(func)
         for label, src in sources:
             found = src.lookup(fmod, target, gv.name_hint)
             if found is None:
@@ -200,7 +196,8 @@ def apply_databases(mod: tvm.IRModule, target: tvm.target.Target,
 
 
 def _as_before(new: tvm.tirx.PrimFunc, old: tvm.tirx.PrimFunc) -> tvm.tirx.PrimFunc:
-    """A scheduled kernel with the original's symbol (`_normalize_mod` named it main)."""
+    """A scheduled kernel with the original's symbol (`tvm_compat.normalize_mod` named it
+    main)."""
     sym = old.attrs.get("global_symbol") if old.attrs else None
     new = new.with_attr("global_symbol", sym) if sym else new.without_attr("global_symbol")
     return new.with_attr("tirx.is_scheduled", True)

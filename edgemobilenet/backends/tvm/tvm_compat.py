@@ -141,3 +141,11 @@ def s_tir_default_passes(config: Any, api_pass: Any) -> list[Any]:
         tirx.transform.AnnotateEntryFunc(),
         api_pass,
     ]
+
+
+def normalize_mod(func: Any) -> tvm.IRModule:
+    """A kernel as MetaSchedule sees a workload: its PrimFunc alone in a module, named
+    `main` (MetaSchedule's private `_normalize_mod`, checked on TVM 0.27)."""
+    from tvm.s_tir.meta_schedule.tune_context import _normalize_mod
+
+    return _normalize_mod(func)
