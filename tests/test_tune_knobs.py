@@ -16,7 +16,7 @@ import tvm_ffi
 from qgraph_builders import GraphBuilder
 from tvm.s_tir import meta_schedule as ms
 
-from edgemobilenet.backends.tvm import knob_space, tune_dbs
+from edgemobilenet.backends.tvm import knob_space, tile_intrins, tune_dbs
 from edgemobilenet.backends.tvm.build import lower, tvm_target
 from edgemobilenet.backends.tvm.export import compile_linux
 from edgemobilenet.backends.tvm.linux_target import linux_target
@@ -138,7 +138,7 @@ def test_neon_tile_record_needs_weights_without_minus_128(tmp_path, monkeypatch)
     g = _model()
     monkeypatch.setattr(tune_dbs, "SHIPPED_ROOT", tmp_path / "ship")
     tuned = [t for t in _tuned(g) if any(
-        i[0] == "Tensorize" and i[2][0].startswith("edgemb_neon_")
+        i[0] == "Tensorize" and tile_intrins.kind(i[2][0]) == "neon"
         for i in trace_json(t[2].trace)[0])]
     assert tuned
     _ship(tmp_path / "ship" / "rpi4.json", tuned)

@@ -16,6 +16,7 @@ from tvm.script import tirx as T
 from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder.tirx import prim_func as build_prim_func
 
+from edgemobilenet.backends.tvm import tile_intrins
 from edgemobilenet.backends.tvm.intrin_neon import tile_desc
 
 OC = 16               # output channels per weight block (`layouts.AVX2.oc_block`)
@@ -62,7 +63,7 @@ def _impl(p_: int, kb_: int):
 
 def intrin(pixels: int, kblocks: int) -> str:
     """The registered intrinsic's name; registers it once."""
-    name = f"edgemb_avx2_{pixels}x{OC}x{kblocks}"
+    name = tile_intrins.name("avx2", pixels, OC, kblocks)
     if name not in _registered:
         TensorIntrin.register(name, tile_desc(pixels, kblocks, OC), _impl(pixels, kblocks))
         _registered.add(name)

@@ -28,6 +28,8 @@ from tvm.script import tirx as T
 from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder.tirx import prim_func as build_prim_func
 
+from edgemobilenet.backends.tvm import tile_intrins
+
 _registered: set[str] = set()
 # `neon` calls of this many k-blocks (the most, `default_schedules.TILE_KBLOCKS`) use
 # transposed weights: fewer (4 or 6 k-blocks, one call per tile) measured slower (the
@@ -153,7 +155,7 @@ def _mlal(a16: list, bv: list):
 
 def intrin(pixels: int, kblocks: int, kind: str) -> str:
     """The registered intrinsic's name (kind "neon" or "sdot"); registers it once."""
-    name = f"edgemb_{kind}_{pixels}x4x{kblocks}"
+    name = tile_intrins.name(kind, pixels, 4, kblocks)
     if name not in _registered:
         TensorIntrin.register(name, tile_desc(pixels, kblocks), _impl(pixels, kblocks, kind))
         _registered.add(name)

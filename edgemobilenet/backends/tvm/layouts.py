@@ -24,6 +24,9 @@ class Layout:
     oc_block: int    # output channels per intrinsic call
     unsigned: bool   # activations as uint8 (x + 128)
     intrin: str | None   # tensor intrinsic C[b] += A[4] . B[b, 4] (None: vectorised loops)
+    # a stem (one input channel block, kernel wider than 1) gathers its kernel columns into
+    # channel blocks, so the register tile gets KW k-blocks per call instead of one
+    stem_columns: bool = False
 
     @property
     def act_offset(self) -> int:
@@ -37,7 +40,9 @@ class Layout:
 
 VNNI = Layout("vnni", 16, True, "dot_16x4_vnni")
 DOTPROD = Layout("dotprod", 4, False, "dot_4x4_i8i8s32_sdot")
-NEON = Layout("neon", 4, False, "dot_4x4_i8i8s32_neon")
+# the stem's column gather: sdot's one-pixel stem costs less than the gather (A76: +1 M
+# instructions with it), so only the NEON layout gathers
+NEON = Layout("neon", 4, False, "dot_4x4_i8i8s32_neon", stem_columns=True)
 # x86 without VNNI (e.g. znver3): `vpmaddubsw` saturates, so int8 operands are widened to
 # int16 for `vpmaddwd` in a register tile (`intrin_avx2`, applied by the default schedules);
 # no single-block intrinsic for MetaSchedule

@@ -15,7 +15,7 @@ import tvm_ffi
 from tvm.s_tir import meta_schedule as ms
 from tvm import s_tir
 
-from edgemobilenet.backends.tvm import tvm_compat
+from edgemobilenet.backends.tvm import tile_intrins, tvm_compat
 from edgemobilenet.backends.tvm.knob_space import KnobScheduler, parse_knobs, record_knobs
 from edgemobilenet.errors import EdgembError
 
@@ -34,7 +34,7 @@ def open_database(db_dir: str | os.PathLike) -> ms.database.JSONDatabase:
             for line in f:
                 if line.strip():
                     for n in _intrins(json.loads(line)[1][0]):
-                        _register(n)
+                        register_intrinsic(n)
     return ms.database.JSONDatabase(work_dir=str(db_dir), module_equality=MODULE_EQUALITY)
 
 
@@ -104,7 +104,7 @@ def _replay(fmod: tvm.IRModule, trace, target) -> s_tir.Schedule:
     """The kernel scheduled by `trace` (a Trace, or its JSON from a shipped file)."""
     tvm_compat.cpu_tensor_intrins()
     for n in _intrins(trace):
-        _register(n)
+        register_intrinsic(n)
     sch = s_tir.Schedule(fmod)
     with target:
         if isinstance(trace, s_tir.Trace):
@@ -114,15 +114,14 @@ def _replay(fmod: tvm.IRModule, trace, target) -> s_tir.Schedule:
     return sch
 
 
-def _register(name: str) -> None:
-    """Register one of our register-tile intrinsics by the name a trace gives it
-    (`edgemb_<kind>_<pixels>x<channels>x<kblocks>`; TVM's own: registered already)."""
+def register_intrinsic(name: str) -> None:
+    """Register one of our register-tile intrinsics a trace names (TVM's own are already)."""
     from edgemobilenet.backends.tvm import intrin_avx2, intrin_neon
 
-    if not name.startswith("edgemb_"):
+    kind = tile_intrins.kind(name)
+    if kind is None:
         return
-    kind, shape = name[len("edgemb_"):].split("_")
-    pixels, _, kblocks = (int(v) for v in shape.split("x"))
+    pixels, _, kblocks = tile_intrins.shape(name)
     if kind == "avx2":
         intrin_avx2.intrin(pixels, kblocks)
     else:
@@ -163,7 +162,7 @@ def apply_databases(mod: tvm.IRModule, target: tvm.target.Target,
             if found is None:
                 continue
             trace, knob_text, same = found
-            if not narrow and any(n.startswith("edgemb_neon_") for n in _intrins(trace)):
+            if not narrow and any(tile_intrins.kind(n) == "neon" for n in _intrins(trace)):
                 applied.notes.append(f"{gv.name_hint}: the {label} record needs weights "
                                      f"without -128; default schedule used")
                 continue

@@ -79,10 +79,7 @@ class _Builder:
             lay = self.layout
             _, cp = layouts.padded(w.shape[0], w.shape[3], lay)
             wp = layouts.pack_conv(w, lay)
-            if cp == layouts.K_BLOCK and w.shape[2] > 1 and lay is layouts.NEON:
-                # one channel block (the stem): the kernel columns become channel blocks,
-                # so the NEON register tile gets KW k-blocks per call, not one (sdot's
-                # one-pixel stem costs less than the gather: A76 +1 M instructions)
+            if cp == layouts.K_BLOCK and w.shape[2] > 1 and lay.stem_columns:
                 kw, sw, dw = w.shape[2], stride[1], dilation[1]
                 xp = self.te(lambda t, z: te_packed.prepare_columns(t, pads, kw, sw, dw, z, lay),
                              x, self.ints([zp_x]), name="prep")
