@@ -38,19 +38,47 @@ static inline void emb_window(int32_t o, int32_t stride, int32_t pad, int32_t di
     *k1 = b;
 }
 
-/* One average-pooling output pixel, every channel: the sum over the non-padded taps
- * [kh0, kh1) x [kw0, kw1) from input row iy0 / column ix0, divided rounding half away from
- * zero (OPS.md avg_pool), clamped. */
-static inline void emb_avg_pool_pixel(const int8_t *in, int32_t in_w, int32_t c, int32_t iy0,
-                                      int32_t ix0, int32_t kh0, int32_t kh1, int32_t kw0,
-                                      int32_t kw1, int32_t act_min, int32_t act_max, int8_t *o)
+/* The input taps of one pooling output pixel: kernel rows [kh0, kh1) and columns [kw0, kw1)
+ * of the window at input row iy0 / column ix0 (those inside the input). */
+typedef struct {
+    int32_t iy0, ix0, kh0, kh1, kw0, kw1;
+} emb_taps;
+
+/* One pooling output pixel, every channel, into o. */
+typedef void (*emb_pool_pixel_fn)(const int8_t *in, int32_t in_w, int32_t c, const emb_taps *t,
+                                  int32_t act_min, int32_t act_max, int8_t *o);
+
+/* The pooling skeleton: `pixel` for every output pixel (inlined where `pixel` is known). */
+static inline void emb_pool_s8(int32_t in_h, int32_t in_w, int32_t c, int32_t out_h,
+                               int32_t out_w, int32_t k_h, int32_t k_w, int32_t stride_h,
+                               int32_t stride_w, int32_t pad_top, int32_t pad_left,
+                               int32_t act_min, int32_t act_max, const int8_t *in, int8_t *out,
+                               emb_pool_pixel_fn pixel)
 {
-    const int32_t count = (kh1 - kh0) * (kw1 - kw0);
+    emb_taps t;
+    for (int32_t oy = 0; oy < out_h; oy++) {
+        emb_window(oy, stride_h, pad_top, 1, k_h, in_h, &t.kh0, &t.kh1);
+        t.iy0 = oy * stride_h - pad_top;
+        for (int32_t ox = 0; ox < out_w; ox++) {
+            emb_window(ox, stride_w, pad_left, 1, k_w, in_w, &t.kw0, &t.kw1);
+            t.ix0 = ox * stride_w - pad_left;
+            pixel(in, in_w, c, &t, act_min, act_max, out + (oy * out_w + ox) * c);
+        }
+    }
+}
+
+/* One average-pooling output pixel: the sum over the taps divided rounding half away from
+ * zero (OPS.md avg_pool), clamped. */
+static inline void emb_avg_pool_pixel(const int8_t *in, int32_t in_w, int32_t c,
+                                      const emb_taps *t, int32_t act_min, int32_t act_max,
+                                      int8_t *o)
+{
+    const int32_t count = (t->kh1 - t->kh0) * (t->kw1 - t->kw0);
     for (int32_t ch = 0; ch < c; ch++) {
         int32_t s = 0;
-        for (int32_t kh = kh0; kh < kh1; kh++) {
-            const int8_t *x = in + ((iy0 + kh) * in_w + ix0 + kw0) * c + ch;
-            for (int32_t kw = 0; kw < kw1 - kw0; kw++)
+        for (int32_t kh = t->kh0; kh < t->kh1; kh++) {
+            const int8_t *x = in + ((t->iy0 + kh) * in_w + t->ix0 + t->kw0) * c + ch;
+            for (int32_t kw = 0; kw < t->kw1 - t->kw0; kw++)
                 s += x[kw * c];
         }
         int32_t v = 0;
