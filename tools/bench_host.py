@@ -168,13 +168,7 @@ def bench_model(spec: str, a: argparse.Namespace, work: Path) -> dict:
     add("ours", "edgemb TVM int8", "untuned", lambda: _tvm(g, x8, None, a.runs))
     if db is not None:
         add("ours", "edgemb TVM int8", f"tuned ({db})", lambda: _tvm(g, x8, str(db), a.runs))
-    ok = [x for x in r["rows"] if "ms" in x]
-    int8_peers = [x for x in ok if x["kind"] == "int8 peer"]
-    if int8_peers:
-        best = min(int8_peers, key=lambda x: x["ms"])
-        r["fastest_int8_peer"] = f"{best['runtime']} [{best['config']}]"
-        for x in ok:
-            x["vs_fastest_int8_peer"] = round(x["ms"] / best["ms"], 2)
+    peers.rank_against_fastest(r, "ms", lambda x: x["kind"] == "int8 peer", "fastest_int8_peer")
     return r
 
 

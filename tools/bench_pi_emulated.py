@@ -81,13 +81,8 @@ def bench_model(spec: str, a: argparse.Namespace, cpu: str, cpuinfo: CpuInfo | N
         add("onnxruntime int8", f"own quantize_static {config}, per-channel",
             lambda: count_inference("ort", peers.ort_quantized(fp32, q, calib, config), cpu,
                                     cpuinfo=cpuinfo, inferences=a.inferences))
-    counted = [x for x in r["rows"] if "instructions" in x]
-    peer = [x for x in counted if not x["runtime"].startswith("edgemb")]
-    if peer:
-        best = min(peer, key=lambda x: x["instructions"])
-        r["fastest_peer"] = f"{best['runtime']} [{best['config']}]"
-        for x in counted:
-            x["vs_fastest_peer"] = round(x["instructions"] / best["instructions"], 2)
+    peers.rank_against_fastest(r, "instructions", lambda x: not x["runtime"].startswith("edgemb"),
+                               "fastest_peer")
     return r
 
 

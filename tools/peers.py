@@ -7,6 +7,7 @@ the int8 `.tflite` for LiteRT.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,3 +144,17 @@ def macs(g) -> int:
 def sample_int8_input(g) -> np.ndarray:
     t = g.tensors[g.inputs[0]]
     return np.random.default_rng(0).integers(-128, 128, t.shape, dtype=np.int8)
+
+
+def rank_against_fastest(r: dict, metric: str, is_peer: Callable[[dict], bool],
+                         name: str) -> None:
+    """Name the peer row with the lowest `metric` in `r[name]` and give every measured row
+    its ratio to it as `vs_<name>` (nothing when no peer was measured)."""
+    rows = [x for x in r["rows"] if metric in x]
+    candidates = [x for x in rows if is_peer(x)]
+    if not candidates:
+        return
+    best = min(candidates, key=lambda x: x[metric])
+    r[name] = f"{best['runtime']} [{best['config']}]"
+    for x in rows:
+        x[f"vs_{name}"] = round(x[metric] / best[metric], 2)
