@@ -225,6 +225,14 @@ def trained_cases(seed: int = 3) -> list[tuple]:
     cases += [_add_case(rng, n, ls) for n, ls in ((1, 20), (7, 20), (33, 20), (64, 0), (9, 30),
                                                    (12, 21), (8, 1),
                                                    (512, 20), (1031, 0))]   # dsp: tables
+    # mve: MBQM left shifts take the intrinsics loop, shifts of 0 no rounding fix-up; small
+    # values (left_shift 0, the whole int8 range out) so that a rounding step shows
+    for shifts in ((2, -1, -1), (-1, 1, -1), (-1, -1, 3), (0, -1, 0), (-1, 0, -1)):
+        case = _add_case(rng, 37, 0)
+        case[0].params["shift"][:] = shifts
+        case[0].attrs.update(act_min=-128, act_max=127)
+        case[0].name += "_s" + "_".join(map(str, shifts))
+        cases.append(case)
     full = _add_case(rng, 1030, 20)   # dsp tables, the whole int8 range: SSAT
     full[0].attrs.update(act_min=-128, act_max=127)
     full[0].name += "_full"
