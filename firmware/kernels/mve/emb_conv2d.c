@@ -202,11 +202,12 @@ typedef struct {
 _Static_assert(offsetof(pwk_ctx, w) == 32 && offsetof(pwk_ctx, hi) == 176,
                "emb_mve_pw_k offsets");
 
-/* emb_mve_pw_k{8,16}[_pos]: _pos: act_min >= out_zp (no rounding fix-up). */
+/* emb_mve_pw_k{8,16}[_fast]: _fast: act_min >= out_zp (no rounding fix-up) and no left
+ * shifts in the block (no VSHL; the multipliers stay in q7). */
 void emb_mve_pw_k8(pwk_ctx *k);
-void emb_mve_pw_k8_pos(pwk_ctx *k);
+void emb_mve_pw_k8_fast(pwk_ctx *k);
 void emb_mve_pw_k16(pwk_ctx *k);
-void emb_mve_pw_k16_pos(pwk_ctx *k);
+void emb_mve_pw_k16_fast(pwk_ctx *k);
 #define PWK_DOT(LD, DT, q)                                                                  \
     LD                                                                                      \
     "    vmladav." DT " r0, q4, q0\n"                                                       \
@@ -218,7 +219,17 @@ void emb_mve_pw_k16_pos(pwk_ctx *k);
 #define PWK_FIX                                                                             \
     "    vand q7, q5, q4\n    vshr.s32 q7, q7, #31\n    vqadd.s32 q5, q5, q7\n"              \
     "    vand q7, q6, q4\n    vshr.s32 q7, q7, #31\n    vqadd.s32 q6, q6, q7\n"
-#define PWK_ASM(name, LD, DT, FIX)                                                          \
+#define PWK_LSH_MUL                                                                         \
+    "    vldrw.32 q4, [r12, #112]\n"                                                        \
+    "    vshl.s32 q5, q5, q4\n"                                                             \
+    "    vshl.s32 q6, q6, q4\n"                                                             \
+    "    vldrw.32 q4, [r12, #128]\n"                                                        \
+    "    vqrdmulh.s32 q5, q5, q4\n"                                                         \
+    "    vqrdmulh.s32 q6, q6, q4\n"
+#define PWK_MUL_Q7                                                                          \
+    "    vqrdmulh.s32 q5, q5, q7\n"                                                         \
+    "    vqrdmulh.s32 q6, q6, q7\n"
+#define PWK_ASM(name, LD, DT, PRE, MUL, FIX)                                                \
     __asm__(                                                                                \
     EMB_ASM_BEGIN(name)                                                                     \
     "    push {r4-r11, lr}\n"                                                               \
@@ -231,17 +242,14 @@ void emb_mve_pw_k16_pos(pwk_ctx *k);
     "    vldrw.32 q1, [r12, #48]\n"                                                         \
     "    vldrw.32 q2, [r12, #64]\n"                                                         \
     "    vldrw.32 q3, [r12, #80]\n"                                                         \
+    PRE                                                                                     \
+    "    dls lr, lr\n"                                                                      \
     "1:\n"                                                                                  \
     PWK_DOT(LD, DT, "q5") PWK_DOT(LD, DT, "q6")                                             \
     "    vldrw.32 q4, [r12, #96]\n"                                                         \
     "    vadd.i32 q5, q5, q4\n"                                                             \
     "    vadd.i32 q6, q6, q4\n"                                                             \
-    "    vldrw.32 q4, [r12, #112]\n"                                                        \
-    "    vshl.s32 q5, q5, q4\n"                                                             \
-    "    vshl.s32 q6, q6, q4\n"                                                             \
-    "    vldrw.32 q4, [r12, #128]\n"                                                        \
-    "    vqrdmulh.s32 q5, q5, q4\n"                                                         \
-    "    vqrdmulh.s32 q6, q6, q4\n"                                                         \
+    MUL                                                                                     \
     "    vldrw.32 q4, [r12, #144]\n"                                                        \
     FIX                                                                                     \
     "    vrshl.s32 q5, q5, q4\n"                                                            \
@@ -258,20 +266,23 @@ void emb_mve_pw_k16_pos(pwk_ctx *k);
     "    add r3, r3, r8\n"                                                                  \
     "    vstrb.32 q6, [r3]\n"                                                               \
     "    add r3, r3, r8\n"                                                                  \
-    "    subs lr, lr, #1\n"                                                                 \
-    "    bne 1b\n"                                                                          \
+    "    le lr, 1b\n"                                                                       \
     "    vpop {d8-d15}\n"                                                                   \
     "    pop {r4-r11, pc}\n"                                                                \
     EMB_ASM_END(name));
 #define PWK_LD8 "    vldrb.s16 q4, [r1], #8\n"
 #define PWK_LD16 "    vldrb.8 q4, [r1], #16\n"
-PWK_ASM("emb_mve_pw_k8", PWK_LD8, "s16", PWK_FIX)
-PWK_ASM("emb_mve_pw_k8_pos", PWK_LD8, "s16", "")
-PWK_ASM("emb_mve_pw_k16", PWK_LD16, "s8", PWK_FIX)
-PWK_ASM("emb_mve_pw_k16_pos", PWK_LD16, "s8", "")
+#define PWK_PRE_Q7 "    vldrw.32 q7, [r12, #128]\n"
+PWK_ASM("emb_mve_pw_k8", PWK_LD8, "s16", "", PWK_LSH_MUL, PWK_FIX)
+PWK_ASM("emb_mve_pw_k8_fast", PWK_LD8, "s16", PWK_PRE_Q7, PWK_MUL_Q7, "")
+PWK_ASM("emb_mve_pw_k16", PWK_LD16, "s8", "", PWK_LSH_MUL, PWK_FIX)
+PWK_ASM("emb_mve_pw_k16_fast", PWK_LD16, "s8", PWK_PRE_Q7, PWK_MUL_Q7, "")
+#undef PWK_PRE_Q7
 #undef PWK_LD16
 #undef PWK_LD8
 #undef PWK_ASM
+#undef PWK_MUL_Q7
+#undef PWK_LSH_MUL
 #undef PWK_FIX
 #undef PWK_DOT
 
@@ -295,9 +306,10 @@ static void pw_k_run(const emb_conv_params *p, const int8_t *in, const int8_t *w
     vstrwq_s32(k.right, rq->right);
     vstrwq_s32(k.lo, vdupq_n_s32(p->act_min));
     vstrwq_s32(k.hi, vdupq_n_s32(p->act_max));
-    static void (*const runs[2][2])(pwk_ctx *) = {{emb_mve_pw_k8, emb_mve_pw_k8_pos},
-                                                  {emb_mve_pw_k16, emb_mve_pw_k16_pos}};
-    void (*run)(pwk_ctx *) = runs[c == 16][p->act_min >= p->out_zp];
+    static void (*const runs[2][2])(pwk_ctx *) = {{emb_mve_pw_k8, emb_mve_pw_k8_fast},
+                                                  {emb_mve_pw_k16, emb_mve_pw_k16_fast}};
+    const int fast = p->act_min >= p->out_zp && vmaxvq_s32(0, rq->left) == 0;
+    void (*run)(pwk_ctx *) = runs[c == 16][fast];
     run(&k);
     if (n_pix & 1) {   /* last pixel: paired with the one before (computed twice) */
         k.x = in + (n_pix - 2) * c;
