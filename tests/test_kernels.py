@@ -47,7 +47,8 @@ CONV_SHAPES = [
     (5, 7, 12, 7, 1, 2, [1, 1, 1, 0], 1, 1),       # w16 1x1 stride 2, padding, odd OC
     (1, 1, 8, 6, 1, 1, [0, 0, 0, 0], 1, 1),        # w16, one pixel
     (4, 6, 8, 5, 1, 1, [0, 0, 0, 0], 1, 1),        # w16 dense, odd OC
-    (2, 3, 260, 4, 1, 1, [0, 0, 0, 0], 1, 1),      # C > 256: int8 pointwise
+    (2, 3, 260, 4, 1, 1, [0, 0, 0, 0], 1, 1),      # w16, C > 256: 65 unrolled steps
+    (2, 3, 388, 4, 1, 1, [0, 0, 0, 0], 1, 1),      # C > 384: int8 pointwise
     (9, 9, 3, 7, 3, 2, [0, 0, 1, 1], 1, 1),        # small window, odd OC
     (3, 41, 8, 8, 3, 1, [1, 1, 1, 1], 1, 8),       # depthwise, 3 column segments
     (4, 45, 12, 12, 3, 2, [0, 0, 1, 1], 1, 12),    # depthwise s2, 2 column segments
@@ -176,7 +177,8 @@ TRAINED_SHAPES = [
     (4, 5, 32, 72, 1, 1, [0, 0, 0, 0], 1, 1),      # pointwise, 2 w16 chunks, odd pixels
     (5, 5, 8, 12, 1, 1, [0, 0, 0, 0], 1, 1),       # pointwise C = 8 (mve pw_k), odd pixels
     (4, 5, 16, 10, 1, 1, [0, 0, 0, 0], 1, 1),      # pointwise C = 16 (mve pw_k), OC tail
-    (3, 3, 260, 8, 1, 1, [0, 0, 0, 0], 1, 1),      # int8 pointwise (C > 256)
+    (3, 3, 388, 8, 1, 1, [0, 0, 0, 0], 1, 1),      # int8 pointwise (C > 384)
+    (3, 3, 336, 56, 1, 1, [0, 0, 0, 0], 1, 1),     # w16, C 336: chunks of 50, odd pixels
     (9, 9, 3, 8, 3, 2, [0, 0, 1, 1], 1, 1),        # first conv (small window)
     (9, 9, 1, 8, 3, 2, [0, 0, 1, 1], 1, 1),        # one-channel first conv
     (8, 8, 16, 16, 3, 1, [1, 1, 1, 1], 1, 16),     # depthwise 3x3

@@ -109,7 +109,7 @@ def test_dsp_w16_pairs(shape):
 def test_dsp_other_layers_stay_ohwi():
     rng = np.random.default_rng(3)
     for w, groups in [(_w(rng, 8, 1, 1, 13), 1),            # pointwise, C % 4 != 0
-                      (_w(rng, 8, 1, 1, 260), 1),           # pointwise, C > DSP_W16_K_MAX
+                      (_w(rng, 8, 1, 1, 388), 1),           # pointwise, C > DSP_W16_K_MAX
                       (_w(rng, 40, 3, 3, 3), 1)]:           # > DSP_SMALL_OC_MAX channels
         np.testing.assert_array_equal(packing.pack_weights(_n("conv2d", groups=groups), w,
                                                            "dsp"), w)

@@ -52,7 +52,7 @@ VARIANTS = ("portable", "dsp", "mve")
 # Small-window conv paths (conv_small in firmware/kernels/{dsp,mve}/emb_conv2d.c; the C
 # constants SMALL_K_MAX / SMALL_OC_MAX must match these).
 DSP_SMALL_K_MAX, DSP_SMALL_OC_MAX = 256, 32
-DSP_W16_K_MAX = 256   # W16_K_MAX in firmware/kernels/dsp/emb_dsp_loops.h
+DSP_W16_K_MAX = 384   # W16_K_MAX in firmware/kernels/dsp/emb_dsp_loops.h
 MVE_SMALL_K_MAX, MVE_SMALL_OC_MAX = 256, 64
 
 

@@ -2,9 +2,9 @@
  * emb_dsp_loops.h. Requantization: the exact 6-instruction form of rq_fold / emb_rq_apply
  * (emb_fixedpoint.h; zero point and act_min folded into its constant) when every channel of
  * a block right-shifts by at most 21, else emb_requant.
- * - pointwise (1x1, groups 1), C % 4 == 0, C <= 256, not p->compact: int16 "w16" weights
+ * - pointwise (1x1, groups 1), C % 4 == 0, C <= 384, not p->compact: int16 "w16" weights
  *   (packing.py);
- *   chunks of 64 output channels (requant table on the stack), pixel pairs widened once,
+ *   chunks of up to 64 output channels (requant table on the stack), pixel pairs widened once,
  *   every channel pair through w16_run (LDM, LDM, 8 SMLAD per 16 MACs);
  * - other pointwise: 2 output channels x 2 pixels per SMLAD block (zero point folded into
  *   the bias), int8 OHWI weights;
@@ -417,16 +417,19 @@ static void conv_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w
     }
 }
 
-enum { W16_PW_CHUNK = 64, W16_SMALL_CHUNK = 16 };
+enum { W16_PW_CHUNK = 64, W16_PW_SCRATCH = 256 + 6 * W16_PW_CHUNK, W16_SMALL_CHUNK = 16 };
 
-/* Pointwise, C % 4 == 0, C <= W16_K_MAX: scratch 1 KB (xb) + 1.5 KB (tbl: chunks of 64
- * output channels, so each pixel pair is widened once per 64). */
+/* Pointwise, C % 4 == 0, C <= W16_K_MAX: 2.5 KB of scratch, the widened pair (xb, C words)
+ * then the table (6 words a channel) of chunks of at most 64 output channels (so each pixel
+ * pair is widened once per chunk): 64 up to C = 256, 42 at C = 384. */
 static void conv_pointwise_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w,
                                const int32_t *bias, const int32_t *mult, const int32_t *shift,
                                int8_t *out)
 {
-    int32_t xb[W16_K_MAX], tbl[W16_PW_CHUNK * 6];
-    conv_w16(p, in, w, bias, mult, shift, out, p->in_c, W16_PW_CHUNK, tbl, xb, 0);
+    int32_t scratch[W16_PW_SCRATCH];
+    const int32_t k = p->in_c, fit = ((W16_PW_SCRATCH - k) / 6) & ~1;
+    conv_w16(p, in, w, bias, mult, shift, out, k, fit < W16_PW_CHUNK ? fit : W16_PW_CHUNK,
+             scratch + k, scratch, 0);
 }
 
 /* groups 1 with a small window (K = KH * run4 <= SMALL_K_MAX, run4 = KW * C rounded up to

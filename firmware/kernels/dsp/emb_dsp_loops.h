@@ -681,7 +681,10 @@ typedef struct {
     int32_t rows, groups, zp2;   /* 48, 52, 56 */
     int32_t m;                   /* 60 */
 } w16_ctx;
-enum { W16_K_MAX = 256 };        /* input channels (k) per pixel: 64 unrolled steps */
+enum { W16_K_MAX = 384 };        /* input channels (k) per pixel: 96 unrolled steps */
+#define W16_STEPS_S "96"            /* W16_K_MAX / 4, for the assembler */
+#define W16_BLOCK_S "3840"          /* their bytes (40 a step) */
+typedef char emb_w16_steps_match_asm[W16_K_MAX == 96 * 4 && 96 * 40 == 3840 ? 1 : -1];
 
 /* a[0..3] (p0 oc0, p0 oc1, p1 oc0, p1 oc1) += widened pair xb . channel pair w over k. */
 static inline void w16_acc(const int32_t *xb, const int8_t *w, int32_t k, int32_t a[4])
@@ -817,7 +820,8 @@ void emb_dsp_w16_run(w16_ctx *k, const int8_t *w);
     "    push {r0, r1}\n"                                                                   \
     "    ldm r0, {r2-r9}\n"                                                                 \
     "    push {r2-r9}\n"                          /* [sp]: a copy of the ctx */             \
-    "    adr.w r0, 9f\n"                                                                    \
+    "    adr.w r0, 4f\n"                          /* the first step */                     \
+    "    add r0, r0, #" W16_BLOCK_S "\n"                                                    \
     "    sub r0, r0, r9\n"                                                                  \
     "    orr r0, r0, #1\n"                                                                  \
     "    str r0, [sp, #28]\n"                     /* back -> entry address */               \
@@ -853,7 +857,7 @@ void emb_dsp_w16_run(w16_ctx *k, const int8_t *w);
     "    str r2, [sp]\n"                                                                    \
     "    ldrd r0, ip, [sp, #24]\n"                /* xb, entry */                           \
     "    bx ip\n"                                                                           \
-    "    .rept 64\n"                                                                        \
+    "4:  .rept " W16_STEPS_S "\n"                                                         \
     EMB_W16_STEP                                                                            \
     "    .endr\n"                                                                           \
     "9:  ldr r2, [sp]\n"                                                                    \
