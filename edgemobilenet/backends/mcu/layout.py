@@ -15,10 +15,12 @@ from edgemobilenet.quant.qgraph import QGraph
 from edgemobilenet.targets import Target
 
 BULK_CONST, BULK_ARENA = ".emb_bulk", ".emb_bulk_bss"   # firmware/boards/common/sections.ld
-# flash the code, runtime and kernels take beyond the weights (measured -O2 M4 ELFs: 15-25 KB;
-# with the mve kernels' hand-written loops MobileNetV2 0.35-32 on mps3-an547 takes 32.6 KB,
-# over 40 KB in a patched plan: tests/test_patch_qemu.py)
-CODE_ALLOWANCE = 32 * 1024
+# flash the code, runtime and kernels take beyond the weights (ELF text minus const_bytes:
+# trained MobileNetV2 0.35-96 with the dsp kernels' unrolled w16 runs takes 50.2 KB on
+# mps2-an386, 37.9 KB with mve on mps3-an547; with the mve kernels' hand-written loops
+# MobileNetV2 0.35-32 on mps3-an547 takes 32.6 KB, over 40 KB in a patched plan:
+# tests/test_patch_qemu.py)
+CODE_ALLOWANCE = 56 * 1024
 CODE_ALLOWANCE_MVE = 48 * 1024
 
 
