@@ -292,8 +292,12 @@ static void pw_k_run(const emb_conv_params *p, const int8_t *in, const int8_t *w
                      int32x4_t base, const emb_mve_rq *rq, int8_t *out, int32_t n_pix)
 {
     const int32_t c = p->in_c;
-    pwk_ctx k = {in, out, p->out_c, n_pix >> 1, p->out_zp, {0}, {{0}}, {0}, {0}, {0}, {0},
-                 {0}, {0}};
+    pwk_ctx k;
+    k.x = in;
+    k.o = out;
+    k.o_step = p->out_c;
+    k.pairs = n_pix >> 1;
+    k.zp = p->out_zp;
     for (int j = 0; j < 4; j++) {
         if (c == 8)
             vstrhq_s16((int16_t *)k.w[j], vldrbq_s16(wb + 8 * j));
@@ -337,6 +341,14 @@ static void conv_pointwise(const emb_conv_params *p, const int8_t *in, const int
     const int32_t c = p->in_c, n_pix = p->out_h * p->out_w;
     const int dense = p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
                       p->pad_left == 0 && p->in_w == p->out_w && p->in_h == p->out_h;
+    pw_run_ctx k;   /* emb_mve_pw_run's context: the fields every block shares set once */
+    k.n16 = c >> 4;
+    k.tail = c & 15;
+    k.c = c;
+    k.o_step = p->out_c;
+    k.zp = p->out_zp;
+    vstrwq_s32(k.lo, vdupq_n_s32(p->act_min));
+    vstrwq_s32(k.hi, vdupq_n_s32(p->act_max));
     for (int32_t oc = 0; oc < p->out_c; oc += 4) {
         const int32_t m = p->out_c - oc < 4 ? p->out_c - oc : 4;
         const mve_pred16_t pr = vctp32q((uint32_t)m);
@@ -352,13 +364,13 @@ static void conv_pointwise(const emb_conv_params *p, const int8_t *in, const int
             pix = n_pix;
         } else if (dense && m == 4 && n_pix >= 2) {
             const int lsh = vmaxvq_s32(0, rq.left) > 0;
-            pw_run_ctx k = {in, wb, c >> 4, c & 15, c, out + oc, p->out_c, n_pix >> 1,
-                            p->out_zp, {0}, {0}, {0}, {0}, {0}, {0}};
+            k.x = in;
+            k.w = wb;
+            k.o = out + oc;
+            k.pairs = n_pix >> 1;
             vstrwq_s32(k.base, base);
             vstrwq_s32(k.mult, rq.mult);
             vstrwq_s32(k.right, rq.right);
-            vstrwq_s32(k.lo, vdupq_n_s32(p->act_min));
-            vstrwq_s32(k.hi, vdupq_n_s32(p->act_max));
             vstrwq_s32(k.left, rq.left);
             static void (*const runs[2][2])(pw_run_ctx *) = {
                 {emb_mve_pw_run, emb_mve_pw_run_pos}, {emb_mve_pw_run_lsh, emb_mve_pw_run_lsh_pos}};

@@ -106,16 +106,30 @@ static inline void emb_mve_pw_tail(const int8_t *x0, const int8_t *x1, const int
     }
 }
 
-/* sum(w_j) of the 4 output channels of a packed block of k input channels. */
+/* sum(w_j) of the 4 output channels of a packed block of k input channels (4 scalar
+ * sums: kept in registers, 8 instructions per 16 input channels). */
 static inline void emb_mve_block_wsum(const int8_t *wb, int32_t k, int32_t wsum[4])
 {
     const int32_t t = k & 15, full = k - t;
-    const mve_pred16_t p = vctp8q((uint32_t)t);
-    for (int j = 0; j < 4; j++) wsum[j] = 0;
-    for (int32_t i = 0; i < full; i += 16)
-        for (int j = 0; j < 4; j++) wsum[j] = vaddvaq_s8(wsum[j], vldrbq_s8(wb + 4 * i + 16 * j));
-    for (int j = 0; t && j < 4; j++)
-        wsum[j] = vaddvaq_s8(wsum[j], vldrbq_z_s8(wb + 4 * full + t * j, p));
+    int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (const int8_t *q = wb, *e = wb + 4 * full; q < e; q += 64) {
+        s0 = vaddvaq_s8(s0, vldrbq_s8(q));
+        s1 = vaddvaq_s8(s1, vldrbq_s8(q + 16));
+        s2 = vaddvaq_s8(s2, vldrbq_s8(q + 32));
+        s3 = vaddvaq_s8(s3, vldrbq_s8(q + 48));
+    }
+    if (t) {
+        const mve_pred16_t p = vctp8q((uint32_t)t);
+        const int8_t *q = wb + 4 * full;
+        s0 = vaddvaq_s8(s0, vldrbq_z_s8(q, p));
+        s1 = vaddvaq_s8(s1, vldrbq_z_s8(q + t, p));
+        s2 = vaddvaq_s8(s2, vldrbq_z_s8(q + 2 * t, p));
+        s3 = vaddvaq_s8(s3, vldrbq_z_s8(q + 3 * t, p));
+    }
+    wsum[0] = s0;
+    wsum[1] = s1;
+    wsum[2] = s2;
+    wsum[3] = s3;
 }
 
 static inline int32x4_t emb_mve_vec4(const int32_t v[4])
