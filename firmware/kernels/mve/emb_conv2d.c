@@ -1084,6 +1084,7 @@ DW3_ASM("emb_mve_dw3_s2_pos", DW3_ROW_S2, "")
 #undef DW3_MAC0
 
 enum { DW3_BUF = 2048 };   /* bytes of buffered input rows (8 bytes a pixel) */
+enum { DW3_GATHER_MAX_C = 248 };   /* dw3_fill's gather: byte offsets up to c + 7 */
 
 /* The buffer rows of input rows iy0.. (n of them) and columns ix0.. (w pixels) of channels
  * ch..ch+7, the zero point outside the input. */
@@ -1092,6 +1093,8 @@ static void dw3_fill(const emb_conv_params *p, const int8_t *in, int32_t ch, int
 {
     const int16x8_t zp = vdupq_n_s16((int16_t)p->in_zp);
     const int32_t c = p->in_c;
+    const uint8x16_t lane = vidupq_n_u8(0, 1);
+    const uint8x16_t pair = vaddq_m_n_u8(lane, lane, (uint8_t)(c - 8), vcmpcsq_n_u8(lane, 8));
     int32_t a = -ix0, b = p->in_w - ix0;          /* valid columns [a, b) of the w */
     a = a < 0 ? 0 : (a > w ? w : a);
     b = b > w ? w : (b < a ? a : b);
@@ -1104,8 +1107,12 @@ static void dw3_fill(const emb_conv_params *p, const int8_t *in, int32_t ch, int
         int8_t *e = d;
         for (int32_t i = 0; i < a; i++, e += 8) vstrbq_s16(e, zp);
         const int8_t *s = in + (iy * p->in_w + ix0 + a) * c + ch;
-        for (int32_t i = a; i < b; i++, e += 8, s += c) vstrbq_s16(e, vldrbq_s16(s));
-        for (int32_t i = b; i < w; i++, e += 8) vstrbq_s16(e, zp);
+        int32_t i = a;
+        if (c <= DW3_GATHER_MAX_C)   /* 2 pixels a gather (byte offsets 0..7, c..c + 7) */
+            for (; i + 1 < b; i += 2, e += 16, s += 2 * c)
+                vstrbq_s8(e, vldrbq_gather_offset_s8(s, pair));
+        for (; i < b; i++, e += 8, s += c) vstrbq_s16(e, vldrbq_s16(s));
+        for (i = b; i < w; i++, e += 8) vstrbq_s16(e, zp);
     }
 }
 
