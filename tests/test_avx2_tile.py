@@ -44,3 +44,29 @@ def test_avx2_tile_bit_exact_at_extremes(tmp_path):
     asm = subprocess.run(["objdump", "-d", str(export(ex, tmp_path / "m.so"))],
                          capture_output=True, text=True, timeout=60, check=True).stdout
     assert "vpmaddwd" in asm and "zmm" not in asm
+
+
+def _one_pixel_graph():
+    """1x1 maps and dense layers (the tile's one-pixel form): 3x3 conv, global average
+    pool, 1x1 convs 16 -> 40 -> 24 on the 1x1 map, dense 24 -> 20 -> 12, every weight of the
+    packed layers at -128 or 127."""
+    b = GraphBuilder(np.random.default_rng(5), (1, 5, 7, 3), 0.05, -10)
+    x = b.avg_pool(b.conv2d("input", 16, kernel=3, act="relu6"))
+    x = b.conv2d(b.conv2d(x, 40, kernel=1, act="relu"), 24, kernel=1)
+    x = b.fully_connected(b.reshape(x, (1, 24)), 20, act="relu")
+    g = b.build(b.fully_connected(x, 12))
+    for n in g.nodes:
+        w = n.params.get("weight")
+        if w is not None and (w.ndim == 2 or w.shape[1:3] == (1, 1)):
+            n.params["weight"] = np.where(w >= 0, 127, -128).astype(np.int8)
+    return g
+
+
+def test_avx2_one_pixel_tile_bit_exact_at_extremes():
+    g = _one_pixel_graph()
+    ex = compile_qgraph(g, HASWELL)
+    shape = g.tensors[g.inputs[0]].shape
+    for x in (np.full(shape, -128, np.int8), np.full(shape, 127, np.int8),
+              np.random.default_rng(1).integers(-128, 128, shape, dtype=np.int8)):
+        np.testing.assert_array_equal(run_local(ex, g, x)[g.outputs[0]],
+                                      reference.run(g, x)[g.outputs[0]])

@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+import tvm
 from qgraph_builders import GraphBuilder
 
 from edgemobilenet.backends.tvm import intrin_neon
@@ -88,3 +89,73 @@ def test_weights_transposed_only_for_8_kblocks_of_neon():
     assert _transposes(5, 8, "neon") == 8
     assert _transposes(5, 4, "neon") == _transposes(5, 6, "neon") == 0
     assert _transposes(5, 8, "sdot") == 0
+
+
+def _one_pixel_graph(extreme: bool):
+    """Squeeze-excite-like 1x1 maps and dense layers, each one pixel per register-tile call:
+    3x3 conv -> 24, global average pool, 1x1 convs 24 -> 40 -> 32 -> 32 (k-blocks 6, 5, 8
+    (transposed weights) per call), dense 32 -> 20 -> 12 (k-blocks 8, 5); with `extreme`
+    the 1x1 and dense weights are +-127."""
+    b = GraphBuilder(np.random.default_rng(11), (1, 5, 7, 3), 0.05, -10)
+    x = b.conv2d("input", 24, kernel=3, act="relu6")
+    x = b.avg_pool(x)
+    x = b.conv2d(x, 40, kernel=1, act="relu")
+    x = b.conv2d(x, 32, kernel=1)
+    x = b.conv2d(x, 32, kernel=1, act="relu")
+    x = b.reshape(x, (1, 32))
+    x = b.fully_connected(x, 20, act="relu")
+    g = b.build(b.fully_connected(x, 12))
+    if extreme:
+        for n in g.nodes:
+            w = n.params.get("weight")
+            if w is not None and (w.ndim == 2 or w.shape[1:3] == (1, 1)):
+                n.params["weight"] = np.where(w >= 0, 127, -127).astype(np.int8)
+    return g
+
+
+def _tensorized(target: str) -> list[str]:
+    """The intrinsics the default schedules tensorize the packed kernels of
+    `_one_pixel_graph` with, in kernel order (all of them scheduled)."""
+    from tvm import s_tir
+
+    from edgemobilenet.backends.tvm import default_schedules, layouts
+    from edgemobilenet.backends.tvm.build import tvm_target
+
+    t = linux_target(target).tvm_target
+    mod = lower(_one_pixel_graph(False), t, schedule=False)
+    lay = layouts.select(t)
+    apply = default_schedules.scheduler(lay, True, intrin_neon.narrow_weights(mod))
+    out = []
+    for gv, f in sorted(mod.functions.items(), key=lambda kv: kv[0].name_hint):
+        if "packed" in gv.name_hint and isinstance(f, tvm.tirx.PrimFunc):
+            with tvm_target(t) as tgt:
+                sch = apply(f, tgt, False)
+            assert sch is not None, gv.name_hint
+            out += [str(i.attrs[0]) for i in sch.trace.insts if i.kind.name == "Tensorize"]
+    return out
+
+
+def test_one_pixel_kernels_get_the_register_tile():
+    """1x1 maps and dense layers use the register tile's one-pixel form (before: the
+    generic unscheduled loops for 1x1 maps, TVM's one-block intrinsic for dense)."""
+    assert sorted(_tensorized("rpi4")) == sorted([
+        "edgemb_neon_1x4x6", "edgemb_neon_1x4x5", "edgemb_neon_1x4x8", "edgemb_neon_1x4x8",
+        "edgemb_neon_1x4x5", "edgemb_neon_7x4x3"])
+    assert sorted(_tensorized("rpi5")) == sorted([
+        "edgemb_sdot_1x4x6", "edgemb_sdot_1x4x5", "edgemb_sdot_1x4x8", "edgemb_sdot_1x4x8",
+        "edgemb_sdot_1x4x5", "dot_4x4_i8i8s32_sdot"])
+
+
+@pytest.mark.slow  # two emulated runs (import tvm under qemu), ~1 min
+@pytest.mark.parametrize("target", ["rpi4", "rpi5"])
+def test_one_pixel_tile_bit_exact_on_emulated_core(target, tmp_path):
+    g = _one_pixel_graph(True)
+    compile_linux(g, target, tmp_path / "b")
+    x = np.full(g.tensors[g.inputs[0]].shape, 127, dtype=np.int8)
+    x[0, ::2] = -128
+    np.save(tmp_path / "x.npy", x)
+    c = count_inference("tvm", tmp_path / "b" / "model.so", linux_target(target).qemu_cpu,
+                        inferences=1, input_spec={"shape": list(x.shape), "dtype": "int8"},
+                        input_npy=tmp_path / "x.npy")
+    want = reference.run(g, x)[g.outputs[0]]
+    np.testing.assert_array_equal(np.array(c.output["values"]).reshape(want.shape), want)

@@ -127,6 +127,9 @@ def _packed(sch: s_tir.Schedule, lay: Layout, intrin: str | None, lanes: int,
     if len(loops) == 7 and tile_kind is not None and _extent(sch, loops[-1]) > K_BLOCK:
         _packed_tile(sch, block, epi, loops, tile_kind, lanes, knobs)
         return
+    if len(loops) == 3 and tile_kind is not None:
+        _dense_tile(sch, block, epi, loops, tile_kind, lanes, knobs)
+        return
     if len(loops) == 7:                       # conv: n, oh, ow, oc, ry, rx, rc
         n, oh, ow, oc, ry, rx, rc = loops
         pix, blocks = TILES.get(lay.name, (PIXEL_TILE, 1)) if intrin else (PIXEL_TILE, 1)
@@ -185,6 +188,27 @@ def _packed_tile(sch: s_tir.Schedule, block, epi, loops: list, kind: str, lanes:
     _vectorize_inner(sch, init, lanes)
     sch.tensorize(owi, intrin_avx2.intrin(p, kb) if kind == "avx2"
                   else intrin_neon.intrin(p, kb, kind))
+
+
+def _dense_tile(sch: s_tir.Schedule, block, epi, loops: list, kind: str, lanes: int,
+                knobs: Knobs) -> None:
+    """Dense: the register tile's one-pixel form (one row x one channel block x KB
+    input-channel blocks per call), rows and channel blocks over threads."""
+    i, j, k = loops
+    io, ii = sch.split(i, [None, 1])
+    jo, ji = sch.split(j, [None, tile_oc_block(kind)])
+    kb = _tile(_extent(sch, k) // K_BLOCK, knobs.kblocks)
+    ko, kbi, ki = sch.split(k, [None, kb, K_BLOCK])
+    sch.reorder(io, jo, ko, ii, kbi, ji, ki)
+    outer = sch.fuse(io, jo)
+    sch.parallel(outer)
+    if epi is not None:
+        sch.reverse_compute_at(epi, outer)
+        _vectorize_inner(sch, epi, lanes)
+    init = sch.decompose_reduction(block, ko)
+    _vectorize_inner(sch, init, lanes)
+    sch.tensorize(ii, intrin_avx2.intrin(1, kb) if kind == "avx2"
+                  else intrin_neon.intrin(1, kb, kind))
 
 
 def _depthwise(sch: s_tir.Schedule, lanes: int, knobs: Knobs) -> None:

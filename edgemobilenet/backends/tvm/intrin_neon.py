@@ -44,7 +44,12 @@ def _llvm(name: str, dtype: str, *args):
 
 def tile_desc(p_: int, kb_: int, oc: int = 4):
     """`C[p, i] += sum_{kb, k} A[p, 4 kb + k] * B[kb, i, k]`: P pixels, `oc` output
-    channels, KB blocks of 4 input channels (also `intrin_avx2`'s, with 16 channels)."""
+    channels, KB blocks of 4 input channels (also `intrin_avx2`'s, with 16 channels).
+    One pixel (1x1 maps such as squeeze-excite, dense layers): its loop of extent 1 binds
+    no block axis, as in the blocks it is matched against."""
+    if p_ == 1:
+        return _one_pixel_desc(kb_, oc)
+
     @T.prim_func(s_tir=True)
     def desc(a: T.handle, b: T.handle, c: T.handle) -> None:
         A = T.match_buffer(a, (p_, kb_ * 4), "int8", offset_factor=1)
@@ -58,6 +63,24 @@ def tile_desc(p_: int, kb_: int, oc: int = 4):
                     vp, vi = T.axis.remap("SS", [p, i])
                     vk = T.axis.reduce(kb_ * 4, kb * 4 + k)
                     C[vp, vi] = C[vp, vi] + T.cast(A[vp, vk], "int32") * \
+                        T.cast(B[vk // 4, vi, vk % 4], "int32")
+    return desc
+
+
+def _one_pixel_desc(kb_: int, oc: int):
+    @T.prim_func(s_tir=True)
+    def desc(a: T.handle, b: T.handle, c: T.handle) -> None:
+        A = T.match_buffer(a, (1, kb_ * 4), "int8", offset_factor=1)
+        B = T.match_buffer(b, (kb_, oc, 4), "int8", offset_factor=1)
+        C = T.match_buffer(c, (1, oc), "int32", offset_factor=1)
+        with T.sblock("root"):
+            T.reads(C[0, 0:oc], A[0, 0:kb_ * 4], B[0:kb_, 0:oc, 0:4])
+            T.writes(C[0, 0:oc])
+            for _p, kb, i, k in T.grid(1, kb_, oc, 4):
+                with T.sblock("update"):
+                    vi = T.axis.spatial(oc, i)
+                    vk = T.axis.reduce(kb_ * 4, kb * 4 + k)
+                    C[0, vi] = C[0, vi] + T.cast(A[0, vk], "int32") * \
                         T.cast(B[vk // 4, vi, vk % 4], "int32")
     return desc
 
