@@ -243,7 +243,8 @@ static int rq_mode(const emb_conv_params *p, const int32_t *mult, int32_t oc0, i
 
 /* w16_run's table for the channel pairs from oc0 (n channels, n even): b0 b1 b0 b1, then
  * rq_fold's constants of both channels. Returns a bit mask of the pairs whose channels both
- * fold (bit j / 2 for the pair at j); the others need emb_requant. */
+ * fold (bit j / 2 for the pair at j); the others need emb_requant. The last pair of each run
+ * of such pairs gets W16_LAST in its second shift: where w16_run stops. */
 static uint32_t w16_table(const emb_conv_params *p, const int32_t *bias, const int32_t *mult,
                           const int32_t *shift, int32_t oc0, int32_t n, int32_t *t)
 {
@@ -257,6 +258,10 @@ static uint32_t w16_table(const emb_conv_params *p, const int32_t *bias, const i
         }
         fast |= (uint32_t)ok << (j >> 1);
     }
+    t -= 12 * (n >> 1);
+    const uint32_t ends = fast & ~(fast >> 1);   /* the last pair of each run (the top bit */
+    for (uint32_t e = ends; e; e &= e - 1)        /* of the mask always ends one) */
+        t[12 * __builtin_ctz(e) + 11] |= W16_LAST;
     return fast;
 }
 
@@ -345,8 +350,7 @@ static void conv_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w
         const int all = fast == (n2 >= 64 ? ~0u : (1u << (n2 >> 1)) - 1u) && n2 > 0;
         const int pos = rq_mode(p, mult, oc0, n2);
         const int8_t *wc = w + oc0 * k * 2;
-        w16_ctx cx = {tbl, 0, oc_n, hi4, lo4, tbl + 6 * n2, xb, 10 * k, pos, 0, 0, 0, 0, 0,
-                      zp2, 1};
+        w16_ctx cx = {tbl, 0, oc_n, hi4, lo4, xb, 10 * k, pos, 0, 0, 0, 0, 0, zp2, 1};
         int32_t oy = 0, ox = 0;
         for (int32_t pix = 0; pix < n_pix; pix += 2) {
             int32_t m = 0;   /* a run of m pairs straight from the input: dense 1x1, or the */
@@ -395,8 +399,8 @@ static void conv_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w
                 int32_t j1 = j;
                 while (j1 < n2 && (fast >> (j1 >> 1) & 1u)) j1 += 2;
                 if (j1 > j) {   /* pairs j .. j1 - 1: one w16_run */
-                    w16_ctx kc = {tbl + 6 * j, o + j, two ? oc_n : 0, hi4, lo4,
-                                  tbl + 6 * j1, xb, 10 * k, pos, 0, 0, 0, 0, 0, 0, 1};
+                    w16_ctx kc = {tbl + 6 * j, o + j, two ? oc_n : 0, hi4, lo4, xb, 10 * k,
+                                  pos, 0, 0, 0, 0, 0, 0, 1};
                     w16_run(&kc, wc + j * k * 2);
                     j = j1;
                     continue;

@@ -665,22 +665,26 @@ __asm__(
  * so one step of 4 input channels x 2 pixels x 2 channels is LDM, LDM, 8 SMLAD (10
  * instructions, 16 MACs). Fixed byte offsets for the Thumb-2 routine below. */
 typedef struct {
-    const int32_t *tbl;          /* 0: per channel pair (w16_table): b0 b1 b0 b1, q0[4], q1[4] */
+    const int32_t *tbl;          /* 0: per channel pair (w16_table): b0 b1 b0 b1, q0[4], q1[4]; */
+                                 /* the run ends at the pair whose q1[3] has W16_LAST set */
     int8_t *o;                   /* 4: output of pixel 0, first channel of the chunk */
     int32_t o_step;              /* 8: bytes from pixel 0's outputs to pixel 1's (0: one pixel) */
     uint32_t hi4, lo4;           /* 12, 16: act_max - act_min, act_min per byte */
-    const int32_t *tbl_end;      /* 20 */
-    int32_t *xb;                 /* 24: widened pixel pair */
-    int32_t back;                /* 28: 10 * k (bytes of unrolled steps before the end label) */
-    int pos;                     /* 32: rq_mode: 0, 1 (emb_rq_pos_ok), 2 (and full range) */
+    int32_t *xb;                 /* 20: widened pixel pair */
+    int32_t back;                /* 24: 10 * k (bytes of unrolled steps before the end label) */
+    int pos;                     /* 28: rq_mode: 0, 1 (emb_rq_pos_ok), 2 (and full range) */
     /* w16_run runs m pixel pairs, pair i widened (w16_widen) from src + 2 * i * step into xb
      * first unless rows == 0 (then xb is the caller's one pair, m 1), outputs at
      * o + 2 * i * o_step; src, o and m are used up. */
-    const int8_t *src;           /* 36 */
-    int32_t step, row_step;      /* 40, 44 */
-    int32_t rows, groups, zp2;   /* 48, 52, 56 */
-    int32_t m;                   /* 60 */
+    const int8_t *src;           /* 32 */
+    int32_t step, row_step;      /* 36, 40 */
+    int32_t rows, groups, zp2;   /* 44, 48, 52 */
+    int32_t m;                   /* 56 */
 } w16_ctx;
+/* A flag above the shift e1 (0..30; ASR by a register reads its low byte only). */
+enum { W16_LAST = 256 };
+#define W16_LAST_S "256"
+typedef char emb_w16_last_matches_asm[W16_LAST == 256 ? 1 : -1];
 enum { W16_K_MAX = 384 };        /* input channels (k) per pixel: 96 unrolled steps */
 #define W16_STEPS_S "96"            /* W16_K_MAX / 4, for the assembler */
 #define W16_BLOCK_S "3840"          /* their bytes (40 a step) */
@@ -751,15 +755,17 @@ static void w16_run(w16_ctx *k, const int8_t *w0)
             w16_widen(k->src, k->step, k->row_step, k->rows, k->groups, k->xb, k->zp2);
         int8_t *o = k->o;
         const int8_t *w = w0;
-        for (const int32_t *t = k->tbl; t != k->tbl_end; t += 12, o += 2, w += 4 * n) {
+        for (const int32_t *t = k->tbl;; t += 12, o += 2, w += 4 * n) {
             int32_t a[4] = {t[0], t[1], t[2], t[3]};
+            const int32_t q1[4] = {t[8], t[9], t[10], t[11] & (W16_LAST - 1)};
             w16_acc(k->xb, w, n, a);
-            uint32_t u = emb_rq_lane(a[0], t + 4, k->pos) | emb_rq_lane(a[1], t + 8, k->pos) << 8 |
+            uint32_t u = emb_rq_lane(a[0], t + 4, k->pos) | emb_rq_lane(a[1], q1, k->pos) << 8 |
                          emb_rq_lane(a[2], t + 4, k->pos) << 16 |
-                         emb_rq_lane(a[3], t + 8, k->pos) << 24;
+                         emb_rq_lane(a[3], q1, k->pos) << 24;
             u = __uadd8(__usub8(k->hi4, __uqsub8(k->hi4, u)), k->lo4);
             emb_wr2(o + k->o_step, u >> 16);
             emb_wr2(o, u);
+            if (t[11] & W16_LAST) break;
         }
     }
 }
@@ -769,8 +775,9 @@ static void w16_run(w16_ctx *k, const int8_t *w0)
  * label 9, 40 bytes per step: no loop counter, which the 14 live registers leave no room
  * for), then the requantization with the constants of w16_table (zero point and act_min
  * folded in: 6 instructions a lane), the act_max clamp on 4 lanes at once and two halfword
- * stores. [sp]: a copy of the ctx's first 8 words (tbl and o advance), [sp, #32] the ctx
- * (src, o, m advance), [sp, #36] w. */
+ * stores, up to the pair flagged W16_LAST (TST of its e1 register: nothing after it sets
+ * the flags). [sp]: a copy of the ctx's first 8 words (tbl and o advance), [sp, #32] the
+ * ctx (src, o, m advance), [sp, #36] w. */
 void emb_dsp_w16_run(w16_ctx *k, const int8_t *w);
 #define EMB_W16_STEP                                                                        \
     "    ldm.w r0!, {r8-r11}\n"                                                              \
@@ -822,17 +829,17 @@ void emb_dsp_w16_run(w16_ctx *k, const int8_t *w);
     "    push {r2-r9}\n"                          /* [sp]: a copy of the ctx */             \
     "    adr.w r0, 4f\n"                          /* the first step */                     \
     "    add r0, r0, #" W16_BLOCK_S "\n"                                                    \
-    "    sub r0, r0, r9\n"                                                                  \
+    "    sub r0, r0, r8\n"                                                                  \
     "    orr r0, r0, #1\n"                                                                  \
-    "    str r0, [sp, #28]\n"                     /* back -> entry address */               \
+    "    str r0, [sp, #24]\n"                     /* back -> entry address */               \
     "5:  ldr r0, [sp, #32]\n"                     /* next pixel pair */                     \
-    "    ldrd r3, r4, [r0, #44]\n"                /* row_step, rows */                      \
+    "    ldrd r3, r4, [r0, #40]\n"                /* row_step, rows */                      \
     "    cbz r4, 8f\n"                                                                      \
-    "    ldrd r1, r2, [r0, #36]\n"                /* src, step */                           \
-    "    ldrd r11, r6, [r0, #52]\n"               /* groups, zp2 */                         \
-    "    ldr r5, [sp, #24]\n"                     /* xb */                                  \
+    "    ldrd r1, r2, [r0, #32]\n"                /* src, step */                           \
+    "    ldrd r11, r6, [r0, #48]\n"               /* groups, zp2 */                         \
+    "    ldr r5, [sp, #20]\n"                     /* xb */                                  \
     "    add r7, r1, r2, lsl #1\n"                                                          \
-    "    str r7, [r0, #36]\n"                     /* src of the next pair */                \
+    "    str r7, [r0, #32]\n"                     /* src of the next pair */                \
     "6:  mov ip, r1\n"                                                                      \
     "    mov lr, r11\n"                                                                     \
     "7:  ldr r9, [ip, r2]\n"                                                                \
@@ -855,7 +862,7 @@ void emb_dsp_w16_run(w16_ctx *k, const int8_t *w);
     "    ldr r1, [sp, #36]\n"                     /* w */                                   \
     "1:  ldm r2!, {r4-r7}\n"                      /* biases */                              \
     "    str r2, [sp]\n"                                                                    \
-    "    ldrd r0, ip, [sp, #24]\n"                /* xb, entry */                           \
+    "    ldrd r0, ip, [sp, #20]\n"                /* xb, entry */                           \
     "    bx ip\n"                                                                           \
     "4:  .rept " W16_STEPS_S "\n"                                                         \
     EMB_W16_STEP                                                                            \
@@ -863,22 +870,21 @@ void emb_dsp_w16_run(w16_ctx *k, const int8_t *w);
     "9:  ldr r2, [sp]\n"                                                                    \
     RQ2("r6", "r4")                                                                         \
     RQ2("r7", "r5")                                                                         \
+    "    tst r11, #" W16_LAST_S "\n"                /* the last pair? (Z clear) */           \
     "    orr r4, r4, r5, lsl #8\n"                                                          \
     "    orr r6, r6, r7, lsl #8\n"                                                          \
     "    orr r4, r4, r6, lsl #16\n"                                                         \
     "    ldrd r8, r9, [sp, #4]\n"                 /* o, o_step */                           \
     CLAMP                                                                                   \
-    "    lsrs r5, r4, #16\n"                                                                \
+    "    lsr r5, r4, #16\n"                                                                 \
     "    strh r5, [r8, r9]\n"                                                               \
     "    strh r4, [r8], #2\n"                                                               \
     "    str r8, [sp, #4]\n"                                                                \
-    "    ldr r3, [sp, #20]\n"                                                               \
-    "    cmp r2, r3\n"                                                                      \
-    "    bne 1b\n"                                                                          \
+    "    beq 1b\n"                                                                          \
     "    ldr r0, [sp, #32]\n"                                                               \
-    "    ldr r3, [r0, #60]\n"                                                               \
+    "    ldr r3, [r0, #56]\n"                                                               \
     "    subs r3, r3, #1\n"                                                                 \
-    "    str r3, [r0, #60]\n"                                                               \
+    "    str r3, [r0, #56]\n"                                                               \
     "    bne 5b\n"                                                                          \
     "    add sp, sp, #40\n"                                                                 \
     "    pop {r4-r11, pc}\n"                                                                \
