@@ -20,8 +20,8 @@
  *   pixel, every output row one dw3_run (SMLAD on tap pairs);
  * - other depthwise: per pixel, 4 channels per word (SMLABB / SMLATT);
  * - anything else (grouped, dilated along W): the portable generic loop.
- * Stack scratch (no heap): frames of at most 2.97 KB below emb_conv2d_s8's 0.33 KB
- * (gcc -fstack-usage: pointwise w16 2.54 + 0.37 KB, first conv 1.68 + 0.37 KB, depthwise
+ * Stack scratch (no heap): frames of at most 3.49 KB below emb_conv2d_s8's 0.33 KB
+ * (gcc -fstack-usage: pointwise w16 3.12 + 0.37 KB, first conv 1.85 + 0.37 KB, depthwise
  * 3x3 1.66 KB). */
 #include <string.h>
 #include "emb_kernels_internal.h"
@@ -242,26 +242,31 @@ static int rq_mode(const emb_conv_params *p, const int32_t *mult, int32_t oc0, i
 }
 
 /* w16_run's table for the channel pairs from oc0 (n channels, n even): b0 b1 b0 b1, then
- * rq_fold's constants of both channels. Returns a bit mask of the pairs whose channels both
+ * rq_fold's constants of both channels as klo, khi, m, klo, khi, e1. Returns a bit mask of the pairs whose channels both
  * fold (bit j / 2 for the pair at j); the others need emb_requant. The last pair of each run
  * of such pairs gets W16_LAST in its second shift: where w16_run stops. */
 static uint32_t w16_table(const emb_conv_params *p, const int32_t *bias, const int32_t *mult,
                           const int32_t *shift, int32_t oc0, int32_t n, int32_t *t)
 {
     uint32_t fast = 0;
-    for (int32_t j = 0; j < n; j += 2, t += 12) {
+    for (int32_t j = 0; j < n; j += 2, t += 2 * W16_TBL) {
         int ok = 1;
         for (int32_t i = 0; i < 2; i++) {
             const int32_t oc = oc0 + j + i;
+            int32_t q[4] = {0, 0, 0, 0}, *c = t + 4 + 6 * i;
             t[i] = t[i + 2] = bias[oc];
-            ok &= rq_fold(p, mult[oc], shift[oc], t + 4 + 4 * i);
+            ok &= rq_fold(p, mult[oc], shift[oc], q);
+            c[0] = c[3] = q[1];
+            c[1] = c[4] = q[2];
+            c[2] = q[0];
+            c[5] = q[3];
         }
         fast |= (uint32_t)ok << (j >> 1);
     }
-    t -= 12 * (n >> 1);
+    t -= W16_TBL * n;
     const uint32_t ends = fast & ~(fast >> 1);   /* the last pair of each run (the top bit */
     for (uint32_t e = ends; e; e &= e - 1)        /* of the mask always ends one) */
-        t[12 * __builtin_ctz(e) + 11] |= W16_LAST;
+        t[2 * W16_TBL * __builtin_ctz(e) + 15] |= W16_LAST;
     return fast;
 }
 
@@ -399,7 +404,7 @@ static void conv_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w
                 int32_t j1 = j;
                 while (j1 < n2 && (fast >> (j1 >> 1) & 1u)) j1 += 2;
                 if (j1 > j) {   /* pairs j .. j1 - 1: one w16_run */
-                    w16_ctx kc = {tbl + 6 * j, o + j, two ? oc_n : 0, hi4, lo4, xb, 10 * k,
+                    w16_ctx kc = {tbl + W16_TBL * j, o + j, two ? oc_n : 0, hi4, lo4, xb, 10 * k,
                                   pos, 0, 0, 0, 0, 0, 0, 1};
                     w16_run(&kc, wc + j * k * 2);
                     j = j1;
@@ -421,17 +426,17 @@ static void conv_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w
     }
 }
 
-enum { W16_PW_CHUNK = 64, W16_PW_SCRATCH = 256 + 6 * W16_PW_CHUNK, W16_SMALL_CHUNK = 16 };
+enum { W16_PW_CHUNK = 64, W16_PW_SCRATCH = 256 + W16_TBL * W16_PW_CHUNK, W16_SMALL_CHUNK = 16 };
 
-/* Pointwise, C % 4 == 0, C <= W16_K_MAX: 2.5 KB of scratch, the widened pair (xb, C words)
- * then the table (6 words a channel) of chunks of at most 64 output channels (so each pixel
- * pair is widened once per chunk): 64 up to C = 256, 42 at C = 384. */
+/* Pointwise, C % 4 == 0, C <= W16_K_MAX: 3 KB of scratch, the widened pair (xb, C words)
+ * then the table (W16_TBL words a channel) of chunks of at most 64 output channels (so each
+ * pixel pair is widened once per chunk): 64 up to C = 256, 48 at C = 384. */
 static void conv_pointwise_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w,
                                const int32_t *bias, const int32_t *mult, const int32_t *shift,
                                int8_t *out)
 {
     int32_t scratch[W16_PW_SCRATCH];
-    const int32_t k = p->in_c, fit = ((W16_PW_SCRATCH - k) / 6) & ~1;
+    const int32_t k = p->in_c, fit = ((W16_PW_SCRATCH - k) / W16_TBL) & ~1;
     conv_w16(p, in, w, bias, mult, shift, out, k, fit < W16_PW_CHUNK ? fit : W16_PW_CHUNK,
              scratch + k, scratch, 0);
 }
@@ -439,14 +444,14 @@ static void conv_pointwise_w16(const emb_conv_params *p, const int8_t *in, const
 /* groups 1 with a small window (K = KH * run4 <= SMALL_K_MAX, run4 = KW * C rounded up to
  * 4; OC <= SMALL_OC_MAX: the first conv), w16 weights over K: each window widened (1 KB)
  * straight from its input rows inside the image, else copied first (im2col, 256 B); then
- * as 2 pointwise pixels; tbl 384 B. */
+ * as 2 pointwise pixels; tbl 512 B. */
 static void conv_small(const emb_conv_params *p, const int8_t *in, const int8_t *w,
                        const int32_t *bias, const int32_t *mult, const int32_t *shift,
                        int8_t *out)
 {
     const int32_t k = p->k_h * ((p->k_w * p->in_c + 3) & ~3);
     int8_t buf[SMALL_K_MAX] __attribute__((aligned(4)));
-    int32_t xb[SMALL_K_MAX], tbl[W16_SMALL_CHUNK * 6];
+    int32_t xb[SMALL_K_MAX], tbl[W16_SMALL_CHUNK * W16_TBL];
     memset(buf, 0, sizeof buf);   /* row padding: any value (weight 0), kept defined */
     conv_w16(p, in, w, bias, mult, shift, out, k, W16_SMALL_CHUNK, tbl, xb, buf);
 }

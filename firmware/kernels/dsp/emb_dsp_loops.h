@@ -665,8 +665,9 @@ __asm__(
  * so one step of 4 input channels x 2 pixels x 2 channels is LDM, LDM, 8 SMLAD (10
  * instructions, 16 MACs). Fixed byte offsets for the Thumb-2 routine below. */
 typedef struct {
-    const int32_t *tbl;          /* 0: per channel pair (w16_table): b0 b1 b0 b1, q0[4], q1[4]; */
-                                 /* the run ends at the pair whose q1[3] has W16_LAST set */
+    const int32_t *tbl;          /* 0: per channel pair (w16_table): b0 b1 b0 b1, then per */
+                                 /* channel klo khi m klo khi e1; the run ends at the pair */
+                                 /* whose second e1 has W16_LAST set */
     int8_t *o;                   /* 4: output of pixel 0, first channel of the chunk */
     int32_t o_step;              /* 8: bytes from pixel 0's outputs to pixel 1's (0: one pixel) */
     uint32_t hi4, lo4;           /* 12, 16: act_max - act_min, act_min per byte */
@@ -681,8 +682,10 @@ typedef struct {
     int32_t rows, groups, zp2;   /* 44, 48, 52 */
     int32_t m;                   /* 56 */
 } w16_ctx;
-/* A flag above the shift e1 (0..30; ASR by a register reads its low byte only). */
-enum { W16_LAST = 256 };
+/* A flag above the shift e1 (0..30; ASR by a register reads its low byte only); table
+ * words per channel (2 biases, 6 constants: klo and khi twice, so one LDM serves both
+ * lanes). */
+enum { W16_LAST = 256, W16_TBL = 8 };
 #define W16_LAST_S "256"
 typedef char emb_w16_last_matches_asm[W16_LAST == 256 ? 1 : -1];
 enum { W16_K_MAX = 384 };        /* input channels (k) per pixel: 96 unrolled steps */
@@ -755,17 +758,18 @@ static void w16_run(w16_ctx *k, const int8_t *w0)
             w16_widen(k->src, k->step, k->row_step, k->rows, k->groups, k->xb, k->zp2);
         int8_t *o = k->o;
         const int8_t *w = w0;
-        for (const int32_t *t = k->tbl;; t += 12, o += 2, w += 4 * n) {
+        for (const int32_t *t = k->tbl;; t += 2 * W16_TBL, o += 2, w += 4 * n) {
             int32_t a[4] = {t[0], t[1], t[2], t[3]};
-            const int32_t q1[4] = {t[8], t[9], t[10], t[11] & (W16_LAST - 1)};
+            const int32_t q0[4] = {t[6], t[4], t[5], t[9]};
+            const int32_t q1[4] = {t[12], t[10], t[11], t[15] & (W16_LAST - 1)};
             w16_acc(k->xb, w, n, a);
-            uint32_t u = emb_rq_lane(a[0], t + 4, k->pos) | emb_rq_lane(a[1], q1, k->pos) << 8 |
-                         emb_rq_lane(a[2], t + 4, k->pos) << 16 |
+            uint32_t u = emb_rq_lane(a[0], q0, k->pos) | emb_rq_lane(a[1], q1, k->pos) << 8 |
+                         emb_rq_lane(a[2], q0, k->pos) << 16 |
                          emb_rq_lane(a[3], q1, k->pos) << 24;
             u = __uadd8(__usub8(k->hi4, __uqsub8(k->hi4, u)), k->lo4);
             emb_wr2(o + k->o_step, u >> 16);
             emb_wr2(o, u);
-            if (t[11] & W16_LAST) break;
+            if (t[15] & W16_LAST) break;
         }
     }
 }
@@ -790,12 +794,13 @@ void emb_dsp_w16_run(w16_ctx *k, const int8_t *w);
     "    smlad r6, r11, r3, r6\n"                                                            \
     "    smlad r7, r10, r12, r7\n"                                                           \
     "    smlad r7, r11, lr, r7\n"
-/* Lanes a (pixel 1) and b (pixel 0) of one channel: constants m, klo, khi, e1 in r8-r11. */
+/* Lanes a (pixel 1) and b (pixel 0) of one channel: constants klo, khi in r0, r3 and
+ * r9, r10, m in r8, e1 in r11 (one LDM). */
 #define EMB_W16_RQ2(a, b)                                                                   \
-    "    ldm r2!, {r8-r11}\n"                                                                \
+    "    ldm r2!, {r0, r3, r8-r11}\n"                                                        \
     "    asr ip, " a ", #31\n"                                                               \
-    "    adds r0, r9, ip, lsl #31\n"                                                         \
-    "    adc r3, r10, ip\n"                                                                  \
+    "    adds r0, r0, ip, lsl #31\n"                                                         \
+    "    adc r3, r3, ip\n"                                                                   \
     "    smlal r0, r3, " a ", r8\n"                                                          \
     "    asr " a ", r3, r11\n"                                                               \
     "    usat " a ", #8, " a "\n"                                                            \
@@ -805,10 +810,9 @@ void emb_dsp_w16_run(w16_ctx *k, const int8_t *w);
     "    smlal r9, r10, " b ", r8\n"                                                         \
     "    asr " b ", r10, r11\n"                                                              \
     "    usat " b ", #8, " b "\n"
-/* The same without the sign terms (emb_rq_pos_ok): klo, khi loaded again for lane a. */
+/* The same without the sign terms (emb_rq_pos_ok). */
 #define EMB_W16_RQ2_POS(a, b)                                                               \
-    "    ldm r2!, {r8-r11}\n"                                                                \
-    "    ldrd r0, r3, [r2, #-12]\n"                                                          \
+    "    ldm r2!, {r0, r3, r8-r11}\n"                                                        \
     "    smlal r0, r3, " a ", r8\n"                                                          \
     "    asr " a ", r3, r11\n"                                                               \
     "    usat " a ", #8, " a "\n"                                                            \
