@@ -400,14 +400,16 @@ void emb_dsp_dw3_run(const dw3_ctx *k);
     "    eor r4, r4, #0x80808080\n"                                                         \
     "    eor r8, r8, #0x80808080\n"
 /* Pixel pairs first (pos forms: 2 x 4 accumulators leave no register for the sign terms'
- * temporary), while at least 2 pixels are left; then single pixels. */
+ * temporary), while at least 2 pixels are left (o < o_end - o_step, kept in the ctx copy's
+ * x word, which is used up); then single pixels. */
 #define EMB_DW3_PAIRS(CLAMP2)                                                               \
-    "2:  ldrd r10, r11, [sp, #12]\n"              /* o, o_step */                           \
+    "    ldrd r10, r11, [sp, #12]\n"              /* o, o_step */                           \
     "    ldr r1, [sp, #20]\n"                                                               \
-    "    add r10, r10, r11\n"                                                               \
+    "    sub r1, r1, r11\n"                                                                 \
+    "    str r1, [sp]\n"                                                                    \
     "    cmp r10, r1\n"                                                                     \
     "    bhs 3f\n"                                /* fewer than 2 pixels left */            \
-    "    ldrd r3, ip, [sp, #4]\n"                 /* wt, rq */                              \
+    "2:  ldrd r3, ip, [sp, #4]\n"                 /* wt, rq */                              \
     "    ldmdb ip, {r4-r7}\n"                     /* biases, pixel A */                     \
     "    ldmdb ip, {r8-r11}\n"                    /* pixel B */                             \
     EMB_DW3_ROW2                                                                            \
@@ -431,8 +433,11 @@ void emb_dsp_dw3_run(const dw3_ctx *k);
     "    add r10, r10, r11, lsl #1\n"                                                       \
     "    str r10, [sp, #12]\n"                                                              \
     "    subw r0, r0, #" DW3_NEXT2_S "\n"                                                   \
-    "    b 2b\n"                                                                            \
+    "    ldr r1, [sp]\n"                                                                    \
+    "    cmp r10, r1\n"                                                                     \
+    "    blo 2b\n"                                                                          \
     "3:  ldr r10, [sp, #12]\n"                                                              \
+    "    ldr r1, [sp, #20]\n"                                                               \
     "    cmp r10, r1\n"                                                                     \
     "    beq 4f\n"
 #define EMB_DW3_FN(name, LANE, CLAMP, PAIRS)                                                \
