@@ -1092,27 +1092,28 @@ static void dw3_fill(const emb_conv_params *p, const int8_t *in, int32_t ch, int
                      int32_t n, int32_t ix0, int32_t w, int8_t *d, int32_t rowb)
 {
     const int16x8_t zp = vdupq_n_s16((int16_t)p->in_zp);
-    const int32_t c = p->in_c;
+    const int32_t c = p->in_c, row = p->in_w * c;
     const uint8x16_t lane = vidupq_n_u8(0, 1);
     const uint8x16_t pair = vaddq_m_n_u8(lane, lane, (uint8_t)(c - 8), vcmpcsq_n_u8(lane, 8));
     int32_t a = -ix0, b = p->in_w - ix0;          /* valid columns [a, b) of the w */
     a = a < 0 ? 0 : (a > w ? w : a);
     b = b > w ? w : (b < a ? a : b);
-    for (int32_t r = 0; r < n; r++, d += rowb) {
-        const int32_t iy = iy0 + r;
-        if ((uint32_t)iy >= (uint32_t)p->in_h) {
-            for (int32_t i = 0; i < w; i++) vstrbq_s16(d + 8 * i, zp);
+    /* 2 pixels a gather (byte offsets 0..7, c..c + 7), the rest one at a time */
+    const int32_t pairs = c <= DW3_GATHER_MAX_C ? (b - a) >> 1 : 0;
+    const int32_t singles = b - a - 2 * pairs, right = w - b;
+    int32_t off = (iy0 * p->in_w + ix0 + a) * c + ch;   /* row r's first valid byte */
+    for (int32_t r = 0; r < n; r++, d += rowb, off += row) {
+        int8_t *e = d;
+        if ((uint32_t)(iy0 + r) >= (uint32_t)p->in_h) {
+            for (int32_t i = w; i > 0; i--, e += 8) vstrbq_s16(e, zp);
             continue;
         }
-        int8_t *e = d;
-        for (int32_t i = 0; i < a; i++, e += 8) vstrbq_s16(e, zp);
-        const int8_t *s = in + (iy * p->in_w + ix0 + a) * c + ch;
-        int32_t i = a;
-        if (c <= DW3_GATHER_MAX_C)   /* 2 pixels a gather (byte offsets 0..7, c..c + 7) */
-            for (; i + 1 < b; i += 2, e += 16, s += 2 * c)
-                vstrbq_s8(e, vldrbq_gather_offset_s8(s, pair));
-        for (; i < b; i++, e += 8, s += c) vstrbq_s16(e, vldrbq_s16(s));
-        for (i = b; i < w; i++, e += 8) vstrbq_s16(e, zp);
+        for (int32_t i = a; i > 0; i--, e += 8) vstrbq_s16(e, zp);
+        const int8_t *s = in + off;
+        for (int32_t i = pairs; i > 0; i--, e += 16, s += 2 * c)
+            vstrbq_s8(e, vldrbq_gather_offset_s8(s, pair));
+        for (int32_t i = singles; i > 0; i--, e += 8, s += c) vstrbq_s16(e, vldrbq_s16(s));
+        for (int32_t i = right; i > 0; i--, e += 8) vstrbq_s16(e, zp);
     }
 }
 
