@@ -533,13 +533,14 @@ _Static_assert(offsetof(rows4_ctx, w) == 32 && offsetof(rows4_ctx, hi) == 176 &&
 
 /* 2 pixels a pass: each window 3 word loads moved into a vector (row kh at lanes 4 kh..,
  * row 0 again in the unused lanes 12..15, whose weights are 0), 4 VMLADAV per pixel,
- * requantized together (constants loaded once per pair); _pos: act_min >= out_zp. */
+ * requantized together (constants loaded once per pair); _fast: act_min >= out_zp and no
+ * left shift in the block (no rounding fix-up, no VSHL). */
 void emb_mve_rows4_run(rows4_ctx *k);
-void emb_mve_rows4_run_pos(rows4_ctx *k);
+void emb_mve_rows4_run_fast(rows4_ctx *k);
 #define ROWS4_FIX                                                                           \
     "    vand q5, q6, q4\n    vshr.s32 q5, q5, #31\n    vqadd.s32 q6, q6, q5\n"              \
     "    vand q5, q7, q4\n    vshr.s32 q5, q5, #31\n    vqadd.s32 q7, q7, q5\n"
-#define ROWS4_ASM(name, FIX)                                                                \
+#define ROWS4_ASM(name, LSH, FIX)                                                              \
     __asm__(                                                                                \
     EMB_ASM_BEGIN(name)                                                                     \
     "    push {r4-r11, lr}\n"                                                               \
@@ -581,9 +582,7 @@ void emb_mve_rows4_run_pos(rows4_ctx *k);
     "    vldrw.32 q4, [r12, #96]\n"                                                         \
     "    vadd.i32 q6, q6, q4\n"                                                             \
     "    vadd.i32 q7, q7, q4\n"                                                             \
-    "    vldrw.32 q4, [r12, #128]\n"                                                        \
-    "    vshl.s32 q6, q6, q4\n"                                                             \
-    "    vshl.s32 q7, q7, q4\n"                                                             \
+    LSH                                                                                     \
     "    vldrw.32 q4, [r12, #112]\n"                                                        \
     "    vqrdmulh.s32 q6, q6, q4\n"                                                         \
     "    vqrdmulh.s32 q7, q7, q4\n"                                                         \
@@ -611,17 +610,20 @@ void emb_mve_rows4_run_pos(rows4_ctx *k);
     "    vpop {d8-d15}\n"                                                                   \
     "    pop {r4-r11, pc}\n"                                                                \
     EMB_ASM_END(name));
-ROWS4_ASM("emb_mve_rows4_run", ROWS4_FIX)
-ROWS4_ASM("emb_mve_rows4_run_pos", "")
+#define ROWS4_LSH                                                                           \
+    "    vldrw.32 q4, [r12, #128]\n    vshl.s32 q6, q6, q4\n    vshl.s32 q7, q7, q4\n"
+ROWS4_ASM("emb_mve_rows4_run", ROWS4_LSH, ROWS4_FIX)
+ROWS4_ASM("emb_mve_rows4_run_fast", "", "")
+#undef ROWS4_LSH
 #undef ROWS4_ASM
 #undef ROWS4_FIX
 
-/* emb_mve_rows16_run[_pos]: kernel rows of 5..16 bytes (k_h <= 3, e.g. an RGB image's 3x3
+/* emb_mve_rows16_run[_fast]: kernel rows of 5..16 bytes (k_h <= 3, e.g. an RGB image's 3x3
  * first conv): a window is 3 vectors (one 16-byte load per kernel row; bytes past the row
  * meet zero weights, missing rows repeat row 0), 12 VMLADAV(A) per pixel with the block's
  * 12 weight vectors (loaded once per pair, from wp: row kh, channel j at 64 kh + 16 j). */
 void emb_mve_rows16_run(rows4_ctx *k);
-void emb_mve_rows16_run_pos(rows4_ctx *k);
+void emb_mve_rows16_run_fast(rows4_ctx *k);
 #define R16_ROW(op, qa, qb, o0, o1, o2, o3)                                                 \
     "    vldrw.32 q6, [r11, #" o0 "]\n    " op " r0, " qa ", q6\n    " op " r8, " qb ", q6\n"  \
     "    vldrw.32 q6, [r11, #" o1 "]\n    " op " r2, " qa ", q6\n    " op " r10, " qb ", q6\n" \
@@ -630,7 +632,7 @@ void emb_mve_rows16_run_pos(rows4_ctx *k);
 #define R16_FIX                                                                             \
     "    vand q3, q0, q2\n    vshr.s32 q3, q3, #31\n    vqadd.s32 q0, q0, q3\n"              \
     "    vand q3, q1, q2\n    vshr.s32 q3, q3, #31\n    vqadd.s32 q1, q1, q3\n"
-#define R16_ASM(name, FIX)                                                                  \
+#define R16_ASM(name, LSH, FIX)                                                                \
     __asm__(                                                                                \
     EMB_ASM_BEGIN(name)                                                                     \
     "    push {r4-r11, lr}\n"                                                               \
@@ -663,9 +665,7 @@ void emb_mve_rows16_run_pos(rows4_ctx *k);
     "    vldrw.32 q2, [r9, #96]\n"                                                          \
     "    vadd.i32 q0, q0, q2\n"                                                             \
     "    vadd.i32 q1, q1, q2\n"                                                             \
-    "    vldrw.32 q2, [r9, #128]\n"                                                         \
-    "    vshl.s32 q0, q0, q2\n"                                                             \
-    "    vshl.s32 q1, q1, q2\n"                                                             \
+    LSH                                                                                     \
     "    vldrw.32 q2, [r9, #112]\n"                                                         \
     "    vqrdmulh.s32 q0, q0, q2\n"                                                         \
     "    vqrdmulh.s32 q1, q1, q2\n"                                                         \
@@ -695,8 +695,11 @@ void emb_mve_rows16_run_pos(rows4_ctx *k);
     "    vpop {d8-d15}\n"                                                                   \
     "    pop {r4-r11, pc}\n"                                                                \
     EMB_ASM_END(name));
-R16_ASM("emb_mve_rows16_run", R16_FIX)
-R16_ASM("emb_mve_rows16_run_pos", "")
+#define R16_LSH                                                                             \
+    "    vldrw.32 q2, [r9, #128]\n    vshl.s32 q0, q0, q2\n    vshl.s32 q1, q1, q2\n"
+R16_ASM("emb_mve_rows16_run", R16_LSH, R16_FIX)
+R16_ASM("emb_mve_rows16_run_fast", "", "")
+#undef R16_LSH
 #undef R16_ASM
 #undef R16_FIX
 #undef R16_ROW
@@ -720,8 +723,7 @@ static inline __attribute__((always_inline)) void conv_rows_k(
     const int pos = p->act_min >= p->out_zp;
     const mve_pred16_t pk = vctp8q((uint32_t)run);
     static void (*const runs[2][2])(rows4_ctx *) = {
-        {emb_mve_rows4_run, emb_mve_rows4_run_pos}, {emb_mve_rows16_run, emb_mve_rows16_run_pos}};
-    void (*const run2)(rows4_ctx *) = runs[r == 16][pos];
+        {emb_mve_rows4_run, emb_mve_rows4_run_fast}, {emb_mve_rows16_run, emb_mve_rows16_run_fast}};
     rows4_ctx k;
     k.rk1 = p->k_h > 1 ? row_b : 0;
     k.rk2 = p->k_h > 2 ? 2 * row_b : 0;
@@ -740,6 +742,7 @@ static inline __attribute__((always_inline)) void conv_rows_k(
         const int32x4_t base = vsubq_s32(vldrwq_z_s32(bias + oc, pr),
                                          vmulq_n_s32(vldrwq_s32(wsum), zp));
         const emb_mve_rq rq = emb_mve_rq_load(mult + oc, shift + oc, pr);
+        void (*const run2)(rows4_ctx *) = runs[r == 16][pos && vmaxvq_s32(0, rq.left) == 0];
         if (r == 4) memcpy(k.w, wb, sizeof k.w);
         k.wp = wb;
         vstrwq_s32(k.base, base);
