@@ -68,6 +68,7 @@ CONV_SHAPES = [
     (10, 12, 3, 8, 3, 2, [1, 1, 1, 1], 1, 1),      # mve rows16: RGB, padding all round
     (6, 6, 8, 4, 2, 1, [0, 0, 1, 1], 1, 1),        # mve rows16: rows of 16 bytes, k_h 2
     (3, 5, 256, 256, 3, 1, [1, 1, 1, 1], 1, 256),  # mve dw3 fill: C > 248, no byte gathers
+    (1, 1, 24, 6, 1, 1, [0, 0, 0, 0], 1, 1),       # mve pointwise, one pixel: not pw_dense
 ]
 FC_SHAPES = [(64, 10), (13, 7), (256, 10), (3, 1), (100, 33), (1030, 3)]   # > 1024: MVE sums w
 

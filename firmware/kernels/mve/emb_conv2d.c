@@ -332,15 +332,19 @@ static const int8_t *pw_src(const emb_conv_params *p, const int8_t *in, int32_t 
     return in + (iy * p->in_w + ix) * p->in_c;
 }
 
-/* Pointwise, weights packed in blocks of 4 output channels (packing.py): per block, the
- * zero point folded into the bias once, then 2 pixels x 4 channels per VMLADAVA pass. */
-static void conv_pointwise(const emb_conv_params *p, const int8_t *in, const int8_t *w,
-                           const int32_t *bias, const int32_t *mult, const int32_t *shift,
-                           int8_t *out)
+/* The full blocks of 4 output channels of a dense pointwise conv (n_pix >= 2) through
+ * emb_mve_pw_run*: returns the output channels done (out_c rounded down to 4). */
+static int32_t pw_dense(const emb_conv_params *p, const int8_t *in, const int8_t *w,
+                        const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                        int8_t *out)
 {
-    const int32_t c = p->in_c, n_pix = p->out_h * p->out_w;
-    const int dense = p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
-                      p->pad_left == 0 && p->in_w == p->out_w && p->in_h == p->out_h;
+    const int32_t c = p->in_c, n_pix = p->out_h * p->out_w, oc_n = p->out_c & ~3;
+    const int32_t zp = p->in_zp, last = (n_pix - 2) * p->out_c;
+    static void (*const runs[2][2])(pw_run_ctx *) = {
+        {emb_mve_pw_run, emb_mve_pw_run_pos}, {emb_mve_pw_run_lsh, emb_mve_pw_run_lsh_pos}};
+    const int pos = p->act_min >= p->out_zp;
+    void (*const run_r)(pw_run_ctx *) = runs[0][pos];
+    void (*const run_l)(pw_run_ctx *) = runs[1][pos];
     pw_run_ctx k;   /* emb_mve_pw_run's context: the fields every block shares set once */
     k.n16 = c >> 4;
     k.tail = c & 15;
@@ -349,7 +353,44 @@ static void conv_pointwise(const emb_conv_params *p, const int8_t *in, const int
     k.zp = p->out_zp;
     vstrwq_s32(k.lo, vdupq_n_s32(p->act_min));
     vstrwq_s32(k.hi, vdupq_n_s32(p->act_max));
-    for (int32_t oc = 0; oc < p->out_c; oc += 4) {
+    for (int32_t oc = 0; oc < oc_n; oc += 4, w += 4 * c) {
+        int32_t ws[4];
+        emb_mve_block_wsum(w, c, ws);
+        const int32x4_t sh = vldrwq_s32(shift + oc), left = vmaxq_s32(sh, vdupq_n_s32(0));
+        vstrwq_s32(k.base, vsubq_s32(vldrwq_s32(bias + oc), vmulq_n_s32(vldrwq_s32(ws), zp)));
+        vstrwq_s32(k.mult, vldrwq_s32(mult + oc));
+        vstrwq_s32(k.right, vminq_s32(sh, vdupq_n_s32(0)));
+        vstrwq_s32(k.left, left);
+        k.x = in;
+        k.w = w;
+        k.o = out + oc;
+        k.pairs = n_pix >> 1;
+        void (*const run)(pw_run_ctx *) = vmaxvq_s32(0, left) > 0 ? run_l : run_r;
+        run(&k);
+        if (n_pix & 1) {   /* last pixel: paired with the one before (computed twice) */
+            k.x = in + (n_pix - 2) * c;
+            k.o = out + last + oc;
+            k.pairs = 1;
+            run(&k);
+        }
+    }
+    return oc_n;
+}
+
+/* Pointwise, weights packed in blocks of 4 output channels (packing.py): per block, the
+ * zero point folded into the bias once, then 2 pixels x 4 channels per VMLADAVA pass
+ * (dense: pw_dense; C = 8 / 16: pw_k_run). */
+static void conv_pointwise(const emb_conv_params *p, const int8_t *in, const int8_t *w,
+                           const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                           int8_t *out)
+{
+    const int32_t c = p->in_c, n_pix = p->out_h * p->out_w;
+    const int dense = p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
+                      p->pad_left == 0 && p->in_w == p->out_w && p->in_h == p->out_h;
+    int32_t oc0 = 0;
+    if (dense && n_pix >= 2 && c != 8 && c != 16)
+        oc0 = pw_dense(p, in, w, bias, mult, shift, out);
+    for (int32_t oc = oc0; oc < p->out_c; oc += 4) {
         const int32_t m = p->out_c - oc < 4 ? p->out_c - oc : 4;
         const mve_pred16_t pr = vctp32q((uint32_t)m);
         const int8_t *wb = w + oc * c;
@@ -361,27 +402,6 @@ static void conv_pointwise(const emb_conv_params *p, const int8_t *in, const int
         int32_t pix = 0;
         if (dense && m == 4 && n_pix >= 2 && (c == 8 || c == 16)) {
             pw_k_run(p, in, wb, base, &rq, out + oc, n_pix);
-            pix = n_pix;
-        } else if (dense && m == 4 && n_pix >= 2) {
-            const int lsh = vmaxvq_s32(0, rq.left) > 0;
-            k.x = in;
-            k.w = wb;
-            k.o = out + oc;
-            k.pairs = n_pix >> 1;
-            vstrwq_s32(k.base, base);
-            vstrwq_s32(k.mult, rq.mult);
-            vstrwq_s32(k.right, rq.right);
-            vstrwq_s32(k.left, rq.left);
-            static void (*const runs[2][2])(pw_run_ctx *) = {
-                {emb_mve_pw_run, emb_mve_pw_run_pos}, {emb_mve_pw_run_lsh, emb_mve_pw_run_lsh_pos}};
-            void (*run)(pw_run_ctx *) = runs[lsh][p->act_min >= p->out_zp];
-            run(&k);
-            if (n_pix & 1) {   /* last pixel: paired with the one before (computed twice) */
-                k.x = in + (n_pix - 2) * c;
-                k.o = out + (n_pix - 2) * p->out_c + oc;
-                k.pairs = 1;
-                run(&k);
-            }
             pix = n_pix;
         }
         for (; pix < n_pix; pix += 2) {
