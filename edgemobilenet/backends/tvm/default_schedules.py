@@ -182,8 +182,7 @@ def _packed_tile(sch: s_tir.Schedule, block, epi, loops: list, kind: str, lanes:
     if knobs.unroll_k:
         sch.unroll(rco)
     if epi is not None:
-        sch.reverse_compute_at(epi, oco)
-        _vectorize_inner(sch, epi, lanes)
+        _epilogue_at(sch, epi, block, oco, lanes)
     init = sch.decompose_reduction(block, ry)
     _vectorize_inner(sch, init, lanes)
     sch.tensorize(owi, intrin_avx2.intrin(p, kb) if kind == "avx2"
