@@ -15,6 +15,7 @@ Anything else (reductions such as global pooling and softmax) stays as it is. Ap
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -259,9 +260,12 @@ def _elementwise(sch: s_tir.Schedule, lanes: int) -> None:
             io, inner = sch.split(inner, [None, v])
             outer.append(io)
         sch.vectorize(inner)
-        fused = sch.fuse(*outer) if len(outer) > 1 else outer[0]
-        n = _extent(sch, fused)
-        if n is not None and n * v >= MIN_PARALLEL:
+        ext = [_extent(sch, lp) for lp in outer]
+        # the innermost outer loop stays a loop of its own (its index steps by a constant;
+        # fused, every vector divides its index into coordinates); the rest over threads
+        lead = outer[:-1] if len(outer) > 2 else outer
+        fused = sch.fuse(*lead) if len(lead) > 1 else lead[0]
+        if None not in ext and math.prod(ext) * v >= MIN_PARALLEL:
             sch.parallel(fused)
         return
     fused = sch.fuse(*loops) if len(loops) > 1 else loops[0]
