@@ -1142,13 +1142,47 @@ static void dw3_fill(const emb_conv_params *p, const int8_t *in, int32_t ch, int
 
 enum { DW3_MAX_LEFT = 8 };   /* int8 weight << 8 still fits int16 */
 
-/* One block of 8 channels of a depthwise 3x3 conv (dilation 1, stride_w 1 or 2): column
- * segments that fit 3 buffer rows, bands of output rows that fit the buffer. A left shift
- * l (<= DW3_MAX_LEFT) is applied to the weights and the base instead of the accumulator:
- * equal modulo 2^32, as VSHL. Returns 0 (nothing done) for larger left shifts. */
+/* A depthwise 3x3 layer's dw3 plan, the same for every block: column segments that fit 3
+ * buffer rows, bands of nb output rows that fit the buffer, the loop variant; the
+ * context's shared fields (dw3_layer). */
+typedef struct {
+    int32_t seg, nb;
+    void (*run)(dw3_ctx *);
+    dw3_ctx k;
+    int16_t wv[9][8] __attribute__((aligned(16)));
+    int8_t buf[DW3_BUF] __attribute__((aligned(16)));
+} dw3_plan;
+
+static void dw3_layer(const emb_conv_params *p, dw3_plan *pl)
+{
+    const int32_t sh = p->stride_h, sw = p->stride_w;
+    static void (*const runs[2][2])(dw3_ctx *) = {
+        {emb_mve_dw3_s1, emb_mve_dw3_s1_pos}, {emb_mve_dw3_s2, emb_mve_dw3_s2_pos}};
+    pl->run = runs[sw == 2][p->act_min >= p->out_zp];
+    int32_t seg = p->out_w, max_seg = (DW3_BUF / 24 - 3) / sw;
+    if (seg > max_seg) seg = max_seg;
+    const int32_t rowb = 8 * (seg * sw + 3);
+    int32_t nb = (DW3_BUF / rowb - 3) / sh + 1;
+    if (nb > p->out_h) nb = p->out_h;
+    pl->seg = seg;
+    pl->nb = nb;
+    vstrhq_s16(pl->k.lo, vdupq_n_s16((int16_t)p->act_min));
+    vstrhq_s16(pl->k.hi, vdupq_n_s16((int16_t)p->act_max));
+    pl->k.c = p->in_c;
+    pl->k.zp = p->out_zp;
+    pl->k.w = pl->wv[0];
+    pl->k.brow = rowb;
+    pl->k.x_row = sh * rowb;
+    pl->k.o_row = p->out_w * p->in_c;
+}
+
+/* One block of 8 channels of a depthwise 3x3 conv (dilation 1, stride_w 1 or 2) by the
+ * layer's plan. A left shift l (<= DW3_MAX_LEFT) is applied to the weights and the base
+ * instead of the accumulator: equal modulo 2^32, as VSHL. Returns 0 (nothing done) for
+ * larger left shifts. */
 static int dw3_block(const emb_conv_params *p, const int8_t *in, const int8_t *w,
                      const int32_t *bias, const int32_t *mult, const int32_t *shift,
-                     int8_t *out, int32_t ch)
+                     int8_t *out, int32_t ch, dw3_plan *pl)
 {
     const int32_t c = p->in_c, sh = p->stride_h, sw = p->stride_w;
     const int32x4x2_t b = vld2q_s32(bias + ch), m = vld2q_s32(mult + ch);
@@ -1157,50 +1191,33 @@ static int dw3_block(const emb_conv_params *p, const int8_t *in, const int8_t *w
     const int32x4_t left[2] = {vmaxq_s32(s.val[0], zero), vmaxq_s32(s.val[1], zero)};
     if (vmaxvq_s32(0, vmaxq_s32(left[0], left[1])) > DW3_MAX_LEFT) return 0;
     const int16x8_t left16 = vmovntq_s32(vmovnbq_s32(vdupq_n_s16(0), left[0]), left[1]);
-    int16_t wv[9][8] __attribute__((aligned(16)));
-    int8_t buf[DW3_BUF] __attribute__((aligned(16)));
     int16x8_t ws = vdupq_n_s16(0);
     for (int32_t t = 0; t < 9; t++) {
         const int16x8_t v = vldrbq_s16(w + t * c + ch);
-        vstrhq_s16(wv[t], vshlq_s16(v, left16));
+        vstrhq_s16(pl->wv[t], vshlq_s16(v, left16));
         ws = vaddq_s16(ws, v);
     }
-    dw3_ctx k;
+    dw3_ctx *k = &pl->k;
     const int32x4_t wsum[2] = {vmovlbq_s16(ws), vmovltq_s16(ws)};
     for (int j = 0; j < 2; j++) {
         const int32x4_t base = vsubq_s32(b.val[j], vmulq_n_s32(wsum[j], p->in_zp));
-        vstrwq_s32(k.base[j], vshlq_s32(base, left[j]));
-        vstrwq_s32(k.mult[j], m.val[j]);
-        vstrwq_s32(k.right[j], vminq_s32(s.val[j], zero));
+        vstrwq_s32(k->base[j], vshlq_s32(base, left[j]));
+        vstrwq_s32(k->mult[j], m.val[j]);
+        vstrwq_s32(k->right[j], vminq_s32(s.val[j], zero));
     }
-    vstrhq_s16(k.lo, vdupq_n_s16((int16_t)p->act_min));
-    vstrhq_s16(k.hi, vdupq_n_s16((int16_t)p->act_max));
-    k.c = c;
-    k.zp = p->out_zp;
-    k.w = wv[0];
-    static void (*const runs[2][2])(dw3_ctx *) = {
-        {emb_mve_dw3_s1, emb_mve_dw3_s1_pos}, {emb_mve_dw3_s2, emb_mve_dw3_s2_pos}};
-    void (*run)(dw3_ctx *) = runs[sw == 2][p->act_min >= p->out_zp];
-    int32_t seg = p->out_w, max_seg = (DW3_BUF / 24 - 3) / sw;
-    if (seg > max_seg) seg = max_seg;
-    const int32_t rowb = 8 * (seg * sw + 3);
-    int32_t nb = (DW3_BUF / rowb - 3) / sh + 1;
-    if (nb > p->out_h) nb = p->out_h;
-    k.brow = rowb;
-    k.x_row = sh * rowb;
-    k.o_row = p->out_w * c;
+    const int32_t seg = pl->seg, nb = pl->nb;
     for (int32_t ox0 = 0; ox0 < p->out_w; ox0 += seg) {
         const int32_t ow = p->out_w - ox0 < seg ? p->out_w - ox0 : seg;
-        k.pairs = ow >> 1;
-        k.odd = ow & 1;
+        k->pairs = ow >> 1;
+        k->odd = ow & 1;
         for (int32_t oy0 = 0; oy0 < p->out_h; oy0 += nb) {
             const int32_t rows = p->out_h - oy0 < nb ? p->out_h - oy0 : nb;
             dw3_fill(p, in, ch, oy0 * sh - p->pad_top, (rows - 1) * sh + 3,
-                     ox0 * sw - p->pad_left, ow * sw + 3, buf, rowb);
-            k.x = buf;
-            k.rows = rows;
-            k.o = out + (oy0 * p->out_w + ox0) * c + ch;
-            run(&k);
+                     ox0 * sw - p->pad_left, ow * sw + 3, pl->buf, k->brow);
+            k->x = pl->buf;
+            k->rows = rows;
+            k->o = out + (oy0 * p->out_w + ox0) * c + ch;
+            pl->run(k);
         }
     }
     return 1;
@@ -1221,8 +1238,10 @@ static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int
         interior(p->out_h, p->stride_h, p->pad_top, p->dil_h, p->k_h, p->in_h, &rng[2], &rng[3]);
         const int dw3 = p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1 &&
                         (p->stride_w == 1 || p->stride_w == 2);
+        dw3_plan pl;
+        if (dw3) dw3_layer(p, &pl);
         for (; ch + 8 <= c; ch += 8) {
-            if (!dw3 || !dw3_block(p, in, w, bias, mult, shift, out, ch))
+            if (!dw3 || !dw3_block(p, in, w, bias, mult, shift, out, ch, &pl))
                 dw8_block(p, in, w, bias, mult, shift, out, ch, rng);
         }
     }
