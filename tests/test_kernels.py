@@ -263,6 +263,33 @@ def _pool_cases(rng: np.random.Generator) -> list[tuple]:
     return out
 
 
+def dw_s_form_cases(rng: np.random.Generator) -> list[tuple]:
+    """ReLU-style depthwise 3x3 (the dsp S form, rq_fold_s) at its bounds, blocks of 4
+    channels: right shifts 4 and 10 (the window's ends: taps x 2^8 and x 2^4) with -128 taps;
+    3 and 11 (just outside); a bias whose taps scaled by 2^8 would pass 2^31; near-dead
+    channels (right shift 22) whose outputs are not constant yet (|a * m| just above
+    2^52 - 2^30), next to ones that are; both clamp forms."""
+    cases = []
+    for full in (False, True):
+        case = _conv_case(rng, (6, 7, 24, 24, 3, 1, [1, 1, 1, 1], 1, 24))
+        node, yt = case[0], case[2]
+        w, m, b = node.params["weight"], node.params["multiplier"], node.params["bias"]
+        w[rng.random(w.shape) < 0.3] = -128
+        node.params["shift"] = -np.array([4, 10, 4, 10, 3, 7, 7, 7, 11, 7, 7, 7, 4, 4, 4, 4,
+                                          22, 22, 22, 22, 7, 7, 7, 7], np.int32)
+        w[12], b[12] = -128, (1 << 23) - 9 * 255 * 128 + 1   # a * 2^8 reaches 2^31: not S
+        b[16:20] = [1 << 21, -(1 << 21), 1 << 16, 0]      # near-dead: 2 vary, 2 constant
+        m[16:20] = INT32_MAX
+        case[1][0].zero_point = 127                       # x - zp down to -255
+        yt.zero_point = -128 if full else int(rng.integers(-128, 0))
+        node.attrs.update(act_min=int(yt.zero_point), act_max=127)
+        node.name += "_dw_s_form" + ("_full" if full else "")
+        case[3][0][:] = np.where(rng.random(case[3][0].shape) < 0.5, 127, -128)
+        case[3][0][..., 12] = -128
+        cases.append(case)
+    return cases
+
+
 def node_cases(seed: int = 0) -> list[tuple]:
     rng = np.random.default_rng(seed)
     cases = [_conv_case(rng, s) for s in CONV_SHAPES]
@@ -271,7 +298,7 @@ def node_cases(seed: int = 0) -> list[tuple]:
     cases += [_edge_requant(_conv_case(rng, s), rng) for s in edge]
     cases.append(_edge_requant(_conv_case(rng, CONV_SHAPES[11]), rng, left_max=12))
     cases.append(_edge_requant(_fc_case(rng, 40, 9), rng))
-    return cases + trained_cases() + _builder_cases(rng) + _pool_cases(rng)
+    return cases + trained_cases() + dw_s_form_cases(rng) + _builder_cases(rng) + _pool_cases(rng)
 
 
 def kernel_cases(variant: str, seed: int = 0,

@@ -31,9 +31,11 @@ def test_kernels_match_reference_in_qemu(variant, machine, compact, tmp_path):
 
 
 # (variant, machine) -> the trained-channel mixes that must cost what ordinary channels
-# cost (within 2 %), per layer. Left shifts stay on the fast path everywhere but in the
-# dsp int16-weight (w16) pointwise / first conv run: there the channel pairs with a left
-# shift take the slower C requantization (README, Kernels).
+# cost (within 2 %, or LIMIT), per layer. Left shifts stay on the fast path everywhere but in
+# the dsp int16-weight (w16) pointwise / first conv run: there the channel pairs with a left
+# shift take the slower C requantization (README, Kernels). The dsp depthwise 3x3 blocks with
+# a left shift keep the form that was the fast path before the S form (rq_fold_s: its taps
+# would need scaling past int16): 4 instead of 2.5 instructions a lane, +4 % on this mix.
 HOLD = {("dsp", "mps2-an386"): {"pointwise": ["dead+tiny"], "depthwise": ["dead+tiny", "left"],
                                 "first_conv": ["dead+tiny"]},
         ("mve", "mps3-an547"): {"pointwise": ["dead+tiny", "left"],
@@ -43,6 +45,7 @@ HOLD_SHAPES = {"pointwise": (12, 12, 64, 64, 1, 1, [0, 0, 0, 0], 1, 1),
                "depthwise": (16, 16, 32, 32, 3, 1, [1, 1, 1, 1], 1, 32),
                "first_conv": (24, 24, 3, 8, 3, 2, [0, 0, 1, 1], 1, 1)}
 MIXES = {"dead+tiny": (0.25, 0.0, 0.15), "left": (0.0, 0.15, 0.0)}
+LIMIT = {("dsp", "depthwise", "left"): 1.06}
 
 
 @pytest.mark.parametrize("variant,machine", list(HOLD))
@@ -69,4 +72,5 @@ def test_trained_channels_keep_the_fast_paths(variant, machine, tmp_path):
         base = got[(layer, "ordinary")].instructions
         for mix in mixes:
             ratio = got[(layer, mix)].instructions / base
-            assert ratio <= 1.02, f"{variant} {layer} {mix}: {ratio:.3f}x the instructions"
+            limit = LIMIT.get((variant, layer, mix), 1.02)
+            assert ratio <= limit, f"{variant} {layer} {mix}: {ratio:.3f}x the instructions"

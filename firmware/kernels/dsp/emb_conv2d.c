@@ -742,9 +742,50 @@ static int rq_fold_left(const emb_conv_params *p, int32_t m, int32_t s, int32_t 
     return 1;
 }
 
+/* dw3_run's S form of a channel in a block of rq_mode >= 1 (m >= 0, act_min >= out_zp: no
+ * sign terms): with its taps and bias scaled by 2^k, k = DW3_S + 1 - e (2..8 for right
+ * shifts e = -s of DW3_S - 7 .. DW3_S - 1), a' = a * 2^k and R = 2^(k - 2) + 2^(DW3_S - 1) +
+ * f * 2^DW3_S (f = out_zp - act_min), floor((a' * m + R * 2^32) / 2^32) >> DW3_S (SMMLA, USAT
+ * with ASR) is floor((a * m + K) / 2^(31 + e)) with rq_fold's K = 2^30 + 2^(30 + e) +
+ * f * 2^(31 + e): its lane without the sign term (K * 2^k is R * 2^32 as k >= 2). Needs
+ * |a'| < 2^31, checked from the bound |a| <= |bias| + 9 * 255 * 128. Constant channels get
+ * m 0 and R = (their output - act_min) * 2^DW3_S, unscaled: m 0 (f); right shifts past the
+ * window with |a| < 2^(e - 1) - 1, so |a * m| < 2^(30 + e) - 2^30 and 0 < a * m + K -
+ * f * 2^(31 + e) < 2^(31 + e) (near-dead: f); any other channel whose 9 taps (from taps,
+ * C bytes apart) are all 0 (dead: a is the bias). q: {m, R}, *b the scaled bias, *t = k;
+ * 0 if out of range. */
+static int rq_fold_s(const emb_conv_params *p, const int8_t *taps, int32_t m, int32_t s,
+                     int32_t bias, int32_t q[2], int32_t *b, int32_t *t)
+{
+    const int32_t f = p->out_zp - p->act_min, e = -s;
+    const uint32_t a_max = (bias < 0 ? 0u - (uint32_t)bias : (uint32_t)bias) + 9u * 255u * 128u;
+    if (m < 0) return 0;
+    if (m > 0 && e >= DW3_S - 7 && e <= DW3_S - 1) {
+        const int32_t k = DW3_S + 1 - e;
+        if (a_max >= 1u << (31 - k)) return 0;
+        q[0] = m;
+        q[1] = (1 << (k - 2)) + (1 << (DW3_S - 1)) + f * (1 << DW3_S);
+        *b = bias * (1 << k);
+        *t = k;
+        return 1;
+    }
+    int32_t v = f;
+    if (m > 0 && !(e > DW3_S - 1 && e <= 31 && a_max < (1u << (e - 1)) - 1u)) {
+        for (int32_t i = 0; i < 9; i++)
+            if (taps[i * p->in_c]) return 0;
+        v = emb_requant(bias, m, s, p->out_zp, p->act_min, p->act_max) - p->act_min;
+    }
+    q[0] = 0;
+    q[1] = v * (1 << DW3_S);
+    *b = bias;
+    *t = 0;
+    return 1;
+}
+
 /* Depthwise, weights (KH, KW, C): blocks of 4 channels; 3x3 (dil_w 1) with fast
- * requantization (rq_fold or rq_fold_left for every channel) through dw3_block, anything
- * else per pixel (dw4_taps, emb_requant). */
+ * requantization through dw3_block: the S form (rq_fold_s) for every channel of a block with
+ * rq_mode >= 1, else rq_fold or rq_fold_left for every channel; anything else per pixel
+ * (dw4_taps, emb_requant). */
 static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int8_t *w,
                            const int32_t *bias, const int32_t *mult, const int32_t *shift,
                            int8_t *out)
@@ -756,6 +797,16 @@ static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int
     int32_t ch = 0;
     for (; ch + 4 <= c; ch += 4) {
         int32_t rq[20], t[4] = {0, 0, 0, 0}, fast = k3;
+        const int mode = k3 ? rq_mode(p, mult, ch, 4) : 0;
+        int s_form = mode > 0;
+        for (int32_t j = 0; j < 4 && s_form; j++)
+            s_form = rq_fold_s(p, w + ch + j, mult[ch + j], shift[ch + j], bias[ch + j],
+                               rq + 4 + 2 * j, rq + j, t + j);
+        if (s_form) {
+            dw3_block(p, in, w, ch, rq + 4, t, mode + 2, out);
+            continue;
+        }
+        t[0] = t[1] = t[2] = t[3] = 0;
         for (int32_t j = 0; j < 4 && fast; j++) {
             rq[j] = bias[ch + j];
             fast = rq_fold(p, mult[ch + j], shift[ch + j], rq + 4 + 4 * j) ||
@@ -763,7 +814,7 @@ static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int
                                 rq + j, t + j);
         }
         if (fast) {
-            dw3_block(p, in, w, ch, rq + 4, t, rq_mode(p, mult, ch, 4), out);
+            dw3_block(p, in, w, ch, rq + 4, t, mode, out);
             continue;
         }
         for (int32_t oy = 0; oy < p->out_h; oy++) {

@@ -267,18 +267,22 @@ __asm__(
 #define DW3_ROW_S "384"          /* DW3_ROW, for the assembler */
 #define DW3_NEXT_S "744"         /* 2 * DW3_ROW - 24: row 2 of slot j -> row 0 of slot j + 1 */
 #define DW3_NEXT2_S "720"        /* 2 * DW3_ROW - 48: row 2 of slot j -> row 0 of slot j + 2 */
-enum { DW3_SLOTS = 16, DW3_ROW = DW3_SLOTS * 24 };
+#define DW3_S_S "11"             /* DW3_S, for the assembler */
+/* DW3_S: the fixed final shift of the S forms (rq_fold_s in emb_conv2d.c). */
+enum { DW3_SLOTS = 16, DW3_ROW = DW3_SLOTS * 24, DW3_S = 11 };
 typedef char emb_dw3_row_matches_asm[DW3_ROW == 384 && 2 * DW3_ROW - 24 == 744 &&
-                                     2 * DW3_ROW - 48 == 720 ? 1 : -1];
+                                     2 * DW3_ROW - 48 == 720 && DW3_S == 11 ? 1 : -1];
 typedef struct {
     const int32_t *x;            /* 0: slot 0 of buffer row 0 */
     const int32_t *wt;           /* 4: 18 weight words, buffer row order */
-    const int32_t *rq;           /* 8: {m, klo, khi, e1} per channel (w16_table's), biases before */
+    const int32_t *rq;           /* 8: {m, klo, khi, e1} per channel (rq_fold's; S forms: */
+                                 /* {m, R}, rq_fold_s's), biases before */
     int8_t *o;                   /* 12: output of slot 0 */
     int32_t o_step;              /* 16: C */
     int8_t *o_end;               /* 20: o after the last slot */
     uint32_t hi4, lo4;           /* 24, 28: act_max - act_min, act_min per byte */
-    int pos;                     /* 32: rq_mode: 0, 1 (emb_rq_pos_ok), 2 (and full range) */
+    int pos;                     /* 32: rq_mode: 0, 1 (emb_rq_pos_ok), 2 (and full range); */
+                                 /* 3, 4: 1, 2 in the S form */
 } dw3_ctx;
 
 #if defined(EMB_ACLE_EMULATED)
@@ -287,6 +291,13 @@ static inline uint32_t emb_rq_lane(int32_t a, const int32_t q[4], int pos)
 {
     return __usat(pos ? emb_rq_apply_pos(a, q[0], q[1], q[2], q[3])
                       : emb_rq_apply(a, q[0], q[1], q[2], q[3]), 8);
+}
+
+/* The S form's lane (rq_fold_s's {m, R}): SMMLA, then USAT with ASR #DW3_S. */
+static inline uint32_t emb_rq_lane_s(int32_t a, const int32_t q[2])
+{
+    const int32_t v = (int32_t)(((int64_t)a * q[0] + (int64_t)q[1] * 4294967296LL) >> 32);
+    return __usat(v >> DW3_S, 8);
 }
 
 static void dw3_run(const dw3_ctx *k)
@@ -307,7 +318,8 @@ static void dw3_run(const dw3_ctx *k)
         }
         uint32_t u = 0;
         for (int32_t j = 0; j < 4; j++)
-            u |= emb_rq_lane(a[j], k->rq + 4 * j, k->pos) << (8 * j);
+            u |= (k->pos >= 3 ? emb_rq_lane_s(a[j], k->rq + 2 * j)
+                              : emb_rq_lane(a[j], k->rq + 4 * j, k->pos)) << (8 * j);
         emb_wr4(o, __uadd8(__usub8(k->hi4, __uqsub8(k->hi4, u)), k->lo4));
     }
 }
@@ -336,6 +348,11 @@ void emb_dsp_dw3_run(const dw3_ctx *k);
     "    smlal r9, r10, " a ", r8\n"                                                         \
     "    asr " a ", r10, r11\n"                                                              \
     "    usat " a ", #8, " a "\n"
+/* The S form (rq_fold_s): constants {m, R}; SMMLA, then USAT with ASR #DW3_S. */
+#define EMB_DW3_LANE_S(a)                                                                   \
+    "    ldrd r8, r9, [r2], #8\n"                                                            \
+    "    smmla " a ", " a ", r8, r9\n"                                                       \
+    "    usat " a ", #8, " a ", asr #" DW3_S_S "\n"
 #define EMB_DW3_LANE_POS(a)                                                                 \
     "    ldm r2!, {r8-r11}\n"                                                                \
     "    smlal r9, r10, " a ", r8\n"                                                         \
@@ -388,6 +405,12 @@ void emb_dsp_dw3_run(const dw3_ctx *k);
     "    smlal r3, r12, " b ", r1\n"                                                         \
     "    asr " b ", r12, lr\n"                                                               \
     "    usat " b ", #8, " b "\n"
+#define EMB_DW3_LANE2_S(a, b)                                                               \
+    "    ldrd r1, r3, [r2], #8\n"                                                            \
+    "    smmla " a ", " a ", r1, r3\n"                                                       \
+    "    usat " a ", #8, " a ", asr #" DW3_S_S "\n"                                           \
+    "    smmla " b ", " b ", r1, r3\n"                                                       \
+    "    usat " b ", #8, " b ", asr #" DW3_S_S "\n"
 #define EMB_DW3_CLAMP2                                                                      \
     "    ldrd r1, r3, [sp, #24]\n"                /* hi4, lo4 */                            \
     "    uqsub8 ip, r1, r4\n"                                                               \
@@ -402,7 +425,7 @@ void emb_dsp_dw3_run(const dw3_ctx *k);
 /* Pixel pairs first (pos forms: 2 x 4 accumulators leave no register for the sign terms'
  * temporary), while at least 2 pixels are left (o < o_end - o_step, kept in the ctx copy's
  * x word, which is used up); then single pixels. */
-#define EMB_DW3_PAIRS(CLAMP2)                                                               \
+#define EMB_DW3_PAIRS(LANE2, CLAMP2)                                                        \
     "    ldrd r10, r11, [sp, #12]\n"              /* o, o_step */                           \
     "    ldr r1, [sp, #20]\n"                                                               \
     "    sub r1, r1, r11\n"                                                                 \
@@ -418,8 +441,7 @@ void emb_dsp_dw3_run(const dw3_ctx *k);
     "    add r0, r0, #" DW3_ROW_S "\n"                                                      \
     EMB_DW3_ROW2                                                                            \
     "    ldr r2, [sp, #8]\n"                                                                \
-    EMB_DW3_LANE2_POS("r4", "r8") EMB_DW3_LANE2_POS("r5", "r9")                             \
-    EMB_DW3_LANE2_POS("r6", "r10") EMB_DW3_LANE2_POS("r7", "r11")                           \
+    LANE2("r4", "r8") LANE2("r5", "r9") LANE2("r6", "r10") LANE2("r7", "r11")               \
     "    orr r4, r4, r5, lsl #8\n"                                                          \
     "    orr r4, r4, r6, lsl #16\n"                                                         \
     "    orr r4, r4, r7, lsl #24\n"                                                         \
@@ -474,11 +496,17 @@ void emb_dsp_dw3_run(const dw3_ctx *k);
     EMB_ASM_END(name));
 void emb_dsp_dw3_run_pos(const dw3_ctx *k);
 void emb_dsp_dw3_run_pos_full(const dw3_ctx *k);
+void emb_dsp_dw3_run_s(const dw3_ctx *k);
+void emb_dsp_dw3_run_s_full(const dw3_ctx *k);
 EMB_DW3_FN("emb_dsp_dw3_run", EMB_DW3_LANE, EMB_DW3_CLAMP, "")
 EMB_DW3_FN("emb_dsp_dw3_run_pos", EMB_DW3_LANE_POS, EMB_DW3_CLAMP,
-           EMB_DW3_PAIRS(EMB_DW3_CLAMP2))
+           EMB_DW3_PAIRS(EMB_DW3_LANE2_POS, EMB_DW3_CLAMP2))
 EMB_DW3_FN("emb_dsp_dw3_run_pos_full", EMB_DW3_LANE_POS, EMB_CLAMP_FULL,
-           EMB_DW3_PAIRS(EMB_CLAMP_FULL2))
+           EMB_DW3_PAIRS(EMB_DW3_LANE2_POS, EMB_CLAMP_FULL2))
+EMB_DW3_FN("emb_dsp_dw3_run_s", EMB_DW3_LANE_S, EMB_DW3_CLAMP,
+           EMB_DW3_PAIRS(EMB_DW3_LANE2_S, EMB_DW3_CLAMP2))
+EMB_DW3_FN("emb_dsp_dw3_run_s_full", EMB_DW3_LANE_S, EMB_CLAMP_FULL,
+           EMB_DW3_PAIRS(EMB_DW3_LANE2_S, EMB_CLAMP_FULL2))
 #undef EMB_DW3_FN
 #undef EMB_DW3_PAIRS
 #undef EMB_CLAMP_FULL2
@@ -487,10 +515,13 @@ EMB_DW3_FN("emb_dsp_dw3_run_pos_full", EMB_DW3_LANE_POS, EMB_CLAMP_FULL,
 #undef EMB_DW3_ROW2
 #undef EMB_DW3_LANE
 #undef EMB_DW3_LANE_POS
+#undef EMB_DW3_LANE_S
+#undef EMB_DW3_LANE2_S
 #undef EMB_DW3_CLAMP
 #undef EMB_DW3_ROW
-static void (*const dw3_runs[3])(const dw3_ctx *) = {emb_dsp_dw3_run, emb_dsp_dw3_run_pos,
-                                                     emb_dsp_dw3_run_pos_full};
+static void (*const dw3_runs[5])(const dw3_ctx *) = {emb_dsp_dw3_run, emb_dsp_dw3_run_pos,
+                                                     emb_dsp_dw3_run_pos_full,
+                                                     emb_dsp_dw3_run_s, emb_dsp_dw3_run_s_full};
 #define dw3_run(k) dw3_runs[(k)->pos](k)
 #endif
 
