@@ -159,3 +159,26 @@ def test_one_pixel_tile_bit_exact_on_emulated_core(target, tmp_path):
                         input_npy=tmp_path / "x.npy")
     want = reference.run(g, x)[g.outputs[0]]
     np.testing.assert_array_equal(np.array(c.output["values"]).reshape(want.shape), want)
+
+
+def test_global_pool_sum_has_channels_as_vectors():
+    """The global pool's sum of `_one_pixel_graph`: per vector of channels, the spatial
+    reduction loops inside (vectorised channels); other reductions are left alone."""
+    from edgemobilenet.backends.tvm import default_schedules, layouts
+    from edgemobilenet.backends.tvm.build import tvm_target
+
+    t = linux_target("rpi4").tvm_target
+    mod = lower(_one_pixel_graph(False), t, schedule=False)
+    sums = [f for gv, f in mod.functions.items() if gv.name_hint.endswith("sum")]
+    assert len(sums) == 1
+    apply = default_schedules.scheduler(layouts.NEON, True)
+    with tvm_target(t) as tgt:
+        text = apply(sums[0], tgt, False).mod.script()
+    assert re.search(r"for k\w*, k\w* in T.grid\(T.int64\(5\), T.int64\(7\)\):\s+"
+                     r"for \w+ in T.vectorized\(T.int64\(8\)\):", text), text
+    softmax = GraphBuilder(np.random.default_rng(1), (1, 24), 0.05, 0)
+    funcs = lower(softmax.build(softmax.softmax("input")), t, schedule=False).functions
+    left = {gv.name_hint: f for gv, f in funcs.items() if gv.name_hint in ("max", "sum")}
+    assert len(left) == 2   # a max, and a sum over the channels themselves
+    with tvm_target(t) as tgt:
+        assert all(apply(f, tgt, False) is None for f in left.values())

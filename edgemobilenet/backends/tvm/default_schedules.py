@@ -280,6 +280,34 @@ def _elementwise(sch: s_tir.Schedule, lanes: int) -> None:
         sch.parallel(outer)
 
 
+def _channel_sum(sch: s_tir.Schedule, anchor, lanes: int) -> bool:
+    """A plain sum (`acc + x`) over the last axes with channels the innermost spatial axis
+    (global pooling), elementwise producers inlined: per vector of channels, the reduction loops inside (the accumulator stays in
+    registers), channels as vectors. False (schedule untouched) for other reductions."""
+    blocks = _blocks(sch)
+    value = sch.get(anchor).body.value
+    kinds = [v.iter_type for v in sch.get(anchor).iter_vars]
+    ns = kinds.index(tirx.IterVar.CommReduce)
+    if not sch.get(blocks[-1]).same_as(sch.get(anchor)) or any(_is_reduction(sch, b) for b in blocks[:-1]) \
+            or any(k != tirx.IterVar.CommReduce for k in kinds[ns:]) \
+            or not (isinstance(value, tirx.Add) and isinstance(value.b, tvm.ir.expr.TensorLoad)):
+        return False
+    loops = sch.get_loops(anchor)
+    c = _extent(sch, loops[ns - 1])
+    v = _pow2_tile(c, 2 * lanes) if c else 1
+    if v < 2:
+        return False
+    for b in blocks[:-1]:
+        sch.compute_inline(b)
+    loops = sch.get_loops(anchor)
+    co, ci = sch.split(loops[ns - 1], [None, v])
+    sch.reorder(*loops[:ns - 1], co, *loops[ns:], ci)
+    sch.vectorize(ci)
+    init = sch.decompose_reduction(anchor, loops[ns])
+    _vectorize_inner(sch, init, v)
+    return True
+
+
 def _anchor(sch: s_tir.Schedule):
     for b in _blocks(sch):
         if _is_reduction(sch, b):
@@ -342,7 +370,7 @@ def scheduler(lay: Layout | None, tensorize: bool, narrow_weights: bool = False,
                 _depthwise(sch, lanes, knobs)
             elif lay is not None and sch.get(anchor).name_hint in ("conv_packed", "dense_packed"):
                 _packed(sch, lay, intrin, lanes, kind, knobs)
-            else:
+            elif not _channel_sum(sch, anchor, lanes):
                 return None
         except (s_tir.ScheduleError, RuntimeError, ValueError):  # does not fit: generic
             return None
