@@ -202,12 +202,15 @@ typedef struct {
 _Static_assert(offsetof(pwk_ctx, w) == 32 && offsetof(pwk_ctx, hi) == 176,
                "emb_mve_pw_k offsets");
 
-/* emb_mve_pw_k{8,16}[_fast]: _fast: act_min >= out_zp (no rounding fix-up) and no left
- * shifts in the block (no VSHL; the multipliers stay in q7). */
+/* emb_mve_pw_k{8,16}[_fast|_sat]: _fast: act_min >= out_zp (no rounding fix-up) and no
+ * left shifts in the block (no VSHL; the multipliers stay in q7); _sat: _fast with the
+ * clamp the whole int8 range (saturating narrows instead of VMAX / VMIN). */
 void emb_mve_pw_k8(pwk_ctx *k);
 void emb_mve_pw_k8_fast(pwk_ctx *k);
+void emb_mve_pw_k8_sat(pwk_ctx *k);
 void emb_mve_pw_k16(pwk_ctx *k);
 void emb_mve_pw_k16_fast(pwk_ctx *k);
+void emb_mve_pw_k16_sat(pwk_ctx *k);
 #define PWK_DOT(LD, DT, q)                                                                  \
     LD                                                                                      \
     "    vmladav." DT " r0, q4, q0\n"                                                       \
@@ -229,7 +232,7 @@ void emb_mve_pw_k16_fast(pwk_ctx *k);
 #define PWK_MUL_Q7                                                                          \
     "    vqrdmulh.s32 q5, q5, q7\n"                                                         \
     "    vqrdmulh.s32 q6, q6, q7\n"
-#define PWK_ASM(name, LD, DT, PRE, MUL, FIX)                                                \
+#define PWK_ASM(name, LD, DT, PRE, MUL, FIX, OUT)                                           \
     __asm__(                                                                                \
     EMB_ASM_BEGIN(name)                                                                     \
     "    push {r4-r11, lr}\n"                                                               \
@@ -254,29 +257,35 @@ void emb_mve_pw_k16_fast(pwk_ctx *k);
     FIX                                                                                     \
     "    vrshl.s32 q5, q5, q4\n"                                                            \
     "    vrshl.s32 q6, q6, q4\n"                                                            \
-    "    vadd.i32 q5, q5, r7\n"                                                             \
-    "    vadd.i32 q6, q6, r7\n"                                                             \
-    "    vldrw.32 q4, [r12, #160]\n"                                                        \
-    "    vmax.s32 q5, q5, q4\n"                                                             \
-    "    vmax.s32 q6, q6, q4\n"                                                             \
-    "    vldrw.32 q4, [r12, #176]\n"                                                        \
-    "    vmin.s32 q5, q5, q4\n"                                                             \
-    "    vmin.s32 q6, q6, q4\n"                                                             \
-    "    vstrb.32 q5, [r3]\n"                                                               \
-    "    add r3, r3, r8\n"                                                                  \
-    "    vstrb.32 q6, [r3]\n"                                                               \
-    "    add r3, r3, r8\n"                                                                  \
+    OUT                                                                                     \
     "    le lr, 1b\n"                                                                       \
     "    vpop {d8-d15}\n"                                                                   \
     "    pop {r4-r11, pc}\n"                                                                \
     EMB_ASM_END(name));
+/* out_zp added, clamped, stored */
+#define PWK_OUT_CLAMP                                                                       \
+    "    vadd.i32 q5, q5, r7\n    vadd.i32 q6, q6, r7\n"                                    \
+    "    vldrw.32 q4, [r12, #160]\n    vmax.s32 q5, q5, q4\n    vmax.s32 q6, q6, q4\n"      \
+    "    vldrw.32 q4, [r12, #176]\n    vmin.s32 q5, q5, q4\n    vmin.s32 q6, q6, q4\n"      \
+    "    vstrb.32 q5, [r3]\n    add r3, r3, r8\n    vstrb.32 q6, [r3]\n    add r3, r3, r8\n"
+/* act_min -128, act_max 127: the clamp is int8 saturation (sat8(sat16(sat16(x) + zp)) ==
+ * sat8(x + zp), |zp| <= 128); q4's int16 lanes alternate the 2 pixels, so after the
+ * narrowing to int8 the first pixel is the low byte of each word, the second the third */
+#define PWK_OUT_SAT                                                                         \
+    "    vqmovnb.s32 q4, q5\n    vqmovnt.s32 q4, q6\n    vqadd.s16 q4, q4, r7\n"          \
+    "    vqmovnb.s16 q5, q4\n    vstrb.32 q5, [r3]\n    vshr.u32 q5, q5, #16\n"            \
+    "    add r3, r3, r8\n    vstrb.32 q5, [r3]\n    add r3, r3, r8\n"
 #define PWK_LD8 "    vldrb.s16 q4, [r1], #8\n"
 #define PWK_LD16 "    vldrb.8 q4, [r1], #16\n"
 #define PWK_PRE_Q7 "    vldrw.32 q7, [r12, #128]\n"
-PWK_ASM("emb_mve_pw_k8", PWK_LD8, "s16", "", PWK_LSH_MUL, PWK_FIX)
-PWK_ASM("emb_mve_pw_k8_fast", PWK_LD8, "s16", PWK_PRE_Q7, PWK_MUL_Q7, "")
-PWK_ASM("emb_mve_pw_k16", PWK_LD16, "s8", "", PWK_LSH_MUL, PWK_FIX)
-PWK_ASM("emb_mve_pw_k16_fast", PWK_LD16, "s8", PWK_PRE_Q7, PWK_MUL_Q7, "")
+PWK_ASM("emb_mve_pw_k8", PWK_LD8, "s16", "", PWK_LSH_MUL, PWK_FIX, PWK_OUT_CLAMP)
+PWK_ASM("emb_mve_pw_k8_fast", PWK_LD8, "s16", PWK_PRE_Q7, PWK_MUL_Q7, "", PWK_OUT_CLAMP)
+PWK_ASM("emb_mve_pw_k8_sat", PWK_LD8, "s16", PWK_PRE_Q7, PWK_MUL_Q7, "", PWK_OUT_SAT)
+PWK_ASM("emb_mve_pw_k16", PWK_LD16, "s8", "", PWK_LSH_MUL, PWK_FIX, PWK_OUT_CLAMP)
+PWK_ASM("emb_mve_pw_k16_fast", PWK_LD16, "s8", PWK_PRE_Q7, PWK_MUL_Q7, "", PWK_OUT_CLAMP)
+PWK_ASM("emb_mve_pw_k16_sat", PWK_LD16, "s8", PWK_PRE_Q7, PWK_MUL_Q7, "", PWK_OUT_SAT)
+#undef PWK_OUT_SAT
+#undef PWK_OUT_CLAMP
 #undef PWK_PRE_Q7
 #undef PWK_LD16
 #undef PWK_LD8
@@ -310,10 +319,12 @@ static void pw_k_run(const emb_conv_params *p, const int8_t *in, const int8_t *w
     vstrwq_s32(k.right, rq->right);
     vstrwq_s32(k.lo, vdupq_n_s32(p->act_min));
     vstrwq_s32(k.hi, vdupq_n_s32(p->act_max));
-    static void (*const runs[2][2])(pwk_ctx *) = {{emb_mve_pw_k8, emb_mve_pw_k8_fast},
-                                                  {emb_mve_pw_k16, emb_mve_pw_k16_fast}};
+    static void (*const runs[2][3])(pwk_ctx *) = {
+        {emb_mve_pw_k8, emb_mve_pw_k8_fast, emb_mve_pw_k8_sat},
+        {emb_mve_pw_k16, emb_mve_pw_k16_fast, emb_mve_pw_k16_sat}};
     const int fast = p->act_min >= p->out_zp && vmaxvq_s32(0, rq->left) == 0;
-    void (*run)(pwk_ctx *) = runs[c == 16][fast];
+    const int sat = fast && p->act_min == -128 && p->act_max == 127;
+    void (*run)(pwk_ctx *) = runs[c == 16][fast + sat];
     run(&k);
     if (n_pix & 1) {   /* last pixel: paired with the one before (computed twice) */
         k.x = in + (n_pix - 2) * c;
