@@ -242,7 +242,8 @@ def trained_cases(seed: int = 3) -> list[tuple]:
     full[0].name += "_full"
     cases.append(full)
     r6 = np.random.default_rng(seed + 1)   # (its own stream: the cases above stay as they were)
-    for shape in TRAINED_SHAPES[2:4]:   # mve pw_k: ReLU6-style, the clamp below int8's top
+    # mve pw_k and dw3: ReLU6-style, the clamp below int8's top
+    for shape in TRAINED_SHAPES[2:4] + TRAINED_SHAPES[7:9]:
         case = trained_requant(_conv_case(r6, shape), r6, 0.0, 0.0, 0.0)
         case[2].zero_point = -128
         case[0].attrs.update(act_min=-128, act_max=100)

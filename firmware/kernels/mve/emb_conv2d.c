@@ -988,13 +988,16 @@ typedef struct {
 _Static_assert(offsetof(dw3_ctx, base) == 48 && offsetof(dw3_ctx, lo) == 144 &&
                offsetof(dw3_ctx, dummy) == 176, "emb_mve_dw3 offsets");
 
-/* emb_mve_dw3_s{1,2}[_pos]: stride_w 1 / 2; _pos: act_min >= out_zp (no rounding fix-up
- * of negative values, as emb_mve_requant_pos). About 127 instructions per pair of outputs
- * (144 MACs). Left shifts are in the weights and base (dw3_block). */
+/* emb_mve_dw3_s{1,2}[_pos|_sat]: stride_w 1 / 2; _pos: act_min >= out_zp (no rounding fix-up
+ * of negative values, as emb_mve_requant_pos); _sat: _pos with the clamp the whole int8
+ * range (a saturating narrow, not VMAX / VMIN). About 127 instructions per pair of outputs
+ * (144 MACs; _sat 123). Left shifts are in the weights and base (dw3_block). */
 void emb_mve_dw3_s1(dw3_ctx *k);
 void emb_mve_dw3_s1_pos(dw3_ctx *k);
+void emb_mve_dw3_s1_sat(dw3_ctx *k);
 void emb_mve_dw3_s2(dw3_ctx *k);
 void emb_mve_dw3_s2_pos(dw3_ctx *k);
+void emb_mve_dw3_s2_sat(dw3_ctx *k);
 /* acc (q0, q1) or (q2, q3) += x * w, even / odd channels; q6 the product */
 #define DW3_MAC0(x, w)                                                                      \
     "    vmullb.s16 q6, " x ", " w "\n    vadd.i32 q0, q0, q6\n"                              \
@@ -1036,7 +1039,7 @@ void emb_mve_dw3_s2_pos(dw3_ctx *k);
 #define DW3_FIX1(a, s)                                                                      \
     "    vand q6, " a ", " s "\n    vshr.s32 q6, q6, #31\n    vqadd.s32 " a ", " a ", q6\n"
 #define DW3_FIX DW3_FIX1("q0", "q4") DW3_FIX1("q2", "q4") DW3_FIX1("q1", "q5") DW3_FIX1("q3", "q5")
-#define DW3_ASM(name, ROW, FIX)                                                        \
+#define DW3_ASM(name, ROW, FIX, OUT)                                                   \
     __asm__(                                                                                \
     EMB_ASM_BEGIN(name)                                                                     \
     "    push {r4-r11, lr}\n"                                                               \
@@ -1080,14 +1083,7 @@ void emb_mve_dw3_s2_pos(dw3_ctx *k);
     "    vqmovnt.s32 q7, q3\n"                                                              \
     "    vqadd.s16 q6, q6, r7\n"                                                            \
     "    vqadd.s16 q7, q7, r7\n"                                                            \
-    "    vldrw.32 q4, [r9, #144]\n"                                                         \
-    "    vldrw.32 q5, [r9, #160]\n"                                                         \
-    "    vmax.s16 q6, q6, q4\n"                                                             \
-    "    vmax.s16 q7, q7, q4\n"                                                             \
-    "    vmin.s16 q6, q6, q5\n"                                                             \
-    "    vmin.s16 q7, q7, q5\n"                                                             \
-    "    vstrb.16 q7, [r5]\n"                                                               \
-    "    vstrb.16 q6, [r4]\n"                                                               \
+    OUT                                                                                     \
     "    add r4, r4, r8, lsl #1\n"                                                          \
     "    subs r6, r6, #1\n"                                                                 \
     "    bgt 2b\n"                                                                          \
@@ -1105,10 +1101,24 @@ void emb_mve_dw3_s2_pos(dw3_ctx *k);
     "    vpop {d8-d15}\n"                                                                   \
     "    pop {r4-r11, pc}\n"                                                                \
     EMB_ASM_END(name));
-DW3_ASM("emb_mve_dw3_s1", DW3_ROW_S1, DW3_FIX)
-DW3_ASM("emb_mve_dw3_s1_pos", DW3_ROW_S1, "")
-DW3_ASM("emb_mve_dw3_s2", DW3_ROW_S2, DW3_FIX)
-DW3_ASM("emb_mve_dw3_s2_pos", DW3_ROW_S2, "")
+/* clamped and stored: act_min / act_max, or (act_min -128, act_max 127) int8 saturation;
+ * VSTRB.16 stores the low byte of each lane */
+#define DW3_OUT_CLAMP                                                                       \
+    "    vldrw.32 q4, [r9, #144]\n    vldrw.32 q5, [r9, #160]\n"                             \
+    "    vmax.s16 q6, q6, q4\n    vmax.s16 q7, q7, q4\n"                                     \
+    "    vmin.s16 q6, q6, q5\n    vmin.s16 q7, q7, q5\n"                                     \
+    "    vstrb.16 q7, [r5]\n    vstrb.16 q6, [r4]\n"
+#define DW3_OUT_SAT                                                                         \
+    "    vqmovnb.s16 q4, q6\n    vqmovnb.s16 q5, q7\n"                                       \
+    "    vstrb.16 q5, [r5]\n    vstrb.16 q4, [r4]\n"
+DW3_ASM("emb_mve_dw3_s1", DW3_ROW_S1, DW3_FIX, DW3_OUT_CLAMP)
+DW3_ASM("emb_mve_dw3_s1_pos", DW3_ROW_S1, "", DW3_OUT_CLAMP)
+DW3_ASM("emb_mve_dw3_s1_sat", DW3_ROW_S1, "", DW3_OUT_SAT)
+DW3_ASM("emb_mve_dw3_s2", DW3_ROW_S2, DW3_FIX, DW3_OUT_CLAMP)
+DW3_ASM("emb_mve_dw3_s2_pos", DW3_ROW_S2, "", DW3_OUT_CLAMP)
+DW3_ASM("emb_mve_dw3_s2_sat", DW3_ROW_S2, "", DW3_OUT_SAT)
+#undef DW3_OUT_SAT
+#undef DW3_OUT_CLAMP
 #undef DW3_ASM
 #undef DW3_FIX
 #undef DW3_FIX1
@@ -1167,9 +1177,12 @@ typedef struct {
 static void dw3_layer(const emb_conv_params *p, dw3_plan *pl)
 {
     const int32_t sh = p->stride_h, sw = p->stride_w;
-    static void (*const runs[2][2])(dw3_ctx *) = {
-        {emb_mve_dw3_s1, emb_mve_dw3_s1_pos}, {emb_mve_dw3_s2, emb_mve_dw3_s2_pos}};
-    pl->run = runs[sw == 2][p->act_min >= p->out_zp];
+    static void (*const runs[2][3])(dw3_ctx *) = {
+        {emb_mve_dw3_s1, emb_mve_dw3_s1_pos, emb_mve_dw3_s1_sat},
+        {emb_mve_dw3_s2, emb_mve_dw3_s2_pos, emb_mve_dw3_s2_sat}};
+    const int pos = p->act_min >= p->out_zp;
+    const int sat = pos && p->act_min == -128 && p->act_max == 127;
+    pl->run = runs[sw == 2][pos + sat];
     int32_t seg = p->out_w, max_seg = (DW3_BUF / 24 - 3) / sw;
     if (seg > max_seg) seg = max_seg;
     const int32_t rowb = 8 * (seg * sw + 3);
