@@ -253,11 +253,13 @@ def trained_cases(seed: int = 3) -> list[tuple]:
 
 
 def _pool_cases(rng: np.random.Generator) -> list[tuple]:
-    """avg_pool windows the mve kernel treats apart: more than 255 positions (the portable
-    loop; an input of -128 whose sum overflows int16), 1 and 2 positions at padded corners
-    and edges, channels not a multiple of 8."""
+    """avg_pool windows the mve / dsp kernels treat apart: more than 255 positions (the
+    portable loop; an input of -128 whose sum overflows int16), 1 and 2 positions at padded
+    corners and edges, channels not a multiple of 8 (mve) or 4 (dsp)."""
     out = []
     for name, g in (("avg_pool_17x17_c13", avg_pool(rng, h=17, w=17, c=13)),
+                    ("avg_pool_17x17_c16", avg_pool(rng, h=17, w=17, c=16)),
+                    ("avg_pool_3x3_c13", avg_pool(rng, h=3, w=3, c=13)),
                     ("avg_pool_2x2_s2_pad_c12", avg_pool(rng, h=5, w=5, c=12, kernel=[2, 2],
                                                          stride=2, padding=[1, 1, 1, 1]))):
         x = sample_input(g, rng)

@@ -14,7 +14,7 @@ EMB_KERNEL_DIR ?= $(dir $(lastword $(MAKEFILE_LIST)))
 EMB_KERNEL_PORTABLE_OPS := fixedpoint conv2d conv2d_generic conv2d_inplace fully_connected fully_connected_sr add mul lut \
                            avg_pool max_pool concat resize_bilinear resize_table softmax
 EMB_KERNEL_OPT_OPS.portable :=
-EMB_KERNEL_OPT_OPS.dsp := conv2d fully_connected add
+EMB_KERNEL_OPT_OPS.dsp := conv2d fully_connected add avg_pool
 EMB_KERNEL_OPT_OPS.mve := conv2d fully_connected add avg_pool
 
 ifeq ($(filter $(EMB_KERNELS),portable dsp mve),)
