@@ -182,3 +182,38 @@ def test_global_pool_sum_has_channels_as_vectors():
     assert len(left) == 2   # a max, and a sum over the channels themselves
     with tvm_target(t) as tgt:
         assert all(apply(f, tgt, False) is None for f in left.values())
+
+
+def _lut_graph():
+    """Table lookups on 32 (16 bytes per `tbl`), 24 (8) and 20 channels and on a dense
+    layer's 16 outputs (the last two the generic gather), every input byte value reaching
+    the first."""
+    b = GraphBuilder(np.random.default_rng(13), (1, 4, 8, 32), 0.05, 3)
+    x = b.lut("input", "hardswish")
+    x = b.lut(b.conv2d(x, 24, kernel=1), "sigmoid")
+    x = b.lut(b.conv2d(x, 20, kernel=1), "hardsigmoid")
+    x = b.fully_connected(b.reshape(b.avg_pool(x), (1, 20)), 16)
+    return b.build(b.lut(x, "hardswish"))
+
+
+def test_lut_neon_lookups_only_for_multiples_of_8_channels():
+    mod = lower(_lut_graph(), linux_target("rpi4").tvm_target, schedule=False)
+    luts = [f.script() for gv, f in mod.functions.items() if gv.name_hint.startswith("lut")]
+    assert sorted(t.count("neon.tbx4") for t in luts) == [0, 0, 3, 3]
+    assert sorted("int8x8" in t for t in luts) == [False, False, False, True]   # 8 per tbl
+    host = lower(_lut_graph(), {"kind": "llvm"}, schedule=False)
+    assert not any("tbx4" in f.script() for gv, f in host.functions.items()
+                   if gv.name_hint.startswith("lut"))
+
+
+@pytest.mark.slow  # one emulated run (import tvm under qemu), ~30 s
+def test_lut_bit_exact_on_emulated_core(tmp_path):
+    g = _lut_graph()
+    compile_linux(g, "rpi4", tmp_path / "b")
+    x = (np.arange(1024) % 256 - 128).astype(np.int8).reshape(g.tensors[g.inputs[0]].shape)
+    np.save(tmp_path / "x.npy", x)
+    c = count_inference("tvm", tmp_path / "b" / "model.so", linux_target("rpi4").qemu_cpu,
+                        inferences=1, input_spec={"shape": list(x.shape), "dtype": "int8"},
+                        input_npy=tmp_path / "x.npy")
+    want = reference.run(g, x)[g.outputs[0]]
+    np.testing.assert_array_equal(np.array(c.output["values"]).reshape(want.shape), want)

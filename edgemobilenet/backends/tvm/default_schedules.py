@@ -308,6 +308,12 @@ def _channel_sum(sch: s_tir.Schedule, anchor, lanes: int) -> bool:
     return True
 
 
+def hand_written(func: tirx.PrimFunc) -> bool:
+    """A kernel written as loops (`intrin_neon.lut_stmt` via `te.extern`): nothing to
+    schedule (no root block of its own)."""
+    return func.body.block.name_hint != "root"
+
+
 def _anchor(sch: s_tir.Schedule):
     for b in _blocks(sch):
         if _is_reduction(sch, b):
@@ -360,6 +366,8 @@ def scheduler(lay: Layout | None, tensorize: bool, narrow_weights: bool = False,
     kind = tile_kind(lay, tensorize, narrow_weights)
 
     def apply(func: tirx.PrimFunc, target: tvm.target.Target, _tunable: bool):
+        if hand_written(func):
+            return None
         sch = s_tir.Schedule(func)
         lanes = _lanes(target)
         anchor = _anchor(sch)

@@ -198,3 +198,34 @@ def narrow_weights(mod: tvm.IRModule) -> bool:
 
     relax.analysis.post_order_visit(mod["main"].body, visit)
     return ok
+
+
+def lut_lanes(shape) -> int:
+    """Bytes per `tbl` lookup of `lut_stmt` for an int8 tensor (16 or 8; 0: not NHWC with
+    channels a multiple of 8, no NEON lookup)."""
+    c = int(shape[-1])
+    return 0 if len(shape) != 4 else 16 if c % 16 == 0 else 8 if c % 8 == 0 else 0
+
+
+def lut_stmt(x, table, y):
+    """`y = table[x + 128]` over an NHWC int8 buffer (`lut_lanes` > 0) as NEON table
+    lookups: the 256-byte table in 16 registers, loaded once per row; per `lanes` bytes `tbl` on the
+    first 64 table bytes and `tbx` on each next 64 (an index beyond a 4-register table
+    leaves the lane as it is), the index `x ^ 0x80` lowered by 64 between them; rows
+    over threads."""
+    n, h, w, c = (int(v) for v in x.shape)
+    lanes = lut_lanes(x.shape)
+    vec, suffix = f"int8x{lanes}", f"v{lanes}i8"
+    with IRBuilder() as ib:
+        with T.parallel(0, n * h) as row:
+            tab = [T.bind(table.vload([16 * r], "int8x16")) for r in range(16)]
+            with T.serial(0, w) as j:
+                with T.serial(0, c // lanes) as k:
+                    at = [row // h, row % h, j, k * lanes]
+                    idx = x.vload(at, vec) ^ T.broadcast(T.int8(-128), lanes)
+                    r = _llvm(f"tbl4.{suffix}", vec, *tab[0:4], idx)
+                    for q in range(1, 4):
+                        idx = idx - T.broadcast(T.int8(64), lanes)
+                        r = _llvm(f"tbx4.{suffix}", vec, r, *tab[4 * q:4 * q + 4], idx)
+                    T.buffer_store(y, r, [row // h, row % h, j, T.ramp(k * lanes, 1, lanes)])
+    return ib.get()

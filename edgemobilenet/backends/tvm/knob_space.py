@@ -47,6 +47,8 @@ def parse_knobs(text: str) -> ds.Knobs:
 
 def _effective(func: tvm.tirx.PrimFunc, tile: str | None, lanes: int) -> dict | None:
     """{knob: {value tried: the value the schedule uses}} for `func` (None: no knobs)."""
+    if ds.hand_written(func):
+        return None
     sch = Schedule(func)
     anchor = ds._anchor(sch)
     if anchor is None:

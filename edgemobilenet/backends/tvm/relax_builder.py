@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from tvm import relax, te, tirx
 
-from edgemobilenet.backends.tvm import layouts
+from edgemobilenet.backends.tvm import intrin_neon, layouts
 from edgemobilenet.backends.tvm import te_fixedpoint as tfp
 from edgemobilenet.backends.tvm import te_depthwise, te_packed
 from edgemobilenet.backends.tvm.layouts import Layout
@@ -199,6 +199,10 @@ class _Builder:
 
     def lut(self, n: QNode) -> Expr:
         def body(x: te.Tensor, table: te.Tensor) -> te.Tensor:
+            if self.sqrdmulh and intrin_neon.lut_lanes(x.shape):   # aarch64: NEON lookups
+                return te.extern(x.shape, [x, table],
+                                 lambda ins, outs: intrin_neon.lut_stmt(*ins, outs[0]),
+                                 name="lut", dtype="int8")
             return te.compute(x.shape, lambda *i: table[tirx.Cast("int32", x(*i)) + 128],
                               name="lut")
         return self.te(body, self.env[n.inputs[0]], self.c(n.params["table"], "int8"), name="lut")
