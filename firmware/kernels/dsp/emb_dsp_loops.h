@@ -860,7 +860,27 @@ void emb_dsp_w16_run(w16_ctx *k, const int8_t *w);
     "    uqsub8 ip, r10, r4\n"                                                              \
     "    usub8 r4, r10, ip\n"                                                               \
     "    uadd8 r4, r4, r11\n"
-#define EMB_W16_FN(name, RQ2, CLAMP)                                                        \
+/* The 4 lanes (pixel 0: r4, r5; pixel 1: r6, r7; value - act_min as uint8) clamped and
+ * stored as 2 halfwords at o (r8 advances) and o + o_step; nothing here sets the flags.
+ * _FULL: the whole int8 range, only the sign flip, per halfword. */
+#define EMB_W16_STORE                                                                       \
+    "    orr r4, r4, r5, lsl #8\n"                                                          \
+    "    orr r6, r6, r7, lsl #8\n"                                                          \
+    "    orr r4, r4, r6, lsl #16\n"                                                         \
+    "    ldrd r8, r9, [sp, #4]\n"                 /* o, o_step */                           \
+    EMB_W16_CLAMP                                                                           \
+    "    lsr r5, r4, #16\n"                                                                 \
+    "    strh r5, [r8, r9]\n"                                                               \
+    "    strh r4, [r8], #2\n"
+#define EMB_W16_STORE_FULL                                                                  \
+    "    orr r4, r4, r5, lsl #8\n"                                                          \
+    "    orr r6, r6, r7, lsl #8\n"                                                          \
+    "    ldrd r8, r9, [sp, #4]\n"                 /* o, o_step */                           \
+    "    eor r4, r4, #0x80808080\n"                 /* STRH stores the low half */          \
+    "    eor r6, r6, #0x80808080\n"                                                         \
+    "    strh r6, [r8, r9]\n"                                                               \
+    "    strh r4, [r8], #2\n"
+#define EMB_W16_FN(name, RQ2, STORE)                                                        \
     __asm__(                                                                                \
     EMB_ASM_BEGIN(name)                                                                     \
     "    push {r4-r11, lr}\n"                                                               \
@@ -911,14 +931,7 @@ void emb_dsp_w16_run(w16_ctx *k, const int8_t *w);
     RQ2("r6", "r4")                                                                         \
     RQ2("r7", "r5")                                                                         \
     "    tst r11, #" W16_LAST_S "\n"                /* the last pair? (Z clear) */           \
-    "    orr r4, r4, r5, lsl #8\n"                                                          \
-    "    orr r6, r6, r7, lsl #8\n"                                                          \
-    "    orr r4, r4, r6, lsl #16\n"                                                         \
-    "    ldrd r8, r9, [sp, #4]\n"                 /* o, o_step */                           \
-    CLAMP                                                                                   \
-    "    lsr r5, r4, #16\n"                                                                 \
-    "    strh r5, [r8, r9]\n"                                                               \
-    "    strh r4, [r8], #2\n"                                                               \
+    STORE                                                                                   \
     "    str r8, [sp, #4]\n"                                                                \
     "    beq 1b\n"                                                                          \
     "    ldr r0, [sp, #32]\n"                                                               \
@@ -931,13 +944,15 @@ void emb_dsp_w16_run(w16_ctx *k, const int8_t *w);
     EMB_ASM_END(name));
 void emb_dsp_w16_run_pos(w16_ctx *k, const int8_t *w);
 void emb_dsp_w16_run_pos_full(w16_ctx *k, const int8_t *w);
-EMB_W16_FN("emb_dsp_w16_run", EMB_W16_RQ2, EMB_W16_CLAMP)
-EMB_W16_FN("emb_dsp_w16_run_pos", EMB_W16_RQ2_POS, EMB_W16_CLAMP)
-EMB_W16_FN("emb_dsp_w16_run_pos_full", EMB_W16_RQ2_POS, EMB_CLAMP_FULL)
+EMB_W16_FN("emb_dsp_w16_run", EMB_W16_RQ2, EMB_W16_STORE)
+EMB_W16_FN("emb_dsp_w16_run_pos", EMB_W16_RQ2_POS, EMB_W16_STORE)
+EMB_W16_FN("emb_dsp_w16_run_pos_full", EMB_W16_RQ2_POS, EMB_W16_STORE_FULL)
 #undef EMB_W16_FN
 #undef EMB_W16_RQ2
 #undef EMB_W16_RQ2_POS
 #undef EMB_W16_CLAMP
+#undef EMB_W16_STORE
+#undef EMB_W16_STORE_FULL
 #undef EMB_CLAMP_FULL
 #undef EMB_W16_STEP
 static void (*const w16_runs[3])(w16_ctx *, const int8_t *) = {
