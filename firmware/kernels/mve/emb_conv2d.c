@@ -181,101 +181,112 @@ EMB_PW_RUN_ASM("emb_mve_pw_run_lsh_pos", EMB_PW_LSH, "")
 #undef EMB_PW_LSH
 #undef EMB_PW_RUN_ASM
 
-/* emb_mve_pw_run_sat: emb_mve_pw_run_pos for blocks without left shifts, the clamp the whole
- * int8 range and C >= 16: the first 16 channels with VMLADAV (no accumulator set-up; the
- * base added as a vector kept in q6), the pair narrowed with saturation as in
- * emb_mve_pw_k*_sat (32 instead of 38 instructions a pair besides the dot products). */
+/* emb_mve_pw_run_sat[fix]: emb_mve_pw_run[_pos] for blocks without left shifts, the clamp the
+ * whole int8 range and C >= 16 (_sat: act_min >= out_zp, no rounding fix-up): the first 16
+ * channels with VMLADAV (no accumulator set-up; the base added as a vector kept in q6), the
+ * pair narrowed with saturation as in emb_mve_pw_k*_sat (32 instead of 38 instructions a
+ * pair besides the dot products). */
 void emb_mve_pw_run_sat(pw_run_ctx *k);
-__asm__(
-    EMB_ASM_BEGIN("emb_mve_pw_run_sat")
-    "    push {r4-r11, lr}\n"
-    "    vpush {d8-d15}\n"
-    "    mov r9, r0\n"
-    "    ldr r1, [r9]\n"
-    "    vldrw.32 q4, [r9, #52]\n"
-    "    vldrw.32 q5, [r9, #68]\n"
-    "    vldrw.32 q6, [r9, #36]\n"
-    "1:  ldrd r5, r7, [r9, #4]\n"             /* w, n16 (>= 1) */
-    "    ldr r3, [r9, #16]\n"
-    "    add r3, r1, r3\n"                    /* x1 = x0 + c */
-    "    vldrb.8 q0, [r1], #16\n"
-    "    vldrb.8 q1, [r3], #16\n"
-    "    vldrb.8 q2, [r5], #16\n"
-    "    vmladav.s8 r0, q0, q2\n"
-    "    vmladav.s8 r8, q1, q2\n"
-    "    vldrb.8 q3, [r5], #16\n"
-    "    vmladav.s8 r2, q0, q3\n"
-    "    vmladav.s8 r10, q1, q3\n"
-    "    vldrb.8 q2, [r5], #16\n"
-    "    vmladav.s8 r4, q0, q2\n"
-    "    vmladav.s8 r12, q1, q2\n"
-    "    vldrb.8 q3, [r5], #16\n"
-    "    vmladav.s8 r6, q0, q3\n"
-    "    vmladav.s8 lr, q1, q3\n"
-    "    subs r7, r7, #1\n"
-    "    beq 3f\n"
-    "2:  vldrb.8 q0, [r1], #16\n"
-    "    vldrb.8 q1, [r3], #16\n"
-    "    vldrb.8 q2, [r5], #16\n"
-    "    vmladava.s8 r0, q0, q2\n"
-    "    vmladava.s8 r8, q1, q2\n"
-    "    vldrb.8 q3, [r5], #16\n"
-    "    vmladava.s8 r2, q0, q3\n"
-    "    vmladava.s8 r10, q1, q3\n"
-    "    vldrb.8 q2, [r5], #16\n"
-    "    vmladava.s8 r4, q0, q2\n"
-    "    vmladava.s8 r12, q1, q2\n"
-    "    vldrb.8 q3, [r5], #16\n"
-    "    vmladava.s8 r6, q0, q3\n"
-    "    vmladava.s8 lr, q1, q3\n"
-    "    subs r7, r7, #1\n"
-    "    bne 2b\n"
-    "3:  ldr r7, [r9, #12]\n"                 /* C % 16 */
-    "    cbz r7, 4f\n"
-    "    vctp.8 r7\n"
-    "    vpstt\n"
-    "    vldrbt.8 q0, [r1]\n"
-    "    vldrbt.8 q1, [r3]\n"
-    "    add r1, r1, r7\n"
-    "    add r3, r3, r7\n"
-    "    vpst\n    vldrbt.8 q2, [r5]\n    add r5, r5, r7\n"
-    "    vmladava.s8 r0, q0, q2\n    vmladava.s8 r8, q1, q2\n"
-    "    vpst\n    vldrbt.8 q2, [r5]\n    add r5, r5, r7\n"
-    "    vmladava.s8 r2, q0, q2\n    vmladava.s8 r10, q1, q2\n"
-    "    vpst\n    vldrbt.8 q2, [r5]\n    add r5, r5, r7\n"
-    "    vmladava.s8 r4, q0, q2\n    vmladava.s8 r12, q1, q2\n"
-    "    vpst\n    vldrbt.8 q2, [r5]\n    add r5, r5, r7\n"
-    "    vmladava.s8 r6, q0, q2\n    vmladava.s8 lr, q1, q2\n"
-    "4:  mov r1, r3\n"                       /* next pair */
-    "    ldr r7, [r9, #32]\n"
-    "    vmov q0[2], q0[0], r0, r4\n"
-    "    vmov q0[3], q0[1], r2, r6\n"
-    "    vmov q1[2], q1[0], r8, r12\n"
-    "    vmov q1[3], q1[1], r10, lr\n"
-    "    vadd.i32 q0, q0, q6\n"
-    "    vadd.i32 q1, q1, q6\n"
-    "    vqrdmulh.s32 q0, q0, q4\n"
-    "    vqrdmulh.s32 q1, q1, q4\n"
-    "    vrshl.s32 q0, q0, q5\n"
-    "    vrshl.s32 q1, q1, q5\n"
-    "    vqmovnb.s32 q7, q0\n"
-    "    vqmovnt.s32 q7, q1\n"
-    "    vqadd.s16 q7, q7, r7\n"
-    "    vqmovnb.s16 q0, q7\n"
-    "    ldrd r5, r11, [r9, #20]\n"            /* o, o_step */
-    "    vstrb.32 q0, [r5]\n"
-    "    vshr.u32 q0, q0, #16\n"
-    "    add r5, r5, r11\n"
-    "    vstrb.32 q0, [r5]\n"
-    "    add r5, r5, r11\n"
-    "    str r5, [r9, #20]\n"
-    "    ldr r7, [r9, #28]\n"
-    "    subs r7, r7, #1\n"
-    "    str r7, [r9, #28]\n"
-    "    bne 1b\n"
-    "    vpop {d8-d15}\n"
-    "    pop {r4-r11, pc}\n"
-    EMB_ASM_END("emb_mve_pw_run_sat"));
+void emb_mve_pw_run_satfix(pw_run_ctx *k);
+#define EMB_PW_SAT_ASM(name, FIX)                                                            \
+    __asm__(                                                                                 \
+    EMB_ASM_BEGIN(name)                                                                      \
+    "    push {r4-r11, lr}\n"                                                                \
+    "    vpush {d8-d15}\n"                                                                   \
+    "    mov r9, r0\n"                                                                       \
+    "    ldr r1, [r9]\n"                                                                     \
+    "    vldrw.32 q4, [r9, #52]\n"                                                           \
+    "    vldrw.32 q5, [r9, #68]\n"                                                           \
+    "    vldrw.32 q6, [r9, #36]\n"                                                           \
+    "1:  ldrd r5, r7, [r9, #4]\n"             /* w, n16 (>= 1) */                            \
+    "    ldr r3, [r9, #16]\n"                                                                \
+    "    add r3, r1, r3\n"                    /* x1 = x0 + c */                              \
+    "    vldrb.8 q0, [r1], #16\n"                                                            \
+    "    vldrb.8 q1, [r3], #16\n"                                                            \
+    "    vldrb.8 q2, [r5], #16\n"                                                            \
+    "    vmladav.s8 r0, q0, q2\n"                                                            \
+    "    vmladav.s8 r8, q1, q2\n"                                                            \
+    "    vldrb.8 q3, [r5], #16\n"                                                            \
+    "    vmladav.s8 r2, q0, q3\n"                                                            \
+    "    vmladav.s8 r10, q1, q3\n"                                                           \
+    "    vldrb.8 q2, [r5], #16\n"                                                            \
+    "    vmladav.s8 r4, q0, q2\n"                                                            \
+    "    vmladav.s8 r12, q1, q2\n"                                                           \
+    "    vldrb.8 q3, [r5], #16\n"                                                            \
+    "    vmladav.s8 r6, q0, q3\n"                                                            \
+    "    vmladav.s8 lr, q1, q3\n"                                                            \
+    "    subs r7, r7, #1\n"                                                                  \
+    "    beq 3f\n"                                                                           \
+    "2:  vldrb.8 q0, [r1], #16\n"                                                            \
+    "    vldrb.8 q1, [r3], #16\n"                                                            \
+    "    vldrb.8 q2, [r5], #16\n"                                                            \
+    "    vmladava.s8 r0, q0, q2\n"                                                           \
+    "    vmladava.s8 r8, q1, q2\n"                                                           \
+    "    vldrb.8 q3, [r5], #16\n"                                                            \
+    "    vmladava.s8 r2, q0, q3\n"                                                           \
+    "    vmladava.s8 r10, q1, q3\n"                                                          \
+    "    vldrb.8 q2, [r5], #16\n"                                                            \
+    "    vmladava.s8 r4, q0, q2\n"                                                           \
+    "    vmladava.s8 r12, q1, q2\n"                                                          \
+    "    vldrb.8 q3, [r5], #16\n"                                                            \
+    "    vmladava.s8 r6, q0, q3\n"                                                           \
+    "    vmladava.s8 lr, q1, q3\n"                                                           \
+    "    subs r7, r7, #1\n"                                                                  \
+    "    bne 2b\n"                                                                           \
+    "3:  ldr r7, [r9, #12]\n"                 /* C % 16 */                                   \
+    "    cbz r7, 4f\n"                                                                       \
+    "    vctp.8 r7\n"                                                                        \
+    "    vpstt\n"                                                                            \
+    "    vldrbt.8 q0, [r1]\n"                                                                \
+    "    vldrbt.8 q1, [r3]\n"                                                                \
+    "    add r1, r1, r7\n"                                                                   \
+    "    add r3, r3, r7\n"                                                                   \
+    "    vpst\n    vldrbt.8 q2, [r5]\n    add r5, r5, r7\n"                                  \
+    "    vmladava.s8 r0, q0, q2\n    vmladava.s8 r8, q1, q2\n"                               \
+    "    vpst\n    vldrbt.8 q2, [r5]\n    add r5, r5, r7\n"                                  \
+    "    vmladava.s8 r2, q0, q2\n    vmladava.s8 r10, q1, q2\n"                              \
+    "    vpst\n    vldrbt.8 q2, [r5]\n    add r5, r5, r7\n"                                  \
+    "    vmladava.s8 r4, q0, q2\n    vmladava.s8 r12, q1, q2\n"                              \
+    "    vpst\n    vldrbt.8 q2, [r5]\n    add r5, r5, r7\n"                                  \
+    "    vmladava.s8 r6, q0, q2\n    vmladava.s8 lr, q1, q2\n"                               \
+    "4:  mov r1, r3\n"                       /* next pair */                                 \
+    "    ldr r7, [r9, #32]\n"                                                                \
+    "    vmov q0[2], q0[0], r0, r4\n"                                                        \
+    "    vmov q0[3], q0[1], r2, r6\n"                                                        \
+    "    vmov q1[2], q1[0], r8, r12\n"                                                       \
+    "    vmov q1[3], q1[1], r10, lr\n"                                                       \
+    "    vadd.i32 q0, q0, q6\n"                                                              \
+    "    vadd.i32 q1, q1, q6\n"                                                              \
+    "    vqrdmulh.s32 q0, q0, q4\n"                                                          \
+    "    vqrdmulh.s32 q1, q1, q4\n"                                                          \
+    FIX                                                                                      \
+    "    vrshl.s32 q0, q0, q5\n"                                                             \
+    "    vrshl.s32 q1, q1, q5\n"                                                             \
+    "    vqmovnb.s32 q7, q0\n"                                                               \
+    "    vqmovnt.s32 q7, q1\n"                                                               \
+    "    vqadd.s16 q7, q7, r7\n"                                                             \
+    "    vqmovnb.s16 q0, q7\n"                                                               \
+    "    ldrd r5, r11, [r9, #20]\n"            /* o, o_step */                               \
+    "    vstrb.32 q0, [r5]\n"                                                                \
+    "    vshr.u32 q0, q0, #16\n"                                                             \
+    "    add r5, r5, r11\n"                                                                  \
+    "    vstrb.32 q0, [r5]\n"                                                                \
+    "    add r5, r5, r11\n"                                                                  \
+    "    str r5, [r9, #20]\n"                                                                \
+    "    ldr r7, [r9, #28]\n"                                                                \
+    "    subs r7, r7, #1\n"                                                                  \
+    "    str r7, [r9, #28]\n"                                                                \
+    "    bne 1b\n"                                                                           \
+    "    vpop {d8-d15}\n"                                                                    \
+    "    pop {r4-r11, pc}\n"                                                                 \
+    EMB_ASM_END(name));
+#define EMB_PW_SAT_FIX                                                                      \
+    "    vand q2, q0, q5\n    vshr.s32 q2, q2, #31\n    vqadd.s32 q0, q0, q2\n"              \
+    "    vand q2, q1, q5\n    vshr.s32 q2, q2, #31\n    vqadd.s32 q1, q1, q2\n"
+EMB_PW_SAT_ASM("emb_mve_pw_run_sat", "")
+EMB_PW_SAT_ASM("emb_mve_pw_run_satfix", EMB_PW_SAT_FIX)
+#undef EMB_PW_SAT_FIX
+#undef EMB_PW_SAT_ASM
 #undef EMB_PW_TAIL_W
 #undef EMB_PW_DOT
 #undef EMB_PW_RQ
@@ -298,15 +309,18 @@ typedef struct {
 _Static_assert(offsetof(pwk_ctx, w) == 32 && offsetof(pwk_ctx, hi) == 176,
                "emb_mve_pw_k offsets");
 
-/* emb_mve_pw_k{8,16}[_fast|_sat]: _fast: act_min >= out_zp (no rounding fix-up) and no
- * left shifts in the block (no VSHL; the multipliers stay in q7); _sat: _fast with the
- * clamp the whole int8 range (saturating narrows instead of VMAX / VMIN). */
+/* emb_mve_pw_k{8,16}[_fast|_sat|_satfix]: _fast: act_min >= out_zp (no rounding fix-up)
+ * and no left shifts in the block (no VSHL; the multipliers stay in q7); _sat: _fast with
+ * the clamp the whole int8 range (saturating narrows instead of VMAX / VMIN); _satfix: that
+ * clamp and no left shifts, act_min < out_zp (with the fix-up). */
 void emb_mve_pw_k8(pwk_ctx *k);
 void emb_mve_pw_k8_fast(pwk_ctx *k);
 void emb_mve_pw_k8_sat(pwk_ctx *k);
+void emb_mve_pw_k8_satfix(pwk_ctx *k);
 void emb_mve_pw_k16(pwk_ctx *k);
 void emb_mve_pw_k16_fast(pwk_ctx *k);
 void emb_mve_pw_k16_sat(pwk_ctx *k);
+void emb_mve_pw_k16_satfix(pwk_ctx *k);
 #define PWK_DOT(LD, DT, q)                                                                  \
     LD                                                                                      \
     "    vmladav." DT " r0, q4, q0\n"                                                       \
@@ -322,6 +336,10 @@ void emb_mve_pw_k16_sat(pwk_ctx *k);
     "    vldrw.32 q4, [r12, #112]\n"                                                        \
     "    vshl.s32 q5, q5, q4\n"                                                             \
     "    vshl.s32 q6, q6, q4\n"                                                             \
+    "    vldrw.32 q4, [r12, #128]\n"                                                        \
+    "    vqrdmulh.s32 q5, q5, q4\n"                                                         \
+    "    vqrdmulh.s32 q6, q6, q4\n"
+#define PWK_MUL                                                                             \
     "    vldrw.32 q4, [r12, #128]\n"                                                        \
     "    vqrdmulh.s32 q5, q5, q4\n"                                                         \
     "    vqrdmulh.s32 q6, q6, q4\n"
@@ -377,9 +395,11 @@ void emb_mve_pw_k16_sat(pwk_ctx *k);
 PWK_ASM("emb_mve_pw_k8", PWK_LD8, "s16", "", PWK_LSH_MUL, PWK_FIX, PWK_OUT_CLAMP)
 PWK_ASM("emb_mve_pw_k8_fast", PWK_LD8, "s16", PWK_PRE_Q7, PWK_MUL_Q7, "", PWK_OUT_CLAMP)
 PWK_ASM("emb_mve_pw_k8_sat", PWK_LD8, "s16", PWK_PRE_Q7, PWK_MUL_Q7, "", PWK_OUT_SAT)
+PWK_ASM("emb_mve_pw_k8_satfix", PWK_LD8, "s16", "", PWK_MUL, PWK_FIX, PWK_OUT_SAT)
 PWK_ASM("emb_mve_pw_k16", PWK_LD16, "s8", "", PWK_LSH_MUL, PWK_FIX, PWK_OUT_CLAMP)
 PWK_ASM("emb_mve_pw_k16_fast", PWK_LD16, "s8", PWK_PRE_Q7, PWK_MUL_Q7, "", PWK_OUT_CLAMP)
 PWK_ASM("emb_mve_pw_k16_sat", PWK_LD16, "s8", PWK_PRE_Q7, PWK_MUL_Q7, "", PWK_OUT_SAT)
+PWK_ASM("emb_mve_pw_k16_satfix", PWK_LD16, "s8", "", PWK_MUL, PWK_FIX, PWK_OUT_SAT)
 #undef PWK_OUT_SAT
 #undef PWK_OUT_CLAMP
 #undef PWK_PRE_Q7
@@ -387,6 +407,7 @@ PWK_ASM("emb_mve_pw_k16_sat", PWK_LD16, "s8", PWK_PRE_Q7, PWK_MUL_Q7, "", PWK_OU
 #undef PWK_LD8
 #undef PWK_ASM
 #undef PWK_MUL_Q7
+#undef PWK_MUL
 #undef PWK_LSH_MUL
 #undef PWK_FIX
 #undef PWK_DOT
@@ -415,12 +436,12 @@ static void pw_k_run(const emb_conv_params *p, const int8_t *in, const int8_t *w
     vstrwq_s32(k.right, rq->right);
     vstrwq_s32(k.lo, vdupq_n_s32(p->act_min));
     vstrwq_s32(k.hi, vdupq_n_s32(p->act_max));
-    static void (*const runs[2][3])(pwk_ctx *) = {
-        {emb_mve_pw_k8, emb_mve_pw_k8_fast, emb_mve_pw_k8_sat},
-        {emb_mve_pw_k16, emb_mve_pw_k16_fast, emb_mve_pw_k16_sat}};
-    const int fast = p->act_min >= p->out_zp && vmaxvq_s32(0, rq->left) == 0;
-    const int sat = fast && p->act_min == -128 && p->act_max == 127;
-    void (*run)(pwk_ctx *) = runs[c == 16][fast + sat];
+    static void (*const runs[2][4])(pwk_ctx *) = {
+        {emb_mve_pw_k8, emb_mve_pw_k8_fast, emb_mve_pw_k8_sat, emb_mve_pw_k8_satfix},
+        {emb_mve_pw_k16, emb_mve_pw_k16_fast, emb_mve_pw_k16_sat, emb_mve_pw_k16_satfix}};
+    const int nolsh = vmaxvq_s32(0, rq->left) == 0, pos = p->act_min >= p->out_zp;
+    const int full = nolsh && p->act_min == -128 && p->act_max == 127;
+    void (*run)(pwk_ctx *) = runs[c == 16][full ? (pos ? 2 : 3) : nolsh && pos];
     run(&k);
     if (n_pix & 1) {   /* last pixel: paired with the one before (computed twice) */
         k.x = in + (n_pix - 2) * c;
@@ -450,8 +471,9 @@ static int32_t pw_dense(const emb_conv_params *p, const int8_t *in, const int8_t
     static void (*const runs[2][2])(pw_run_ctx *) = {
         {emb_mve_pw_run, emb_mve_pw_run_pos}, {emb_mve_pw_run_lsh, emb_mve_pw_run_lsh_pos}};
     const int pos = p->act_min >= p->out_zp;
-    const int sat = pos && p->act_min == -128 && p->act_max == 127 && c >= 16;
-    void (*const run_r)(pw_run_ctx *) = sat ? emb_mve_pw_run_sat : runs[0][pos];
+    const int sat = p->act_min == -128 && p->act_max == 127 && c >= 16;
+    void (*const run_r)(pw_run_ctx *) =
+        sat ? (pos ? emb_mve_pw_run_sat : emb_mve_pw_run_satfix) : runs[0][pos];
     void (*const run_l)(pw_run_ctx *) = runs[1][pos];
     pw_run_ctx k;   /* emb_mve_pw_run's context: the fields every block shares set once */
     k.n16 = c >> 4;
