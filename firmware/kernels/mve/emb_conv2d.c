@@ -684,13 +684,15 @@ _Static_assert(offsetof(rows4_ctx, w) == 32 && offsetof(rows4_ctx, hi) == 176 &&
 /* 2 pixels a pass: each window 3 word loads moved into a vector (row kh at lanes 4 kh..,
  * row 0 again in the unused lanes 12..15, whose weights are 0), 4 VMLADAV per pixel,
  * requantized together (constants loaded once per pair); _fast: act_min >= out_zp and no
- * left shift in the block (no rounding fix-up, no VSHL). */
+ * left shift in the block (no rounding fix-up, no VSHL); _sat: _fast with the clamp the whole
+ * int8 range. */
 void emb_mve_rows4_run(rows4_ctx *k);
 void emb_mve_rows4_run_fast(rows4_ctx *k);
+void emb_mve_rows4_run_sat(rows4_ctx *k);
 #define ROWS4_FIX                                                                           \
     "    vand q5, q6, q4\n    vshr.s32 q5, q5, #31\n    vqadd.s32 q6, q6, q5\n"              \
     "    vand q5, q7, q4\n    vshr.s32 q5, q5, #31\n    vqadd.s32 q7, q7, q5\n"
-#define ROWS4_ASM(name, LSH, FIX)                                                              \
+#define ROWS4_ASM(name, LSH, FIX, OUT)                                                            \
     __asm__(                                                                                \
     EMB_ASM_BEGIN(name)                                                                     \
     "    push {r4-r11, lr}\n"                                                               \
@@ -698,21 +700,22 @@ void emb_mve_rows4_run_fast(rows4_ctx *k);
     "    mov r12, r0\n"                                                                     \
     "    ldr r8, [r12, #0]\n"                                                               \
     "    ldrd r9, r10, [r12, #4]\n"                                                         \
-    "    ldr r11, [r12, #16]\n"                                                             \
+    "    ldr r7, [r12, #16]\n"                                                              \
+    "    ldr r11, [r12, #20]\n"                                                             \
     "    ldr lr, [r12, #24]\n"                                                              \
     "    vldrw.32 q0, [r12, #32]\n"                                                         \
     "    vldrw.32 q1, [r12, #48]\n"                                                         \
     "    vldrw.32 q2, [r12, #64]\n"                                                         \
     "    vldrw.32 q3, [r12, #80]\n"                                                         \
-    "1:  ldr r7, [r12, #12]\n"                                                              \
+    "1:  ldr r6, [r12, #12]\n"                                                              \
     "    ldr r0, [r8]\n"                                                                    \
     "    ldr r1, [r8, r9]\n"                                                                \
     "    ldr r2, [r8, r10]\n"                                                               \
-    "    add r8, r8, r7\n"                                                                  \
+    "    add r8, r8, r6\n"                                                                  \
     "    ldr r3, [r8]\n"                                                                    \
     "    ldr r4, [r8, r9]\n"                                                                \
     "    ldr r5, [r8, r10]\n"                                                               \
-    "    add r8, r8, r7\n"                                                                  \
+    "    add r8, r8, r6\n"                                                                  \
     "    vmov q4[2], q4[0], r0, r2\n"                                                       \
     "    vmov q4[3], q4[1], r1, r0\n"                                                       \
     "    vmov q5[2], q5[0], r3, r5\n"                                                       \
@@ -740,21 +743,7 @@ void emb_mve_rows4_run_fast(rows4_ctx *k);
     FIX                                                                                     \
     "    vrshl.s32 q6, q6, q4\n"                                                            \
     "    vrshl.s32 q7, q7, q4\n"                                                            \
-    "    ldr r0, [r12, #28]\n"                                                              \
-    "    vadd.i32 q6, q6, r0\n"                                                             \
-    "    vadd.i32 q7, q7, r0\n"                                                             \
-    "    vldrw.32 q4, [r12, #160]\n"                                                        \
-    "    vmax.s32 q6, q6, q4\n"                                                             \
-    "    vmax.s32 q7, q7, q4\n"                                                             \
-    "    vldrw.32 q4, [r12, #176]\n"                                                        \
-    "    vmin.s32 q6, q6, q4\n"                                                             \
-    "    vmin.s32 q7, q7, q4\n"                                                             \
-    "    ldr r1, [r12, #20]\n"                                                              \
-    "    mov r2, r11\n"                                                                     \
-    "    vstrb.32 q6, [r2]\n"                                                               \
-    "    add r2, r2, r1\n"                                                                  \
-    "    vstrb.32 q7, [r2]\n"                                                               \
-    "    add r11, r2, r1\n"                                                                 \
+    OUT                                                                                     \
     "    subs lr, lr, #1\n"                                                                 \
     "    bne 1b\n"                                                                          \
     "    vpop {d8-d15}\n"                                                                   \
@@ -762,8 +751,24 @@ void emb_mve_rows4_run_fast(rows4_ctx *k);
     EMB_ASM_END(name));
 #define ROWS4_LSH                                                                           \
     "    vldrw.32 q4, [r12, #128]\n    vshl.s32 q6, q6, q4\n    vshl.s32 q7, q7, q4\n"
-ROWS4_ASM("emb_mve_rows4_run", ROWS4_LSH, ROWS4_FIX)
-ROWS4_ASM("emb_mve_rows4_run_fast", "", "")
+/* out_zp added, clamped, stored; or (act_min -128, act_max 127) narrowed with saturation as
+ * in emb_mve_pw_k*_sat */
+#define ROWS4_OUT_CLAMP                                                                     \
+    "    ldr r0, [r12, #28]\n    vadd.i32 q6, q6, r0\n    vadd.i32 q7, q7, r0\n"             \
+    "    vldrw.32 q4, [r12, #160]\n    vmax.s32 q6, q6, q4\n    vmax.s32 q7, q7, q4\n"      \
+    "    vldrw.32 q4, [r12, #176]\n    vmin.s32 q6, q6, q4\n    vmin.s32 q7, q7, q4\n"      \
+    "    vstrb.32 q6, [r7]\n    add r7, r7, r11\n"                                         \
+    "    vstrb.32 q7, [r7]\n    add r7, r7, r11\n"
+#define ROWS4_OUT_SAT                                                                       \
+    "    ldr r0, [r12, #28]\n    vqmovnb.s32 q4, q6\n    vqmovnt.s32 q4, q7\n"              \
+    "    vqadd.s16 q4, q4, r0\n    vqmovnb.s16 q6, q4\n"                                    \
+    "    vstrb.32 q6, [r7]\n    vshr.u32 q6, q6, #16\n    add r7, r7, r11\n"                 \
+    "    vstrb.32 q6, [r7]\n    add r7, r7, r11\n"
+ROWS4_ASM("emb_mve_rows4_run", ROWS4_LSH, ROWS4_FIX, ROWS4_OUT_CLAMP)
+ROWS4_ASM("emb_mve_rows4_run_fast", "", "", ROWS4_OUT_CLAMP)
+ROWS4_ASM("emb_mve_rows4_run_sat", "", "", ROWS4_OUT_SAT)
+#undef ROWS4_OUT_SAT
+#undef ROWS4_OUT_CLAMP
 #undef ROWS4_LSH
 #undef ROWS4_ASM
 #undef ROWS4_FIX
@@ -892,7 +897,10 @@ static inline __attribute__((always_inline)) void conv_rows_k(
         const int32x4_t base = vsubq_s32(vldrwq_z_s32(bias + oc, pr),
                                          vmulq_n_s32(vldrwq_s32(wsum), zp));
         const emb_mve_rq rq = emb_mve_rq_load(mult + oc, shift + oc, pr);
-        void (*const run2)(rows4_ctx *) = runs[r == 16][pos && vmaxvq_s32(0, rq.left) == 0];
+        const int fast = pos && vmaxvq_s32(0, rq.left) == 0;
+        void (*const run2)(rows4_ctx *) =
+            r == 4 && fast && p->act_min == -128 && p->act_max == 127 ? emb_mve_rows4_run_sat
+                                                                        : runs[r == 16][fast];
         if (r == 4) memcpy(k.w, wb, sizeof k.w);
         k.wp = wb;
         vstrwq_s32(k.base, base);
