@@ -198,6 +198,8 @@ void emb_mve_pw_run_satfix(pw_run_ctx *k);
     "    vldrw.32 q4, [r9, #52]\n"                                                           \
     "    vldrw.32 q5, [r9, #68]\n"                                                           \
     "    vldrw.32 q6, [r9, #36]\n"                                                           \
+    "    ldr r7, [r9, #32]\n"                                                                \
+    "    vdup.16 q7, r7\n"                    /* out_zp, int16 lanes */                       \
     "1:  ldrd r5, r7, [r9, #4]\n"             /* w, n16 (>= 1) */                            \
     "    ldr r3, [r9, #16]\n"                                                                \
     "    add r3, r1, r3\n"                    /* x1 = x0 + c */                              \
@@ -250,7 +252,6 @@ void emb_mve_pw_run_satfix(pw_run_ctx *k);
     "    vpst\n    vldrbt.8 q2, [r5]\n    add r5, r5, r7\n"                                  \
     "    vmladava.s8 r6, q0, q2\n    vmladava.s8 lr, q1, q2\n"                               \
     "4:  mov r1, r3\n"                       /* next pair */                                 \
-    "    ldr r7, [r9, #32]\n"                                                                \
     "    vmov q0[2], q0[0], r0, r4\n"                                                        \
     "    vmov q0[3], q0[1], r2, r6\n"                                                        \
     "    vmov q1[2], q1[0], r8, r12\n"                                                       \
@@ -262,10 +263,10 @@ void emb_mve_pw_run_satfix(pw_run_ctx *k);
     FIX                                                                                      \
     "    vrshl.s32 q0, q0, q5\n"                                                             \
     "    vrshl.s32 q1, q1, q5\n"                                                             \
-    "    vqmovnb.s32 q7, q0\n"                                                               \
-    "    vqmovnt.s32 q7, q1\n"                                                               \
-    "    vqadd.s16 q7, q7, r7\n"                                                             \
-    "    vqmovnb.s16 q0, q7\n"                                                               \
+    "    vqmovnb.s32 q2, q0\n"                                                               \
+    "    vqmovnt.s32 q2, q1\n"                                                               \
+    "    vqadd.s16 q2, q2, q7\n"                                                             \
+    "    vqmovnb.s16 q0, q2\n"                                                               \
     "    ldrd r5, r11, [r9, #20]\n"            /* o, o_step */                               \
     "    vstrb.32 q0, [r5]\n"                                                                \
     "    vshr.u32 q0, q0, #16\n"                                                             \
