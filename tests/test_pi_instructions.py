@@ -8,6 +8,7 @@ import subprocess
 
 import numpy as np
 import pytest
+import tvm
 from qgraph_builders import mobilenet_v2
 
 from edgemobilenet.backends.tvm.export import compile_linux
@@ -56,3 +57,63 @@ def test_tune_emulate_needs_an_emulated_core(tmp_path):
     with pytest.raises(EdgembError, match="exactly one of"):
         tune(g, linux_target("rpi4"), tmp_path / "db", trials=1, emulate=True,
              rpc="127.0.0.1:1")
+
+
+@pytest.mark.slow  # about 2-4 min: two emulated workers (tuner, kernels), 3 builds, a compile
+def test_tuner_counts_each_candidate_as_the_compiled_module_runs_it(tmp_path, monkeypatch):
+    """The emulated runner measures a candidate on its kernel's own constants from the
+    module (weights, requantize table, zero points; activations zeros), built under the
+    module's pass context (depthwise LoopPartition): each kernel's default candidate counts
+    what the same kernel counts in the compiled module."""
+    from qgraph_builders import GraphBuilder
+    from tvm import relax
+
+    from edgemobilenet.backends.tvm.build import lower
+    from edgemobilenet.backends.tvm.icount_runner import CountingWorker
+    from edgemobilenet.backends.tvm.ms_database import open_database, workload_key
+    from edgemobilenet.backends.tvm.tune import tune
+    from edgemobilenet.backends.tvm.tvm_compat import normalize_mod
+
+    b = GraphBuilder(np.random.default_rng(0), (1, 8, 12, 8), 0.05, -10)
+    x = b.conv2d("input", 24, kernel=1, act="relu6")
+    x = b.conv2d(x, 24, kernel=3, groups=24, act="relu6")
+    g = b.build(b.add("input", b.conv2d(x, 8, kernel=1)))
+    sent: dict[str, list] = {}
+    measure = CountingWorker.measure
+
+    def spy(self, lib, args, func=None):
+        sent[lib] = [np.load(a) if isinstance(a, str) else a for a in args]
+        return measure(self, lib, args, func)
+
+    monkeypatch.setattr(CountingWorker, "measure", spy)
+    s = tune(g, linux_target("rpi4"), tmp_path / "db", trials=10, trials_per_task=1,
+             emulate=True, timeout_sec=120)   # the default knobs of each kernel
+    assert s["measured"] == len(s["tasks"]) >= 3, s
+    # every candidate ran on its kernel's constants: the module's, value for value
+    mod = lower(g, linux_target("rpi4").tvm_target, schedule=False)
+    consts = []
+    relax.analysis.post_order_visit(mod["main"].body, lambda e: consts.append(
+        e.value.numpy()) if hasattr(getattr(e, "value", None), "numpy") else None)
+    assert len(sent) == len(s["tasks"])
+    for args in sent.values():
+        files = [a for a in args if isinstance(a, np.ndarray)]
+        assert len(files) >= 2 and all(any(a.shape == c.shape and (a == c).all()
+                                           for c in consts) for a in files)
+        assert all(isinstance(a, list) for a in args[:1])   # the activation: zeros
+    from edgemobilenet.device.pi_guest import kernel_arg
+    assert not kernel_arg([[4, 3], "int8"]).any()
+    by_key = {workload_key(r.workload.mod): round(float(r.run_secs[0]) * 1e9)
+              for r in open_database(tmp_path / "db").get_all_tuning_records()}
+    tuned = {name: by_key[workload_key(normalize_mod(mod[name]))] for name in s["tasks"]}
+
+    m = compile_linux(g, "rpi4", tmp_path / "b", tune_db="none")
+    monkeypatch.setattr(CountingWorker, "measure", measure)
+    w = CountingWorker("cortex-a72", timeout_sec=120)
+    try:
+        counted = {k["name"]: w.measure(str(tmp_path / "b" / m["kernel_library"]), k["args"],
+                                        k["name"]) for k in m["kernels"] if k["name"] in tuned}
+    finally:
+        w.stop()
+    assert any(name.startswith("fused_depthwise") for name in counted), counted
+    for name, n in counted.items():   # the call from Python differs by a few hundred
+        assert abs(tuned[name] - n) < 0.005 * n, (name, tuned[name], n)

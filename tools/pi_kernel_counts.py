@@ -1,6 +1,6 @@
 """Instructions per kernel of an `edgemb compile --target rpi*` build on its emulated core:
 each kernel of `kernels.so` (the manifest's kernel table) run alone between two markers
-(`icount_runner.CountingWorker`, one thread, random arguments: integer kernels have no
+(`icount_runner.CountingWorker`, one thread, zero arguments: integer kernels have no
 data-dependent branches), times its calls per inference, summed per kernel kind
 (`kernel_profile.kernel_ops`, e.g. depthwise+requant+prep). Instructions, not cycles.
 

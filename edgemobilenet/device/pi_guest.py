@@ -7,8 +7,9 @@ edgemobilenet. Regions are marked with the plugin's marker system call.
                                       litert-noxnnpack, ort. Prints the last output
                                       (shape, dtype, sum, values when small) as JSON.
   kernels                             a worker: reads one JSON request per line
-                                      {"id", "lib", "args": [[shape, dtype], ...]} (and
-                                      "func": a function of the library, else its entry),
+                                      {"id", "lib", "args": [...]} (and "func": a
+                                      function of the library, else its entry), each
+                                      argument a .npy file or [shape, dtype] (zeros),
                                       runs it once to warm up, then between markers
                                       2*id and 2*id+1; answers {"id", "ok"|"error"}.
 One thread everywhere: the plugin's counter is exact for one running thread.
@@ -37,6 +38,15 @@ def _input(shape, dtype, path):
         info = np.iinfo(dtype)
         return rng.integers(info.min, info.max + 1, size=shape, dtype=dtype)
     return rng.uniform(-1, 1, size=shape).astype(dtype)
+
+
+def kernel_arg(spec):
+    """A `kernels` request's argument: the array in a .npy file, or zeros of [shape, dtype]
+    (the activations and outputs a kernel gets when no values are given)."""
+    if isinstance(spec, str):
+        return np.load(spec, allow_pickle=False)
+    shape, dtype = spec
+    return np.zeros(shape, dtype=dtype)
 
 
 def _tvm_runner(model, path):
@@ -116,8 +126,7 @@ def kernels():
                 f = mod[req["func"]]
             else:
                 f = mod[mod.entry_name] if getattr(mod, "entry_name", None) else mod["main"]
-            args = [tvm.runtime.tensor(_input(shape, dtype, None), dev)
-                    for shape, dtype in req["args"]]
+            args = [tvm.runtime.tensor(kernel_arg(a), dev) for a in req["args"]]
             f(*args)
             mark(2 * req["id"])
             f(*args)

@@ -83,13 +83,28 @@ def _zero_pipeline() -> tvm.transform.Pass:
 PASS_CONFIG = {"s_tir.LoopPartition": {"partition_const_loop": True}}
 
 
+def pass_context() -> tvm.transform.PassContext:
+    """The current pass context with `PASS_CONFIG`: every kernel build (the module and
+    tuning candidates alike) lowers under it, so a tuned candidate is the code that ships."""
+    ctx = tvm.transform.PassContext.current()
+    return tvm.transform.PassContext(opt_level=ctx.opt_level,
+                                     config={**ctx.config, **PASS_CONFIG})
+
+
 def compile_module(mod: tvm.IRModule, target: dict[str, Any]):
     """Build a lowered module for `target` (a TVM target dict): a `tvm.runtime.Executable`."""
     tgt = tvm_target(target)
-    ctx = tvm.transform.PassContext.current()
-    config = {**ctx.config, **PASS_CONFIG}
-    with tgt, tvm.transform.PassContext(opt_level=ctx.opt_level, config=config):
+    with tgt, pass_context():
         return tvm.compile(mod, tgt)
+
+
+def build_candidate(mod: tvm.IRModule, target: tvm.target.Target, params=None):
+    """MetaSchedule's build of one tuning candidate (`LocalBuilder` f_build) under
+    `pass_context`."""
+    from tvm.s_tir.meta_schedule.builder import local_builder
+
+    with pass_context():
+        return local_builder.default_build(mod, target, params)
 
 
 def compile_qgraph(g: QGraph, target: dict[str, Any], tune_db: str | os.PathLike | None = None,

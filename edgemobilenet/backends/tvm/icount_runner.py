@@ -22,6 +22,7 @@ from tvm.s_tir.meta_schedule.runner import PyRunner, RunnerFuture, RunnerInput, 
 
 from edgemobilenet.device import insn_count, pi_emulator
 from edgemobilenet.device.pi_count import GUEST, guest_env
+from edgemobilenet.backends.tvm.kernel_args import KernelArgs
 from edgemobilenet.backends.tvm.ms_result import Done
 from edgemobilenet.errors import EdgembError
 
@@ -67,8 +68,9 @@ class CountingWorker:
                 return json.loads(line)
         return None
 
-    def measure(self, lib: str, args: list[list], func: str | None = None) -> int:
-        """Instructions of one call of the library's entry function, or of `func`
+    def measure(self, lib: str, args: list, func: str | None = None) -> int:
+        """Instructions of one call of the library's entry function, or of `func`, on
+        `args` (each a .npy file or [shape, dtype]: zeros; `pi_guest.kernel_arg`)
         (EdgembError if the candidate fails or exceeds the time limit)."""
         first = self.proc is None
         if first:
@@ -98,11 +100,14 @@ class CountingWorker:
 
 @derived_object
 class EmulatedInsnRunner(PyRunner):
-    """Measures candidates on an emulated Cortex-A core by instruction count."""
+    """Measures candidates on an emulated Cortex-A core by instruction count, each on its
+    kernel's arguments from `args` (`kernel_args`: the model's constants), else zeros."""
 
-    def __init__(self, cpu: str, timeout_sec: float = 120.0) -> None:
+    def __init__(self, cpu: str, timeout_sec: float = 120.0,
+                 args: KernelArgs | None = None) -> None:
         super().__init__()
         self.worker = CountingWorker(cpu, timeout_sec)
+        self.args = args
         self.errors: list[str] = []
 
     def run(self, runner_inputs: list[RunnerInput]) -> list[RunnerFuture]:
@@ -110,7 +115,8 @@ class EmulatedInsnRunner(PyRunner):
         for inp in runner_inputs:
             lib = str(inp.artifact_path)
             try:
-                args = [[[int(d) for d in a.shape], str(a.dtype)] for a in inp.args_info]
+                args = (self.args.of(lib) if self.args is not None else None) or \
+                    [[[int(d) for d in a.shape], str(a.dtype)] for a in inp.args_info]
                 res = RunnerResult([self.worker.measure(lib, args) * 1e-9], None)
             except Exception as e:  # noqa: BLE001 - a failed candidate, not a failed run
                 self.errors.append(str(e))
@@ -119,5 +125,8 @@ class EmulatedInsnRunner(PyRunner):
         return futures
 
     def close(self) -> None:
-        """Stop the emulated worker (call when tuning ends, on every path)."""
+        """Stop the emulated worker and drop the argument files (call when tuning ends, on
+        every path)."""
         self.worker.stop()
+        if self.args is not None:
+            self.args.close()

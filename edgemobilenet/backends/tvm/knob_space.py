@@ -136,14 +136,15 @@ def record_knobs(trace) -> str | None:
 
 @derived_object
 class KnobSweep(ms.search_strategy.PySearchStrategy):
-    """Search over `choices`: default first, then neighbours of the best, else random."""
+    """Search over `choices`: default first, then neighbours of the best, else random.
+    `args` (`kernel_args.KernelArgs`) is told which task each candidate is for."""
 
-    def __init__(self, knobs: KnobScheduler, seed: int = 0) -> None:
+    def __init__(self, knobs: KnobScheduler, args=None, seed: int = 0) -> None:
         super().__init__()
-        self.knobs, self.seed = knobs, seed
+        self.knobs, self.args, self.seed = knobs, args, seed
 
     def _initialize_with_tune_context(self, context) -> None:
-        self.mod = context.mod
+        self.mod, self.task = context.mod, str(context.task_name)
 
     def pre_tuning(self, max_trials, num_trials_per_iter, design_spaces, database=None,
                    cost_model=None) -> None:
@@ -180,6 +181,8 @@ class KnobSweep(ms.search_strategy.PySearchStrategy):
             knobs = self._next()
             sch = self.knobs(self.mod["main"], knobs)
             if sch is not None:   # a setting the schedule cannot take costs no trial
+                if self.args is not None:
+                    self.args.note(sch.mod, self.task)
                 self.left -= 1
                 out.append(ms.search_strategy.MeasureCandidate(
                     sch, ms.arg_info.ArgInfo.from_entry_func(sch.mod, remove_preproc=True)))
@@ -193,4 +196,4 @@ class KnobSweep(ms.search_strategy.PySearchStrategy):
                 self.cost[k] = min(float(s) for s in r.run_secs) if ok else float("inf")
 
     def clone(self) -> "KnobSweep":
-        return KnobSweep(self.knobs, self.seed)
+        return KnobSweep(self.knobs, self.args, self.seed)

@@ -18,7 +18,8 @@ from tvm.s_tir.meta_schedule.builder import local_builder
 
 from edgemobilenet.backends.tvm import knob_space
 from edgemobilenet.backends.tvm.bounded_runner import BoundedRPCRunner
-from edgemobilenet.backends.tvm.build import lower, tvm_target
+from edgemobilenet.backends.tvm.build import build_candidate, lower, tvm_target
+from edgemobilenet.backends.tvm.kernel_args import KernelArgs
 from edgemobilenet.backends.tvm.linux_target import LinuxTarget
 from edgemobilenet.backends.tvm.ms_database import MODULE_EQUALITY, attempted, open_database
 from edgemobilenet.backends.tvm.ms_logging import quiet_metaschedule
@@ -44,19 +45,23 @@ class InProcessBuilder(ms.builder.PyBuilder):
     """Builds candidates one by one in this process (no timeout).
 
     `LocalBuilder` starts a fresh worker pool (each worker imports TVM) for every batch,
-    which dominates small per-task budgets on a busy 2-core machine.
+    which dominates small per-task budgets on a busy 2-core machine. `args` learns which
+    library came from which candidate (the emulated runner's arguments).
     """
 
-    def __init__(self, f_export=None):
+    def __init__(self, f_export=None, args: KernelArgs | None = None):
         super().__init__()
         self.f_export = f_export or local_builder.default_export
+        self.args = args
 
     def build(self, build_inputs: list) -> list:
         results = []
         for bi in build_inputs:
             try:
-                mod = local_builder.default_build(bi.mod, bi.target, None)
-                results.append(ms.builder.BuilderResult(self.f_export(mod), None))
+                lib = self.f_export(build_candidate(bi.mod, bi.target))
+                if self.args is not None:
+                    self.args.built(bi.mod, lib)
+                results.append(ms.builder.BuilderResult(lib, None))
             except Exception as e:  # a bad candidate is a result, not a crash
                 results.append(ms.builder.BuilderResult(None, f"InProcessBuilder: {e}"))
         return results
@@ -95,8 +100,6 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
     if emulate:   # cost = instructions on the target's emulated core (icount_runner)
         if target.is_host or not target.qemu_cpu:
             raise EdgembError(f"tune: target '{target.name}' has no emulated core ([qemu] cpu)")
-        from edgemobilenet.backends.tvm.icount_runner import EmulatedInsnRunner
-        runner = EmulatedInsnRunner(target.qemu_cpu, timeout_sec=timeout_sec)
     elif local:
         runner = ms.runner.LocalRunner(timeout_sec=timeout_sec)
     elif rpc:
@@ -123,9 +126,15 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
         tasks = [t for t in tasks if len(ks.choices(t.dispatched[0]["main"])) > 1]
     if max_tasks:
         tasks = sorted(tasks, key=lambda t: t.task_name)[:max_tasks]
+    args = None
+    if emulate:   # candidates count on their kernel's constants from `mod` (kernel_args)
+        from edgemobilenet.backends.tvm.icount_runner import EmulatedInsnRunner
+        args = KernelArgs(mod, [t.task_name for t in tasks])
+        runner = EmulatedInsnRunner(target.qemu_cpu, timeout_sec=timeout_sec, args=args)
     f_export = None if target.is_host else export_aarch64
-    builder = (InProcessBuilder(f_export) if in_process_build or space == "knobs"
-               else ms.builder.LocalBuilder(timeout_sec=timeout_sec, f_export=f_export))
+    builder = (InProcessBuilder(f_export, args) if in_process_build or space == "knobs"
+               else ms.builder.LocalBuilder(timeout_sec=timeout_sec, f_build=build_candidate,
+                                            f_export=f_export))
     per_task = trials_per_task or trials
     db = open_database(db_dir)
     done = {t.task_name: attempted(db, t.dispatched[0]) for t in tasks}
@@ -135,7 +144,7 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
         per_todo = max(per_task - done[t.task_name] for t in todo)
         if space == "knobs":
             # round-robin: a run with 4x the budget continues where the smaller one stopped
-            gen, strat, batch, cost, sched = (knob_space.space(ks), knob_space.KnobSweep(ks), 4,
+            gen, strat, batch, cost, sched = (knob_space.space(ks), knob_space.KnobSweep(ks, args), 4,
                                               "random", "round-robin")
         else:
             gen, strat, batch, cost, sched = "post-order-apply", strategy, 16, "xgb", "gradient"
@@ -159,7 +168,8 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
 
 @contextlib.contextmanager
 def _closing(runner):
-    """Stop a runner's own worker (the emulated core) when tuning ends, on every path."""
+    """Stop a runner's own worker (the emulated core) and its files when tuning ends, on
+    every path."""
     try:
         yield
     finally:
