@@ -157,20 +157,29 @@ def main() -> None:
         print(f"wrote {out}: {len(kernels)} kernels, {out.stat().st_size:,} B, "
               f"{gain:,} instructions per inference fewer (kernels alone)", flush=True)
     if a.count:
+        import numpy as np
+
         from edgemobilenet.backends.tvm.export import compile_linux
         from edgemobilenet.device.pi_count import count_build
+        from edgemobilenet.quant import reference
 
+        # the guest's input (pi_guest._input: numpy's generator, seed 0) through the reference
+        (inp,) = g.inputs
+        x = np.random.default_rng(0).integers(-128, 128, size=(1, *g.tensors[inp].shape[1:]),
+                                               dtype=np.int8)
+        (want,) = reference.run(g, x).values()
         counts = {}
         for label, db in (("default", tune_dbs.NONE), ("shipped", None)):
-            m = compile_linux(g, lt, a.work / f"build-{label.replace(' ', '-')}", db)
-            c = count_build(a.work / f"build-{label.replace(' ', '-')}", lt.qemu_cpu,
-                            inferences=2)
+            m = compile_linux(g, lt, a.work / f"build-{label}", db)
+            c = count_build(a.work / f"build-{label}", lt.qemu_cpu, inferences=2)
             counts[label] = {"instructions": round(c.per_inference),
                              "tuned_kernels": sum(d["kernels"] for d in m["tune_dbs"]),
-                             "notes": m["tune_notes"]}
+                             "notes": m["tune_notes"],
+                             "bit_exact": c.output["values"] == want.reshape(-1).tolist()}
             print(label, json.dumps(counts[label]), flush=True)
         (a.work / f"counts-{a.trials_per_task}.json").write_text(json.dumps(counts, indent=1))
-
+        if not all(c["bit_exact"] for c in counts.values()):
+            sys.exit("the emulated output differs from the numpy reference")
 
 if __name__ == "__main__":
     main()
