@@ -36,7 +36,8 @@ def test_tiny_instruction_count_tuning_is_applied_bit_exact(tmp_path):
     assert all(abs(v * 1e9 - round(v * 1e9)) < 1e-3 for v in secs)
     from edgemobilenet.backends.tvm.knob_space import DEFAULT_TEXT, record_knobs
     knobs = [record_knobs(r.trace) for r in open_database(tmp_path / "db").get_all_tuning_records()]
-    assert knobs[0] == DEFAULT_TEXT and knobs[1] not in (None, DEFAULT_TEXT)
+    # the default and one other setting (the database lists the better first)
+    assert DEFAULT_TEXT in knobs and len(set(knobs) - {None, DEFAULT_TEXT}) == 1
 
     m = compile_linux(g, "rpi4", tmp_path / "tuned", tune_db=tmp_path / "db")
     assert m["tune_dbs"][0]["kernels"] >= 1 and not m["tune_notes"]
