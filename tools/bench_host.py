@@ -165,7 +165,8 @@ def bench_model(spec: str, a: argparse.Namespace, work: Path) -> dict:
         xt = calib[:1]
         add("float", "torch", "float, eval, no_grad", lambda: _median_ms(
             lambda: m.module(xt), a.runs))
-    add("ours", "edgemb TVM int8", "untuned", lambda: _tvm(g, x8, None, a.runs))
+    pool = f"TVM_BIND_THREADS={os.environ.get('TVM_BIND_THREADS', '1 (TVM default)')}"
+    add("ours", "edgemb TVM int8", f"default schedules, {pool}", lambda: _tvm(g, x8, None, a.runs))
     if db is not None:
         add("ours", "edgemb TVM int8", f"tuned ({db})", lambda: _tvm(g, x8, str(db), a.runs))
     peers.rank_against_fastest(r, "ms", lambda x: x["kind"] == "int8 peer", "fastest_int8_peer")
@@ -202,12 +203,14 @@ def main() -> None:
     ap.add_argument("--strategy", default="evolutionary", choices=["evolutionary", "replay-trace"])
     ap.add_argument("-o", "--output", type=Path, default=Path("build/bench_host.json"))
     a = ap.parse_args()
-    os.environ["TVM_NUM_THREADS"] = str(a.threads)
+    from edgemobilenet.device.tvm_vm import runtime_env
+    os.environ.update(runtime_env(a.threads))   # before TVM's thread pool starts
     torch.set_num_threads(a.threads)
     import onnxruntime
     onnxruntime.set_default_logger_severity(3)
 
     res: dict = {"threads": a.threads, "runs": a.runs, "cpu": peers.cpu_description(),
+                 "tvm_bind_threads": os.environ["TVM_BIND_THREADS"],
                  "versions": _versions(), "models": []}
     a.output.parent.mkdir(parents=True, exist_ok=True)
     for spec in a.models.split(","):   # the JSON is rewritten after each model

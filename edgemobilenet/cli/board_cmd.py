@@ -1,6 +1,7 @@
 """`edgemb board`: TVM RPC servers for Linux boards (real or emulated) and a tracker."""
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from rich.console import Console
 from edgemobilenet.backends.tvm.linux_target import linux_target
 from edgemobilenet.device import pi_emulator
 from edgemobilenet.device.rpc import start_tracker, stop_group
+from edgemobilenet.device.tvm_vm import runtime_env
 from edgemobilenet.errors import EdgembError
 
 
@@ -80,7 +82,8 @@ def serve(target_name: str, emulate: bool, host: str, port: int | None, tracker:
                "--port-end", str(port + 1)]
         if tracker:
             cmd += ["--tracker", tracker, "--key", key]
-        proc = subprocess.Popen(cmd, start_new_session=True)
+        proc = subprocess.Popen(cmd, start_new_session=True,
+                                env={**os.environ, **runtime_env(t.threads)})
         what = f"{t.name} (this machine)"
     via = f", registered with tracker {tracker} as '{key}'" if tracker else ""
     con.print(f"serving {what} on {host}:{port}{via}; Ctrl-C to stop", highlight=False)

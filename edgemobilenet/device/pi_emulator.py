@@ -22,6 +22,7 @@ from typing import Callable
 
 from edgemobilenet.cache import cache_dir, log_file
 from edgemobilenet.device.rpc import die_with_parent, parse_hostport, stop_group, wait_for_board
+from edgemobilenet.device.tvm_vm import runtime_env
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.targets import CpuInfo
 
@@ -221,8 +222,7 @@ def python_env(root: Path, cpu: str, threads: int | None = None) -> dict[str, st
     env.update(QEMU_LD_PREFIX=str(root), QEMU_CPU=cpu, PYTHONPATH=str(root / "site"),
                PYTHONNOUSERSITE="1", EDGEMB_QEMU=_qemu_binary(), EDGEMB_PI_ROOT=str(root),
                EDGEMB_PI_PYTHON=str(root / WRAPPER))
-    if threads:
-        env["TVM_NUM_THREADS"] = str(threads)
+    env.update(runtime_env(threads))
     return env
 
 
