@@ -19,6 +19,22 @@
 #include "emb_kernels_internal.h"
 #include "emb_mve.h"
 
+/* Four 16-byte weight loads, each dotted with the two pixels' q0 / q1 into their channel's
+ * accumulator (r0 r8, r2 r10, r4 r12, r6 lr): A "a" accumulates (vmladava), "" starts them. */
+#define EMB_PW_DOT(A)                                                                        \
+    "    vldrb.8 q2, [r5], #16\n"                                                            \
+    "    vmladav" A ".s8 r0, q0, q2\n"                                                       \
+    "    vmladav" A ".s8 r8, q1, q2\n"                                                       \
+    "    vldrb.8 q3, [r5], #16\n"                                                            \
+    "    vmladav" A ".s8 r2, q0, q3\n"                                                       \
+    "    vmladav" A ".s8 r10, q1, q3\n"                                                      \
+    "    vldrb.8 q2, [r5], #16\n"                                                            \
+    "    vmladav" A ".s8 r4, q0, q2\n"                                                       \
+    "    vmladav" A ".s8 r12, q1, q2\n"                                                      \
+    "    vldrb.8 q3, [r5], #16\n"                                                            \
+    "    vmladav" A ".s8 r6, q0, q3\n"                                                       \
+    "    vmladav" A ".s8 lr, q1, q3\n"
+
 /* emb_mve_pw_2x4 (declared in emb_mve.h). */
 __asm__(
     EMB_ASM_BEGIN("emb_mve_pw_2x4")
@@ -36,18 +52,7 @@ __asm__(
     "    cbz r7, 2f\n"
     "1:  vldrb.8 q0, [r1], #16\n"
     "    vldrb.8 q1, [r3], #16\n"
-    "    vldrb.8 q2, [r5], #16\n"
-    "    vmladava.s8 r0, q0, q2\n"
-    "    vmladava.s8 r8, q1, q2\n"
-    "    vldrb.8 q3, [r5], #16\n"
-    "    vmladava.s8 r2, q0, q3\n"
-    "    vmladava.s8 r10, q1, q3\n"
-    "    vldrb.8 q2, [r5], #16\n"
-    "    vmladava.s8 r4, q0, q2\n"
-    "    vmladava.s8 r12, q1, q2\n"
-    "    vldrb.8 q3, [r5], #16\n"
-    "    vmladava.s8 r6, q0, q3\n"
-    "    vmladava.s8 lr, q1, q3\n"
+    EMB_PW_DOT("a")
     "    subs r7, #1\n"
     "    bne 1b\n"
     "2:  ldr r7, [sp, #36]\n"
@@ -95,19 +100,6 @@ void emb_mve_pw_run_lsh_pos(pw_run_ctx *k);
     "    vadd.i32 q0, q0, r7\n"                                                              \
     "    vmax.s32 q0, q0, q6\n"                                                              \
     "    vmin.s32 q0, q0, q7\n"
-#define EMB_PW_DOT                                                                          \
-    "    vldrb.8 q2, [r5], #16\n"                                                            \
-    "    vmladava.s8 r0, q0, q2\n"                                                           \
-    "    vmladava.s8 r8, q1, q2\n"                                                           \
-    "    vldrb.8 q3, [r5], #16\n"                                                            \
-    "    vmladava.s8 r2, q0, q3\n"                                                           \
-    "    vmladava.s8 r10, q1, q3\n"                                                          \
-    "    vldrb.8 q2, [r5], #16\n"                                                            \
-    "    vmladava.s8 r4, q0, q2\n"                                                           \
-    "    vmladava.s8 r12, q1, q2\n"                                                          \
-    "    vldrb.8 q3, [r5], #16\n"                                                            \
-    "    vmladava.s8 r6, q0, q3\n"                                                           \
-    "    vmladava.s8 lr, q1, q3\n"
 #define EMB_PW_TAIL_W(a0, a1)                                                               \
     "    vpst\n"                                                                             \
     "    vldrbt.8 q2, [r5]\n"                                                                \
@@ -137,7 +129,7 @@ void emb_mve_pw_run_lsh_pos(pw_run_ctx *k);
     "    cbz r7, 3f\n"                                                                  \
     "2:  vldrb.8 q0, [r1], #16\n"                                                       \
     "    vldrb.8 q1, [r3], #16\n"                                                       \
-    EMB_PW_DOT                                                                          \
+    EMB_PW_DOT("a")                                                                     \
     "    subs r7, r7, #1\n"                                                             \
     "    bne 2b\n"                                                                      \
     "3:  ldr r7, [r9, #12]\n"                 /* C % 16: predicated, w rows of C % 16 */\
@@ -205,34 +197,12 @@ void emb_mve_pw_run_satfix(pw_run_ctx *k);
     "    add r3, r1, r3\n"                    /* x1 = x0 + c */                              \
     "    vldrb.8 q0, [r1], #16\n"                                                            \
     "    vldrb.8 q1, [r3], #16\n"                                                            \
-    "    vldrb.8 q2, [r5], #16\n"                                                            \
-    "    vmladav.s8 r0, q0, q2\n"                                                            \
-    "    vmladav.s8 r8, q1, q2\n"                                                            \
-    "    vldrb.8 q3, [r5], #16\n"                                                            \
-    "    vmladav.s8 r2, q0, q3\n"                                                            \
-    "    vmladav.s8 r10, q1, q3\n"                                                           \
-    "    vldrb.8 q2, [r5], #16\n"                                                            \
-    "    vmladav.s8 r4, q0, q2\n"                                                            \
-    "    vmladav.s8 r12, q1, q2\n"                                                           \
-    "    vldrb.8 q3, [r5], #16\n"                                                            \
-    "    vmladav.s8 r6, q0, q3\n"                                                            \
-    "    vmladav.s8 lr, q1, q3\n"                                                            \
+    EMB_PW_DOT("")                                                                           \
     "    subs r7, r7, #1\n"                                                                  \
     "    beq 3f\n"                                                                           \
     "2:  vldrb.8 q0, [r1], #16\n"                                                            \
     "    vldrb.8 q1, [r3], #16\n"                                                            \
-    "    vldrb.8 q2, [r5], #16\n"                                                            \
-    "    vmladava.s8 r0, q0, q2\n"                                                           \
-    "    vmladava.s8 r8, q1, q2\n"                                                           \
-    "    vldrb.8 q3, [r5], #16\n"                                                            \
-    "    vmladava.s8 r2, q0, q3\n"                                                           \
-    "    vmladava.s8 r10, q1, q3\n"                                                          \
-    "    vldrb.8 q2, [r5], #16\n"                                                            \
-    "    vmladava.s8 r4, q0, q2\n"                                                           \
-    "    vmladava.s8 r12, q1, q2\n"                                                          \
-    "    vldrb.8 q3, [r5], #16\n"                                                            \
-    "    vmladava.s8 r6, q0, q3\n"                                                           \
-    "    vmladava.s8 lr, q1, q3\n"                                                           \
+    EMB_PW_DOT("a")                                                                          \
     "    subs r7, r7, #1\n"                                                                  \
     "    bne 2b\n"                                                                           \
     "3:  ldr r7, [r9, #12]\n"                 /* C % 16 */                                   \
