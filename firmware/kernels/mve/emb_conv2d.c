@@ -35,6 +35,29 @@
     "    vmladav" A ".s8 r6, q0, q3\n"                                                       \
     "    vmladav" A ".s8 lr, q1, q3\n"
 
+/* Entry of a pixel-pair routine: registers saved, r9 the context, r1 its input pointer, q4 / q5
+ * its multipliers and rounding shifts. */
+#define EMB_PW_ENTER(name)                                                                  \
+    EMB_ASM_BEGIN(name)                                                                     \
+    "    push {r4-r11, lr}\n"                                                               \
+    "    vpush {d8-d15}\n"                                                                  \
+    "    mov r9, r0\n"                                                                      \
+    "    ldr r1, [r9]\n"                                                                    \
+    "    vldrw.32 q4, [r9, #52]\n"                                                          \
+    "    vldrw.32 q5, [r9, #68]\n"
+
+/* After a pixel pair's second store: the output pointer past it saved, the pair count down,
+ * back to the loop's label 1 while pairs are left, else return. */
+#define EMB_PW_PAIR_DONE                                                                    \
+    "    add r5, r5, r11\n"                                                                 \
+    "    str r5, [r9, #20]\n"                                                               \
+    "    ldr r7, [r9, #28]\n"                                                               \
+    "    subs r7, r7, #1\n"                                                                 \
+    "    str r7, [r9, #28]\n"                                                               \
+    "    bne 1b\n"                                                                          \
+    "    vpop {d8-d15}\n"                                                                   \
+    "    pop {r4-r11, pc}\n"
+
 /* emb_mve_pw_2x4 (declared in emb_mve.h). */
 __asm__(
     EMB_ASM_BEGIN("emb_mve_pw_2x4")
@@ -108,13 +131,7 @@ void emb_mve_pw_run_lsh_pos(pw_run_ctx *k);
     "    vmladava.s8 " a1 ", q1, q2\n"
 #define EMB_PW_RUN_ASM(name, LSH, FIX)                                                    \
     __asm__(                                                                            \
-    EMB_ASM_BEGIN(name)                                                                 \
-    "    push {r4-r11, lr}\n"                                                           \
-    "    vpush {d8-d15}\n"                                                              \
-    "    mov r9, r0\n"                                                                  \
-    "    ldr r1, [r9]\n"                                                                \
-    "    vldrw.32 q4, [r9, #52]\n"                                                      \
-    "    vldrw.32 q5, [r9, #68]\n"                                                      \
+    EMB_PW_ENTER(name)                                                                  \
     "    vldrw.32 q6, [r9, #84]\n"                                                      \
     "    vldrw.32 q7, [r9, #100]\n"                                                     \
     "1:  ldrd r5, r7, [r9, #4]\n"              /* w, n16 */                             \
@@ -154,14 +171,7 @@ void emb_mve_pw_run_lsh_pos(pw_run_ctx *k);
     LSH EMB_PW_RQ(FIX)                                                                  \
     "    add r5, r5, r11\n"                                                             \
     "    vstrb.32 q0, [r5]\n"                                                           \
-    "    add r5, r5, r11\n"                                                             \
-    "    str r5, [r9, #20]\n"                                                           \
-    "    ldr r7, [r9, #28]\n"                                                           \
-    "    subs r7, r7, #1\n"                                                             \
-    "    str r7, [r9, #28]\n"                                                           \
-    "    bne 1b\n"                                                                      \
-    "    vpop {d8-d15}\n"                                                               \
-    "    pop {r4-r11, pc}\n"                                                            \
+    EMB_PW_PAIR_DONE                                                                    \
     EMB_ASM_END(name));
 #define EMB_PW_LSH                                                                          \
     "    vldrw.32 q2, [r9, #116]\n"                                                         \
@@ -182,13 +192,7 @@ void emb_mve_pw_run_sat(pw_run_ctx *k);
 void emb_mve_pw_run_satfix(pw_run_ctx *k);
 #define EMB_PW_SAT_ASM(name, FIX)                                                            \
     __asm__(                                                                                 \
-    EMB_ASM_BEGIN(name)                                                                      \
-    "    push {r4-r11, lr}\n"                                                                \
-    "    vpush {d8-d15}\n"                                                                   \
-    "    mov r9, r0\n"                                                                       \
-    "    ldr r1, [r9]\n"                                                                     \
-    "    vldrw.32 q4, [r9, #52]\n"                                                           \
-    "    vldrw.32 q5, [r9, #68]\n"                                                           \
+    EMB_PW_ENTER(name)                                                                       \
     "    vldrw.32 q6, [r9, #36]\n"                                                           \
     "    ldr r7, [r9, #32]\n"                                                                \
     "    vdup.16 q7, r7\n"                    /* out_zp, int16 lanes */                       \
@@ -242,14 +246,7 @@ void emb_mve_pw_run_satfix(pw_run_ctx *k);
     "    vshr.u32 q0, q0, #16\n"                                                             \
     "    add r5, r5, r11\n"                                                                  \
     "    vstrb.32 q0, [r5]\n"                                                                \
-    "    add r5, r5, r11\n"                                                                  \
-    "    str r5, [r9, #20]\n"                                                                \
-    "    ldr r7, [r9, #28]\n"                                                                \
-    "    subs r7, r7, #1\n"                                                                  \
-    "    str r7, [r9, #28]\n"                                                                \
-    "    bne 1b\n"                                                                           \
-    "    vpop {d8-d15}\n"                                                                    \
-    "    pop {r4-r11, pc}\n"                                                                 \
+    EMB_PW_PAIR_DONE                                                                         \
     EMB_ASM_END(name));
 #define EMB_PW_SAT_FIX                                                                      \
     "    vand q2, q0, q5\n    vshr.s32 q2, q2, #31\n    vqadd.s32 q0, q0, q2\n"              \
@@ -260,6 +257,8 @@ EMB_PW_SAT_ASM("emb_mve_pw_run_satfix", EMB_PW_SAT_FIX)
 #undef EMB_PW_SAT_ASM
 #undef EMB_PW_TAIL_W
 #undef EMB_PW_DOT
+#undef EMB_PW_PAIR_DONE
+#undef EMB_PW_ENTER
 #undef EMB_PW_RQ
 #undef EMB_PW_FIX
 
