@@ -46,6 +46,17 @@
     "    vldrw.32 q4, [r9, #52]\n"                                                          \
     "    vldrw.32 q5, [r9, #68]\n"
 
+/* At label 3: the last C % 16 bytes of both pixels (predicated loads; none: on to label 4). */
+#define EMB_PW_TAIL_X                                                                       \
+    "3:  ldr r7, [r9, #12]\n"                                                               \
+    "    cbz r7, 4f\n"                                                                      \
+    "    vctp.8 r7\n"                                                                       \
+    "    vpstt\n"                                                                           \
+    "    vldrbt.8 q0, [r1]\n"                                                               \
+    "    vldrbt.8 q1, [r3]\n"                                                               \
+    "    add r1, r1, r7\n"                                                                  \
+    "    add r3, r3, r7\n"
+
 /* After a pixel pair's second store: the output pointer past it saved, the pair count down,
  * back to the loop's label 1 while pairs are left, else return. */
 #define EMB_PW_PAIR_DONE                                                                    \
@@ -149,14 +160,7 @@ void emb_mve_pw_run_lsh_pos(pw_run_ctx *k);
     EMB_PW_DOT("a")                                                                     \
     "    subs r7, r7, #1\n"                                                             \
     "    bne 2b\n"                                                                      \
-    "3:  ldr r7, [r9, #12]\n"                 /* C % 16: predicated, w rows of C % 16 */\
-    "    cbz r7, 4f\n"                                                                  \
-    "    vctp.8 r7\n"                                                                   \
-    "    vpstt\n"                                                                       \
-    "    vldrbt.8 q0, [r1]\n"                                                           \
-    "    vldrbt.8 q1, [r3]\n"                                                           \
-    "    add r1, r1, r7\n"                                                              \
-    "    add r3, r3, r7\n"                                                              \
+    EMB_PW_TAIL_X                                                                       \
     EMB_PW_TAIL_W("r0", "r8") EMB_PW_TAIL_W("r2", "r10")                                \
     EMB_PW_TAIL_W("r4", "r12") EMB_PW_TAIL_W("r6", "lr")                                \
     "4:  mov r1, r3\n"                        /* next pair */                           \
@@ -209,14 +213,7 @@ void emb_mve_pw_run_satfix(pw_run_ctx *k);
     EMB_PW_DOT("a")                                                                          \
     "    subs r7, r7, #1\n"                                                                  \
     "    bne 2b\n"                                                                           \
-    "3:  ldr r7, [r9, #12]\n"                 /* C % 16 */                                   \
-    "    cbz r7, 4f\n"                                                                       \
-    "    vctp.8 r7\n"                                                                        \
-    "    vpstt\n"                                                                            \
-    "    vldrbt.8 q0, [r1]\n"                                                                \
-    "    vldrbt.8 q1, [r3]\n"                                                                \
-    "    add r1, r1, r7\n"                                                                   \
-    "    add r3, r3, r7\n"                                                                   \
+    EMB_PW_TAIL_X                                                                            \
     "    vpst\n    vldrbt.8 q2, [r5]\n    add r5, r5, r7\n"                                  \
     "    vmladava.s8 r0, q0, q2\n    vmladava.s8 r8, q1, q2\n"                               \
     "    vpst\n    vldrbt.8 q2, [r5]\n    add r5, r5, r7\n"                                  \
@@ -259,6 +256,7 @@ EMB_PW_SAT_ASM("emb_mve_pw_run_satfix", EMB_PW_SAT_FIX)
 #undef EMB_PW_DOT
 #undef EMB_PW_PAIR_DONE
 #undef EMB_PW_ENTER
+#undef EMB_PW_TAIL_X
 #undef EMB_PW_RQ
 #undef EMB_PW_FIX
 
