@@ -31,16 +31,23 @@ def _graph():
     return g
 
 
+def _assert_bit_exact_at_extremes(g, seed: int):
+    """`g` built for HASWELL equals the reference on inputs all -128, all 127 and random;
+    returns the executable."""
+    ex = compile_qgraph(g, HASWELL)
+    shape = g.tensors[g.inputs[0]].shape
+    for x in (np.full(shape, -128, np.int8), np.full(shape, 127, np.int8),
+              np.random.default_rng(seed).integers(-128, 128, shape, dtype=np.int8)):
+        np.testing.assert_array_equal(run_local(ex, g, x)[g.outputs[0]],
+                                      reference.run(g, x)[g.outputs[0]])
+    return ex
+
+
 def test_avx2_tile_bit_exact_at_extremes(tmp_path):
     assert "avx2" in open("/proc/cpuinfo").read(), "this test runs AVX2 code on the host"
     assert layouts.select(HASWELL) is layouts.AVX2
     g = _graph()
-    ex = compile_qgraph(g, HASWELL)
-    shape = g.tensors[g.inputs[0]].shape
-    for x in (np.full(shape, -128, np.int8), np.full(shape, 127, np.int8),
-              np.random.default_rng(0).integers(-128, 128, shape, dtype=np.int8)):
-        np.testing.assert_array_equal(run_local(ex, g, x)[g.outputs[0]],
-                                      reference.run(g, x)[g.outputs[0]])
+    ex = _assert_bit_exact_at_extremes(g, seed=0)
     asm = subprocess.run(["objdump", "-d", str(export(ex, tmp_path / "m.so"))],
                          capture_output=True, text=True, timeout=60, check=True).stdout
     assert "vpmaddwd" in asm and "zmm" not in asm
@@ -63,10 +70,4 @@ def _one_pixel_graph():
 
 
 def test_avx2_one_pixel_tile_bit_exact_at_extremes():
-    g = _one_pixel_graph()
-    ex = compile_qgraph(g, HASWELL)
-    shape = g.tensors[g.inputs[0]].shape
-    for x in (np.full(shape, -128, np.int8), np.full(shape, 127, np.int8),
-              np.random.default_rng(1).integers(-128, 128, shape, dtype=np.int8)):
-        np.testing.assert_array_equal(run_local(ex, g, x)[g.outputs[0]],
-                                      reference.run(g, x)[g.outputs[0]])
+    _assert_bit_exact_at_extremes(_one_pixel_graph(), seed=1)

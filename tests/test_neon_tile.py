@@ -8,15 +8,13 @@ import re
 import numpy as np
 import pytest
 import tvm
+from pi_board import assert_bit_exact_on_emulated_core
 from qgraph_builders import GraphBuilder
 
 from edgemobilenet.backends.tvm import intrin_neon
 from edgemobilenet.backends.tvm.build import lower
-from edgemobilenet.backends.tvm.export import compile_linux
 from edgemobilenet.backends.tvm.kernel_profile import kernel_table
 from edgemobilenet.backends.tvm.linux_target import linux_target
-from edgemobilenet.device.pi_count import count_inference
-from edgemobilenet.quant import reference
 
 
 def _graph(extreme: bool):
@@ -53,15 +51,9 @@ def test_minus_128_weight_turns_pairing_off():
 @pytest.mark.parametrize("target", ["rpi4", "rpi5"])
 def test_register_tile_bit_exact_on_emulated_core(target, tmp_path):
     g = _graph(True)
-    compile_linux(g, target, tmp_path / "b")
     x = np.full(g.tensors[g.inputs[0]].shape, -128, dtype=np.int8)
     x[0, ::2] = 127
-    np.save(tmp_path / "x.npy", x)
-    c = count_inference("tvm", tmp_path / "b" / "model.so", linux_target(target).qemu_cpu,
-                        inferences=1, input_spec={"shape": list(x.shape), "dtype": "int8"},
-                        input_npy=tmp_path / "x.npy")
-    want = reference.run(g, x)[g.outputs[0]]
-    np.testing.assert_array_equal(np.array(c.output["values"]).reshape(want.shape), want)
+    assert_bit_exact_on_emulated_core(g, target, x, tmp_path)
 
 
 def _conv_inputs(target) -> list[list[int]]:
@@ -150,15 +142,9 @@ def test_one_pixel_kernels_get_the_register_tile():
 @pytest.mark.parametrize("target", ["rpi4", "rpi5"])
 def test_one_pixel_tile_bit_exact_on_emulated_core(target, tmp_path):
     g = _one_pixel_graph(True)
-    compile_linux(g, target, tmp_path / "b")
     x = np.full(g.tensors[g.inputs[0]].shape, 127, dtype=np.int8)
     x[0, ::2] = -128
-    np.save(tmp_path / "x.npy", x)
-    c = count_inference("tvm", tmp_path / "b" / "model.so", linux_target(target).qemu_cpu,
-                        inferences=1, input_spec={"shape": list(x.shape), "dtype": "int8"},
-                        input_npy=tmp_path / "x.npy")
-    want = reference.run(g, x)[g.outputs[0]]
-    np.testing.assert_array_equal(np.array(c.output["values"]).reshape(want.shape), want)
+    assert_bit_exact_on_emulated_core(g, target, x, tmp_path)
 
 
 def test_global_pool_sum_has_channels_as_vectors():
@@ -209,11 +195,5 @@ def test_lut_neon_lookups_only_for_multiples_of_8_channels():
 @pytest.mark.slow  # one emulated run (import tvm under qemu), ~30 s
 def test_lut_bit_exact_on_emulated_core(tmp_path):
     g = _lut_graph()
-    compile_linux(g, "rpi4", tmp_path / "b")
     x = (np.arange(1024) % 256 - 128).astype(np.int8).reshape(g.tensors[g.inputs[0]].shape)
-    np.save(tmp_path / "x.npy", x)
-    c = count_inference("tvm", tmp_path / "b" / "model.so", linux_target("rpi4").qemu_cpu,
-                        inferences=1, input_spec={"shape": list(x.shape), "dtype": "int8"},
-                        input_npy=tmp_path / "x.npy")
-    want = reference.run(g, x)[g.outputs[0]]
-    np.testing.assert_array_equal(np.array(c.output["values"]).reshape(want.shape), want)
+    assert_bit_exact_on_emulated_core(g, "rpi4", x, tmp_path)

@@ -7,12 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tvm
+from pi_board import assert_bit_exact_on_emulated_core
 from qgraph_builders import GraphBuilder, sample_input
 
 from edgemobilenet.backends.tvm.build import compile_module, host_target, lower, run_local
-from edgemobilenet.backends.tvm.export import compile_linux
-from edgemobilenet.backends.tvm.linux_target import linux_target
-from edgemobilenet.device.pi_count import count_inference
 from edgemobilenet.quant import reference
 
 # (kernel, stride, padding top/left/bottom/right, dilation)
@@ -49,11 +47,5 @@ def test_depthwise_padding_in_kernel_bit_exact_on_host(h, w, c):
 @pytest.mark.slow  # one emulated run (import tvm under qemu), ~40 s
 def test_depthwise_padding_in_kernel_bit_exact_on_emulated_rpi4(tmp_path):
     g = _graph(23, 29, 24)
-    compile_linux(g, "rpi4", tmp_path / "b")
     x = sample_input(g, np.random.default_rng(5))
-    np.save(tmp_path / "x.npy", x)
-    r = count_inference("tvm", tmp_path / "b" / "model.so", linux_target("rpi4").qemu_cpu,
-                        inferences=1, input_spec={"shape": list(x.shape), "dtype": "int8"},
-                        input_npy=tmp_path / "x.npy")
-    want = reference.run(g, x)[g.outputs[0]]
-    np.testing.assert_array_equal(np.array(r.output["values"]).reshape(want.shape), want)
+    assert_bit_exact_on_emulated_core(g, "rpi4", x, tmp_path)

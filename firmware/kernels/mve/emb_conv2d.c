@@ -46,8 +46,14 @@
     "    vldrw.32 q4, [r9, #52]\n"                                                          \
     "    vldrw.32 q5, [r9, #68]\n"
 
-/* At label 3: the last C % 16 bytes of both pixels (predicated loads; none: on to label 4). */
-#define EMB_PW_TAIL_X                                                                       \
+/* Label 2: the remaining 16-byte steps of both pixels (r7 of them); label 3: their last
+ * C % 16 bytes (predicated loads; none: on to label 4). */
+#define EMB_PW_LOOP_REST                                                                    \
+    "2:  vldrb.8 q0, [r1], #16\n"                                                           \
+    "    vldrb.8 q1, [r3], #16\n"                                                           \
+    EMB_PW_DOT("a")                                                                         \
+    "    subs r7, r7, #1\n"                                                                 \
+    "    bne 2b\n"                                                                          \
     "3:  ldr r7, [r9, #12]\n"                                                               \
     "    cbz r7, 4f\n"                                                                      \
     "    vctp.8 r7\n"                                                                       \
@@ -155,12 +161,7 @@ void emb_mve_pw_run_lsh_pos(pw_run_ctx *k);
     "    mov r12, r4\n"                                                                 \
     "    mov lr, r6\n"                                                                  \
     "    cbz r7, 3f\n"                                                                  \
-    "2:  vldrb.8 q0, [r1], #16\n"                                                       \
-    "    vldrb.8 q1, [r3], #16\n"                                                       \
-    EMB_PW_DOT("a")                                                                     \
-    "    subs r7, r7, #1\n"                                                             \
-    "    bne 2b\n"                                                                      \
-    EMB_PW_TAIL_X                                                                       \
+    EMB_PW_LOOP_REST                                                                    \
     EMB_PW_TAIL_W("r0", "r8") EMB_PW_TAIL_W("r2", "r10")                                \
     EMB_PW_TAIL_W("r4", "r12") EMB_PW_TAIL_W("r6", "lr")                                \
     "4:  mov r1, r3\n"                        /* next pair */                           \
@@ -208,12 +209,7 @@ void emb_mve_pw_run_satfix(pw_run_ctx *k);
     EMB_PW_DOT("")                                                                           \
     "    subs r7, r7, #1\n"                                                                  \
     "    beq 3f\n"                                                                           \
-    "2:  vldrb.8 q0, [r1], #16\n"                                                            \
-    "    vldrb.8 q1, [r3], #16\n"                                                            \
-    EMB_PW_DOT("a")                                                                          \
-    "    subs r7, r7, #1\n"                                                                  \
-    "    bne 2b\n"                                                                           \
-    EMB_PW_TAIL_X                                                                            \
+    EMB_PW_LOOP_REST                                                                         \
     "    vpst\n    vldrbt.8 q2, [r5]\n    add r5, r5, r7\n"                                  \
     "    vmladava.s8 r0, q0, q2\n    vmladava.s8 r8, q1, q2\n"                               \
     "    vpst\n    vldrbt.8 q2, [r5]\n    add r5, r5, r7\n"                                  \
@@ -256,7 +252,7 @@ EMB_PW_SAT_ASM("emb_mve_pw_run_satfix", EMB_PW_SAT_FIX)
 #undef EMB_PW_DOT
 #undef EMB_PW_PAIR_DONE
 #undef EMB_PW_ENTER
-#undef EMB_PW_TAIL_X
+#undef EMB_PW_LOOP_REST
 #undef EMB_PW_RQ
 #undef EMB_PW_FIX
 
