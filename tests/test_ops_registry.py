@@ -34,12 +34,15 @@ def test_attrs_are_typed_with_defaults():
     ("softmax_scale", "scale 1/256"),
     ("concat_channels", "do not concatenate"),
     ("add_shape", "one shape"),
+    ("add_left_shift", r"left_shift 23 is outside \[0, 22\]"),
+    ("add_input_shift", "plus input shift 1 exceeds 22: the rescaled inputs' sum would overflow"),
     ("unknown_attr", "unknown attribute"),
 ])
 def test_validate_checks_ops_md_rules(breakage, match):
     rng = np.random.default_rng(0)
     g = {"resize_zp": qb.resize_bilinear, "pool_scale": qb.avg_pool, "softmax_scale": qb.softmax,
-         "concat_channels": qb.concat, "add_shape": qb.add, "unknown_attr": qb.mul}[breakage](rng)
+         "concat_channels": qb.concat, "add_shape": qb.add, "add_left_shift": qb.add,
+         "add_input_shift": qb.add, "unknown_attr": qb.mul}[breakage](rng)
     node = g.nodes[-1]
     out = g.tensors[node.outputs[0]]
     if breakage in ("resize_zp", "softmax_scale"):
@@ -50,6 +53,11 @@ def test_validate_checks_ops_md_rules(breakage, match):
         out.shape = (*out.shape[:-1], out.shape[-1] + 1)
     elif breakage == "add_shape":
         g.tensors[node.inputs[1]].shape = (1, 3, 3, 8)
+    elif breakage == "add_left_shift":
+        node.attrs["left_shift"] = 23
+    elif breakage == "add_input_shift":
+        node.params["shift"][:2] = (0, 1)   # 22 + 1 > 22
+        node.attrs["left_shift"] = 22
     else:
         node.attrs["act_mn"] = 0
     with pytest.raises(EdgembError, match=match):

@@ -5,6 +5,7 @@ exactly the numpy reference's output."""
 from __future__ import annotations
 
 import subprocess
+import tempfile
 
 import numpy as np
 import pytest
@@ -19,14 +20,21 @@ from edgemobilenet.quant import reference
 
 
 @pytest.mark.slow  # about 2-3 min: emulated worker start, MetaSchedule, compile, one count
-def test_tiny_instruction_count_tuning_is_applied_bit_exact(tmp_path):
+def test_tiny_instruction_count_tuning_is_applied_bit_exact(tmp_path, monkeypatch):
     from edgemobilenet.backends.tvm.tune import tune
 
+    # the runner's temporary files under tmp_path, so that its worker's command line names
+    # this test (other emulated workers may run on the machine)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     g = mobilenet_v2(np.random.default_rng(0), width=0.35, resolution=32, num_classes=10)
     s = tune(g, linux_target("rpi4"), tmp_path / "db", trials=2, emulate=True, max_tasks=1,
              timeout_sec=120)   # over the knob space of our default schedules
     assert s["measured"] == 2, s
-    left = subprocess.run(["pgrep", "-f", "pi_guest.py kernels"], capture_output=True)
+    left = subprocess.run(["pgrep", "-f", f"{scratch}/.*pi_guest.py kernels"],
+                          capture_output=True)
     assert left.returncode == 1, f"emulated worker left running: {left.stdout}"
     # the records' costs are instruction counts (1 instruction = 1 ns): whole, positive
     from edgemobilenet.backends.tvm.ms_database import open_database

@@ -35,7 +35,7 @@ sys.path.insert(0, "tests")
 from qgraph_builders import GraphBuilder
 from edgemobilenet.backends.tvm.build import compile_module, host_target, lower
 from edgemobilenet.backends.tvm.kernel_profile import kernel_table
-from edgemobilenet.device.tvm_vm import kernel_args, time_kernels
+from edgemobilenet.device.tvm_vm import time_kernels, zero_kernel_args
 b = GraphBuilder(np.random.default_rng(0), (1, 6, 6, 8), 0.05, 0)
 x = b.avg_pool("input", kernel=[3, 3], stride=2, padding=(1, 1, 1, 1))
 x = b.avg_pool(x)
@@ -44,7 +44,7 @@ g = b.build(b.softmax(b.fully_connected(x, 5)))
 mod = lower(g, host_target())
 table = kernel_table(mod)
 lib = compile_module(mod, host_target()).mod.imports[0]
-times = time_kernels(lib, tvm.cpu(), table, kernel_args(table, tvm.cpu()), number=1)
+times = time_kernels(lib, tvm.cpu(), table, zero_kernel_args(table, tvm.cpu()), number=1)
 print(sorted(k["op"] for k in table), len(times))
 """
 

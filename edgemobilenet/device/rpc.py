@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from edgemobilenet.cache import log_file
-from edgemobilenet.device.tvm_vm import kernel_args, run_vm, time_kernels
+from edgemobilenet.device.tvm_vm import run_vm, time_kernels, zero_kernel_args
 from edgemobilenet.errors import EdgembError
 
 
@@ -169,7 +169,7 @@ class RemoteModel:
             if self._kernel_module is None:
                 self.session.upload(str(self.kernel_lib))
                 self._kernel_module = self.session.load_module(self.kernel_lib.name)
-                self._kernel_args = kernel_args(self.kernels or [], self.dev)
+                self._kernel_args = zero_kernel_args(self.kernels or [], self.dev)
             return time_kernels(self._kernel_module, self.dev, self.kernels or [],
                                 self._kernel_args, number)
 

@@ -33,7 +33,7 @@ def run_vm(vm, dev, x: np.ndarray, n_outputs: int) -> list[np.ndarray]:
     return [o.numpy() for o in outs]
 
 
-def kernel_args(table: list[dict[str, Any]], dev) -> list[list[Any]]:
+def zero_kernel_args(table: list[dict[str, Any]], dev) -> list[list[Any]]:
     """Zero-filled arguments of every kernel of `table` (backends/tvm/kernel_profile.py),
     allocated on `dev` (once)."""
     from tvm.runtime import tensor

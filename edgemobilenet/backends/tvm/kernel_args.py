@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import tvm
 import tvm_ffi
-from tvm import relax
+
+from edgemobilenet.backends.tvm import kernel_profile
 
 ArgSpec = str | list   # a .npy file of the value, or [shape, dtype]: zeros
 
@@ -78,15 +79,9 @@ class KernelArgs:
 
 def _first_calls(mod: tvm.IRModule, names: list[str]) -> dict[str, tuple]:
     """{kernel: (its PrimFunc, the arguments of its first `call_tir` in main)}."""
-    call_tir = tvm.ir.Op.get("relax.call_tir")
     found: dict[str, tuple] = {}
     wanted = set(names)
-
-    def visit(e) -> None:
-        if isinstance(e, relax.Call) and e.op == call_tir:
-            name = e.args[0].name_hint
-            if name in wanted and name not in found:
-                found[name] = (mod[e.args[0]], list(e.args[1].fields))
-
-    relax.analysis.post_order_visit(mod["main"].body, visit)
+    for name, args in kernel_profile.main_calls(mod):
+        if name in wanted and name not in found:
+            found[name] = (mod[name], args)
     return found

@@ -58,20 +58,27 @@ def kernel_ops(name: str) -> str:
     return "+".join(dict.fromkeys(words))
 
 
+def main_calls(mod: tvm.IRModule) -> list[tuple[str, list]]:
+    """[(kernel name, its arguments)] of every `call_tir` in `main`, in order."""
+    call_tir = tvm.ir.Op.get("relax.call_tir")
+    out: list[tuple[str, list]] = []
+
+    def visit(e) -> None:
+        if isinstance(e, relax.Call) and e.op == call_tir:
+            out.append((e.args[0].name_hint, list(e.args[1].fields)))
+
+    relax.analysis.post_order_visit(mod["main"].body, visit)
+    return out
+
+
 def kernel_table(mod: tvm.IRModule) -> list[dict[str, Any]]:
     """[{name, op, calls, macs (per call), args: [[shape, dtype], ...]}] of the kernels
     `main` calls, in order."""
     funcs = {gv.name_hint: f for gv, f in mod.functions.items()
              if isinstance(f, tvm.tirx.PrimFunc)}
-    call_tir = tvm.ir.Op.get("relax.call_tir")
     calls: dict[str, int] = {}
-
-    def visit(e) -> None:
-        if isinstance(e, relax.Call) and e.op == call_tir:
-            name = e.args[0].name_hint
-            calls[name] = calls.get(name, 0) + 1
-
-    relax.analysis.post_order_visit(mod["main"].body, visit)
+    for name, _ in main_calls(mod):
+        calls[name] = calls.get(name, 0) + 1
     return [{"name": n, "op": kernel_ops(n), "calls": c, "macs": kernel_macs(funcs[n].body),
              "args": [[[int(d) for d in p.shape], str(p.dtype)] for p in funcs[n].params]}
             for n, c in calls.items()]

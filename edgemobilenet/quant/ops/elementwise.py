@@ -17,6 +17,10 @@ class AddAttrs(Activation):
     left_shift: int = 20
 
 
+# |a1 + b1| <= 2 * 255 * 2^(left_shift + input shift) must fit int32 (OPS.md, add)
+ADD_MAX_SHIFT = 22
+
+
 def add_reference(node, a: AddAttrs, inputs, in_t, out_t) -> np.ndarray:
     m, sh = node.params["multiplier"], node.params["shift"]
     a1 = mbqm((inputs[0].astype(np.int64) - in_t[0].zero_point) << a.left_shift, m[0], sh[0])
@@ -35,9 +39,13 @@ def add_check(g, node, a: AddAttrs) -> str | None:
     shapes = [tuple(g.tensors[t].shape) for t in node.inputs + node.outputs]
     if len(set(shapes)) != 1:
         return f"inputs and output must have one shape, have {shapes}"
-    if not 0 <= a.left_shift <= 30:
-        return f"left_shift {a.left_shift} is outside [0, 30]"
-    return _rescale_shape(node, 3)
+    if not 0 <= a.left_shift <= ADD_MAX_SHIFT:
+        return f"left_shift {a.left_shift} is outside [0, {ADD_MAX_SHIFT}]"
+    err = _rescale_shape(node, 3)
+    if err is None and a.left_shift + max(int(node.params["shift"][:2].max()), 0) > ADD_MAX_SHIFT:
+        return (f"left_shift {a.left_shift} plus input shift {int(node.params['shift'][:2].max())}"
+                f" exceeds {ADD_MAX_SHIFT}: the rescaled inputs' sum would overflow int32")
+    return err
 
 
 def _add_call(ctx: KernelContext):
