@@ -49,3 +49,63 @@ def test_depthwise_padding_in_kernel_bit_exact_on_emulated_rpi4(tmp_path):
     g = _graph(23, 29, 24)
     x = sample_input(g, np.random.default_rng(5))
     assert_bit_exact_on_emulated_core(g, "rpi4", x, tmp_path)
+
+
+# aarch64's hand-written kernel (`dw_neon`): strides 1 and 2, 3x3 and 5x5, dilation,
+# one-sided padding; maps of at most 7 rows or columns take the padded cases only
+NEON_CASES = [(3, 1, [1, 1, 1, 1], 1), (5, 2, [2, 2, 2, 2], 1), (3, 2, [0, 0, 1, 1], 1),
+              (5, 1, [2, 2, 2, 2], 1), (3, 1, [2, 2, 2, 2], 2), (3, 1, [1, 0, 0, 2], 1),
+              (3, 2, [1, 1, 1, 1], 1)]
+SMALL_CASES = [(5, 1, [2, 2, 2, 2], 1), (3, 1, [1, 1, 1, 1], 1), (3, 1, [2, 2, 2, 2], 2),
+               (3, 2, [1, 1, 1, 1], 1), (5, 2, [2, 2, 2, 2], 1)]
+
+
+def _extreme_graph(h: int, w: int, c: int, zp: int, seed: int):
+    """A depthwise chain with weights -128 or 127 only and the input zero point `zp`; the
+    second layer shifts left (shift +1), the third not at all (0), the fourth right in
+    odd channels only."""
+    b = GraphBuilder(np.random.default_rng(seed), (1, h, w, c), 0.05, zp)
+    x = "input"
+    for k, s, pad, d in NEON_CASES if min(h, w) > 7 else SMALL_CASES:
+        x = b.conv2d(x, c, kernel=k, stride=s, groups=c, padding=pad, dilation=d, act="relu6")
+        x = b.conv2d(x, c, kernel=1)
+    g = b.build(x)
+    dws = [n for n in g.nodes if n.op == "conv2d" and n.params["weight"].shape[3] == 1]
+    rng = np.random.default_rng(seed)
+    for n in dws:
+        n.params["weight"] = rng.choice(np.array([-128, 127], np.int8), n.params["weight"].shape)
+    dws[1].params["shift"] = np.ones_like(dws[1].params["shift"])
+    dws[2].params["shift"] = np.zeros_like(dws[2].params["shift"])
+    dws[3].params["shift"][::2] = 0
+    return g
+
+
+def _neon_kernels(mod) -> int:
+    return sum(1 for f in mod.functions.values() if isinstance(f, tvm.tirx.PrimFunc)
+               and getattr(f.body, "block", None) is not None
+               and f.body.block.name_hint == "depthwise_neon")
+
+
+def test_neon_kernel_covers_channels_multiple_of_8_on_aarch64_only():
+    from edgemobilenet.backends.tvm.linux_target import linux_target
+
+    for target in ("rpi4", "rpi5"):
+        spec = linux_target(target).tvm_target
+        assert _neon_kernels(lower(_graph(9, 9, 24), spec)) == len(CASES)
+        assert _neon_kernels(lower(_graph(9, 9, 20), spec)) == 0
+    assert _neon_kernels(lower(_graph(9, 9, 24), host_target())) == 0
+
+
+# (h, w, c, input zero point): tiles + tail, 7x7, and all-border maps (2x2 and 3x2 under
+# 5x5, 1x1 after the strides); 40 channels: 5 blocks of 8
+NEON_MAPS = [(23, 29, 24, -128), (7, 7, 40, 127), (3, 2, 16, 0), (2, 2, 8, -7), (1, 1, 8, 5)]
+
+
+@pytest.mark.slow  # one emulated run per core and map (import tvm under qemu), ~30 s each
+@pytest.mark.parametrize("target", ["rpi4", "rpi5"])
+@pytest.mark.parametrize("h, w, c, zp", NEON_MAPS)
+def test_neon_depthwise_bit_exact_on_emulated_core(target, h, w, c, zp, tmp_path):
+    g = _extreme_graph(h, w, c, zp, seed=h + c)
+    x = np.random.default_rng(7).integers(-128, 128, (1, h, w, c), dtype=np.int8)
+    x[0, ::2, ::3] = zp
+    assert_bit_exact_on_emulated_core(g, target, x, tmp_path)

@@ -37,7 +37,8 @@ _registered: set[str] = set()
 TRANSPOSED_KBLOCKS = 8
 
 
-def _llvm(name: str, dtype: str, *args):
+def neon(name: str, dtype: str, *args):
+    """A call of the LLVM intrinsic `llvm.aarch64.neon.<name>` (e.g. "smull.v8i16")."""
     return T.call_llvm_pure_intrin(T.llvm_lookup_intrinsic_id(f"llvm.aarch64.neon.{name}"),
                                    *args, dtype=dtype)
 
@@ -104,7 +105,7 @@ def _impl(p_: int, kb_: int, kind: str):
                     acc = C.vload([p, 0], "int32x4")
                     if kind == "sdot":
                         for kb in range(kb_):
-                            acc = _llvm("sdot.v4i32.v16i8", "int32x4", acc, bv[kb], a16[kb])
+                            acc = neon("sdot.v4i32.v16i8", "int32x4", acc, bv[kb], a16[kb])
                     elif wt:
                         acc = acc + _mlal_groups(A, p, wt)
                     else:
@@ -149,14 +150,14 @@ def _mlal_groups(A, p: int, wt: list):
     for g, w in enumerate(wt):
         a = A.vload([p, 16 * g], "int8x16")
         for oc in range(4):
-            t = _llvm("smull.v8i16", "int16x8", T.vectorlow(a, dtype="int8x8"),
+            t = neon("smull.v8i16", "int16x8", T.vectorlow(a, dtype="int8x8"),
                       T.vectorlow(w[oc], dtype="int8x8")) + \
-                _llvm("smull.v8i16", "int16x8", T.vectorhigh(a, dtype="int8x8"),
+                neon("smull.v8i16", "int16x8", T.vectorhigh(a, dtype="int8x8"),
                       T.vectorhigh(w[oc], dtype="int8x8"))
-            wide = _llvm("saddlp.v4i32.v8i16", "int32x4", t)
+            wide = neon("saddlp.v4i32.v8i16", "int32x4", t)
             acc[oc] = wide if acc[oc] is None else acc[oc] + wide
-    return _llvm("addp.v4i32", "int32x4", _llvm("addp.v4i32", "int32x4", acc[0], acc[1]),
-                 _llvm("addp.v4i32", "int32x4", acc[2], acc[3]))
+    return neon("addp.v4i32", "int32x4", neon("addp.v4i32", "int32x4", acc[0], acc[1]),
+                 neon("addp.v4i32", "int32x4", acc[2], acc[3]))
 
 
 def _mlal(a16: list, bv: list):
@@ -167,13 +168,13 @@ def _mlal(a16: list, bv: list):
         for j in range(0, len(bv), 2):
             t = None
             for kb in range(j, min(j + 2, len(bv))):
-                prod = _llvm("smull.v8i16", "int16x8", half(a16[kb], dtype="int8x8"),
+                prod = neon("smull.v8i16", "int16x8", half(a16[kb], dtype="int8x8"),
                              half(bv[kb], dtype="int8x8"))
                 t = prod if t is None else t + prod
-            w = _llvm("saddlp.v4i32.v8i16", "int32x4", t)
+            w = neon("saddlp.v4i32.v8i16", "int32x4", t)
             s = w if s is None else s + w
         halves.append(s)
-    return _llvm("addp.v4i32", "int32x4", *halves)
+    return neon("addp.v4i32", "int32x4", *halves)
 
 
 def intrin(pixels: int, kblocks: int, kind: str) -> str:
@@ -223,9 +224,9 @@ def lut_stmt(x, table, y):
                 with T.serial(0, c // lanes) as k:
                     at = [row // h, row % h, j, k * lanes]
                     idx = x.vload(at, vec) ^ T.broadcast(T.int8(-128), lanes)
-                    r = _llvm(f"tbl4.{suffix}", vec, *tab[0:4], idx)
+                    r = neon(f"tbl4.{suffix}", vec, *tab[0:4], idx)
                     for q in range(1, 4):
                         idx = idx - T.broadcast(T.int8(64), lanes)
-                        r = _llvm(f"tbx4.{suffix}", vec, r, *tab[4 * q:4 * q + 4], idx)
+                        r = neon(f"tbx4.{suffix}", vec, r, *tab[4 * q:4 * q + 4], idx)
                     T.buffer_store(y, r, [row // h, row % h, j, T.ramp(k * lanes, 1, lanes)])
     return ib.get()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from tvm import relax, te, tirx
 
-from edgemobilenet.backends.tvm import intrin_neon, layouts
+from edgemobilenet.backends.tvm import dw_neon, intrin_neon, layouts
 from edgemobilenet.backends.tvm import te_fixedpoint as tfp
 from edgemobilenet.backends.tvm import te_depthwise, te_packed
 from edgemobilenet.backends.tvm.layouts import Layout
@@ -46,6 +46,7 @@ class _Builder:
         self.layout = layout
         self.sqrdmulh = sqrdmulh
         self.env: dict[str, Expr] = {}
+        self.dw_outputs: list[Expr] = []   # outputs of `_depthwise_neon` kernels
 
     # ---- small helpers -------------------------------------------------------------
     def emit(self, e: Expr) -> Expr:
@@ -85,6 +86,9 @@ class _Builder:
                              x, self.ints([zp_x]), name="prep")
                 wp, stride, dilation = te_packed.columns_weights(wp), (stride[0], 1), \
                     (dilation[0], 1)
+            elif cp == w.shape[3] and not any(pads) and not lay.act_offset \
+                    and any(x.same_as(v) for v in self.dw_outputs):
+                xp = x   # the preparation would copy a hand-written depthwise output as is
             else:
                 xp = self.te(lambda t, z: te_packed.prepare_input(t, pads, cp, z, lay), x,
                              self.ints([zp_x]), name="prep")
@@ -93,6 +97,8 @@ class _Builder:
             return self._requant_acc(n, acc, w, zp_x + lay.act_offset)
         # padded positions hold zp_x, which the folded bias cancels
         if groups == w.shape[0] == self.g.tensors[n.inputs[0]].shape[3] and w.shape[3] == 1:
+            if self.sqrdmulh and dw_neon.covers(self.g.tensors[n.inputs[0]].shape):
+                return self._depthwise_neon(n, x, w, zp_x, pads, stride, dilation)
             acc = self.te(lambda t, k, z: te_depthwise.depthwise(t, k, z, pads, stride, dilation),
                           x, self.c(te_depthwise.weights(w), "int8"), self.ints([zp_x]),
                           name="depthwise")
@@ -147,18 +153,41 @@ class _Builder:
                        self.c(n.params["multiplier"].astype(np.int64), "int64"),
                        self.c(k, "int64"), self.c(q, "int64"), name="requant_1r")
 
+    def _depthwise_neon(self, n: QNode, x: Expr, w: np.ndarray, zp_x: int, pads, stride,
+                        dilation) -> Expr:
+        """aarch64: the depthwise convolution and its requantization as one hand-written
+        kernel (`dw_neon`)."""
+        a = ops.attrs_of(n)
+        shape = self.g.tensors[n.outputs[0]].shape
+        table = dw_neon.params(self._qparams(n, w, zp_x))
+        form = dw_neon.Epilogue.of(table)
+
+        def body(t: te.Tensor, k: te.Tensor, p: te.Tensor, q: te.Tensor) -> te.Tensor:
+            return te.extern(shape, [t, k, p, q], lambda ins, outs: dw_neon.stmt(
+                *ins, outs[0], pads, stride, dilation, form), name="depthwise_neon",
+                dtype="int8")
+        y = self.te(body, x, self.c(te_depthwise.weights(w), "int8"), self.ints(table),
+                    self.ints([zp_x, self.zp(n.outputs[0]), a.act_min, a.act_max]),
+                    name="depthwise")
+        self.dw_outputs.append(y)
+        return y
+
+    @staticmethod
+    def _qparams(n: QNode, w: np.ndarray, zp_x: int) -> np.ndarray:
+        """`te_fixedpoint.qparams` of a node with `-zp_x * sum(w)` folded into its bias."""
+        w_sum = w.reshape(w.shape[0], -1).astype(np.int64).sum(axis=1)
+        bias = n.params["bias"].astype(np.int64) - zp_x * w_sum
+        if (np.abs(bias) >= 1 << 31).any():
+            raise EdgembError(f"tvm backend: node '{n.name}': folded bias overflows int32")
+        return tfp.qparams(bias, n.params["multiplier"], n.params["shift"])
+
     def _requant_acc(self, n: QNode, acc: Expr, w: np.ndarray, zp_x: int) -> Expr:
         """acc = sum(x*w) -> + bias - zp_x*sum(w) -> MBQM -> + zp_y -> clamp, one kernel.
 
         `zp_x` is the zero point of the activations as the dot product saw them (offset
         by +128 for uint8 layouts); `acc` may carry padded channels, which are dropped.
         """
-        w_sum = w.reshape(w.shape[0], -1).astype(np.int64).sum(axis=1)
-        bias = n.params["bias"].astype(np.int64) - zp_x * w_sum
-        if (np.abs(bias) >= 1 << 31).any():
-            raise EdgembError(f"tvm backend: node '{n.name}': folded bias overflows int32")
-        shift = n.params["shift"]
-        cols = [self.c(col, "int32") for col in tfp.qparams(bias, n.params["multiplier"], shift).T]
+        cols = [self.c(col, "int32") for col in self._qparams(n, w, zp_x).T]
         a = ops.attrs_of(n)
         q = self.ints([self.zp(n.outputs[0]), a.act_min, a.act_max])
         return self.te(lambda *a: tfp.requant_channels(*a, sqrdmulh=self.sqrdmulh), acc,

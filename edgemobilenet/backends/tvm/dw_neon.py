@@ -1,0 +1,154 @@
+"""aarch64 depthwise convolution with its requantize epilogue, hand-written (`te.extern`).
+
+One kernel per layer computes `y = clamp(MBQM(sum_taps x * w + bias) + zp_y)` for channel
+counts a multiple of 8 (`covers`); other shapes keep `te_depthwise` + `te_fixedpoint`.
+Per output row and block of 8 channels the taps' weights are widened to int16 once; the
+output row is split at build time (shapes are static) into border pixels and an interior
+of `PIXELS`-pixel tiles: a tile loads and widens (`sxtl`) each input column once for all
+its pixels and accumulates with `smlal`/`smlal2` into two int32x4 per pixel. A tap outside
+the input reads the zero point (its product with the weight is accumulated, as the
+reference pads): border rows and columns know at build time which taps fall outside, so
+they need no test at run time. Rows run over threads.
+The epilogue is gemmlowp's NEON form: `sqrdmulh`, then RoundingDivideByPOT as
+`and`+`sshr`+`sqadd`+`srshl` (equal to `te_fixedpoint.round_shift` for every int32),
+then `sqxtn` to int16, `sqadd` of the output zero point, `sqxtn` to int8 and the clamp
+in int8 (saturating steps only move values that the clamp sends to the same bound).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from tvm import tirx
+from tvm.script import tirx as T
+from tvm.script.ir_builder import IRBuilder
+
+from edgemobilenet.backends.tvm.intrin_neon import neon
+
+LANES = 8      # channels per block (one int16x8, two int32x4 accumulators per pixel)
+PIXELS = 4     # output pixels per interior tile
+
+
+@dataclass(frozen=True)
+class Epilogue:
+    """The requantization's steps a layer needs (from its constants): a left shift in some
+    channel (`left`), a right shift in every channel (`all_right`: the rounding's sign
+    fix-up is one `ssra`)."""
+    left: bool
+    all_right: bool
+
+    @staticmethod
+    def of(table: np.ndarray) -> Epilogue:
+        """The form for a `params` table."""
+        return Epilogue(bool((table[2] != 0).any()), bool((table[3] < 0).all()))
+
+
+def covers(shape) -> bool:
+    """Whether `stmt` handles an NHWC input of this shape (batch 1, channels % 8 == 0)."""
+    return len(shape) == 4 and int(shape[0]) == 1 and int(shape[3]) % LANES == 0
+
+
+def params(qparams: np.ndarray) -> np.ndarray:
+    """`te_fixedpoint.qparams`' (C, 5) table -> the kernel's (4, C) rows bias, multiplier,
+    left shift, minus the right shift."""
+    bias, m, left, right, _ = qparams.T
+    return np.stack([bias, m, left, -right]).astype(np.int32)
+
+
+def _valid(o: int, stride: int, dil: int, pad: int, k: int, size: int) -> tuple[int, ...]:
+    """The taps of output index `o` that read inside the input."""
+    return tuple(t for t in range(k) if 0 <= o * stride + t * dil - pad < size)
+
+
+def stmt(x, w, p, q, y, pads: tuple[int, int, int, int], stride: tuple[int, int],
+         dilation: tuple[int, int], form: Epilogue):
+    """The kernel over buffers x (1, H, W, C) int8, w (KH, KW, C) int8, p (`params`, whose
+    `Epilogue.of` is `form`), q [zp_x, zp_y, lo, hi] int32 -> y (1, OH, OW, C) int8."""
+    _, h, wd, c = (int(v) for v in x.shape)
+    kh, kw, _ = (int(v) for v in w.shape)
+    _, oh, ow, _ = (int(v) for v in y.shape)
+    top, left, _, _ = pads
+    (sh, sw), (dh, dw) = stride, dilation
+    rows = [_valid(o, sh, dh, top, kh, h) for o in range(oh)]
+    cols = [_valid(o, sw, dw, left, kw, wd) for o in range(ow)]
+    full_r, full_c = tuple(range(kh)), tuple(range(kw))
+    inner_r = [o for o in range(oh) if rows[o] == full_r]
+    inner_c = [o for o in range(ow) if cols[o] == full_c]
+
+    def row(oy, vky, k):
+        """Output row `oy` (an expression), whose taps `vky` read inside, channel block k."""
+        ch = k * LANES
+        wv = {(a, b): T.bind(T.Cast("int16x8", w.vload([a, b, ch], "int8x8")))
+              for a in range(kh) for b in range(kw)}
+        pv = [[T.bind(p.vload([r, ch + 4 * half], "int32x4")) for half in (0, 1)]
+              for r in range(4)]
+        zp16 = T.bind(T.broadcast(T.Cast("int16", q[0]), LANES))
+        zpy = T.bind(T.broadcast(T.Cast("int16", q[1]), LANES))
+        lo = T.bind(T.broadcast(T.Cast("int8", q[2]), LANES))
+        hi = T.bind(T.broadcast(T.Cast("int8", q[3]), LANES))
+
+        def pixels(ox0, vkx: list[tuple[int, ...]]):
+            """Pixels `ox0 + i` (i < len(vkx)), pixel i's taps `vkx[i]` reading inside."""
+            loaded = {}
+            for i, vk in enumerate(vkx):
+                acc = list(pv[0])
+                for a in range(kh):
+                    for b in range(kw):
+                        if a in vky and b in vk:
+                            key = (a, i * sw + b * dw)
+                            if key not in loaded:
+                                loaded[key] = T.bind(T.Cast("int16x8", x.vload(
+                                    [0, oy * sh + a * dh - top, ox0 * sw + key[1] - left, ch],
+                                    "int8x8")))
+                            v = loaded[key]
+                        else:
+                            v = zp16
+                        for half, part in enumerate((T.vectorlow, T.vectorhigh)):
+                            acc[half] = acc[half] + neon(
+                                "smull.v4i32", "int32x4", part(v, dtype="int16x4"),
+                                part(wv[a, b], dtype="int16x4"))
+                out = _requant(acc, pv, zpy, lo, hi, form)
+                T.buffer_store(y, out, [0, oy, ox0 + i, T.ramp(ch, 1, LANES)])
+
+        for o in range(ow):
+            if o not in inner_c:
+                pixels(o, [cols[o]])
+            elif o == inner_c[0]:
+                tiles = len(inner_c) // PIXELS
+                if tiles:
+                    with T.serial(0, tiles) as t:
+                        pixels(o + t * PIXELS, [full_c] * PIXELS)
+                for j in range(o + tiles * PIXELS, inner_c[-1] + 1):
+                    pixels(j, [full_c])
+
+    with IRBuilder() as ib:
+        with T.parallel(0, oh * (c // LANES)) as it:
+            oy, k = it // (c // LANES), it % (c // LANES)
+            for o in range(oh):
+                if o not in inner_r:
+                    with T.If(oy == o):
+                        with T.Then():
+                            row(o, rows[o], k)
+            if inner_r:
+                with T.If(tirx.all(oy >= inner_r[0], oy <= inner_r[-1])):
+                    with T.Then():
+                        row(oy, full_r, k)
+    return ib.get()
+
+
+def _requant(acc: list, pv: list, zpy, lo, hi, form: Epilogue):
+    """int8x8 of two int32x4 sums: + bias (in `acc` already), `<< left`, `sqrdmulh`,
+    rounding shift right, + zp_y, clamp."""
+    sign = T.broadcast(T.int32(31), 4)
+    halves = []
+    for half in (0, 1):
+        a = acc[half] << pv[2][half] if form.left else acc[half]
+        a = neon("sqrdmulh.v4i32", "int32x4", a, pv[1][half])
+        if form.all_right:   # `ssra`: sqrdmulh by m < 2^31 is never INT32_MIN, no overflow
+            a = a + (a >> sign)
+        else:                # the sign only where the channel shifts right
+            a = neon("sqadd.v4i32", "int32x4", a, (a & pv[3][half]) >> sign)
+        a = neon("srshl.v4i32", "int32x4", a, pv[3][half])
+        halves.append(neon("sqxtn.v4i16", "int16x4", a))
+    s16 = neon("sqadd.v8i16", "int16x8", T.vectorcombine(*halves, dtype="int16x8"), zpy)
+    return tirx.Max(tirx.Min(neon("sqxtn.v8i8", "int8x8", s16), hi), lo)
