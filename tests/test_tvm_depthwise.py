@@ -63,12 +63,14 @@ SMALL_CASES = [(5, 1, [2, 2, 2, 2], 1), (3, 1, [1, 1, 1, 1], 1), (3, 1, [2, 2, 2
 def _extreme_graph(h: int, w: int, c: int, zp: int, seed: int):
     """A depthwise chain with weights -128 or 127 only and the input zero point `zp`; the
     second layer shifts left (shift +1), the third not at all (0), the fourth right in
-    odd channels only."""
+    odd channels only; the last depthwise output is read by a padded 3x3 convolution."""
     b = GraphBuilder(np.random.default_rng(seed), (1, h, w, c), 0.05, zp)
     x = "input"
     for k, s, pad, d in NEON_CASES if min(h, w) > 7 else SMALL_CASES:
         x = b.conv2d(x, c, kernel=k, stride=s, groups=c, padding=pad, dilation=d, act="relu6")
         x = b.conv2d(x, c, kernel=1)
+    x = b.conv2d(x, c, kernel=3, groups=c, padding=[1, 1, 1, 1])
+    x = b.conv2d(x, c, kernel=3, padding=[1, 1, 1, 1])   # its padding reads a dw_neon output
     g = b.build(x)
     dws = [n for n in g.nodes if n.op == "conv2d" and n.params["weight"].shape[3] == 1]
     rng = np.random.default_rng(seed)

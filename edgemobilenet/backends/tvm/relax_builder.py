@@ -86,9 +86,8 @@ class _Builder:
                              x, self.ints([zp_x]), name="prep")
                 wp, stride, dilation = te_packed.columns_weights(wp), (stride[0], 1), \
                     (dilation[0], 1)
-            elif cp == w.shape[3] and not any(pads) and not lay.act_offset \
-                    and any(x.same_as(v) for v in self.dw_outputs):
-                xp = x   # the preparation would copy a hand-written depthwise output as is
+            elif not any(pads) and any(x.same_as(v) for v in self.dw_outputs):
+                xp = x   # aarch64's int8 layouts, channels % 8 == 0: a copy as is
             else:
                 xp = self.te(lambda t, z: te_packed.prepare_input(t, pads, cp, z, lay), x,
                              self.ints([zp_x]), name="prep")
