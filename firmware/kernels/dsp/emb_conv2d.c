@@ -229,7 +229,8 @@ static void widen1(const int8_t *x, int32_t n, int32_t zp2, int32_t *xb)
     }
 }
 
-static int rq_fold(const emb_conv_params *p, int32_t m, int32_t s, int32_t q[4]);
+static inline int rq_fold(const emb_conv_params *p, int32_t m, int32_t s, int32_t base,
+                          int32_t q[4]);
 
 /* The requantization form of a run over channels oc0 .. oc0 + n - 1: 1 if every one is
  * emb_rq_pos_ok (no sign terms), 2 if the clamp is also the whole int8 range (act_min -128,
@@ -241,13 +242,15 @@ static int rq_mode(const emb_conv_params *p, const int32_t *mult, int32_t oc0, i
     return ok ? 1 + (p->act_min == -128 && p->act_max == 127) : 0;
 }
 
-/* w16_run's table for the channel pairs from oc0 (n channels, n even): b0 b1 b0 b1, then
- * rq_fold's constants of both channels as klo, khi, m, klo, khi, e1. Returns a bit mask of the pairs whose channels both
+/* w16_run's table for the channel pairs from oc0 (n channels, n even) in requantization form
+ * pos (rq_mode): b0 b1 b0 b1, then rq_fold's constants of both channels as klo, khi, m, klo,
+ * khi, e1 (pos 2: the output itself, for SSAT, else minus act_min, for USAT). Returns a bit mask of the pairs whose channels both
  * fold (bit j / 2 for the pair at j); the others need emb_requant. The last pair of each run
  * of such pairs gets W16_LAST in its second shift: where w16_run stops. */
 static uint32_t w16_table(const emb_conv_params *p, const int32_t *bias, const int32_t *mult,
-                          const int32_t *shift, int32_t oc0, int32_t n, int32_t *t)
+                          const int32_t *shift, int32_t oc0, int32_t n, int pos, int32_t *t)
 {
+    const int32_t base = pos == 2 ? 0 : p->act_min;
     uint32_t fast = 0;
     for (int32_t j = 0; j < n; j += 2, t += 2 * W16_TBL) {
         int ok = 1;
@@ -255,7 +258,7 @@ static uint32_t w16_table(const emb_conv_params *p, const int32_t *bias, const i
             const int32_t oc = oc0 + j + i;
             int32_t q[4] = {0, 0, 0, 0}, *c = t + 4 + 6 * i;
             t[i] = t[i + 2] = bias[oc];
-            ok &= rq_fold(p, mult[oc], shift[oc], q);
+            ok &= rq_fold(p, mult[oc], shift[oc], base, q);
             c[0] = c[3] = q[1];
             c[1] = c[4] = q[2];
             c[2] = q[0];
@@ -351,9 +354,9 @@ static void conv_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w
     w16_geom_make(p, &geom);
     for (int32_t oc0 = 0; oc0 < oc_n; oc0 += chunk) {
         const int32_t n = oc_n - oc0 < chunk ? oc_n - oc0 : chunk, n2 = n & ~1;
-        const uint32_t fast = w16_table(p, bias, mult, shift, oc0, n2, tbl);
-        const int all = fast == (n2 >= 64 ? ~0u : (1u << (n2 >> 1)) - 1u) && n2 > 0;
         const int pos = rq_mode(p, mult, oc0, n2);
+        const uint32_t fast = w16_table(p, bias, mult, shift, oc0, n2, pos, tbl);
+        const int all = fast == (n2 >= 64 ? ~0u : (1u << (n2 >> 1)) - 1u) && n2 > 0;
         const int8_t *wc = w + oc0 * k * 2;
         w16_ctx cx = {tbl, 0, oc_n, hi4, lo4, xb, 10 * k, pos, 0, 0, 0, 0, 0, zp2, 1};
         int32_t oy = 0, ox = 0;
@@ -698,15 +701,17 @@ static void dw3_block(const emb_conv_params *p, const int8_t *in, const int8_t *
     }
 }
 
-/* {m, klo, khi + (out_zp - act_min) << (e - 1), e - 1} of one channel for w16_run / dw3_run
- * (USAT then gives the output minus act_min); 0 if it needs emb_requant. The lane's high
+/* {m, klo, khi + (out_zp - base) << (e - 1), e - 1} of one channel for w16_run / dw3_run
+ * (USAT then gives the output minus act_min for base act_min; SSAT the output for base 0 when
+ * the clamp is the whole int8 range); 0 if it needs emb_requant. The lane's high
  * word, |hi32(a * m)| <= 2^30 plus khi plus the folded zero point, must stay an int32:
  * every e for ReLU-style clamps (act_min == out_zp), e <= 22 at worst. */
-static int rq_fold(const emb_conv_params *p, int32_t m, int32_t s, int32_t q[4])
+static inline __attribute__((always_inline)) int rq_fold(const emb_conv_params *p, int32_t m,
+                                                         int32_t s, int32_t base, int32_t q[4])
 {
     if (!emb_rq_fast(m, s)) return 0;
     const emb_rq r = emb_rq_make(m, s);
-    const int32_t f = p->out_zp - p->act_min;
+    const int32_t f = p->out_zp - base;
     const uint32_t af = (uint32_t)(f < 0 ? -f : f);
     /* 2^30 + 1 + khi + |f| * 2^e1 < 2^31, in 32 bits: |f| <= (2^30 - 2 - khi) >> e1 */
     if (af > ((1u << 30) - 2u - (uint32_t)r.khi) >> r.e1) return 0;
@@ -809,7 +814,7 @@ static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int
         t[0] = t[1] = t[2] = t[3] = 0;
         for (int32_t j = 0; j < 4 && fast; j++) {
             rq[j] = bias[ch + j];
-            fast = rq_fold(p, mult[ch + j], shift[ch + j], rq + 4 + 4 * j) ||
+            fast = rq_fold(p, mult[ch + j], shift[ch + j], p->act_min, rq + 4 + 4 * j) ||
                    rq_fold_left(p, mult[ch + j], shift[ch + j], bias[ch + j], rq + 4 + 4 * j,
                                 rq + j, t + j);
         }

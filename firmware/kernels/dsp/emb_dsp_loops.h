@@ -799,10 +799,20 @@ static void w16_run(w16_ctx *k, const int8_t *w0)
             const int32_t q0[4] = {t[6], t[4], t[5], t[9]};
             const int32_t q1[4] = {t[12], t[10], t[11], t[15] & (W16_LAST - 1)};
             w16_acc(k->xb, w, n, a);
-            uint32_t u = emb_rq_lane(a[0], q0, k->pos) | emb_rq_lane(a[1], q1, k->pos) << 8 |
-                         emb_rq_lane(a[2], q0, k->pos) << 16 |
-                         emb_rq_lane(a[3], q1, k->pos) << 24;
-            u = __uadd8(__usub8(k->hi4, __uqsub8(k->hi4, u)), k->lo4);
+            uint32_t u;
+            if (k->pos == 2) {   /* the output itself: SSAT, no clamp */
+                u = 0;
+                for (int32_t j = 0; j < 4; j++)
+                    u |= ((uint32_t)__ssat(emb_rq_apply_pos(a[j], (j & 1 ? q1 : q0)[0],
+                                                            (j & 1 ? q1 : q0)[1],
+                                                            (j & 1 ? q1 : q0)[2],
+                                                            (j & 1 ? q1 : q0)[3]), 8) & 0xFFu)
+                         << (8 * j);
+            } else {
+                u = emb_rq_lane(a[0], q0, k->pos) | emb_rq_lane(a[1], q1, k->pos) << 8 |
+                    emb_rq_lane(a[2], q0, k->pos) << 16 | emb_rq_lane(a[3], q1, k->pos) << 24;
+                u = __uadd8(__usub8(k->hi4, __uqsub8(k->hi4, u)), k->lo4);
+            }
             emb_wr2(o + k->o_step, u >> 16);
             emb_wr2(o, u);
             if (t[15] & W16_LAST) break;
@@ -846,15 +856,18 @@ void emb_dsp_w16_run(w16_ctx *k, const int8_t *w);
     "    smlal r9, r10, " b ", r8\n"                                                         \
     "    asr " b ", r10, r11\n"                                                              \
     "    usat " b ", #8, " b "\n"
-/* The same without the sign terms (emb_rq_pos_ok). */
-#define EMB_W16_RQ2_POS(a, b)                                                               \
+/* The same without the sign terms (emb_rq_pos_ok), saturated by SAT: usat (value - act_min
+ * as uint8) or, for the whole int8 range, ssat (the output). */
+#define EMB_W16_RQ2_POS(a, b, SAT)                                                          \
     "    ldm r2!, {r0, r3, r8-r11}\n"                                                        \
     "    smlal r0, r3, " a ", r8\n"                                                          \
     "    asr " a ", r3, r11\n"                                                               \
-    "    usat " a ", #8, " a "\n"                                                            \
+    "    " SAT " " a ", #8, " a "\n"                                                         \
     "    smlal r9, r10, " b ", r8\n"                                                         \
     "    asr " b ", r10, r11\n"                                                              \
-    "    usat " b ", #8, " b "\n"
+    "    " SAT " " b ", #8, " b "\n"
+#define EMB_W16_RQ2_USAT(a, b) EMB_W16_RQ2_POS(a, b, "usat")
+#define EMB_W16_RQ2_SSAT(a, b) EMB_W16_RQ2_POS(a, b, "ssat")
 #define EMB_W16_CLAMP                                                                       \
     "    ldrd r10, r11, [sp, #12]\n"              /* hi4, lo4 */                            \
     "    uqsub8 ip, r10, r4\n"                                                              \
@@ -862,7 +875,7 @@ void emb_dsp_w16_run(w16_ctx *k, const int8_t *w);
     "    uadd8 r4, r4, r11\n"
 /* The 4 lanes (pixel 0: r4, r5; pixel 1: r6, r7; value - act_min as uint8) clamped and
  * stored as 2 halfwords at o (r8 advances) and o + o_step; nothing here sets the flags.
- * _FULL: the whole int8 range, only the sign flip, per halfword. */
+ * _FULL: the whole int8 range: the lanes are already int8 (SSAT), two BFI. */
 #define EMB_W16_STORE                                                                       \
     "    orr r4, r4, r5, lsl #8\n"                                                          \
     "    orr r6, r6, r7, lsl #8\n"                                                          \
@@ -873,12 +886,10 @@ void emb_dsp_w16_run(w16_ctx *k, const int8_t *w);
     "    strh r5, [r8, r9]\n"                                                               \
     "    strh r4, [r8], #2\n"
 #define EMB_W16_STORE_FULL                                                                  \
-    "    orr r4, r4, r5, lsl #8\n"                                                          \
-    "    orr r6, r6, r7, lsl #8\n"                                                          \
+    "    bfi r4, r5, #8, #8\n"                     /* the lanes are SSAT's int8 outputs */ \
+    "    bfi r6, r7, #8, #8\n"                                                              \
     "    ldrd r8, r9, [sp, #4]\n"                 /* o, o_step */                           \
-    "    eor r4, r4, #0x80808080\n"                 /* STRH stores the low half */          \
-    "    eor r6, r6, #0x80808080\n"                                                         \
-    "    strh r6, [r8, r9]\n"                                                               \
+    "    strh r6, [r8, r9]\n"                      /* STRH stores the low half */          \
     "    strh r4, [r8], #2\n"
 #define EMB_W16_FN(name, RQ2, STORE)                                                        \
     __asm__(                                                                                \
@@ -945,11 +956,13 @@ void emb_dsp_w16_run(w16_ctx *k, const int8_t *w);
 void emb_dsp_w16_run_pos(w16_ctx *k, const int8_t *w);
 void emb_dsp_w16_run_pos_full(w16_ctx *k, const int8_t *w);
 EMB_W16_FN("emb_dsp_w16_run", EMB_W16_RQ2, EMB_W16_STORE)
-EMB_W16_FN("emb_dsp_w16_run_pos", EMB_W16_RQ2_POS, EMB_W16_STORE)
-EMB_W16_FN("emb_dsp_w16_run_pos_full", EMB_W16_RQ2_POS, EMB_W16_STORE_FULL)
+EMB_W16_FN("emb_dsp_w16_run_pos", EMB_W16_RQ2_USAT, EMB_W16_STORE)
+EMB_W16_FN("emb_dsp_w16_run_pos_full", EMB_W16_RQ2_SSAT, EMB_W16_STORE_FULL)
 #undef EMB_W16_FN
 #undef EMB_W16_RQ2
 #undef EMB_W16_RQ2_POS
+#undef EMB_W16_RQ2_USAT
+#undef EMB_W16_RQ2_SSAT
 #undef EMB_W16_CLAMP
 #undef EMB_W16_STORE
 #undef EMB_W16_STORE_FULL

@@ -34,11 +34,17 @@ static inline int32_t __smlad(int16x2_t a, int16x2_t b, int32_t c)
 static inline int32_t __smlabb(int32_t a, int32_t b, int32_t c) { return emul_add32(c, emul_lo16(a) * emul_lo16(b)); }
 static inline int32_t __smlatt(int32_t a, int32_t b, int32_t c) { return emul_add32(c, emul_hi16(a) * emul_hi16(b)); }
 
-/* SAT / SIMD32 subset: USAT, UQSUB8, UADD8, USUB8 (GE flags not modelled). */
+/* SAT / SIMD32 subset: USAT, SSAT, UQSUB8, UADD8, USUB8 (GE flags not modelled). */
 static inline uint32_t __usat(int32_t x, uint32_t n)
 {
     const int32_t hi = (int32_t)((1u << n) - 1u);
     return (uint32_t)(x < 0 ? 0 : (x > hi ? hi : x));
+}
+
+static inline int32_t __ssat(int32_t x, uint32_t n)
+{
+    const int32_t hi = (int32_t)((1u << (n - 1)) - 1u);
+    return x < -hi - 1 ? -hi - 1 : (x > hi ? hi : x);
 }
 
 static inline uint32_t emul_bytes(uint32_t a, uint32_t b, int op)
