@@ -306,6 +306,48 @@ def dw_s_form_cases(rng: np.random.Generator) -> list[tuple]:
     return cases
 
 
+def w16_s_form_cases(rng: np.random.Generator) -> list[tuple]:
+    """ReLU-style convs on int16 weights (the dsp w16 S form: packing.w16_exponents scales a
+    channel's weights, w16_exp in C agrees) at its bounds, pointwise and a small window, odd
+    output channels (the last one, scaled, apart), -128 weights against x - zp = -255:
+    right shifts 4 and 10 (the window's ends), a bias at the scaled accumulator's bound (a
+    small multiplier: outputs not saturated), a zero multiplier, a constant near-dead
+    channel, a dead one. `mixed` adds a near-dead channel that is not constant ("near": that
+    alone) and right shifts 3 and 11 and the bias one past that bound (so the chunk keeps the
+    previous form, scaled channels and all); both clamp forms; and the whole int8 range with
+    a negative multiplier (no ReLU-style form: scaled channels through emb_requant)."""
+    cases = []
+    for shape in ((5, 5, 16, 23, 1, 1, [0, 0, 0, 0], 1, 1), (9, 9, 3, 7, 3, 2, [0, 0, 1, 1], 1, 1)):
+        k = shape[4] * -(-shape[4] * shape[2] // 4) * 4
+        for mixed, full, neg in ((False, False, False), (False, True, False), ("near", True, False),
+                                 (True, False, False), (True, True, False), (False, True, True)):
+            case = _conv_case(rng, shape)
+            node, yt = case[0], case[2]
+            w, m, b = node.params["weight"], node.params["multiplier"], node.params["bias"]
+            w[rng.random(w.shape) < 0.3] = -128
+            sh = np.full(len(b), -7, np.int32)
+            sh[0::5], sh[1::5] = -4, -10
+            sh[2], b[2] = -4, (1 << 23) - k * 255 * 128 - (0 if mixed is True else 1)
+            m[2] = 100 << 12   # outputs about 90..100: not saturated
+            m[3] = 0
+            sh[4], m[4], b[4] = -22, INT32_MAX, 0
+            w[5] = 0
+            if mixed:   # a near-dead channel that is not constant (alone: "near")
+                sh[1], m[1], b[1] = -22, INT32_MAX, 1 << 21
+            if mixed is True:
+                sh[6], sh[0] = -3, -11
+            if neg:
+                m[6] = -(1 << 30)
+            node.params["shift"] = sh
+            case[1][0].zero_point = 127
+            case[3][0][:] = np.where(rng.random(case[3][0].shape) < 0.5, 127, -128)
+            yt.zero_point = -128 if full else int(rng.integers(-128, 0))
+            node.attrs.update(act_min=int(yt.zero_point), act_max=127)
+            node.name += f"_w16_s_{mixed}_{full}_{neg}"
+            cases.append(case)
+    return cases
+
+
 def node_cases(seed: int = 0) -> list[tuple]:
     rng = np.random.default_rng(seed)
     cases = [_conv_case(rng, s) for s in CONV_SHAPES]
@@ -314,7 +356,9 @@ def node_cases(seed: int = 0) -> list[tuple]:
     cases += [_edge_requant(_conv_case(rng, s), rng) for s in edge]
     cases.append(_edge_requant(_conv_case(rng, CONV_SHAPES[11]), rng, left_max=12))
     cases.append(_edge_requant(_fc_case(rng, 40, 9), rng))
-    return cases + trained_cases() + dw_s_form_cases(rng) + _builder_cases(rng) + _pool_cases(rng)
+    return (cases + trained_cases() + dw_s_form_cases(rng) +
+            w16_s_form_cases(np.random.default_rng(seed + 7)) +   # (its own stream)
+            _builder_cases(rng) + _pool_cases(rng))
 
 
 def kernel_cases(variant: str, seed: int = 0,

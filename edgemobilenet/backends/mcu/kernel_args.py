@@ -29,4 +29,11 @@ def calls(node: QNode, in_tensors: list[QTensor], out_tensor: QTensor, variant: 
         for v in values:
             v["bias"], v["mult"], v["shift"] = packing.dead_channels(
                 node.params["weight"], v["bias"], v["mult"], v["shift"])
+    w = node.params.get("weight")
+    if variant == "dsp" and node.op == "conv2d" and packing.is_w16(node, w, compact):
+        for v in values:   # the S form's scaled channels (packing.w16_exponents)
+            k = v["weight"].size // (2 * (-(-w.shape[0] // 2) * 2))
+            v["weight"] = packing.scale_w16(v["weight"], packing.w16_exponents(
+                v["bias"], v["mult"], v["shift"], k, out_tensor.zero_point,
+                ops.attrs_of(node).act_min))
     return values

@@ -35,9 +35,10 @@ Requantization constants are the QGraph's, except for dead channels (`dead_chann
 an output channel whose weights are all zero accumulates its bias alone, so its output is
 the constant clamp(zp_y + MBQM(bias, m, shift)); trained and pruned models have many, often
 with a left shift (the quantizer's weight scale of an all-zero channel is not small), which
-the fast requantization forms do not take. They get bias 4R, multiplier 2^30, shift -1,
-with R = MBQM(bias, m, shift) clipped to +-512: MBQM(4R, 2^30, -1) == R exactly, and any
-|R| >= 256 saturates the int8 output the same way.
+the fast requantization forms do not take. They get bias 32R, multiplier 2^30, shift -4,
+with R = MBQM(bias, m, shift) clipped to +-512: MBQM(32R, 2^30, -4) == R exactly, and any
+|R| >= 256 saturates the int8 output the same way (a right shift of 4: inside the window of
+the dsp S forms, so a dead channel keeps a block or chunk on them).
 """
 from __future__ import annotations
 
@@ -158,7 +159,41 @@ def pack_weights(node: QNode, weight: np.ndarray, variant: str,
     return w
 
 
-DEAD_MULTIPLIER, DEAD_SHIFT, DEAD_CLIP = 1 << 30, -1, 512
+W16_S = 11   # W16_S in firmware/kernels/dsp/emb_dsp_loops.h (the S form's final shift)
+
+
+def is_w16(node: QNode, weight: np.ndarray, compact: bool = False) -> bool:
+    """dsp packs this conv's weight in the w16 layout (pointwise unless `compact`, or a
+    small window)."""
+    return (not compact and has_w16_pointwise(node, weight)) or _dsp_small(node, weight)
+
+
+def w16_exponents(bias: np.ndarray, mult: np.ndarray, shift: np.ndarray, k: int,
+                  out_zp: int, act_min: int) -> np.ndarray:
+    """Per output channel, the exponent sk whose 2^sk scales a w16 channel's weights (0: not
+    scaled); the rule of w16_exp in firmware/kernels/dsp/emb_conv2d.c: a ReLU-style channel
+    (act_min >= out_zp, multiplier > 0) with a right shift e of W16_S - 7 .. W16_S - 1 whose
+    scaled accumulator stays an int32, (|bias| + k * 255 * 128) * 2^sk < 2^31 over its k
+    weights, gets sk = W16_S + 1 - e (the S form: SMMLA, SAT with ASR #W16_S)."""
+    e = -np.asarray(shift, np.int64)
+    a_max = np.abs(np.asarray(bias, np.int64)) + k * 255 * 128
+    ok = ((np.asarray(mult, np.int64) > 0) & (act_min >= out_zp) & (e >= W16_S - 7)
+          & (e <= W16_S - 1))
+    ok &= a_max < np.left_shift(1, np.clip(30 - W16_S + e, 0, 62))
+    return np.where(ok, W16_S + 1 - e, 0).astype(np.int64)
+
+
+def scale_w16(packed: np.ndarray, exps: np.ndarray) -> np.ndarray:
+    """The w16 layout (`_w16` bytes) with output channel i's weights times 2^exps[i]."""
+    oc2 = -(-len(exps) // 2) * 2
+    w = packed.view("<i2").reshape(oc2 // 2, -1, 2, 4).astype(np.int32)
+    sk = np.zeros(oc2, np.int64)
+    sk[:len(exps)] = exps
+    w = w * (1 << sk.reshape(oc2 // 2, 1, 2, 1))
+    return np.ascontiguousarray(w.astype("<i2")).reshape(-1).view(np.int8)
+
+
+DEAD_MULTIPLIER, DEAD_SHIFT, DEAD_BIAS, DEAD_CLIP = 1 << 30, -4, 32, 512
 DEAD_CHANNEL_OPS = ("conv2d", "fully_connected")   # ops that requantize with MBQM
 
 
@@ -172,5 +207,5 @@ def dead_channels(weight: np.ndarray, bias: np.ndarray, mult: np.ndarray,
         return bias, mult, shift
     r = np.clip(mbqm(bias[dead], mult[dead], shift[dead]), -DEAD_CLIP, DEAD_CLIP)
     b, m, s = (np.array(v, dtype=np.int32) for v in (bias, mult, shift))
-    b[dead], m[dead], s[dead] = 4 * r, DEAD_MULTIPLIER, DEAD_SHIFT
+    b[dead], m[dead], s[dead] = DEAD_BIAS * r, DEAD_MULTIPLIER, DEAD_SHIFT
     return b, m, s

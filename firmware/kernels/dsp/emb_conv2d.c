@@ -230,7 +230,7 @@ static void widen1(const int8_t *x, int32_t n, int32_t zp2, int32_t *xb)
 }
 
 static inline int rq_fold(const emb_conv_params *p, int32_t m, int32_t s, int32_t base,
-                          int32_t q[4]);
+                          int32_t sk, int32_t q[4]);
 
 /* The requantization form of a run over channels oc0 .. oc0 + n - 1: 1 if every one is
  * emb_rq_pos_ok (no sign terms), 2 if the clamp is also the whole int8 range (act_min -128,
@@ -242,23 +242,80 @@ static int rq_mode(const emb_conv_params *p, const int32_t *mult, int32_t oc0, i
     return ok ? 1 + (p->act_min == -128 && p->act_max == 127) : 0;
 }
 
-/* w16_run's table for the channel pairs from oc0 (n channels, n even) in requantization form
- * pos (rq_mode): b0 b1 b0 b1, then rq_fold's constants of both channels as klo, khi, m, klo,
- * khi, e1 (pos 2: the output itself, for SSAT, else minus act_min, for USAT). Returns a bit mask of the pairs whose channels both
- * fold (bit j / 2 for the pair at j); the others need emb_requant. The last pair of each run
- * of such pairs gets W16_LAST in its second shift: where w16_run stops. */
-static uint32_t w16_table(const emb_conv_params *p, const int32_t *bias, const int32_t *mult,
-                          const int32_t *shift, int32_t oc0, int32_t n, int pos, int32_t *t)
+/* The exponent sk by which packing.py (w16_exponents: the same rule) scaled a w16 channel's
+ * weights, 0 if not: sk = W16_S + 1 - e for a ReLU-style channel (emb_rq_pos_ok, m > 0) with
+ * a right shift e of W16_S - 7 .. W16_S - 1 whose scaled accumulator stays an int32:
+ * (|bias| + k * 255 * 128) * 2^sk < 2^31 over the k weights. Such a channel is w16_run's S
+ * form (rq_fold_s: SMMLA, SAT with ASR #W16_S); in other forms its constants take sk in. */
+static int32_t w16_exp(const emb_conv_params *p, int32_t m, int32_t s, int32_t bias, int32_t k)
 {
-    const int32_t base = pos == 2 ? 0 : p->act_min;
+    const int32_t e = -s;
+    if (m <= 0 || p->act_min < p->out_zp || e < W16_S - 7 || e > W16_S - 1) return 0;
+    const uint32_t a_max = (bias < 0 ? 0u - (uint32_t)bias : (uint32_t)bias) +
+                           (uint32_t)k * 255u * 128u;
+    return a_max < 1u << (30 - W16_S + e) ? W16_S + 1 - e : 0;
+}
+
+/* A channel's S-form table words (w16_run form 3; f = out_zp, SSAT's base 0): {m,
+ * R} and the bias, scaled by 2^sk (w16_exp), or for a constant channel m 0 and R = f * 2^W16_S
+ * (rq_fold_s's reasoning: m 0; or a right shift past W16_S - 1 with |a| < 2^(e - 1) - 1,
+ * near-dead, whose output is out_zp for every a); 0 if neither. */
+static int w16_fold_s(const emb_conv_params *p, int32_t m, int32_t s, int32_t bias, int32_t k,
+                      int32_t f, int32_t *mq, int32_t *bq)
+{
+    const int32_t sk = w16_exp(p, m, s, bias, k), e = -s;
+    const uint32_t a_max = (bias < 0 ? 0u - (uint32_t)bias : (uint32_t)bias) +
+                           (uint32_t)k * 255u * 128u;
+    if (sk > 0) {
+        mq[0] = m;
+        mq[1] = (1 << (sk - 2)) + (1 << (W16_S - 1)) + f * (1 << W16_S);
+        *bq = bias * (1 << sk);
+        return 1;
+    }
+    if (m != 0 && !(m > 0 && e > W16_S - 1 && e <= 31 && a_max < (1u << (e - 1)) - 1u))
+        return 0;
+    mq[0] = 0;
+    mq[1] = f * (1 << W16_S);
+    *bq = bias;
+    return 1;
+}
+
+/* w16_run's table for the channel pairs from oc0 (n channels, n even; k weights each) in
+ * requantization form pos (rq_mode). Form 3 (the S form of 2; every channel w16_fold_s's):
+ * per pair the biases b0 b1 b0 b1, then m0 R0 m1 R1 (the output itself, for SSAT) and a word
+ * holding W16_LAST at the run's end: W16_TBL_S words. Else per pair b0 b1 b0 b1 (scaled by 2^sk), then rq_fold's constants
+ * of both channels as klo, khi, m, klo, khi, e1 (pos 2: the output itself, for SSAT, else
+ * minus act_min, for USAT); W16_LAST in the last e1 of each run: 2 * W16_TBL words. Returns a
+ * bit mask of the pairs whose channels both fold (bit j / 2 for the pair at j); the others
+ * need emb_requant. *pos becomes 3 where the S form applies. */
+static uint32_t w16_table(const emb_conv_params *p, const int32_t *bias, const int32_t *mult,
+                          const int32_t *shift, int32_t oc0, int32_t n, int32_t k, int *pos,
+                          int32_t *t)
+{
+    const int32_t base = *pos == 2 ? 0 : p->act_min, f = p->out_zp - base;
+    int s_form = *pos == 2 && n > 0;
+    int32_t *u = t;
+    for (int32_t j = 0; j < n && s_form; j += 2, u += W16_TBL_S) {
+        for (int32_t i = 0; i < 2 && s_form; i++) {
+            const int32_t oc = oc0 + j + i;
+            s_form = w16_fold_s(p, mult[oc], shift[oc], bias[oc], k, f, u + 4 + 2 * i, u + i);
+            u[i + 2] = u[i];
+        }
+        u[8] = j + 2 == n ? W16_LAST : 0;
+    }
+    if (s_form) {
+        *pos = 3;
+        return n >= 64 ? ~0u : (1u << (n >> 1)) - 1u;
+    }
     uint32_t fast = 0;
     for (int32_t j = 0; j < n; j += 2, t += 2 * W16_TBL) {
         int ok = 1;
         for (int32_t i = 0; i < 2; i++) {
             const int32_t oc = oc0 + j + i;
+            const int32_t sk = w16_exp(p, mult[oc], shift[oc], bias[oc], k);
             int32_t q[4] = {0, 0, 0, 0}, *c = t + 4 + 6 * i;
-            t[i] = t[i + 2] = bias[oc];
-            ok &= rq_fold(p, mult[oc], shift[oc], base, q);
+            t[i] = t[i + 2] = bias[oc] * (1 << sk);
+            ok &= rq_fold(p, mult[oc], shift[oc], base, sk, q);
             c[0] = c[3] = q[1];
             c[1] = c[4] = q[2];
             c[2] = q[0];
@@ -354,8 +411,8 @@ static void conv_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w
     w16_geom_make(p, &geom);
     for (int32_t oc0 = 0; oc0 < oc_n; oc0 += chunk) {
         const int32_t n = oc_n - oc0 < chunk ? oc_n - oc0 : chunk, n2 = n & ~1;
-        const int pos = rq_mode(p, mult, oc0, n2);
-        const uint32_t fast = w16_table(p, bias, mult, shift, oc0, n2, pos, tbl);
+        int pos = rq_mode(p, mult, oc0, n2);
+        const uint32_t fast = w16_table(p, bias, mult, shift, oc0, n2, k, &pos, tbl);
         const int all = fast == (n2 >= 64 ? ~0u : (1u << (n2 >> 1)) - 1u) && n2 > 0;
         const int8_t *wc = w + oc0 * k * 2;
         w16_ctx cx = {tbl, 0, oc_n, hi4, lo4, xb, 10 * k, pos, 0, 0, 0, 0, 0, zp2, 1};
@@ -413,10 +470,18 @@ static void conv_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w
                     j = j1;
                     continue;
                 }
-                const int32_t oc = oc0 + j;
-                const int32_t b1 = j + 1 < n ? bias[oc + 1] : 0;
-                int32_t a[4] = {bias[oc], b1, bias[oc], b1};
+                const int32_t oc = oc0 + j;   /* weights scaled by 2^sk (w16_exp) */
+                const int32_t s0 = w16_exp(p, mult[oc], shift[oc], bias[oc], k);
+                const int32_t s1 = j + 1 < n ? w16_exp(p, mult[oc + 1], shift[oc + 1],
+                                                       bias[oc + 1], k) : 0;
+                int32_t a[4] = {0, 0, 0, 0};
                 w16_acc(xb, wc + j * k * 2, k, a);
+                a[0] = bias[oc] + (a[0] >> s0);
+                a[2] = bias[oc] + (a[2] >> s0);
+                if (j + 1 < n) {
+                    a[1] = bias[oc + 1] + (a[1] >> s1);
+                    a[3] = bias[oc + 1] + (a[3] >> s1);
+                }
                 o[j] = REQ(a[0], oc);
                 if (two) o[j + oc_n] = REQ(a[2], oc);
                 if (j + 1 < n) {
@@ -707,10 +772,20 @@ static void dw3_block(const emb_conv_params *p, const int8_t *in, const int8_t *
  * word, |hi32(a * m)| <= 2^30 plus khi plus the folded zero point, must stay an int32:
  * every e for ReLU-style clamps (act_min == out_zp), e <= 22 at worst. */
 static inline __attribute__((always_inline)) int rq_fold(const emb_conv_params *p, int32_t m,
-                                                         int32_t s, int32_t base, int32_t q[4])
+                                                         int32_t s, int32_t base, int32_t sk,
+                                                         int32_t q[4])
 {
     if (!emb_rq_fast(m, s)) return 0;
-    const emb_rq r = emb_rq_make(m, s);
+    emb_rq r = emb_rq_make(m, s);
+    /* Accumulators scaled by 2^sk: K and e1 too. The sign term (2^31, unscaled) then only
+     * differs for a < 0, which gives an output <= out_zp either way: sk > 0 is a ReLU-style
+     * channel (emb_rq_pos_ok), whose clamp replaces it. */
+    if (sk > 0) {
+        const uint64_t kk = ((uint64_t)(uint32_t)r.khi << 32 | (uint32_t)r.klo) << sk;
+        r.klo = (int32_t)(uint32_t)kk;
+        r.khi = (int32_t)(uint32_t)(kk >> 32);
+        r.e1 += sk;
+    }
     const int32_t f = p->out_zp - base;
     const uint32_t af = (uint32_t)(f < 0 ? -f : f);
     /* 2^30 + 1 + khi + |f| * 2^e1 < 2^31, in 32 bits: |f| <= (2^30 - 2 - khi) >> e1 */
@@ -814,7 +889,7 @@ static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int
         t[0] = t[1] = t[2] = t[3] = 0;
         for (int32_t j = 0; j < 4 && fast; j++) {
             rq[j] = bias[ch + j];
-            fast = rq_fold(p, mult[ch + j], shift[ch + j], p->act_min, rq + 4 + 4 * j) ||
+            fast = rq_fold(p, mult[ch + j], shift[ch + j], p->act_min, 0, rq + 4 + 4 * j) ||
                    rq_fold_left(p, mult[ch + j], shift[ch + j], bias[ch + j], rq + 4 + 4 * j,
                                 rq + j, t + j);
         }

@@ -709,7 +709,8 @@ typedef struct {
     uint32_t hi4, lo4;           /* 12, 16: act_max - act_min, act_min per byte */
     int32_t *xb;                 /* 20: widened pixel pair */
     int32_t back;                /* 24: 10 * k (bytes of unrolled steps before the end label) */
-    int pos;                     /* 28: rq_mode: 0, 1 (emb_rq_pos_ok), 2 (and full range) */
+    int pos;                     /* 28: rq_mode: 0, 1 (emb_rq_pos_ok), 2 (and full range); */
+                                 /* 3: 2 in the S form (w16_table) */
     /* w16_run runs m pixel pairs, pair i widened (w16_widen) from src + 2 * i * step into xb
      * first unless rows == 0 (then xb is the caller's one pair, m 1), outputs at
      * o + 2 * i * o_step; src, o and m are used up. */
@@ -722,6 +723,11 @@ typedef struct {
  * words per channel (2 biases, 6 constants: klo and khi twice, so one LDM serves both
  * lanes). */
 enum { W16_LAST = 256, W16_TBL = 8 };
+/* The S form (w16_exp in emb_conv2d.c): the fixed final shift, table words per channel pair
+ * (4 scaled biases, m0 R0 m1 R1, the W16_LAST word). */
+enum { W16_S = 11, W16_TBL_S = 9 };
+#define W16_S_S "11"
+typedef char emb_w16_s_matches_asm[W16_S == 11 ? 1 : -1];
 #define W16_LAST_S "256"
 typedef char emb_w16_last_matches_asm[W16_LAST == 256 ? 1 : -1];
 enum { W16_K_MAX = 384 };        /* input channels (k) per pixel: 96 unrolled steps */
@@ -786,36 +792,41 @@ __asm__(
 #endif
 
 #if defined(EMB_ACLE_EMULATED)
+/* One lane of w16_run as a byte: form 2 / 3 SSAT (the output), else USAT (minus act_min). */
+static inline uint32_t w16_lane(int32_t a, const int32_t *t, int32_t ch, int pos)
+{
+    int32_t v;
+    if (pos >= 3) {   /* S form: m, R at t[4 + 2 ch]; SMMLA, then ASR #W16_S */
+        v = (int32_t)(((int64_t)a * t[4 + 2 * ch] + (int64_t)t[5 + 2 * ch] * 4294967296LL) >> 32)
+            >> W16_S;
+    } else {          /* klo, khi, m, klo, khi, e1 at t[4 + 6 ch] */
+        const int32_t *c = t + 4 + 6 * ch;
+        const int32_t e1 = c[5] & (W16_LAST - 1);
+        v = pos ? emb_rq_apply_pos(a, c[2], c[0], c[1], e1)
+                : emb_rq_apply(a, c[2], c[0], c[1], e1);
+    }
+    return pos >= 2 ? (uint32_t)__ssat(v, 8) & 0xFFu : __usat(v, 8);
+}
+
 static void w16_run(w16_ctx *k, const int8_t *w0)
 {
-    const int32_t n = k->back / 10;
+    const int32_t n = k->back / 10, full = k->pos >= 2;
+    const int32_t stride = k->pos >= 3 ? W16_TBL_S : 2 * W16_TBL;
+    const int32_t last = k->pos >= 3 ? 8 : 15;   /* the word holding W16_LAST */
     for (; k->m > 0; k->m--, k->src += 2 * k->step, k->o += 2 * k->o_step) {
         if (k->rows > 0)
             w16_widen(k->src, k->step, k->row_step, k->rows, k->groups, k->xb, k->zp2);
         int8_t *o = k->o;
         const int8_t *w = w0;
-        for (const int32_t *t = k->tbl;; t += 2 * W16_TBL, o += 2, w += 4 * n) {
+        for (const int32_t *t = k->tbl;; t += stride, o += 2, w += 4 * n) {
             int32_t a[4] = {t[0], t[1], t[2], t[3]};
-            const int32_t q0[4] = {t[6], t[4], t[5], t[9]};
-            const int32_t q1[4] = {t[12], t[10], t[11], t[15] & (W16_LAST - 1)};
             w16_acc(k->xb, w, n, a);
-            uint32_t u;
-            if (k->pos == 2) {   /* the output itself: SSAT, no clamp */
-                u = 0;
-                for (int32_t j = 0; j < 4; j++)
-                    u |= ((uint32_t)__ssat(emb_rq_apply_pos(a[j], (j & 1 ? q1 : q0)[0],
-                                                            (j & 1 ? q1 : q0)[1],
-                                                            (j & 1 ? q1 : q0)[2],
-                                                            (j & 1 ? q1 : q0)[3]), 8) & 0xFFu)
-                         << (8 * j);
-            } else {
-                u = emb_rq_lane(a[0], q0, k->pos) | emb_rq_lane(a[1], q1, k->pos) << 8 |
-                    emb_rq_lane(a[2], q0, k->pos) << 16 | emb_rq_lane(a[3], q1, k->pos) << 24;
-                u = __uadd8(__usub8(k->hi4, __uqsub8(k->hi4, u)), k->lo4);
-            }
+            uint32_t u = w16_lane(a[0], t, 0, k->pos) | w16_lane(a[1], t, 1, k->pos) << 8 |
+                         w16_lane(a[2], t, 0, k->pos) << 16 | w16_lane(a[3], t, 1, k->pos) << 24;
+            if (!full) u = __uadd8(__usub8(k->hi4, __uqsub8(k->hi4, u)), k->lo4);
             emb_wr2(o + k->o_step, u >> 16);
             emb_wr2(o, u);
-            if (t[15] & W16_LAST) break;
+            if (t[last] & W16_LAST) break;
         }
     }
 }
@@ -891,7 +902,7 @@ void emb_dsp_w16_run(w16_ctx *k, const int8_t *w);
     "    ldrd r8, r9, [sp, #4]\n"                 /* o, o_step */                           \
     "    strh r6, [r8, r9]\n"                      /* STRH stores the low half */          \
     "    strh r4, [r8], #2\n"
-#define EMB_W16_FN(name, RQ2, STORE)                                                        \
+#define EMB_W16_FN(name, RQ, STORE)                                                        \
     __asm__(                                                                                \
     EMB_ASM_BEGIN(name)                                                                     \
     "    push {r4-r11, lr}\n"                                                               \
@@ -939,9 +950,7 @@ void emb_dsp_w16_run(w16_ctx *k, const int8_t *w);
     EMB_W16_STEP                                                                            \
     "    .endr\n"                                                                           \
     "9:  ldr r2, [sp]\n"                                                                    \
-    RQ2("r6", "r4")                                                                         \
-    RQ2("r7", "r5")                                                                         \
-    "    tst r11, #" W16_LAST_S "\n"                /* the last pair? (Z clear) */           \
+    RQ                                                                                      \
     STORE                                                                                   \
     "    str r8, [sp, #4]\n"                                                                \
     "    beq 1b\n"                                                                          \
@@ -955,21 +964,43 @@ void emb_dsp_w16_run(w16_ctx *k, const int8_t *w);
     EMB_ASM_END(name));
 void emb_dsp_w16_run_pos(w16_ctx *k, const int8_t *w);
 void emb_dsp_w16_run_pos_full(w16_ctx *k, const int8_t *w);
-EMB_W16_FN("emb_dsp_w16_run", EMB_W16_RQ2, EMB_W16_STORE)
-EMB_W16_FN("emb_dsp_w16_run_pos", EMB_W16_RQ2_USAT, EMB_W16_STORE)
-EMB_W16_FN("emb_dsp_w16_run_pos_full", EMB_W16_RQ2_SSAT, EMB_W16_STORE_FULL)
+/* Both channels of a pair, then the last-pair test (Z clear). */
+#define EMB_W16_RQ(RQ2)                                                                     \
+    RQ2("r6", "r4")                                                                         \
+    RQ2("r7", "r5")                                                                         \
+    "    tst r11, #" W16_LAST_S "\n"
+/* The S form: m0 R0 m1 R1 and the W16_LAST word in one LDM; per lane SMMLA, then SSAT with
+ * ASR #W16_S. */
+#define EMB_W16_RQ_S                                                                        \
+    "    ldm r2!, {r0, r3, r8-r10}\n"                                                        \
+    "    smmla r4, r4, r0, r3\n"                                                             \
+    "    smmla r6, r6, r0, r3\n"                                                             \
+    "    smmla r5, r5, r8, r9\n"                                                             \
+    "    smmla r7, r7, r8, r9\n"                                                             \
+    "    ssat r4, #8, r4, asr #" W16_S_S "\n"                                                \
+    "    ssat r6, #8, r6, asr #" W16_S_S "\n"                                                \
+    "    ssat r5, #8, r5, asr #" W16_S_S "\n"                                                \
+    "    ssat r7, #8, r7, asr #" W16_S_S "\n"                                                \
+    "    tst r10, #" W16_LAST_S "\n"
+void emb_dsp_w16_run_s_full(w16_ctx *k, const int8_t *w);
+EMB_W16_FN("emb_dsp_w16_run", EMB_W16_RQ(EMB_W16_RQ2), EMB_W16_STORE)
+EMB_W16_FN("emb_dsp_w16_run_pos", EMB_W16_RQ(EMB_W16_RQ2_USAT), EMB_W16_STORE)
+EMB_W16_FN("emb_dsp_w16_run_pos_full", EMB_W16_RQ(EMB_W16_RQ2_SSAT), EMB_W16_STORE_FULL)
+EMB_W16_FN("emb_dsp_w16_run_s_full", EMB_W16_RQ_S, EMB_W16_STORE_FULL)
 #undef EMB_W16_FN
 #undef EMB_W16_RQ2
 #undef EMB_W16_RQ2_POS
 #undef EMB_W16_RQ2_USAT
 #undef EMB_W16_RQ2_SSAT
+#undef EMB_W16_RQ
+#undef EMB_W16_RQ_S
 #undef EMB_W16_CLAMP
 #undef EMB_W16_STORE
 #undef EMB_W16_STORE_FULL
 #undef EMB_CLAMP_FULL
 #undef EMB_W16_STEP
-static void (*const w16_runs[3])(w16_ctx *, const int8_t *) = {
-    emb_dsp_w16_run, emb_dsp_w16_run_pos, emb_dsp_w16_run_pos_full};
+static void (*const w16_runs[4])(w16_ctx *, const int8_t *) = {
+    emb_dsp_w16_run, emb_dsp_w16_run_pos, emb_dsp_w16_run_pos_full, emb_dsp_w16_run_s_full};
 #define w16_run(k, w) w16_runs[(k)->pos](k, w)
 #endif
 
