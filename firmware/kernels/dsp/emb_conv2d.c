@@ -283,16 +283,19 @@ static int w16_fold_s(const emb_conv_params *p, int32_t m, int32_t s, int32_t bi
 /* w16_run's table for the channel pairs from oc0 (n channels, n even; k weights each) in
  * requantization form pos (rq_mode). Form 3 (the S form of 2; every channel w16_fold_s's):
  * per pair the biases b0 b1 b0 b1, then m0 R0 m1 R1 (the output itself, for SSAT) and a word
- * holding W16_LAST at the run's end: W16_TBL_S words. Else per pair b0 b1 b0 b1 (scaled by 2^sk), then rq_fold's constants
- * of both channels as klo, khi, m, klo, khi, e1 (pos 2: the output itself, for SSAT, else
- * minus act_min, for USAT); W16_LAST in the last e1 of each run: 2 * W16_TBL words. Returns a
- * bit mask of the pairs whose channels both fold (bit j / 2 for the pair at j); the others
- * need emb_requant. *pos becomes 3 where the S form applies. */
+ * holding W16_LAST at the run's end: W16_TBL_S words. Else per pair b0 b1 b0 b1 (scaled by
+ * 2^sk), then rq_fold's constants of both channels as klo, khi, m, klo, khi, e1 (form 1:
+ * minus act_min, for USAT and the clamp; 0, 2: the output itself, for SSAT; form 0 only for
+ * the whole int8 range, as linear layers have it, else through emb_requant); W16_LAST in the
+ * last e1 of each run: 2 * W16_TBL words. Returns a bit mask of the pairs whose channels
+ * both fold (bit j / 2 for the pair at j); the others need emb_requant. *pos becomes 3 where
+ * the S form applies. */
 static uint32_t w16_table(const emb_conv_params *p, const int32_t *bias, const int32_t *mult,
                           const int32_t *shift, int32_t oc0, int32_t n, int32_t k, int *pos,
                           int32_t *t)
 {
-    const int32_t base = *pos == 2 ? 0 : p->act_min, f = p->out_zp - base;
+    const int full = p->act_min == -128 && p->act_max == 127;
+    const int32_t base = *pos == 1 ? p->act_min : 0, f = p->out_zp - base;
     int s_form = *pos == 2 && n > 0;
     int32_t *u = t;
     for (int32_t j = 0; j < n && s_form; j += 2, u += W16_TBL_S) {
@@ -315,7 +318,7 @@ static uint32_t w16_table(const emb_conv_params *p, const int32_t *bias, const i
             const int32_t sk = w16_exp(p, mult[oc], shift[oc], bias[oc], k);
             int32_t q[4] = {0, 0, 0, 0}, *c = t + 4 + 6 * i;
             t[i] = t[i + 2] = bias[oc] * (1 << sk);
-            ok &= rq_fold(p, mult[oc], shift[oc], base, sk, q);
+            ok &= rq_fold(p, mult[oc], shift[oc], base, sk, q) && (*pos > 0 || full);
             c[0] = c[3] = q[1];
             c[1] = c[4] = q[2];
             c[2] = q[0];

@@ -792,7 +792,7 @@ __asm__(
 #endif
 
 #if defined(EMB_ACLE_EMULATED)
-/* One lane of w16_run as a byte: form 2 / 3 SSAT (the output), else USAT (minus act_min). */
+/* One lane of w16_run as a byte: form 1 USAT (minus act_min), else SSAT (the output). */
 static inline uint32_t w16_lane(int32_t a, const int32_t *t, int32_t ch, int pos)
 {
     int32_t v;
@@ -805,12 +805,12 @@ static inline uint32_t w16_lane(int32_t a, const int32_t *t, int32_t ch, int pos
         v = pos ? emb_rq_apply_pos(a, c[2], c[0], c[1], e1)
                 : emb_rq_apply(a, c[2], c[0], c[1], e1);
     }
-    return pos >= 2 ? (uint32_t)__ssat(v, 8) & 0xFFu : __usat(v, 8);
+    return pos != 1 ? (uint32_t)__ssat(v, 8) & 0xFFu : __usat(v, 8);
 }
 
 static void w16_run(w16_ctx *k, const int8_t *w0)
 {
-    const int32_t n = k->back / 10, full = k->pos >= 2;
+    const int32_t n = k->back / 10, full = k->pos != 1;
     const int32_t stride = k->pos >= 3 ? W16_TBL_S : 2 * W16_TBL;
     const int32_t last = k->pos >= 3 ? 8 : 15;   /* the word holding W16_LAST */
     for (; k->m > 0; k->m--, k->src += 2 * k->step, k->o += 2 * k->o_step) {
@@ -860,13 +860,13 @@ void emb_dsp_w16_run(w16_ctx *k, const int8_t *w);
     "    adc r3, r3, ip\n"                                                                   \
     "    smlal r0, r3, " a ", r8\n"                                                          \
     "    asr " a ", r3, r11\n"                                                               \
-    "    usat " a ", #8, " a "\n"                                                            \
+    "    ssat " a ", #8, " a "\n"                                                            \
     "    asr ip, " b ", #31\n"                                                               \
     "    adds r9, r9, ip, lsl #31\n"                                                         \
     "    adc r10, r10, ip\n"                                                                 \
     "    smlal r9, r10, " b ", r8\n"                                                         \
     "    asr " b ", r10, r11\n"                                                              \
-    "    usat " b ", #8, " b "\n"
+    "    ssat " b ", #8, " b "\n"
 /* The same without the sign terms (emb_rq_pos_ok), saturated by SAT: usat (value - act_min
  * as uint8) or, for the whole int8 range, ssat (the output). */
 #define EMB_W16_RQ2_POS(a, b, SAT)                                                          \
@@ -886,7 +886,7 @@ void emb_dsp_w16_run(w16_ctx *k, const int8_t *w);
     "    uadd8 r4, r4, r11\n"
 /* The 4 lanes (pixel 0: r4, r5; pixel 1: r6, r7; value - act_min as uint8) clamped and
  * stored as 2 halfwords at o (r8 advances) and o + o_step; nothing here sets the flags.
- * _FULL: the whole int8 range: the lanes are already int8 (SSAT), two BFI. */
+ * _FULL: the lanes are already int8 (SSAT: forms 0, 2, 3), two BFI. */
 #define EMB_W16_STORE                                                                       \
     "    orr r4, r4, r5, lsl #8\n"                                                          \
     "    orr r6, r6, r7, lsl #8\n"                                                          \
@@ -983,7 +983,7 @@ void emb_dsp_w16_run_pos_full(w16_ctx *k, const int8_t *w);
     "    ssat r7, #8, r7, asr #" W16_S_S "\n"                                                \
     "    tst r10, #" W16_LAST_S "\n"
 void emb_dsp_w16_run_s_full(w16_ctx *k, const int8_t *w);
-EMB_W16_FN("emb_dsp_w16_run", EMB_W16_RQ(EMB_W16_RQ2), EMB_W16_STORE)
+EMB_W16_FN("emb_dsp_w16_run", EMB_W16_RQ(EMB_W16_RQ2), EMB_W16_STORE_FULL)
 EMB_W16_FN("emb_dsp_w16_run_pos", EMB_W16_RQ(EMB_W16_RQ2_USAT), EMB_W16_STORE)
 EMB_W16_FN("emb_dsp_w16_run_pos_full", EMB_W16_RQ(EMB_W16_RQ2_SSAT), EMB_W16_STORE_FULL)
 EMB_W16_FN("emb_dsp_w16_run_s_full", EMB_W16_RQ_S, EMB_W16_STORE_FULL)
