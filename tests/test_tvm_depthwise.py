@@ -62,8 +62,8 @@ SMALL_CASES = [(5, 1, [2, 2, 2, 2], 1), (3, 1, [1, 1, 1, 1], 1), (3, 1, [2, 2, 2
 
 def _extreme_graph(h: int, w: int, c: int, zp: int, seed: int):
     """A depthwise chain with weights -128 or 127 only and the input zero point `zp`; the
-    second layer shifts left (shift +1), the third not at all (0), the fourth right in
-    odd channels only; the last depthwise output is read by a padded 3x3 convolution."""
+    second layer shifts left (shift +1), the third not at all (0), the last (no activation)
+    right in odd channels only; its output is read by a padded 3x3 convolution."""
     b = GraphBuilder(np.random.default_rng(seed), (1, h, w, c), 0.05, zp)
     x = "input"
     for k, s, pad, d in NEON_CASES if min(h, w) > 7 else SMALL_CASES:
@@ -78,7 +78,9 @@ def _extreme_graph(h: int, w: int, c: int, zp: int, seed: int):
         n.params["weight"] = rng.choice(np.array([-128, 127], np.int8), n.params["weight"].shape)
     dws[1].params["shift"] = np.ones_like(dws[1].params["shift"])
     dws[2].params["shift"] = np.zeros_like(dws[2].params["shift"])
-    dws[3].params["shift"][::2] = 0
+    last = dws[-1].params   # no clamp of its own: even channels' multiplier scaled down instead
+    last["multiplier"][::2] >>= np.maximum(-last["shift"][::2], 0)
+    last["shift"][::2] = 0
     return g
 
 
