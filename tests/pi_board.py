@@ -26,10 +26,12 @@ def direct_board() -> EmulatedBoard:
     return board
 
 
-def assert_bit_exact_on_emulated_core(g, target: str, x: np.ndarray, work: Path) -> None:
-    """Compile `g` for `target`, run it once on input `x` on the target's emulated core (the
-    counting run of `pi_count`, no board) and compare with the numpy reference."""
-    compile_linux(g, target, work / "b")
+def assert_bit_exact_on_emulated_core(g, target: str, x: np.ndarray, work: Path,
+                                      tune_db=None) -> None:
+    """Compile `g` for `target` (with `tune_db`, as `compile_linux` takes it), run it once on
+    input `x` on the target's emulated core (the counting run of `pi_count`, no board) and
+    compare with the numpy reference."""
+    compile_linux(g, target, work / "b", tune_db)
     np.save(work / "x.npy", x)
     c = count_inference("tvm", work / "b" / "model.so", linux_target(target).qemu_cpu,
                         inferences=1, input_spec={"shape": list(x.shape), "dtype": "int8"},

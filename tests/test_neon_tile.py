@@ -13,6 +13,7 @@ from qgraph_builders import GraphBuilder
 
 from edgemobilenet.backends.tvm import intrin_neon
 from edgemobilenet.backends.tvm.build import lower
+from edgemobilenet.backends.tvm.default_schedules import Knobs
 from edgemobilenet.backends.tvm.kernel_profile import kernel_table
 from edgemobilenet.backends.tvm.linux_target import linux_target
 
@@ -197,3 +198,82 @@ def test_lut_bit_exact_on_emulated_core(tmp_path):
     g = _lut_graph()
     x = (np.arange(1024) % 256 - 128).astype(np.int8).reshape(g.tensors[g.inputs[0]].shape)
     assert_bit_exact_on_emulated_core(g, "rpi4", x, tmp_path)
+
+
+def _requant_graph():
+    """Pointwise convs whose plain `requant` epilogues (each feeds a depthwise) take the
+    sdot requantize tile, 7 pixels per tile (the last group of 4 vectors padded): 8 -> 16
+    -> 24 -> 24 -> 10 -> 2 channels (10: the last tile has 2 channels; 2: the only tile
+    does, with a constant extent: neither is a multiple of 4); +-127
+    weights (saturating accumulators), per-channel shifts from +2 (left) to -31 with
+    multipliers up to 2^31 - 1, and small multipliers with shifts -1 and -2 (unsaturated
+    outputs, half of them rounding ties, negative ones too); output zero points +-100, the
+    first conv clamped to relu6, the others to [-128, 127]."""
+    b = GraphBuilder(np.random.default_rng(17), (1, 3, 7, 8), 0.05, -10)
+    x = "input"
+    for c in (16, 24, 24, 10, 2):
+        x = b.conv2d(b.conv2d(x, c, kernel=1, act="relu6"), c, kernel=3, groups=c)
+    g = b.build(x)
+    for i, n in enumerate(n for n in g.nodes if n.params.get("weight") is not None
+                          and n.attrs.get("groups") == 1):
+        w = n.params["weight"]
+        c, k = w.shape[0], w.shape[3]
+        n.params["weight"] = np.where(w >= 0, 127, -127).astype(np.int8)
+        small = 2 ** 31 * 100 // (127 * 128 * k)   # |acc * m| / 2^31 <= 100
+        n.params["shift"] = np.resize([2, -1, 1, -2, 0, -1, -7, -2, -20, -1, -31],
+                                      c).astype(np.int32)
+        n.params["multiplier"] = np.resize([2 ** 31 - 1, small, 2 ** 30, small, 1518500250,
+                                            small], c).astype(np.int32)
+        g.tensors[n.outputs[0]].zero_point = (-100, 100, 3, -5, 7)[i]
+        if i:
+            n.attrs["act_min"], n.attrs["act_max"] = -128, 127
+    return g
+
+
+# `_requant_graph`'s pointwise convs: 16 channels per tile, 12 (3 blocks of 24), 8, 4, 4
+_KNOBS = [Knobs(oc_blocks=4), Knobs(oc_blocks=4), Knobs(oc_blocks=2), Knobs(), Knobs()]
+
+
+def _knob_db(g, target: str, knobs: list, path):
+    """A tuning database (as `tools/tune_shipped.py --ship` writes one) scheduling the packed
+    convs of `g`, in graph order, with `knobs`; returns it and their intrinsics."""
+    import json
+
+    from edgemobilenet.backends.tvm import knob_space
+    from edgemobilenet.backends.tvm.ms_database import trace_json, workload_key
+    from edgemobilenet.backends.tvm.tvm_compat import normalize_mod
+
+    t = linux_target(target).tvm_target
+    mod = lower(g, t, schedule=False)
+    ks = knob_space.for_module(t, mod)
+    convs = sorted((int(re.search(r"packed(\d*)", gv.name_hint)[1] or 0), f)
+                   for gv, f in mod.functions.items() if "conv_packed" in gv.name_hint)
+    kernels, intrins = [], []
+    for (_, f), k in zip(convs, knobs, strict=True):
+        fmod = normalize_mod(f)
+        sch = ks(fmod["main"], k)
+        intrins += [str(i.attrs[0]) for i in sch.trace.insts if i.kind.name == "Tensorize"]
+        kernels.append({"workload": workload_key(fmod), "knobs": knob_space.knob_text(k),
+                        "trace": trace_json(sch.trace)})
+    path.write_text(json.dumps({"target": target, "kernels": kernels}))
+    return path, intrins
+
+
+def test_requant_tile_only_for_sdot_plain_requant_multiples_of_4(tmp_path):
+    """The sdot tile's plain requant epilogues use the requantize tile over its pixels x
+    channels (16, 12 and 8 of 24, 4); not with 2 channels in a tile (10 and 2 channels), not
+    on the NEON layout (same epilogue expression, its databases keep their kernels)."""
+    _, sdot = _knob_db(_requant_graph(), "rpi5", _KNOBS, tmp_path / "a.json")
+    assert sorted(n for n in sdot if "requant" in n) == [
+        "edgemb_requant_7x12x0", "edgemb_requant_7x16x0", "edgemb_requant_7x8x0"]
+    _, neon = _knob_db(_requant_graph(), "rpi4", _KNOBS, tmp_path / "b.json")
+    assert not [n for n in neon if "requant" in n]
+
+
+@pytest.mark.slow  # one emulated run (import tvm under qemu), ~40 s
+def test_requant_tile_bit_exact_on_emulated_core(tmp_path):
+    g = _requant_graph()
+    db, _ = _knob_db(g, "rpi5", _KNOBS, tmp_path / "db.json")
+    x = np.full(g.tensors[g.inputs[0]].shape, 127, dtype=np.int8)
+    x[0, :, ::2] = -128
+    assert_bit_exact_on_emulated_core(g, "rpi5", x, tmp_path, db)

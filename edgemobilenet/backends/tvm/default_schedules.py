@@ -23,7 +23,8 @@ import tvm
 from tvm import s_tir, tirx
 from tvm.s_tir import dlight
 
-from edgemobilenet.backends.tvm import intrin_avx2, intrin_neon, te_depthwise, tvm_compat
+from edgemobilenet.backends.tvm import (intrin_avx2, intrin_neon, intrin_requant, te_depthwise,
+                                        tvm_compat)
 from edgemobilenet.backends.tvm.layouts import AVX2, DOTPROD, K_BLOCK, NEON, Layout
 
 PIXEL_TILE = 4        # output pixels per register tile (convolutions)
@@ -120,6 +121,26 @@ def _epilogue_at(sch: s_tir.Schedule, epi, anchor, loop, lanes: int) -> None:
         sch.unroll(lp)
 
 
+def _requant_tile(sch: s_tir.Schedule, epi, loop) -> bool:
+    """Compute a plain `requant` epilogue per register tile at `loop` with the requantize
+    tile (`intrin_requant`: the tile's pixels x channels, a multiple of 4 channels); False,
+    the schedule untouched, for any other epilogue (fused adds, input preparation)."""
+    def tile(s: s_tir.Schedule) -> bool:
+        s.reverse_compute_at(epi, loop)
+        p, c = (_extent(s, lp) for lp in s.get_loops(epi)[-2:])
+        if p is None or c is None or c % 4:
+            return False
+        s.tensorize(s.get_loops(epi)[-2], intrin_requant.intrin(p, c))
+        return True
+
+    try:
+        if not tile(sch.copy()):
+            return False
+    except (s_tir.ScheduleError, RuntimeError, ValueError):
+        return False
+    return tile(sch)
+
+
 def _packed(sch: s_tir.Schedule, lay: Layout, intrin: str | None, lanes: int,
             tile_kind: str | None, knobs: Knobs) -> None:
     block = sch.get_sblock(sch.get(_anchor(sch)).name_hint)
@@ -182,7 +203,7 @@ def _packed_tile(sch: s_tir.Schedule, block, epi, loops: list, kind: str, lanes:
         sch.unroll(ocb)
     if knobs.unroll_k:
         sch.unroll(rco)
-    if epi is not None:
+    if epi is not None and not (kind == "sdot" and _requant_tile(sch, epi, oco)):
         _epilogue_at(sch, epi, block, oco, lanes)
     init = sch.decompose_reduction(block, ry)
     _vectorize_inner(sch, init, lanes)

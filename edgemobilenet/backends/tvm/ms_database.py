@@ -116,13 +116,15 @@ def _replay(fmod: tvm.IRModule, trace, target) -> s_tir.Schedule:
 
 def register_intrinsic(name: str) -> None:
     """Register one of our register-tile intrinsics a trace names (TVM's own are already)."""
-    from edgemobilenet.backends.tvm import intrin_avx2, intrin_neon
+    from edgemobilenet.backends.tvm import intrin_avx2, intrin_neon, intrin_requant
 
     kind = tile_intrins.kind(name)
     if kind is None:
         return
-    pixels, _, kblocks = tile_intrins.shape(name)
-    if kind == "avx2":
+    pixels, channels, kblocks = tile_intrins.shape(name)
+    if kind == intrin_requant.KIND:
+        intrin_requant.intrin(pixels, channels)
+    elif kind == "avx2":
         intrin_avx2.intrin(pixels, kblocks)
     else:
         intrin_neon.intrin(pixels, kblocks, kind)

@@ -1,7 +1,9 @@
 """Names of our register-tile tensor intrinsics.
 
-A name is `edgemb_<kind>_<pixels>x<channels>x<kblocks>` (kind `neon`, `sdot` or `avx2`).
-The builders (`intrin_neon`, `intrin_avx2`) name what they register with `name`; a trace
+A name is `edgemb_<kind>_<pixels>x<channels>x<kblocks>` (kind `neon`, `sdot` or `avx2`;
+`requant`, the requantize tile of `intrin_requant`, has 0 k-blocks).
+The builders (`intrin_neon`, `intrin_avx2`, `intrin_requant`) name what they register with
+`name`; a trace
 read back from a tuning database names its intrinsics, and `ms_database` builds them
 again from `kind` and `shape`.
 """
@@ -16,7 +18,7 @@ def name(kind: str, pixels: int, channels: int, kblocks: int) -> str:
 
 
 def kind(intrin_name: str) -> str | None:
-    """`neon`, `sdot` or `avx2` for one of ours; None for TVM's own intrinsics."""
+    """`neon`, `sdot`, `avx2` or `requant` for one of ours; None for TVM's own intrinsics."""
     if not intrin_name.startswith(_PREFIX):
         return None
     return intrin_name[len(_PREFIX):].split("_")[0]
