@@ -241,6 +241,18 @@ def trained_cases(seed: int = 3) -> list[tuple]:
     full[0].attrs.update(act_min=-128, act_max=127)
     full[0].name += "_full"
     cases.append(full)
+    # dsp tables: a fast input rescale (right shift 2: its sign term shows) in the incremental
+    # table and past left shift 21 (x wraps: not incremental); the whole int8 range with an
+    # output shift whose out_zp does not fold (e1 27)
+    for n, ls, shifts, zp in ((600, 1, (-2, 0, -1), 3), (600, 26, (-2, 0, -30), 5),
+                              (600, 20, (-1, 0, -28), 127)):
+        case = _add_case(rng, n, ls)
+        case[0].params["shift"][:] = shifts
+        case[0].params["multiplier"][1] = 1 << 30
+        case[2].zero_point = zp
+        case[0].attrs.update(act_min=-128, act_max=127)
+        case[0].name += f"_tables_{ls}_{zp}"
+        cases.append(case)
     r6 = np.random.default_rng(seed + 1)   # (its own stream: the cases above stay as they were)
     # mve pw_k, dw3, pw_run, rows4: ReLU6-style, the clamp below int8's top; and a ReLU over
     # the whole int8 range with C < 16 (no full chunk for mve's pw_run_sat)
