@@ -61,9 +61,10 @@ SMALL_CASES = [(5, 1, [2, 2, 2, 2], 1), (3, 1, [1, 1, 1, 1], 1), (3, 1, [2, 2, 2
 
 
 def _extreme_graph(h: int, w: int, c: int, zp: int, seed: int):
-    """A depthwise chain with weights -128 or 127 only and the input zero point `zp`; the
-    second layer shifts left (shift +1), the third not at all (0), the last (no activation)
-    right in odd channels only; its output is read by a padded 3x3 convolution."""
+    """A depthwise chain with weights -128 (-127 in odd layers) or 127 only and the input
+    zero point `zp`; the second layer shifts left (shift +1), the third not at all (0), the
+    last (no activation) right in odd channels only; its output is read by a padded 3x3
+    convolution."""
     b = GraphBuilder(np.random.default_rng(seed), (1, h, w, c), 0.05, zp)
     x = "input"
     for k, s, pad, d in NEON_CASES if min(h, w) > 7 else SMALL_CASES:
@@ -74,8 +75,9 @@ def _extreme_graph(h: int, w: int, c: int, zp: int, seed: int):
     g = b.build(x)
     dws = [n for n in g.nodes if n.op == "conv2d" and n.params["weight"].shape[3] == 1]
     rng = np.random.default_rng(seed)
-    for n in dws:
-        n.params["weight"] = rng.choice(np.array([-128, 127], np.int8), n.params["weight"].shape)
+    for i, n in enumerate(dws):   # odd layers without -128: int16 pairs (`dw_neon.Form`)
+        low = -127 if i % 2 else -128
+        n.params["weight"] = rng.choice(np.array([low, 127], np.int8), n.params["weight"].shape)
     dws[1].params["shift"] = np.ones_like(dws[1].params["shift"])
     dws[2].params["shift"] = np.zeros_like(dws[2].params["shift"])
     last = dws[-1].params   # no clamp of its own: even channels' multiplier scaled down instead

@@ -159,7 +159,7 @@ class _Builder:
         a = ops.attrs_of(n)
         shape = self.g.tensors[n.outputs[0]].shape
         table = dw_neon.params(self._qparams(n, w, zp_x))
-        form = dw_neon.Epilogue.of(table)
+        form = dw_neon.Form.of(table, w)
 
         def body(t: te.Tensor, k: te.Tensor, p: te.Tensor, q: te.Tensor) -> te.Tensor:
             return te.extern(shape, [t, k, p, q], lambda ins, outs: dw_neon.stmt(
