@@ -1,7 +1,7 @@
 """The TIR fixed-point arithmetic of the TVM kernels (backends/tvm/te_fixedpoint.py) equals
 the reference's MBQM (quant/fixedpoint.py) for every int32 input, multiplier and shift,
-compiled vectorised as the kernels are: the int64 form on this machine, aarch64's
-`sqrdmulh` form on an emulated Cortex-A72."""
+compiled vectorised as the kernels are: the int64 and the AVX-512 `pmuldq` forms on this
+machine, aarch64's `sqrdmulh` form on an emulated Cortex-A72."""
 from __future__ import annotations
 
 import numpy as np
@@ -37,7 +37,7 @@ def _cases(rng: np.random.Generator, random: int) -> tuple[np.ndarray, np.ndarra
     return tuple(np.array(v + v[:pad], dtype=np.int64) for v in (x, m, shift))
 
 
-def _module(m: np.ndarray, shift: np.ndarray, sqrdmulh: bool, lanes: int) -> tvm.IRModule:
+def _module(m: np.ndarray, shift: np.ndarray, form: str, lanes: int) -> tvm.IRModule:
     """main(x: int32[n]) -> MBQM(x[i], m[i], shift[i]), the kernel vectorised by `lanes`."""
     table = tfp.qparams(np.zeros(m.size, dtype=np.int64), m, shift)
     bb = relax.BlockBuilder()
@@ -45,15 +45,16 @@ def _module(m: np.ndarray, shift: np.ndarray, sqrdmulh: bool, lanes: int) -> tvm
 
     def kernel(xt: te.Tensor, p: te.Tensor) -> te.Tensor:
         return te.compute(xt.shape, lambda i: tfp.mbqm(
-            xt[i], *(p[i, k] for k in range(1, 5)), sqrdmulh=sqrdmulh), name="y")
+            xt[i], *(p[i, k] for k in range(1, 5)), form=form), name="y")
     with bb.function("main", [x]):
         with bb.dataflow():
             y = bb.emit_output(bb.emit_te(kernel, x, relax.const(table), primfunc_name_hint="k"))
         bb.emit_func_output(y)
     mod = bb.get()
     sch = s_tir.Schedule(mod["k"])
-    _, inner = sch.split(sch.get_loops(sch.get_sblock("y"))[0], [None, lanes])
-    sch.vectorize(inner)
+    if lanes > 1:
+        _, inner = sch.split(sch.get_loops(sch.get_sblock("y"))[0], [None, lanes])
+        sch.vectorize(inner)
     mod["k"] = sch.mod["main"]
     return mod
 
@@ -65,9 +66,13 @@ def _check(got: np.ndarray, x, m, shift) -> None:
                            for i in bad[:5]]
 
 
-def test_mbqm_matches_the_reference_vectorised():
+# the host's forms at the kernels' lanes (16; elementwise kernels 32), an odd count and
+# scalars (`_pmuldq_lower`'s plain int64 path)
+@pytest.mark.parametrize("form,lanes", [(tfp.INT64, 16), (tfp.PMULDQ, 16), (tfp.PMULDQ, 32),
+                                        (tfp.PMULDQ, 8), (tfp.PMULDQ, 1)])
+def test_mbqm_matches_the_reference_vectorised(form, lanes):
     x, m, shift = _cases(np.random.default_rng(0), 40000)
-    ex = compile_module(_module(m, shift, False, LANES["host"]), host_target())
+    ex = compile_module(_module(m, shift, form, lanes), host_target())
     dev = tvm.cpu()
     (got,) = run_vm(relax.VirtualMachine(ex, dev), dev, x.astype(np.int32), 1)
     _check(got, x, m, shift)
@@ -76,12 +81,19 @@ def test_mbqm_matches_the_reference_vectorised():
 @pytest.mark.slow  # one emulated run (import tvm under qemu), ~20 s
 def test_mbqm_sqrdmulh_matches_the_reference_on_emulated_a72(tmp_path):
     lt = linux_target("rpi4")
-    assert tfp.has_sqrdmulh(lt.tvm_target) and not tfp.has_sqrdmulh(host_target())
+    assert tfp.form(lt.tvm_target) == tfp.SQRDMULH
     x, m, shift = _cases(np.random.default_rng(1), 4096 - len(EDGE_X) * len(EDGE_M) * 40)
-    lib = export(compile_module(_module(m, shift, True, LANES["rpi4"]), lt.tvm_target),
+    lib = export(compile_module(_module(m, shift, tfp.SQRDMULH, LANES["rpi4"]), lt.tvm_target),
                  tmp_path / "mbqm.so", lt.cross_compiler)
     np.save(tmp_path / "x.npy", x.astype(np.int32))
     c = count_inference("tvm", lib, lt.qemu_cpu, inferences=1,
                         input_spec={"shape": [x.size], "dtype": "int32"},
                         input_npy=tmp_path / "x.npy")
     _check(np.array(c.output["values"], dtype=np.int64), x, m, shift)
+
+
+def test_mbqm_form_per_target():
+    """aarch64: sqrdmulh; x86 with AVX-512 (this host): pmuldq; x86 without (AVX2): int64."""
+    assert tfp.form(linux_target("rpi4").tvm_target) == tfp.SQRDMULH
+    assert tfp.form(host_target()) == tfp.PMULDQ
+    assert tfp.form({"kind": "llvm", "mtriple": "x86_64-linux-gnu", "mcpu": "znver3"}) == tfp.INT64

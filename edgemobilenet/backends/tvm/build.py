@@ -46,7 +46,7 @@ def lower(g: QGraph, target: dict[str, Any], tune_db: str | os.PathLike | None =
         tvm_compat.cpu_tensor_intrins()
     if lay is layouts.VNNI:
         intrin_vnni.register()
-    mod = _zero_pipeline()(build_module(g, lay, sqrdmulh=te_fixedpoint.has_sqrdmulh(target)))
+    mod = _zero_pipeline()(build_module(g, lay, form=te_fixedpoint.form(target)))
     if tune_db is not None:
         mod, _ = apply_databases(mod, tvm_target(target), [(str(tune_db), tune_db)],
                                  knob_space.for_module(target, mod))

@@ -25,6 +25,7 @@ from tvm.s_tir import dlight
 
 from edgemobilenet.backends.tvm import (intrin_avx2, intrin_neon, intrin_requant, te_depthwise,
                                         tvm_compat)
+from edgemobilenet.backends.tvm import te_fixedpoint as tfp
 from edgemobilenet.backends.tvm.layouts import AVX2, DOTPROD, K_BLOCK, NEON, Layout
 
 PIXEL_TILE = 4        # output pixels per register tile (convolutions)
@@ -108,15 +109,21 @@ def _vectorize_inner(sch: s_tir.Schedule, block, lanes: int) -> None:
         sch.vectorize(sch.split(inner, [None, v])[1] if v < n else inner)
 
 
-def _epilogue_at(sch: s_tir.Schedule, epi, anchor, loop, lanes: int) -> None:
+def _epilogue_at(sch: s_tir.Schedule, epi, anchor, loop, lanes: int,
+                 channels_outer: bool = False) -> None:
     """Compute the epilogue per register tile at `loop`: its channel loop vectorised, its
     other loops unrolled, so every accumulator index is a constant and LLVM keeps the tile
-    in registers (a loop left rolled forces the tile through the stack)."""
+    in registers (a loop left rolled forces the tile through the stack). `channels_outer`:
+    the channel vectors outside the pixels, so one vector's per-channel constants are live
+    at a time (`te_fixedpoint.PMULDQ` derives several per channel: spilled otherwise)."""
     loop_stmt = sch.get(loop)
     depth = 1 + next(i for i, lp in enumerate(sch.get_loops(anchor))
                      if sch.get(lp).same_as(loop_stmt))
     sch.reverse_compute_at(epi, loop)
     _vectorize_inner(sch, epi, lanes)
+    inner = sch.get_loops(epi)[depth:-1]
+    if channels_outer and len(inner) >= 2:
+        sch.reorder(inner[-1], *inner[:-1])
     for lp in sch.get_loops(epi)[depth:-1]:
         sch.unroll(lp)
 
@@ -142,7 +149,7 @@ def _requant_tile(sch: s_tir.Schedule, epi, loop) -> bool:
 
 
 def _packed(sch: s_tir.Schedule, lay: Layout, intrin: str | None, lanes: int,
-            tile_kind: str | None, knobs: Knobs) -> None:
+            tile_kind: str | None, knobs: Knobs, channels_outer: bool = False) -> None:
     block = sch.get_sblock(sch.get(_anchor(sch)).name_hint)
     epi = _epilogue(sch, block)
     loops = sch.get_loops(block)
@@ -171,7 +178,7 @@ def _packed(sch: s_tir.Schedule, lay: Layout, intrin: str | None, lanes: int,
         sch.parallel(oco)
         first_r, owi = rco, None
     if epi is not None:
-        _epilogue_at(sch, epi, block, oco, lanes)
+        _epilogue_at(sch, epi, block, oco, lanes, channels_outer)
     if intrin is None:   # channel block as vectors, the 4 reduction lanes unrolled
         sch.reorder(rci, oci)
         sch.unroll(rci)
@@ -398,7 +405,8 @@ def scheduler(lay: Layout | None, tensorize: bool, narrow_weights: bool = False,
             elif sch.get(anchor).name_hint == te_depthwise.BLOCK:
                 _depthwise(sch, lanes, knobs)
             elif lay is not None and sch.get(anchor).name_hint in ("conv_packed", "dense_packed"):
-                _packed(sch, lay, intrin, lanes, kind, knobs)
+                _packed(sch, lay, intrin, lanes, kind, knobs,
+                        channels_outer=tfp.form(target) == tfp.PMULDQ)
             elif not _channel_sum(sch, anchor, lanes):
                 return None
         except (s_tir.ScheduleError, RuntimeError, ValueError):  # does not fit: generic

@@ -1,5 +1,5 @@
 """aarch64 requantize tile: a packed convolution's plain `requant` epilogue over P pixels x
-C channels of its register tile (`te_fixedpoint.requant_channels` with `sqrdmulh`), written
+C channels of its register tile (`te_fixedpoint.requant_channels`, `SQRDMULH` form), written
 with saturating narrowing instead of the vectorised TE expression.
 
 Per int32x4: + bias, << left, `sqrdmulh`, then the rounding shift by `right` as
@@ -48,7 +48,7 @@ def _desc(p_: int, oc: int):
     cols = [te.placeholder((oc,), "int32", name=n) for n in ("bias", "m", "left", "right", "half")]
     q = te.placeholder((3,), "int32", name="q")
     f = te.create_prim_func([acc, *cols, q, tfp.requant_channels(acc, *cols, q,
-                                                                    sqrdmulh=True)])
+                                                                    form=tfp.SQRDMULH)])
     root = f.body.block
     inner = root.body.body.body.block   # loops over pixels and channels, then the block
 

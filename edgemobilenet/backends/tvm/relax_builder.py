@@ -40,11 +40,11 @@ class _Builder:
     """Emits one QGraph node at a time into a Relax dataflow block."""
 
     def __init__(self, bb: relax.BlockBuilder, g: QGraph, layout: Layout | None = None,
-                 sqrdmulh: bool = False):
+                 form: str = tfp.INT64):
         self.bb = bb
         self.g = g
         self.layout = layout
-        self.sqrdmulh = sqrdmulh
+        self.form = form
         self.env: dict[str, Expr] = {}
         self.dw_outputs: list[Expr] = []   # outputs of `_depthwise_neon` kernels
 
@@ -96,7 +96,7 @@ class _Builder:
             return self._requant_acc(n, acc, w, zp_x + lay.act_offset)
         # padded positions hold zp_x, which the folded bias cancels
         if groups == w.shape[0] == self.g.tensors[n.inputs[0]].shape[3] and w.shape[3] == 1:
-            if self.sqrdmulh and dw_neon.covers(self.g.tensors[n.inputs[0]].shape):
+            if self.form == tfp.SQRDMULH and dw_neon.covers(self.g.tensors[n.inputs[0]].shape):
                 return self._depthwise_neon(n, x, w, zp_x, pads, stride, dilation)
             acc = self.te(lambda t, k, z: te_depthwise.depthwise(t, k, z, pads, stride, dilation),
                           x, self.c(te_depthwise.weights(w), "int8"), self.ints([zp_x]),
@@ -189,12 +189,12 @@ class _Builder:
         cols = [self.c(col, "int32") for col in self._qparams(n, w, zp_x).T]
         a = ops.attrs_of(n)
         q = self.ints([self.zp(n.outputs[0]), a.act_min, a.act_max])
-        return self.te(lambda *a: tfp.requant_channels(*a, sqrdmulh=self.sqrdmulh), acc,
+        return self.te(lambda *a: tfp.requant_channels(*a, form=self.form), acc,
                        *cols, q, w.shape[0], name="requant", elemwise=True)
 
     def add(self, n: QNode) -> Expr:
         m, sh, a = n.params["multiplier"], n.params["shift"], ops.attrs_of(n)
-        sq = self.sqrdmulh
+        fm = self.form
         p = self.ints([self.zp(n.inputs[0]), self.zp(n.inputs[1]), self.zp(n.outputs[0]),
                        a.act_min, a.act_max, a.left_shift,
                        *(v for k in range(3) for v in tfp.scalar_qparams(m[k], sh[k]))])
@@ -203,8 +203,8 @@ class _Builder:
             def f(*i):
                 ai = (tirx.Cast("int32", a(*i)) - p[0]) << p[5]
                 bi = (tirx.Cast("int32", b(*i)) - p[1]) << p[5]
-                s = tfp.mbqm_at(ai, p, 6, sq) + tfp.mbqm_at(bi, p, 10, sq)
-                return tfp.clamp_i8(tfp.mbqm_at(s, p, 14, sq) + p[2], p[3], p[4])
+                s = tfp.mbqm_at(ai, p, 6, fm) + tfp.mbqm_at(bi, p, 10, fm)
+                return tfp.clamp_i8(tfp.mbqm_at(s, p, 14, fm) + p[2], p[3], p[4])
             return te.compute(a.shape, f, name="add")
         return self.te(body, self.env[n.inputs[0]], self.env[n.inputs[1]], p, name="qadd",
                        elemwise=True)
@@ -220,14 +220,14 @@ class _Builder:
             def f(*i):
                 bi = [0 if d == 1 else i[k + len(i) - len(b_shape)] for k, d in enumerate(b_shape)]
                 v = (tirx.Cast("int32", a(*i)) - p[0]) * (tirx.Cast("int32", b(*bi)) - p[1])
-                return tfp.clamp_i8(tfp.mbqm_at(v, p, 5, self.sqrdmulh) + p[2], p[3], p[4])
+                return tfp.clamp_i8(tfp.mbqm_at(v, p, 5, self.form) + p[2], p[3], p[4])
             return te.compute(a.shape, f, name="mul")
         return self.te(body, self.env[n.inputs[0]], self.env[n.inputs[1]], p, name="qmul",
                        elemwise=True)
 
     def lut(self, n: QNode) -> Expr:
         def body(x: te.Tensor, table: te.Tensor) -> te.Tensor:
-            if self.sqrdmulh and intrin_neon.lut_lanes(x.shape):   # aarch64: NEON lookups
+            if self.form == tfp.SQRDMULH and intrin_neon.lut_lanes(x.shape):   # aarch64: NEON lookups
                 return te.extern(x.shape, [x, table],
                                  lambda ins, outs: intrin_neon.lut_stmt(*ins, outs[0]),
                                  name="lut", dtype="int8")
@@ -295,7 +295,7 @@ class _Builder:
 
             def body(x: te.Tensor, p: te.Tensor) -> te.Tensor:
                 return te.compute(x.shape, lambda *j: tfp.clamp_i8(
-                    tfp.mbqm_at(tirx.Cast("int32", x(*j)) - p[0], p, 2, self.sqrdmulh) + p[1],
+                    tfp.mbqm_at(tirx.Cast("int32", x(*j)) - p[0], p, 2, self.form) + p[1],
                     -128, 127),
                     name="rescale")
             parts.append(self.te(body, self.env[t], p, name="rescale", elemwise=True))
@@ -386,11 +386,11 @@ for _op in ops.OPS:
 
 
 def build_module(g: QGraph, layout: Layout | None = None,
-                 sqrdmulh: bool = False) -> "tvm.IRModule":  # noqa: F821
+                 form: str = tfp.INT64) -> "tvm.IRModule":  # noqa: F821
     """Translate a validated QGraph into an IRModule with one Relax function `main`.
 
     With a `layout`, convolutions (groups == 1) and dense layers use packed weights;
-    `sqrdmulh` (`te_fixedpoint.has_sqrdmulh` of the target): every MBQM in int32 with it.
+    `form` (`te_fixedpoint.form` of the target): the form of every MBQM.
     """
     validate(g, "qgraph")
     if len(g.inputs) != 1:
@@ -400,7 +400,7 @@ def build_module(g: QGraph, layout: Layout | None = None,
     x = relax.Var("x", relax.TensorType(list(tin.shape), "int8"))
     with bb.function("main", [x]):
         with bb.dataflow():
-            b = _Builder(bb, g, layout, sqrdmulh)
+            b = _Builder(bb, g, layout, form)
             b.env[tin.name] = x
             for node in g.nodes:
                 b.env[node.outputs[0]] = ops.lowering("tvm", node)(b, node)
