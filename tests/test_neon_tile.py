@@ -201,16 +201,18 @@ def test_lut_bit_exact_on_emulated_core(tmp_path):
 
 
 def _requant_graph():
-    """Pointwise convs whose plain `requant` epilogues (each feeds a depthwise) take the
-    sdot requantize tile, 7 pixels per tile (the last group of 4 vectors padded): 8 -> 16
-    -> 24 -> 24 -> 10 -> 2 channels (10: the last tile has 2 channels; 2: the only tile
-    does, with a constant extent: neither is a multiple of 4); +-127
+    """Convs whose plain `requant` epilogues (each feeds a depthwise) take the sdot
+    requantize tile: a 3x3 stem (3 channels, TVM's one-block sdot; tiles of 3 pixels x 4
+    channels), then pointwise 8 -> 16 -> 24 -> 24 -> 10 -> 2 channels with 6 pixels per
+    tile (10: the last tile has 2 channels; 2: the only tile does, with a constant extent:
+    neither is a multiple of 4; odd numbers of int32x4 pad the last group of 4); +-127
     weights (saturating accumulators), per-channel shifts from +2 (left) to -31 with
     multipliers up to 2^31 - 1, and small multipliers with shifts -1 and -2 (unsaturated
     outputs, half of them rounding ties, negative ones too); output zero points +-100, the
-    first conv clamped to relu6, the others to [-128, 127]."""
-    b = GraphBuilder(np.random.default_rng(17), (1, 3, 7, 8), 0.05, -10)
-    x = "input"
+    stem clamped to relu6, the others to [-128, 127]."""
+    b = GraphBuilder(np.random.default_rng(17), (1, 5, 8, 3), 0.05, -10)
+    x = b.conv2d(b.conv2d("input", 8, kernel=3, padding=[0, 0, 0, 0], act="relu6"), 8,
+                 kernel=3, groups=8)
     for c in (16, 24, 24, 10, 2):
         x = b.conv2d(b.conv2d(x, c, kernel=1, act="relu6"), c, kernel=3, groups=c)
     g = b.build(x)
@@ -224,14 +226,16 @@ def _requant_graph():
                                       c).astype(np.int32)
         n.params["multiplier"] = np.resize([2 ** 31 - 1, small, 2 ** 30, small, 1518500250,
                                             small], c).astype(np.int32)
-        g.tensors[n.outputs[0]].zero_point = (-100, 100, 3, -5, 7)[i]
+        g.tensors[n.outputs[0]].zero_point = (-100, 100, 3, -5, 7, 0)[i]
         if i:
             n.attrs["act_min"], n.attrs["act_max"] = -128, 127
     return g
 
 
-# `_requant_graph`'s pointwise convs: 16 channels per tile, 12 (3 blocks of 24), 8, 4, 4
-_KNOBS = [Knobs(oc_blocks=4), Knobs(oc_blocks=4), Knobs(oc_blocks=2), Knobs(), Knobs()]
+# `_requant_graph`'s convs: the stem (no knobs), then 16 channels per tile, 12 (3 blocks of
+# 24), 8, 4 (10 channels), 4 (2 channels)
+_KNOBS = [Knobs(), Knobs(oc_blocks=4), Knobs(oc_blocks=4), Knobs(oc_blocks=2), Knobs(),
+          Knobs()]
 
 
 def _knob_db(g, target: str, knobs: list, path):
@@ -260,12 +264,14 @@ def _knob_db(g, target: str, knobs: list, path):
 
 
 def test_requant_tile_only_for_sdot_plain_requant_multiples_of_4(tmp_path):
-    """The sdot tile's plain requant epilogues use the requantize tile over its pixels x
-    channels (16, 12 and 8 of 24, 4); not with 2 channels in a tile (10 and 2 channels), not
-    on the NEON layout (same epilogue expression, its databases keep their kernels)."""
+    """The sdot tiles' plain requant epilogues use the requantize tile over their pixels x
+    channels (stem 3 x 4; 16, 12 and 8 of 24); not with 2 channels in a tile (10 and 2
+    channels), not on the NEON layout (same epilogue expression, its databases keep their
+    kernels)."""
     _, sdot = _knob_db(_requant_graph(), "rpi5", _KNOBS, tmp_path / "a.json")
     assert sorted(n for n in sdot if "requant" in n) == [
-        "edgemb_requant_7x12x0", "edgemb_requant_7x16x0", "edgemb_requant_7x8x0"]
+        "edgemb_requant_3x4x0", "edgemb_requant_6x12x0", "edgemb_requant_6x16x0",
+        "edgemb_requant_6x8x0"]
     _, neon = _knob_db(_requant_graph(), "rpi4", _KNOBS, tmp_path / "b.json")
     assert not [n for n in neon if "requant" in n]
 

@@ -177,7 +177,7 @@ def _packed(sch: s_tir.Schedule, lay: Layout, intrin: str | None, lanes: int,
         sch.reorder(i, oco, rco, oci, rci)
         sch.parallel(oco)
         first_r, owi = rco, None
-    if epi is not None:
+    if epi is not None and not (tile_kind == "sdot" and _requant_tile(sch, epi, oco)):
         _epilogue_at(sch, epi, block, oco, lanes, channels_outer)
     if intrin is None:   # channel block as vectors, the 4 reduction lanes unrolled
         sch.reorder(rci, oci)
