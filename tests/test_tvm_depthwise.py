@@ -11,6 +11,7 @@ from pi_board import assert_bit_exact_on_emulated_core
 from qgraph_builders import GraphBuilder, sample_input
 
 from edgemobilenet.backends.tvm.build import compile_module, host_target, lower, run_local
+from edgemobilenet.backends.tvm.kernel_profile import kernel_table
 from edgemobilenet.quant import reference
 
 # (kernel, stride, padding top/left/bottom/right, dilation)
@@ -99,6 +100,13 @@ def test_neon_kernel_covers_channels_multiple_of_8_on_aarch64_only():
         spec = linux_target(target).tvm_target
         assert _neon_kernels(lower(_graph(9, 9, 24), spec)) == len(CASES)
         assert _neon_kernels(lower(_graph(9, 9, 20), spec)) == 0
+    # the hand-written kernels declare their MACs: the same as the TE kernels' (host)
+    g = _graph(9, 9, 24)
+    neon = kernel_table(lower(g, linux_target("rpi4").tvm_target, schedule=False))
+    te = kernel_table(lower(g, host_target(), schedule=False))
+    assert [k["macs"] for k in neon if "depthwise" in k["name"]] == \
+        [k["macs"] for k in te if "depthwise" in k["name"]] != []
+    assert all(k["macs"] > 0 for k in neon if "depthwise" in k["name"])
     assert _neon_kernels(lower(_graph(9, 9, 24), host_target())) == 0
 
 

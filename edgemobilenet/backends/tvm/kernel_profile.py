@@ -19,6 +19,7 @@ from tvm.s_tir.stmt import SBlock
 from tvm.tirx import IterVar
 
 from edgemobilenet.backends.tvm.build import export
+from edgemobilenet.backends.tvm.relax_builder import MACS_ATTR
 
 KERNELS_LIB = "kernels.so"
 
@@ -33,7 +34,10 @@ def _has_mul(e) -> bool:
 
 def kernel_macs(stmt) -> int:
     """Multiply-accumulates of one call: every reduction block whose update multiplies
-    counts the product of its iteration extents (TE kernels: the full iteration space)."""
+    counts the product of its iteration extents (TE kernels: the full iteration space); a
+    hand-written kernel counts what it declares (`relax_builder.MACS_ATTR`)."""
+    if isinstance(stmt, tirx.AttrStmt) and stmt.attr_key == MACS_ATTR:
+        return int(stmt.value)
     if isinstance(stmt, SBlock):
         own = 0
         if any(iv.iter_type == IterVar.CommReduce for iv in stmt.iter_vars) and \

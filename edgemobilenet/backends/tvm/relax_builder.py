@@ -17,6 +17,7 @@ from __future__ import annotations
 
 
 import numpy as np
+import tvm
 from tvm import relax, te, tirx
 
 from edgemobilenet.backends.tvm import dw_neon, intrin_neon, layouts
@@ -34,6 +35,14 @@ op = relax.op
 # analysis calls them injective because they read parameter tensors at constant indices;
 # `build.lower` marks them elementwise again so requantization fuses behind convolutions.
 ELEMWISE_ATTR = "edgemb.elemwise"
+# a hand-written (`te.extern`) kernel's multiply-accumulates per call, which
+# `kernel_profile.kernel_macs` cannot find in a loop nest without reduction blocks
+MACS_ATTR = "edgemb_macs"
+
+
+def declare_macs(stmt: tirx.Stmt, macs: int) -> tirx.Stmt:
+    """`stmt` under an attribute giving its MACs (`MACS_ATTR`)."""
+    return tirx.AttrStmt(tvm.ir.StringImm(MACS_ATTR), MACS_ATTR, tirx.const(macs, "int64"), stmt)
 
 
 class _Builder:
@@ -161,9 +170,11 @@ class _Builder:
         table = dw_neon.params(self._qparams(n, w, zp_x))
         form = dw_neon.Form.of(table, w)
 
+        macs = int(np.prod(shape)) * w.shape[1] * w.shape[2]
+
         def body(t: te.Tensor, k: te.Tensor, p: te.Tensor, q: te.Tensor) -> te.Tensor:
-            return te.extern(shape, [t, k, p, q], lambda ins, outs: dw_neon.stmt(
-                *ins, outs[0], pads, stride, dilation, form), name="depthwise_neon",
+            return te.extern(shape, [t, k, p, q], lambda ins, outs: declare_macs(dw_neon.stmt(
+                *ins, outs[0], pads, stride, dilation, form), macs), name="depthwise_neon",
                 dtype="int8")
         y = self.te(body, x, self.c(te_depthwise.weights(w), "int8"), self.ints(table),
                     self.ints([zp_x, self.zp(n.outputs[0]), a.act_min, a.act_max]),
