@@ -263,23 +263,23 @@ def _knob_db(g, target: str, knobs: list, path):
     return path, intrins
 
 
-def test_requant_tile_only_for_sdot_plain_requant_multiples_of_4(tmp_path):
-    """The sdot tiles' plain requant epilogues use the requantize tile over their pixels x
-    channels (stem 3 x 4; 16, 12 and 8 of 24); not with 2 channels in a tile (10 and 2
-    channels), not on the NEON layout (same epilogue expression, its databases keep their
-    kernels)."""
-    _, sdot = _knob_db(_requant_graph(), "rpi5", _KNOBS, tmp_path / "a.json")
-    assert sorted(n for n in sdot if "requant" in n) == [
-        "edgemb_requant_3x4x0", "edgemb_requant_6x12x0", "edgemb_requant_6x16x0",
-        "edgemb_requant_6x8x0"]
-    _, neon = _knob_db(_requant_graph(), "rpi4", _KNOBS, tmp_path / "b.json")
-    assert not [n for n in neon if "requant" in n]
+@pytest.mark.parametrize("target, want", [
+    ("rpi5", ["3x4", "6x12", "6x16", "6x8"]),
+    ("rpi4", ["6x12", "6x16", "6x4", "6x8"]),   # the NEON stem: its column-gather tile
+])
+def test_requant_tile_only_for_plain_requant_multiples_of_4(target, want, tmp_path):
+    """The sdot and NEON tiles' plain requant epilogues use the requantize tile over their
+    pixels x channels (the stem 3 x 4 on sdot, 6 x 4 on NEON; 16, 12 and 8 of 24); not with
+    2 channels in a tile (10 and 2 channels)."""
+    _, intrins = _knob_db(_requant_graph(), target, _KNOBS, tmp_path / "a.json")
+    assert sorted(n for n in intrins if "requant" in n) == [f"edgemb_requant_{w}x0" for w in want]
 
 
 @pytest.mark.slow  # one emulated run (import tvm under qemu), ~40 s
-def test_requant_tile_bit_exact_on_emulated_core(tmp_path):
+@pytest.mark.parametrize("target", ["rpi5", "rpi4"])
+def test_requant_tile_bit_exact_on_emulated_core(target, tmp_path):
     g = _requant_graph()
-    db, _ = _knob_db(g, "rpi5", _KNOBS, tmp_path / "db.json")
+    db, _ = _knob_db(g, target, _KNOBS, tmp_path / "db.json")
     x = np.full(g.tensors[g.inputs[0]].shape, 127, dtype=np.int8)
     x[0, :, ::2] = -128
-    assert_bit_exact_on_emulated_core(g, "rpi5", x, tmp_path, db)
+    assert_bit_exact_on_emulated_core(g, target, x, tmp_path, db)

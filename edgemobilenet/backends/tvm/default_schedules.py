@@ -210,7 +210,7 @@ def _packed_tile(sch: s_tir.Schedule, block, epi, loops: list, kind: str, lanes:
         sch.unroll(ocb)
     if knobs.unroll_k:
         sch.unroll(rco)
-    if epi is not None and not (kind == "sdot" and _requant_tile(sch, epi, oco)):
+    if epi is not None and not (kind in ("sdot", "neon") and _requant_tile(sch, epi, oco)):
         _epilogue_at(sch, epi, block, oco, lanes)
     init = sch.decompose_reduction(block, ry)
     _vectorize_inner(sch, init, lanes)
