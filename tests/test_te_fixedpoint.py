@@ -66,10 +66,10 @@ def _check(got: np.ndarray, x, m, shift) -> None:
                            for i in bad[:5]]
 
 
-# the host's forms at the kernels' lanes (16; elementwise kernels 32), an odd count and
-# scalars (`_pmuldq_lower`'s plain int64 path)
+# the host's forms at the kernels' lanes (16; elementwise kernels 32), pairs and scalars
+# (`_pmuldq_lower`'s plain int64 path)
 @pytest.mark.parametrize("form,lanes", [(tfp.INT64, 16), (tfp.PMULDQ, 16), (tfp.PMULDQ, 32),
-                                        (tfp.PMULDQ, 8), (tfp.PMULDQ, 1)])
+                                        (tfp.PMULDQ, 8), (tfp.PMULDQ, 2), (tfp.PMULDQ, 1)])
 def test_mbqm_matches_the_reference_vectorised(form, lanes):
     x, m, shift = _cases(np.random.default_rng(0), 40000)
     ex = compile_module(_module(m, shift, form, lanes), host_target())

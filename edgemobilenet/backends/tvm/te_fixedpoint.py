@@ -78,10 +78,11 @@ def _pmuldq_lanes(a: tirx.PrimExpr, m: tirx.PrimExpr, right: tirx.PrimExpr) -> t
 def _pmuldq_lower(call: tirx.Call) -> tirx.PrimExpr:
     """`PMULDQ_OP` of n int32 lanes: the even lanes and the odd lanes as n/2 int64 lanes
     each (sign-extended low / high halves: `vpmuldq` reads the low halves as they are),
-    then interleaved again (`vpermt2d`). Odd lane counts and scalars: plain int64."""
+    then interleaved again (`vpermt2d`). Odd lane counts, pairs (one-lane halves are not
+    vectors) and scalars: plain int64."""
     a, m, right = call.args
     n = _lanes(call)
-    if n % 2:
+    if n % 2 or n == 2:
         return tirx.Cast(call.ty.dtype, _pmuldq_lanes(
             *(tirx.Cast(f"int64x{n}" if n > 1 else "int64", v) for v in (a, m, right))))
     h = n // 2

@@ -16,7 +16,7 @@ from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
 from tvm.s_tir.meta_schedule.builder import local_builder
 
-from edgemobilenet.backends.tvm import knob_space
+from edgemobilenet.backends.tvm import default_schedules, knob_space
 from edgemobilenet.backends.tvm.bounded_runner import BoundedRPCRunner
 from edgemobilenet.backends.tvm.build import build_candidate, lower, tvm_target
 from edgemobilenet.backends.tvm.kernel_args import KernelArgs
@@ -120,7 +120,9 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
             ms.runner.EvaluatorConfig(number=3, repeat=1), timeout_sec=timeout_sec)
     tgt = tvm_target(target.tvm_target)
     mod = lower(g, target.tvm_target, schedule=False)   # registers the VNNI intrinsic if needed
-    tasks = ms.relax_integration.extract_tasks(mod, tgt, module_equality=MODULE_EQUALITY)
+    tasks = [t for t in ms.relax_integration.extract_tasks(mod, tgt,
+                                                           module_equality=MODULE_EQUALITY)
+             if not default_schedules.hand_written(t.dispatched[0]["main"])]   # nothing to tune
     if space == "knobs":   # only kernels whose schedule has a choice to make
         ks = knob_space.for_module(target.tvm_target, mod)
         tasks = [t for t in tasks if len(ks.choices(t.dispatched[0]["main"])) > 1]
