@@ -126,5 +126,7 @@ def test_tuner_counts_each_candidate_as_the_compiled_module_runs_it(tmp_path, mo
     finally:
         w.stop()
     assert any(name.startswith("fused_depthwise") for name in counted), counted
-    for name, n in counted.items():   # the call from Python differs by a few hundred
-        assert abs(tuned[name] - n) < 0.005 * n, (name, tuned[name], n)
+    # the call from Python (argument conversion in the guest) varies by up to a few hundred
+    # instructions between runs (163 of 19,135 seen in CI): 0.5 % plus 400
+    for name, n in counted.items():
+        assert abs(tuned[name] - n) < 0.005 * n + 400, (name, tuned[name], n)
