@@ -50,8 +50,8 @@ CONV_SHAPES = [
     (2, 3, 260, 4, 1, 1, [0, 0, 0, 0], 1, 1),      # w16, C > 256: 65 unrolled steps
     (2, 3, 388, 4, 1, 1, [0, 0, 0, 0], 1, 1),      # C > 384: int8 pointwise
     (9, 9, 3, 7, 3, 2, [0, 0, 1, 1], 1, 1),        # small window, odd OC
-    (3, 41, 8, 8, 3, 1, [1, 1, 1, 1], 1, 8),       # depthwise, 3 column segments
-    (4, 45, 12, 12, 3, 2, [0, 0, 1, 1], 1, 12),    # depthwise s2, 2 column segments
+    (3, 41, 8, 8, 3, 1, [1, 1, 1, 1], 1, 8),       # depthwise, 2 column segments
+    (4, 45, 12, 12, 3, 2, [0, 0, 1, 1], 1, 12),    # depthwise s2, one segment of 23
     (10, 9, 1, 6, 3, 2, [0, 0, 1, 1], 1, 1),       # one-channel first conv (K 9), odd OC
     (7, 6, 1, 8, 3, 1, [1, 1, 1, 1], 1, 1),        # one channel, padding all round
     (6, 1, 8, 8, 3, 1, [1, 1, 1, 1], 1, 8),        # depthwise rows: one slot, both ends padded
@@ -61,8 +61,8 @@ CONV_SHAPES = [
     (5, 3, 4, 4, 3, 2, [1, 1, 1, 1], 1, 4),        # stride 2, both ends padded
     (5, 3, 4, 4, 3, 1, [1, 1, 2, 2], 1, 4),        # 2 columns padded on the right: widened
     (4, 5, 4, 4, 3, 1, [2, 2, 1, 1], 1, 4),        # 2 on the left: widened
-    (3, 90, 8, 8, 3, 1, [1, 1, 1, 1], 1, 8),       # mve dw3: 2 column segments, 1-row bands
-    (5, 90, 8, 8, 3, 2, [0, 0, 1, 1], 1, 8),       # mve dw3 stride 2: 2 column segments
+    (3, 90, 8, 8, 3, 1, [1, 1, 1, 1], 1, 8),       # mve dw3: 2 column segments (dsp 4), 1-row bands
+    (5, 90, 8, 8, 3, 2, [0, 0, 1, 1], 1, 8),       # mve dw3 / dsp stride 2: 2 column segments
     (7, 7, 2, 6, 2, 1, [0, 0, 1, 1], 1, 1),        # mve rows4: kernel rows of 4 bytes
     (8, 8, 1, 5, 4, 1, [1, 1, 2, 2], 1, 1),        # one channel, k_h 4: not rows4
     (10, 12, 3, 8, 3, 2, [1, 1, 1, 1], 1, 1),      # mve rows16: RGB, padding all round

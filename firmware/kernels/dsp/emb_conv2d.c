@@ -22,7 +22,7 @@
  * - anything else (grouped, dilated along W): the portable generic loop.
  * Stack scratch (no heap): frames of at most 3.49 KB below emb_conv2d_s8's 0.33 KB
  * (gcc -fstack-usage: pointwise w16 3.12 + 0.37 KB, first conv 1.85 + 0.37 KB, depthwise
- * 3x3 1.66 KB). */
+ * 3x3 2.34 KB). */
 #include <string.h>
 #include "emb_kernels_internal.h"
 #include "emb_fixedpoint.h"
@@ -717,7 +717,7 @@ static void dw3_fill(const emb_conv_params *p, const int8_t *src, int32_t iy, in
  * (biases in rq[-4..-1]): segments of at most DW3_SLOTS output columns; the input rows go
  * round a ring of 3 buffer rows in order (each filled once per segment), so the weight
  * order per output row is one of 3 rotations of the kernel rows (wk + wrot[r0], r0 the
- * buffer row of the window's first row). Scratch: 1152 (ring) + 120 (wk) + 280 (seg). */
+ * buffer row of the window's first row). Scratch: 1728 (ring) + 120 (wk) + 412 (seg). */
 static void dw3_block(const emb_conv_params *p, const int8_t *in, const int8_t *w,
                       int32_t ch, const int32_t *rq, const int32_t t[4], int pos, int8_t *out)
 {

@@ -264,14 +264,14 @@ __asm__(
  * 2, 1, 3. Weights per buffer row in the same order (6 words), so a kernel row is LDM, LDM,
  * 4 SMLAxx, 2 SMLAD, LDRD, LDRD, 2 SMLAD: 12 instructions for 12 MACs. Fixed byte offsets
  * for the Thumb-2 routine below. */
-#define DW3_ROW_S "384"          /* DW3_ROW, for the assembler */
-#define DW3_NEXT_S "744"         /* 2 * DW3_ROW - 24: row 2 of slot j -> row 0 of slot j + 1 */
-#define DW3_NEXT2_S "720"        /* 2 * DW3_ROW - 48: row 2 of slot j -> row 0 of slot j + 2 */
+#define DW3_ROW_S "576"          /* DW3_ROW, for the assembler */
+#define DW3_NEXT_S "1128"         /* 2 * DW3_ROW - 24: row 2 of slot j -> row 0 of slot j + 1 */
+#define DW3_NEXT2_S "1104"        /* 2 * DW3_ROW - 48: row 2 of slot j -> row 0 of slot j + 2 */
 #define DW3_S_S "11"             /* DW3_S, for the assembler */
 /* DW3_S: the fixed final shift of the S forms (rq_fold_s in emb_conv2d.c). */
-enum { DW3_SLOTS = 16, DW3_ROW = DW3_SLOTS * 24, DW3_S = 11 };
-typedef char emb_dw3_row_matches_asm[DW3_ROW == 384 && 2 * DW3_ROW - 24 == 744 &&
-                                     2 * DW3_ROW - 48 == 720 && DW3_S == 11 ? 1 : -1];
+enum { DW3_SLOTS = 24, DW3_ROW = DW3_SLOTS * 24, DW3_S = 11 };
+typedef char emb_dw3_row_matches_asm[DW3_ROW == 576 && 2 * DW3_ROW - 24 == 1128 &&
+                                     2 * DW3_ROW - 48 == 1104 && DW3_S == 11 ? 1 : -1];
 typedef struct {
     const int32_t *x;            /* 0: slot 0 of buffer row 0 */
     const int32_t *wt;           /* 4: 18 weight words, buffer row order */
@@ -436,9 +436,9 @@ void emb_dsp_dw3_run(const dw3_ctx *k);
     "    ldmdb ip, {r4-r7}\n"                     /* biases, pixel A */                     \
     "    ldmdb ip, {r8-r11}\n"                    /* pixel B */                             \
     EMB_DW3_ROW2                                                                            \
-    "    add r0, r0, #" DW3_ROW_S "\n"                                                      \
+    "    addw r0, r0, #" DW3_ROW_S "\n"                                                      \
     EMB_DW3_ROW2                                                                            \
-    "    add r0, r0, #" DW3_ROW_S "\n"                                                      \
+    "    addw r0, r0, #" DW3_ROW_S "\n"                                                      \
     EMB_DW3_ROW2                                                                            \
     "    ldr r2, [sp, #8]\n"                                                                \
     LANE2("r4", "r8") LANE2("r5", "r9") LANE2("r6", "r10") LANE2("r7", "r11")               \
@@ -473,9 +473,9 @@ void emb_dsp_dw3_run(const dw3_ctx *k);
     "1:  ldrd r3, ip, [sp, #4]\n"                 /* wt, rq */                              \
     "    ldmdb ip, {r4-r7}\n"                     /* biases */                              \
     EMB_DW3_ROW                                                                             \
-    "    add r0, r0, #" DW3_ROW_S "\n"                                                      \
+    "    addw r0, r0, #" DW3_ROW_S "\n"                                                      \
     EMB_DW3_ROW                                                                             \
-    "    add r0, r0, #" DW3_ROW_S "\n"                                                      \
+    "    addw r0, r0, #" DW3_ROW_S "\n"                                                      \
     EMB_DW3_ROW                                                                             \
     "    ldr r2, [sp, #8]\n"                                                                \
     LANE("r4") LANE("r5") LANE("r6") LANE("r7")                                             \
@@ -487,7 +487,7 @@ void emb_dsp_dw3_run(const dw3_ctx *k);
     "    str r4, [r10]\n"                                                                   \
     "    add r10, r10, r11\n"                                                               \
     "    str r10, [sp, #12]\n"                                                              \
-    "    sub r0, r0, #" DW3_NEXT_S "\n"                                                     \
+    "    subw r0, r0, #" DW3_NEXT_S "\n"                                                     \
     "    ldr r1, [sp, #20]\n"                                                               \
     "    cmp r10, r1\n"                                                                     \
     "    bne 1b\n"                                                                          \
