@@ -690,20 +690,13 @@ static void dw3_seg_make(const emb_conv_params *p, int32_t ox0, int32_t n, dw3_s
         if (j < g->lo || j >= g->hi) g->ab[2 * j] = g->ab[2 * j + 1] = 0;
 }
 
-/* dw3_run's buffer row for input row iy, channels ch..ch+3 (src: its column lo): slot j
- * holds the taps of output column ox0 + j. */
-static void dw3_fill(const emb_conv_params *p, const int8_t *src, int32_t iy, int32_t zp2,
-                     dw3_seg *g, int32_t *slot)
+/* dw3_run's buffer row for an input row inside the image that dw3_block does not read
+ * straight from the input (dw3_seg's row < 0; ab's columns in the padding stay 0),
+ * channels ch..ch+3 (src: its column lo): slot j holds the taps of output column ox0 + j. */
+static void dw3_fill(const emb_conv_params *p, const int8_t *src, int32_t zp2, dw3_seg *g,
+                     int32_t *slot)
 {
     const int32_t c = p->in_c, s8 = 8 * p->stride_w;
-    if ((uint32_t)iy >= (uint32_t)p->in_h || g->hi == g->lo) {
-        dw3_slots(dw3_zero, slot, g->n, s8);
-        return;
-    }
-    if (g->row >= 0) {
-        (p->stride_w == 1 ? dw3_row_s1 : dw3_row_s2)(src, c, slot, g->n, zp2, g->row);
-        return;
-    }
     int32_t *ab = g->ab + 2 * g->lo, *end = g->ab + 2 * g->hi;
     for (; ab != end; ab += 2, src += c) {
         const int32_t v = emb_rd4(src);
@@ -747,10 +740,15 @@ static void dw3_block(const emb_conv_params *p, const int8_t *in, const int8_t *
     const int32_t n_seg = (p->out_w + DW3_SLOTS - 1) / DW3_SLOTS;
     const int32_t seg = (p->out_w + n_seg - 1) / n_seg;   /* balanced segments */
     const int32_t zp2 = emb_neg_zp2(p->in_zp), row = p->in_w * c, o_row = p->out_w * c;
+    const int32_t in_h = p->in_h, s8 = 8 * p->stride_w;
+    void (*const run)(const dw3_ctx *) = dw3_run_fn(pos);
     dw3_seg g;
     for (int32_t ox0 = 0; ox0 < p->out_w; ox0 += seg) {
         dw3_seg_make(p, ox0, p->out_w - ox0 < seg ? p->out_w - ox0 : seg, &g);
-        const int32_t o_len = g.n * c;
+        const int32_t o_len = g.n * c, n = g.n, flags = g.row;
+        /* rows inside the image straight from the input (row >= 0: dw3_row's flags), or 0 */
+        void (*const fill)(const int8_t *, int32_t, int32_t *, int32_t, int32_t, int32_t) =
+            g.row < 0 ? 0 : p->stride_w == 1 ? dw3_row_s1 : dw3_row_s2;
         /* the next input row to fill, its buffer row, its column lo (an offset from in: the
          * row may lie in the padding) */
         int32_t next = -p->pad_top, b = 0, src = next * row + (g.ix0 + g.lo) * c + ch;
@@ -759,12 +757,14 @@ static void dw3_block(const emb_conv_params *p, const int8_t *in, const int8_t *
         for (int32_t oy = 0; oy < p->out_h; oy++, iy0 += p->stride_h, k.o += o_row) {
             for (; next < iy0; next++, src += row) b = b == 2 ? 0 : b + 1;   /* stride > 3 */
             for (; next < iy0 + 3; next++, src += row) {
-                dw3_fill(p, in + (next >= 0 ? src : 0), next, zp2, &g, ring[b]);
+                if ((uint32_t)next >= (uint32_t)in_h) dw3_slots(dw3_zero, ring[b], n, s8);
+                else if (fill) fill(in + src, c, ring[b], n, zp2, flags);
+                else dw3_fill(p, in + src, zp2, &g, ring[b]);
                 b = b == 2 ? 0 : b + 1;
             }
             k.wt = wk + wrot[b];   /* b: the buffer row of iy0 (next == iy0 + 3) */
             k.o_end = k.o + o_len;
-            dw3_run(&k);
+            run(&k);
         }
     }
 }

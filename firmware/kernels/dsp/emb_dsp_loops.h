@@ -323,6 +323,7 @@ static void dw3_run(const dw3_ctx *k)
         emb_wr4(o, __uadd8(__usub8(k->hi4, __uqsub8(k->hi4, u)), k->lo4));
     }
 }
+#define dw3_run_fn(pos) dw3_run   /* reads k->pos */
 #else
 void emb_dsp_dw3_run(const dw3_ctx *k);
 #define EMB_DW3_ROW                                                                         \
@@ -522,7 +523,7 @@ EMB_DW3_FN("emb_dsp_dw3_run_s_full", EMB_DW3_LANE_S, EMB_CLAMP_FULL,
 static void (*const dw3_runs[5])(const dw3_ctx *) = {emb_dsp_dw3_run, emb_dsp_dw3_run_pos,
                                                      emb_dsp_dw3_run_pos_full,
                                                      emb_dsp_dw3_run_s, emb_dsp_dw3_run_s_full};
-#define dw3_run(k) dw3_runs[(k)->pos](k)
+#define dw3_run_fn(pos) dw3_runs[pos]
 #endif
 
 /* n >= 1 slots of a buffer row from widened columns ab (2 words a column, x_step bytes from
