@@ -80,7 +80,7 @@ def test_tuner_counts_each_candidate_as_the_compiled_module_runs_it(tmp_path, mo
     from edgemobilenet.backends.tvm.build import lower
     from edgemobilenet.backends.tvm.icount_runner import CountingWorker
     from edgemobilenet.backends.tvm.ms_database import open_database, workload_key
-    from edgemobilenet.backends.tvm.tune import tune
+    from edgemobilenet.backends.tvm.tune import CANDIDATE_PREFIX, tune
     from edgemobilenet.backends.tvm.tvm_compat import normalize_mod
 
     b = GraphBuilder(np.random.default_rng(0), (1, 8, 12, 8), 0.05, -10)
@@ -97,9 +97,13 @@ def test_tuner_counts_each_candidate_as_the_compiled_module_runs_it(tmp_path, mo
         return measure(self, lib, args, func)
 
     monkeypatch.setattr(CountingWorker, "measure", spy)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     s = tune(g, linux_target("rpi4"), tmp_path / "db", trials=10, trials_per_task=1,
              emulate=True, timeout_sec=120)   # the default knobs of each kernel
     assert s["measured"] == len(s["tasks"]) >= 3, s
+    assert sent and not list(scratch.glob(CANDIDATE_PREFIX + "*"))   # removed once counted
     # every candidate ran on its kernel's constants: the module's, value for value
     mod = lower(g, linux_target("rpi4").tvm_target, schedule=False)
     consts = []

@@ -12,11 +12,11 @@ layer's estimates.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgemobilenet.device.insn_count import plugin_path
+from edgemobilenet import child
 from edgemobilenet.errors import EdgembError
 
 PLUGIN = "cm_cycles"
@@ -46,7 +46,7 @@ def symbol_address(elf: Path, name: str = MARK_SYMBOL) -> int:
     if not nm:
         raise EdgembError("cycle estimates need arm-none-eabi-nm (Debian package "
                           "binutils-arm-none-eabi)")
-    r = subprocess.run([nm, str(elf)], capture_output=True, text=True, timeout=60)
+    r = child.run([nm, str(elf)], str(elf), child.TOOL_TIMEOUT_S)
     for line in r.stdout.splitlines():
         parts = line.split()
         if len(parts) == 3 and parts[2] == name:

@@ -2,9 +2,9 @@
 through firmware/runtime/runtime.mk with the target's variables."""
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
+from edgemobilenet import child
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.targets import FIRMWARE_DIR, Target
 
@@ -31,7 +31,7 @@ def build_firmware(target: Target, model_sources: list[Path], build_dir: Path,
     build_dir = Path(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     cmd = make_args(target, model_sources, build_dir, model_cflags, kernel_sources)
-    r = subprocess.run(cmd + [f"-j{jobs}"], capture_output=True, text=True)
+    r = child.run(cmd + [f"-j{jobs}"], f"firmware for {target.name}", child.COMPILE_TIMEOUT_S)
     if r.returncode != 0:
         out = (r.stderr or r.stdout or "").strip().splitlines()
         errors = [ln for ln in out if "error" in ln.lower()]

@@ -7,14 +7,15 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgemobilenet.build_dir import read_manifest
+from edgemobilenet import child
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.targets import Target
 
+FLASH_TIMEOUT_S = 600.0   # one image conversion or flashing run
 PROBES = ("openocd", "pyocd", "stlink", "copy")
 # program -> where it comes from (for the error when it is missing)
 PACKAGES = {"openocd": "the Debian package `openocd` (apt-get install openocd)",
@@ -119,7 +120,7 @@ def check_tools(plan: FlashPlan) -> None:
 
 
 def _run(cmd: list[str], what: str) -> str:
-    r = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    r = child.run(cmd, what, FLASH_TIMEOUT_S)
     if r.returncode != 0:
         lines = [ln for ln in (r.stderr + r.stdout).splitlines() if ln.strip()]
         err = next((ln for ln in lines if "error" in ln.lower()), lines[-1] if lines else "")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgemobilenet.cache import cache_dir
+from edgemobilenet import child
 from edgemobilenet.errors import EdgembError
 
 PLUGIN_DIR = Path(__file__).resolve().parents[2] / "qemu_plugins"
@@ -43,10 +44,7 @@ def plugin_path(name: str = "insn_count") -> Path:
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
     cmd = ["gcc", "-O2", "-shared", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra",
            "-Werror", f"-I{PLUGIN_DIR}", "-o", str(tmp), str(src)]
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    except FileNotFoundError:
-        raise EdgembError("building QEMU plugins needs gcc (Debian package gcc)") from None
+    r = child.run(cmd, f"{src} (building QEMU plugins needs gcc)", child.COMPILE_TIMEOUT_S)
     if r.returncode != 0:
         tmp.unlink(missing_ok=True)
         raise EdgembError(f"{src}: gcc failed: {r.stderr.strip().splitlines()[-1:]}")

@@ -23,6 +23,7 @@ from typing import Callable
 from edgemobilenet.cache import cache_dir, log_file
 from edgemobilenet.device.rpc import die_with_parent, parse_hostport, stop_group, wait_for_board
 from edgemobilenet.device.tvm_vm import runtime_env
+from edgemobilenet import child
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.targets import CpuInfo
 
@@ -54,12 +55,7 @@ def root_dir() -> Path:
 
 
 def _run(cmd: list[str], what: str, timeout: float = 900, **kw) -> subprocess.CompletedProcess:
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
-    except FileNotFoundError:
-        raise EdgembError(f"pi emulator: {what}: '{cmd[0]}' is not installed") from None
-    except subprocess.TimeoutExpired:
-        raise EdgembError(f"pi emulator: {what}: timed out after {timeout:.0f} s") from None
+    r = child.run(cmd, f"pi emulator: {what}", timeout, **kw)
     if r.returncode != 0:
         tail = (r.stderr or r.stdout).strip().splitlines()[-3:]
         raise EdgembError(f"pi emulator: {what} failed: {' | '.join(tail)}")

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
 from edgemobilenet.backends.mcu import (codegen, elf, inplace, layout, manifest, patch,
                                         planner, postprocess, project)
+from edgemobilenet import child
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant import qgraph
 from edgemobilenet.quant.qgraph import QGraph
@@ -47,8 +47,8 @@ def _make(build: Path, target: Target, jobs: int) -> Path:
     if shutil.which(target.compiler or "") is None:
         raise EdgembError(f"{target.path.name}: compiler '{target.compiler}' not found "
                           f"(tools/setup.sh installs it)")
-    r = subprocess.run(["make", "-s", "-C", str(build), f"-j{jobs}"], capture_output=True,
-                       text=True)
+    r = child.run(["make", "-s", "-C", str(build), f"-j{jobs}"], f"firmware for {target.name}",
+                  child.COMPILE_TIMEOUT_S)
     if r.returncode != 0:
         lines = (r.stderr or r.stdout).strip().splitlines()
         first = next((ln for ln in lines if "error" in ln.lower()), lines[0] if lines else "")

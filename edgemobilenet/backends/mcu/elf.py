@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 from edgemobilenet.backends.mcu.layout import BULK_CONST
+from edgemobilenet import child
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.targets import Target
 
@@ -16,7 +16,7 @@ _SECTION = re.compile(r"^\s*\[\s*\d+\]\s+(\S+)\s+(\S+)\s+[0-9a-f]+\s+[0-9a-f]+\s
 
 def elf_sections(elf: Path, readelf: str) -> list[tuple[str, str, int, str]]:
     """(name, type, size, flags) of every section, from `readelf -S -W`."""
-    r = subprocess.run([readelf, "-S", "-W", str(elf)], capture_output=True, text=True)
+    r = child.run([readelf, "-S", "-W", str(elf)], str(elf), child.TOOL_TIMEOUT_S)
     if r.returncode != 0:
         raise EdgembError(f"{elf}: readelf failed: {r.stderr.strip()}")
     out = []

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import shutil
 import struct
-import subprocess
 from pathlib import Path
 from typing import Mapping
 
@@ -16,6 +15,7 @@ import numpy as np
 from edgemobilenet.backends.mcu import codegen, planner
 from edgemobilenet.backends.mcu.patch_plan import PatchPlan
 from edgemobilenet.targets import FIRMWARE_DIR as FIRMWARE
+from edgemobilenet import child
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.qgraph import QGraph
 
@@ -32,7 +32,7 @@ def _flags(sanitize: bool) -> list[str]:
 def _cc(cmd: list[str], what: str) -> None:
     if shutil.which(cmd[0]) is None:
         raise EdgembError(f"host build: compiler '{cmd[0]}' not found")
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = child.run(cmd, f"host build of {what}", child.COMPILE_TIMEOUT_S)
     if r.returncode != 0:
         raise EdgembError(f"host build of {what} failed:\n{r.stderr[-4000:]}")
 
@@ -69,8 +69,8 @@ def build_host(g: QGraph, work_dir: Path, *, sanitize: bool = True, cc: str = "g
 
 
 def _run(exe: Path, x: np.ndarray, args: list[str]) -> bytes:
-    r = subprocess.run([str(exe), *args], input=np.ascontiguousarray(x, dtype=np.int8).tobytes(),
-                       capture_output=True, timeout=600)
+    r = child.run([str(exe), *args], str(exe), 600,
+                  input=np.ascontiguousarray(x, dtype=np.int8).tobytes(), text=False)
     if r.returncode != 0:
         raise EdgembError(f"{exe}: exit {r.returncode}: {r.stderr.decode(errors='replace')[-4000:]}")
     return r.stdout

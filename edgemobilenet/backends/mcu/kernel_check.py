@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import struct
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from edgemobilenet.backends.mcu import kernel_args
+from edgemobilenet import child
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant import ops
 from edgemobilenet.quant.qgraph import QNode, QTensor
@@ -73,9 +72,8 @@ class Driver:
 def kernel_sources(variant: str) -> list[Path]:
     """EMB_KERNEL_SRCS from kernels.mk for `variant` (so the test covers the makefile)."""
     mk = f"include {KERNEL_DIR}/kernels.mk\nprint:\n\t@echo $(EMB_KERNEL_SRCS)\n"
-    r = subprocess.run(["make", "-s", "-f", "-", "print", f"EMB_KERNELS={variant}",
-                        f"EMB_KERNEL_DIR={KERNEL_DIR}"], input=mk, text=True,
-                       capture_output=True, check=False)
+    r = child.run(["make", "-s", "-f", "-", "print", f"EMB_KERNELS={variant}",
+                   f"EMB_KERNEL_DIR={KERNEL_DIR}"], "kernels.mk", child.TOOL_TIMEOUT_S, input=mk)
     if r.returncode:
         raise EdgembError(f"kernels.mk: {r.stderr.strip()}")
     return [Path(s) for s in r.stdout.split()]
@@ -103,7 +101,7 @@ def _write_dispatch(out_dir: Path) -> Path:
 
 
 def _compile(cmd: list[str], what: str) -> None:
-    r = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    r = child.run(cmd, what, child.COMPILE_TIMEOUT_S)
     if r.returncode:
         raise EdgembError(f"{what}: compile failed:\n{r.stderr[-4000:]}")
 
@@ -208,8 +206,8 @@ def run(driver: Driver, cases: list[KernelCase], timeout: float = 120.0,
     data = encode(cases)
     if driver.machine is None:
         env = {**os.environ, **driver.env}
-        r = subprocess.run([str(driver.path)], input=data, capture_output=True, env=env,
-                           timeout=timeout, check=False)
+        r = child.run([str(driver.path)], f"kernel driver ({driver.variant}, host)", timeout,
+                      input=data, text=False, env=env)
         if r.returncode:
             raise EdgembError(f"kernel driver ({driver.variant}, host) exited "
                               f"{r.returncode}:\n{r.stderr.decode(errors='replace')[-4000:]}")
@@ -228,18 +226,11 @@ def run_qemu(driver: Driver, data: bytes, timeout: float, extra: tuple[str, ...]
         cmd = [qemu, "-M", driver.machine, "-kernel", str(driver.path), "-display", "none",
                "-monitor", "none", "-serial", "none", "-semihosting-config",
                "enable=on,target=native", "-icount", "shift=0", *extra]
-        proc = subprocess.Popen(cmd, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise EdgembError(f"kernel driver ({driver.variant}, {driver.machine}): QEMU "
-                              f"timed out after {timeout:.0f} s") from None
-        if proc.returncode:
-            raise EdgembError(f"kernel driver ({driver.variant}, {driver.machine}) exited "
-                              f"{proc.returncode}: {(out + err).decode(errors='replace')[-2000:]}")
+        what = f"kernel driver ({driver.variant}, {driver.machine})"
+        r = child.run(cmd, what, timeout, text=False, cwd=tmp)
+        if r.returncode:
+            raise EdgembError(f"{what} exited {r.returncode}: "
+                              f"{(r.stdout + r.stderr).decode(errors='replace')[-2000:]}")
         return (Path(tmp) / "tb_out.bin").read_bytes()
 
 

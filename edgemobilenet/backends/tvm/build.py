@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import tvm
@@ -14,6 +14,7 @@ from edgemobilenet.backends.tvm import (default_schedules, intrin_vnni, knob_spa
 from edgemobilenet.backends.tvm.ms_database import apply_databases
 from edgemobilenet.backends.tvm.relax_builder import ELEMWISE_ATTR, build_module
 from edgemobilenet.device.tvm_vm import run_vm
+from edgemobilenet import child
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.qgraph import QGraph
 
@@ -120,14 +121,31 @@ def run_local(ex, g: QGraph, x: np.ndarray) -> dict[str, np.ndarray]:
     return dict(zip(g.outputs, run_vm(vm, dev, x, len(g.outputs))))
 
 
-def export(ex, path: str | os.PathLike, cross_compiler: str | None = None) -> Path:
-    """Write the executable as a shared library (cross-compiled when a compiler is named)."""
+def shared_library_compiler(compiler: str | None = None) -> Callable[..., None]:
+    """`export_library`'s fcompile: links a shared library with `compiler` (default TVM's
+    choice for the host) as TVM's `cc.create_shared` does on Linux, but under a time limit
+    (TVM waits for the compiler without one)."""
     from tvm.support import cc
 
+    exe = compiler or cc.get_cc()
+
+    def fcompile(output: str, objects, options: list[str] | None = None) -> None:
+        objs = [objects] if isinstance(objects, str) else list(objects)
+        cmd = [exe, "-shared", "-fPIC", "-o", output, *(options or []), *objs]
+        r = child.run(cmd, output, child.COMPILE_TIMEOUT_S)
+        if r.returncode:
+            raise RuntimeError(f"{' '.join(cmd)}: {(r.stdout + r.stderr).strip()}")
+
+    fcompile.output_format = "so"
+    fcompile.get_target_triple = cc.create_shared.get_target_triple
+    return fcompile
+
+
+def export(ex, path: str | os.PathLike, cross_compiler: str | None = None) -> Path:
+    """Write the executable as a shared library (cross-compiled when a compiler is named)."""
     path = Path(path)
-    fcompile = cc.cross_compiler(cross_compiler) if cross_compiler else None
     try:
-        ex.export_library(str(path), fcompile=fcompile)
+        ex.export_library(str(path), fcompile=shared_library_compiler(cross_compiler))
     except Exception as e:
         raise EdgembError(f"{path}: exporting the TVM library failed: {e}") from None
     return path

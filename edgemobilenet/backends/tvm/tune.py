@@ -18,7 +18,8 @@ from tvm.s_tir.meta_schedule.builder import local_builder
 
 from edgemobilenet.backends.tvm import default_schedules, knob_space
 from edgemobilenet.backends.tvm.bounded_runner import BoundedRPCRunner
-from edgemobilenet.backends.tvm.build import build_candidate, lower, tvm_target
+from edgemobilenet.backends.tvm.build import (build_candidate, lower, shared_library_compiler,
+                                              tvm_target)
 from edgemobilenet.backends.tvm.kernel_args import KernelArgs
 from edgemobilenet.backends.tvm.linux_target import LinuxTarget
 from edgemobilenet.backends.tvm.ms_database import MODULE_EQUALITY, attempted, open_database
@@ -29,14 +30,13 @@ from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.qgraph import QGraph
 
 SPACES = ("knobs", "metaschedule")
+CANDIDATE_PREFIX = "edgemb-ms-"   # an exported candidate's directory (MetaSchedule removes it)
 
 
 def export_aarch64(mod: tvm.runtime.Module) -> str:
     """LocalBuilder export hook: cross-compile a candidate for an aarch64 board."""
-    from tvm.support import cc
-
-    path = os.path.join(tempfile.mkdtemp(prefix="edgemb-ms-"), "candidate.so")
-    mod.export_library(path, fcompile=cc.cross_compiler("aarch64-linux-gnu-gcc"))
+    path = os.path.join(tempfile.mkdtemp(prefix=CANDIDATE_PREFIX), "candidate.so")
+    mod.export_library(path, fcompile=shared_library_compiler("aarch64-linux-gnu-gcc"))
     return path
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import struct
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from tvm import tirx
 
 from edgemobilenet.backends.mcu.kernel_check import (TEST_DIR, Driver, run_qemu, qemu_flags,
                                                      qemu_target)
+from edgemobilenet import child
 from edgemobilenet.errors import EdgembError
 from edgemobilenet.targets import FIRMWARE_DIR
 
@@ -66,7 +66,7 @@ def dispatch_source(specs: list[KernelSpec]) -> str:
 
 
 def _cc(cmd: list[str], what: str) -> None:
-    r = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    r = child.run(cmd, what, child.COMPILE_TIMEOUT_S)
     if r.returncode:
         raise EdgembError(f"{what}: {r.stderr.strip()[-3000:]}")
 
