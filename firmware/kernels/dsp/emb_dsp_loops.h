@@ -266,12 +266,11 @@ __asm__(
  * for the Thumb-2 routine below. */
 #define DW3_ROW_S "576"          /* DW3_ROW, for the assembler */
 #define DW3_NEXT_S "1128"         /* 2 * DW3_ROW - 24: row 2 of slot j -> row 0 of slot j + 1 */
-#define DW3_NEXT2_S "1104"        /* 2 * DW3_ROW - 48: row 2 of slot j -> row 0 of slot j + 2 */
 #define DW3_S_S "11"             /* DW3_S, for the assembler */
 /* DW3_S: the fixed final shift of the S forms (rq_fold_s in emb_conv2d.c). */
 enum { DW3_SLOTS = 24, DW3_ROW = DW3_SLOTS * 24, DW3_S = 11 };
 typedef char emb_dw3_row_matches_asm[DW3_ROW == 576 && 2 * DW3_ROW - 24 == 1128 &&
-                                     2 * DW3_ROW - 48 == 1104 && DW3_S == 11 ? 1 : -1];
+                                     DW3_S == 11 ? 1 : -1];
 typedef struct {
     const int32_t *x;            /* 0: slot 0 of buffer row 0 */
     const int32_t *wt;           /* 4: 18 weight words, buffer row order */
@@ -367,33 +366,34 @@ void emb_dsp_dw3_run(const dw3_ctx *k);
     "    usub8 r4, r8, ip\n"                                                                \
     "    uadd8 r4, r4, r9\n"
 #define EMB_CLAMP_FULL "    eor r4, r4, #0x80808080\n"
-/* Two pixels (A at r0, B at r0 + 24) of a kernel row sharing its weight loads: LDM w, LDRD x
- * of A, 4 MACs, LDRD x of B, 4 MACs (kw 2), then the tap pairs the same way. */
-#define EMB_DW3_ROW2                                                                        \
-    "    ldm r3!, {r1, r2}\n"                                                                \
-    "    ldrd r12, lr, [r0]\n"                                                               \
-    "    smlabb r4, r12, r1, r4\n"                                                           \
-    "    smlatt r6, r12, r1, r6\n"                                                           \
-    "    smlabb r5, lr, r2, r5\n"                                                            \
-    "    smlatt r7, lr, r2, r7\n"                                                            \
-    "    ldrd r12, lr, [r0, #24]\n"                                                          \
-    "    smlabb r8, r12, r1, r8\n"                                                           \
-    "    smlatt r10, r12, r1, r10\n"                                                         \
-    "    smlabb r9, lr, r2, r9\n"                                                            \
-    "    smlatt r11, lr, r2, r11\n"                                                          \
-    "    ldm r3!, {r1, r2}\n"                                                                \
-    "    ldrd r12, lr, [r0, #8]\n"                                                           \
-    "    smlad r4, r12, r1, r4\n"                                                            \
-    "    smlad r6, lr, r2, r6\n"                                                             \
-    "    ldrd r12, lr, [r0, #32]\n"                                                          \
-    "    smlad r8, r12, r1, r8\n"                                                            \
-    "    smlad r10, lr, r2, r10\n"                                                           \
-    "    ldm r3!, {r1, r2}\n"                                                                \
-    "    ldrd r12, lr, [r0, #16]\n"                                                          \
-    "    smlad r5, r12, r1, r5\n"                                                            \
-    "    smlad r7, lr, r2, r7\n"                                                             \
-    "    ldrd r12, lr, [r0, #40]\n"                                                          \
-    "    smlad r9, r12, r1, r9\n"                                                            \
+/* Two pixels (A at r0 + d, B at r0 + d + 24; d a byte offset: the pair loop keeps r0 at
+ * buffer row 1) of a kernel row sharing its weight loads: LDM w, LDRD x of A, 4 MACs, LDRD x
+ * of B, 4 MACs (kw 2), then the tap pairs the same way. */
+#define EMB_DW3_ROW2(d)                                                                     \
+    "    ldm r3!, {r1, r2}\n"                                                               \
+    "    ldrd r12, lr, [r0, #(" d ")]\n"                                                    \
+    "    smlabb r4, r12, r1, r4\n"                                                          \
+    "    smlatt r6, r12, r1, r6\n"                                                          \
+    "    smlabb r5, lr, r2, r5\n"                                                           \
+    "    smlatt r7, lr, r2, r7\n"                                                           \
+    "    ldrd r12, lr, [r0, #(" d " + 24)]\n"                                               \
+    "    smlabb r8, r12, r1, r8\n"                                                          \
+    "    smlatt r10, r12, r1, r10\n"                                                        \
+    "    smlabb r9, lr, r2, r9\n"                                                           \
+    "    smlatt r11, lr, r2, r11\n"                                                         \
+    "    ldm r3!, {r1, r2}\n"                                                               \
+    "    ldrd r12, lr, [r0, #(" d " + 8)]\n"                                                \
+    "    smlad r4, r12, r1, r4\n"                                                           \
+    "    smlad r6, lr, r2, r6\n"                                                            \
+    "    ldrd r12, lr, [r0, #(" d " + 32)]\n"                                               \
+    "    smlad r8, r12, r1, r8\n"                                                           \
+    "    smlad r10, lr, r2, r10\n"                                                          \
+    "    ldm r3!, {r1, r2}\n"                                                               \
+    "    ldrd r12, lr, [r0, #(" d " + 16)]\n"                                               \
+    "    smlad r5, r12, r1, r5\n"                                                           \
+    "    smlad r7, lr, r2, r7\n"                                                            \
+    "    ldrd r12, lr, [r0, #(" d " + 40)]\n"                                               \
+    "    smlad r9, r12, r1, r9\n"                                                           \
     "    smlad r11, lr, r2, r11\n"
 /* Lanes a (pixel A) and b (pixel B) of one channel without the sign terms, constants
  * {m, klo, khi, e1} from r2 (klo, khi loaded again for lane b). */
@@ -432,15 +432,14 @@ void emb_dsp_dw3_run(const dw3_ctx *k);
     "    sub r1, r1, r11\n"                                                                 \
     "    str r1, [sp]\n"                                                                    \
     "    cmp r10, r1\n"                                                                     \
+    "    addw r0, r0, #" DW3_ROW_S "\n"              /* r0 at buffer row 1 */               \
     "    bhs 3f\n"                                /* fewer than 2 pixels left */            \
     "2:  ldrd r3, ip, [sp, #4]\n"                 /* wt, rq */                              \
     "    ldmdb ip, {r4-r7}\n"                     /* biases, pixel A */                     \
     "    ldmdb ip, {r8-r11}\n"                    /* pixel B */                             \
-    EMB_DW3_ROW2                                                                            \
-    "    addw r0, r0, #" DW3_ROW_S "\n"                                                      \
-    EMB_DW3_ROW2                                                                            \
-    "    addw r0, r0, #" DW3_ROW_S "\n"                                                      \
-    EMB_DW3_ROW2                                                                            \
+    EMB_DW3_ROW2("-" DW3_ROW_S)                                                             \
+    EMB_DW3_ROW2("0")                                                                       \
+    EMB_DW3_ROW2(DW3_ROW_S)                                                                 \
     "    ldr r2, [sp, #8]\n"                                                                \
     LANE2("r4", "r8") LANE2("r5", "r9") LANE2("r6", "r10") LANE2("r7", "r11")               \
     "    orr r4, r4, r5, lsl #8\n"                                                          \
@@ -455,11 +454,12 @@ void emb_dsp_dw3_run(const dw3_ctx *k);
     "    str r8, [r10, r11]\n"                                                              \
     "    add r10, r10, r11, lsl #1\n"                                                       \
     "    str r10, [sp, #12]\n"                                                              \
-    "    subw r0, r0, #" DW3_NEXT2_S "\n"                                                   \
+    "    add r0, r0, #48\n"                       /* the next pair's slots */               \
     "    ldr r1, [sp]\n"                                                                    \
     "    cmp r10, r1\n"                                                                     \
     "    blo 2b\n"                                                                          \
-    "3:  ldr r10, [sp, #12]\n"                                                              \
+    "3:  subw r0, r0, #" DW3_ROW_S "\n"                                                     \
+    "    ldr r10, [sp, #12]\n"                                                              \
     "    ldr r1, [sp, #20]\n"                                                               \
     "    cmp r10, r1\n"                                                                     \
     "    beq 4f\n"
@@ -593,9 +593,9 @@ static void dw3_row_s2(const int8_t *src, int32_t step, int32_t *slot, int32_t n
     dw3_row(src, step, slot, n, zp2, flags, 2);
 }
 #else
-/* Per slot: the new column(s) LDR, ADD, SXTAB16 x 2, then 4 PKH and 3 STRD (kw 2's words
- * last, post-indexed); the columns rotate through r4-r9 (unrolled: no moves); the last
- * slot apart, its last column maybe padding. */
+/* Per slot: the new column LDR, ADD, SXTAB16 x 2 (stride 2: two columns LDR, LDR, one ADD,
+ * 4 SXTAB16), then 4 PKH and 3 STRD (kw 2's words last, post-indexed); the columns rotate
+ * through r4-r9 (unrolled: no moves); the last slot apart, its last column maybe padding. */
 void emb_dsp_dw3_row_s1(const int8_t *src, int32_t step, int32_t *slot, int32_t n, int32_t zp2,
                         int32_t flags);
 void emb_dsp_dw3_row_s2(const int8_t *src, int32_t step, int32_t *slot, int32_t n, int32_t zp2,
@@ -605,6 +605,15 @@ void emb_dsp_dw3_row_s2(const int8_t *src, int32_t step, int32_t *slot, int32_t 
     "    add r0, r0, r1\n"                                                                   \
     "    sxtab16 " b ", ip, " a ", ror #8\n"                                                 \
     "    sxtab16 " a ", ip, " a "\n"
+/* two neighbouring columns (a b) and (c d): one pointer step */
+#define EMB_DW3_COL2(a, b, c, d)                                                            \
+    "    ldr " c ", [r0, r1]\n"                                                             \
+    "    ldr " a ", [r0]\n"                                                                 \
+    "    add r0, r0, r1, lsl #1\n"                                                          \
+    "    sxtab16 " b ", ip, " a ", ror #8\n"                                                \
+    "    sxtab16 " a ", ip, " a "\n"                                                        \
+    "    sxtab16 " d ", ip, " c ", ror #8\n"                                                \
+    "    sxtab16 " c ", ip, " c "\n"
 /* a column that is padding (0) where the flags bit `bit` is set */
 #define EMB_DW3_COL_IF(a, b, bit)                                                           \
     "    tst lr, #" bit "\n"                                                                 \
@@ -666,13 +675,11 @@ __asm__(
     EMB_DW3_ROW_ENTRY
     "    beq 5f\n"
     "1:\n"
-    EMB_DW3_COL("r6", "r7")
-    EMB_DW3_COL("r8", "r9")
+    EMB_DW3_COL2("r6", "r7", "r8", "r9")
     EMB_DW3_SLOT("r4", "r5", "r6", "r7", "r8", "r9")
     "    subs r3, r3, #1\n"
     "    beq 6f\n"
-    EMB_DW3_COL("r6", "r7")
-    EMB_DW3_COL("r4", "r5")
+    EMB_DW3_COL2("r6", "r7", "r4", "r5")
     EMB_DW3_SLOT("r8", "r9", "r6", "r7", "r4", "r5")
     "    subs r3, r3, #1\n"
     "    bne 1b\n"
@@ -689,6 +696,7 @@ __asm__(
     EMB_ASM_END("emb_dsp_dw3_row_s2"));
 #undef EMB_DW3_ROW_ENTRY
 #undef EMB_DW3_COL
+#undef EMB_DW3_COL2
 #undef EMB_DW3_COL_IF
 #undef EMB_DW3_SLOT
 #define dw3_row_s1 emb_dsp_dw3_row_s1
