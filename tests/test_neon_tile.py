@@ -283,3 +283,57 @@ def test_requant_tile_bit_exact_on_emulated_core(target, tmp_path):
     x = np.full(g.tensors[g.inputs[0]].shape, 127, dtype=np.int8)
     x[0, :, ::2] = -128
     assert_bit_exact_on_emulated_core(g, target, x, tmp_path, db)
+
+
+def _add_graph():
+    """Convs with a residual add fused behind their requant epilogue (`intrin_requant`'s
+    add variants): pointwise 8 -> 24 (plain), 24 -> 24 + its input (the tile the add's
+    first input), 24 -> 32 (plain), the sum + 32 -> 24 (second), 24 -> 16 (plain), 16 -> 16
+    + its input (first); 30 pixels (tiles of 6). The adds' parameters: a left shift on an input
+    (multiplier shift +1: 21 bits in all), multipliers up to 2^31 - 1 and a right shift of
+    20 (saturated sums), ties (multipliers 2^30, shifts -1), the calibrated ones; input zero
+    points -128, 127 and +-100 (|x - zp| up to 255), relu and relu6 clamps."""
+    b = GraphBuilder(np.random.default_rng(23), (1, 5, 6, 8), 0.05, -10)
+    x0 = b.conv2d("input", 24, kernel=1, act="relu6")
+    a1 = b.add(b.conv2d(x0, 24, kernel=1), x0, act="relu")
+    a2 = b.add(a1, b.conv2d(b.conv2d(a1, 32, kernel=1), 24, kernel=1, act="relu"))
+    x3 = b.conv2d(a2, 16, kernel=1)
+    g = b.build(b.add(b.conv2d(x3, 16, kernel=1), x3, act="relu6"))
+    adds = [n for n in g.nodes if n.op == "add"]
+    adds[0].params["multiplier"] = np.array([2 ** 31 - 1, 2 ** 30, 1518500250], np.int32)
+    adds[0].params["shift"] = np.array([1, -1, -20], np.int32)
+    adds[1].params["multiplier"] = np.array([2 ** 30] * 3, np.int32)
+    adds[1].params["shift"] = np.array([-1, -1, -19], np.int32)
+    for t, zp in zip((x0, a1, x3), (-128, 127, 100)):
+        g.tensors[t].zero_point = zp
+    g.tensors[g.nodes[1].outputs[0]].zero_point = -100
+    return g
+
+
+# `_add_graph`'s convs: 4 channels per tile, then 12 (of 24), 4, 8 (of 24), 4, 16
+_ADD_KNOBS = [Knobs(), Knobs(oc_blocks=4), Knobs(), Knobs(oc_blocks=2), Knobs(),
+              Knobs(oc_blocks=4)]
+
+
+@pytest.mark.parametrize("target", ["rpi5", "rpi4"])
+def test_requant_tile_takes_the_residual_add(target, tmp_path):
+    """A residual add behind the requant epilogue takes the requantize tile's add variant
+    (the k-block field: 1 the tile is the add's first input, 2 its second)."""
+    _, intrins = _knob_db(_add_graph(), target, _ADD_KNOBS, tmp_path / "a.json")
+    assert [n for n in intrins if "requant" in n] == [
+        "edgemb_requant_6x4x0", "edgemb_requant_6x12x1", "edgemb_requant_6x4x0",
+        "edgemb_requant_6x8x2", "edgemb_requant_6x4x0", "edgemb_requant_6x16x1"]
+
+
+@pytest.mark.slow  # two emulated runs (import tvm under qemu), ~40 s each
+@pytest.mark.parametrize("target", ["rpi5", "rpi4"])
+def test_requant_add_tile_bit_exact_on_emulated_core(target, tmp_path):
+    """Default schedules (4 channels: 4-channel loads of the other input) and the knobs
+    above (16 and 8 at a time, 12 as 8 + 4)."""
+    g = _add_graph()
+    db, _ = _knob_db(g, target, _ADD_KNOBS, tmp_path / "db.json")
+    x = np.random.default_rng(1).integers(-128, 128, g.tensors[g.inputs[0]].shape,
+                                          dtype=np.int8)
+    x[0, :, ::3] = 127
+    assert_bit_exact_on_emulated_core(g, target, x, tmp_path / "tuned", db)
+    assert_bit_exact_on_emulated_core(g, target, x, tmp_path / "default", "none")

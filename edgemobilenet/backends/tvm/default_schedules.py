@@ -129,23 +129,25 @@ def _epilogue_at(sch: s_tir.Schedule, epi, anchor, loop, lanes: int,
 
 
 def _requant_tile(sch: s_tir.Schedule, epi, loop) -> bool:
-    """Compute a plain `requant` epilogue per register tile at `loop` with the requantize
-    tile (`intrin_requant`: the tile's pixels x channels, a multiple of 4 channels); False,
-    the schedule untouched, for any other epilogue (fused adds, input preparation)."""
-    def tile(s: s_tir.Schedule) -> bool:
+    """Compute a `requant` epilogue, plain or with a residual add behind it, per register
+    tile at `loop` with the requantize tile (`intrin_requant`: the tile's pixels x
+    channels, a multiple of 4 channels); False, the schedule untouched, for any other
+    epilogue (input preparation, casts)."""
+    def tile(s: s_tir.Schedule, add: int) -> None:
         s.reverse_compute_at(epi, loop)
         p, c = (_extent(s, lp) for lp in s.get_loops(epi)[-2:])
         if p is None or c is None or c % 4:
-            return False
-        s.tensorize(s.get_loops(epi)[-2], intrin_requant.intrin(p, c))
-        return True
+            raise ValueError("no requantize tile for this shape")
+        s.tensorize(s.get_loops(epi)[-2], intrin_requant.intrin(p, c, add))
 
-    try:
-        if not tile(sch.copy()):
-            return False
-    except (s_tir.ScheduleError, RuntimeError, ValueError):
-        return False
-    return tile(sch)
+    for add in (0, intrin_requant.FIRST, intrin_requant.SECOND):
+        try:
+            tile(sch.copy(), add)
+        except (s_tir.ScheduleError, RuntimeError, ValueError):
+            continue
+        tile(sch, add)
+        return True
+    return False
 
 
 def _packed(sch: s_tir.Schedule, lay: Layout, intrin: str | None, lanes: int,

@@ -123,7 +123,7 @@ def register_intrinsic(name: str) -> None:
         return
     pixels, channels, kblocks = tile_intrins.shape(name)
     if kind == intrin_requant.KIND:
-        intrin_requant.intrin(pixels, channels)
+        intrin_requant.intrin(pixels, channels, kblocks)
     elif kind == "avx2":
         intrin_avx2.intrin(pixels, kblocks)
     else:

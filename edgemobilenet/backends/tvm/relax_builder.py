@@ -55,7 +55,6 @@ class _Builder:
         self.layout = layout
         self.form = form
         self.env: dict[str, Expr] = {}
-        self.dw_outputs: list[Expr] = []   # outputs of `_depthwise_neon` kernels
 
     # ---- small helpers -------------------------------------------------------------
     def emit(self, e: Expr) -> Expr:
@@ -95,8 +94,8 @@ class _Builder:
                              x, self.ints([zp_x]), name="prep")
                 wp, stride, dilation = te_packed.columns_weights(wp), (stride[0], 1), \
                     (dilation[0], 1)
-            elif not any(pads) and any(x.same_as(v) for v in self.dw_outputs):
-                xp = x   # aarch64's int8 layouts, channels % 8 == 0: a copy as is
+            elif not any(pads) and cp == w.shape[3] and lay.act_offset == 0:
+                xp = x   # the preparation would copy the input as is
             else:
                 xp = self.te(lambda t, z: te_packed.prepare_input(t, pads, cp, z, lay), x,
                              self.ints([zp_x]), name="prep")
@@ -179,7 +178,6 @@ class _Builder:
         y = self.te(body, x, self.c(te_depthwise.weights(w), "int8"), self.ints(table),
                     self.ints([zp_x, self.zp(n.outputs[0]), a.act_min, a.act_max]),
                     name="depthwise")
-        self.dw_outputs.append(y)
         return y
 
     @staticmethod
@@ -205,20 +203,11 @@ class _Builder:
 
     def add(self, n: QNode) -> Expr:
         m, sh, a = n.params["multiplier"], n.params["shift"], ops.attrs_of(n)
-        fm = self.form
         p = self.ints([self.zp(n.inputs[0]), self.zp(n.inputs[1]), self.zp(n.outputs[0]),
                        a.act_min, a.act_max, a.left_shift,
                        *(v for k in range(3) for v in tfp.scalar_qparams(m[k], sh[k]))])
-
-        def body(a: te.Tensor, b: te.Tensor, p: te.Tensor) -> te.Tensor:
-            def f(*i):
-                ai = (tirx.Cast("int32", a(*i)) - p[0]) << p[5]
-                bi = (tirx.Cast("int32", b(*i)) - p[1]) << p[5]
-                s = tfp.mbqm_at(ai, p, 6, fm) + tfp.mbqm_at(bi, p, 10, fm)
-                return tfp.clamp_i8(tfp.mbqm_at(s, p, 14, fm) + p[2], p[3], p[4])
-            return te.compute(a.shape, f, name="add")
-        return self.te(body, self.env[n.inputs[0]], self.env[n.inputs[1]], p, name="qadd",
-                       elemwise=True)
+        return self.te(lambda a, b, p: tfp.qadd(a, b, p, self.form), self.env[n.inputs[0]],
+                       self.env[n.inputs[1]], p, name="qadd", elemwise=True)
 
     def mul(self, n: QNode) -> Expr:
         a = ops.attrs_of(n)

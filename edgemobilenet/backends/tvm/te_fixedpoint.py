@@ -193,6 +193,18 @@ def requant_channels(acc: te.Tensor, bias: te.Tensor, m: te.Tensor, left: te.Ten
     return te.compute(shape, body, name="requant")
 
 
+def qadd(a: te.Tensor, b: te.Tensor, p: te.Tensor, form: str = INT64) -> te.Tensor:
+    """int8 `a + b` (same shapes) as TFLite adds: each input minus its zero point, shifted
+    left by `p[5]` and rescaled (`mbqm`), the sum rescaled, + zp, clamp; one stage. `p`:
+    `[zp_a, zp_b, zp_y, lo, hi, left_shift]`, then the `scalar_qparams` of a, b and the sum."""
+    def f(*i):
+        ai = (tirx.Cast("int32", a(*i)) - p[0]) << p[5]
+        bi = (tirx.Cast("int32", b(*i)) - p[1]) << p[5]
+        s = mbqm_at(ai, p, 6, form) + mbqm_at(bi, p, 10, form)
+        return clamp_i8(mbqm_at(s, p, 14, form) + p[2], p[3], p[4])
+    return te.compute(a.shape, f, name="add")
+
+
 def pad_zp(x: te.Tensor, pads: tuple[int, int, int, int], zp: te.Tensor) -> te.Tensor:
     """Pad NHWC int8 `x` spatially (top, left, bottom, right) with the zero point `zp[0]`."""
     top, left, bottom, right = pads

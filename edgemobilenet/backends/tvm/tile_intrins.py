@@ -1,7 +1,8 @@
 """Names of our register-tile tensor intrinsics.
 
 A name is `edgemb_<kind>_<pixels>x<channels>x<kblocks>` (kind `neon`, `sdot` or `avx2`;
-`requant`, the requantize tile of `intrin_requant`, has 0 k-blocks).
+`requant`, the requantize tile of `intrin_requant`, puts its residual-add variant there:
+0 none).
 The builders (`intrin_neon`, `intrin_avx2`, `intrin_requant`) name what they register with
 `name`; a trace
 read back from a tuning database names its intrinsics, and `ms_database` builds them
