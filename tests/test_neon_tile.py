@@ -337,3 +337,38 @@ def test_requant_add_tile_bit_exact_on_emulated_core(target, tmp_path):
     x[0, :, ::3] = 127
     assert_bit_exact_on_emulated_core(g, target, x, tmp_path / "tuned", db)
     assert_bit_exact_on_emulated_core(g, target, x, tmp_path / "default", "none")
+
+
+def _stem_graph(width: int, pads: list, stride: int, zp: int):
+    """A 3x3 stem over 3 channels (1, 5, width, 3) with input zero point `zp` (the padding
+    value)."""
+    b = GraphBuilder(np.random.default_rng(5), (1, 5, width, 3), 0.05, zp)
+    return b.build(b.conv2d("input", 8, kernel=3, stride=stride, padding=pads, act="relu6"))
+
+
+@pytest.mark.parametrize("target, width, want", [
+    ("rpi5", 8, True), ("rpi5", 12, True),
+    ("rpi5", 6, False),   # not a multiple of 4 pixels
+    ("rpi4", 8, False),   # the NEON stem gathers its columns instead
+])
+def test_stem_input_preparation_hand_written_on_dotprod(target, width, want):
+    """`prep_neon` prepares a 3-channel stem's input on aarch64 (not the NEON layout's
+    column gather) when its width is a multiple of 4 pixels."""
+    from edgemobilenet.backends.tvm.default_schedules import hand_written
+
+    mod = lower(_stem_graph(width, [1, 1, 1, 1], 1, -10), linux_target(target).tvm_target,
+                schedule=False)
+    preps = [f for gv, f in mod.functions.items() if gv.name_hint.startswith("prep")]
+    assert [hand_written(f) for f in preps] == [want]
+
+
+@pytest.mark.slow  # two emulated runs (import tvm under qemu), ~40 s each
+@pytest.mark.parametrize("width, pads, stride, zp", [
+    (8, [1, 1, 1, 1], 1, -128),   # two 4-pixel chunks: the first, then the row's last
+    (12, [0, 0, 1, 1], 2, 127),   # padding bottom and right only (stride 2, "SAME")
+])
+def test_stem_input_preparation_bit_exact_on_emulated_a76(width, pads, stride, zp, tmp_path):
+    g = _stem_graph(width, pads, stride, zp)
+    x = np.random.default_rng(2).integers(-128, 128, g.tensors[g.inputs[0]].shape,
+                                          dtype=np.int8)
+    assert_bit_exact_on_emulated_core(g, "rpi5", x, tmp_path)

@@ -20,7 +20,7 @@ import numpy as np
 import tvm
 from tvm import relax, te, tirx
 
-from edgemobilenet.backends.tvm import dw_neon, intrin_neon, layouts
+from edgemobilenet.backends.tvm import dw_neon, intrin_neon, layouts, prep_neon
 from edgemobilenet.backends.tvm import te_fixedpoint as tfp
 from edgemobilenet.backends.tvm import te_depthwise, te_packed
 from edgemobilenet.backends.tvm.layouts import Layout
@@ -96,6 +96,13 @@ class _Builder:
                     (dilation[0], 1)
             elif not any(pads) and cp == w.shape[3] and lay.act_offset == 0:
                 xp = x   # the preparation would copy the input as is
+            elif (self.form == tfp.SQRDMULH and lay.act_offset == 0
+                  and prep_neon.covers(self.g.tensors[n.inputs[0]].shape, cp)):
+                b_, h, wd, _ = self.g.tensors[n.inputs[0]].shape
+                shape = (b_, h + pads[0] + pads[2], wd + pads[1] + pads[3], cp)
+                xp = self.te(lambda t, z: te.extern(shape, [t, z], lambda ins, outs: prep_neon.stmt(
+                    *ins, outs[0], pads), name="prep_neon", dtype="int8"), x, self.ints([zp_x]),
+                    name="prep")
             else:
                 xp = self.te(lambda t, z: te_packed.prepare_input(t, pads, cp, z, lay), x,
                              self.ints([zp_x]), name="prep")
