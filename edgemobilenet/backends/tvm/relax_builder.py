@@ -55,6 +55,7 @@ class _Builder:
         self.layout = layout
         self.form = form
         self.env: dict[str, Expr] = {}
+        self.dw_outputs: list[Expr] = []   # outputs of `_depthwise_neon` kernels
 
     # ---- small helpers -------------------------------------------------------------
     def emit(self, e: Expr) -> Expr:
@@ -94,8 +95,12 @@ class _Builder:
                              x, self.ints([zp_x]), name="prep")
                 wp, stride, dilation = te_packed.columns_weights(wp), (stride[0], 1), \
                     (dilation[0], 1)
-            elif not any(pads) and cp == w.shape[3] and lay.act_offset == 0:
-                xp = x   # the preparation would copy the input as is
+            elif not any(pads) and cp == w.shape[3] and lay.act_offset == 0 and (
+                    lay is not layouts.NEON or any(x.same_as(v) for v in self.dw_outputs)):
+                # the preparation would copy the input as is; on the NEON layout (rpi3,
+                # rpi4) only after a depthwise kernel: the databases shipped for those
+                # targets hold kernels with the copy fused behind them (to drop on re-tuning)
+                xp = x
             elif (self.form == tfp.SQRDMULH and lay.act_offset == 0
                   and prep_neon.covers(self.g.tensors[n.inputs[0]].shape, cp)):
                 b_, h, wd, _ = self.g.tensors[n.inputs[0]].shape
@@ -185,6 +190,7 @@ class _Builder:
         y = self.te(body, x, self.c(te_depthwise.weights(w), "int8"), self.ints(table),
                     self.ints([zp_x, self.zp(n.outputs[0]), a.act_min, a.act_max]),
                     name="depthwise")
+        self.dw_outputs.append(y)
         return y
 
     @staticmethod
