@@ -121,7 +121,7 @@ def _add(rows: list, q, other, pa, add: int, nb: int) -> list:
 
     zp_mine = T.bind(T.broadcast(pa[mine], 4))
     out = []
-    for i, (y, o) in enumerate(zip(rows, _other_rows(other, pa[theirs], len(rows), nb))):
+    for y, o in zip(rows, _other_rows(other, pa[theirs], len(rows), nb)):
         clamped = T.max(T.min(y + four[0], four[2]), four[1])
         s = scaled(6 + 4 * mine, clamped - zp_mine) + scaled(6 + 4 * theirs, o)
         out.append(T.bind(_mbqm(pa, 14, s, pa[15])))
