@@ -289,10 +289,11 @@ def _add_graph():
     """Convs with a residual add fused behind their requant epilogue (`intrin_requant`'s
     add variants): pointwise 8 -> 24 (plain), 24 -> 24 + its input (the tile the add's
     first input), 24 -> 32 (plain), the sum + 32 -> 24 (second), a depthwise, 24 -> 16
-    (plain), 16 -> 16 + its input (first); 30 pixels (tiles of 6). The adds' parameters: a left shift on an input
-    (multiplier shift +1: 21 bits in all), multipliers up to 2^31 - 1 and a right shift of
-    20 (saturated sums), ties (multipliers 2^30, shifts -1), the calibrated ones; input zero
-    points -128, 127 and +-100 (|x - zp| up to 255), relu and relu6 clamps."""
+    (plain), 16 -> 16 + its input (first); 30 pixels (tiles of 6). The adds' parameters: a
+    left shift on an input (multiplier shift +1: 21 bits in all), multipliers up to
+    2^31 - 1 and a right shift of 20 (saturated sums), ties (multipliers 2^30, shifts -1),
+    the calibrated ones; input zero points -128, 127 and +-100 (|x - zp| up to 255), relu
+    and relu6 clamps."""
     b = GraphBuilder(np.random.default_rng(23), (1, 5, 6, 8), 0.05, -10)
     x0 = b.conv2d("input", 24, kernel=1, act="relu6")
     a1 = b.add(b.conv2d(x0, 24, kernel=1), x0, act="relu")
