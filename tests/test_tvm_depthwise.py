@@ -123,3 +123,59 @@ def test_neon_depthwise_bit_exact_on_emulated_core(target, h, w, c, zp, tmp_path
     x = np.random.default_rng(7).integers(-128, 128, (1, h, w, c), dtype=np.int8)
     x[0, ::2, ::3] = zp
     assert_bit_exact_on_emulated_core(g, target, x, tmp_path)
+
+
+# x86 AVX512-VNNI's hand-written kernel (`dw_vnni`): the same layer chain, channels a
+# multiple of 16 (48: 3 blocks), 5x5 kernels take two column vectors per kernel column
+VNNI_TARGET = {"kind": "llvm", "mtriple": "x86_64-linux-gnu", "mcpu": "sapphirerapids"}
+VNNI_MAPS = [(23, 29, 32, -128), (7, 7, 48, 127), (3, 2, 16, 0), (2, 2, 16, -7),
+             (1, 1, 16, 5)]
+
+
+def _hand_kernels(mod, name: str) -> int:
+    """Calls of the hand-written kernels `name` in `main`."""
+    from edgemobilenet.backends.tvm.kernel_profile import main_calls
+
+    funcs = {gv.name_hint: f for gv, f in mod.functions.items()
+             if isinstance(f, tvm.tirx.PrimFunc)}
+    return sum(1 for k, _ in main_calls(mod) if getattr(funcs[k].body, "block", None)
+               is not None and funcs[k].body.block.name_hint == name)
+
+
+def _host_has_vnni() -> bool:
+    from edgemobilenet.backends.tvm import layouts
+    return layouts.select(host_target()) is layouts.VNNI
+
+
+def test_vnni_kernel_covers_channels_multiple_of_16_on_vnni_only():
+    from edgemobilenet.backends.tvm.linux_target import linux_target
+
+    assert _hand_kernels(lower(_graph(9, 9, 32), VNNI_TARGET), "depthwise_vnni") == len(CASES)
+    assert _hand_kernels(lower(_graph(9, 9, 24), VNNI_TARGET), "depthwise_vnni") == 0
+    assert _hand_kernels(lower(_graph(9, 9, 32), linux_target("rpi5").tvm_target),
+                         "depthwise_vnni") == 0
+    no_vnni = {"kind": "llvm", "mtriple": "x86_64-linux-gnu", "mcpu": "znver3"}
+    assert _hand_kernels(lower(_graph(9, 9, 32), no_vnni), "depthwise_vnni") == 0
+    # the hand-written kernels declare their MACs: the same as the TE kernels'
+    g = _graph(9, 9, 32)
+    vnni = kernel_table(lower(g, VNNI_TARGET, schedule=False))
+    te = kernel_table(lower(g, no_vnni, schedule=False))
+    assert [k["macs"] for k in vnni if "depthwise" in k["name"]] == \
+        [k["macs"] for k in te if "depthwise" in k["name"]] != []
+
+
+@pytest.mark.skipif(not _host_has_vnni(), reason="the host has no AVX512-VNNI")
+@pytest.mark.parametrize("h, w, c, zp", VNNI_MAPS)
+def test_vnni_depthwise_bit_exact_on_host(h, w, c, zp):
+    g = _extreme_graph(h, w, c, zp, seed=h + c)
+    mod = lower(g, host_target())
+    assert _hand_kernels(mod, "depthwise_vnni") == len(NEON_CASES if min(h, w) > 7
+                                                       else SMALL_CASES) + 1
+    ex = compile_module(mod, host_target())
+    for seed in (7, 8):
+        x = np.random.default_rng(seed).integers(-128, 128, (1, h, w, c), dtype=np.int8)
+        x[0, ::2, ::3] = zp
+        if seed == 8:
+            x[0, 1::2] = 127
+        want = reference.run(g, x)[g.outputs[0]]
+        np.testing.assert_array_equal(run_local(ex, g, x)[g.outputs[0]], want)

@@ -20,7 +20,7 @@ import numpy as np
 import tvm
 from tvm import relax, te, tirx
 
-from edgemobilenet.backends.tvm import dw_neon, intrin_neon, layouts, prep_neon
+from edgemobilenet.backends.tvm import dw_neon, dw_vnni, intrin_neon, layouts, prep_neon
 from edgemobilenet.backends.tvm import te_fixedpoint as tfp
 from edgemobilenet.backends.tvm import te_depthwise, te_packed
 from edgemobilenet.backends.tvm.layouts import Layout
@@ -118,6 +118,9 @@ class _Builder:
         if groups == w.shape[0] == self.g.tensors[n.inputs[0]].shape[3] and w.shape[3] == 1:
             if self.form == tfp.SQRDMULH and dw_neon.covers(self.g.tensors[n.inputs[0]].shape):
                 return self._depthwise_neon(n, x, w, zp_x, pads, stride, dilation)
+            if self.form == tfp.PMULDQ and self.layout is layouts.VNNI and \
+                    dw_vnni.covers(self.g.tensors[n.inputs[0]].shape):
+                return self._depthwise_vnni(n, x, w, zp_x, pads, stride, dilation)
             acc = self.te(lambda t, k, z: te_depthwise.depthwise(t, k, z, pads, stride, dilation),
                           x, self.c(te_depthwise.weights(w), "int8"), self.ints([zp_x]),
                           name="depthwise")
@@ -192,6 +195,25 @@ class _Builder:
                     name="depthwise")
         self.dw_outputs.append(y)
         return y
+
+    def _depthwise_vnni(self, n: QNode, x: Expr, w: np.ndarray, zp_x: int, pads, stride,
+                        dilation) -> Expr:
+        """x86 AVX512-VNNI: the depthwise convolution and its requantization as one
+        hand-written kernel (`dw_vnni`; activations offset by +128 in the kernel)."""
+        a = ops.attrs_of(n)
+        shape = self.g.tensors[n.outputs[0]].shape
+        table = dw_vnni.params(self._qparams(n, w, zp_x + dw_vnni.OFFSET))
+        form = dw_vnni.Form.of(table)
+        kh = w.shape[1]
+        macs = int(np.prod(shape)) * w.shape[1] * w.shape[2]
+
+        def body(t: te.Tensor, k: te.Tensor, p: te.Tensor, q: te.Tensor) -> te.Tensor:
+            return te.extern(shape, [t, k, p, q], lambda ins, outs: declare_macs(dw_vnni.stmt(
+                *ins, outs[0], kh, pads, stride, dilation, form), macs), name="depthwise_vnni",
+                dtype="int8")
+        return self.te(body, x, self.c(dw_vnni.weights(w), "int8"), self.ints(table),
+                       self.ints([zp_x, self.zp(n.outputs[0]), a.act_min, a.act_max]),
+                       name="depthwise")
 
     @staticmethod
     def _qparams(n: QNode, w: np.ndarray, zp_x: int) -> np.ndarray:
