@@ -179,3 +179,30 @@ def test_vnni_depthwise_bit_exact_on_host(h, w, c, zp):
             x[0, 1::2] = 127
         want = reference.run(g, x)[g.outputs[0]]
         np.testing.assert_array_equal(run_local(ex, g, x)[g.outputs[0]], want)
+
+
+@pytest.mark.skipif(not _host_has_vnni(), reason="the host has no AVX512-VNNI")
+def test_vnni_depthwise_output_form_follows_its_readers():
+    """uint8 (the packed convolution's prepared input) only when every reader is an
+    unpadded convolution with groups 1: not when an unpadded depthwise also reads it, nor
+    for a graph output."""
+    b = GraphBuilder(np.random.default_rng(4), (1, 10, 11, 32), 0.05, 9)
+    a = b.conv2d("input", 32, kernel=3, groups=32, padding=[1, 1, 1, 1], act="relu6")
+    p1 = b.conv2d(a, 32, kernel=1)                                    # reads a: int8 kept
+    d2 = b.conv2d(a, 32, kernel=1, groups=32)                         # (both read a)
+    s = b.add(p1, d2)
+    d3 = b.conv2d(s, 32, kernel=3, groups=32, padding=[1, 1, 1, 1])
+    p3 = b.conv2d(d3, 16, kernel=1)                                   # only reader: uint8
+    d4 = b.conv2d(p3, 16, kernel=3, groups=16, stride=2, padding=[0, 0, 1, 1])
+    p4 = b.conv2d(d4, 16, kernel=1)                                   # d4 is an output too
+    g = b.build([p4, d4])
+    mod = lower(g, host_target())
+    assert _hand_kernels(mod, "depthwise_vnni") == 4
+    assert len([k for k in _kernels(mod) if k.startswith("prep")]) == 2   # p1's and p4's
+    ex = compile_module(mod, host_target())
+    for seed in (0, 1):
+        x = sample_input(g, np.random.default_rng(seed))
+        want = reference.run(g, x)
+        got = run_local(ex, g, x)
+        for t in g.outputs:
+            np.testing.assert_array_equal(got[t], want[t])

@@ -12,6 +12,8 @@ folded into the bias (`params`). A tap outside the input reads the zero point (b
 and columns know at build time which taps fall outside). Per output row and block of 16
 channels the weights are loaded once; rows run over threads. Epilogue: `te_fixedpoint`'s
 `PMULDQ` form (+ bias as the accumulator's start, `<< left` when a channel shifts left).
+When only unpadded packed convolutions read the output, it is stored as their prepared
+input (uint8 y + 128, `Form.unsigned`): no preparation kernel between them.
 """
 from __future__ import annotations
 
@@ -26,18 +28,21 @@ from edgemobilenet.backends.tvm import te_fixedpoint as tfp
 
 LANES = 16     # channels per block (one int32x16 accumulator per pixel)
 ROWS = 4       # kernel rows per column vector (the 4 bytes of a `vpdpbusd` lane)
-PIXELS = 4     # output pixels per interior tile
+PIXELS = 8     # output pixels per interior tile
 OFFSET = 128   # activations as uint8: x + 128
 
 
 @dataclass(frozen=True)
 class Form:
-    """The steps a layer needs: a left shift in some channel (`left`)."""
+    """The steps a layer needs: a left shift in some channel (`left`); the output as
+    uint8 `y + 128` (`unsigned`: only packed convolutions read it, as `layouts.VNNI`'s
+    prepared input)."""
     left: bool
+    unsigned: bool
 
     @staticmethod
-    def of(table: np.ndarray) -> Form:
-        return Form(bool((table[2] != 0).any()))
+    def of(table: np.ndarray, unsigned: bool) -> Form:
+        return Form(bool((table[2] != 0).any()), unsigned)
 
 
 def covers(shape) -> bool:
@@ -79,7 +84,7 @@ def stmt(x, w, p, q, y, kh: int, pads: tuple[int, int, int, int], stride: tuple[
          dilation: tuple[int, int], form: Form):
     """The kernel over buffers x (1, H, W, C) int8, w (`weights` of a `kh`-row kernel), p
     (`params`, whose `Form.of` is `form`), q [zp_x, zp_y, lo, hi] int32 -> y (1, OH, OW, C)
-    int8."""
+    int8 (uint8 + 128 with `form.unsigned`)."""
     _, h, wd, c = (int(v) for v in x.shape)
     kw, groups, _, _ = (int(v) for v in w.shape)
     _, oh, ow, _ = (int(v) for v in y.shape)
@@ -101,6 +106,7 @@ def stmt(x, w, p, q, y, kh: int, pads: tuple[int, int, int, int], stride: tuple[
         zpy = T.bind(T.broadcast(q[1], LANES))
         lo = T.bind(T.broadcast(q[2], LANES))
         hi = T.bind(T.broadcast(q[3], LANES))
+        shift = T.broadcast(T.int32(OFFSET), LANES)
 
         def column(xi: int | tirx.PrimExpr, g: int, inside: bool):
             parts = []
@@ -128,7 +134,8 @@ def stmt(x, w, p, q, y, kh: int, pads: tuple[int, int, int, int], stride: tuple[
                 a = acc << lsh if form.left else acc
                 a = tirx.call_intrin("int32x16", tfp.PMULDQ_OP, a, m, rsh)
                 out = tirx.Max(tirx.Min(a + zpy, hi), lo)
-                T.buffer_store(y, T.Cast("int8x16", out), [0, oy, ox0 + i, T.ramp(ch, 1, LANES)])
+                out = T.Cast("uint8x16", out + shift) if form.unsigned else T.Cast("int8x16", out)
+                T.buffer_store(y, out, [0, oy, ox0 + i, T.ramp(ch, 1, LANES)])
 
         inner_c = [o for o in range(ow) if cols[o] == full_c]
         for o in range(ow):

@@ -55,7 +55,9 @@ class _Builder:
         self.layout = layout
         self.form = form
         self.env: dict[str, Expr] = {}
-        self.dw_outputs: list[Expr] = []   # outputs of `_depthwise_neon` kernels
+        # outputs of hand-written depthwise kernels in the layout's activation form
+        # (`_depthwise_neon`: int8; `_depthwise_vnni`: uint8 when only pointwise read them)
+        self.dw_outputs: list[Expr] = []
 
     # ---- small helpers -------------------------------------------------------------
     def emit(self, e: Expr) -> Expr:
@@ -203,17 +205,28 @@ class _Builder:
         a = ops.attrs_of(n)
         shape = self.g.tensors[n.outputs[0]].shape
         table = dw_vnni.params(self._qparams(n, w, zp_x + dw_vnni.OFFSET))
-        form = dw_vnni.Form.of(table)
+        form = dw_vnni.Form.of(table, self._only_pointwise_reads(n.outputs[0]))
         kh = w.shape[1]
         macs = int(np.prod(shape)) * w.shape[1] * w.shape[2]
 
         def body(t: te.Tensor, k: te.Tensor, p: te.Tensor, q: te.Tensor) -> te.Tensor:
             return te.extern(shape, [t, k, p, q], lambda ins, outs: declare_macs(dw_vnni.stmt(
                 *ins, outs[0], kh, pads, stride, dilation, form), macs), name="depthwise_vnni",
-                dtype="int8")
-        return self.te(body, x, self.c(dw_vnni.weights(w), "int8"), self.ints(table),
-                       self.ints([zp_x, self.zp(n.outputs[0]), a.act_min, a.act_max]),
-                       name="depthwise")
+                dtype="uint8" if form.unsigned else "int8")
+        y = self.te(body, x, self.c(dw_vnni.weights(w), "int8"), self.ints(table),
+                    self.ints([zp_x, self.zp(n.outputs[0]), a.act_min, a.act_max]),
+                    name="depthwise")
+        if form.unsigned:
+            self.dw_outputs.append(y)
+        return y
+
+    def _only_pointwise_reads(self, t: str) -> bool:
+        """Whether tensor `t` is read only as the input of unpadded convolutions with
+        groups == 1 (packed: their prepared input is `t` + 128 as uint8) and is no output."""
+        readers = [n for n in self.g.nodes if t in n.inputs]
+        return t not in self.g.outputs and bool(readers) and all(
+            n.op == "conv2d" and n.inputs[0] == t and ops.attrs_of(n).groups == 1
+            and not any(ops.attrs_of(n).padding) for n in readers)
 
     @staticmethod
     def _qparams(n: QNode, w: np.ndarray, zp_x: int) -> np.ndarray:
