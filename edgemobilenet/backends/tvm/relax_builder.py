@@ -97,6 +97,8 @@ class _Builder:
                              x, self.ints([zp_x]), name="prep")
                 wp, stride, dilation = te_packed.columns_weights(wp), (stride[0], 1), \
                     (dilation[0], 1)
+            elif not any(pads) and lay.act_offset and any(x.same_as(v) for v in self.dw_outputs):
+                xp = x   # x86 VNNI: `_depthwise_vnni` stored its output prepared (uint8)
             elif not any(pads) and cp == w.shape[3] and lay.act_offset == 0 and (
                     lay is not layouts.NEON or any(x.same_as(v) for v in self.dw_outputs)):
                 # the preparation would copy the input as is; on the NEON layout (rpi3,
