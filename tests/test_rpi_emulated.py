@@ -70,7 +70,7 @@ def test_tiny_tuning_over_tracker_on_emulated_rpi4_is_reused_by_compile(rpi4_bui
                          threads=2) as board:
             summary = tune(g, t, tmp_path / "db", trials=2, tracker=f"127.0.0.1:{port}",
                            key=t.rpc_key, max_tasks=1, strategy="replay-trace",
-                           space="metaschedule", in_process_build=True, timeout_sec=120)
+                           space="metaschedule", timeout_sec=120)
             assert summary["measured"] >= 1
             tuned = tmp_path / "tuned"
             compile_linux(g, "rpi4", tuned, tune_db=tmp_path / "db")
@@ -81,7 +81,7 @@ def test_tiny_tuning_over_tracker_on_emulated_rpi4_is_reused_by_compile(rpi4_bui
             start = time.monotonic()
             hung = tune(g, t, tmp_path / "db2", trials=1, tracker=f"127.0.0.1:{port}",
                         key=t.rpc_key, max_tasks=1, strategy="replay-trace",
-                        space="metaschedule", in_process_build=True, timeout_sec=10)
+                        space="metaschedule", timeout_sec=10)
             assert hung["measured"] == 0
             assert time.monotonic() - start < 90
             os.killpg(board.proc.pid, signal.SIGCONT)
@@ -96,6 +96,5 @@ def test_tiny_tuning_on_a_boards_rpc_server(rpi4_build, tmp_path):
     g, _ = rpi4_build
     board = direct_board()
     s = tune(g, linux_target("rpi4"), tmp_path / "db", trials=1,
-             rpc=f"{board.host}:{board.port}", max_tasks=1, strategy="replay-trace",
-             in_process_build=True, timeout_sec=120)
+             rpc=f"{board.host}:{board.port}", max_tasks=1, strategy="replay-trace", timeout_sec=120)
     assert s["measured"] == 1

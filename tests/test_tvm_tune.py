@@ -6,10 +6,12 @@ fails at once."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import numpy as np
 import pytest
+import tvm
 from qgraph_builders import conv2d, sample_input
 
 from edgemobilenet.backends.tvm import layouts
@@ -27,10 +29,10 @@ def test_tiny_tuning_run_applies_bit_exact(tmp_path):
     g = conv2d(np.random.default_rng(0), h=8, w=8, c_in=16, c_out=16, kernel=1, act="relu")
     host = linux_target("host")
     summary = tune(g, host, tmp_path / "db", trials=2, local=True, max_tasks=1,
-                   in_process_build=True, space="metaschedule")
+                   space="metaschedule")
     assert summary["measured"] >= 1 and len(summary["tasks"]) == 1
     again = tune(g, host, tmp_path / "db", trials=2, local=True, max_tasks=1,
-                 in_process_build=True, space="metaschedule")
+                 space="metaschedule")
     assert again["new_records"] == 0 and again["records"] == summary["records"]
     ex = compile_qgraph(g, host.tvm_target, tmp_path / "db")
     for seed in (1, 2):
@@ -97,3 +99,26 @@ def test_tune_cli_shows_progress_and_resumes(tmp_path):
     again = CliRunner().invoke(main, [*args, "--json"])
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["new_records"] == 0
+
+
+@pytest.mark.slow  # 10-60 s: a build worker starts (it imports TVM and its intrinsics)
+def test_worker_builder_stops_a_build_past_its_limit():
+    """A candidate whose build outlasts the limit fails, as a result, not a hang."""
+    from tvm import te
+    from tvm.s_tir import meta_schedule as ms
+
+    from edgemobilenet.backends.tvm.tune import WorkerBuilder
+
+    a = te.placeholder((16,), "int32", name="a")
+    mod = tvm.IRModule({"main": te.create_prim_func([a, te.compute((16,), lambda i: a[i] + 1)])})
+    inp = ms.builder.BuilderInput(mod, tvm.target.Target("llvm"))
+    builder = WorkerBuilder(timeout_sec=120)
+    try:
+        (ok,) = builder.build([inp])
+        builder.timeout_sec = 0.001   # less than any build
+        (late,) = builder.build([inp])
+        assert builder.worker is None   # the late build's worker is gone
+    finally:
+        builder.close()
+    assert late.artifact_path is None and "stopped after 0 s" in late.error_msg
+    assert ok.error_msg is None and os.path.isfile(ok.artifact_path)

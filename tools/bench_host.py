@@ -107,7 +107,7 @@ def _tune(g, db: Path, trials_per_task: int, strategy: str) -> dict:
         return json.loads(info.read_text())
     t = time.perf_counter()
     summary = tune(g, linux_target("host"), db, trials=100_000, local=True,
-                   trials_per_task=trials_per_task, strategy=strategy, in_process_build=True)
+                   trials_per_task=trials_per_task, strategy=strategy)
     doc = {"trials_per_task": trials_per_task, "strategy": strategy,
            "tasks": len(summary["tasks"]), "records": summary["records"],
            "tune_s": round(time.perf_counter() - t, 1)}

@@ -15,6 +15,7 @@ import tvm
 from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
 from tvm.s_tir.meta_schedule.builder import local_builder
+from tvm.support.popen_pool import PopenWorker
 
 from edgemobilenet.backends.tvm import default_schedules, knob_space
 from edgemobilenet.backends.tvm.bounded_runner import BoundedRPCRunner
@@ -30,6 +31,9 @@ from edgemobilenet.errors import EdgembError
 from edgemobilenet.quant.qgraph import QGraph
 
 SPACES = ("knobs", "metaschedule")
+BUILDS_PER_WORKER = 64
+BUILD_TIMEOUT_S = 300.0   # one candidate's build and export (seconds when all is well)
+WORKER_START_TIMEOUT_S = 900.0
 CANDIDATE_PREFIX = "edgemb-ms-"   # an exported candidate's directory (MetaSchedule removes it)
 
 
@@ -40,31 +44,68 @@ def export_aarch64(mod: tvm.runtime.Module) -> str:
     return path
 
 
-@derived_object
-class InProcessBuilder(ms.builder.PyBuilder):
-    """Builds candidates one by one in this process (no timeout).
+def _warm_up() -> None:
+    """In a new build worker: the imports a build needs (TVM's tensor intrinsics take
+    seconds to minutes on a busy machine), so that a build's time limit is the build's."""
+    import tvm.s_tir.tensor_intrin  # noqa: F401  pylint: disable=unused-import
 
-    `LocalBuilder` starts a fresh worker pool (each worker imports TVM) for every batch,
-    which dominates small per-task budgets on a busy 2-core machine. `args` learns which
-    library came from which candidate (the emulated runner's arguments).
+
+def _build_and_export(f_export, mod: tvm.IRModule, target: tvm.target.Target) -> str:
+    """In the build worker: one candidate built under `pass_context` and exported."""
+    return (f_export or local_builder.default_export)(build_candidate(mod, target))
+
+
+@derived_object
+class WorkerBuilder(ms.builder.PyBuilder):
+    """Builds candidates one by one in a worker process kept across batches, each within
+    `timeout_sec`: a build past it fails its candidate and the worker is replaced (one LLVM
+    build of an aarch64 candidate has run for over 20 minutes). `LocalBuilder` starts a pool
+    per batch, whose workers each import TVM: that dominates small per-task budgets on a
+    busy 2-core machine. `args` learns which library came from which candidate (the emulated
+    runner's arguments). Call `close` when tuning ends.
     """
 
-    def __init__(self, f_export=None, args: KernelArgs | None = None):
+    def __init__(self, f_export=None, args: KernelArgs | None = None,
+                 timeout_sec: float = BUILD_TIMEOUT_S) -> None:
         super().__init__()
-        self.f_export = f_export or local_builder.default_export
-        self.args = args
+        self.f_export, self.args, self.timeout_sec = f_export, args, timeout_sec
+        self.worker: PopenWorker | None = None
+        self.builds = 0
+
+    def _call(self, fn, args: tuple, timeout: float):
+        """`fn(*args)` in the worker, started and warmed up first if needed (a worker serves
+        BUILDS_PER_WORKER builds: TVM's popen workers leak over many)."""
+        if self.worker is None or self.builds >= BUILDS_PER_WORKER:
+            self.close()
+            self.worker = PopenWorker()
+            self.worker.send(_warm_up, timeout=WORKER_START_TIMEOUT_S)
+            self.worker.recv()
+        self.builds += 1
+        self.worker.send(fn, args, timeout=timeout)
+        return self.worker.recv()
 
     def build(self, build_inputs: list) -> list:
         results = []
         for bi in build_inputs:
             try:
-                lib = self.f_export(build_candidate(bi.mod, bi.target))
+                lib = self._call(_build_and_export, (self.f_export, bi.mod, bi.target),
+                                 self.timeout_sec)
                 if self.args is not None:
                     self.args.built(bi.mod, lib)
                 results.append(ms.builder.BuilderResult(lib, None))
+            except TimeoutError:
+                self.close()
+                results.append(ms.builder.BuilderResult(
+                    None, f"build stopped after {self.timeout_sec:.0f} s"))
             except Exception as e:  # a bad candidate is a result, not a crash
-                results.append(ms.builder.BuilderResult(None, f"InProcessBuilder: {e}"))
+                results.append(ms.builder.BuilderResult(None, f"build failed: {e}"))
         return results
+
+    def close(self) -> None:
+        """Stop the build worker."""
+        if self.worker is not None:
+            self.worker.kill()
+            self.worker, self.builds = None, 0
 
 
 def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int, *,
@@ -72,7 +113,7 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
          rpc: str | None = None, emulate: bool = False,
          trials_per_task: int | None = None, max_tasks: int | None = None,
          timeout_sec: float = 300, strategy: str = "evolutionary",
-         in_process_build: bool = False, space: str = "knobs",
+         space: str = "knobs",
          progress: Progress | None = None) -> dict[str, Any]:
     """Tune up to `trials` candidates over the graph's kernels into `db_dir`.
 
@@ -80,8 +121,8 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
     this process), "metaschedule" MetaSchedule's own space with `strategy`.
     `max_tasks` keeps only the first N kernels (smoke tests). `strategy` is MetaSchedule's
     search strategy: "evolutionary" (cost model) or "replay-trace" (random samples of the
-    design space: cheaper per trial, for small budgets). `in_process_build` compiles
-    candidates in this process: no worker pool per batch, but no build timeout either.
+    design space: cheaper per trial, for small budgets). Candidates are built in one worker
+    process (`WorkerBuilder`), each within `BUILD_TIMEOUT_S`; `timeout_sec` limits a run.
     Resumable: records already in `db_dir` count toward `trials` and each task's budget,
     so running again with the same budget measures nothing new. `progress` gets a dict
     after each measured batch (see `ms_progress`). Returns a summary dict.
@@ -134,9 +175,7 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
         args = KernelArgs(mod, [t.task_name for t in tasks])
         runner = EmulatedInsnRunner(target.qemu_cpu, timeout_sec=timeout_sec, args=args)
     f_export = None if target.is_host else export_aarch64
-    builder = (InProcessBuilder(f_export, args) if in_process_build or space == "knobs"
-               else ms.builder.LocalBuilder(timeout_sec=timeout_sec, f_build=build_candidate,
-                                            f_export=f_export))
+    builder = WorkerBuilder(f_export, args)
     per_task = trials_per_task or trials
     db = open_database(db_dir)
     done = {t.task_name: attempted(db, t.dispatched[0]) for t in tasks}
@@ -150,7 +189,7 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
                                               "random", "round-robin")
         else:
             gen, strat, batch, cost, sched = "post-order-apply", strategy, 16, "xgb", "gradient"
-        with quiet_metaschedule(), _closing(runner):
+        with quiet_metaschedule(), _closing(runner, builder):
             contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
                 todo, work_dir=str(db_dir), space=gen, strategy=strat)
             ms.tune.tune_tasks(
@@ -169,11 +208,12 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
 
 
 @contextlib.contextmanager
-def _closing(runner):
-    """Stop a runner's own worker (the emulated core) and its files when tuning ends, on
-    every path."""
+def _closing(runner, builder: WorkerBuilder):
+    """Stop the build worker and a runner's own worker (the emulated core) and its files
+    when tuning ends, on every path."""
     try:
         yield
     finally:
+        builder.close()
         if hasattr(runner, "close"):
             runner.close()
