@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from tvm import tirx
 from tvm.script import tirx as T
-from tvm.script.ir_builder import IRBuilder
 
+from edgemobilenet.backends.tvm.dw_window import Window
 from edgemobilenet.backends.tvm.intrin_neon import neon
 
 LANES = 8      # channels per block (one int16x8, two int32x4 accumulators per pixel)
@@ -61,11 +61,6 @@ def params(qparams: np.ndarray) -> np.ndarray:
     return np.stack([bias, m, left, -right]).astype(np.int32)
 
 
-def _valid(o: int, stride: int, dil: int, pad: int, k: int, size: int) -> tuple[int, ...]:
-    """The taps of output index `o` that read inside the input."""
-    return tuple(t for t in range(k) if 0 <= o * stride + t * dil - pad < size)
-
-
 def stmt(x, w, p, q, y, pads: tuple[int, int, int, int], stride: tuple[int, int],
          dilation: tuple[int, int], form: Form):
     """The kernel over buffers x (1, H, W, C) int8, w (KH, KW, C) int8, p (`params`, whose
@@ -75,11 +70,7 @@ def stmt(x, w, p, q, y, pads: tuple[int, int, int, int], stride: tuple[int, int]
     _, oh, ow, _ = (int(v) for v in y.shape)
     top, left, _, _ = pads
     (sh, sw), (dh, dw) = stride, dilation
-    rows = [_valid(o, sh, dh, top, kh, h) for o in range(oh)]
-    cols = [_valid(o, sw, dw, left, kw, wd) for o in range(ow)]
-    full_r, full_c = tuple(range(kh)), tuple(range(kw))
-    inner_r = [o for o in range(oh) if rows[o] == full_r]
-    inner_c = [o for o in range(ow) if cols[o] == full_c]
+    win = Window.of((h, wd), (oh, ow), (kh, kw), pads, stride, dilation)
 
     def row(oy, vky, k):
         """Output row `oy` (an expression), whose taps `vky` read inside, channel block k."""
@@ -114,30 +105,9 @@ def stmt(x, w, p, q, y, pads: tuple[int, int, int, int], stride: tuple[int, int]
                 out = _requant(acc, pv, zpy, lo, hi, form)
                 T.buffer_store(y, out, [0, oy, ox0 + i, T.ramp(ch, 1, LANES)])
 
-        for o in range(ow):
-            if o not in inner_c:
-                pixels(o, [cols[o]])
-            elif o == inner_c[0]:
-                tiles = len(inner_c) // PIXELS
-                if tiles:
-                    with T.serial(0, tiles) as t:
-                        pixels(o + t * PIXELS, [full_c] * PIXELS)
-                for j in range(o + tiles * PIXELS, inner_c[-1] + 1):
-                    pixels(j, [full_c])
+        win.columns(PIXELS, pixels)
 
-    with IRBuilder() as ib:
-        with T.parallel(0, oh * (c // LANES)) as it:
-            oy, k = it // (c // LANES), it % (c // LANES)
-            for o in range(oh):
-                if o not in inner_r:
-                    with T.If(oy == o):
-                        with T.Then():
-                            row(o, rows[o], k)
-            if inner_r:
-                with T.If(tirx.all(oy >= inner_r[0], oy <= inner_r[-1])):
-                    with T.Then():
-                        row(oy, full_r, k)
-    return ib.get()
+    return win.rows_stmt(c // LANES, row)
 
 
 def _sum_wide(acc: list, taps: list) -> list:

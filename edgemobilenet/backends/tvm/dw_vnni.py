@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 from tvm import tirx
 from tvm.script import tirx as T
-from tvm.script.ir_builder import IRBuilder
 
 from edgemobilenet.backends.tvm import te_fixedpoint as tfp
+from edgemobilenet.backends.tvm.dw_window import Window
 
 LANES = 16     # channels per block (one int32x16 accumulator per pixel)
 ROWS = 4       # kernel rows per column vector (the 4 bytes of a `vpdpbusd` lane)
@@ -66,11 +66,6 @@ def params(qparams: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(qparams[:, :4].T).astype(np.int32)
 
 
-def _valid(o: int, stride: int, dil: int, pad: int, k: int, size: int) -> tuple[int, ...]:
-    """The taps of output index `o` that read inside the input."""
-    return tuple(t for t in range(k) if 0 <= o * stride + t * dil - pad < size)
-
-
 def _dpbusd(acc, a_u8, b_i8):
     return T.call_llvm_pure_intrin(T.llvm_lookup_intrinsic_id("llvm.x86.avx512.vpdpbusd.512"),
                                    acc, a_u8, b_i8, dtype="int32x16")
@@ -90,10 +85,7 @@ def stmt(x, w, p, q, y, kh: int, pads: tuple[int, int, int, int], stride: tuple[
     _, oh, ow, _ = (int(v) for v in y.shape)
     top, left, _, _ = pads
     (sh, sw), (dh, dw) = stride, dilation
-    rows = [_valid(o, sh, dh, top, kh, h) for o in range(oh)]
-    cols = [_valid(o, sw, dw, left, kw, wd) for o in range(ow)]
-    full_r, full_c = tuple(range(kh)), tuple(range(kw))
-    inner_r = [o for o in range(oh) if rows[o] == full_r]
+    win = Window.of((h, wd), (oh, ow), (kh, kw), pads, stride, dilation)
 
     def row(oy, vky, k):
         """Output row `oy` (an expression), whose kernel rows `vky` read inside, block k."""
@@ -137,28 +129,6 @@ def stmt(x, w, p, q, y, kh: int, pads: tuple[int, int, int, int], stride: tuple[
                 out = T.Cast("uint8x16", out + shift) if form.unsigned else T.Cast("int8x16", out)
                 T.buffer_store(y, out, [0, oy, ox0 + i, T.ramp(ch, 1, LANES)])
 
-        inner_c = [o for o in range(ow) if cols[o] == full_c]
-        for o in range(ow):
-            if o not in inner_c:
-                pixels(o, [cols[o]])
-            elif o == inner_c[0]:
-                tiles = len(inner_c) // PIXELS
-                if tiles:
-                    with T.serial(0, tiles) as t:
-                        pixels(o + t * PIXELS, [full_c] * PIXELS)
-                for j in range(o + tiles * PIXELS, inner_c[-1] + 1):
-                    pixels(j, [full_c])
+        win.columns(PIXELS, pixels)
 
-    with IRBuilder() as ib:
-        with T.parallel(0, oh * (c // LANES)) as it:
-            oy, k = it // (c // LANES), it % (c // LANES)
-            for o in range(oh):
-                if o not in inner_r:
-                    with T.If(oy == o):
-                        with T.Then():
-                            row(o, rows[o], k)
-            if inner_r:
-                with T.If(tirx.all(oy >= inner_r[0], oy <= inner_r[-1])):
-                    with T.Then():
-                        row(oy, full_r, k)
-    return ib.get()
+    return win.rows_stmt(c // LANES, row)
