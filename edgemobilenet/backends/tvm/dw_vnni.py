@@ -80,12 +80,11 @@ def stmt(x, w, p, q, y, kh: int, pads: tuple[int, int, int, int], stride: tuple[
     """The kernel over buffers x (1, H, W, C) int8, w (`weights` of a `kh`-row kernel), p
     (`params`, whose `Form.of` is `form`), q [zp_x, zp_y, lo, hi] int32 -> y (1, OH, OW, C)
     int8 (uint8 + 128 with `form.unsigned`)."""
-    _, h, wd, c = (int(v) for v in x.shape)
+    c = int(x.shape[3])
     kw, groups, _, _ = (int(v) for v in w.shape)
-    _, oh, ow, _ = (int(v) for v in y.shape)
+    win = Window.of(x, y, (kh, kw), pads, stride, dilation)
     top, left, _, _ = pads
     (sh, sw), (dh, dw) = stride, dilation
-    win = Window.of((h, wd), (oh, ow), (kh, kw), pads, stride, dilation)
 
     def row(oy, vky, k):
         """Output row `oy` (an expression), whose kernel rows `vky` read inside, block k."""

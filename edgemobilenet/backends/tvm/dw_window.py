@@ -29,10 +29,11 @@ class Window:
     full_c: Taps
 
     @staticmethod
-    def of(in_hw: tuple[int, int], out_hw: tuple[int, int], kernel: tuple[int, int],
-           pads: tuple[int, int, int, int], stride: tuple[int, int],
-           dilation: tuple[int, int]) -> Window:
-        (h, wd), (oh, ow), (kh, kw) = in_hw, out_hw, kernel
+    def of(x, y, kernel: tuple[int, int], pads: tuple[int, int, int, int],
+           stride: tuple[int, int], dilation: tuple[int, int]) -> Window:
+        """For buffers x (1, H, W, C) -> y (1, OH, OW, C) and a (KH, KW) kernel."""
+        (_, h, wd, _), (_, oh, ow, _) = ([int(v) for v in b.shape] for b in (x, y))
+        kh, kw = kernel
         top, left, _, _ = pads
         (sh, sw), (dh, dw) = stride, dilation
         return Window([_valid(o, sh, dh, top, kh, h) for o in range(oh)],
