@@ -38,7 +38,7 @@ CANDIDATE_PREFIX = "edgemb-ms-"   # an exported candidate's directory (MetaSched
 
 
 def export_aarch64(mod: tvm.runtime.Module) -> str:
-    """LocalBuilder export hook: cross-compile a candidate for an aarch64 board."""
+    """The build worker's export step: cross-compile a candidate for an aarch64 board."""
     path = os.path.join(tempfile.mkdtemp(prefix=CANDIDATE_PREFIX), "candidate.so")
     mod.export_library(path, fcompile=shared_library_compiler("aarch64-linux-gnu-gcc"))
     return path
@@ -117,8 +117,8 @@ def tune(g: QGraph, target: LinuxTarget, db_dir: str | os.PathLike, trials: int,
          progress: Progress | None = None) -> dict[str, Any]:
     """Tune up to `trials` candidates over the graph's kernels into `db_dir`.
 
-    `space` "knobs" searches our default schedules' knobs (`knob_space`: candidates built in
-    this process), "metaschedule" MetaSchedule's own space with `strategy`.
+    `space` "knobs" searches our default schedules' knobs (`knob_space`), "metaschedule"
+    MetaSchedule's own space with `strategy`.
     `max_tasks` keeps only the first N kernels (smoke tests). `strategy` is MetaSchedule's
     search strategy: "evolutionary" (cost model) or "replay-trace" (random samples of the
     design space: cheaper per trial, for small budgets). Candidates are built in one worker
