@@ -101,7 +101,7 @@ def test_tune_cli_shows_progress_and_resumes(tmp_path):
     assert json.loads(again.stdout)["new_records"] == 0
 
 
-@pytest.mark.slow  # 10-60 s: a build worker starts (it imports TVM and its intrinsics)
+@pytest.mark.slow  # 10-60 s: a build worker starts (it imports TVM)
 def test_worker_builder_stops_a_build_past_its_limit():
     """A candidate whose build outlasts the limit fails, as a result, not a hang."""
     from tvm import te

@@ -17,7 +17,7 @@ from tvm.s_tir import meta_schedule as ms
 from tvm.s_tir.meta_schedule.builder import local_builder
 from tvm.support.popen_pool import PopenWorker
 
-from edgemobilenet.backends.tvm import default_schedules, knob_space
+from edgemobilenet.backends.tvm import default_schedules, knob_space, tvm_compat
 from edgemobilenet.backends.tvm.bounded_runner import BoundedRPCRunner
 from edgemobilenet.backends.tvm.build import (build_candidate, lower, shared_library_compiler,
                                               tvm_target)
@@ -45,8 +45,10 @@ def export_aarch64(mod: tvm.runtime.Module) -> str:
 
 
 def _warm_up() -> None:
-    """In a new build worker: the imports a build needs (TVM's tensor intrinsics take
-    seconds to minutes on a busy machine), so that a build's time limit is the build's."""
+    """In a new build worker: the imports a build needs, so that a build's time limit is the
+    build's. `default_build` imports TVM's tensor intrinsics package, whose `__init__` takes
+    25 s of CPU; candidates arrive tensorized, so the lean package stands in for it."""
+    tvm_compat.lean_tensor_intrin_package()
     import tvm.s_tir.tensor_intrin  # noqa: F401  pylint: disable=unused-import
 
 
