@@ -101,13 +101,9 @@ def _extract(debs: list[Path], root: Path, say: Progress) -> None:
     for i, deb in enumerate(debs, 1):
         if i % 20 == 1 or i == len(debs):
             say(f"extracting packages {i}/{len(debs)}")
-        fs = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
-        tar = subprocess.run(["tar", "-x", "--keep-directory-symlink", "-C", str(root)],
-                             stdin=fs.stdout, capture_output=True)
-        fs.stdout.close()
-        if fs.wait() != 0 or tar.returncode != 0:
-            raise EdgembError(f"pi emulator: cannot extract {deb.name}: "
-                              f"{tar.stderr.decode()[-200:]}")
+        _run(["bash", "-o", "pipefail", "-c", 'dpkg-deb --fsys-tarfile "$1" | '
+              'tar -x --keep-directory-symlink -C "$2"', "extract", str(deb), str(root)],
+             f"extracting {deb.name}", timeout=child.TOOL_TIMEOUT_S)
 
 
 def _install_wheels(wheels: Path, site: Path, say: Progress, names: list[str] = WHEELS
