@@ -353,6 +353,10 @@ def test_eval_compares_with_litert(tmp_path):
     res = json.loads(r.output.strip().splitlines()[-1])
     assert res["images"] == 20 and res["runtime"] == "litert"
     assert res["exact_images"] == 1.0 and res["agreement"] == 1.0
+    table = CliRunner().invoke(main, ["eval", str(path), "--data", "fashion-mnist", "--limit",
+                                      "20", "--litert-kernels", "ref"]).output
+    assert "LiteRT (ref kernels" in table and "edgemb int8" in table
+    assert "top-1 agreement 100.00%" in table
 
 
 @pytest.mark.parametrize("name,ops", [

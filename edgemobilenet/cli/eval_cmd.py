@@ -94,13 +94,7 @@ def command(model, data, int8, qgraph_file, eval_limit, calib, method, per_tenso
         click.echo(json.dumps(res))
         return
     console.print(f"{title} on {res['images']} images of {data}", highlight=False)
-    table = Table()
-    for col in ("model", "top-1 %", "top-5 %"):
-        table.add_column(col, justify="left" if col == "model" else "right")
-    for key in ("float", "int8"):
-        if key in res:
-            table.add_row(key, f"{100 * res[key]['top1']:.2f}", f"{100 * res[key]['top5']:.2f}")
-    console.print(table)
+    console.print(_accuracy_table(res, (("float", "float"), ("int8", "int8"))))
     if "agreement" in res:
         console.print(f"float/int8 top-1 agreement: {100 * res['agreement']:.2f}%")
 
@@ -109,53 +103,54 @@ def _eval_int8_onnx(model: str, data: str, eval_limit: int | None, console: Cons
                     as_json: bool) -> None:
     from edgemobilenet.quant.onnx_peer import OnnxPeer
     from edgemobilenet.quant.onnx_qdq_import import import_onnx_int8
-    from edgemobilenet.quant.runtime_compare import compare
 
     q, g, info = import_onnx_int8(model)
+    _compare_with_runtime(model, data, eval_limit, q, OnnxPeer(model, q, g, info),
+                          "onnxruntime (CPU, the file as written)", console, as_json)
+
+
+def _eval_tflite(model: str, data: str, eval_limit: int | None, kernels: str, console: Console,
+                 as_json: bool) -> None:
+    from edgemobilenet.quant.tflite_compare import LitertPeer
+
+    peer = LitertPeer(model, kernels)
+    _compare_with_runtime(model, data, eval_limit, peer.q, peer,
+                          f"LiteRT ({kernels} kernels, the file as written)", console, as_json)
+
+
+def _compare_with_runtime(model: str, data: str, eval_limit: int | None, q: qgraph.QGraph,
+                          peer, label: str, console: Console, as_json: bool) -> None:
+    """Our reference executor on the imported `q` against `peer` (the file's own runtime,
+    called `label`), image by image (`runtime_compare.compare`), as a table or JSON."""
+    from edgemobilenet.quant.runtime_compare import compare
+
     preprocess, channels = _qgraph_preprocess(q, data)
     ds = limit_dataset(open_dataset(data, train=False, preprocess=preprocess,
                                     in_channels=channels), eval_limit)
     with progress_bar(console, not as_json) as p:
         task = p.add_task("evaluating", total=len(ds), info="") if p else None
-        res = compare(q, OnnxPeer(model, q, g, info), ds,
+        res = compare(q, peer, ds,
                       progress=(lambda n: p.update(task, completed=n)) if p else None)
-    _print_runtime_compare(model, data, res, "onnxruntime (CPU, the file as written)",
-                           console, as_json)
-
-
-def _eval_tflite(model: str, data: str, eval_limit: int | None, kernels: str, console: Console,
-                 as_json: bool) -> None:
-    from edgemobilenet.quant.runtime_compare import compare
-    from edgemobilenet.quant.tflite_compare import LitertPeer
-
-    peer = LitertPeer(model, kernels)
-    preprocess, channels = _qgraph_preprocess(peer.q, data)
-    ds = limit_dataset(open_dataset(data, train=False, preprocess=preprocess,
-                                    in_channels=channels), eval_limit)
-    with progress_bar(console, not as_json) as p:
-        task = p.add_task("evaluating", total=len(ds), info="") if p else None
-        res = compare(peer.q, peer, ds,
-                      progress=(lambda n: p.update(task, completed=n)) if p else None)
-    _print_runtime_compare(model, data, res, f"LiteRT ({kernels} kernels, the file as written)",
-                           console, as_json)
-
-
-def _print_runtime_compare(model: str, data: str, res: dict, label: str, console: Console,
-                           as_json: bool) -> None:
-    """The table of `runtime_compare.compare`: ours against the file's own runtime."""
     if as_json:
         click.echo(json.dumps(res))
         return
     console.print(f"{model} on {res['images']} images of {data}", highlight=False)
-    table = Table()
-    for col in ("model", "top-1 %", "top-5 %"):
-        table.add_column(col, justify="left" if col == "model" else "right")
-    for key, name in (("edgemb", "edgemb int8 (reference executor)"), (res["runtime"], label)):
-        table.add_row(name, f"{100 * res[key]['top1']:.2f}", f"{100 * res[key]['top5']:.2f}")
-    console.print(table)
+    console.print(_accuracy_table(res, (("edgemb", "edgemb int8 (reference executor)"),
+                                        (res["runtime"], label))))
     console.print(f"top-1 agreement {100 * res['agreement']:.2f}%; identical outputs on "
                   f"{100 * res['exact_images']:.2f}% of images "
                   f"({100 * res['exact_values']:.3f}% of output values)", highlight=False)
+
+
+def _accuracy_table(res: dict, rows) -> Table:
+    """Top-1 and top-5 in % of each (key in `res`, name) of `rows` that `res` has."""
+    table = Table()
+    for col in ("model", "top-1 %", "top-5 %"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for key, name in rows:
+        if key in res:
+            table.add_row(name, f"{100 * res[key]['top1']:.2f}", f"{100 * res[key]['top5']:.2f}")
+    return table
 
 
 def _eval_dense_qgraph(model: str, q: qgraph.QGraph, spec, data: str, eval_limit: int | None,
