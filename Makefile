@@ -11,7 +11,7 @@ demo: setup
 	$(VENV)/bin/edgemb demo
 
 test: setup
-	$(PY) -m pytest -q --durations=12 tests
+	$(PY) -m pytest -q --durations=30 tests
 
 # everything but the tests marked slow (emulated boards, MetaSchedule, training): for edits
 test-quick: setup
