@@ -292,7 +292,7 @@ def _pool_cases(rng: np.random.Generator) -> list[tuple]:
 
 
 def dw_s_form_cases(rng: np.random.Generator) -> list[tuple]:
-    """ReLU-style depthwise 3x3 (the dsp S form, rq_fold_s) at its bounds, blocks of 4
+    """ReLU-style depthwise 3x3 (the dsp S form, packing.dw3_table) at its bounds, blocks of 4
     channels: right shifts 4 and 10 (the window's ends: taps x 2^8 and x 2^4) with -128 taps;
     3 and 11 (just outside); a bias whose taps scaled by 2^8 would pass 2^31; near-dead
     channels (right shift 22) whose outputs are not constant yet (|a * m| just above

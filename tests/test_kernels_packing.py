@@ -145,3 +145,34 @@ def test_dead_channels_get_the_fast_form_of_the_same_constant_output():
         want = np.clip(mbqm(bias, mult, shift) + zp, -128, 127)
         got = np.clip(mbqm(b, m, s) + zp, -128, 127)
         np.testing.assert_array_equal(got[dead], want[dead])
+
+
+def test_dw3_table_blocks_and_weight_words():
+    """dsp depthwise 3x3: per full block of 4 channels {pos, scaled biases, {m, R}, 18 int16
+    pair words}; pos 0 (the run-time forms) for a block with a negative multiplier or a
+    clamp below out_zp; taps scaled by 2^(DW3_S + 1 - e) in the S form."""
+    rng = np.random.default_rng(6)
+    taps = _w(rng, 3, 3, 13)                       # (KH, KW, C): 3 blocks, 1 channel left
+    bias = rng.integers(-1000, 1000, 13).astype(np.int32)
+    mult = np.full(13, 1 << 30, np.int32)
+    shift = np.full(13, -7, np.int32)
+    shift[0], mult[5] = -4, -1                     # k = 8 on channel 0; block 1: m < 0
+    t = packing.dw3_table(taps, bias, mult, shift, -10, -10, 127)
+    assert t.shape == (3, packing.DW3_BLOCK) and t.dtype == np.int32
+    assert list(t[:, 0]) == [3, 0, 3] and not t[1].any()
+    assert t[0, 1] == bias[0] << 8 and t[0, 2] == bias[1] << 5
+    assert t[0, 5] == 1 << 30 and t[0, 6] == (1 << 6) + (1 << 10)
+    w16 = t[0, 13:].view("<i2").reshape(3, 12)     # per kernel row: 6 words, 2 halves each
+    scale = [1 << 8, 1 << 5, 1 << 5, 1 << 5]
+    order = [(2, 0), (2, 2), (2, 1), (2, 3), (0, 0), (1, 0), (0, 2), (1, 2), (0, 1), (1, 1),
+             (0, 3), (1, 3)]
+    for kh in range(3):
+        assert list(w16[kh]) == [int(taps[kh, kw, j]) * scale[j] for kw, j in order]
+    full = packing.dw3_table(taps, bias, np.abs(mult), shift, -128, -128, 127)
+    assert list(full[:, 0]) == [4, 4, 4]
+    assert not packing.dw3_table(taps, bias, np.abs(mult), shift, 0, -128, 127).any()
+    blob = packing.with_dw3_table(taps, t)
+    assert blob.dtype == np.int8 and blob.size == 120 + 3 * 4 * packing.DW3_BLOCK
+    np.testing.assert_array_equal(blob[:117], taps.reshape(-1))
+    assert not blob[117:120].any()
+    np.testing.assert_array_equal(blob[120:].view("<i4").reshape(3, -1), t)

@@ -34,8 +34,8 @@ def test_kernels_match_reference_in_qemu(variant, machine, compact, tmp_path):
 # cost (within 2 %, or LIMIT), per layer. Left shifts stay on the fast path everywhere but in
 # the dsp int16-weight (w16) pointwise / first conv run: there the channel pairs with a left
 # shift take the slower C requantization (README, Kernels). The dsp depthwise 3x3 blocks with
-# a left shift keep the form that was the fast path before the S form (rq_fold_s: its taps
-# would need scaling past int16): 4 instead of 2.5 instructions a lane, +4 % on this mix.
+# a left shift keep the form that was the fast path before the S form (packing.dw3_table: its
+# taps would need scaling past int16): 4 instead of 2.5 instructions a lane, +4 % on this mix.
 HOLD = {("dsp", "mps2-an386"): {"pointwise": ["dead+tiny"], "depthwise": ["dead+tiny", "left"],
                                 "first_conv": ["dead+tiny"]},
         ("mve", "mps3-an547"): {"pointwise": ["dead+tiny", "left"],

@@ -36,4 +36,11 @@ def calls(node: QNode, in_tensors: list[QTensor], out_tensor: QTensor, variant: 
             v["weight"] = packing.scale_w16(v["weight"], packing.w16_exponents(
                 v["bias"], v["mult"], v["shift"], k, out_tensor.zero_point,
                 ops.attrs_of(node).act_min))
+    if variant == "dsp" and packing.is_dw3(node, w):
+        a = ops.attrs_of(node)
+        for v in values:   # the S-form blocks' constants (packing.dw3_table)
+            taps = v["weight"].reshape(3, 3, -1)
+            v["weight"] = packing.with_dw3_table(taps, packing.dw3_table(
+                taps, v["bias"], v["mult"], v["shift"], out_tensor.zero_point, a.act_min,
+                a.act_max))
     return values

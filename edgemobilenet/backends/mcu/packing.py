@@ -6,6 +6,8 @@ the result as the layer's `const int8_t` array. Layouts:
 - portable: OHWI as in the QGraph (identity); dsp and mve too, except:
 - dsp, mve depthwise conv2d (groups == C == OC > 1): the weight (C, KH, KW, 1) becomes
   (KH, KW, C) so that one word / vector load gives the taps of 4 / 8 neighbouring channels.
+  dsp 3x3 without dilation (`is_dw3`) appends, once the requantization constants are final
+  (kernel_args), each 4-channel block's S-form constants and weight words (`dw3_table`).
   DSP pointwise and FC need no reordering: the SMLAD kernels apply the same SXTB16 byte split
   to activations and weights, so the pairs line up.
 - dsp "w16" (int16 weights, twice the bytes): pointwise conv2d with C % 4 == 0 and
@@ -209,3 +211,78 @@ def dead_channels(weight: np.ndarray, bias: np.ndarray, mult: np.ndarray,
     b, m, s = (np.array(v, dtype=np.int32) for v in (bias, mult, shift))
     b[dead], m[dead], s[dead] = DEAD_BIAS * r, DEAD_MULTIPLIER, DEAD_SHIFT
     return b, m, s
+
+
+DW3_S = 11      # DW3_S in firmware/kernels/dsp/emb_dsp_loops.h (the S form's final shift)
+DW3_BLOCK = 31  # words per 4-channel block of the dsp depthwise 3x3 table (DW3_PACK in C)
+
+
+def is_dw3(node: QNode, weight: np.ndarray) -> bool:
+    """A depthwise 3x3 without dilation: the dsp kernels' dw3_block (k3 in emb_conv2d.c)."""
+    return (is_depthwise(node, weight) and weight.shape[1] == weight.shape[2] == 3
+            and ops.attrs_of(node).dilation == (1, 1))
+
+
+def _dw3_s_channel(taps: np.ndarray, bias: int, m: int, s: int, out_zp: int, act_min: int,
+                   act_max: int) -> tuple[int, int, int, int] | None:
+    """One channel's S form (firmware/kernels/dsp/emb_dsp_loops.h's
+    dw3_run): (m, R, scaled bias, tap exponent t), or None when the block must take the
+    run-time forms. With k = DW3_S + 1 - e for right shifts e of DW3_S - 7 .. DW3_S - 1 (taps
+    and bias times 2^k, |a| 2^k < 2^31 from the bound |bias| + 9 * 255 * 128), R = 2^(k - 2)
+    + 2^(DW3_S - 1) + f 2^DW3_S with f = out_zp - act_min; constant channels (m 0, a right
+    shift past the window with |a| < 2^(e - 1) - 1, or all 9 taps 0) get m 0 and R = (their
+    output - act_min) 2^DW3_S."""
+    f, e, a_max = out_zp - act_min, -s, abs(bias) + 9 * 255 * 128
+    if m < 0:
+        return None
+    if m > 0 and DW3_S - 7 <= e <= DW3_S - 1:
+        k = DW3_S + 1 - e
+        if a_max >= 1 << (31 - k):
+            return None
+        return m, (1 << (k - 2)) + (1 << (DW3_S - 1)) + f * (1 << DW3_S), bias << k, k
+    v = f
+    if m > 0 and not (DW3_S - 1 < e <= 31 and a_max < (1 << (e - 1)) - 1):
+        if taps.any():
+            return None
+        v = int(np.clip(out_zp + mbqm(np.int64(bias), m, s), act_min, act_max)) - act_min
+    return 0, v * (1 << DW3_S), bias, 0
+
+
+def dw3_table(weight: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray,
+              out_zp: int, act_min: int, act_max: int) -> np.ndarray:
+    """The dsp depthwise 3x3 constants of each full block of 4 channels, DW3_BLOCK int32 words
+    (firmware/kernels/dsp/emb_conv2d.c, conv_depthwise): {pos, 4 scaled biases, {m, R} x 4,
+    the 18 weight words of dw3_run}, pos 3 / 4 for a block in the S form (every channel
+    _dw3_s_channel's, m >= 0 and act_min >= out_zp; 4: the clamp is the whole int8 range);
+    an all-zero block (pos 0) takes the run-time forms. The weight words per kernel row: the
+    int16 pairs of taps (kw, channel) (2, 0)(2, 2), (2, 1)(2, 3), (0, 0)(1, 0), (0, 2)(1, 2),
+    (0, 1)(1, 1), (0, 3)(1, 3), each tap times 2^t of its channel. `weight`: (KH, KW, C)."""
+    c = weight.shape[2]
+    out = np.zeros((c // 4, DW3_BLOCK), np.int64)
+    order = [(2, 0), (2, 2), (2, 1), (2, 3), (0, 0), (1, 0), (0, 2), (1, 2), (0, 1), (1, 1),
+             (0, 3), (1, 3)]
+    for blk in range(c // 4):
+        chs = range(4 * blk, 4 * blk + 4)
+        if act_min < out_zp or any(int(mult[ch]) < 0 for ch in chs):
+            continue
+        forms = [_dw3_s_channel(weight[:, :, ch], int(bias[ch]), int(mult[ch]),
+                                int(shift[ch]), out_zp, act_min, act_max) for ch in chs]
+        if None in forms:
+            continue
+        row = out[blk]
+        row[0] = 4 if (act_min, act_max) == (-128, 127) else 3
+        for j, (m, r, b, t) in enumerate(forms):
+            row[1 + j], row[5 + 2 * j], row[6 + 2 * j] = b, m, r
+        taps = weight[:, :, 4 * blk:4 * blk + 4].astype(np.int64) << np.array(
+            [fm[3] for fm in forms])
+        pairs = np.array([[taps[kh, kw, j] for kw, j in order] for kh in range(3)])
+        row[13:] = ((pairs[:, 0::2] & 0xFFFF) | (pairs[:, 1::2] << 16)).reshape(-1)
+    return (out & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+
+
+def with_dw3_table(taps: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """The dsp depthwise 3x3 weight bytes: the (KH, KW, C) taps, zero-padded to a multiple of
+    4 bytes, then `dw3_table`'s words (little-endian)."""
+    raw = np.asarray(taps, np.int8).reshape(-1)
+    pad = np.zeros(-len(raw) % 4, np.int8)
+    return np.concatenate([raw, pad, table.astype("<i4").reshape(-1).view(np.int8)])

@@ -246,7 +246,8 @@ static int rq_mode(const emb_conv_params *p, const int32_t *mult, int32_t oc0, i
  * weights, 0 if not: sk = W16_S + 1 - e for a ReLU-style channel (emb_rq_pos_ok, m > 0) with
  * a right shift e of W16_S - 7 .. W16_S - 1 whose scaled accumulator stays an int32:
  * (|bias| + k * 255 * 128) * 2^sk < 2^31 over the k weights. Such a channel is w16_run's S
- * form (rq_fold_s: SMMLA, SAT with ASR #W16_S); in other forms its constants take sk in. */
+ * form (as the depthwise one, packing.dw3_table: SMMLA, SAT with ASR #W16_S); in other forms
+ * its constants take sk in. */
 static int32_t w16_exp(const emb_conv_params *p, int32_t m, int32_t s, int32_t bias, int32_t k)
 {
     const int32_t e = -s;
@@ -258,8 +259,8 @@ static int32_t w16_exp(const emb_conv_params *p, int32_t m, int32_t s, int32_t b
 
 /* A channel's S-form table words (w16_run form 3; f = out_zp, SSAT's base 0): {m,
  * R} and the bias, scaled by 2^sk (w16_exp), or for a constant channel m 0 and R = f * 2^W16_S
- * (rq_fold_s's reasoning: m 0; or a right shift past W16_S - 1 with |a| < 2^(e - 1) - 1,
- * near-dead, whose output is out_zp for every a); 0 if neither. */
+ * (packing._dw3_s_channel's reasoning: m 0; or a right shift past W16_S - 1 with
+ * |a| < 2^(e - 1) - 1, near-dead, whose output is out_zp for every a); 0 if neither. */
 static int w16_fold_s(const emb_conv_params *p, int32_t m, int32_t s, int32_t bias, int32_t k,
                       int32_t f, int32_t *mq, int32_t *bq)
 {
@@ -706,17 +707,13 @@ static void dw3_fill(const emb_conv_params *p, const int8_t *src, int32_t zp2, d
     dw3_slots(g->ab, slot, g->n, s8);
 }
 
-/* Depthwise 3x3 (no dilation), channels ch..ch+3 with rq_fold constants rq
- * (biases in rq[-4..-1]): segments of at most DW3_SLOTS output columns; the input rows go
- * round a ring of 3 buffer rows in order (each filled once per segment), so the weight
- * order per output row is one of 3 rotations of the kernel rows (wk + wrot[r0], r0 the
- * buffer row of the window's first row). Scratch: 1728 (ring) + 120 (wk) + 412 (seg). */
-static void dw3_block(const emb_conv_params *p, const int8_t *in, const int8_t *w,
-                      int32_t ch, const int32_t *rq, const int32_t t[4], int pos, int8_t *out)
+/* dw3_run's 30 weight words of channels ch..ch+3 with taps scaled by 2^t (the runtime forms:
+ * rq_fold, rq_fold_left): 18 in slot order per kernel row (packing.dw3_table's order), then
+ * kernel rows 0 and 1 again. */
+static void dw3_wtable(const emb_conv_params *p, const int8_t *w, int32_t ch, const int32_t t[4],
+                       int32_t *wk)
 {
-    static const int8_t wrot[3] = {0, 12, 6};   /* {k0 k1 k2}, {k2 k0 k1}, {k1 k2 k0} */
     const int32_t c = p->in_c;
-    int32_t ring[3][DW3_ROW / 4], wk[30];
     const int shifted = t[0] | t[1] | t[2] | t[3];
     for (int32_t kh = 0; kh < 3; kh++) {   /* kernel row kh's 6 words, taps scaled by 2^t */
         const int8_t *x = w + kh * 3 * c + ch;
@@ -735,6 +732,20 @@ static void dw3_block(const emb_conv_params *p, const int8_t *in, const int8_t *
 #undef W
     }
     memcpy(wk + 18, wk, 12 * sizeof(int32_t));   /* k0 k1 k2 k0 k1 */
+}
+
+/* Depthwise 3x3 (no dilation), channels ch..ch+3 with constants rq (rq_fold's, or the S
+ * form's {m, R}; biases in rq[-4..-1]) and weight words wk (dw3_wtable's 30): segments of at
+ * most DW3_SLOTS output columns; the input rows go round a ring of 3 buffer rows in order
+ * (each filled once per segment), so the weight order per output row is one of 3 rotations
+ * of the kernel rows (wk + wrot[r0], r0 the buffer row of the window's first row). Scratch:
+ * 1728 (ring) + 412 (seg). */
+static void dw3_block(const emb_conv_params *p, const int8_t *in, int32_t ch,
+                      const int32_t *rq, const int32_t *wk, int pos, int8_t *out)
+{
+    static const int8_t wrot[3] = {0, 12, 6};   /* {k0 k1 k2}, {k2 k0 k1}, {k1 k2 k0} */
+    const int32_t c = p->in_c;
+    int32_t ring[3][DW3_ROW / 4];
     dw3_ctx k = {ring[0], 0, rq, 0, c, 0, (uint32_t)(p->act_max - p->act_min) * 0x01010101u,
                  ((uint32_t)p->act_min & 0xFFu) * 0x01010101u, pos};
     const int32_t n_seg = (p->out_w + DW3_SLOTS - 1) / DW3_SLOTS;
@@ -825,50 +836,12 @@ static int rq_fold_left(const emb_conv_params *p, int32_t m, int32_t s, int32_t 
     return 1;
 }
 
-/* dw3_run's S form of a channel in a block of rq_mode >= 1 (m >= 0, act_min >= out_zp: no
- * sign terms): with its taps and bias scaled by 2^k, k = DW3_S + 1 - e (2..8 for right
- * shifts e = -s of DW3_S - 7 .. DW3_S - 1), a' = a * 2^k and R = 2^(k - 2) + 2^(DW3_S - 1) +
- * f * 2^DW3_S (f = out_zp - act_min), floor((a' * m + R * 2^32) / 2^32) >> DW3_S (SMMLA, USAT
- * with ASR) is floor((a * m + K) / 2^(31 + e)) with rq_fold's K = 2^30 + 2^(30 + e) +
- * f * 2^(31 + e): its lane without the sign term (K * 2^k is R * 2^32 as k >= 2). Needs
- * |a'| < 2^31, checked from the bound |a| <= |bias| + 9 * 255 * 128. Constant channels get
- * m 0 and R = (their output - act_min) * 2^DW3_S, unscaled: m 0 (f); right shifts past the
- * window with |a| < 2^(e - 1) - 1, so |a * m| < 2^(30 + e) - 2^30 and 0 < a * m + K -
- * f * 2^(31 + e) < 2^(31 + e) (near-dead: f); any other channel whose 9 taps (from taps,
- * C bytes apart) are all 0 (dead: a is the bias). q: {m, R}, *b the scaled bias, *t = k;
- * 0 if out of range. */
-static int rq_fold_s(const emb_conv_params *p, const int8_t *taps, int32_t m, int32_t s,
-                     int32_t bias, int32_t q[2], int32_t *b, int32_t *t)
-{
-    const int32_t f = p->out_zp - p->act_min, e = -s;
-    const uint32_t a_max = (bias < 0 ? 0u - (uint32_t)bias : (uint32_t)bias) + 9u * 255u * 128u;
-    if (m < 0) return 0;
-    if (m > 0 && e >= DW3_S - 7 && e <= DW3_S - 1) {
-        const int32_t k = DW3_S + 1 - e;
-        if (a_max >= 1u << (31 - k)) return 0;
-        q[0] = m;
-        q[1] = (1 << (k - 2)) + (1 << (DW3_S - 1)) + f * (1 << DW3_S);
-        *b = bias * (1 << k);
-        *t = k;
-        return 1;
-    }
-    int32_t v = f;
-    if (m > 0 && !(e > DW3_S - 1 && e <= 31 && a_max < (1u << (e - 1)) - 1u)) {
-        for (int32_t i = 0; i < 9; i++)
-            if (taps[i * p->in_c]) return 0;
-        v = emb_requant(bias, m, s, p->out_zp, p->act_min, p->act_max) - p->act_min;
-    }
-    q[0] = 0;
-    q[1] = v * (1 << DW3_S);
-    *b = bias;
-    *t = 0;
-    return 1;
-}
-
 /* Depthwise, weights (KH, KW, C): blocks of 4 channels; 3x3 (dil_w 1) with fast
- * requantization through dw3_block: the S form (rq_fold_s) for every channel of a block with
- * rq_mode >= 1, else rq_fold or rq_fold_left for every channel; anything else per pixel
- * (dw4_taps, emb_requant). */
+ * requantization through dw3_block: the S form with the block's constants packed offline
+ * after the taps (packing.dw3_table: DW3_PACK words a block, pos 0 if not in the S form),
+ * else rq_fold or rq_fold_left for every channel; anything else per pixel (dw4_taps,
+ * emb_requant). */
+enum { DW3_PACK = 31 };   /* packing.DW3_BLOCK */
 static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int8_t *w,
                            const int32_t *bias, const int32_t *mult, const int32_t *shift,
                            int8_t *out)
@@ -879,17 +852,20 @@ static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int
     const int k3 = p->k_h == 3 && p->k_w == 3 && p->dil_w == 1 && p->dil_h == 1;
     int32_t ch = 0;
     for (; ch + 4 <= c; ch += 4) {
-        int32_t rq[20], t[4] = {0, 0, 0, 0}, fast = k3;
-        const int mode = k3 ? rq_mode(p, mult, ch, 4) : 0;
-        int s_form = mode > 0;
-        for (int32_t j = 0; j < 4 && s_form; j++)
-            s_form = rq_fold_s(p, w + ch + j, mult[ch + j], shift[ch + j], bias[ch + j],
-                               rq + 4 + 2 * j, rq + j, t + j);
-        if (s_form) {
-            dw3_block(p, in, w, ch, rq + 4, t, mode + 2, out);
+        int32_t rq[20], t[4] = {0, 0, 0, 0}, wk[30], fast = k3;
+        const int32_t *pk = k3 ? (const int32_t *)(const void *)(w + ((9 * c + 3) & ~3)) +
+                                     DW3_PACK * (ch >> 2) : 0;
+        if (k3 && pk[0]) {
+            typedef struct { int32_t v[6]; } krow;   /* copied inline (LDM, STM) */
+            const krow *src = (const krow *)(const void *)(pk + 13);
+            krow *dst = (krow *)(void *)wk;
+            dst[0] = dst[3] = src[0];   /* k0 k1 k2 k0 k1 */
+            dst[1] = dst[4] = src[1];
+            dst[2] = src[2];
+            dw3_block(p, in, ch, pk + 5, wk, pk[0], out);
             continue;
         }
-        t[0] = t[1] = t[2] = t[3] = 0;
+        const int mode = k3 ? rq_mode(p, mult, ch, 4) : 0;
         for (int32_t j = 0; j < 4 && fast; j++) {
             rq[j] = bias[ch + j];
             fast = rq_fold(p, mult[ch + j], shift[ch + j], p->act_min, 0, rq + 4 + 4 * j) ||
@@ -897,7 +873,8 @@ static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int
                                 rq + j, t + j);
         }
         if (fast) {
-            dw3_block(p, in, w, ch, rq + 4, t, mode, out);
+            dw3_wtable(p, w, ch, t, wk);
+            dw3_block(p, in, ch, rq + 4, wk, mode, out);
             continue;
         }
         for (int32_t oy = 0; oy < p->out_h; oy++) {

@@ -267,7 +267,7 @@ __asm__(
 #define DW3_ROW_S "576"          /* DW3_ROW, for the assembler */
 #define DW3_NEXT_S "1128"         /* 2 * DW3_ROW - 24: row 2 of slot j -> row 0 of slot j + 1 */
 #define DW3_S_S "11"             /* DW3_S, for the assembler */
-/* DW3_S: the fixed final shift of the S forms (rq_fold_s in emb_conv2d.c). */
+/* DW3_S: the fixed final shift of the S forms (packing.dw3_table, offline). */
 enum { DW3_SLOTS = 24, DW3_ROW = DW3_SLOTS * 24, DW3_S = 11 };
 typedef char emb_dw3_row_matches_asm[DW3_ROW == 576 && 2 * DW3_ROW - 24 == 1128 &&
                                      DW3_S == 11 ? 1 : -1];
@@ -275,7 +275,7 @@ typedef struct {
     const int32_t *x;            /* 0: slot 0 of buffer row 0 */
     const int32_t *wt;           /* 4: 18 weight words, buffer row order */
     const int32_t *rq;           /* 8: {m, klo, khi, e1} per channel (rq_fold's; S forms: */
-                                 /* {m, R}, rq_fold_s's), biases before */
+                                 /* {m, R}, packing.dw3_table), biases before */
     int8_t *o;                   /* 12: output of slot 0 */
     int32_t o_step;              /* 16: C */
     int8_t *o_end;               /* 20: o after the last slot */
@@ -292,7 +292,7 @@ static inline uint32_t emb_rq_lane(int32_t a, const int32_t q[4], int pos)
                       : emb_rq_apply(a, q[0], q[1], q[2], q[3]), 8);
 }
 
-/* The S form's lane (rq_fold_s's {m, R}): SMMLA, then USAT with ASR #DW3_S. */
+/* The S form's lane (packing.dw3_table's {m, R}): SMMLA, then USAT with ASR #DW3_S. */
 static inline uint32_t emb_rq_lane_s(int32_t a, const int32_t q[2])
 {
     const int32_t v = (int32_t)(((int64_t)a * q[0] + (int64_t)q[1] * 4294967296LL) >> 32);
@@ -348,7 +348,7 @@ void emb_dsp_dw3_run(const dw3_ctx *k);
     "    smlal r9, r10, " a ", r8\n"                                                         \
     "    asr " a ", r10, r11\n"                                                              \
     "    usat " a ", #8, " a "\n"
-/* The S form (rq_fold_s): constants {m, R}; SMMLA, then USAT with ASR #DW3_S. */
+/* The S form (packing.dw3_table): constants {m, R}; SMMLA, then USAT with ASR #DW3_S. */
 #define EMB_DW3_LANE_S(a)                                                                   \
     "    ldrd r8, r9, [r2], #8\n"                                                            \
     "    smmla " a ", " a ", r8, r9\n"                                                       \
