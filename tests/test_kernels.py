@@ -360,6 +360,39 @@ def w16_s_form_cases(rng: np.random.Generator) -> list[tuple]:
     return cases
 
 
+def w16_sn_cases(rng: np.random.Generator) -> list[tuple]:
+    """Linear convs over the whole int8 range on int16 weights (the dsp signed S form:
+    packing.w16_exponents scales every channel of the layer or none, w16_lin in C agrees),
+    pointwise and a small window, odd output channels: small weights and right shifts of 4
+    (outputs not saturated, half of the accumulators negative: the sign term decides about a
+    sixteenth of them), shifts of 10, a -128 channel with its bias at the scaled
+    accumulator's bound. `off`: one channel shifted by 11 (past the window) or a zero
+    multiplier, so no channel is scaled (form 0)."""
+    cases = []
+    for shape in ((5, 5, 16, 23, 1, 1, [0, 0, 0, 0], 1, 1), (9, 9, 3, 7, 3, 2, [0, 0, 1, 1], 1, 1)):
+        k = shape[4] * -(-shape[4] * shape[2] // 4) * 4
+        for off in (None, "shift", "zero"):
+            case = _conv_case(rng, shape)
+            node, yt = case[0], case[2]
+            w, m, b = node.params["weight"], node.params["multiplier"], node.params["bias"]
+            w[:] = rng.integers(-2, 3, w.shape)
+            w[1] = -128
+            b[:] = rng.integers(-300, 300, len(b))
+            sh = np.full(len(b), -4, np.int32)
+            sh[0::3] = -10
+            sh[1], b[1] = -4, (1 << 23) - k * 255 * 128 - 1
+            if off == "shift":
+                sh[3] = -11
+            if off == "zero":
+                m[3] = 0
+            node.params["shift"] = sh
+            yt.zero_point = int(rng.integers(-20, 20))
+            node.attrs.update(act_min=-128, act_max=127)
+            node.name += f"_w16_sn_{off}"
+            cases.append(case)
+    return cases
+
+
 def node_cases(seed: int = 0) -> list[tuple]:
     rng = np.random.default_rng(seed)
     cases = [_conv_case(rng, s) for s in CONV_SHAPES]
@@ -370,6 +403,7 @@ def node_cases(seed: int = 0) -> list[tuple]:
     cases.append(_edge_requant(_fc_case(rng, 40, 9), rng))
     return (cases + trained_cases() + dw_s_form_cases(rng) +
             w16_s_form_cases(np.random.default_rng(seed + 7)) +   # (its own stream)
+            w16_sn_cases(np.random.default_rng(seed + 11)) +
             _builder_cases(rng) + _pool_cases(rng))
 
 

@@ -33,9 +33,10 @@ def calls(node: QNode, in_tensors: list[QTensor], out_tensor: QTensor, variant: 
     if variant == "dsp" and node.op == "conv2d" and packing.is_w16(node, w, compact):
         for v in values:   # the S form's scaled channels (packing.w16_exponents)
             k = v["weight"].size // (2 * (-(-w.shape[0] // 2) * 2))
+            a = ops.attrs_of(node)
             v["weight"] = packing.scale_w16(v["weight"], packing.w16_exponents(
-                v["bias"], v["mult"], v["shift"], k, out_tensor.zero_point,
-                ops.attrs_of(node).act_min))
+                v["bias"], v["mult"], v["shift"], k, out_tensor.zero_point, a.act_min,
+                a.act_max))
     if variant == "dsp" and packing.is_dw3(node, w):
         a = ops.attrs_of(node)
         for v in values:   # the S-form blocks' constants (packing.dw3_table)

@@ -171,17 +171,20 @@ def is_w16(node: QNode, weight: np.ndarray, compact: bool = False) -> bool:
 
 
 def w16_exponents(bias: np.ndarray, mult: np.ndarray, shift: np.ndarray, k: int,
-                  out_zp: int, act_min: int) -> np.ndarray:
+                  out_zp: int, act_min: int, act_max: int) -> np.ndarray:
     """Per output channel, the exponent sk whose 2^sk scales a w16 channel's weights (0: not
-    scaled); the rule of w16_exp in firmware/kernels/dsp/emb_conv2d.c: a ReLU-style channel
-    (act_min >= out_zp, multiplier > 0) with a right shift e of W16_S - 7 .. W16_S - 1 whose
-    scaled accumulator stays an int32, (|bias| + k * 255 * 128) * 2^sk < 2^31 over its k
-    weights, gets sk = W16_S + 1 - e (the S form: SMMLA, SAT with ASR #W16_S)."""
+    scaled); the rule of w16_exp in firmware/kernels/dsp/emb_conv2d.c: a channel with
+    multiplier > 0 and a right shift e of W16_S - 7 .. W16_S - 1 whose scaled accumulator
+    stays an int32, (|bias| + k * 255 * 128) * 2^sk < 2^31 over its k weights, gets
+    sk = W16_S + 1 - e (the S form: SMMLA, SAT with ASR #W16_S) in a ReLU-style layer
+    (act_min >= out_zp); in a linear one over the whole int8 range only if every channel
+    does (w16_lin: the signed S form); else none."""
     e = -np.asarray(shift, np.int64)
     a_max = np.abs(np.asarray(bias, np.int64)) + k * 255 * 128
-    ok = ((np.asarray(mult, np.int64) > 0) & (act_min >= out_zp) & (e >= W16_S - 7)
-          & (e <= W16_S - 1))
+    ok = (np.asarray(mult, np.int64) > 0) & (e >= W16_S - 7) & (e <= W16_S - 1)
     ok &= a_max < np.left_shift(1, np.clip(30 - W16_S + e, 0, 62))
+    if act_min < out_zp:
+        ok &= act_min == -128 and act_max == 127 and bool(ok.all())
     return np.where(ok, W16_S + 1 - e, 0).astype(np.int64)
 
 

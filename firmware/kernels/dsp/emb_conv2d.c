@@ -242,34 +242,60 @@ static int rq_mode(const emb_conv_params *p, const int32_t *mult, int32_t oc0, i
     return ok ? 1 + (p->act_min == -128 && p->act_max == 127) : 0;
 }
 
-/* The exponent sk by which packing.py (w16_exponents: the same rule) scaled a w16 channel's
- * weights, 0 if not: sk = W16_S + 1 - e for a ReLU-style channel (emb_rq_pos_ok, m > 0) with
- * a right shift e of W16_S - 7 .. W16_S - 1 whose scaled accumulator stays an int32:
- * (|bias| + k * 255 * 128) * 2^sk < 2^31 over the k weights. Such a channel is w16_run's S
- * form (as the depthwise one, packing.dw3_table: SMMLA, SAT with ASR #W16_S); in other forms
- * its constants take sk in. */
-static int32_t w16_exp(const emb_conv_params *p, int32_t m, int32_t s, int32_t bias, int32_t k)
+/* sk = W16_S + 1 - e for a channel with m > 0 and a right shift e of W16_S - 7 .. W16_S - 1
+ * whose scaled accumulator stays an int32: (|bias| + k * 255 * 128) * 2^sk < 2^31 over the k
+ * weights; else 0. */
+static int32_t w16_sk(int32_t m, int32_t s, int32_t bias, int32_t k)
 {
     const int32_t e = -s;
-    if (m <= 0 || p->act_min < p->out_zp || e < W16_S - 7 || e > W16_S - 1) return 0;
+    if (m <= 0 || e < W16_S - 7 || e > W16_S - 1) return 0;
     const uint32_t a_max = (bias < 0 ? 0u - (uint32_t)bias : (uint32_t)bias) +
                            (uint32_t)k * 255u * 128u;
     return a_max < 1u << (30 - W16_S + e) ? W16_S + 1 - e : 0;
 }
 
-/* A channel's S-form table words (w16_run form 3; f = out_zp, SSAT's base 0): {m,
- * R} and the bias, scaled by 2^sk (w16_exp), or for a constant channel m 0 and R = f * 2^W16_S
- * (packing._dw3_s_channel's reasoning: m 0; or a right shift past W16_S - 1 with
+/* 1 for a linear layer over the whole int8 range (act_min < out_zp, act_min -128, act_max
+ * 127) whose every channel has w16_sk > 0: its weights are all scaled (w16_run's signed S
+ * form, form 4). */
+static int w16_lin(const emb_conv_params *p, const int32_t *bias, const int32_t *mult,
+                   const int32_t *shift, int32_t k)
+{
+    if (p->act_min >= p->out_zp || p->act_min != -128 || p->act_max != 127) return 0;
+    for (int32_t oc = 0; oc < p->out_c; oc++)
+        if (!w16_sk(mult[oc], shift[oc], bias[oc], k)) return 0;
+    return 1;
+}
+
+/* The exponent sk by which packing.py (w16_exponents: the same rule) scaled a w16 channel's
+ * weights, 0 if not: w16_sk of a ReLU-style channel (act_min >= out_zp), or of every channel
+ * of a w16_lin layer (lin). Such a channel is w16_run's S form (as the depthwise one,
+ * packing.dw3_table: SMMLA, SAT with ASR #W16_S; the signed S form for lin); in other forms its constants take sk in. */
+static int32_t w16_exp(const emb_conv_params *p, int lin, int32_t m, int32_t s, int32_t bias,
+                       int32_t k)
+{
+    return p->act_min >= p->out_zp || lin ? w16_sk(m, s, bias, k) : 0;
+}
+
+/* The S forms' R for a channel scaled by 2^sk (f: the output zero point minus SAT's base 0):
+ * packing._dw3_s_channel's reasoning with W16_S. */
+static inline int32_t w16_r(int32_t sk, int32_t f)
+{
+    return (1 << (sk - 2)) + (1 << (W16_S - 1)) + f * (1 << W16_S);
+}
+
+/* A channel's S-form table words (w16_run form 3, a ReLU-style layer; f = out_zp, SSAT's
+ * base 0): {m, R} and the bias, scaled by 2^sk (w16_exp), or for a constant channel m 0 and
+ * R = f * 2^W16_S (packing._dw3_s_channel's reasoning: m 0; or a right shift past W16_S - 1 with
  * |a| < 2^(e - 1) - 1, near-dead, whose output is out_zp for every a); 0 if neither. */
 static int w16_fold_s(const emb_conv_params *p, int32_t m, int32_t s, int32_t bias, int32_t k,
                       int32_t f, int32_t *mq, int32_t *bq)
 {
-    const int32_t sk = w16_exp(p, m, s, bias, k), e = -s;
+    const int32_t sk = w16_exp(p, 0, m, s, bias, k), e = -s;   /* ReLU-style: lin moot */
     const uint32_t a_max = (bias < 0 ? 0u - (uint32_t)bias : (uint32_t)bias) +
                            (uint32_t)k * 255u * 128u;
     if (sk > 0) {
         mq[0] = m;
-        mq[1] = (1 << (sk - 2)) + (1 << (W16_S - 1)) + f * (1 << W16_S);
+        mq[1] = w16_r(sk, f);
         *bq = bias * (1 << sk);
         return 1;
     }
@@ -288,17 +314,36 @@ static int w16_fold_s(const emb_conv_params *p, int32_t m, int32_t s, int32_t bi
  * 2^sk), then rq_fold's constants of both channels as klo, khi, m, klo, khi, e1 (form 1:
  * minus act_min, for USAT and the clamp; 0, 2: the output itself, for SSAT; form 0 only for
  * the whole int8 range, as linear layers have it, else through emb_requant); W16_LAST in the
- * last e1 of each run: 2 * W16_TBL words. Returns a bit mask of the pairs whose channels
- * both fold (bit j / 2 for the pair at j); the others need emb_requant. *pos becomes 3 where
- * the S form applies. */
-static uint32_t w16_table(const emb_conv_params *p, const int32_t *bias, const int32_t *mult,
-                          const int32_t *shift, int32_t oc0, int32_t n, int32_t k, int *pos,
-                          int32_t *t)
+ * last e1 of each run: 2 * W16_TBL words. Form 4 (the signed S form of a w16_lin layer,
+ * form 0 otherwise): per pair b0 b1 b0 b1, m0 R0 H0 m1 R1 H1 and the W16_LAST word
+ * (W16_TBL_SN words), H = 2^(sk - 1) subtracted from the SMMLA for a < 0: rq_fold's sign
+ * term -2^31 scaled by 2^sk is -H * 2^32. Returns a bit mask of the pairs whose channels
+ * both fold (bit j / 2 for the pair at j); the others need emb_requant. *pos becomes 3 or 4
+ * where an S form applies. */
+static uint32_t w16_table(const emb_conv_params *p, int lin, const int32_t *bias,
+                          const int32_t *mult, const int32_t *shift, int32_t oc0, int32_t n,
+                          int32_t k, int *pos, int32_t *t)
 {
     const int full = p->act_min == -128 && p->act_max == 127;
     const int32_t base = *pos == 1 ? p->act_min : 0, f = p->out_zp - base;
-    int s_form = *pos == 2 && n > 0;
+    const uint32_t all = n >= 64 ? ~0u : (1u << (n >> 1)) - 1u;
     int32_t *u = t;
+    if (*pos == 0 && lin && n > 0) {   /* every channel scaled (w16_sk > 0) */
+        for (int32_t j = 0; j < n; j += 2, u += W16_TBL_SN) {
+            for (int32_t i = 0; i < 2; i++) {
+                const int32_t oc = oc0 + j + i;
+                const int32_t sk = w16_sk(mult[oc], shift[oc], bias[oc], k);
+                u[i] = u[i + 2] = bias[oc] * (1 << sk);
+                u[4 + 3 * i] = mult[oc];
+                u[5 + 3 * i] = w16_r(sk, f);
+                u[6 + 3 * i] = 1 << (sk - 1);
+            }
+            u[10] = j + 2 == n ? W16_LAST : 0;
+        }
+        *pos = 4;
+        return all;
+    }
+    int s_form = *pos == 2 && n > 0;
     for (int32_t j = 0; j < n && s_form; j += 2, u += W16_TBL_S) {
         for (int32_t i = 0; i < 2 && s_form; i++) {
             const int32_t oc = oc0 + j + i;
@@ -309,14 +354,14 @@ static uint32_t w16_table(const emb_conv_params *p, const int32_t *bias, const i
     }
     if (s_form) {
         *pos = 3;
-        return n >= 64 ? ~0u : (1u << (n >> 1)) - 1u;
+        return all;
     }
     uint32_t fast = 0;
     for (int32_t j = 0; j < n; j += 2, t += 2 * W16_TBL) {
         int ok = 1;
         for (int32_t i = 0; i < 2; i++) {
             const int32_t oc = oc0 + j + i;
-            const int32_t sk = w16_exp(p, mult[oc], shift[oc], bias[oc], k);
+            const int32_t sk = w16_exp(p, lin, mult[oc], shift[oc], bias[oc], k);
             int32_t q[4] = {0, 0, 0, 0}, *c = t + 4 + 6 * i;
             t[i] = t[i + 2] = bias[oc] * (1 << sk);
             ok &= rq_fold(p, mult[oc], shift[oc], base, sk, q) && (*pos > 0 || full);
@@ -411,12 +456,13 @@ static void conv_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w
     const uint32_t hi4 = (uint32_t)(p->act_max - p->act_min) * 0x01010101u;
     const int32_t c = p->in_c, zp2 = emb_neg_zp2(p->in_zp);
     const int32_t run4 = (p->k_w * c + 3) & ~3, row = p->dil_h * p->in_w * c;
+    const int lin = w16_lin(p, bias, mult, shift, k);
     w16_geom geom;
     w16_geom_make(p, &geom);
     for (int32_t oc0 = 0; oc0 < oc_n; oc0 += chunk) {
         const int32_t n = oc_n - oc0 < chunk ? oc_n - oc0 : chunk, n2 = n & ~1;
         int pos = rq_mode(p, mult, oc0, n2);
-        const uint32_t fast = w16_table(p, bias, mult, shift, oc0, n2, k, &pos, tbl);
+        const uint32_t fast = w16_table(p, lin, bias, mult, shift, oc0, n2, k, &pos, tbl);
         const int all = fast == (n2 >= 64 ? ~0u : (1u << (n2 >> 1)) - 1u) && n2 > 0;
         const int8_t *wc = w + oc0 * k * 2;
         w16_ctx cx = {tbl, 0, oc_n, hi4, lo4, xb, 10 * k, pos, 0, 0, 0, 0, 0, zp2, 1};
@@ -475,8 +521,8 @@ static void conv_w16(const emb_conv_params *p, const int8_t *in, const int8_t *w
                     continue;
                 }
                 const int32_t oc = oc0 + j;   /* weights scaled by 2^sk (w16_exp) */
-                const int32_t s0 = w16_exp(p, mult[oc], shift[oc], bias[oc], k);
-                const int32_t s1 = j + 1 < n ? w16_exp(p, mult[oc + 1], shift[oc + 1],
+                const int32_t s0 = w16_exp(p, lin, mult[oc], shift[oc], bias[oc], k);
+                const int32_t s1 = j + 1 < n ? w16_exp(p, lin, mult[oc + 1], shift[oc + 1],
                                                        bias[oc + 1], k) : 0;
                 int32_t a[4] = {0, 0, 0, 0};
                 w16_acc(xb, wc + j * k * 2, k, a);

@@ -719,7 +719,8 @@ typedef struct {
     int32_t *xb;                 /* 20: widened pixel pair */
     int32_t back;                /* 24: 10 * k (bytes of unrolled steps before the end label) */
     int pos;                     /* 28: rq_mode: 0, 1 (emb_rq_pos_ok), 2 (and full range); */
-                                 /* 3: 2 in the S form (w16_table) */
+                                 /* 3: 2 in the S form, 4: 0 in the signed S form */
+                                 /* (w16_table) */
     /* w16_run runs m pixel pairs, pair i widened (w16_widen) from src + 2 * i * step into xb
      * first unless rows == 0 (then xb is the caller's one pair, m 1), outputs at
      * o + 2 * i * o_step; src, o and m are used up. */
@@ -733,8 +734,8 @@ typedef struct {
  * lanes). */
 enum { W16_LAST = 256, W16_TBL = 8 };
 /* The S form (w16_exp in emb_conv2d.c): the fixed final shift, table words per channel pair
- * (4 scaled biases, m0 R0 m1 R1, the W16_LAST word). */
-enum { W16_S = 11, W16_TBL_S = 9 };
+ * (4 scaled biases, m0 R0 m1 R1, the W16_LAST word); the signed S form's (m0 R0 H0 m1 R1 H1). */
+enum { W16_S = 11, W16_TBL_S = 9, W16_TBL_SN = 11 };
 #define W16_S_S "11"
 typedef char emb_w16_s_matches_asm[W16_S == 11 ? 1 : -1];
 #define W16_LAST_S "256"
@@ -805,9 +806,10 @@ __asm__(
 static inline uint32_t w16_lane(int32_t a, const int32_t *t, int32_t ch, int pos)
 {
     int32_t v;
-    if (pos >= 3) {   /* S form: m, R at t[4 + 2 ch]; SMMLA, then ASR #W16_S */
-        v = (int32_t)(((int64_t)a * t[4 + 2 * ch] + (int64_t)t[5 + 2 * ch] * 4294967296LL) >> 32)
-            >> W16_S;
+    if (pos >= 3) {   /* S forms: m, R (, H) at t[4 + 2 ch] (t[4 + 3 ch]); SMMLA, minus H */
+        const int32_t *c = t + 4 + (pos == 4 ? 3 : 2) * ch;   /* for a < 0, ASR #W16_S */
+        v = (int32_t)(((int64_t)a * c[0] + (int64_t)c[1] * 4294967296LL) >> 32);
+        v = (pos == 4 && a < 0 ? v - c[2] : v) >> W16_S;
     } else {          /* klo, khi, m, klo, khi, e1 at t[4 + 6 ch] */
         const int32_t *c = t + 4 + 6 * ch;
         const int32_t e1 = c[5] & (W16_LAST - 1);
@@ -820,8 +822,8 @@ static inline uint32_t w16_lane(int32_t a, const int32_t *t, int32_t ch, int pos
 static void w16_run(w16_ctx *k, const int8_t *w0)
 {
     const int32_t n = k->back / 10, full = k->pos != 1;
-    const int32_t stride = k->pos >= 3 ? W16_TBL_S : 2 * W16_TBL;
-    const int32_t last = k->pos >= 3 ? 8 : 15;   /* the word holding W16_LAST */
+    const int32_t stride = k->pos == 4 ? W16_TBL_SN : k->pos == 3 ? W16_TBL_S : 2 * W16_TBL;
+    const int32_t last = stride == 2 * W16_TBL ? 15 : stride - 1;   /* the W16_LAST word */
     for (; k->m > 0; k->m--, k->src += 2 * k->step, k->o += 2 * k->o_step) {
         if (k->rows > 0)
             w16_widen(k->src, k->step, k->row_step, k->rows, k->groups, k->xb, k->zp2);
@@ -991,11 +993,27 @@ void emb_dsp_w16_run_pos_full(w16_ctx *k, const int8_t *w);
     "    ssat r5, #8, r5, asr #" W16_S_S "\n"                                                \
     "    ssat r7, #8, r7, asr #" W16_S_S "\n"                                                \
     "    tst r10, #" W16_LAST_S "\n"
+/* The signed S form: m0 R0 H0 m1 R1 H1 and the W16_LAST word in one LDM; per lane SMMLA
+ * minus H for a < 0 (AND with the sign), then SSAT with ASR #W16_S. */
+#define EMB_W16_RQ_SN_LANE(a, m, r, h)                                                      \
+    "    and ip, " h ", " a ", asr #31\n"                                                      \
+    "    smmla " a ", " a ", " m ", " r "\n"                                                    \
+    "    sub " a ", " a ", ip\n"                                                               \
+    "    ssat " a ", #8, " a ", asr #" W16_S_S "\n"
+#define EMB_W16_RQ_SN                                                                       \
+    "    ldm r2!, {r0, r3, r8-r11, lr}\n"                                                    \
+    EMB_W16_RQ_SN_LANE("r4", "r0", "r3", "r8")                                              \
+    EMB_W16_RQ_SN_LANE("r6", "r0", "r3", "r8")                                              \
+    EMB_W16_RQ_SN_LANE("r5", "r9", "r10", "r11")                                            \
+    EMB_W16_RQ_SN_LANE("r7", "r9", "r10", "r11")                                            \
+    "    tst lr, #" W16_LAST_S "\n"
 void emb_dsp_w16_run_s_full(w16_ctx *k, const int8_t *w);
+void emb_dsp_w16_run_sn_full(w16_ctx *k, const int8_t *w);
 EMB_W16_FN("emb_dsp_w16_run", EMB_W16_RQ(EMB_W16_RQ2), EMB_W16_STORE_FULL)
 EMB_W16_FN("emb_dsp_w16_run_pos", EMB_W16_RQ(EMB_W16_RQ2_USAT), EMB_W16_STORE)
 EMB_W16_FN("emb_dsp_w16_run_pos_full", EMB_W16_RQ(EMB_W16_RQ2_SSAT), EMB_W16_STORE_FULL)
 EMB_W16_FN("emb_dsp_w16_run_s_full", EMB_W16_RQ_S, EMB_W16_STORE_FULL)
+EMB_W16_FN("emb_dsp_w16_run_sn_full", EMB_W16_RQ_SN, EMB_W16_STORE_FULL)
 #undef EMB_W16_FN
 #undef EMB_W16_RQ2
 #undef EMB_W16_RQ2_POS
@@ -1003,13 +1021,16 @@ EMB_W16_FN("emb_dsp_w16_run_s_full", EMB_W16_RQ_S, EMB_W16_STORE_FULL)
 #undef EMB_W16_RQ2_SSAT
 #undef EMB_W16_RQ
 #undef EMB_W16_RQ_S
+#undef EMB_W16_RQ_SN
+#undef EMB_W16_RQ_SN_LANE
 #undef EMB_W16_CLAMP
 #undef EMB_W16_STORE
 #undef EMB_W16_STORE_FULL
 #undef EMB_CLAMP_FULL
 #undef EMB_W16_STEP
-static void (*const w16_runs[4])(w16_ctx *, const int8_t *) = {
-    emb_dsp_w16_run, emb_dsp_w16_run_pos, emb_dsp_w16_run_pos_full, emb_dsp_w16_run_s_full};
+static void (*const w16_runs[5])(w16_ctx *, const int8_t *) = {
+    emb_dsp_w16_run, emb_dsp_w16_run_pos, emb_dsp_w16_run_pos_full, emb_dsp_w16_run_s_full,
+    emb_dsp_w16_run_sn_full};
 #define w16_run(k, w) w16_runs[(k)->pos](k, w)
 #endif
 
