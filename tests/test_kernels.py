@@ -63,6 +63,8 @@ CONV_SHAPES = [
     (4, 5, 4, 4, 3, 1, [2, 2, 1, 1], 1, 4),        # 2 on the left: widened
     (3, 90, 8, 8, 3, 1, [1, 1, 1, 1], 1, 8),       # mve dw3: 2 column segments (dsp 4), 1-row bands
     (5, 90, 8, 8, 3, 2, [0, 0, 1, 1], 1, 8),       # mve dw3 / dsp stride 2: 2 column segments
+    (12, 9, 8, 8, 3, (3, 2), [1, 1, 1, 1], 1, 8),  # dsp dw3_rows: 3 new rows per output row
+    (13, 9, 8, 8, 3, (4, 1), [1, 1, 1, 1], 1, 8),  # dw3_rows: stride_h 4, a row overwritten
     (7, 7, 2, 6, 2, 1, [0, 0, 1, 1], 1, 1),        # mve rows4: kernel rows of 4 bytes
     (8, 8, 1, 5, 4, 1, [1, 1, 2, 2], 1, 1),        # one channel, k_h 4: not rows4
     (10, 12, 3, 8, 3, 2, [1, 1, 1, 1], 1, 1),      # mve rows16: RGB, padding all round
@@ -91,12 +93,14 @@ def _random_requant(rng: np.random.Generator, node: QNode, oc: int, terms: int) 
 
 def _conv_case(rng: np.random.Generator, shape: tuple) -> tuple:
     h, w, c, oc, k, s, pad, d, g = shape
-    node = QNode(f"conv_{h}x{w}x{c}_{oc}_k{k}s{s}d{d}g{g}", "conv2d", ["x"], ["y"],
-                 {"stride": [s, s], "padding": pad, "dilation": [d, d], "groups": g})
+    sh, sw = s if isinstance(s, tuple) else (s, s)   # (stride_h, stride_w) or both
+    st = f"{sh}" if sh == sw else f"{sh}x{sw}"
+    node = QNode(f"conv_{h}x{w}x{c}_{oc}_k{k}s{st}d{d}g{g}", "conv2d", ["x"], ["y"],
+                 {"stride": [sh, sw], "padding": pad, "dilation": [d, d], "groups": g})
     node.params["weight"] = rng.integers(-128, 128, (oc, k, k, c // g), dtype=np.int8)
     _random_requant(rng, node, oc, k * k * c // g)
-    oh = (h + pad[0] + pad[2] - d * (k - 1) - 1) // s + 1
-    ow = (w + pad[1] + pad[3] - d * (k - 1) - 1) // s + 1
+    oh = (h + pad[0] + pad[2] - d * (k - 1) - 1) // sh + 1
+    ow = (w + pad[1] + pad[3] - d * (k - 1) - 1) // sw + 1
     xt = QTensor("x", (1, h, w, c), zero_point=int(rng.integers(-128, 128)))
     yt = QTensor("y", (1, oh, ow, oc), zero_point=int(rng.integers(-128, 128)))
     return node, [xt], yt, [rng.integers(-128, 128, xt.shape, dtype=np.int8)]

@@ -754,8 +754,8 @@ static void dw3_fill(const emb_conv_params *p, const int8_t *src, int32_t zp2, d
 }
 
 /* dw3_run's 30 weight words of channels ch..ch+3 with taps scaled by 2^t (the runtime forms:
- * rq_fold, rq_fold_left): 18 in slot order per kernel row (packing.dw3_table's order), then
- * kernel rows 0 and 1 again. */
+ * rq_fold, rq_fold_left): 6 in slot order per kernel row (packing.dw3_table's order), kernel
+ * rows k1 k2 k0 k1 k2 (dw3_rows). */
 static void dw3_wtable(const emb_conv_params *p, const int8_t *w, int32_t ch, const int32_t t[4],
                        int32_t *wk)
 {
@@ -763,7 +763,7 @@ static void dw3_wtable(const emb_conv_params *p, const int8_t *w, int32_t ch, co
     const int shifted = t[0] | t[1] | t[2] | t[3];
     for (int32_t kh = 0; kh < 3; kh++) {   /* kernel row kh's 6 words, taps scaled by 2^t */
         const int8_t *x = w + kh * 3 * c + ch;
-        int32_t *q = wk + 6 * kh;
+        int32_t *q = wk + 6 * (kh == 0 ? 2 : kh - 1);
         if (!shifted) {   /* SXTB16 splits a tap's word into channels (0, 2) and (1, 3) */
             dw3_wrow(emb_rd4(x), emb_rd4(x + c), emb_rd4(x + 2 * c), q);
             continue;
@@ -777,19 +777,19 @@ static void dw3_wtable(const emb_conv_params *p, const int8_t *w, int32_t ch, co
         q[5] = pkhbt(W(0, 3), W(1, 3));
 #undef W
     }
-    memcpy(wk + 18, wk, 12 * sizeof(int32_t));   /* k0 k1 k2 k0 k1 */
+    memcpy(wk + 18, wk, 12 * sizeof(int32_t));   /* k1 k2 k0 k1 k2 */
 }
 
 /* Depthwise 3x3 (no dilation), channels ch..ch+3 with constants rq (rq_fold's, or the S
  * form's {m, R}; biases in rq[-4..-1]) and weight words wk (dw3_wtable's 30): segments of at
  * most DW3_SLOTS output columns; the input rows go round a ring of 3 buffer rows in order
  * (each filled once per segment), so the weight order per output row is one of 3 rotations
- * of the kernel rows (wk + wrot[r0], r0 the buffer row of the window's first row). Scratch:
- * 1728 (ring) + 412 (seg). */
+ * of the kernel rows (wk + 6 (2 - b), b the buffer row of the window's first row). Segments
+ * whose rows come straight from the input (or the padding) go through dw3_rows. Scratch:
+ * 1728 (ring) + 412 (seg) + 108 (dw3_rows). */
 static void dw3_block(const emb_conv_params *p, const int8_t *in, int32_t ch,
                       const int32_t *rq, const int32_t *wk, int pos, int8_t *out)
 {
-    static const int8_t wrot[3] = {0, 12, 6};   /* {k0 k1 k2}, {k2 k0 k1}, {k1 k2 k0} */
     const int32_t c = p->in_c;
     int32_t ring[3][DW3_ROW / 4];
     dw3_ctx k = {ring[0], 0, rq, 0, c, 0, (uint32_t)(p->act_max - p->act_min) * 0x01010101u,
@@ -811,6 +811,12 @@ static void dw3_block(const emb_conv_params *p, const int8_t *in, int32_t ch,
         int32_t next = -p->pad_top, b = 0, src = next * row + (g.ix0 + g.lo) * c + ch;
         int32_t iy0 = -p->pad_top;
         k.o = out + ox0 * c + ch;
+        if (fill) {
+            dw3_rows_ctx r = {k, in, src, next, in_h, row, c, n, zp2, flags, wk, o_row, o_len,
+                              p->out_h, p->stride_h, fill, run, dw3_zero, s8};
+            dw3_rows(&r);
+            continue;
+        }
         for (int32_t oy = 0; oy < p->out_h; oy++, iy0 += p->stride_h, k.o += o_row) {
             for (; next < iy0; next++, src += row) b = b == 2 ? 0 : b + 1;   /* stride > 3 */
             for (; next < iy0 + 3; next++, src += row) {
@@ -819,7 +825,7 @@ static void dw3_block(const emb_conv_params *p, const int8_t *in, int32_t ch,
                 else dw3_fill(p, in + src, zp2, &g, ring[b]);
                 b = b == 2 ? 0 : b + 1;
             }
-            k.wt = wk + wrot[b];   /* b: the buffer row of iy0 (next == iy0 + 3) */
+            k.wt = wk + 6 * (2 - b);   /* b: the buffer row of iy0 (next == iy0 + 3) */
             k.o_end = k.o + o_len;
             run(&k);
         }
@@ -905,9 +911,9 @@ static void conv_depthwise(const emb_conv_params *p, const int8_t *in, const int
             typedef struct { int32_t v[6]; } krow;   /* copied inline (LDM, STM) */
             const krow *src = (const krow *)(const void *)(pk + 13);
             krow *dst = (krow *)(void *)wk;
-            dst[0] = dst[3] = src[0];   /* k0 k1 k2 k0 k1 */
-            dst[1] = dst[4] = src[1];
-            dst[2] = src[2];
+            dst[0] = dst[3] = src[1];   /* k1 k2 k0 k1 k2 */
+            dst[1] = dst[4] = src[2];
+            dst[2] = src[0];
             dw3_block(p, in, ch, pk + 5, wk, pk[0], out);
             continue;
         }

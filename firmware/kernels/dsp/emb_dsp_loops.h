@@ -6,6 +6,7 @@
  * structs are read at fixed byte offsets. */
 #ifndef EMB_DSP_LOOPS_H
 #define EMB_DSP_LOOPS_H
+#include <stddef.h>
 #include "emb_dsp.h"
 
 /* a[2*i + j] += x_i . w_j over n values (zero point already folded into the bias). */
@@ -701,6 +702,111 @@ __asm__(
 #undef EMB_DW3_SLOT
 #define dw3_row_s1 emb_dsp_dw3_row_s1
 #define dw3_row_s2 emb_dsp_dw3_row_s2
+#endif
+
+/* dw3_block's loop over the output rows of a column segment whose input rows come straight
+ * from the input (dw3_row_s1 / _s2: fill) or lie in the padding (dw3_slots of zero columns):
+ * per output row, the next 3 (first row) or stride_h input rows go round the ring (rows 0, 1,
+ * 2 from k.x on, DW3_ROW bytes apart; for stride_h > 3 the rows before the window are filled
+ * too, and overwritten), then run with k.wt = wk + 6 (2 - b) (wk: kernel rows k1 k2 k0 k1
+ * k2; b the buffer row of the window's first row). */
+typedef struct {
+    dw3_ctx k;                   /* 0: x = ring row 0; wt, o, o_end set per output row */
+    const int8_t *in;            /* 36 */
+    int32_t src, next, in_h;     /* 40, 44, 48: the next input row (offset from in, column */
+                                 /* lo; read only inside the image), its index, rows */
+    int32_t row, c, n;           /* 52, 56, 60: input row bytes, C, slots */
+    int32_t zp2, flags;          /* 64, 68: fill's */
+    const int32_t *wk;           /* 72 */
+    int32_t o_row, o_len;        /* 76, 80: output row bytes, a segment row's bytes */
+    int32_t rows, stride;        /* 84, 88: output rows (>= 1), stride_h */
+    void (*fill)(const int8_t *, int32_t, int32_t *, int32_t, int32_t, int32_t);   /* 92 */
+    void (*run)(const dw3_ctx *);   /* 96 */
+    const int32_t *zero;         /* 100: zero columns for dw3_slots */
+    int32_t s8;                  /* 104: 8 * stride_w */
+} dw3_rows_ctx;
+#if defined(EMB_ACLE_EMULATED)
+static void dw3_rows(dw3_rows_ctx *s)
+{
+    int32_t *ring = (int32_t *)s->k.x, b = 0, fills = 3;
+    for (int32_t r = 0; r < s->rows; r++, s->k.o += s->o_row, fills = s->stride) {
+        for (; fills > 0; fills--, s->next++, s->src += s->row) {
+            int32_t *slot = ring + b * (DW3_ROW / 4);
+            if ((uint32_t)s->next >= (uint32_t)s->in_h) dw3_slots(s->zero, slot, s->n, s->s8);
+            else s->fill(s->in + s->src, s->c, slot, s->n, s->zp2, s->flags);
+            b = b == 2 ? 0 : b + 1;
+        }
+        s->k.wt = s->wk + 6 * (2 - b);
+        s->k.o_end = s->k.o + s->o_len;
+        s->run(&s->k);
+    }
+}
+#else
+/* The ctx in r4; r5 the ring row to fill, r6 wt (wk + 6 (2 - b)), r7 the input row, r8 its
+ * index, r9 the rows left to fill, r10 the output rows left, r11 o; fill's stack arguments
+ * (zp2, flags) at [sp] once. */
+void emb_dsp_dw3_rows(dw3_rows_ctx *s);
+typedef char emb_dw3_rows_match_asm[offsetof(dw3_rows_ctx, in) == 36 &&
+                                    offsetof(dw3_rows_ctx, s8) == 104 ? 1 : -1];
+__asm__(
+    EMB_ASM_BEGIN("emb_dsp_dw3_rows")
+    "    push {r4-r11, lr}\n"
+    "    sub sp, sp, #12\n"
+    "    mov r4, r0\n"
+    "    ldrd r0, r1, [r4, #64]\n"               /* zp2, flags */
+    "    strd r0, r1, [sp]\n"
+    "    ldr r5, [r4]\n"                          /* k.x */
+    "    ldr r6, [r4, #72]\n"
+    "    adds r6, r6, #48\n"                     /* b 0 */
+    "    ldrd r0, r7, [r4, #36]\n"               /* in, src */
+    "    add r7, r7, r0\n"
+    "    ldr r8, [r4, #44]\n"                    /* next */
+    "    movs r9, #3\n"
+    "    ldr r10, [r4, #84]\n"                   /* rows */
+    "    ldr r11, [r4, #12]\n"                   /* k.o */
+    "1:  ldr r0, [r4, #48]\n"                    /* in_h */
+    "    cmp r8, r0\n"
+    "    bhs 4f\n"                               /* a row in the padding (unsigned) */
+    "    mov r0, r7\n"
+    "    ldrd r1, r3, [r4, #56]\n"               /* c, n */
+    "    mov r2, r5\n"
+    "    ldr ip, [r4, #92]\n"                    /* fill */
+    "    blx ip\n"
+    "2:  ldr r0, [r4, #52]\n"                    /* row */
+    "    add r7, r7, r0\n"
+    "    adds r8, r8, #1\n"
+    "    addw r5, r5, #" DW3_ROW_S "\n"
+    "    subs r6, r6, #24\n"
+    "    ldr r0, [r4, #72]\n"                    /* wk: below it, b wraps to 0 */
+    "    cmp r6, r0\n"
+    "    itt lo\n"
+    "    addlo r6, r6, #72\n"
+    "    sublo r5, r5, #(3 * " DW3_ROW_S ")\n"
+    "    subs r9, r9, #1\n"
+    "    bne 1b\n"
+    "    ldr r0, [r4, #80]\n"                    /* o_len */
+    "    add r0, r0, r11\n"
+    "    str r6, [r4, #4]\n"                     /* k.wt */
+    "    str r11, [r4, #12]\n"                   /* k.o */
+    "    str r0, [r4, #20]\n"                    /* k.o_end */
+    "    mov r0, r4\n"
+    "    ldr ip, [r4, #96]\n"                    /* run */
+    "    blx ip\n"
+    "    ldr r0, [r4, #76]\n"                    /* o_row */
+    "    add r11, r11, r0\n"
+    "    ldr r9, [r4, #88]\n"                    /* stride */
+    "    subs r10, r10, #1\n"
+    "    bne 1b\n"
+    "    add sp, sp, #12\n"
+    "    pop {r4-r11, pc}\n"
+    "4:  ldr r0, [r4, #100]\n"                   /* zero */
+    "    mov r1, r5\n"
+    "    ldr r2, [r4, #60]\n"                    /* n */
+    "    ldr r3, [r4, #104]\n"                   /* s8 */
+    "    bl emb_dsp_dw3_slots\n"
+    "    b 2b\n"
+    EMB_ASM_END("emb_dsp_dw3_rows"));
+#define dw3_rows emb_dsp_dw3_rows
 #endif
 
 /* Pointwise / small-window conv with int16 weights (pack_weights' "w16" layout): per output
