@@ -5,7 +5,8 @@ dot-product instruction (`layouts.Layout.intrin`), all bit-exact (schedules reor
 never arithmetic):
 - packed convolutions and dense layers: register tile of output pixels x one output
   channel block, reduction tensorized with the intrinsic, the requantize epilogue (and a
-  fused residual add) computed per tile, rows in parallel;
+  fused residual add) computed per tile, rows in parallel (x channel groups when the rows
+  alone would not split evenly over the target's cores, `channel_groups`);
 - depthwise convolutions: channels innermost as vectors, epilogue per tile; their padding
   is read in the kernel, interior and border apart (`build.PASS_CONFIG`);
 - elementwise kernels (padding, residual adds, pooling division, rescales, lookups):
@@ -150,8 +151,26 @@ def _requant_tile(sch: s_tir.Schedule, epi, loop) -> bool:
     return False
 
 
+def _balance(units: int, threads: int) -> float:
+    """Busy fraction of `threads` sharing `units` equal work units the way TVM splits a
+    `parallel` loop: one chunk of ceil(units / threads) per thread, all waiting for the
+    longest."""
+    return units / (threads * -(-units // threads))
+
+
+def channel_groups(rows: int, blocks: int, threads: int) -> int:
+    """Groups of a convolution's `blocks` channel tiles that run over threads with its
+    `rows` (the parallel loop is rows x groups): the divisor of `blocks` that balances
+    `threads` best, the fewest groups among equals (1: rows alone, as 14 rows on 2
+    threads; 7 rows on 2 threads take 2 groups, 14 units). Groups inside rows: with the
+    groups outside, two threads write the same pixels' channels at once (measured slower)."""
+    return max((d for d in range(1, blocks + 1) if blocks % d == 0),
+               key=lambda d: (_balance(rows * d, threads), -d))
+
+
 def _packed(sch: s_tir.Schedule, lay: Layout, intrin: str | None, lanes: int,
-            tile_kind: str | None, knobs: Knobs, channels_outer: bool = False) -> None:
+            tile_kind: str | None, knobs: Knobs, channels_outer: bool = False,
+            threads: int = 1) -> None:
     block = sch.get_sblock(sch.get(_anchor(sch)).name_hint)
     epi = _epilogue(sch, block)
     loops = sch.get_loops(block)
@@ -168,8 +187,10 @@ def _packed(sch: s_tir.Schedule, lay: Layout, intrin: str | None, lanes: int,
         nb = _tile(_extent(sch, oc) // lay.oc_block, max(1, blocks // _extent(sch, owi)))
         oco, ocb, oci = sch.split(oc, [None, nb, lay.oc_block])
         rco, rci = sch.split(rc, [None, K_BLOCK])
-        sch.reorder(n, oh, owo, oco, ry, rx, rco, owi, ocb, oci, rci)
-        sch.parallel(sch.fuse(n, oh))
+        groups = channel_groups(_extent(sch, oh), _extent(sch, oco), threads)
+        ocg, oco = sch.split(oco, [groups, None])
+        sch.reorder(n, oh, ocg, owo, oco, ry, rx, rco, owi, ocb, oci, rci)
+        sch.parallel(sch.fuse(n, oh, ocg))
         sch.unroll(ocb)
         first_r = ry
     else:                                     # dense: i, j, k
@@ -362,6 +383,12 @@ def _lanes(target: tvm.target.Target) -> int:
     return 8 if target_has_features("avx2", target) else 4
 
 
+def _threads(target: tvm.target.Target) -> int:
+    """The threads a kernel's parallel loop is split over: the target's cores (1 when it
+    does not say)."""
+    return max(1, int(target.attrs.get("num-cores", 1)))
+
+
 def rule(lay: Layout | None, tensorize: bool, narrow_weights: bool = False,
          knobs: Knobs = DEFAULT_KNOBS) -> dlight.base.ScheduleRule:
     """The dlight rule that schedules one kernel (None: leave it to the generic lowering).
@@ -408,7 +435,8 @@ def scheduler(lay: Layout | None, tensorize: bool, narrow_weights: bool = False,
                 _depthwise(sch, lanes, knobs)
             elif lay is not None and sch.get(anchor).name_hint in ("conv_packed", "dense_packed"):
                 _packed(sch, lay, intrin, lanes, kind, knobs,
-                        channels_outer=tfp.form(target) == tfp.PMULDQ)
+                        channels_outer=tfp.form(target) == tfp.PMULDQ,
+                        threads=_threads(target))
             elif not _channel_sum(sch, anchor, lanes):
                 return None
         except (s_tir.ScheduleError, RuntimeError, ValueError):  # does not fit: generic
