@@ -35,7 +35,9 @@ def test_kernels_match_reference_in_qemu(variant, machine, compact, tmp_path):
 # the dsp int16-weight (w16) pointwise / first conv run: there the channel pairs with a left
 # shift take the slower C requantization (README, Kernels). The dsp depthwise 3x3 blocks with
 # a left shift keep the form that was the fast path before the S form (packing.dw3_table: its
-# taps would need scaling past int16): 4 instead of 2.5 instructions a lane, +4 % on this mix.
+# taps would need scaling past int16) and builds its constants at run time: 4 instead of 2.5
+# instructions a lane, +6 % on this mix (+4 % before the S blocks' constants were packed
+# offline and made the ordinary layer cheaper).
 HOLD = {("dsp", "mps2-an386"): {"pointwise": ["dead+tiny"], "depthwise": ["dead+tiny", "left"],
                                 "first_conv": ["dead+tiny"]},
         ("mve", "mps3-an547"): {"pointwise": ["dead+tiny", "left"],
@@ -45,7 +47,7 @@ HOLD_SHAPES = {"pointwise": (12, 12, 64, 64, 1, 1, [0, 0, 0, 0], 1, 1),
                "depthwise": (16, 16, 32, 32, 3, 1, [1, 1, 1, 1], 1, 32),
                "first_conv": (24, 24, 3, 8, 3, 2, [0, 0, 1, 1], 1, 1)}
 MIXES = {"dead+tiny": (0.25, 0.0, 0.15), "left": (0.0, 0.15, 0.0)}
-LIMIT = {("dsp", "depthwise", "left"): 1.06}
+LIMIT = {("dsp", "depthwise", "left"): 1.07}
 
 
 @pytest.mark.parametrize("variant,machine", list(HOLD))

@@ -733,8 +733,9 @@ static void dw3_seg_make(const emb_conv_params *p, int32_t ox0, int32_t n, dw3_s
     if (g->hi < g->lo) g->hi = g->lo;
     g->row = p->stride_w <= 2 && g->lo <= 1 && g->hi >= ncol - 1 ? g->lo | (g->hi < ncol) << 1
                                                                  : -1;
-    for (int32_t j = 0; j < ncol; j++)
-        if (j < g->lo || j >= g->hi) g->ab[2 * j] = g->ab[2 * j + 1] = 0;
+    if (g->row < 0)   /* widened columns (dw3_fill): those in the padding are 0 */
+        for (int32_t j = 0; j < ncol; j++)
+            if (j < g->lo || j >= g->hi) g->ab[2 * j] = g->ab[2 * j + 1] = 0;
 }
 
 /* dw3_run's buffer row for an input row inside the image that dw3_block does not read
