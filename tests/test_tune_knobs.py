@@ -6,6 +6,7 @@ changed) or that needs weights without -128 falls back to the default schedule w
 note. Shipped files here are written by the test (the package's own: `tools/tune_shipped.py`)."""
 from __future__ import annotations
 
+import functools
 import json
 import random
 
@@ -153,14 +154,34 @@ def test_neon_tile_record_needs_weights_without_minus_128(tmp_path, monkeypatch)
     assert all("without -128" in note for note in m["tune_notes"])
 
 
-@pytest.mark.slow  # lowering MobileNetV2 1.0-224: about 30 s (90 s on a loaded machine)
-@pytest.mark.parametrize("target", ["rpi3", "rpi4", "rpi5"])
-def test_package_database_applies_to_every_mobilenet_v2_kernel_it_holds(target):
-    """Each shipped database's records still replay on today's kernels and schedule code (a
-    failure here: re-run `tools/tune_shipped.py`; users get the default schedules); a
-    target without one compiles with the default schedules alone."""
-    from qgraph_builders import mobilenet_v2
+ZOO_SHIPPED = ("mobilenet_v2", "mobilenet_v1", "mobilenet_v3_large")   # tools/tune_shipped.py
 
+
+@functools.lru_cache(maxsize=None)
+def _zoo_kernels(arch: str, mattr: tuple[str, ...]) -> tuple[tvm.IRModule, dict[str, str]]:
+    """The zoo's `arch` at 1.0-224 (random weights: workloads are shapes) lowered for an
+    aarch64 target with `mattr` (the layout depends on it, not on the core), and its kernels'
+    workload keys. rpi3 and rpi4 share it."""
+    import torch
+
+    from edgemobilenet.models import build
+    from edgemobilenet.quant.convert import quantize_module
+    from edgemobilenet.backends.tvm.tvm_compat import normalize_mod
+
+    torch.manual_seed(0)
+    g = quantize_module(build(arch, 1.0, 224, 1000).eval(), torch.rand(2, 3, 224, 224))
+    mod = lower(g, {**linux_target("rpi4").tvm_target, "mattr": list(mattr)}, schedule=False)
+    return mod, {gv.name_hint: workload_key(normalize_mod(f)) for gv, f in mod.functions.items()
+                 if isinstance(f, tvm.tirx.PrimFunc)}
+
+
+@pytest.mark.slow  # lowering three 1.0-224 models: about 90 s (4 minutes on a loaded machine)
+@pytest.mark.parametrize("target", ["rpi3", "rpi4", "rpi5"])
+def test_package_database_applies_to_every_zoo_kernel_it_holds(target):
+    """Each shipped database's records still replay on today's kernels and schedule code (a
+    failure here: re-run `tools/tune_shipped.py`; users get the default schedules), on every
+    kernel of the zoo's models that has the record's workload, and every record belongs to
+    one of them; a target without one compiles with the default schedules alone."""
     from edgemobilenet.backends.tvm.ms_database import apply_databases
 
     if tune_dbs.shipped(target) is None:
@@ -168,10 +189,14 @@ def test_package_database_applies_to_every_mobilenet_v2_kernel_it_holds(target):
         assert [label for label, _ in tune_dbs.resolve(target, "/x")] == ["/x"]
         return
     lt = linux_target(target)
-    held = len(json.loads(tune_dbs.shipped(target).read_text())["kernels"])
-    g = mobilenet_v2(np.random.default_rng(0), width=1.0, resolution=224, num_classes=1000)
-    mod = lower(g, lt.tvm_target, schedule=False)
-    _, applied = apply_databases(mod, tvm_target(lt.tvm_target), tune_dbs.resolve(target, None),
-                                 knob_space.for_module(lt.tvm_target, mod))
-    assert not applied.notes
-    assert len(applied.kernels) >= held
+    held = {k["workload"] for k in json.loads(tune_dbs.shipped(target).read_text())["kernels"]}
+    seen = set()
+    for arch in ZOO_SHIPPED:
+        mod, keys = _zoo_kernels(arch, tuple(lt.tvm_target["mattr"]))
+        _, applied = apply_databases(mod, tvm_target(lt.tvm_target),
+                                     tune_dbs.resolve(target, None),
+                                     knob_space.for_module(lt.tvm_target, mod))
+        assert not applied.notes, arch
+        assert {k for k, w in keys.items() if w in held} <= set(applied.kernels), arch
+        seen |= held & set(keys.values())
+    assert seen == held
