@@ -15,6 +15,7 @@ reference by construction; checked by tests/test_tvm_*.py.
 """
 from __future__ import annotations
 
+from typing import Callable
 
 import numpy as np
 import tvm
@@ -56,7 +57,7 @@ class _Builder:
         self.form = form
         self.env: dict[str, Expr] = {}
         # outputs of hand-written depthwise kernels in the layout's activation form
-        # (`_depthwise_neon`: int8; `_depthwise_vnni`: uint8 when only pointwise read them)
+        # (`dw_neon`: int8; `dw_vnni`: uint8 when only pointwise convolutions read them)
         self.dw_outputs: list[Expr] = []
 
     # ---- small helpers -------------------------------------------------------------
@@ -98,7 +99,7 @@ class _Builder:
                 wp, stride, dilation = te_packed.columns_weights(wp), (stride[0], 1), \
                     (dilation[0], 1)
             elif not any(pads) and lay.act_offset and any(x.same_as(v) for v in self.dw_outputs):
-                xp = x   # x86 VNNI: `_depthwise_vnni` stored its output prepared (uint8)
+                xp = x   # x86 VNNI: `dw_vnni` stored its output prepared (uint8)
             elif not any(pads) and cp == w.shape[3] and lay.act_offset == 0 and (
                     lay is not layouts.NEON or any(x.same_as(v) for v in self.dw_outputs)):
                 # the preparation would copy the input as is; on the NEON layout (rpi3,
@@ -120,11 +121,9 @@ class _Builder:
             return self._requant_acc(n, acc, w, zp_x + lay.act_offset)
         # padded positions hold zp_x, which the folded bias cancels
         if groups == w.shape[0] == self.g.tensors[n.inputs[0]].shape[3] and w.shape[3] == 1:
-            if self.form == tfp.SQRDMULH and dw_neon.covers(self.g.tensors[n.inputs[0]].shape):
-                return self._depthwise_neon(n, x, w, zp_x, pads, stride, dilation)
-            if self.form == tfp.PMULDQ and self.layout is layouts.VNNI and \
-                    dw_vnni.covers(self.g.tensors[n.inputs[0]].shape):
-                return self._depthwise_vnni(n, x, w, zp_x, pads, stride, dilation)
+            y = self._depthwise_hand(n, x, w, zp_x, pads, stride, dilation)
+            if y is not None:
+                return y
             acc = self.te(lambda t, k, z: te_depthwise.depthwise(t, k, z, pads, stride, dilation),
                           x, self.c(te_depthwise.weights(w), "int8"), self.ints([zp_x]),
                           name="depthwise")
@@ -179,48 +178,50 @@ class _Builder:
                        self.c(n.params["multiplier"].astype(np.int64), "int64"),
                        self.c(k, "int64"), self.c(q, "int64"), name="requant_1r")
 
-    def _depthwise_neon(self, n: QNode, x: Expr, w: np.ndarray, zp_x: int, pads, stride,
-                        dilation) -> Expr:
-        """aarch64: the depthwise convolution and its requantization as one hand-written
-        kernel (`dw_neon`)."""
-        a = ops.attrs_of(n)
-        shape = self.g.tensors[n.outputs[0]].shape
-        table = dw_neon.params(self._qparams(n, w, zp_x))
-        form = dw_neon.Form.of(table, w)
-
-        macs = int(np.prod(shape)) * w.shape[1] * w.shape[2]
-
-        def body(t: te.Tensor, k: te.Tensor, p: te.Tensor, q: te.Tensor) -> te.Tensor:
-            return te.extern(shape, [t, k, p, q], lambda ins, outs: declare_macs(dw_neon.stmt(
-                *ins, outs[0], pads, stride, dilation, form), macs), name="depthwise_neon",
-                dtype="int8")
-        y = self.te(body, x, self.c(te_depthwise.weights(w), "int8"), self.ints(table),
-                    self.ints([zp_x, self.zp(n.outputs[0]), a.act_min, a.act_max]),
-                    name="depthwise")
-        self.dw_outputs.append(y)
-        return y
-
-    def _depthwise_vnni(self, n: QNode, x: Expr, w: np.ndarray, zp_x: int, pads, stride,
-                        dilation) -> Expr:
-        """x86 AVX512-VNNI: the depthwise convolution and its requantization as one
-        hand-written kernel (`dw_vnni`; activations offset by +128 in the kernel)."""
-        a = ops.attrs_of(n)
-        shape = self.g.tensors[n.outputs[0]].shape
-        table = dw_vnni.params(self._qparams(n, w, zp_x + dw_vnni.OFFSET))
-        form = dw_vnni.Form.of(table, self._only_pointwise_reads(n.outputs[0]))
-        kh = w.shape[1]
-        macs = int(np.prod(shape)) * w.shape[1] * w.shape[2]
-
-        def body(t: te.Tensor, k: te.Tensor, p: te.Tensor, q: te.Tensor) -> te.Tensor:
-            return te.extern(shape, [t, k, p, q], lambda ins, outs: declare_macs(dw_vnni.stmt(
-                *ins, outs[0], kh, pads, stride, dilation, form), macs), name="depthwise_vnni",
-                dtype="uint8" if form.unsigned else "int8")
-        y = self.te(body, x, self.c(dw_vnni.weights(w), "int8"), self.ints(table),
-                    self.ints([zp_x, self.zp(n.outputs[0]), a.act_min, a.act_max]),
-                    name="depthwise")
-        if form.unsigned:
+    def _depthwise_hand(self, n: QNode, x: Expr, w: np.ndarray, zp_x: int, pads, stride,
+                        dilation) -> Expr | None:
+        """The depthwise convolution and its requantization as one hand-written kernel where
+        one covers the target and shape (aarch64: `dw_neon`; x86 AVX512-VNNI: `dw_vnni`),
+        else None."""
+        shape = self.g.tensors[n.inputs[0]].shape
+        if self.form == tfp.SQRDMULH and dw_neon.covers(shape):
+            table = dw_neon.params(self._qparams(n, w, zp_x))
+            form = dw_neon.Form.of(table, w)
+            y = self._depthwise_extern(
+                n, x, te_depthwise.weights(w), table, "depthwise_neon", "int8",
+                lambda *b: dw_neon.stmt(*b, pads, stride, dilation, form))
             self.dw_outputs.append(y)
-        return y
+            return y
+        if self.form == tfp.PMULDQ and self.layout is layouts.VNNI and dw_vnni.covers(shape):
+            # activations offset by +128 in the kernel
+            table = dw_vnni.params(self._qparams(n, w, zp_x + dw_vnni.OFFSET))
+            vform = dw_vnni.Form.of(table, self._only_pointwise_reads(n.outputs[0]))
+            kh = w.shape[1]
+            y = self._depthwise_extern(
+                n, x, dw_vnni.weights(w), table, "depthwise_vnni",
+                "uint8" if vform.unsigned else "int8",
+                lambda *b: dw_vnni.stmt(*b, kh, pads, stride, dilation, vform))
+            if vform.unsigned:
+                self.dw_outputs.append(y)
+            return y
+        return None
+
+    def _depthwise_extern(self, n: QNode, x: Expr, wk: np.ndarray, table: np.ndarray,
+                          name: str, dtype: str, stmt: Callable[..., tirx.Stmt]) -> Expr:
+        """A depthwise convolution and its requantization as one hand-written kernel
+        (`te.extern` named `name`, output `dtype`): `stmt(x, w, p, q, y)` over buffers of the
+        input, the kernel's weights `wk`, its parameter `table` and q = [zp_x, zp_y, lo, hi]."""
+        a = ops.attrs_of(n)
+        shape = self.g.tensors[n.outputs[0]].shape
+        w = n.params["weight"]
+        macs = int(np.prod(shape)) * w.shape[1] * w.shape[2]
+
+        def body(t: te.Tensor, k: te.Tensor, p: te.Tensor, q: te.Tensor) -> te.Tensor:
+            return te.extern(shape, [t, k, p, q], lambda ins, outs: declare_macs(
+                stmt(*ins, outs[0]), macs), name=name, dtype=dtype)
+        return self.te(body, x, self.c(wk, "int8"), self.ints(table),
+                       self.ints([self.zp(n.inputs[0]), self.zp(n.outputs[0]), a.act_min,
+                                  a.act_max]), name="depthwise")
 
     def _only_pointwise_reads(self, t: str) -> bool:
         """Whether tensor `t` is read only as the input of unpadded convolutions with
