@@ -52,8 +52,10 @@ def test_depthwise_padding_in_kernel_bit_exact_on_emulated_rpi4(tmp_path):
     assert_bit_exact_on_emulated_core(g, "rpi4", x, tmp_path)
 
 
-# aarch64's hand-written kernel (`dw_neon`): strides 1 and 2, 3x3 and 5x5, dilation,
-# one-sided padding; maps of at most 7 rows or columns take the padded cases only
+# aarch64's hand-written kernels (`dw_neon` on rpi4, `dw_sdot` on rpi5: 5x5 kernels take
+# two column vectors per kernel column, the second of one row): strides 1 and 2, 3x3 and
+# 5x5, dilation, one-sided padding; maps of at most 7 rows or columns take the padded
+# cases only
 NEON_CASES = [(3, 1, [1, 1, 1, 1], 1), (5, 2, [2, 2, 2, 2], 1), (3, 2, [0, 0, 1, 1], 1),
               (5, 1, [2, 2, 2, 2], 1), (3, 1, [2, 2, 2, 2], 2), (3, 1, [1, 0, 0, 2], 1),
               (3, 2, [1, 1, 1, 1], 1)]
@@ -72,7 +74,7 @@ def _extreme_graph(h: int, w: int, c: int, zp: int, seed: int):
         x = b.conv2d(x, c, kernel=k, stride=s, groups=c, padding=pad, dilation=d, act="relu6")
         x = b.conv2d(x, c, kernel=1)
     x = b.conv2d(x, c, kernel=3, groups=c, padding=[1, 1, 1, 1])
-    x = b.conv2d(x, c, kernel=3, padding=[1, 1, 1, 1])   # its padding reads a dw_neon output
+    x = b.conv2d(x, c, kernel=3, padding=[1, 1, 1, 1])   # its padding reads a dw_* output
     g = b.build(x)
     dws = [n for n in g.nodes if n.op == "conv2d" and n.params["weight"].shape[3] == 1]
     rng = np.random.default_rng(seed)
@@ -87,27 +89,25 @@ def _extreme_graph(h: int, w: int, c: int, zp: int, seed: int):
     return g
 
 
-def _neon_kernels(mod) -> int:
-    return sum(1 for f in mod.functions.values() if isinstance(f, tvm.tirx.PrimFunc)
-               and getattr(f.body, "block", None) is not None
-               and f.body.block.name_hint == "depthwise_neon")
-
-
-def test_neon_kernel_covers_channels_multiple_of_8_on_aarch64_only():
+def test_aarch64_kernels_cover_channels_multiple_of_8_on_aarch64_only():
+    """`dw_sdot` with dotprod (rpi5), `dw_neon` without (rpi4), neither on the host."""
     from edgemobilenet.backends.tvm.linux_target import linux_target
 
-    for target in ("rpi4", "rpi5"):
+    kernels = ("depthwise_neon", "depthwise_sdot")
+    for target, name in (("rpi4", kernels[0]), ("rpi5", kernels[1])):
         spec = linux_target(target).tvm_target
-        assert _neon_kernels(lower(_graph(9, 9, 24), spec)) == len(CASES)
-        assert _neon_kernels(lower(_graph(9, 9, 20), spec)) == 0
-    # the hand-written kernels declare their MACs: the same as the TE kernels' (host)
-    g = _graph(9, 9, 24)
-    neon = kernel_table(lower(g, linux_target("rpi4").tvm_target, schedule=False))
-    te = kernel_table(lower(g, host_target(), schedule=False))
-    assert [k["macs"] for k in neon if "depthwise" in k["name"]] == \
-        [k["macs"] for k in te if "depthwise" in k["name"]] != []
-    assert all(k["macs"] > 0 for k in neon if "depthwise" in k["name"])
-    assert _neon_kernels(lower(_graph(9, 9, 24), host_target())) == 0
+        mod = lower(_graph(9, 9, 24), spec)
+        assert {k: _hand_kernels(mod, k) for k in kernels} == \
+            {k: len(CASES) if k == name else 0 for k in kernels}
+        assert _hand_kernels(lower(_graph(9, 9, 20), spec), name) == 0
+        # the hand-written kernels declare their MACs: the same as the TE kernels' (host)
+        g = _graph(9, 9, 24)
+        hand = kernel_table(lower(g, spec, schedule=False))
+        te = kernel_table(lower(g, host_target(), schedule=False))
+        assert [k["macs"] for k in hand if "depthwise" in k["name"]] == \
+            [k["macs"] for k in te if "depthwise" in k["name"]] != []
+        assert all(k["macs"] > 0 for k in hand if "depthwise" in k["name"])
+    assert [_hand_kernels(lower(_graph(9, 9, 24), host_target()), k) for k in kernels] == [0, 0]
 
 
 # (h, w, c, input zero point): tiles + tail, 7x7, and all-border maps (2x2 and 3x2 under

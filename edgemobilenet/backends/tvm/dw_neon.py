@@ -101,7 +101,7 @@ def stmt(x, w, p, q, y, pads: tuple[int, int, int, int], stride: tuple[int, int]
                         else:
                             taps.append((zp, wv[a, b]))
                 acc = (_sum_pairs if form.pairs else _sum_wide)(list(pv[0]), taps)
-                out = _requant(acc, pv, zpy, lo, hi, form)
+                out = requant(acc, pv, zpy, lo, hi, form)
                 T.buffer_store(y, out, [0, oy, ox0 + i, T.ramp(ch, 1, LANES)])
 
         win.columns(PIXELS, pixels)
@@ -131,7 +131,7 @@ def _sum_pairs(acc: list, taps: list) -> list:
     return acc
 
 
-def _requant(acc: list, pv: list, zpy, lo, hi, form: Form):
+def requant(acc: list, pv: list, zpy, lo, hi, form: Form):
     """int8x8 of two int32x4 sums: + bias (in `acc` already), `<< left`, `sqrdmulh`,
     rounding shift right, + zp_y, clamp."""
     sign = T.broadcast(T.int32(31), 4)

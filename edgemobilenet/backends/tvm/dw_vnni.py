@@ -24,10 +24,9 @@ from tvm import tirx
 from tvm.script import tirx as T
 
 from edgemobilenet.backends.tvm import te_fixedpoint as tfp
-from edgemobilenet.backends.tvm.dw_window import Window
+from edgemobilenet.backends.tvm.dw_window import ROWS, Window
 
 LANES = 16     # channels per block (one int32x16 accumulator per pixel)
-ROWS = 4       # kernel rows per column vector (the 4 bytes of a `vpdpbusd` lane)
 PIXELS = 8     # output pixels per interior tile
 OFFSET = 128   # activations as uint8: x + 128
 
@@ -50,16 +49,6 @@ def covers(shape) -> bool:
     return len(shape) == 4 and int(shape[0]) == 1 and int(shape[3]) % LANES == 0
 
 
-def weights(w: np.ndarray) -> np.ndarray:
-    """QGraph OHWI `(C, KH, KW, 1)` -> `(KW, G, C, ROWS)` int8, G = ceil(KH / ROWS):
-    `[kx, g, c, s]` = weight of row `g * ROWS + s`, column kx (0 past the kernel)."""
-    c, kh, kw, _ = w.shape
-    g = -(-kh // ROWS)
-    out = np.zeros((kw, g * ROWS, c), dtype=np.int8)
-    out[:, :kh] = w[:, :, :, 0].transpose(2, 1, 0)
-    return np.ascontiguousarray(out.reshape(kw, g, ROWS, c).transpose(0, 1, 3, 2))
-
-
 def params(qparams: np.ndarray) -> np.ndarray:
     """`te_fixedpoint.qparams`' (C, 5) table (its bias folded with the activations'
     zero point plus `OFFSET`) -> the kernel's (4, C) rows bias, multiplier, left, right."""
@@ -77,9 +66,9 @@ _INTERLEAVE = [s * LANES + c for c in range(LANES) for s in range(ROWS)]
 
 def stmt(x, w, p, q, y, kh: int, pads: tuple[int, int, int, int], stride: tuple[int, int],
          dilation: tuple[int, int], form: Form):
-    """The kernel over buffers x (1, H, W, C) int8, w (`weights` of a `kh`-row kernel), p
-    (`params`, whose `Form.of` is `form`), q [zp_x, zp_y, lo, hi] int32 -> y (1, OH, OW, C)
-    int8 (uint8 + 128 with `form.unsigned`)."""
+    """The kernel over buffers x (1, H, W, C) int8, w (`dw_window.weights` of a `kh`-row
+    kernel), p (`params`, whose `Form.of` is `form`), q [zp_x, zp_y, lo, hi] int32 -> y
+    (1, OH, OW, C) int8 (uint8 + 128 with `form.unsigned`)."""
     c = int(x.shape[3])
     kw, groups, _, _ = (int(v) for v in w.shape)
     win = Window.of(x, y, (kh, kw), pads, stride, dilation)

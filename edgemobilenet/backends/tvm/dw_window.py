@@ -1,17 +1,21 @@
 """The border / interior split the hand-written depthwise kernels (`dw_neon`, `dw_vnni`)
 share: at build time, which kernel taps of each output row and column read inside the
 input; border rows and columns get code of their own, interior rows one shared body, and
-interior columns tiles of pixels plus a tail."""
+interior columns tiles of pixels plus a tail. The dot-product kernels (`dw_vnni`, `dw_sdot`)
+take their weights as column vectors (`weights`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable
+
+import numpy as np
 
 from tvm import tirx
 from tvm.script import tirx as T
 from tvm.script.ir_builder import IRBuilder
 
 Taps = tuple[int, ...]
+ROWS = 4   # kernel rows per column vector (the 4 bytes of a `vpdpbusd` / `sdot` lane)
 
 
 def _valid(o: int, stride: int, dil: int, pad: int, k: int, size: int) -> Taps:
@@ -81,3 +85,13 @@ class Window:
                         with T.Then():
                             row(oy, self.full_r, k)
         return ib.get()
+
+
+def weights(w: np.ndarray) -> np.ndarray:
+    """QGraph OHWI `(C, KH, KW, 1)` -> `(KW, G, C, ROWS)` int8, G = ceil(KH / ROWS):
+    `[kx, g, c, s]` = weight of row `g * ROWS + s`, column kx (0 past the kernel)."""
+    c, kh, kw, _ = w.shape
+    g = -(-kh // ROWS)
+    out = np.zeros((kw, g * ROWS, c), dtype=np.int8)
+    out[:, :kh] = w[:, :, :, 0].transpose(2, 1, 0)
+    return np.ascontiguousarray(out.reshape(kw, g, ROWS, c).transpose(0, 1, 3, 2))

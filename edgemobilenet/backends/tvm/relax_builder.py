@@ -21,7 +21,8 @@ import numpy as np
 import tvm
 from tvm import relax, te, tirx
 
-from edgemobilenet.backends.tvm import dw_neon, dw_vnni, intrin_neon, layouts, prep_neon
+from edgemobilenet.backends.tvm import dw_neon, dw_sdot, dw_vnni, dw_window, intrin_neon, layouts
+from edgemobilenet.backends.tvm import prep_neon
 from edgemobilenet.backends.tvm import te_fixedpoint as tfp
 from edgemobilenet.backends.tvm import te_depthwise, te_packed
 from edgemobilenet.backends.tvm.layouts import Layout
@@ -181,24 +182,28 @@ class _Builder:
     def _depthwise_hand(self, n: QNode, x: Expr, w: np.ndarray, zp_x: int, pads, stride,
                         dilation) -> Expr | None:
         """The depthwise convolution and its requantization as one hand-written kernel where
-        one covers the target and shape (aarch64: `dw_neon`; x86 AVX512-VNNI: `dw_vnni`),
-        else None."""
-        shape = self.g.tensors[n.inputs[0]].shape
+        one covers the target and shape (aarch64: `dw_sdot` with dotprod, else `dw_neon`;
+        x86 AVX512-VNNI: `dw_vnni`), else None."""
+        shape, kh = self.g.tensors[n.inputs[0]].shape, w.shape[1]
         if self.form == tfp.SQRDMULH and dw_neon.covers(shape):
             table = dw_neon.params(self._qparams(n, w, zp_x))
             form = dw_neon.Form.of(table, w)
-            y = self._depthwise_extern(
-                n, x, te_depthwise.weights(w), table, "depthwise_neon", "int8",
-                lambda *b: dw_neon.stmt(*b, pads, stride, dilation, form))
+            if self.layout is layouts.DOTPROD:
+                y = self._depthwise_extern(
+                    n, x, dw_window.weights(w), table, "depthwise_sdot", "int8",
+                    lambda *b: dw_sdot.stmt(*b, kh, pads, stride, dilation, form))
+            else:
+                y = self._depthwise_extern(
+                    n, x, te_depthwise.weights(w), table, "depthwise_neon", "int8",
+                    lambda *b: dw_neon.stmt(*b, pads, stride, dilation, form))
             self.dw_outputs.append(y)
             return y
         if self.form == tfp.PMULDQ and self.layout is layouts.VNNI and dw_vnni.covers(shape):
             # activations offset by +128 in the kernel
             table = dw_vnni.params(self._qparams(n, w, zp_x + dw_vnni.OFFSET))
             vform = dw_vnni.Form.of(table, self._only_pointwise_reads(n.outputs[0]))
-            kh = w.shape[1]
             y = self._depthwise_extern(
-                n, x, dw_vnni.weights(w), table, "depthwise_vnni",
+                n, x, dw_window.weights(w), table, "depthwise_vnni",
                 "uint8" if vform.unsigned else "int8",
                 lambda *b: dw_vnni.stmt(*b, kh, pads, stride, dilation, vform))
             if vform.unsigned:
