@@ -36,6 +36,7 @@ def test_tiny_instruction_count_tuning_is_applied_bit_exact(tmp_path, monkeypatc
     left = subprocess.run(["pgrep", "-f", f"{scratch}/.*pi_guest.py kernels"],
                           capture_output=True)
     assert left.returncode == 1, f"emulated worker left running: {left.stdout}"
+    assert not list(scratch.glob("edgemb-icount-tune-*")), "the worker's directory is left"
     # the records' costs are instruction counts (1 instruction = 1 ns): whole, positive
     from edgemobilenet.backends.tvm.ms_database import open_database
     secs = [float(r.run_secs[0])

@@ -45,7 +45,7 @@ def main() -> None:
             kk["kernels"] += k["calls"]
             print(f"{k['name']:50s} x{k['calls']} {n:>12,d}", flush=True)
     finally:
-        worker.stop()
+        worker.close()
     total = sum(r["total"] for r in rows)
     print(f"\n{cpu}, {build}: kernels alone, per inference")
     for name, kk in sorted(kinds.items()):

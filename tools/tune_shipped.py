@@ -102,7 +102,7 @@ def counted(g, lt, work: Path, kernels: list[dict]) -> list[dict]:
         base = kernel_counts(worker, work / "build-default")
         tuned = kernel_counts(worker, work / "build-candidates")
     finally:
-        worker.stop()
+        worker.close()
     rows = []
     for k in kernels:
         (n, calls, src), (n0, _, _) = tuned[k["name"]], base[k["name"]]

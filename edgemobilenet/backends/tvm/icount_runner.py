@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import selectors
+import shutil
 import subprocess
 import tempfile
 import time
@@ -51,10 +52,16 @@ class CountingWorker:
         self.sel.register(self.proc.stdout, selectors.EVENT_READ)
 
     def stop(self) -> None:
+        """Stop the emulated process (a later `measure` starts another)."""
         if self.proc is not None:
             insn_count._kill_group(self.proc)
             self.sel.close()
             self.proc = None
+
+    def close(self) -> None:
+        """Stop the emulated process and remove the worker's directory (counts, stderr)."""
+        self.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _reply(self, timeout: float) -> dict | None:
         deadline = time.monotonic() + timeout
@@ -127,6 +134,6 @@ class EmulatedInsnRunner(PyRunner):
     def close(self) -> None:
         """Stop the emulated worker and drop the argument files (call when tuning ends, on
         every path)."""
-        self.worker.stop()
+        self.worker.close()
         if self.args is not None:
             self.args.close()
